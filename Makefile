@@ -1,0 +1,69 @@
+# flowbatch: two commands on a fresh Debian 12 machine (as root, or with sudo):
+#   make run    install what is missing, build, run graphs/quickstart.toml on the mock provider
+#   make test   install what is missing, build, run the whole test suite
+# Also: make build, make bench, make test-asan (ASan+UBSan), make test-tsan (TSan, engine tests),
+# make ci (what .ci/run does), make clean.
+
+BUILD_DIR  ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= $(shell nproc)
+
+# Every package the build, the tests and the benchmarks use (Debian 12 names).
+DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
+  libtbb-dev libcurl4-openssl-dev libboost-json1.81-dev libfmt-dev libtomlplusplus-dev \
+  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev
+
+.PHONY: all deps configure build run test bench test-asan test-tsan ci clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Exit code 3 means "finished, with items in the dead letter": the quick start has a few on purpose.
+run: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target flowbatch
+	@$(BUILD_DIR)/flowbatch graphs/quickstart.toml; rc=$$?; \
+	if [ $$rc -eq 3 ]; then echo "(exit code 3: done, with some items in the dead letter graphs/out/failed.jsonl)"; rc=0; fi; \
+	exit $$rc
+
+test: build
+	ctest --test-dir $(BUILD_DIR) -j $(JOBS) --output-on-failure
+
+bench: build
+	$(BUILD_DIR)/bench/bench_engine
+
+# Sanitizer builds live in their own folders and build only what their tests need.
+test-asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOWBATCH_SANITIZE=address -DFLOWBATCH_BUILD_BENCH=OFF
+	cmake --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build-asan -j $(JOBS) --output-on-failure
+
+test-tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOWBATCH_SANITIZE=thread -DFLOWBATCH_BUILD_BENCH=OFF
+	cmake --build build-tsan -j $(JOBS) --target engine_tests
+	TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  ctest --test-dir build-tsan -j $(JOBS) -L engine --output-on-failure
+
+ci: test test-asan test-tsan
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan build-tsan graphs/out

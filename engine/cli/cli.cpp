@@ -1,0 +1,136 @@
+#include "engine/cli/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "engine/cli/list_types.h"
+#include "engine/core/console.h"
+#include "engine/core/redactor.h"
+#include "engine/graph/compiler.h"
+#include "engine/graph/dot.h"
+#include "engine/runtime/exit_codes.h"
+#include "engine/runtime/runner.h"
+
+namespace flowbatch {
+namespace {
+
+struct GraphArgs {
+  std::string graph;
+  std::vector<std::string> overrides;
+};
+
+void add_graph_args(CLI::App& cmd, GraphArgs& args) {
+  cmd.add_option("graph", args.graph, "the pipeline's TOML file")->required();
+  cmd.add_option("--set", args.overrides, "override a key: --set sources.tickets.path=other.jsonl (repeatable)")
+      ->allow_extra_args(false);
+}
+
+/// Prints the findings of a compile to stderr; true when it produced a plan.
+bool report(const CompileResult& result) {
+  if (!result.diagnostics.items().empty()) std::fputs(result.diagnostics.str().c_str(), stderr);
+  return result.plan.has_value();
+}
+
+int cmd_validate(TypeRegistry& registry, const GraphArgs& args, bool check_environment, bool deny_warnings) {
+  Redactor redactor;
+  CompileOptions options{args.overrides, check_environment, {}};
+  CompileResult result = compile_file(args.graph, registry, redactor, options);
+  const bool ok = report(result);
+  const auto& d = result.diagnostics;
+  if (!ok) {
+    std::fprintf(stderr, "%s: %zu error%s\n", args.graph.c_str(), d.error_count(), d.error_count() == 1 ? "" : "s");
+    return kExitConfig;
+  }
+  if (deny_warnings && d.warning_count() > 0) {
+    std::fprintf(stderr, "%s: %zu warning%s, denied by --deny-warnings\n", args.graph.c_str(), d.warning_count(),
+                 d.warning_count() == 1 ? "" : "s");
+    return kExitConfig;
+  }
+  std::printf("%s: valid (%zu nodes, %zu edges, %zu warning%s)\n", args.graph.c_str(), result.plan->nodes.size(),
+              result.plan->edges.size(), d.warning_count(), d.warning_count() == 1 ? "" : "s");
+  return kExitOk;
+}
+
+int cmd_graph(TypeRegistry& registry, const GraphArgs& args) {
+  Redactor redactor;
+  CompileOptions options{args.overrides, /*check_environment=*/false, {}};
+  CompileResult result = compile_file(args.graph, registry, redactor, options);
+  if (!report(result)) return kExitConfig;
+  std::fputs(redactor.redact(to_dot(*result.plan)).c_str(), stdout);
+  return kExitOk;
+}
+
+int cmd_run(TypeRegistry& registry, const GraphArgs& args, const std::string& progress, bool quiet) {
+  Redactor redactor;
+  Console console(redactor);
+  std::vector<std::string> overrides = args.overrides;
+  if (!progress.empty()) overrides.push_back("pipeline.progress=" + progress);
+  CompileOptions options{overrides, true, {}};
+  CompileResult result = compile_file(args.graph, registry, redactor, options);
+  if (!report(result)) return kExitConfig;
+  if (quiet) console.set_level(LogLevel::warn);
+  RunReport run = run_plan(*result.plan, console, redactor);
+  if (!quiet || run.exit_code != kExitOk) console.print(run.summary);
+  if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
+  if (run.interrupted) console.print("interrupted: run the same command again to finish the remaining items\n");
+  return run.exit_code;
+}
+
+/// `flowbatch graph.toml` means `flowbatch run graph.toml`.
+std::vector<std::string> with_default_command(int argc, char** argv) {
+  static const std::vector<std::string> commands = {"run", "validate", "graph", "plugins", "help"};
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0].rfind('-', 0) != 0 &&
+      std::find(commands.begin(), commands.end(), args[0]) == commands.end())
+    args.insert(args.begin(), "run");
+  return args;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv, TypeRegistry& registry) {
+  CLI::App app{"flowbatch: run large AI/LLM batch jobs as dataflow graphs", "flowbatch"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "flowbatch 0.1.0");
+  app.footer("A graph file alone runs it: `flowbatch graph.toml` is `flowbatch run graph.toml`.\n"
+             "Exit codes: 0 done, 3 done with dead letters, 78 config error, 130 interrupted, 1 other error.");
+
+  GraphArgs run_args, validate_args, graph_args;
+  std::string progress;
+  bool quiet = false, no_environment = false, deny_warnings = false;
+  std::string plugins_graph;
+
+  auto* run = app.add_subcommand("run", "run a pipeline");
+  add_graph_args(*run, run_args);
+  run->add_option("--progress", progress, "auto | tty | plain | off")->check(CLI::IsMember({"auto", "tty", "plain", "off"}));
+  run->add_flag("-q,--quiet", quiet, "print only warnings, errors and a failed run's summary");
+
+  auto* validate = app.add_subcommand("validate", "check a pipeline without running it (exit 0, or 78 with every error)");
+  add_graph_args(*validate, validate_args);
+  validate->add_flag("--no-environment", no_environment, "do not check input files or environment variables");
+  validate->add_flag("--deny-warnings", deny_warnings, "treat warnings as errors");
+
+  auto* graph = app.add_subcommand("graph", "print the compiled graph as Graphviz DOT");
+  add_graph_args(*graph, graph_args);
+
+  auto* plugins = app.add_subcommand("plugins", "list every node type (built-in and from a graph's plugins) and its keys");
+  plugins->add_option("graph", plugins_graph, "also load the plugins this graph names");
+
+  const std::vector<std::string> args = with_default_command(argc, argv);
+  try {
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (run->parsed()) return cmd_run(registry, run_args, progress, quiet);
+  if (validate->parsed()) return cmd_validate(registry, validate_args, !no_environment, deny_warnings);
+  if (graph->parsed()) return cmd_graph(registry, graph_args);
+  if (plugins->parsed()) return list_types(registry, plugins_graph);
+  return kExitOk;
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,184 @@
+#include "engine/config/option_reader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "engine/core/text.h"
+
+namespace flowbatch {
+
+bool value_matches(const ConfigValue& value, KeyKind kind) {
+  using K = ConfigValue::Kind;
+  switch (kind) {
+    case KeyKind::string:
+    case KeyKind::path: return value.kind == K::string;
+    case KeyKind::integer: return value.kind == K::integer;
+    case KeyKind::number: return value.kind == K::integer || value.kind == K::floating;
+    case KeyKind::boolean: return value.kind == K::boolean;
+    case KeyKind::string_list:
+      return value.kind == K::array &&
+             std::all_of(value.items.begin(), value.items.end(), [](const ConfigValue& v) { return v.kind == K::string; });
+    case KeyKind::any: return true;
+  }
+  return false;
+}
+
+std::string_view kind_description(KeyKind kind) {
+  switch (kind) {
+    case KeyKind::string: return "a string";
+    case KeyKind::path: return "a path (string)";
+    case KeyKind::integer: return "an integer";
+    case KeyKind::number: return "a number";
+    case KeyKind::boolean: return "true or false";
+    case KeyKind::string_list: return "an array of strings";
+    case KeyKind::any: return "a value";
+  }
+  return "a value";
+}
+
+OptionReader::OptionReader(const ConfigValue& table, std::string subject, std::string node_name,
+                           std::vector<KeySpec> schema, Context context,
+                           const std::vector<std::string>& handled_elsewhere)
+    : table_(table),
+      subject_(std::move(subject)),
+      node_name_(std::move(node_name)),
+      schema_(std::move(schema)),
+      context_(context) {
+  check_keys(handled_elsewhere);
+}
+
+void OptionReader::check_keys(const std::vector<std::string>& handled_elsewhere) {
+  std::vector<std::string> known;
+  for (const auto& k : schema_) known.push_back(k.name);
+  known.insert(known.end(), handled_elsewhere.begin(), handled_elsewhere.end());
+
+  for (const auto& e : table_.entries) {
+    const KeySpec* k = spec(e.key);
+    const bool elsewhere = std::find(handled_elsewhere.begin(), handled_elsewhere.end(), e.key) != handled_elsewhere.end();
+    if (!k && !elsewhere) {
+      context_.diagnostics.error(e.key_where, subject_ + "." + e.key, "unknown key" + did_you_mean(e.key, known));
+      continue;
+    }
+    if (k && !value_matches(e.value, k->kind)) {
+      context_.diagnostics.error(e.value.where, subject_ + "." + e.key,
+                                 fmt::format("expected {}, found {}", kind_description(k->kind), e.value.kind_name()));
+      mistyped_.push_back(e.key);
+    }
+  }
+  for (const auto& k : schema_) {
+    if (k.required && !table_.find(k.name))
+      context_.diagnostics.error(table_.where, subject_ + "." + k.name, "missing required key");
+  }
+}
+
+const KeySpec* OptionReader::spec(std::string_view key) const {
+  for (const auto& k : schema_)
+    if (k.name == key) return &k;
+  return nullptr;
+}
+
+const ConfigValue* OptionReader::present(std::string_view key) const {
+  const ConfigValue* v = table_.find(key);
+  if (!v) return nullptr;
+  if (std::find(mistyped_.begin(), mistyped_.end(), key) != mistyped_.end()) return nullptr;
+  return v;
+}
+
+bool OptionReader::has(std::string_view key) const { return present(key) != nullptr; }
+
+namespace {
+const std::string& default_of(const KeySpec* k) {
+  static const std::string none;
+  return k ? k->default_value : none;
+}
+}  // namespace
+
+std::string OptionReader::string(std::string_view key) const {
+  if (const ConfigValue* v = present(key)) {
+    if (v->kind == ConfigValue::Kind::string) return v->text;
+  }
+  return default_of(spec(key));
+}
+
+std::int64_t OptionReader::integer(std::string_view key) const {
+  if (const ConfigValue* v = present(key)) {
+    if (v->kind == ConfigValue::Kind::integer) return v->integer;
+  }
+  const std::string& d = default_of(spec(key));
+  return d.empty() ? 0 : std::strtoll(d.c_str(), nullptr, 10);
+}
+
+double OptionReader::number(std::string_view key) const {
+  if (const ConfigValue* v = present(key)) {
+    if (v->kind == ConfigValue::Kind::integer) return static_cast<double>(v->integer);
+    if (v->kind == ConfigValue::Kind::floating) return v->floating;
+  }
+  const std::string& d = default_of(spec(key));
+  return d.empty() ? 0.0 : std::strtod(d.c_str(), nullptr);
+}
+
+bool OptionReader::boolean(std::string_view key) const {
+  if (const ConfigValue* v = present(key)) {
+    if (v->kind == ConfigValue::Kind::boolean) return v->boolean;
+  }
+  return default_of(spec(key)) == "true";
+}
+
+std::vector<std::string> OptionReader::strings(std::string_view key) const {
+  std::vector<std::string> out;
+  if (const ConfigValue* v = present(key)) {
+    for (const auto& item : v->items)
+      if (item.kind == ConfigValue::Kind::string) out.push_back(item.text);
+    return out;
+  }
+  // Defaults of list keys are written comma-separated: "rate_limit,server".
+  const std::string& d = default_of(spec(key));
+  if (!d.empty())
+    for (auto& part : split(d, ',')) out.emplace_back(trim(part));
+  return out;
+}
+
+std::filesystem::path OptionReader::path(std::string_view key) const {
+  std::filesystem::path p = string(key);
+  if (p.empty() || p.is_absolute()) return p;
+  const ConfigValue* v = present(key);
+  const std::filesystem::path& base = v ? v->base_dir : table_.base_dir;
+  return (base / p).lexically_normal();
+}
+
+boost::json::value OptionReader::json(std::string_view key) const {
+  if (const ConfigValue* v = present(key)) return v->to_json();
+  return nullptr;
+}
+
+std::string OptionReader::secret(std::string_view key) {
+  const std::string variable = string(key);
+  if (variable.empty()) return {};
+  const char* value = std::getenv(variable.c_str());
+  if (!value || !*value) {
+    if (context_.check_environment)
+      error(key, fmt::format("environment variable {} is not set", variable));
+    return {};
+  }
+  context_.redactor.add(value);
+  return value;
+}
+
+Location OptionReader::location(std::string_view key) const {
+  if (const ConfigValue* v = table_.find(key)) return v->where;
+  return table_.where;
+}
+
+void OptionReader::error(std::string_view key, std::string message) {
+  context_.diagnostics.error(location(key), key.empty() ? subject_ : subject_ + "." + std::string(key), std::move(message));
+}
+
+void OptionReader::warning(std::string_view key, std::string message) {
+  context_.diagnostics.warning(location(key), key.empty() ? subject_ : subject_ + "." + std::string(key),
+                               std::move(message));
+}
+
+}  // namespace flowbatch

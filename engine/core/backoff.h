@@ -1,0 +1,27 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <random>
+
+namespace flowbatch {
+
+enum class Jitter : std::uint8_t {
+  full,   ///< uniform in [0, delay]: spreads retries the most (AWS "full jitter")
+  equal,  ///< uniform in [delay/2, delay]
+  none,   ///< exactly delay
+};
+
+/// Exponential back-off: initial × multiplier^(attempt−1), capped at `max`, then jittered.
+struct Backoff {
+  std::chrono::milliseconds initial{500};
+  std::chrono::milliseconds max{30000};
+  double multiplier = 2.0;
+  Jitter jitter = Jitter::full;
+
+  /// The delay before retry number `attempt` (1 = after the first failure), before jitter.
+  std::chrono::milliseconds ceiling(std::uint32_t attempt) const;
+  /// The jittered delay, using `rng`.
+  std::chrono::milliseconds delay(std::uint32_t attempt, std::mt19937_64& rng) const;
+};
+
+}  // namespace flowbatch

@@ -1,0 +1,76 @@
+#pragma once
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "engine/core/redactor.h"
+
+namespace flowbatch {
+
+enum class LogLevel : std::uint8_t { debug, info, warn, error };
+
+/// The one writer of the terminal (stderr): log lines and the live status line share it, so a
+/// log line never tears the status line. Everything written is redacted first.
+class Console {
+ public:
+  explicit Console(const Redactor& redactor, std::FILE* out = stderr);
+
+  bool is_tty() const { return tty_; }
+  void set_level(LogLevel level) { level_ = level; }
+  bool enabled(LogLevel level) const { return level >= level_; }
+
+  void log(LogLevel level, std::string_view prefix, std::string_view message);
+  /// Replaces the live status line (terminals only; a no-op elsewhere).
+  void status(std::string_view line);
+  void clear_status();
+  /// Plain text (summaries, reports), redacted.
+  void print(std::string_view text);
+
+ private:
+  void erase_status_locked();
+
+  const Redactor& redactor_;
+  std::FILE* out_;
+  bool tty_;
+  LogLevel level_ = LogLevel::info;
+  std::mutex mutex_;
+  std::string status_;
+};
+
+/// Logs on behalf of one component; every line names it: "[call:classify] ...".
+class Logger {
+ public:
+  Logger(Console& console, std::string prefix) : console_(&console), prefix_(std::move(prefix)) {}
+
+  template <class... Args>
+  void debug(fmt::format_string<Args...> f, Args&&... args) const {
+    write(LogLevel::debug, f, std::forward<Args>(args)...);
+  }
+  template <class... Args>
+  void info(fmt::format_string<Args...> f, Args&&... args) const {
+    write(LogLevel::info, f, std::forward<Args>(args)...);
+  }
+  template <class... Args>
+  void warn(fmt::format_string<Args...> f, Args&&... args) const {
+    write(LogLevel::warn, f, std::forward<Args>(args)...);
+  }
+  template <class... Args>
+  void error(fmt::format_string<Args...> f, Args&&... args) const {
+    write(LogLevel::error, f, std::forward<Args>(args)...);
+  }
+
+ private:
+  template <class... Args>
+  void write(LogLevel level, fmt::format_string<Args...> f, Args&&... args) const {
+    if (!console_->enabled(level)) return;
+    console_->log(level, prefix_, fmt::format(f, std::forward<Args>(args)...));
+  }
+
+  Console* console_;
+  std::string prefix_;
+};
+
+}  // namespace flowbatch

@@ -1,0 +1,74 @@
+#include "engine/core/template.h"
+
+#include <boost/json/serialize.hpp>
+
+#include <stdexcept>
+
+#include "engine/core/text.h"
+
+namespace flowbatch {
+
+Template::Template(std::string_view text) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t open = text.find("{{", pos);
+    if (open == std::string_view::npos) {
+      parts_.push_back(Part{false, std::string(text.substr(pos)), {}});
+      break;
+    }
+    if (open > pos) parts_.push_back(Part{false, std::string(text.substr(pos, open - pos)), {}});
+    const std::size_t close = text.find("}}", open + 2);
+    if (close == std::string_view::npos)
+      throw std::invalid_argument("unclosed \"{{\" at character " + std::to_string(open + 1));
+    const std::string name(trim(text.substr(open + 2, close - open - 2)));
+    if (name.empty()) throw std::invalid_argument("empty \"{{}}\" at character " + std::to_string(open + 1));
+    parts_.push_back(Part{true, name, split(name, '.')});
+    pos = close + 2;
+  }
+}
+
+const boost::json::value* find_path(const boost::json::object& fields, const std::vector<std::string>& path) {
+  const boost::json::object* object = &fields;
+  const boost::json::value* value = nullptr;
+  for (const auto& segment : path) {
+    if (!object) return nullptr;
+    value = object->if_contains(segment);
+    if (!value) return nullptr;
+    object = value->if_object();
+  }
+  return value;
+}
+
+void append_as_text(const boost::json::value& value, std::string& out) {
+  if (const auto* s = value.if_string()) out.append(s->data(), s->size());
+  else if (!value.is_null()) out += boost::json::serialize(value);
+}
+
+void Template::render_to(const boost::json::object& fields, std::string& out) const {
+  for (const Part& part : parts_) {
+    if (!part.is_field) {
+      out += part.text;
+      continue;
+    }
+    if (const boost::json::value* v = find_path(fields, part.path)) append_as_text(*v, out);
+  }
+}
+
+std::string Template::render(const boost::json::object& fields) const {
+  std::string out;
+  render_to(fields, out);
+  return out;
+}
+
+std::vector<std::string> Template::fields() const {
+  std::vector<std::string> out;
+  for (const Part& p : parts_) {
+    if (!p.is_field) continue;
+    bool seen = false;
+    for (const auto& f : out) seen = seen || f == p.text;
+    if (!seen) out.push_back(p.text);
+  }
+  return out;
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,146 @@
+#include "engine/graph/graph_checks.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include "engine/config/option_reader.h"
+#include "engine/core/text.h"
+
+namespace flowbatch {
+
+void GraphChecks::check_sources_exist() {
+  const bool has_source = std::any_of(plan.nodes.begin(), plan.nodes.end(),
+                                      [](const PlanNode& n) { return n.kind->accepts.empty(); });
+  if (!has_source && !plan.nodes.empty())
+    diagnostics.error(Location{plan.graph_file.string(), 0, 0}, "", "the graph has no source; add a [sources.NAME] table");
+}
+
+std::optional<std::size_t> GraphChecks::default_dead_letter(const std::optional<Location>& dead_letter_key) {
+  const NodeKind* kind = registry.kind_for_table("dead_letters");
+  if (!kind) return std::nullopt;
+  std::vector<std::size_t> candidates;
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < plan.nodes.size(); ++i) {
+    if (plan.nodes[i].kind == kind) {
+      candidates.push_back(i);
+      names.push_back(plan.nodes[i].name);
+    }
+  }
+  const std::string& wanted = plan.pipeline.dead_letter;
+  if (!wanted.empty()) {
+    for (std::size_t i : candidates)
+      if (plan.nodes[i].name == wanted) return i;
+    diagnostics.error(dead_letter_key.value_or(Location{plan.graph_file.string(), 0, 0}), "pipeline.dead_letter",
+                      fmt::format("no [dead_letters.{}] node{}", wanted, did_you_mean(wanted, names)));
+    return std::nullopt;
+  }
+  if (candidates.size() == 1) return candidates.front();
+
+  // No (single) dead letter to use: add one, so failed items still land somewhere visible.
+  ConfigValue table;
+  table.where = Location{plan.graph_file.string(), 0, 0};
+  table.base_dir = plan.graph_file.parent_path().empty() ? std::filesystem::path(".") : plan.graph_file.parent_path();
+  ConfigValue path;
+  path.kind = ConfigValue::Kind::string;
+  path.text = "out/" + plan.pipeline.name + ".dead_letter.jsonl";
+  path.where = table.where;
+  path.base_dir = table.base_dir;
+  table.set("path", path, table.where);
+
+  std::string name = "default_dead_letter";
+  while (std::any_of(plan.nodes.begin(), plan.nodes.end(), [&](const PlanNode& n) { return n.name == name; })) name += "_";
+  OptionReader reader(table, "dead_letters." + name, name, kind->keys, {diagnostics, redactor, check_environment});
+  static const std::string kNoType;
+  ParseContext context{reader, kNoType, registry, plan.providers, plan.pipeline};
+  PlanNode node;
+  node.name = name;
+  node.kind = kind;
+  node.config = kind->parse(context);
+  node.where = table.where;
+  node.implicit = true;
+  if (!node.config) return std::nullopt;
+  plan.nodes.push_back(std::move(node));
+  return plan.nodes.size() - 1;
+}
+
+void GraphChecks::route_unconnected_ports(const std::optional<Location>& dead_letter_key) {
+  std::optional<std::size_t> dead_letter;
+  bool looked_up = false;
+  if (!plan.pipeline.dead_letter.empty()) {  // a name given is checked even if nothing needs it
+    dead_letter = default_dead_letter(dead_letter_key);
+    looked_up = true;
+  }
+  const std::size_t node_count = plan.nodes.size();  // the default dead letter may be appended
+  for (std::size_t n = 0; n < node_count; ++n) {
+    const PlanNode& node = plan.nodes[n];
+    for (std::size_t p = 0; p < node.kind->outputs.size(); ++p) {
+      if (!plan.outputs_of(n, p).empty()) continue;
+      const PortKind kind = node.kind->outputs[p].kind;
+      const std::string port = plan.port_name(n, p);
+      const std::string subject = node.kind->table + "." + node.name;
+      if (kind == PortKind::items) {
+        diagnostics.warning(node.where, subject,
+                            fmt::format("output \"{}\" is connected to nothing; its items are discarded (and counted "
+                                        "in the summary)",
+                                        port));
+        continue;
+      }
+      if (!looked_up) {
+        dead_letter = default_dead_letter(dead_letter_key);
+        looked_up = true;
+      }
+      if (!dead_letter) continue;
+      if (*dead_letter == n) continue;  // never route a node into itself
+      plan.edges.push_back(PlanEdge{n, p, *dead_letter, true});
+      const PlanNode& target = plan.nodes[*dead_letter];
+      diagnostics.warning(node.where, subject,
+                          fmt::format("\"{}\" is connected to nothing; its {} go to the default dead letter \"{}\"{}",
+                                      port, to_string(kind), target.name,
+                                      target.implicit ? " (" + target.config->label() + ")" : ""));
+    }
+  }
+}
+
+void GraphChecks::check_cycles() {
+  const std::size_t n = plan.nodes.size();
+  std::vector<std::vector<std::size_t>> next(n);
+  for (const auto& e : plan.edges) {
+    if (plan.nodes[e.from].kind->breaks_cycles) continue;  // a retry's way back is the allowed loop
+    next[e.from].push_back(e.to);
+  }
+  enum class Mark { fresh, open, done };
+  std::vector<Mark> mark(n, Mark::fresh);
+  std::vector<std::size_t> stack;
+  std::set<std::set<std::size_t>> reported;
+
+  std::function<void(std::size_t)> visit = [&](std::size_t v) {
+    mark[v] = Mark::open;
+    stack.push_back(v);
+    for (std::size_t w : next[v]) {
+      if (mark[w] == Mark::open) {
+        auto from = std::find(stack.begin(), stack.end(), w);
+        std::set<std::size_t> members(from, stack.end());
+        if (!reported.insert(members).second) continue;
+        std::vector<std::string> names;
+        for (auto it = from; it != stack.end(); ++it) names.push_back(plan.nodes[*it].name);
+        names.push_back(plan.nodes[w].name);
+        const PlanNode& at = plan.nodes[w];
+        diagnostics.error(at.where, at.kind->table + "." + at.name,
+                          fmt::format("cycle {} does not pass through a retry node; loops are only allowed "
+                                      "through [retries]",
+                                      join(names, " -> ")));
+      } else if (mark[w] == Mark::fresh) {
+        visit(w);
+      }
+    }
+    stack.pop_back();
+    mark[v] = Mark::done;
+  };
+  for (std::size_t v = 0; v < n; ++v)
+    if (mark[v] == Mark::fresh) visit(v);
+}
+
+}  // namespace flowbatch

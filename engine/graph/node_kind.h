@@ -1,0 +1,82 @@
+#pragma once
+// The engine-side description of a node kind (a role table such as [batches.*] or [calls.*]).
+// Kinds live in nodes/ and are registered by nodes/builtin.cpp; the compiler and the runner use
+// only this description, so adding a kind never touches them.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/config/option_reader.h"
+#include "engine/core/diagnostics.h"
+#include "flowbatch/options.h"
+
+namespace flowbatch {
+
+/// What travels on a port. The compiler checks every edge against what the consumer accepts.
+enum class PortKind : std::uint8_t {
+  items,    ///< items on their way (results, inputs)
+  failed,   ///< items that failed a call or a transform, with their Failure
+  invalid,  ///< input records that could not be decoded
+};
+std::string_view to_string(PortKind kind);
+
+struct PortSpec {
+  std::string name;  ///< "" for the default port (named by the node alone)
+  PortKind kind = PortKind::items;
+};
+
+/// Which registered type family a kind's `type` key selects.
+enum class TypeFamily : std::uint8_t { none, source, sink, transform };
+
+/// A node's validated, typed options. Each kind derives its own; nothing downstream reads TOML.
+class NodeConfig {
+ public:
+  virtual ~NodeConfig() = default;
+  /// A short description for graph dumps ("max_items=20 group_by=category").
+  virtual std::string label() const { return {}; }
+};
+
+class TypeRegistry;
+struct PlanProvider;
+struct PipelineOptions;
+
+/// What a kind's parse() may look at.
+struct ParseContext {
+  OptionReader& options;
+  const std::string& type;  ///< the selected type's name, for typed kinds
+  const TypeRegistry& types;
+  const std::vector<PlanProvider>& providers;
+  const PipelineOptions& pipeline;
+};
+
+class BuildContext;  // engine/runtime/build_context.h
+class NodeRuntime;   // engine/runtime/node_runtime.h
+
+struct NodeKind {
+  std::string table;    ///< the TOML table holding nodes of this kind: "batches"
+  std::string name;     ///< singular, for messages: "batch"
+  std::string summary;
+  std::vector<KeySpec> keys;  ///< keys of the kind itself (a typed kind adds its type's keys)
+  TypeFamily family = TypeFamily::none;
+  std::string default_type;     ///< typed kinds: the type when `type` is absent ("" = required)
+  std::vector<PortSpec> outputs;
+  std::vector<PortKind> accepts;  ///< what its inputs may carry; empty: it takes no inputs
+  bool breaks_cycles = false;     ///< a cycle through a node of this kind is allowed (retry)
+  bool terminal = false;          ///< items end here (sinks, dead letters)
+  std::function<std::unique_ptr<NodeConfig>(ParseContext&)> parse;
+  std::function<std::unique_ptr<NodeRuntime>(const NodeConfig&, BuildContext&)> build;
+
+  const PortSpec* port(std::string_view port_name) const {
+    for (const auto& p : outputs)
+      if (p.name == port_name) return &p;
+    return nullptr;
+  }
+  bool accepts_kind(PortKind k) const {
+    for (PortKind a : accepts)
+      if (a == k) return true;
+    return false;
+  }
+};
+
+}  // namespace flowbatch

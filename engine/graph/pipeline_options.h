@@ -1,0 +1,14 @@
+#pragma once
+#include "engine/config/option_reader.h"
+#include "engine/graph/plan.h"
+
+namespace flowbatch {
+
+/// The keys of [pipeline] and the keys every [providers.*] table takes, whatever its type.
+const std::vector<KeySpec>& pipeline_keys();
+const std::vector<KeySpec>& provider_keys();
+
+PipelineOptions read_pipeline_options(OptionReader& options, const std::filesystem::path& graph_file);
+ProviderSettings read_provider_settings(OptionReader& options);
+
+}  // namespace flowbatch

@@ -1,0 +1,71 @@
+#pragma once
+// A compiled graph: every option typed and checked, every edge resolved. The runner builds a
+// tbb::flow graph from it; `flowbatch graph` prints it. No TOML and no TBB types in here.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/core/diagnostics.h"
+#include "engine/graph/node_kind.h"
+#include "flowbatch/provider.h"
+
+namespace flowbatch {
+
+enum class ProgressMode : std::uint8_t { automatic, tty, plain, off };
+
+/// The [pipeline] table.
+struct PipelineOptions {
+  std::string name;                         ///< default: the graph file's name without .toml
+  std::size_t max_in_flight = 10000;        ///< items admitted but not yet at a sink or dead letter
+  std::string dead_letter;                  ///< the dead letter that unconnected error ports feed
+  std::chrono::milliseconds shutdown_grace{30000};  ///< Ctrl-C: how long in-flight items may finish
+  ProgressMode progress = ProgressMode::automatic;
+  std::chrono::milliseconds progress_interval{10000};  ///< period of plain progress lines
+};
+
+/// Provider keys that the engine itself enforces, whatever the provider type.
+struct ProviderSettings {
+  std::size_t max_concurrency = 16;  ///< requests in flight at once, across every call node using it
+};
+
+struct PlanProvider {
+  std::string name;
+  std::string type;
+  Location where;
+  std::shared_ptr<Provider> provider;
+  ProviderSettings settings;
+};
+
+struct PlanNode {
+  std::string name;
+  const NodeKind* kind = nullptr;
+  std::string type;  ///< typed kinds: the selected type
+  std::unique_ptr<NodeConfig> config;
+  Location where;
+  bool implicit = false;  ///< added by the compiler (the default dead letter)
+};
+
+struct PlanEdge {
+  std::size_t from = 0;  ///< producing node
+  std::size_t port = 0;  ///< index into the producer's kind->outputs
+  std::size_t to = 0;    ///< consuming node
+  bool implicit = false; ///< added by the compiler (an unconnected error port's route)
+};
+
+struct Plan {
+  std::filesystem::path graph_file;
+  PipelineOptions pipeline;
+  std::vector<PlanProvider> providers;
+  std::vector<PlanNode> nodes;
+  std::vector<PlanEdge> edges;
+
+  /// "classify.error", or "classify" for a default port.
+  std::string port_name(std::size_t node, std::size_t port) const;
+  std::vector<const PlanEdge*> inputs_of(std::size_t node) const;
+  std::vector<const PlanEdge*> outputs_of(std::size_t node, std::size_t port) const;
+};
+
+}  // namespace flowbatch

@@ -1,0 +1,131 @@
+// The engine's implementations of open_file_writer / open_stdout_writer (include/flowbatch/sink.h).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+
+#include "flowbatch/sink.h"
+
+namespace flowbatch {
+namespace {
+
+std::runtime_error io_error(const std::string& what, const std::filesystem::path& path) {
+  return std::runtime_error(what + " " + path.string() + ": " + std::strerror(errno));
+}
+
+/// Buffers encoded records and writes them with write(2); flush() adds fdatasync, so the
+/// position it returns names bytes that are really on disk.
+class FileWriter final : public SinkWriter {
+ public:
+  FileWriter(std::filesystem::path path, std::shared_ptr<const RecordEncoder> encoder, std::uint64_t resume_at)
+      : path_(std::move(path)), encoder_(std::move(encoder)), position_(resume_at) {
+    if (path_.has_parent_path()) {
+      std::error_code ec;
+      std::filesystem::create_directories(path_.parent_path(), ec);
+      if (ec) throw std::runtime_error("cannot create folder " + path_.parent_path().string() + ": " + ec.message());
+    }
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw io_error("cannot open", path_);
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw io_error("cannot stat", path_);
+    if (static_cast<std::uint64_t>(st.st_size) < resume_at)
+      throw std::runtime_error(path_.string() + " is shorter than its last committed point (" +
+                               std::to_string(resume_at) + " bytes); it was changed outside flowbatch");
+    // Discard anything after the committed point: records of a run that was killed mid-way.
+    if (::ftruncate(fd_, static_cast<off_t>(resume_at)) != 0) throw io_error("cannot truncate", path_);
+    if (::lseek(fd_, static_cast<off_t>(resume_at), SEEK_SET) < 0) throw io_error("cannot seek in", path_);
+    header_done_ = resume_at > 0;
+    buffer_.reserve(kFlushBytes + 4096);
+  }
+
+  ~FileWriter() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void write(const Item& item) override {
+    if (!header_done_) {
+      buffer_ += encoder_->header(item);
+      header_done_ = true;
+    }
+    encoder_->encode(item, buffer_);
+    if (buffer_.size() >= kFlushBytes) write_out();
+  }
+
+  std::uint64_t flush() override {
+    write_out();
+    if (dirty_ && ::fdatasync(fd_) != 0) throw io_error("cannot sync", path_);
+    dirty_ = false;
+    return position_;
+  }
+
+ private:
+  static constexpr std::size_t kFlushBytes = 1 << 20;
+
+  void write_out() {
+    std::size_t done = 0;
+    while (done < buffer_.size()) {
+      const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw io_error("cannot write", path_);
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    position_ += buffer_.size();
+    dirty_ = dirty_ || !buffer_.empty();
+    buffer_.clear();
+  }
+
+  std::filesystem::path path_;
+  std::shared_ptr<const RecordEncoder> encoder_;
+  int fd_ = -1;
+  std::uint64_t position_ = 0;
+  bool header_done_ = false;
+  bool dirty_ = false;
+  std::string buffer_;
+};
+
+/// Standard output cannot be taken back, so positions simply count records.
+class StdoutWriter final : public SinkWriter {
+ public:
+  explicit StdoutWriter(std::shared_ptr<const RecordEncoder> encoder) : encoder_(std::move(encoder)) {}
+
+  void write(const Item& item) override {
+    if (records_ == 0) buffer_ += encoder_->header(item);
+    encoder_->encode(item, buffer_);
+    ++records_;
+    if (buffer_.size() >= 64 * 1024) flush();
+  }
+
+  std::uint64_t flush() override {
+    if (!buffer_.empty()) {
+      if (std::fwrite(buffer_.data(), 1, buffer_.size(), stdout) != buffer_.size())
+        throw std::runtime_error(std::string("cannot write to standard output: ") + std::strerror(errno));
+      buffer_.clear();
+    }
+    std::fflush(stdout);
+    return records_;
+  }
+
+ private:
+  std::shared_ptr<const RecordEncoder> encoder_;
+  std::string buffer_;
+  std::uint64_t records_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<SinkWriter> open_file_writer(const std::filesystem::path& path,
+                                             std::shared_ptr<const RecordEncoder> encoder, std::uint64_t resume_at) {
+  return std::make_unique<FileWriter>(path, std::move(encoder), resume_at);
+}
+
+std::unique_ptr<SinkWriter> open_stdout_writer(std::shared_ptr<const RecordEncoder> encoder) {
+  return std::make_unique<StdoutWriter>(std::move(encoder));
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,109 @@
+#include "engine/io/line_reader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace flowbatch {
+namespace {
+constexpr std::size_t kBlock = 1 << 20;
+
+std::runtime_error io_error(const std::string& what, const std::filesystem::path& path) {
+  return std::runtime_error(what + " " + path.string() + ": " + std::strerror(errno));
+}
+}  // namespace
+
+LineReader::LineReader(const std::filesystem::path& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw io_error("cannot open", path);
+  buffer_.resize(kBlock);
+}
+
+LineReader::~LineReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool LineReader::fill() {
+  if (eof_) return false;
+  if (begin_ > 0) {  // keep the unread tail, make room behind it
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);  // a line longer than the buffer
+  const ssize_t n = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
+  if (n < 0) {
+    if (errno == EINTR) return true;
+    throw io_error("cannot read", path_);
+  }
+  if (n == 0) {
+    eof_ = true;
+    return false;
+  }
+  end_ += static_cast<std::size_t>(n);
+  return true;
+}
+
+bool LineReader::next(std::string& line, std::uint64_t& line_number) {
+  std::size_t searched = 0;  // bytes after begin_ known to hold no newline (fill() keeps them)
+  while (true) {
+    const void* nl = std::memchr(buffer_.data() + begin_ + searched, '\n', end_ - begin_ - searched);
+    if (nl) {
+      const std::size_t pos = static_cast<std::size_t>(static_cast<const char*>(nl) - buffer_.data());
+      std::size_t stop = pos;
+      if (stop > begin_ && buffer_[stop - 1] == '\r') --stop;
+      line.assign(buffer_.data() + begin_, stop - begin_);
+      offset_ += pos + 1 - begin_;
+      begin_ = pos + 1;
+      line_number = ++line_;
+      return true;
+    }
+    searched = end_ - begin_;
+    if (!fill()) break;
+  }
+  if (begin_ == end_) return false;
+  line.assign(buffer_.data() + begin_, end_ - begin_);  // a last line without a newline
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  offset_ += end_ - begin_;
+  begin_ = end_;
+  line_number = ++line_;
+  return true;
+}
+
+std::uint64_t count_nonblank_lines(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::string block(kBlock, '\0');
+  std::uint64_t lines = 0;
+  bool content = false;
+  while (true) {
+    const ssize_t n = ::read(fd, block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      const char c = block[static_cast<std::size_t>(i)];
+      if (c == '\n') {
+        lines += content ? 1 : 0;
+        content = false;
+      } else if (c != ' ' && c != '\t' && c != '\r') {
+        content = true;
+      }
+    }
+  }
+  ::close(fd);
+  return lines + (content ? 1 : 0);
+}
+
+std::optional<std::string> why_unreadable(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return io_error("cannot read", path).what();
+  if (!S_ISREG(st.st_mode)) return path.string() + " is not a regular file";
+  if (::access(path.c_str(), R_OK) != 0) return io_error("cannot read", path).what();
+  return std::nullopt;
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,43 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace flowbatch {
+
+/// Reads a text file line by line through a large buffer (read(2), no iostreams), counting lines.
+/// Strips "\n" and a trailing "\r". Throws std::runtime_error naming the file on I/O errors.
+class LineReader {
+ public:
+  explicit LineReader(const std::filesystem::path& path);
+  ~LineReader();
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
+  /// The next line and its 1-based number; false at end of file.
+  bool next(std::string& line, std::uint64_t& line_number);
+  /// Bytes consumed so far (the offset just past the last line returned).
+  std::uint64_t offset() const { return offset_; }
+
+ private:
+  bool fill();
+
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::string buffer_;
+  std::size_t begin_ = 0;  // unread data is buffer_[begin_, end_)
+  std::size_t end_ = 0;
+  bool eof_ = false;
+  std::uint64_t line_ = 0;
+  std::uint64_t offset_ = 0;
+};
+
+/// The number of lines holding anything but white space (fast: one pass over the bytes).
+std::uint64_t count_nonblank_lines(const std::filesystem::path& path);
+
+/// Why `path` cannot be read as a regular file ("cannot read x: No such file or directory"),
+/// or nothing when it can.
+std::optional<std::string> why_unreadable(const std::filesystem::path& path);
+
+}  // namespace flowbatch

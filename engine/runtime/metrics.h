@@ -1,0 +1,76 @@
+#pragma once
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include "flowbatch/error_class.h"
+
+namespace flowbatch {
+
+/// Latencies in log-spaced buckets (about 19% apart) from 0.1 ms to about 2 hours; lock-free.
+class LatencyHistogram {
+ public:
+  void record(std::chrono::nanoseconds latency);
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  /// The latency below which a fraction `q` (0..1) of samples fall, in milliseconds (0 when empty).
+  double percentile_ms(double q) const;
+
+ private:
+  static constexpr std::size_t kBuckets = 96;
+  static std::size_t bucket_of(double ms);
+  static double upper_ms(std::size_t bucket);
+  std::array<std::atomic<std::uint64_t>, kBuckets> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+/// Counters of one node, kept by the runtime's wrappers so every kind has the same ones.
+struct NodeStats {
+  std::string name;
+  std::string kind;
+  std::string destination;               ///< terminal nodes: where items were written
+  std::atomic<std::uint64_t> received{0};  ///< items in
+  std::atomic<std::uint64_t> emitted{0};   ///< items out, all ports
+  std::atomic<std::uint64_t> ended{0};     ///< items that ended here (terminal nodes)
+};
+
+/// Everything counted during a run; read by the progress line and the summary.
+class Metrics {
+ public:
+  static constexpr std::size_t kClasses = kAllErrorClasses.size();
+
+  NodeStats& add_node(std::string name, std::string kind) {
+    NodeStats& s = nodes_.emplace_back();
+    s.name = std::move(name);
+    s.kind = std::move(kind);
+    return s;
+  }
+  const std::deque<NodeStats>& nodes() const { return nodes_; }
+  NodeStats& node(std::size_t index) { return nodes_[index]; }
+
+  void count_attempt_error(ErrorClass c) { attempt_errors[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
+  void count_dead(ErrorClass c) { dead_by_class[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
+
+  std::atomic<std::uint64_t> admitted{0};     ///< items read from sources
+  std::atomic<std::uint64_t> succeeded{0};    ///< items written by sinks
+  std::atomic<std::uint64_t> dead{0};         ///< items written by dead letters
+  std::atomic<std::uint64_t> discarded{0};    ///< items that reached an output connected to nothing
+  std::atomic<std::uint64_t> abandoned{0};    ///< items dropped by a hard stop (resumable)
+  std::atomic<std::int64_t> retry_waiting{0}; ///< items waiting out a retry back-off now
+  std::atomic<std::int64_t> peak_outstanding{0};  ///< the most items alive at once
+  std::atomic<std::uint64_t> retries{0};      ///< retry attempts scheduled
+  std::array<std::atomic<std::uint64_t>, kClasses> attempt_errors{};  ///< every failed attempt, by class
+  std::array<std::atomic<std::uint64_t>, kClasses> dead_by_class{};   ///< dead-lettered items, by final class
+
+  std::atomic<std::uint64_t> requests{0};        ///< requests completed (any outcome)
+  std::atomic<std::uint64_t> input_tokens{0};
+  std::atomic<std::uint64_t> output_tokens{0};
+  LatencyHistogram request_latency;
+
+ private:
+  std::deque<NodeStats> nodes_;  // deque: stable addresses while nodes are added
+};
+
+}  // namespace flowbatch

@@ -1,0 +1,71 @@
+#include "engine/runtime/provider_lane.h"
+
+namespace flowbatch {
+
+ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run)
+    : spec_(provider),
+      run_(run),
+      queue_(graph),
+      limiter_(graph, provider.settings.max_concurrency),
+      transport_(graph, flow::unlimited,
+                 [this](const ExchangePtr& exchange, Transport::gateway_type& gateway) {
+                   start_transport(exchange, gateway);
+                 }),
+      complete_(graph, flow::unlimited, [this](const ExchangePtr& exchange) {
+        completed(exchange);
+        return flow::continue_msg();
+      }) {
+  flow::make_edge(queue_, limiter_);
+  flow::make_edge(limiter_, transport_);
+  flow::make_edge(transport_, complete_);
+}
+
+void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway) {
+  exchange->started = std::chrono::steady_clock::now();
+  if (run_.draining()) {  // after Ctrl-C no new request starts; the resumed run sends it
+    exchange->abandoned = true;
+    gateway.try_put(exchange);
+    return;
+  }
+  const Dispatch& d = exchange->dispatch;
+  switch (d.kind) {
+    case Dispatch::Kind::immediate:
+      if (d.delay.count() <= 0) {
+        gateway.try_put(exchange);
+        return;
+      }
+      gateway.reserve_wait();
+      run_.loop.after(
+          d.delay,
+          [exchange, &gateway] {
+            gateway.try_put(exchange);
+            gateway.release_wait();
+          },
+          [this, exchange, &gateway] {  // hard stop: the answer will never be used
+            run_.items_ended(exchange->items, Ending::abandoned);
+            gateway.release_wait();
+          });
+      return;
+    case Dispatch::Kind::http:
+    case Dispatch::Kind::blocking:
+      // Not wired in this build: answer with a failure rather than lose the items.
+      exchange->dispatch = Dispatch::respond(CallResult{
+          Failure{ErrorClass::invalid_request, "this provider's transport is not available in this build", 0, {}, {}, -1},
+          {}, nullptr, {}, {}, {}, 0});
+      gateway.try_put(exchange);
+      return;
+  }
+}
+
+void ProviderLane::completed(const ExchangePtr& exchange) {
+  limiter_.decrementer().try_put(1);  // the slot is free as soon as the answer is in
+  if (exchange->abandoned) {
+    run_.items_ended(exchange->items, Ending::abandoned);
+    return;
+  }
+  run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+  run_.metrics.request_latency.record(std::chrono::steady_clock::now() - exchange->started);
+  exchange->owner->complete(exchange);
+}
+
+}  // namespace flowbatch

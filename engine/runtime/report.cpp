@@ -1,0 +1,115 @@
+#include "engine/runtime/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace flowbatch {
+
+std::string with_commas(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string short_duration(std::chrono::seconds s) {
+  const auto total = s.count();
+  if (total < 60) return fmt::format("{}s", total);
+  if (total < 3600) return fmt::format("{}:{:02}", total / 60, total % 60);
+  return fmt::format("{}:{:02}:{:02}", total / 3600, (total / 60) % 60, total % 60);
+}
+
+namespace {
+
+std::uint64_t ended(const Metrics& m) {
+  return m.succeeded.load() + m.dead.load() + m.discarded.load() + m.abandoned.load();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string classes_line(const std::array<std::atomic<std::uint64_t>, Metrics::kClasses>& counts) {
+  std::vector<std::pair<std::uint64_t, std::string_view>> parts;
+  for (ErrorClass c : kAllErrorClasses) {
+    const auto n = counts[static_cast<std::size_t>(c)].load();
+    if (n) parts.emplace_back(n, to_string(c));
+  }
+  std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string out;
+  for (const auto& [n, name] : parts) out += fmt::format("{}{} {}", out.empty() ? "" : ", ", name, with_commas(n));
+  return out;
+}
+
+}  // namespace
+
+ProgressReporter::ProgressReporter(const RunState& run, Console& console, bool live,
+                                   std::chrono::milliseconds plain_interval)
+    : run_(run),
+      console_(console),
+      live_(live),
+      interval_(live ? std::chrono::milliseconds(250) : plain_interval),
+      next_(std::chrono::steady_clock::now() + interval_) {}
+
+std::string ProgressReporter::line() const {
+  const Metrics& m = run_.metrics;
+  const std::uint64_t done = ended(m);
+  const std::uint64_t total = std::max(run_.expected_items.load(), done);
+  const double elapsed = std::max(seconds_since(run_.started), 1e-3);
+  const double rate = static_cast<double>(done) / elapsed;
+  std::string progress = total ? fmt::format("{}/{} ({:.1f}%)", with_commas(done), with_commas(total),
+                                             100.0 * static_cast<double>(done) / static_cast<double>(total))
+                               : with_commas(done);
+  std::string eta = "--";
+  if (total && rate > 0 && done < total)
+    eta = short_duration(std::chrono::seconds(static_cast<long>((static_cast<double>(total - done)) / rate + 0.5)));
+  else if (total && done >= total)
+    eta = "0s";
+  return fmt::format("{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}", progress, rate, eta,
+                     with_commas(m.succeeded.load()), with_commas(static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.retry_waiting.load()))),
+                     with_commas(m.dead.load()));
+}
+
+void ProgressReporter::update() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_) return;
+  next_ = now + interval_;
+  if (live_) console_.status(line());
+  else console_.print("progress: " + line() + "\n");
+}
+
+std::string run_summary(const RunState& run, const std::string& job_name, bool interrupted) {
+  const Metrics& m = run.metrics;
+  const double elapsed = seconds_since(run.started);
+  const std::uint64_t done = ended(m);
+  std::string out = fmt::format("{}: {} in {:.2f} s, {} items ({:.0f} items/s)\n", job_name,
+                                interrupted ? "interrupted" : "finished", elapsed, with_commas(done),
+                                static_cast<double>(done) / std::max(elapsed, 1e-3));
+  for (const NodeStats& s : m.nodes()) {
+    if (s.destination.empty()) continue;
+    out += fmt::format("  {:<12} {:<20} {:>10} items  {}\n", s.kind, s.name, with_commas(s.ended.load()), s.destination);
+  }
+  if (m.discarded.load())
+    out += fmt::format("  discarded {} items (outputs connected to nothing)\n", with_commas(m.discarded.load()));
+  if (m.abandoned.load() || interrupted) {
+    const auto unfinished = m.abandoned.load() + static_cast<std::uint64_t>(std::max<std::int64_t>(0, run.outstanding()));
+    out += fmt::format("  unfinished {} items (stopped before they ended)\n", with_commas(unfinished));
+  }
+  if (const std::string dead = classes_line(m.dead_by_class); !dead.empty()) out += "  dead-lettered by class: " + dead + "\n";
+  if (const std::string attempts = classes_line(m.attempt_errors); !attempts.empty())
+    out += "  failed attempts by class: " + attempts + "\n";
+  if (m.requests.load()) {
+    out += fmt::format("  requests {} ({} retries), latency p50 {:.0f} ms, p95 {:.0f} ms, p99 {:.0f} ms\n",
+                       with_commas(m.requests.load()), with_commas(m.retries.load()), m.request_latency.percentile_ms(0.5),
+                       m.request_latency.percentile_ms(0.95), m.request_latency.percentile_ms(0.99));
+    if (m.input_tokens.load() || m.output_tokens.load())
+      out += fmt::format("  tokens in {}, out {}\n", with_commas(m.input_tokens.load()), with_commas(m.output_tokens.load()));
+  }
+  return out;
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,35 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "engine/runtime/run_state.h"
+
+namespace flowbatch {
+
+/// "12,345"
+std::string with_commas(std::uint64_t n);
+/// "1:02:03", "2:03", "45s"
+std::string short_duration(std::chrono::seconds s);
+
+/// Progress of a running job: the live status line on a terminal, periodic plain lines elsewhere.
+class ProgressReporter {
+ public:
+  ProgressReporter(const RunState& run, Console& console, bool live, std::chrono::milliseconds plain_interval);
+  /// Called often (every tick) on the loop thread; prints only when due.
+  void update();
+  /// The current one-line summary of progress.
+  std::string line() const;
+
+ private:
+  const RunState& run_;
+  Console& console_;
+  bool live_;
+  std::chrono::milliseconds interval_;
+  std::chrono::steady_clock::time_point next_;
+};
+
+/// The end-of-run report: counts per terminal node and per error class, wall time, rate.
+std::string run_summary(const RunState& run, const std::string& job_name, bool interrupted);
+
+}  // namespace flowbatch

@@ -1,0 +1,73 @@
+#include "engine/runtime/run_state.h"
+
+namespace flowbatch {
+
+RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redactor& redactor_ref, EventLoop& loop_ref)
+    : admission(max_in_flight), console(console_ref), redactor(redactor_ref), loop(loop_ref) {}
+
+void RunState::items_created(std::size_t count) {
+  const std::int64_t now = outstanding_.fetch_add(static_cast<std::int64_t>(count)) + static_cast<std::int64_t>(count);
+  std::int64_t peak = metrics.peak_outstanding.load(std::memory_order_relaxed);
+  while (now > peak && !metrics.peak_outstanding.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+void RunState::items_ended(const ItemVector& items, Ending ending, NodeStats* at) {
+  if (items.empty()) return;
+  std::size_t slots = 0;
+  for (const Item& item : items) {
+    if (item.holds_admission) ++slots;
+    if (ending == Ending::dead_letter && item.failure) metrics.count_dead(item.failure->error_class);
+  }
+  count_endings(items.size(), slots, ending, at);
+}
+
+void RunState::items_ended(const Item& item, Ending ending, NodeStats* at) {
+  if (ending == Ending::dead_letter && item.failure) metrics.count_dead(item.failure->error_class);
+  count_endings(1, item.holds_admission ? 1 : 0, ending, at);
+}
+
+void RunState::item_replaced(bool held_slot, std::size_t produced, NodeStats* at) {
+  if (produced == 0) {
+    if (at) at->ended.fetch_add(1, std::memory_order_relaxed);
+    count_endings(1, held_slot ? 1 : 0, Ending::discarded, nullptr);
+    return;
+  }
+  items_created(produced);  // before the decrement: the count must never touch zero on the way
+  outstanding_.fetch_sub(1);
+}
+
+void RunState::count_endings(std::size_t n, std::size_t slots, Ending ending, NodeStats* at) {
+  switch (ending) {
+    case Ending::sink: metrics.succeeded.fetch_add(n, std::memory_order_relaxed); break;
+    case Ending::dead_letter: metrics.dead.fetch_add(n, std::memory_order_relaxed); break;
+    case Ending::discarded: metrics.discarded.fetch_add(n, std::memory_order_relaxed); break;
+    case Ending::abandoned: metrics.abandoned.fetch_add(n, std::memory_order_relaxed); break;
+  }
+  if (at) at->ended.fetch_add(n, std::memory_order_relaxed);
+  admission.release(slots);
+  // Last: once this reaches zero the run may be declared over.
+  outstanding_.fetch_sub(static_cast<std::int64_t>(n));
+}
+
+void RunState::fail(std::string message) {
+  {
+    std::lock_guard lock(fatal_mutex_);
+    if (fatal_) return;  // the first failure is the one worth reporting
+    fatal_message_ = std::move(message);
+    fatal_ = true;
+  }
+  if (stop_hook_) stop_hook_();
+}
+
+std::string RunState::fatal_error() const {
+  std::lock_guard lock(fatal_mutex_);
+  return fatal_message_;
+}
+
+std::int64_t RunState::unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace flowbatch

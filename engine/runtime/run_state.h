@@ -1,0 +1,92 @@
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "engine/core/console.h"
+#include "engine/core/redactor.h"
+#include "engine/io/event_loop.h"
+#include "engine/runtime/admission.h"
+#include "engine/runtime/metrics.h"
+#include "engine/runtime/packet.h"
+
+namespace flowbatch {
+
+/// How an item left the pipeline.
+enum class Ending : std::uint8_t {
+  sink,         ///< written as a result
+  dead_letter,  ///< written to a dead letter
+  discarded,    ///< reached an output connected to nothing, or was filtered out
+  abandoned,    ///< dropped by a hard stop; a resumed run does it again
+};
+
+/// The shared state of one run: what every node may consult and report to. Thread-safe.
+///
+/// The run is over when every source has finished and no item is outstanding, i.e. every item
+/// ever created has ended (Ending). That count, not an end-of-stream message, is what lets a
+/// graph with retry loops know it is done.
+class RunState {
+ public:
+  RunState(std::size_t max_in_flight, Console& console, const Redactor& redactor, EventLoop& loop);
+
+  Metrics metrics;
+  Admission admission;
+  Console& console;
+  const Redactor& redactor;
+  EventLoop& loop;
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+  // --- item accounting -------------------------------------------------------------------
+  /// `count` new items exist (read from a source, copied by a fan-out, made by a transform).
+  void items_created(std::size_t count);
+  /// Items end; releases the admission slots they hold and counts them under `ending`.
+  void items_ended(const ItemVector& items, Ending ending, NodeStats* at = nullptr);
+  void items_ended(const Item& item, Ending ending, NodeStats* at = nullptr);
+  /// An item was replaced by `produced` others (a transform); with none, it was filtered out and
+  /// ends as discarded, giving back its admission slot if it held one.
+  void item_replaced(bool held_slot, std::size_t produced, NodeStats* at = nullptr);
+  std::int64_t outstanding() const { return outstanding_.load(); }
+
+  // --- sources -----------------------------------------------------------------------------
+  void source_opened() { sources_open_.fetch_add(1); }
+  void source_finished() { sources_open_.fetch_sub(1); }
+  bool sources_finished() const { return sources_open_.load() == 0; }
+  /// Known total of input records across sources (0 when unknown), for progress and ETA.
+  std::atomic<std::uint64_t> expected_items{0};
+
+  /// True once every source has finished and every item has ended.
+  bool finished() const { return sources_finished() && outstanding() == 0; }
+
+  // --- stopping ----------------------------------------------------------------------------
+  /// Ctrl-C: sources stop reading and newly admitted chunks are dropped (not started).
+  void begin_drain() { draining_ = true; }
+  bool draining() const { return draining_.load(); }
+  /// Second Ctrl-C, grace period over, or a fatal error: stop now.
+  void mark_hard_stop() { hard_stopped_ = true; }
+  bool hard_stopped() const { return hard_stopped_.load(); }
+  /// A fatal error (a sink that cannot write): recorded once, then the run stops (the runner's
+  /// stop hook). Thread-safe.
+  void fail(std::string message);
+  void set_stop_hook(std::function<void()> hook) { stop_hook_ = std::move(hook); }
+  std::string fatal_error() const;
+  bool failed() const { return fatal_.load(); }
+
+  /// Wall-clock milliseconds since the epoch (item attempt times).
+  static std::int64_t unix_ms();
+
+ private:
+  void count_endings(std::size_t n, std::size_t slots, Ending ending, NodeStats* at);
+
+  std::atomic<std::int64_t> outstanding_{0};
+  std::atomic<int> sources_open_{0};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> hard_stopped_{false};
+  std::atomic<bool> fatal_{false};
+  std::function<void()> stop_hook_;
+  mutable std::mutex fatal_mutex_;
+  std::string fatal_message_;
+};
+
+}  // namespace flowbatch

@@ -1,0 +1,288 @@
+#include "engine/runtime/runner.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "engine/io/event_loop.h"
+#include "engine/runtime/build_context.h"
+#include "engine/runtime/exit_codes.h"
+#include "engine/runtime/flow.h"
+#include "engine/runtime/node_runtime.h"
+#include "engine/runtime/provider_lane.h"
+#include "engine/runtime/report.h"
+#include "engine/runtime/run_state.h"
+#include "engine/runtime/signals.h"
+
+namespace flowbatch {
+namespace {
+
+using PacketNode = flow::function_node<Packet, flow::continue_msg>;
+using CloneNode = flow::function_node<Packet, Packet>;
+using Ticker = flow::async_node<int, Packet>;
+
+class Runner;
+
+class RunnerBuildContext final : public BuildContext {
+ public:
+  RunnerBuildContext(Runner& runner, std::size_t node_index, NodeStats& node_stats, Logger node_log);
+  OutputPort& output(std::size_t port) override;
+  ProviderLane& lane(std::size_t provider) override;
+  std::uint16_t admit(flow::sender<Packet>& reader, flow::receiver<Packet>& admitted) override;
+
+ private:
+  Runner& runner_;
+};
+
+/// Owns everything one run needs, in destruction-safe order: the loop outlives the graph's
+/// users, the graph outlives every node, and nothing is destroyed before wait_for_all().
+class Runner {
+ public:
+  Runner(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options)
+      : plan_(plan),
+        options_(options),
+        run_(plan.pipeline.max_in_flight, console, redactor, loop_),
+        admission_limiter_(graph_, run_.admission.threshold()),
+        router_(graph_, flow::unlimited, [this](const Packet& p) {
+          route_admitted(p);
+          return flow::continue_msg();
+        }),
+        ticker_(graph_, flow::serial, [](int, Ticker::gateway_type&) {}) {
+    run_.admission.set_opener([this](long chunks) { admission_limiter_.decrementer().try_put(chunks); });
+    run_.set_stop_hook([this] { hard_stop(); });
+    flow::make_edge(admission_limiter_, router_);
+  }
+
+  RunReport run() {
+    build();
+    wire();
+    std::optional<SignalPipe> signals;
+    if (options_.handle_signals) {
+      signals.emplace();
+      loop_.watch(signals->read_fd(), [this, &signals] { on_signal(signals->drain()); });
+    }
+    const bool live = plan_.pipeline.progress == ProgressMode::tty ||
+                      (plan_.pipeline.progress == ProgressMode::automatic && run_.console.is_tty());
+    if (plan_.pipeline.progress != ProgressMode::off)
+      progress_.emplace(run_, run_.console, live, plan_.pipeline.progress_interval);
+
+    loop_.start();
+    try {
+      for (auto& r : runtimes_) r->start();
+    } catch (const std::exception& e) {
+      run_.fail(e.what());  // stops the run through the stop hook
+    }
+    ticker_.gateway().reserve_wait();
+    loop_.at(EventLoop::Clock::time_point::min(), [this] { tick(); }, [this] { release_ticker(); });
+    graph_.wait_for_all();
+
+    if (progress_) run_.console.clear_status();
+    finish_nodes();
+    loop_.stop();
+    return report();
+  }
+
+ private:
+  friend class RunnerBuildContext;
+
+  void build() {
+    for (const auto& node : plan_.nodes) {
+      NodeStats& stats = run_.metrics.add_node(node.name, node.kind->name);
+      auto& ports = ports_.emplace_back();
+      for (std::size_t p = 0; p < node.kind->outputs.size(); ++p)
+        ports.push_back(std::make_unique<OutputPort>(graph_, stats));
+    }
+    for (const auto& provider : plan_.providers) lanes_.push_back(std::make_unique<ProviderLane>(graph_, provider, run_));
+    for (std::size_t i = 0; i < plan_.nodes.size(); ++i) {
+      const PlanNode& node = plan_.nodes[i];
+      RunnerBuildContext context(*this, i, run_.metrics.node(i), Logger(run_.console, node.kind->name + ":" + node.name));
+      runtimes_.push_back(node.kind->build(*node.config, context));
+    }
+  }
+
+  /// Connects every port to its consumers: the first directly, the others through a copy, so no
+  /// two nodes ever share one group of items; a port nobody consumes ends its items as discarded.
+  void wire() {
+    for (std::size_t n = 0; n < plan_.nodes.size(); ++n) {
+      for (std::size_t p = 0; p < ports_[n].size(); ++p) {
+        auto& sender = ports_[n][p]->sender();
+        const auto consumers = plan_.outputs_of(n, p);
+        if (consumers.empty()) {
+          flow::make_edge(sender, discard_node());
+          continue;
+        }
+        for (std::size_t c = 0; c < consumers.size(); ++c) {
+          flow::receiver<Packet>* input = runtimes_[consumers[c]->to]->input();
+          if (c == 0) {
+            flow::make_edge(sender, *input);
+            continue;
+          }
+          auto& clone = clones_.emplace_back(std::make_unique<CloneNode>(
+              graph_, flow::unlimited, [this](const Packet& packet) { return copy_packet(packet); }));
+          flow::make_edge(sender, *clone);
+          flow::make_edge(*clone, *input);
+        }
+      }
+    }
+    std::optional<std::chrono::milliseconds> shortest;
+    for (auto& r : runtimes_) {
+      if (auto interval = r->tick_interval()) {
+        flow::make_edge(ticker_, *r->input());
+        shortest = std::min(shortest.value_or(*interval), *interval);
+      }
+    }
+    // A quarter of the shortest interval keeps time-outs accurate to 25%; within 5..50 ms.
+    tick_period_ = std::clamp(shortest.value_or(std::chrono::milliseconds(50)) / 4, std::chrono::milliseconds(5),
+                              std::chrono::milliseconds(50));
+  }
+
+  PacketNode& discard_node() {
+    if (!discard_) {
+      discard_ = std::make_unique<PacketNode>(graph_, flow::unlimited, [this](const Packet& p) {
+        if (!p.is_tick()) run_.items_ended(*p.items, Ending::discarded);
+        return flow::continue_msg();
+      });
+    }
+    return *discard_;
+  }
+
+  Packet copy_packet(const Packet& p) {
+    if (p.is_tick()) return p;
+    ItemVector copy(*p.items);
+    for (Item& item : copy) item.holds_admission = false;  // the original keeps the slot
+    run_.items_created(copy.size());
+    return Packet::of(std::move(copy));
+  }
+
+  void route_admitted(const Packet& p) {
+    if (p.is_tick() || p.items->empty()) return;
+    if (run_.draining()) {  // admitted after Ctrl-C: never started, so a resumed run does them
+      run_.items_ended(*p.items, Ending::abandoned);
+      return;
+    }
+    admitted_targets_[p.items->front().source_index]->try_put(p);
+  }
+
+  // --- running ------------------------------------------------------------------------------
+  /// On the loop thread, every tick_period_: ticks for time-based nodes, progress, and the
+  /// end-of-run check. Holds the ticker's reserve_wait until the run is over.
+  void tick() {
+    if (ticker_released_) return;
+    if (run_.finished()) {
+      release_ticker();
+      return;
+    }
+    ticker_.gateway().try_put(Packet::tick());
+    if (progress_) progress_->update();
+    loop_.after(tick_period_, [this] { tick(); }, [this] { release_ticker(); });
+  }
+
+  void release_ticker() {
+    if (ticker_released_) return;
+    ticker_released_ = true;
+    ticker_.gateway().release_wait();
+  }
+
+  void on_signal(int count) {
+    if (count >= 2) {
+      run_.console.log(LogLevel::warn, "", "second interrupt: stopping now");
+      hard_stop();
+      return;
+    }
+    if (run_.draining()) return;
+    run_.begin_drain();
+    loop_.skip_waits();  // items waiting to retry would start new requests: leave them for the resume
+    run_.console.log(LogLevel::warn, "",
+                     fmt::format("interrupted: finishing in-flight items (up to {} s; press Ctrl-C again to stop now)",
+                                 plan_.pipeline.shutdown_grace.count() / 1000));
+    loop_.after(plan_.pipeline.shutdown_grace, [this] {
+      if (!ticker_released_) {
+        run_.console.log(LogLevel::warn, "", "grace period over: stopping now");
+        hard_stop();
+      }
+    });
+  }
+
+  /// Stops at once: no new task starts, every timer is cancelled (releasing its waits), and
+  /// wait_for_all() returns as soon as running bodies finish. Buffered results still get flushed.
+  void hard_stop() {
+    run_.mark_hard_stop();
+    run_.begin_drain();
+    graph_.cancel();
+    loop_.cancel_timers();
+  }
+
+  void finish_nodes() {
+    for (auto& r : runtimes_) {
+      try {
+        r->finish();
+      } catch (const std::exception& e) {
+        run_.fail(e.what());
+      }
+    }
+  }
+
+  RunReport report() {
+    RunReport r;
+    r.interrupted = run_.draining() && !run_.failed();
+    r.fatal_error = run_.fatal_error();
+    const Metrics& m = run_.metrics;
+    r.succeeded = m.succeeded.load();
+    r.dead = m.dead.load();
+    r.discarded = m.discarded.load();
+    r.abandoned = m.abandoned.load() + static_cast<std::uint64_t>(std::max<std::int64_t>(0, run_.outstanding()));
+    r.requests = m.requests.load();
+    r.retries = m.retries.load();
+    r.peak_in_flight = m.peak_outstanding.load();
+    r.summary = run_summary(run_, plan_.pipeline.name, r.interrupted || run_.failed());
+    if (run_.failed()) r.exit_code = kExitFatal;
+    else if (r.interrupted) r.exit_code = kExitInterrupted;
+    else if (r.dead > 0) r.exit_code = kExitDeadLetters;
+    else r.exit_code = kExitOk;
+    return r;
+  }
+
+  const Plan& plan_;
+  RunOptions options_;
+  EventLoop loop_;  // declared before the graph: stopped only after wait_for_all()
+  RunState run_;
+  flow::graph graph_;
+  flow::limiter_node<Packet, long> admission_limiter_;
+  PacketNode router_;
+  Ticker ticker_;
+  std::vector<flow::receiver<Packet>*> admitted_targets_;
+  std::vector<std::vector<std::unique_ptr<OutputPort>>> ports_;
+  std::vector<std::unique_ptr<ProviderLane>> lanes_;
+  std::vector<std::unique_ptr<NodeRuntime>> runtimes_;
+  std::vector<std::unique_ptr<CloneNode>> clones_;
+  std::unique_ptr<PacketNode> discard_;
+  std::optional<ProgressReporter> progress_;
+  std::chrono::milliseconds tick_period_{50};
+  bool ticker_released_ = false;  // loop thread only
+};
+
+RunnerBuildContext::RunnerBuildContext(Runner& runner, std::size_t node_index, NodeStats& node_stats, Logger node_log)
+    : BuildContext(runner.graph_, runner.run_, runner.plan_, node_index, node_stats, std::move(node_log)),
+      runner_(runner) {}
+
+OutputPort& RunnerBuildContext::output(std::size_t port) { return *runner_.ports_[index][port]; }
+
+ProviderLane& RunnerBuildContext::lane(std::size_t provider) { return *runner_.lanes_[provider]; }
+
+std::uint16_t RunnerBuildContext::admit(flow::sender<Packet>& reader, flow::receiver<Packet>& admitted) {
+  flow::make_edge(reader, runner_.admission_limiter_);
+  runner_.admitted_targets_.push_back(&admitted);
+  return static_cast<std::uint16_t>(runner_.admitted_targets_.size() - 1);
+}
+
+}  // namespace
+
+RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options) {
+  Runner runner(plan, console, redactor, options);
+  return runner.run();
+}
+
+}  // namespace flowbatch

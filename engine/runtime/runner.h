@@ -1,0 +1,28 @@
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "engine/core/console.h"
+#include "engine/core/redactor.h"
+#include "engine/graph/plan.h"
+
+namespace flowbatch {
+
+struct RunOptions {
+  bool handle_signals = true;  ///< Ctrl-C drains, a second Ctrl-C stops (off in tests)
+};
+
+struct RunReport {
+  int exit_code = 0;
+  bool interrupted = false;
+  std::string fatal_error;  ///< set when the run stopped on a fatal error
+  std::string summary;      ///< the end-of-run report, ready to print
+  std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;
+  std::uint64_t requests = 0, retries = 0;
+  std::int64_t peak_in_flight = 0;  ///< the most items alive at once (bounded by max_in_flight)
+};
+
+/// Builds the plan's tbb::flow graph, runs it to the end (or to a stop) and reports.
+RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options = {});
+
+}  // namespace flowbatch

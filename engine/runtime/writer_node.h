@@ -1,0 +1,56 @@
+#pragma once
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "engine/runtime/build_context.h"
+#include "engine/runtime/node_runtime.h"
+#include "flowbatch/sink.h"
+
+namespace flowbatch {
+
+/// When buffered records are flushed (written and synced): every `every_items` items or every
+/// `interval`, whichever comes first, and at the end of the run.
+struct FlushPolicy {
+  std::size_t every_items = 200;
+  std::chrono::milliseconds interval{1000};
+};
+
+/// Reads the flush keys every writing kind shares (flush_every, flush_interval_ms).
+FlushPolicy read_flush_policy(Options& options);
+const std::vector<KeySpec>& flush_keys();
+
+/// The runtime of a terminal node (a sink or a dead letter): a serial flow-graph node that writes
+/// every item it receives through a SinkWriter, flushes by policy, and ends the items there.
+/// A write failure is fatal for the run (it stops, resumable) and names the destination.
+class WriterNode final : public NodeRuntime {
+ public:
+  using Opener = std::function<std::unique_ptr<SinkWriter>()>;
+
+  WriterNode(BuildContext& context, Opener open, FlushPolicy policy, Ending ending, std::string destination);
+
+  flow::receiver<Packet>* input() override { return &node_; }
+  std::optional<std::chrono::milliseconds> tick_interval() const override { return policy_.interval; }
+  void start() override;
+  void finish() override;
+
+ private:
+  void receive(const Packet& packet);
+  void flush();
+
+  RunState& run_;
+  NodeStats& stats_;
+  Logger log_;
+  Opener open_;
+  FlushPolicy policy_;
+  Ending ending_;
+  std::string destination_;
+  std::unique_ptr<SinkWriter> writer_;
+  std::size_t unflushed_ = 0;
+  std::chrono::steady_clock::time_point last_flush_;
+  bool broken_ = false;
+  flow::function_node<Packet, flow::continue_msg> node_;
+};
+
+}  // namespace flowbatch

@@ -1,0 +1,59 @@
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "flowbatch/item.h"
+
+namespace flowbatch {
+
+/// Writes items to one destination. Called from one thread at a time.
+///
+/// Durability contract: write() may buffer; flush() makes everything written so far durable
+/// (written and fsynced) and returns a position that identifies exactly that prefix of the output
+/// (a byte offset, a row count). A later open() with that position as `resume_at` discards whatever
+/// followed it, so a killed run never leaves half-written or duplicated records behind.
+/// I/O failures throw std::runtime_error naming the destination; the run then stops, resumable.
+class SinkWriter {
+ public:
+  virtual ~SinkWriter() = default;
+  virtual void write(const Item& item) = 0;
+  virtual std::uint64_t flush() = 0;
+};
+
+/// A configured sink type (one per [sinks.NAME] or [dead_letters.NAME] table).
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  /// Opens the destination; `resume_at` is the last committed position (0: start afresh).
+  virtual std::unique_ptr<SinkWriter> open(std::uint64_t resume_at) = 0;
+  /// Where items go, for graph dumps and the summary.
+  virtual std::string describe() const = 0;
+};
+
+/// Turns items into bytes, for sinks that write a file or a stream. Must be thread-compatible:
+/// one encoder serves one writer.
+class RecordEncoder {
+ public:
+  virtual ~RecordEncoder() = default;
+  /// Written once, before the first record of a new file (a CSV header); `first` is that first
+  /// record. Empty for none.
+  virtual std::string header(const Item& first) const {
+    (void)first;
+    return {};
+  }
+  /// Appends one encoded record (with its line terminator) to `out`.
+  virtual void encode(const Item& item, std::string& out) const = 0;
+};
+
+/// A SinkWriter for a local file honouring the durability contract above (provided by the engine).
+/// Creates parent folders. The position it returns is a byte offset.
+std::unique_ptr<SinkWriter> open_file_writer(const std::filesystem::path& path,
+                                             std::shared_ptr<const RecordEncoder> encoder,
+                                             std::uint64_t resume_at);
+
+/// A SinkWriter for standard output (positions count records; nothing can be taken back).
+std::unique_ptr<SinkWriter> open_stdout_writer(std::shared_ptr<const RecordEncoder> encoder);
+
+}  // namespace flowbatch

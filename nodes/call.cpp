@@ -1,0 +1,314 @@
+// [calls.NAME]: turns items into requests to a provider (one per item; a whole batch for
+// embeddings), sends them through the provider's shared lane (concurrency-limited) and puts each
+// answer on its item. Successes leave on the default port, failures on `NAME.error`, each with
+// its error class; one item's failure never touches the others.
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+
+#include "engine/core/template.h"
+#include "engine/core/text.h"
+#include "engine/runtime/build_context.h"
+#include "engine/runtime/node_runtime.h"
+#include "engine/runtime/provider_lane.h"
+#include "nodes/kinds.h"
+
+namespace flowbatch {
+namespace {
+
+struct CallConfig final : NodeConfig {
+  std::size_t provider = 0;
+  std::string provider_name;
+  Endpoint endpoint = Endpoint::chat;
+  std::string model;
+  std::string system;
+  Template prompt;
+  std::string output_field;
+  bool output_field_given = false;
+  std::optional<double> temperature;
+  std::optional<std::int64_t> max_tokens;
+  bool parse_json = false;
+  boost::json::value response_format;
+
+  std::string label() const override {
+    std::string s = fmt::format("provider={} endpoint={}", provider_name, to_string(endpoint));
+    if (!model.empty()) s += "\nmodel=" + model;
+    return s;
+  }
+};
+
+Failure failure_of(ErrorClass c, std::string message) { return Failure{c, std::move(message), 0, {}, {}, -1}; }
+
+class CallRuntime final : public NodeRuntime, public ExchangeOwner {
+ public:
+  CallRuntime(const CallConfig& config, BuildContext& context)
+      : config_(config),
+        run_(context.run),
+        stats_(context.stats),
+        name_(context.node().name),
+        lane_(context.lane(config.provider)),
+        ok_(context.output(0)),
+        error_(context.output(1)),
+        prepare_(context.graph, flow::unlimited, [this](const Packet& p) {
+          prepare(p);
+          return flow::continue_msg();
+        }) {}
+
+  flow::receiver<Packet>* input() override { return &prepare_; }
+
+  void complete(const ExchangePtr& ex) override {
+    CallResult result = take_result(*ex);
+    run_.metrics.input_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.input_tokens), std::memory_order_relaxed);
+    run_.metrics.output_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.output_tokens), std::memory_order_relaxed);
+    if (!result.failure && result.outputs.size() != ex->items.size())
+      result.failure = failure_of(ErrorClass::parse, fmt::format("the provider returned {} answers for {} items",
+                                                                 result.outputs.size(), ex->items.size()));
+    ItemVector ok, failed;
+    for (std::size_t i = 0; i < ex->items.size(); ++i) {
+      Item& item = ex->items[i];
+      std::optional<Failure> failure = result.failure;
+      if (!failure) failure = apply_output(item, result, i);
+      if (failure) {
+        record_failure(item, std::move(*failure), result);
+        failed.push_back(std::move(item));
+      } else {
+        item.failure.reset();
+        ok.push_back(std::move(item));
+      }
+    }
+    ok_.emit(std::move(ok));
+    error_.emit(std::move(failed));
+  }
+
+ private:
+  void prepare(const Packet& packet) {
+    ItemVector& items = *packet.items;
+    stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
+    if (config_.endpoint == Endpoint::embeddings) {
+      send(std::move(items));
+      return;
+    }
+    for (Item& item : items) {
+      ItemVector one;
+      one.push_back(std::move(item));
+      send(std::move(one));
+    }
+  }
+
+  void send(ItemVector items) {
+    auto ex = std::make_shared<Exchange>();
+    ex->owner = this;
+    ex->items = std::move(items);
+    const std::int64_t now = RunState::unix_ms();
+    for (Item& item : ex->items) {
+      ++item.attempts;
+      if (item.first_attempt_unix_ms == 0) item.first_attempt_unix_ms = now;
+      item.last_attempt_unix_ms = now;
+    }
+    ex->bind_items();
+    if (auto problem = build_request(*ex)) {
+      ex->dispatch = Dispatch::respond(CallResult{failure_of(ErrorClass::invalid_request, std::move(*problem)), {}, nullptr, {}, {}, {}, 0});
+    } else {
+      try {
+        ex->dispatch = lane_.provider().dispatch(ex->request);
+      } catch (const std::exception& e) {  // a plugin provider that throws: the items fail, the run goes on
+        ex->dispatch = Dispatch::respond(CallResult{failure_of(ErrorClass::invalid_request, e.what()), {}, nullptr, {}, {}, {}, 0});
+      }
+    }
+    lane_.submit(std::move(ex));
+  }
+
+  /// Fills ex.request from the items; returns why it cannot be built.
+  std::optional<std::string> build_request(Exchange& ex) const {
+    CallRequest& r = ex.request;
+    r.endpoint = config_.endpoint;
+    r.model = config_.model;
+    r.temperature = config_.temperature;
+    r.max_tokens = config_.max_tokens;
+    r.response_format = config_.response_format;
+    r.attempt = ex.items.front().attempts;
+    std::size_t chars = 0;
+    switch (config_.endpoint) {
+      case Endpoint::chat: {
+        if (!config_.system.empty()) r.messages.push_back({"system", config_.system});
+        r.messages.push_back({"user", config_.prompt.render(ex.items.front().fields)});
+        for (const auto& m : r.messages) chars += m.content.size();
+        break;
+      }
+      case Endpoint::embeddings:
+        for (const Item& item : ex.items) {
+          r.inputs.push_back(config_.prompt.render(item.fields));
+          chars += r.inputs.back().size();
+        }
+        break;
+      case Endpoint::passthrough: {
+        const Item& item = ex.items.front();
+        const boost::json::value* body = item.find("body");
+        if (!body || !body->is_object()) return "the item has no \"body\" object to send (set `prompt` to build requests instead)";
+        r.body = *body;
+        if (const auto* url = item.find("url"); url && url->is_string()) r.url_path = std::string(url->get_string());
+        if (const auto* method = item.find("method"); method && method->is_string())
+          r.method = std::string(method->get_string());
+        chars = boost::json::serialize(*body).size();
+        break;
+      }
+    }
+    r.estimated_tokens = static_cast<std::int64_t>(chars / 4) + r.max_tokens.value_or(0);
+    return std::nullopt;
+  }
+
+  CallResult take_result(Exchange& ex) {
+    if (ex.dispatch.kind != Dispatch::Kind::http) return std::move(ex.dispatch.result);
+    if (ex.response.transport_error) {
+      CallResult r;
+      r.failure = ex.response.transport_error;
+      return r;
+    }
+    return lane_.provider().parse(ex.request, ex.response);
+  }
+
+  /// Puts answer `i` on the item; returns a failure when the answer is unusable.
+  std::optional<Failure> apply_output(Item& item, CallResult& result, std::size_t i) const {
+    boost::json::value& answer = result.outputs[i];
+    if (config_.endpoint == Endpoint::passthrough) {
+      item.set(config_.output_field, boost::json::object{{"status_code", result.http_status},
+                                                         {"request_id", result.request_id},
+                                                         {"body", std::move(answer)}});
+      return std::nullopt;
+    }
+    if (!config_.parse_json) {
+      item.set(config_.output_field, std::move(answer));
+      return std::nullopt;
+    }
+    const auto* text = answer.if_string();
+    boost::system::error_code ec;
+    boost::json::value parsed = text ? boost::json::parse(strip_code_fence(*text), ec) : answer;
+    if (ec) return failure_of(ErrorClass::parse, fmt::format("the model's answer is not valid JSON: {}", ec.message()));
+    if (!config_.output_field_given && parsed.is_object()) {
+      for (auto& kv : parsed.get_object()) item.set(kv.key(), std::move(kv.value()));
+    } else {
+      item.set(config_.output_field, std::move(parsed));
+    }
+    return std::nullopt;
+  }
+
+  /// Models often wrap JSON in a ```json fence; accept that.
+  static std::string_view strip_code_fence(std::string_view text) {
+    text = trim(text);
+    if (text.substr(0, 3) != "```") return text;
+    const auto first_newline = text.find('\n');
+    const auto last_fence = text.rfind("```");
+    if (first_newline == std::string_view::npos || last_fence <= first_newline) return text;
+    return trim(text.substr(first_newline + 1, last_fence - first_newline - 1));
+  }
+
+  void record_failure(Item& item, Failure failure, const CallResult& result) const {
+    failure.node = name_;
+    failure.message = run_.redactor.redact(failure.message);
+    if (failure.request_id.empty()) failure.request_id = result.request_id;
+    if (failure.http_status == 0) failure.http_status = result.http_status;
+    item.error_history.push_back(failure.error_class);
+    run_.metrics.count_attempt_error(failure.error_class);
+    item.failure = std::move(failure);
+  }
+
+  const CallConfig& config_;
+  RunState& run_;
+  NodeStats& stats_;
+  std::string name_;
+  ProviderLane& lane_;
+  OutputPort& ok_;
+  OutputPort& error_;
+  flow::function_node<Packet, flow::continue_msg> prepare_;
+};
+
+std::optional<Endpoint> endpoint_named(std::string_view name) {
+  if (name == "chat") return Endpoint::chat;
+  if (name == "embeddings") return Endpoint::embeddings;
+  if (name == "passthrough") return Endpoint::passthrough;
+  return std::nullopt;
+}
+
+std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+  Options& o = ctx.options;
+  auto config = std::make_unique<CallConfig>();
+  config->provider_name = o.string("provider");
+  std::vector<std::string> names;
+  bool found = false;
+  for (std::size_t i = 0; i < ctx.providers.size(); ++i) {
+    names.push_back(ctx.providers[i].name);
+    if (ctx.providers[i].name == config->provider_name) {
+      config->provider = i;
+      found = true;
+    }
+  }
+  if (!found && o.has("provider"))
+    o.error("provider", fmt::format("no [providers.{}] table{}", config->provider_name,
+                                    did_you_mean(config->provider_name, names)));
+
+  const std::string prompt = o.string("prompt");
+  const std::string endpoint = o.has("endpoint") ? o.string("endpoint") : (prompt.empty() ? "passthrough" : "chat");
+  if (auto e = endpoint_named(endpoint)) config->endpoint = *e;
+  else o.error("endpoint", "must be chat, embeddings or passthrough" + did_you_mean(endpoint, {"chat", "embeddings", "passthrough"}));
+  if (config->endpoint != Endpoint::passthrough && prompt.empty())
+    o.error("prompt", fmt::format("required for endpoint \"{}\" (e.g. prompt = \"{{{{text}}}}\")", endpoint));
+  try {
+    config->prompt = Template(prompt);
+  } catch (const std::invalid_argument& e) {
+    o.error("prompt", e.what());
+  }
+  if (found && ctx.providers[config->provider].provider && !ctx.providers[config->provider].provider->supports(config->endpoint))
+    o.error(o.has("endpoint") ? "endpoint" : "provider",
+            fmt::format("provider \"{}\" ({}) does not support the {} endpoint", config->provider_name,
+                        ctx.providers[config->provider].type, to_string(config->endpoint)));
+
+  config->model = o.string("model");
+  config->system = o.string("system");
+  config->output_field_given = o.has("output_field");
+  config->output_field = config->output_field_given ? o.string("output_field")
+                                                    : (config->endpoint == Endpoint::passthrough ? "response" : "output");
+  if (config->output_field.empty()) o.error("output_field", "must not be empty");
+  if (o.has("temperature")) config->temperature = o.number("temperature");
+  if (o.has("max_tokens")) {
+    config->max_tokens = o.integer("max_tokens");
+    if (*config->max_tokens < 1) o.error("max_tokens", "must be at least 1");
+  }
+  const std::string parse_mode = o.string("parse");
+  if (parse_mode == "json") config->parse_json = true;
+  else if (parse_mode != "text") o.error("parse", "must be \"text\" or \"json\"" + did_you_mean(parse_mode, {"text", "json"}));
+  config->response_format = o.json("response_format");
+  if (!config->response_format.is_null() && !config->response_format.is_object())
+    o.error("response_format", "must be a table, e.g. { type = \"json_object\" }");
+  return config;
+}
+
+}  // namespace
+
+NodeKind call_kind() {
+  NodeKind k;
+  k.table = "calls";
+  k.name = "call";
+  k.summary = "sends each item (or a batch, for embeddings) to a provider and puts the answer on it";
+  k.keys = {
+      {"provider", KeyKind::string, true, "", "the [providers.NAME] to call"},
+      {"endpoint", KeyKind::string, false, "",
+       "chat | embeddings | passthrough (default: chat with a prompt, else passthrough of the item's body)"},
+      {"model", KeyKind::string, false, "", "the model to ask"},
+      {"system", KeyKind::string, false, "", "the system prompt, shared by every item"},
+      {"prompt", KeyKind::string, false, "", "the user prompt, templated from item fields: \"{{text}}\""},
+      {"output_field", KeyKind::string, false, "", "where the answer goes (default: output; passthrough: response)"},
+      {"temperature", KeyKind::number, false, "", "sampling temperature"},
+      {"max_tokens", KeyKind::integer, false, "", "the most output tokens per answer"},
+      {"parse", KeyKind::string, false, "text", "text | json: parse the answer as JSON into fields"},
+      {"response_format", KeyKind::any, false, "", "OpenAI response_format table (JSON mode, JSON schema)"},
+  };
+  k.outputs = {{"", PortKind::items}, {"error", PortKind::failed}};
+  k.accepts = {PortKind::items};
+  k.parse = parse;
+  k.build = [](const NodeConfig& config, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
+    return std::make_unique<CallRuntime>(static_cast<const CallConfig&>(config), context);
+  };
+  return k;
+}
+
+}  // namespace flowbatch

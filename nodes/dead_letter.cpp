@@ -1,0 +1,90 @@
+// [dead_letters.NAME]: writes every item that could not succeed as one JSON line holding its id,
+// its original input, why it failed (class, message, HTTP status, request id), how often it was
+// tried and when. Never a secret: messages are redacted before they reach an item.
+#include <boost/json/serialize.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include "engine/core/paths.h"
+#include "engine/runtime/build_context.h"
+#include "engine/runtime/writer_node.h"
+#include "nodes/kinds.h"
+
+namespace flowbatch {
+namespace {
+
+struct DeadLetterConfig final : NodeConfig {
+  std::filesystem::path path;
+  FlushPolicy flush;
+  std::string label() const override { return display_path(path); }
+};
+
+/// RFC 3339 in UTC with milliseconds: "2026-11-27T08:15:02.123Z"; empty for 0.
+std::string rfc3339(std::int64_t unix_ms) {
+  if (unix_ms <= 0) return {};
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", tm, unix_ms % 1000);
+}
+
+class DeadLetterEncoder final : public RecordEncoder {
+ public:
+  void encode(const Item& item, std::string& out) const override {
+    boost::json::object record;
+    record["id"] = item.id.empty() ? boost::json::value(nullptr) : boost::json::value(item.id);
+    if (item.line) record["line"] = item.line;
+    boost::json::object error;
+    if (item.failure) {
+      const Failure& f = *item.failure;
+      record["node"] = f.node;
+      error["class"] = to_string(f.error_class);
+      error["message"] = f.message;
+      if (f.http_status) error["http_status"] = f.http_status;
+      if (!f.request_id.empty()) error["request_id"] = f.request_id;
+    }
+    record["error"] = std::move(error);
+    record["attempts"] = item.attempts;
+    boost::json::array history;
+    for (ErrorClass c : item.error_history) history.emplace_back(to_string(c));
+    record["error_history"] = std::move(history);
+    if (item.first_attempt_unix_ms) record["first_attempt_at"] = rfc3339(item.first_attempt_unix_ms);
+    if (item.last_attempt_unix_ms) record["last_attempt_at"] = rfc3339(item.last_attempt_unix_ms);
+    if (!item.raw.empty()) record["raw"] = item.raw;
+    else record["input"] = item.fields;
+    out += boost::json::serialize(record);
+    out += '\n';
+  }
+};
+
+std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+  Options& o = ctx.options;
+  auto config = std::make_unique<DeadLetterConfig>();
+  config->path = o.path("path");
+  if (config->path.empty()) o.error("path", "must name a file");
+  config->flush = read_flush_policy(o);
+  return config;
+}
+
+}  // namespace
+
+NodeKind dead_letter_kind() {
+  NodeKind k;
+  k.table = "dead_letters";
+  k.name = "dead letter";
+  k.summary = "writes items that could not succeed, with their reason, as JSON lines";
+  k.keys = {{"path", KeyKind::path, true, "", "the JSONL file to write"}};
+  k.keys.insert(k.keys.end(), flush_keys().begin(), flush_keys().end());
+  k.accepts = {PortKind::failed, PortKind::invalid};
+  k.terminal = true;
+  k.parse = parse;
+  k.build = [](const NodeConfig& c, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
+    const auto& config = static_cast<const DeadLetterConfig&>(c);
+    auto encoder = std::make_shared<DeadLetterEncoder>();
+    auto open = [path = config.path, encoder] { return open_file_writer(path, encoder, 0); };
+    return std::make_unique<WriterNode>(context, open, config.flush, Ending::dead_letter, display_path(config.path));
+  };
+  return k;
+}
+
+}  // namespace flowbatch

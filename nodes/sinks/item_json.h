@@ -1,0 +1,37 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include "flowbatch/options.h"
+
+#include "flowbatch/sink.h"
+
+namespace flowbatch {
+
+/// Which fields of an item a JSON record holds.
+struct ItemJsonShape {
+  std::string id_key = "id";        ///< the id goes under this key unless a (listed) field has it ("" never)
+  std::vector<std::string> fields;  ///< only these, in this order (empty: all)
+};
+
+/// Appends the item as one JSON object (no newline).
+void append_item_json(const Item& item, const ItemJsonShape& shape, std::string& out);
+
+/// One JSON object per line: the encoder of the jsonl and stdout sinks.
+class JsonLinesEncoder final : public RecordEncoder {
+ public:
+  explicit JsonLinesEncoder(ItemJsonShape shape) : shape_(std::move(shape)) {}
+  void encode(const Item& item, std::string& out) const override {
+    append_item_json(item, shape_, out);
+    out += '\n';
+  }
+
+ private:
+  ItemJsonShape shape_;
+};
+
+/// The keys that choose an ItemJsonShape (shared by the jsonl and stdout sinks).
+std::vector<KeySpec> item_json_keys();
+ItemJsonShape read_item_json_shape(Options& options);
+
+}  // namespace flowbatch

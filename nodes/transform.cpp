@@ -1,0 +1,139 @@
+// [transforms.NAME]: runs a registered transform type (built-in or from a plugin) on every item:
+// one item in, zero or more out. A transform that throws sends the item to `NAME.error` with the
+// exception's message; the run goes on.
+#include <fmt/format.h>
+
+#include "engine/graph/type_registry.h"
+#include "engine/runtime/build_context.h"
+#include "engine/runtime/node_runtime.h"
+#include "nodes/kinds.h"
+
+namespace flowbatch {
+namespace {
+
+struct TransformConfig final : NodeConfig {
+  std::unique_ptr<Transform> transform;
+  bool concurrent = true;
+  std::string type;
+  std::string label() const override { return concurrent ? "" : "serial"; }
+};
+
+class Collector final : public ItemOutput {
+ public:
+  explicit Collector(ItemVector& out) : out_(out) {}
+  void emit(Item item) override {
+    out_.push_back(std::move(item));
+    ++count_;
+  }
+  std::size_t count() const { return count_; }
+
+ private:
+  ItemVector& out_;
+  std::size_t count_ = 0;
+};
+
+class TransformRuntime final : public NodeRuntime {
+ public:
+  TransformRuntime(const TransformConfig& config, BuildContext& context)
+      : config_(config),
+        run_(context.run),
+        stats_(context.stats),
+        name_(context.node().name),
+        out_(context.output(0)),
+        error_(context.output(1)),
+        node_(context.graph, config.concurrent ? flow::unlimited : flow::serial, [this](const Packet& p) {
+          receive(p);
+          return flow::continue_msg();
+        }) {}
+
+  flow::receiver<Packet>* input() override { return &node_; }
+
+ private:
+  void receive(const Packet& packet) {
+    ItemVector& items = *packet.items;
+    stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
+    ItemVector out, failed;
+    out.reserve(items.size());
+    for (Item& item : items) apply(item, out, failed);
+    out_.emit(std::move(out));
+    error_.emit(std::move(failed));
+  }
+
+  void apply(Item& item, ItemVector& out, ItemVector& failed) {
+    // What the engine must keep whatever the transform does to the item.
+    const std::string id = item.id;
+    const std::uint64_t line = item.line;
+    const std::uint16_t source = item.source_index;
+    const bool slot = item.holds_admission;
+    const std::size_t first = out.size();
+    Collector collector(out);
+    std::optional<std::string> error;
+    try {
+      config_.transform->apply(item, collector);
+    } catch (const std::exception& e) {
+      error = e.what();
+    } catch (...) {
+      error = "the transform threw a non-standard exception";
+    }
+    const std::size_t emitted = collector.count();
+    for (std::size_t i = first; i < out.size(); ++i) {
+      Item& o = out[i];
+      if (o.id.empty()) o.id = emitted > 1 ? fmt::format("{}.{}", id, i - first) : id;
+      if (o.line == 0) o.line = line;
+      o.source_index = source;
+      o.holds_admission = false;
+    }
+    if (error) {
+      if (emitted > 0) run_.items_created(emitted);  // the input goes on too, as a failure
+      item.id = id;
+      item.line = line;
+      item.source_index = source;
+      item.holds_admission = slot;
+      item.failure = Failure{ErrorClass::transform, run_.redactor.redact(*error), 0, {}, name_, -1};
+      item.error_history.push_back(ErrorClass::transform);
+      run_.metrics.count_attempt_error(ErrorClass::transform);
+      failed.push_back(std::move(item));
+      return;
+    }
+    // The input is replaced by what it produced; its admission slot follows the first output.
+    if (emitted > 0 && slot) out[first].holds_admission = true;
+    run_.item_replaced(slot, emitted, &stats_);
+  }
+
+  const TransformConfig& config_;
+  RunState& run_;
+  NodeStats& stats_;
+  std::string name_;
+  OutputPort& out_;
+  OutputPort& error_;
+  flow::function_node<Packet, flow::continue_msg> node_;
+};
+
+std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+  auto config = std::make_unique<TransformConfig>();
+  const TransformType* type = ctx.types.transform(ctx.type);
+  config->type = ctx.type;
+  config->concurrent = type->concurrent;
+  config->transform = type->configure(ctx.options);
+  if (!config->transform) return nullptr;
+  return config;
+}
+
+}  // namespace
+
+NodeKind transform_kind() {
+  NodeKind k;
+  k.table = "transforms";
+  k.name = "transform";
+  k.summary = "runs a registered transform on each item: one in, zero or more out";
+  k.family = TypeFamily::transform;
+  k.outputs = {{"", PortKind::items}, {"error", PortKind::failed}};
+  k.accepts = {PortKind::items};
+  k.parse = parse;
+  k.build = [](const NodeConfig& config, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
+    return std::make_unique<TransformRuntime>(static_cast<const TransformConfig&>(config), context);
+  };
+  return k;
+}
+
+}  // namespace flowbatch

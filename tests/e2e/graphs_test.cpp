@@ -1,0 +1,68 @@
+// Every example in graphs/ must stay valid and keep running: each is copied with its data to a
+// temporary folder and run by the built program.
+#include <doctest/doctest.h>
+
+#include "tests/support/fixtures.h"
+
+using namespace flowbatch::test;
+namespace fs = std::filesystem;
+
+namespace {
+/// A copy of graphs/ (examples and data) in a temporary folder.
+void copy_graphs(const TempDir& dir) {
+  fs::copy(source_path("graphs"), dir.path(), fs::copy_options::recursive | fs::copy_options::skip_existing);
+  fs::remove_all(dir / "out");
+}
+
+std::vector<fs::path> example_graphs() {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(source_path("graphs")))
+    if (e.path().extension() == ".toml") out.push_back(e.path().filename());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("every example graph validates without errors") {
+  const auto graphs = example_graphs();
+  REQUIRE(!graphs.empty());
+  for (const auto& g : graphs) {
+    auto r = run_flowbatch({"validate", "--no-environment", source_path("graphs/" + g.string()).string()});
+    CHECK_MESSAGE(r.exit_code == 0, g, ": ", r.err);
+  }
+}
+
+TEST_CASE("the quick start runs: every ticket exactly once across results and the dead letter") {
+  TempDir dir;
+  copy_graphs(dir);
+  auto r = run_flowbatch({"quickstart.toml", "--progress", "plain"}, dir.path());
+  CHECK_MESSAGE(r.exit_code == 3, r.err);  // a few tickets are empty or broken on purpose
+  const auto results = read_jsonl(dir / "out/results.jsonl");
+  const auto failed = read_jsonl(dir / "out/failed.jsonl");
+  auto ids = count_ids(results);
+  for (const auto& [id, n] : count_ids(failed)) ids[id] += n;
+  for (int i = 1; i <= 2000; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "T%05d", i);
+    CHECK_MESSAGE(ids[id] == 1, id);
+  }
+  CHECK(results.size() + failed.size() == 2002);  // 2,000 tickets + 2 broken lines
+  for (const auto& res : results) {
+    const std::string label(res.at("label").as_string());
+    CHECK((label == "billing" || label == "shipping" || label == "technical"));
+  }
+  std::size_t empty = 0, broken = 0;
+  for (const auto& f : failed) {
+    const std::string cls(f.at("error").at("class").as_string());
+    if (cls == "invalid_request") {
+      ++empty;
+      CHECK(f.at("error").at("message").as_string() == "the prompt is empty");
+    } else if (cls == "invalid_input") {
+      ++broken;
+      CHECK(f.contains("line"));
+    }
+  }
+  CHECK(empty == 6);
+  CHECK(broken == 2);
+  CHECK(r.err.find("dead-lettered by class: invalid_request 6, invalid_input 2") != std::string::npos);
+}

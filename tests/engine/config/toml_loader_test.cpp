@@ -1,0 +1,74 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+
+#include "engine/config/toml_loader.h"
+
+using namespace flowbatch;
+
+TEST_CASE("values keep their file:line:column") {
+  Diagnostics d;
+  ConfigValue root = load_toml_text("[sinks.out]\npath = \"x.jsonl\"\nflush_every = 5\n", "g.toml", ".", d);
+  REQUIRE(!d.has_errors());
+  const ConfigValue* sinks = root.find("sinks");
+  REQUIRE(sinks);
+  const ConfigEntry* out = sinks->find("out")->entry("flush_every");
+  REQUIRE(out);
+  CHECK(out->key_where.str() == "g.toml:3:1");
+  CHECK(out->value.where.str() == "g.toml:3:15");
+  CHECK(out->value.integer == 5);
+}
+
+TEST_CASE("a syntax error names file:line:column") {
+  Diagnostics d;
+  load_toml_text("[pipeline]\nname = \"x\"\nmax_in_flight = = 3\n", "broken.toml", ".", d);
+  REQUIRE(d.has_errors());
+  CHECK(d.items().front().where.file == "broken.toml");
+  CHECK(d.items().front().where.line == 3);
+  CHECK(d.str().find("invalid TOML") != std::string::npos);
+}
+
+TEST_CASE("environment variables expand, with defaults, and unset ones are errors") {
+  ::setenv("FLOWBATCH_TEST_URL", "http://127.0.0.1:9", 1);
+  ::unsetenv("FLOWBATCH_TEST_UNSET");
+  Diagnostics d;
+  ConfigValue root = load_toml_text(
+      "a = \"${FLOWBATCH_TEST_URL}/v1\"\n"
+      "b = \"${FLOWBATCH_TEST_UNSET:-fallback}\"\n"
+      "c = \"literal $${HOME}\"\n"
+      "d = \"${FLOWBATCH_TEST_UNSET}\"\n",
+      "env.toml", ".", d);
+  CHECK(root.find("a")->text == "http://127.0.0.1:9/v1");
+  CHECK(root.find("b")->text == "fallback");
+  CHECK(root.find("c")->text == "literal ${HOME}");
+  REQUIRE(d.error_count() == 1);
+  CHECK(d.items()[0].where.line == 4);
+  CHECK(d.items()[0].subject == "d");
+  CHECK(d.items()[0].message.find("FLOWBATCH_TEST_UNSET is not set") != std::string::npos);
+}
+
+TEST_CASE("--set overrides read TOML values, else plain strings, and create tables") {
+  Diagnostics d;
+  ConfigValue root = load_toml_text("[pipeline]\nmax_in_flight = 10\n", "g.toml", ".", d);
+  apply_override(root, "pipeline.max_in_flight=500", d);
+  apply_override(root, "sources.tickets.path=data/other.jsonl", d);
+  apply_override(root, "retries.r.retry_on=[\"server\", \"timeout\"]", d);
+  apply_override(root, "pipeline.progress=\"off\"", d);
+  REQUIRE(!d.has_errors());
+  const ConfigValue* m = root.find("pipeline")->find("max_in_flight");
+  CHECK(m->kind == ConfigValue::Kind::integer);
+  CHECK(m->integer == 500);
+  CHECK(m->where.file == "--set pipeline.max_in_flight=500");
+  CHECK(root.find("sources")->find("tickets")->find("path")->text == "data/other.jsonl");
+  CHECK(root.find("retries")->find("r")->find("retry_on")->items.size() == 2);
+  CHECK(root.find("pipeline")->find("progress")->text == "off");
+}
+
+TEST_CASE("malformed --set arguments are reported") {
+  Diagnostics d;
+  ConfigValue root = load_toml_text("name = \"x\"\n", "g.toml", ".", d);
+  apply_override(root, "no-equals-sign", d);
+  apply_override(root, "name.inner=3", d);  // name is a string, not a table
+  apply_override(root, "a..b=1", d);
+  CHECK(d.error_count() == 3);
+}

@@ -1,0 +1,51 @@
+#include <doctest/doctest.h>
+
+#include "engine/io/line_reader.h"
+#include "tests/support/fixtures.h"
+
+using namespace flowbatch;
+using namespace flowbatch::test;
+
+TEST_CASE("lines are numbered, CRLF is stripped, and a last line without newline counts") {
+  TempDir dir;
+  const auto file = dir.write("a.txt", "one\r\ntwo\n\nfour");
+  LineReader reader(file);
+  std::string line;
+  std::uint64_t n = 0;
+  std::vector<std::pair<std::uint64_t, std::string>> got;
+  while (reader.next(line, n)) got.emplace_back(n, line);
+  REQUIRE(got.size() == 4);
+  CHECK(got[0] == std::make_pair(std::uint64_t{1}, std::string("one")));
+  CHECK(got[1].second == "two");
+  CHECK(got[2].second.empty());
+  CHECK(got[3] == std::make_pair(std::uint64_t{4}, std::string("four")));
+  CHECK(reader.offset() == 14);
+}
+
+TEST_CASE("lines longer than the buffer are read whole") {
+  TempDir dir;
+  const std::string long_line(3 * 1024 * 1024, 'x');
+  const auto file = dir.write("long.txt", "a\n" + long_line + "\nb\n");
+  LineReader reader(file);
+  std::string line;
+  std::uint64_t n = 0;
+  REQUIRE(reader.next(line, n));
+  REQUIRE(reader.next(line, n));
+  CHECK(line.size() == long_line.size());
+  REQUIRE(reader.next(line, n));
+  CHECK(line == "b");
+  CHECK(n == 3);
+  CHECK(!reader.next(line, n));
+}
+
+TEST_CASE("counting skips blank lines; unreadable files are explained") {
+  TempDir dir;
+  const auto file = dir.write("c.txt", "a\n\n  \nb\nc");
+  CHECK(count_nonblank_lines(file) == 3);
+  CHECK(!why_unreadable(file));
+  const auto missing = why_unreadable(dir / "nope.txt");
+  REQUIRE(missing);
+  CHECK(missing->find("No such file") != std::string::npos);
+  CHECK(why_unreadable(dir.path())->find("not a regular file") != std::string::npos);
+  CHECK_THROWS_AS(LineReader(dir / "nope.txt"), std::runtime_error);
+}

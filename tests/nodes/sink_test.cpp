@@ -1,0 +1,45 @@
+#include <doctest/doctest.h>
+
+#include "tests/support/fixtures.h"
+
+using namespace flowbatch;
+using namespace flowbatch::test;
+
+namespace {
+std::string graph(const std::string& sink_keys) {
+  return R"(
+[sources.in]
+path = "in.jsonl"
+[sinks.out]
+inputs = ["in"]
+)" + sink_keys + "\n";
+}
+}  // namespace
+
+TEST_CASE("jsonl sink: the id is added unless a field holds it; fields selects and orders") {
+  TempDir dir;
+  dir.write("in.jsonl", "{\"text\": \"a\", \"n\": 1}\n{\"id\": \"own\", \"text\": \"b\"}\n");
+  run_text(graph("path = \"out.jsonl\""), dir);
+  CHECK(read_file(dir / "out.jsonl") == "{\"id\":\"1\",\"text\":\"a\",\"n\":1}\n{\"id\":\"own\",\"text\":\"b\"}\n");
+  run_text(graph("path = \"out.jsonl\"\nfields = [\"n\", \"text\"]\nid_key = \"\""), dir);
+  CHECK(read_file(dir / "out.jsonl") == "{\"n\":1,\"text\":\"a\"}\n{\"n\":null,\"text\":\"b\"}\n");
+}
+
+TEST_CASE("csv sink: header from columns (or the first item), quoting where needed") {
+  TempDir dir;
+  dir.write("in.jsonl", "{\"text\": \"a, b\", \"n\": 1}\n{\"text\": \"say \\\"hi\\\"\", \"n\": [1,2]}\n");
+  run_text(graph("type = \"csv\"\npath = \"out.csv\""), dir);
+  CHECK(read_file(dir / "out.csv") == "id,text,n\n1,\"a, b\",1\n2,\"say \"\"hi\"\"\",\"[1,2]\"\n");
+  run_text(graph("type = \"csv\"\npath = \"out.csv\"\ncolumns = [\"n\", \"id\"]\ndelimiter = \";\""), dir);
+  CHECK(read_file(dir / "out.csv") == "n;id\n1;1\n[1,2];2\n");
+}
+
+TEST_CASE("results reach the file while the job runs (flush_every)") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(1000));
+  auto run = run_text(graph("path = \"out.jsonl\"\nflush_every = 10"), dir);
+  CHECK(run.report.succeeded == 1000);
+  CHECK(read_jsonl(dir / "out.jsonl").size() == 1000);
+  auto bad = compile_text(graph("path = \"out.jsonl\"\nflush_every = 0\nflush_interval_ms = 0"), dir);
+  CHECK(bad.diagnostics.error_count() == 2);
+}

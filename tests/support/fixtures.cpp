@@ -1,0 +1,172 @@
+#include "tests/support/fixtures.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "engine/core/console.h"
+#include "engine/core/redactor.h"
+#include "engine/config/toml_loader.h"
+#include "nodes/builtin.h"
+
+namespace flowbatch::test {
+
+TempDir::TempDir() {
+  static std::atomic<int> counter{0};
+  std::random_device rd;
+  path_ = std::filesystem::temp_directory_path() /
+          fmt::format("flowbatch-test-{}-{}-{}", ::getpid(), counter.fetch_add(1), rd() % 100000);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::filesystem::path TempDir::write(const std::string& name, const std::string& text) const {
+  const auto p = path_ / name;
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+  return p;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<boost::json::object> read_jsonl(const std::filesystem::path& path) {
+  std::vector<boost::json::object> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    boost::system::error_code ec;
+    auto v = boost::json::parse(line, ec);
+    REQUIRE_MESSAGE(!ec, "not JSON in ", path.string(), ": ", line);
+    REQUIRE_MESSAGE(v.is_object(), "not an object in ", path.string(), ": ", line);
+    out.push_back(std::move(v.get_object()));
+  }
+  return out;
+}
+
+std::string make_jsonl(std::size_t n, const std::string& prefix, const std::string& extra_fields) {
+  std::string out;
+  for (std::size_t i = 1; i <= n; ++i)
+    out += fmt::format("{{\"id\": \"{}{}\", \"text\": \"item {}\"{}{}}}\n", prefix, i, i, extra_fields.empty() ? "" : ", ",
+                       extra_fields);
+  return out;
+}
+
+TypeRegistry& builtin_registry() {
+  static TypeRegistry* registry = [] {
+    auto* r = new TypeRegistry();
+    register_builtin(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+CompileResult compile_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides,
+                           TypeRegistry* registry) {
+  const auto file = dir.write("graph.toml", toml);
+  Redactor redactor;
+  CompileOptions options;
+  options.overrides = overrides;
+  return compile_file(file, registry ? *registry : builtin_registry(), redactor, options);
+}
+
+InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides,
+                      TypeRegistry* registry) {
+  InProcessRun run;
+  std::vector<std::string> all = overrides;
+  all.push_back("pipeline.progress=off");
+  run.compiled = compile_text(toml, dir, all, registry);
+  REQUIRE_MESSAGE(run.compiled.plan.has_value(), run.compiled.diagnostics.str());
+  Redactor redactor;
+  std::FILE* log = std::tmpfile();
+  {
+    Console console(redactor, log);
+    run.report = run_plan(*run.compiled.plan, console, redactor, RunOptions{false});
+  }
+  std::rewind(log);
+  char buffer[4096];
+  std::size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, log)) > 0) run.console.append(buffer, n);
+  std::fclose(log);
+  return run;
+}
+
+namespace {
+std::string drain(int fd) {
+  std::string out;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<std::size_t>(n));
+  return out;
+}
+}  // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
+  int out_pipe[2], err_pipe[2];
+  REQUIRE(::pipe(out_pipe) == 0);
+  REQUIRE(::pipe(err_pipe) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ProcessResult r;
+  std::thread err_reader([&] { r.err = drain(err_pipe[0]); });
+  r.out = drain(out_pipe[0]);
+  err_reader.join();
+  ::close(out_pipe[0]);
+  ::close(err_pipe[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
+  std::vector<std::string> argv = {FLOWBATCH_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv, cwd);
+}
+
+std::map<std::string, int> count_ids(const std::vector<boost::json::object>& records, const std::string& key) {
+  std::map<std::string, int> counts;
+  for (const auto& r : records) {
+    const auto* v = r.if_contains(key);
+    if (v && v->is_string()) ++counts[std::string(v->get_string())];
+  }
+  return counts;
+}
+
+std::filesystem::path source_path(const std::string& relative) { return std::filesystem::path(FLOWBATCH_SOURCE_DIR) / relative; }
+
+}  // namespace flowbatch::test

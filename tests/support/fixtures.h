@@ -1,0 +1,75 @@
+#pragma once
+// Shared test fixtures: temporary folders, files, in-process graph runs and runs of the built
+// flowbatch program. Everything real: real files, the real compiler and runner.
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/core/diagnostics.h"
+#include "engine/graph/compiler.h"
+#include "engine/graph/type_registry.h"
+#include "engine/runtime/runner.h"
+
+namespace flowbatch::test {
+
+/// A fresh folder under the system temp dir, removed when the test ends.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  /// Writes `text` to `name` (creating folders) and returns its path.
+  std::filesystem::path write(const std::string& name, const std::string& text) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string read_file(const std::filesystem::path& path);
+/// Every line of a JSONL file parsed (fails the test on a line that is not JSON).
+std::vector<boost::json::object> read_jsonl(const std::filesystem::path& path);
+/// `n` JSONL lines {"id": "<prefix><i>", "text": "item <i>", ...extra}.
+std::string make_jsonl(std::size_t n, const std::string& prefix = "i", const std::string& extra_fields = "");
+
+/// A registry with every built-in kind and type.
+TypeRegistry& builtin_registry();
+
+/// Compiles a graph written as TOML text (saved as graph.toml in `dir`).
+CompileResult compile_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides = {},
+                           TypeRegistry* registry = nullptr);
+
+/// Compiles and runs a graph in this process (progress off, no signal handling).
+struct InProcessRun {
+  CompileResult compiled;
+  RunReport report;
+  std::string console;  ///< what the run printed (logs)
+};
+InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides = {},
+                      TypeRegistry* registry = nullptr);
+
+/// Runs a program and captures its output.
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd = {});
+/// Runs the built flowbatch program.
+ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd = {});
+
+/// The "id" of every record, counted.
+std::map<std::string, int> count_ids(const std::vector<boost::json::object>& records, const std::string& key = "id");
+
+/// The path of a file in the source tree (graphs/, tests/).
+std::filesystem::path source_path(const std::string& relative);
+
+}  // namespace flowbatch::test
