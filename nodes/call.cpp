@@ -6,6 +6,9 @@
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
+#include <atomic>
+#include <mutex>
+
 #include "engine/core/template.h"
 #include "engine/core/text.h"
 #include "engine/runtime/build_context.h"
@@ -39,6 +42,20 @@ struct CallConfig final : NodeConfig {
 
 Failure failure_of(ErrorClass c, std::string message) { return Failure{c, std::move(message), 0, {}, {}, -1}; }
 
+/// The items of one incoming packet while their requests are out. Results leave together once
+/// the group's last request is answered, so downstream nodes get one packet per group rather
+/// than one per request.
+struct CallGroup {
+  explicit CallGroup(std::size_t requests) : pending(requests) {}
+  std::atomic<std::size_t> pending;
+  std::mutex mutex;
+  ItemVector ok, failed;
+};
+
+struct CallExchange final : Exchange {
+  std::shared_ptr<CallGroup> group;
+};
+
 class CallRuntime final : public NodeRuntime, public ExchangeOwner {
  public:
   CallRuntime(const CallConfig& config, BuildContext& context)
@@ -56,26 +73,26 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
 
   flow::receiver<Packet>* input() override { return &prepare_; }
 
-  void complete(const ExchangePtr& ex) override {
-    CallResult result = take_result(*ex);
+  void complete(const ExchangePtr& exchange) override {
+    auto& ex = static_cast<CallExchange&>(*exchange);
+    CallResult result = take_result(ex);
     run_.metrics.input_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.input_tokens), std::memory_order_relaxed);
     run_.metrics.output_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.output_tokens), std::memory_order_relaxed);
-    if (!result.failure && result.outputs.size() != ex->items.size())
+    if (!result.failure && result.outputs.size() != ex.items.size())
       result.failure = failure_of(ErrorClass::parse, fmt::format("the provider returned {} answers for {} items",
-                                                                 result.outputs.size(), ex->items.size()));
-    ItemVector ok, failed;
-    for (std::size_t i = 0; i < ex->items.size(); ++i) {
-      Item& item = ex->items[i];
+                                                                 result.outputs.size(), ex.items.size()));
+    for (std::size_t i = 0; i < ex.items.size(); ++i) {
       std::optional<Failure> failure = result.failure;
-      if (!failure) failure = apply_output(item, result, i);
-      if (failure) {
-        record_failure(item, std::move(*failure), result);
-        failed.push_back(std::move(item));
-      } else {
-        item.failure.reset();
-        ok.push_back(std::move(item));
-      }
+      if (!failure) failure = apply_output(ex.items[i], result, i);
+      if (failure) record_failure(ex.items[i], std::move(*failure), result);
+      else ex.items[i].failure.reset();
     }
+    CallGroup& group = *ex.group;
+    std::unique_lock lock(group.mutex);
+    for (Item& item : ex.items) (item.failure ? group.failed : group.ok).push_back(std::move(item));
+    if (group.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    ItemVector ok = std::move(group.ok), failed = std::move(group.failed);
+    lock.unlock();
     ok_.emit(std::move(ok));
     error_.emit(std::move(failed));
   }
@@ -85,21 +102,26 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     ItemVector& items = *packet.items;
     stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
     if (config_.endpoint == Endpoint::embeddings) {
-      send(std::move(items));
+      auto group = std::make_shared<CallGroup>(1);
+      group->ok.reserve(items.size());
+      send(std::move(items), group, RunState::unix_ms());
       return;
     }
+    auto group = std::make_shared<CallGroup>(items.size());
+    group->ok.reserve(items.size());
+    const std::int64_t now = RunState::unix_ms();
     for (Item& item : items) {
       ItemVector one;
       one.push_back(std::move(item));
-      send(std::move(one));
+      send(std::move(one), group, now);
     }
   }
 
-  void send(ItemVector items) {
-    auto ex = std::make_shared<Exchange>();
+  void send(ItemVector items, const std::shared_ptr<CallGroup>& group, std::int64_t now) {
+    auto ex = std::make_shared<CallExchange>();
     ex->owner = this;
+    ex->group = group;
     ex->items = std::move(items);
-    const std::int64_t now = RunState::unix_ms();
     for (Item& item : ex->items) {
       ++item.attempts;
       if (item.first_attempt_unix_ms == 0) item.first_attempt_unix_ms = now;

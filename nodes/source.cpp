@@ -35,7 +35,6 @@ class SourceRuntime final : public NodeRuntime {
           return flow::continue_msg();
         }) {
     source_index_ = context.admit(reader_node_, decode_node_);
-    stats_.destination.clear();
   }
 
   flow::receiver<Packet>* input() override { return nullptr; }

@@ -3,8 +3,11 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <boost/json/serialize.hpp>
+
+#include <cerrno>
 #include <cstdio>
-#include <iostream>
+#include <cstring>
 
 #include "engine/cli/list_types.h"
 #include "engine/core/console.h"
@@ -63,7 +66,17 @@ int cmd_graph(TypeRegistry& registry, const GraphArgs& args) {
   return kExitOk;
 }
 
-int cmd_run(TypeRegistry& registry, const GraphArgs& args, const std::string& progress, bool quiet) {
+/// Writes the machine-readable run report (`--report FILE`).
+void write_report(const std::string& path, const RunReport& run, const Redactor& redactor) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) throw std::runtime_error("cannot write the report " + path + ": " + std::strerror(errno));
+  const std::string text = redactor.redact(boost::json::serialize(run.json)) + "\n";
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+}
+
+int cmd_run(TypeRegistry& registry, const GraphArgs& args, const std::string& progress, bool quiet,
+            const std::string& report_path) {
   Redactor redactor;
   Console console(redactor);
   std::vector<std::string> overrides = args.overrides;
@@ -76,6 +89,7 @@ int cmd_run(TypeRegistry& registry, const GraphArgs& args, const std::string& pr
   if (!quiet || run.exit_code != kExitOk) console.print(run.summary);
   if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
   if (run.interrupted) console.print("interrupted: run the same command again to finish the remaining items\n");
+  if (!report_path.empty()) write_report(report_path, run, redactor);
   return run.exit_code;
 }
 
@@ -99,7 +113,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
              "Exit codes: 0 done, 3 done with dead letters, 78 config error, 130 interrupted, 1 other error.");
 
   GraphArgs run_args, validate_args, graph_args;
-  std::string progress;
+  std::string progress, report_path;
   bool quiet = false, no_environment = false, deny_warnings = false;
   std::string plugins_graph;
 
@@ -107,6 +121,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   add_graph_args(*run, run_args);
   run->add_option("--progress", progress, "auto | tty | plain | off")->check(CLI::IsMember({"auto", "tty", "plain", "off"}));
   run->add_flag("-q,--quiet", quiet, "print only warnings, errors and a failed run's summary");
+  run->add_option("--report", report_path, "also write the end-of-run report as JSON to this file");
 
   auto* validate = app.add_subcommand("validate", "check a pipeline without running it (exit 0, or 78 with every error)");
   add_graph_args(*validate, validate_args);
@@ -126,7 +141,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (run->parsed()) return cmd_run(registry, run_args, progress, quiet);
+  if (run->parsed()) return cmd_run(registry, run_args, progress, quiet, report_path);
   if (validate->parsed()) return cmd_validate(registry, validate_args, !no_environment, deny_warnings);
   if (graph->parsed()) return cmd_graph(registry, graph_args);
   if (plugins->parsed()) return list_types(registry, plugins_graph);

@@ -75,14 +75,15 @@ void GraphChecks::route_unconnected_ports(const std::optional<Location>& dead_le
   }
   const std::size_t node_count = plan.nodes.size();  // the default dead letter may be appended
   for (std::size_t n = 0; n < node_count; ++n) {
-    const PlanNode& node = plan.nodes[n];
-    for (std::size_t p = 0; p < node.kind->outputs.size(); ++p) {
+    // By index, not by reference: finding the default dead letter may append to plan.nodes.
+    for (std::size_t p = 0; p < plan.nodes[n].kind->outputs.size(); ++p) {
       if (!plan.outputs_of(n, p).empty()) continue;
-      const PortKind kind = node.kind->outputs[p].kind;
+      const PortKind kind = plan.nodes[n].kind->outputs[p].kind;
       const std::string port = plan.port_name(n, p);
-      const std::string subject = node.kind->table + "." + node.name;
+      const std::string subject = plan.nodes[n].kind->table + "." + plan.nodes[n].name;
+      const Location where = plan.nodes[n].where;
       if (kind == PortKind::items) {
-        diagnostics.warning(node.where, subject,
+        diagnostics.warning(where, subject,
                             fmt::format("output \"{}\" is connected to nothing; its items are discarded (and counted "
                                         "in the summary)",
                                         port));
@@ -96,7 +97,7 @@ void GraphChecks::route_unconnected_ports(const std::optional<Location>& dead_le
       if (*dead_letter == n) continue;  // never route a node into itself
       plan.edges.push_back(PlanEdge{n, p, *dead_letter, true});
       const PlanNode& target = plan.nodes[*dead_letter];
-      diagnostics.warning(node.where, subject,
+      diagnostics.warning(where, subject,
                           fmt::format("\"{}\" is connected to nothing; its {} go to the default dead letter \"{}\"{}",
                                       port, to_string(kind), target.name,
                                       target.implicit ? " (" + target.config->label() + ")" : ""));

@@ -132,10 +132,15 @@ int EventLoop::wait_ms() const {
   curl_multi_timeout(multi_, &curl_timeout);
   long ms = 1000;  // an idle loop still wakes now and then; cheap, and robust to a lost wakeup
   if (!heap_.empty()) {
-    const auto until = heap_.front().when - Clock::now();
-    // Round up, so a timer due in 0.4 ms does not make the loop spin.
-    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until).count();
-    ms = std::clamp<long>(static_cast<long>(wait), 0, ms);
+    const auto now = Clock::now();
+    const auto when = heap_.front().when;  // may be time_point::min() (post): no subtraction then
+    if (when <= now) {
+      ms = 0;
+    } else {
+      // Round up, so a timer due in 0.4 ms does not make the loop spin.
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(when - now).count();
+      ms = std::min<long>(static_cast<long>(wait), ms);
+    }
   }
   if (curl_timeout >= 0) ms = std::min(ms, curl_timeout);
   return static_cast<int>(ms);

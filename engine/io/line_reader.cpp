@@ -79,19 +79,23 @@ std::uint64_t count_nonblank_lines(const std::filesystem::path& path) {
   if (fd < 0) return 0;
   std::string block(kBlock, '\0');
   std::uint64_t lines = 0;
-  bool content = false;
+  bool content = false;  // the current line has something besides white space
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
   while (true) {
     const ssize_t n = ::read(fd, block.data(), block.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    for (ssize_t i = 0; i < n; ++i) {
-      const char c = block[static_cast<std::size_t>(i)];
-      if (c == '\n') {
-        lines += content ? 1 : 0;
-        content = false;
-      } else if (c != ' ' && c != '\t' && c != '\r') {
-        content = true;
-      }
+    const char* p = block.data();
+    const char* end = p + n;
+    while (p < end) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      const char* stop = nl ? nl : end;
+      // Most lines start with their content, so this usually looks at one byte.
+      for (const char* c = p; !content && c < stop; ++c) content = !blank(*c);
+      if (!nl) break;
+      lines += content ? 1 : 0;
+      content = false;
+      p = nl + 1;
     }
   }
   ::close(fd);

@@ -8,7 +8,7 @@ Admission::Admission(std::size_t max_in_flight) {
   // Chunks of up to 256 items keep the graph's per-message cost low; at least 16 chunks fit in
   // the budget so that admission stays smooth when items finish out of order.
   chunk_size_ = std::clamp<std::size_t>(max_in_flight / 16, 1, 256);
-  threshold_ = std::max<std::size_t>(1, max_in_flight / chunk_size_);
+  threshold_ = std::max<std::size_t>(1, max_in_flight / chunk_size_ - 1);  // -1: the chunk waiting at the gate
 }
 
 void Admission::release(std::size_t count) {

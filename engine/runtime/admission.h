@@ -10,7 +10,9 @@ namespace flowbatch {
 /// released items open the limiter by one chunk. A source's last, short chunk is credited for its
 /// missing items at once, so the books always balance.
 ///
-/// The bound holds to within one chunk: at most max_in_flight + chunk_size - 1 items are admitted.
+/// A source's input_node holds one more chunk, read and waiting at the limiter, so the limiter
+/// admits one chunk less than fits: at most max_in_flight items exist at once (2 when
+/// max_in_flight is 1).
 class Admission {
  public:
   explicit Admission(std::size_t max_in_flight);

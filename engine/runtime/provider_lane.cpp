@@ -20,6 +20,17 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
   flow::make_edge(transport_, complete_);
 }
 
+void ProviderLane::submit(ExchangePtr exchange) {
+  const Dispatch& d = exchange->dispatch;
+  if (d.kind == Dispatch::Kind::immediate && d.delay.count() <= 0) {
+    run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+    run_.metrics.request_latency.record(std::chrono::nanoseconds(0));
+    exchange->owner->complete(exchange);
+    return;
+  }
+  queue_.try_put(std::move(exchange));
+}
+
 void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway) {
   exchange->started = std::chrono::steady_clock::now();
   if (run_.draining()) {  // after Ctrl-C no new request starts; the resumed run sends it

@@ -53,8 +53,10 @@ class ProviderLane {
  public:
   ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run);
 
-  /// Queues a request. Thread-safe; called from call-node bodies.
-  void submit(ExchangePtr exchange) { queue_.try_put(std::move(exchange)); }
+  /// Sends a request on its way. Thread-safe; called from call-node bodies. An answer that needs
+  /// no I/O (Dispatch::respond without delay: a simulation, a cache hit) completes right here,
+  /// on the caller's thread, without taking a concurrency slot.
+  void submit(ExchangePtr exchange);
   Provider& provider() { return *spec_.provider; }
   const PlanProvider& spec() const { return spec_; }
 

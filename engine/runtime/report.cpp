@@ -93,6 +93,7 @@ std::string run_summary(const RunState& run, const std::string& job_name, bool i
     if (s.destination.empty()) continue;
     out += fmt::format("  {:<12} {:<20} {:>10} items  {}\n", s.kind, s.name, with_commas(s.ended.load()), s.destination);
   }
+  out += fmt::format("  peak in flight {} items (max_in_flight bounds it)\n", with_commas(static_cast<std::uint64_t>(m.peak_outstanding.load())));
   if (m.discarded.load())
     out += fmt::format("  discarded {} items (outputs connected to nothing)\n", with_commas(m.discarded.load()));
   if (m.abandoned.load() || interrupted) {
@@ -110,6 +111,46 @@ std::string run_summary(const RunState& run, const std::string& job_name, bool i
       out += fmt::format("  tokens in {}, out {}\n", with_commas(m.input_tokens.load()), with_commas(m.output_tokens.load()));
   }
   return out;
+}
+
+namespace {
+boost::json::object classes_json(const std::array<std::atomic<std::uint64_t>, Metrics::kClasses>& counts) {
+  boost::json::object out;
+  for (ErrorClass c : kAllErrorClasses)
+    if (const auto n = counts[static_cast<std::size_t>(c)].load()) out[to_string(c)] = n;
+  return out;
+}
+}  // namespace
+
+boost::json::object run_report_json(const RunState& run, const std::string& job_name, const std::string& status) {
+  const Metrics& m = run.metrics;
+  boost::json::array nodes;
+  for (const NodeStats& s : m.nodes()) {
+    boost::json::object n{{"name", s.name}, {"kind", s.kind}, {"received", s.received.load()},
+                          {"emitted", s.emitted.load()}, {"ended", s.ended.load()}};
+    if (!s.destination.empty()) n["destination"] = s.destination;
+    nodes.push_back(std::move(n));
+  }
+  const auto unfinished = m.abandoned.load() + static_cast<std::uint64_t>(std::max<std::int64_t>(0, run.outstanding()));
+  return boost::json::object{
+      {"name", job_name},
+      {"status", status},
+      {"seconds", seconds_since(run.started)},
+      {"items", boost::json::object{{"admitted", m.admitted.load()},
+                                    {"succeeded", m.succeeded.load()},
+                                    {"dead_lettered", m.dead.load()},
+                                    {"discarded", m.discarded.load()},
+                                    {"unfinished", unfinished},
+                                    {"peak_in_flight", m.peak_outstanding.load()}}},
+      {"nodes", std::move(nodes)},
+      {"errors", boost::json::object{{"attempts", classes_json(m.attempt_errors)}, {"dead_lettered", classes_json(m.dead_by_class)}}},
+      {"requests", boost::json::object{{"count", m.requests.load()},
+                                       {"retries", m.retries.load()},
+                                       {"latency_ms", boost::json::object{{"p50", m.request_latency.percentile_ms(0.5)},
+                                                                          {"p95", m.request_latency.percentile_ms(0.95)},
+                                                                          {"p99", m.request_latency.percentile_ms(0.99)}}}}},
+      {"tokens", boost::json::object{{"input", m.input_tokens.load()}, {"output", m.output_tokens.load()}}},
+  };
 }
 
 }  // namespace flowbatch

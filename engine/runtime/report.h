@@ -1,6 +1,8 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <boost/json/object.hpp>
+
 #include <string>
 
 #include "engine/runtime/run_state.h"
@@ -31,5 +33,9 @@ class ProgressReporter {
 
 /// The end-of-run report: counts per terminal node and per error class, wall time, rate.
 std::string run_summary(const RunState& run, const std::string& job_name, bool interrupted);
+
+/// The same as JSON, for machines: {"name", "status", "seconds", "items": {...}, "nodes": [...],
+/// "errors": {"attempts": {...}, "dead_lettered": {...}}, "requests": {...}, "tokens": {...}}.
+boost::json::object run_report_json(const RunState& run, const std::string& job_name, const std::string& status);
 
 }  // namespace flowbatch

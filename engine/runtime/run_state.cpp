@@ -45,9 +45,11 @@ void RunState::count_endings(std::size_t n, std::size_t slots, Ending ending, No
     case Ending::abandoned: metrics.abandoned.fetch_add(n, std::memory_order_relaxed); break;
   }
   if (at) at->ended.fetch_add(n, std::memory_order_relaxed);
+  // The items are gone before their slots are given back, so a chunk admitted in exchange never
+  // counts twice. (If this reaches zero the run may end; the release that follows is harmless.)
+  const bool last = outstanding_.fetch_sub(static_cast<std::int64_t>(n)) == static_cast<std::int64_t>(n);
   admission.release(slots);
-  // Last: once this reaches zero the run may be declared over.
-  outstanding_.fetch_sub(static_cast<std::int64_t>(n));
+  if (last && sources_finished()) notify_idle();
 }
 
 void RunState::fail(std::string message) {

@@ -51,7 +51,9 @@ class RunState {
 
   // --- sources -----------------------------------------------------------------------------
   void source_opened() { sources_open_.fetch_add(1); }
-  void source_finished() { sources_open_.fetch_sub(1); }
+  void source_finished() {
+    if (sources_open_.fetch_sub(1) == 1 && outstanding() == 0) notify_idle();
+  }
   bool sources_finished() const { return sources_open_.load() == 0; }
   /// Known total of input records across sources (0 when unknown), for progress and ETA.
   std::atomic<std::uint64_t> expected_items{0};
@@ -70,6 +72,9 @@ class RunState {
   /// stop hook). Thread-safe.
   void fail(std::string message);
   void set_stop_hook(std::function<void()> hook) { stop_hook_ = std::move(hook); }
+  /// Called (from any thread) when the run may just have finished, so the runner need not wait
+  /// for its next tick to notice. Set before the graph runs.
+  void set_idle_hook(std::function<void()> hook) { idle_hook_ = std::move(hook); }
   std::string fatal_error() const;
   bool failed() const { return fatal_.load(); }
 
@@ -78,6 +83,9 @@ class RunState {
 
  private:
   void count_endings(std::size_t n, std::size_t slots, Ending ending, NodeStats* at);
+  void notify_idle() {
+    if (idle_hook_) idle_hook_();
+  }
 
   std::atomic<std::int64_t> outstanding_{0};
   std::atomic<int> sources_open_{0};
@@ -85,6 +93,7 @@ class RunState {
   std::atomic<bool> hard_stopped_{false};
   std::atomic<bool> fatal_{false};
   std::function<void()> stop_hook_;
+  std::function<void()> idle_hook_;
   mutable std::mutex fatal_mutex_;
   std::string fatal_message_;
 };

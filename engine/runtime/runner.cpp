@@ -53,6 +53,7 @@ class Runner {
         ticker_(graph_, flow::serial, [](int, Ticker::gateway_type&) {}) {
     run_.admission.set_opener([this](long chunks) { admission_limiter_.decrementer().try_put(chunks); });
     run_.set_stop_hook([this] { hard_stop(); });
+    run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     flow::make_edge(admission_limiter_, router_);
   }
 
@@ -180,6 +181,11 @@ class Runner {
     loop_.after(tick_period_, [this] { tick(); }, [this] { release_ticker(); });
   }
 
+  /// On the loop thread, when the last item may just have ended.
+  void check_finished() {
+    if (!ticker_released_ && run_.finished()) release_ticker();
+  }
+
   void release_ticker() {
     if (ticker_released_) return;
     ticker_released_ = true;
@@ -242,6 +248,10 @@ class Runner {
     else if (r.interrupted) r.exit_code = kExitInterrupted;
     else if (r.dead > 0) r.exit_code = kExitDeadLetters;
     else r.exit_code = kExitOk;
+    const char* status = run_.failed() ? "failed" : r.interrupted ? "interrupted" : "finished";
+    r.json = run_report_json(run_, plan_.pipeline.name, status);
+    r.json["exit_code"] = r.exit_code;
+    if (!r.fatal_error.empty()) r.json["error"] = r.fatal_error;
     return r;
   }
 

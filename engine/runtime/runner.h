@@ -1,4 +1,6 @@
 #pragma once
+#include <boost/json/object.hpp>
+
 #include <cstdint>
 #include <string>
 
@@ -17,6 +19,7 @@ struct RunReport {
   bool interrupted = false;
   std::string fatal_error;  ///< set when the run stopped on a fatal error
   std::string summary;      ///< the end-of-run report, ready to print
+  boost::json::object json; ///< the same, for machines (flowbatch run --report FILE)
   std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;
   std::uint64_t requests = 0, retries = 0;
   std::int64_t peak_in_flight = 0;  ///< the most items alive at once (bounded by max_in_flight)

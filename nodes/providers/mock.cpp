@@ -33,10 +33,11 @@ class MockProvider final : public Provider {
   bool supports(Endpoint) const override { return true; }
 
   Dispatch dispatch(const CallRequest& request) override {
-    const std::string prompt = prompt_of(request);
-    const std::uint64_t h = stable_hash(prompt, s_.seed);
+    std::size_t prompt_chars = 0;
+    const std::uint64_t h = fingerprint(request, prompt_chars);
     const auto delay = latency(hash_combine(h, request.attempt));
-    if (auto problem = reject(request, prompt)) return Dispatch::respond(failed(ErrorClass::invalid_request, 400, *problem, h), delay);
+    if (auto problem = reject(request, prompt_chars))
+      return Dispatch::respond(failed(ErrorClass::invalid_request, 400, *problem, h), delay);
 
     const double roll = unit_interval(hash_combine(h, 0x5eed0000ULL + request.attempt));
     if (roll < s_.rate_limit_rate) {
@@ -46,34 +47,34 @@ class MockProvider final : public Provider {
     }
     if (roll < s_.rate_limit_rate + s_.failure_rate)
       return Dispatch::respond(failed(ErrorClass::server, 503, "simulated server error: overloaded", h), delay);
-    return Dispatch::respond(answer(request, prompt, h), delay);
+    return Dispatch::respond(answer(request, prompt_chars, h), delay);
   }
 
  private:
-  /// Everything the model would read, concatenated: what the simulation is a function of.
-  static std::string prompt_of(const CallRequest& r) {
-    std::string text;
+  /// A hash of everything the model would read (what every simulated outcome is a function of),
+  /// and how many characters that is.
+  std::uint64_t fingerprint(const CallRequest& r, std::size_t& chars) const {
+    std::uint64_t h = stable_hash(r.model, s_.seed);
+    auto add = [&](std::string_view part) {
+      h = stable_hash(part, h);
+      chars += part.size();
+    };
     switch (r.endpoint) {
       case Endpoint::chat:
         for (const auto& m : r.messages) {
-          text += m.role;
-          text += ':';
-          text += m.content;
-          text += '\n';
+          add(m.role);
+          add(m.content);
         }
         break;
       case Endpoint::embeddings:
-        for (const auto& input : r.inputs) {
-          text += input;
-          text += '\n';
-        }
+        for (const auto& input : r.inputs) add(input);
         break;
-      case Endpoint::passthrough: text = boost::json::serialize(r.body); break;
+      case Endpoint::passthrough: add(boost::json::serialize(r.body)); break;
     }
-    return r.model + '\n' + text;
+    return h;
   }
 
-  std::optional<std::string> reject(const CallRequest& r, const std::string& prompt) const {
+  std::optional<std::string> reject(const CallRequest& r, std::size_t prompt_chars) const {
     if (r.endpoint == Endpoint::chat) {
       const std::string& user = r.messages.back().content;
       if (trim(user).empty()) return "the prompt is empty";
@@ -81,8 +82,8 @@ class MockProvider final : public Provider {
     if (r.endpoint == Endpoint::embeddings)
       for (const auto& input : r.inputs)
         if (trim(input).empty()) return "an input is empty";
-    if (static_cast<std::int64_t>(prompt.size()) > s_.max_prompt_chars)
-      return fmt::format("the prompt is {} characters; the maximum is {}", prompt.size(), s_.max_prompt_chars);
+    if (static_cast<std::int64_t>(prompt_chars) > s_.max_prompt_chars)
+      return fmt::format("the prompt is {} characters; the maximum is {}", prompt_chars, s_.max_prompt_chars);
     return std::nullopt;
   }
 
@@ -98,7 +99,7 @@ class MockProvider final : public Provider {
 
   static CallResult failed(ErrorClass c, int status, std::string message, std::uint64_t h) {
     CallResult r;
-    r.failure = Failure{c, std::move(message), status, fmt::format("mock-{:016x}", h), {}, -1};
+    r.failure = Failure{c, std::move(message), status, "mock-" + hex16(h), {}, -1};
     r.http_status = status;
     r.request_id = r.failure->request_id;
     return r;
@@ -106,15 +107,15 @@ class MockProvider final : public Provider {
 
   std::string reply_text(std::uint64_t h) const {
     if (!s_.replies.empty()) return s_.replies[h % s_.replies.size()];
-    return fmt::format("mock reply {:016x}", h);
+    return "mock reply " + hex16(h);
   }
 
-  CallResult answer(const CallRequest& r, const std::string& prompt, std::uint64_t h) const {
+  CallResult answer(const CallRequest& r, std::size_t prompt_chars, std::uint64_t h) const {
     CallResult result;
     result.http_status = 200;
-    result.request_id = fmt::format("mock-{:016x}", h);
+    result.request_id = "mock-" + hex16(h);
     result.finish_reason = "stop";
-    result.usage.input_tokens = static_cast<std::int64_t>((prompt.size() + 3) / 4);
+    result.usage.input_tokens = static_cast<std::int64_t>((prompt_chars + 3) / 4);
     switch (r.endpoint) {
       case Endpoint::chat: {
         std::string text = reply_text(h);

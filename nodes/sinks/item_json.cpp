@@ -1,30 +1,41 @@
 #include "nodes/sinks/item_json.h"
 
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 
 #include <algorithm>
 
 namespace flowbatch {
 
+namespace {
+/// Serializes straight into `out` (no temporary string per record).
+void append_json(const boost::json::object& o, std::string& out) {
+  boost::json::serializer sr;
+  sr.reset(&o);
+  while (!sr.done()) {
+    const std::size_t used = out.size();
+    out.resize(used + 4096);
+    out.resize(used + sr.read(out.data() + used, 4096).size());
+  }
+}
+}  // namespace
+
 void append_item_json(const Item& item, const ItemJsonShape& shape, std::string& out) {
   const bool add_id = !shape.id_key.empty() && !item.fields.contains(shape.id_key);
   if (shape.fields.empty()) {
-    // Splice the id in front of the serialized fields rather than copying the object per item.
-    const std::string body = boost::json::serialize(item.fields);
     if (!add_id) {
-      out += body;
+      append_json(item.fields, out);
       return;
     }
+    // Splice the id in front of the serialized fields rather than copying the object per item.
     out += '{';
     out += boost::json::serialize(boost::json::string_view(shape.id_key));
     out += ':';
     out += boost::json::serialize(boost::json::string_view(item.id));
-    if (body.size() > 2) {
-      out += ',';
-      out.append(body, 1, std::string::npos);
-    } else {
-      out += '}';
-    }
+    const std::size_t brace = out.size();
+    append_json(item.fields, out);
+    if (out.size() - brace > 2) out[brace] = ',';  // "{...}" -> ",...}"
+    else out.resize(brace), out += '}';
     return;
   }
   boost::json::object o;
@@ -37,7 +48,7 @@ void append_item_json(const Item& item, const ItemJsonShape& shape, std::string&
     const boost::json::value* v = item.find(name);
     o[name] = v ? *v : boost::json::value(nullptr);
   }
-  out += boost::json::serialize(o);
+  append_json(o, out);
 }
 
 }  // namespace flowbatch

@@ -32,6 +32,32 @@ TEST_CASE("every example graph validates without errors") {
   }
 }
 
+TEST_CASE("every example graph runs to the end, and what it reports is what its files hold") {
+  for (const auto& g : example_graphs()) {
+    CAPTURE(g);
+    TempDir dir;
+    copy_graphs(dir);
+    auto r = run_flowbatch({"run", g.string(), "--progress", "plain", "--report", "report.json"}, dir.path());
+    CHECK_MESSAGE((r.exit_code == 0 || r.exit_code == 3), r.err);
+    const auto report = boost::json::parse(read_file(dir / "report.json")).as_object();
+    CHECK(report.at("status").as_string() == "finished");
+    const auto& items = report.at("items").as_object();
+    CHECK(items.at("unfinished").to_number<std::uint64_t>() == 0);
+    std::uint64_t written = 0;
+    for (const auto& node : report.at("nodes").as_array()) {
+      const auto& n = node.as_object();
+      if (!n.contains("destination")) continue;
+      const std::string destination(n.at("destination").as_string());
+      if (destination == "standard output") continue;
+      const auto records = read_jsonl(dir / destination);
+      CHECK_MESSAGE(records.size() == n.at("ended").to_number<std::uint64_t>(), destination);
+      written += records.size();
+      for (const auto& [id, count] : count_ids(records)) CHECK_MESSAGE(count == 1, destination, ": ", id, " written twice");
+    }
+    CHECK(written == items.at("succeeded").to_number<std::uint64_t>() + items.at("dead_lettered").to_number<std::uint64_t>());
+  }
+}
+
 TEST_CASE("the quick start runs: every ticket exactly once across results and the dead letter") {
   TempDir dir;
   copy_graphs(dir);

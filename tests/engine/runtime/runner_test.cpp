@@ -102,8 +102,8 @@ TEST_CASE("max_in_flight bounds the items alive at once") {
   auto run = run_text(pipeline("latency_ms = 2", "max_items = 4\ntimeout_ms = 5", 40), dir);
   CHECK(run.report.succeeded == 2000);
   CHECK(run.report.peak_in_flight > 0);
-  // The bound holds to within one admission chunk (40 / 16 -> chunks of 2).
-  CHECK(run.report.peak_in_flight <= 40 + 2);
+  CHECK(run.report.peak_in_flight <= 40);
+  CHECK(run.report.peak_in_flight >= 20);  // and the budget is actually used
 }
 
 TEST_CASE("a partial batch leaves at end of input, without waiting for its time-out") {
