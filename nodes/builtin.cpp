@@ -22,6 +22,11 @@ void register_builtin(TypeRegistry& registry) {
   register_csv_sink(registry);
   register_stdout_sink(registry);
   register_mock_provider(registry);
+  register_openai_provider(registry);
+  register_anthropic_provider(registry);
+  register_http_provider(registry);
+  register_openai_batch_source(registry);
+  register_openai_batch_sink(registry);
 }
 
 }  // namespace flowbatch

@@ -7,14 +7,19 @@
 
 #include "engine/core/paths.h"
 #include "engine/runtime/build_context.h"
+#include "engine/core/text.h"
 #include "engine/runtime/writer_node.h"
 #include "nodes/kinds.h"
+#include "nodes/sinks/openai_batch.h"
 
 namespace flowbatch {
 namespace {
 
+enum class DeadLetterFormat { flowbatch, openai_batch };
+
 struct DeadLetterConfig final : NodeConfig {
   std::filesystem::path path;
+  DeadLetterFormat format = DeadLetterFormat::flowbatch;
   FlushPolicy flush;
   std::string label() const override { return display_path(path); }
 };
@@ -57,11 +62,24 @@ class DeadLetterEncoder final : public RecordEncoder {
   }
 };
 
+/// OpenAI's Batch API error-file lines, for jobs whose inputs were Batch API lines.
+class OpenAiBatchErrorEncoder final : public RecordEncoder {
+ public:
+  void encode(const Item& item, std::string& out) const override {
+    append_openai_batch_error_line(item, out);
+    out += '\n';
+  }
+};
+
 std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   Options& o = ctx.options;
   auto config = std::make_unique<DeadLetterConfig>();
   config->path = o.path("path");
   if (config->path.empty()) o.error("path", "must name a file");
+  const std::string format = o.string("format");
+  if (format == "openai_batch") config->format = DeadLetterFormat::openai_batch;
+  else if (format != "flowbatch")
+    o.error("format", "must be \"flowbatch\" or \"openai_batch\"" + did_you_mean(format, {"flowbatch", "openai_batch"}));
   config->flush = read_flush_policy(o);
   return config;
 }
@@ -73,14 +91,18 @@ NodeKind dead_letter_kind() {
   k.table = "dead_letters";
   k.name = "dead letter";
   k.summary = "writes items that could not succeed, with their reason, as JSON lines";
-  k.keys = {{"path", KeyKind::path, true, "", "the JSONL file to write"}};
+  k.keys = {{"path", KeyKind::path, true, "", "the JSONL file to write"},
+            {"format", KeyKind::string, false, "flowbatch",
+             "flowbatch (full records) or openai_batch (the Batch API's error-file lines)"}};
   k.keys.insert(k.keys.end(), flush_keys().begin(), flush_keys().end());
   k.accepts = {PortKind::failed, PortKind::invalid};
   k.terminal = true;
   k.parse = parse;
   k.build = [](const NodeConfig& c, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     const auto& config = static_cast<const DeadLetterConfig&>(c);
-    auto encoder = std::make_shared<DeadLetterEncoder>();
+    std::shared_ptr<const RecordEncoder> encoder;
+    if (config.format == DeadLetterFormat::openai_batch) encoder = std::make_shared<OpenAiBatchErrorEncoder>();
+    else encoder = std::make_shared<DeadLetterEncoder>();
     auto open = [path = config.path, encoder] { return open_file_writer(path, encoder, 0); };
     return std::make_unique<WriterNode>(context, open, config.flush, Ending::dead_letter, display_path(config.path));
   };

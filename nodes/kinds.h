@@ -18,6 +18,11 @@ void register_csv_source(Registry& registry);     // nodes/sources/csv.cpp
 void register_jsonl_sink(Registry& registry);     // nodes/sinks/jsonl.cpp
 void register_csv_sink(Registry& registry);       // nodes/sinks/csv.cpp
 void register_stdout_sink(Registry& registry);    // nodes/sinks/stdout.cpp
-void register_mock_provider(Registry& registry);  // nodes/providers/mock.cpp
+void register_mock_provider(Registry& registry);       // nodes/providers/mock.cpp
+void register_openai_provider(Registry& registry);     // nodes/providers/openai.cpp
+void register_anthropic_provider(Registry& registry);  // nodes/providers/anthropic.cpp
+void register_http_provider(Registry& registry);       // nodes/providers/http.cpp
+void register_openai_batch_source(Registry& registry); // nodes/sources/openai_batch.cpp
+void register_openai_batch_sink(Registry& registry);   // nodes/sinks/openai_batch.cpp
 
 }  // namespace flowbatch

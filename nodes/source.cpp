@@ -144,10 +144,10 @@ class SourceRuntime final : public NodeRuntime {
 
 std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   auto config = std::make_unique<SourceConfig>();
-  config->id_field = ctx.options.string("id_field");
   const SourceType* type = ctx.types.source(ctx.type);
   config->source = type->configure(ctx.options);
   if (!config->source) return nullptr;
+  config->id_field = ctx.options.has("id_field") ? ctx.options.string("id_field") : config->source->default_id_field();
   return config;
 }
 
@@ -158,7 +158,8 @@ NodeKind source_kind() {
   k.table = "sources";
   k.name = "source";
   k.summary = "reads records lazily from a file (or a plugin's source) and admits them as items";
-  k.keys = {{"id_field", KeyKind::string, false, "", "the field holding each record's stable id (default: its line number)"}};
+  k.keys = {{"id_field", KeyKind::string, false, "",
+             "the field holding each record's stable id (default: the type's, else the line number)"}};
   k.family = TypeFamily::source;
   k.default_type = "jsonl";
   k.outputs = {{"", PortKind::items}, {"invalid", PortKind::invalid}};

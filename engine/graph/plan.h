@@ -24,11 +24,14 @@ struct PipelineOptions {
   std::chrono::milliseconds shutdown_grace{30000};  ///< Ctrl-C: how long in-flight items may finish
   ProgressMode progress = ProgressMode::automatic;
   std::chrono::milliseconds progress_interval{10000};  ///< period of plain progress lines
+  std::size_t io_threads = 1;  ///< threads running the libcurl multi loop (timers run on the first)
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.
 struct ProviderSettings {
   std::size_t max_concurrency = 16;  ///< requests in flight at once, across every call node using it
+  std::chrono::milliseconds timeout{60000};          ///< one attempt, from start to last byte
+  std::chrono::milliseconds connect_timeout{10000};  ///< connecting (and TLS) within an attempt
 };
 
 struct PlanProvider {

@@ -2,9 +2,10 @@
 
 namespace flowbatch {
 
-ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run)
+ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http)
     : spec_(provider),
       run_(run),
+      http_(http),
       queue_(graph),
       limiter_(graph, provider.settings.max_concurrency),
       transport_(graph, flow::unlimited,
@@ -57,7 +58,16 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
             gateway.release_wait();
           });
       return;
-    case Dispatch::Kind::http:
+    case Dispatch::Kind::http: {
+      gateway.reserve_wait();
+      const TransferOptions options{spec_.settings.timeout, spec_.settings.connect_timeout};
+      http_.send(std::move(exchange->dispatch.http), options, [exchange, &gateway](HttpResponse response) {
+        exchange->response = std::move(response);
+        gateway.try_put(exchange);
+        gateway.release_wait();
+      });
+      return;
+    }
     case Dispatch::Kind::blocking:
       // Not wired in this build: answer with a failure rather than lose the items.
       exchange->dispatch = Dispatch::respond(CallResult{
@@ -70,7 +80,7 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
 
 void ProviderLane::completed(const ExchangePtr& exchange) {
   limiter_.decrementer().try_put(1);  // the slot is free as soon as the answer is in
-  if (exchange->abandoned) {
+  if (exchange->abandoned || run_.hard_stopped()) {
     run_.items_ended(exchange->items, Ending::abandoned);
     return;
   }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/graph/plan.h"
+#include "engine/io/http_client.h"
 #include "engine/runtime/flow.h"
 #include "engine/runtime/run_state.h"
 #include "flowbatch/provider.h"
@@ -51,7 +52,7 @@ using ExchangePtr = std::shared_ptr<Exchange>;
 /// wait_for_all() from returning while a request is out.
 class ProviderLane {
  public:
-  ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run);
+  ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http);
 
   /// Sends a request on its way. Thread-safe; called from call-node bodies. An answer that needs
   /// no I/O (Dispatch::respond without delay: a simulation, a cache hit) completes right here,
@@ -67,6 +68,7 @@ class ProviderLane {
 
   const PlanProvider& spec_;
   RunState& run_;
+  HttpClient& http_;
   flow::queue_node<ExchangePtr> queue_;
   flow::limiter_node<ExchangePtr, long> limiter_;
   Transport transport_;

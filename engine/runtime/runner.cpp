@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/io/event_loop.h"
+#include "engine/io/http_client.h"
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/flow.h"
@@ -44,6 +45,8 @@ class Runner {
   Runner(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options)
       : plan_(plan),
         options_(options),
+        extra_loops_(make_extra_loops(plan.pipeline.io_threads)),
+        http_(all_loops()),
         run_(plan.pipeline.max_in_flight, console, redactor, loop_),
         admission_limiter_(graph_, run_.admission.threshold()),
         router_(graph_, flow::unlimited, [this](const Packet& p) {
@@ -71,6 +74,7 @@ class Runner {
       progress_.emplace(run_, run_.console, live, plan_.pipeline.progress_interval);
 
     loop_.start();
+    for (auto& l : extra_loops_) l->start();
     try {
       for (auto& r : runtimes_) r->start();
     } catch (const std::exception& e) {
@@ -82,12 +86,24 @@ class Runner {
 
     if (progress_) run_.console.clear_status();
     finish_nodes();
+    for (auto& l : extra_loops_) l->stop();
     loop_.stop();
     return report();
   }
 
  private:
   friend class RunnerBuildContext;
+
+  static std::vector<std::unique_ptr<EventLoop>> make_extra_loops(std::size_t io_threads) {
+    std::vector<std::unique_ptr<EventLoop>> loops;
+    for (std::size_t i = 1; i < io_threads; ++i) loops.push_back(std::make_unique<EventLoop>());
+    return loops;
+  }
+  std::vector<EventLoop*> all_loops() {
+    std::vector<EventLoop*> loops = {&loop_};
+    for (auto& l : extra_loops_) loops.push_back(l.get());
+    return loops;
+  }
 
   void build() {
     for (const auto& node : plan_.nodes) {
@@ -96,7 +112,8 @@ class Runner {
       for (std::size_t p = 0; p < node.kind->outputs.size(); ++p)
         ports.push_back(std::make_unique<OutputPort>(graph_, stats));
     }
-    for (const auto& provider : plan_.providers) lanes_.push_back(std::make_unique<ProviderLane>(graph_, provider, run_));
+    for (const auto& provider : plan_.providers)
+      lanes_.push_back(std::make_unique<ProviderLane>(graph_, provider, run_, http_));
     for (std::size_t i = 0; i < plan_.nodes.size(); ++i) {
       const PlanNode& node = plan_.nodes[i];
       RunnerBuildContext context(*this, i, run_.metrics.node(i), Logger(run_.console, node.kind->name + ":" + node.name));
@@ -219,6 +236,7 @@ class Runner {
     run_.begin_drain();
     graph_.cancel();
     loop_.cancel_timers();
+    http_.abort_all();
   }
 
   void finish_nodes() {
@@ -258,6 +276,8 @@ class Runner {
   const Plan& plan_;
   RunOptions options_;
   EventLoop loop_;  // declared before the graph: stopped only after wait_for_all()
+  std::vector<std::unique_ptr<EventLoop>> extra_loops_;  // more I/O threads (pipeline.io_threads)
+  HttpClient http_;
   RunState run_;
   flow::graph graph_;
   flow::limiter_node<Packet, long> admission_limiter_;

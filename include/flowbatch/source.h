@@ -33,6 +33,8 @@ class Source {
   /// Decodes one record into item fields. Called concurrently from worker threads, after open().
   /// Returns the reason when the record is invalid; it then goes to the source's `invalid` port.
   virtual std::optional<std::string> decode(const Record& record, boost::json::object& fields) const = 0;
+  /// The field that names a record when the graph sets no `id_field` ("": the line number).
+  virtual std::string default_id_field() const { return {}; }
   /// The number of records when cheap to know (for progress and ETA).
   virtual std::optional<std::uint64_t> count_records() const { return std::nullopt; }
   /// Where the records come from, for graph dumps and the summary.

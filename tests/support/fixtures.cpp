@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
+#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -15,6 +17,7 @@
 
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
+#include "engine/config/option_reader.h"
 #include "engine/config/toml_loader.h"
 #include "nodes/builtin.h"
 
@@ -156,6 +159,22 @@ ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::fil
   std::vector<std::string> argv = {FLOWBATCH_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, cwd);
+}
+
+std::shared_ptr<Provider> make_provider(const std::string& type, const std::string& toml) {
+  static std::mutex mutex;
+  static std::deque<ConfigValue> tables;  // readers borrow their table; keep them for the test run
+  std::lock_guard lock(mutex);
+  Diagnostics d;
+  Redactor redactor;
+  tables.push_back(load_toml_text(toml, type + ".toml", ".", d));
+  const ProviderType* t = builtin_registry().provider(type);
+  REQUIRE_MESSAGE(t, "no provider type ", type);
+  std::vector<KeySpec> keys = t->keys;
+  OptionReader reader(tables.back(), "providers.p", "p", keys, {d, redactor, true});
+  auto p = t->configure(reader);
+  REQUIRE_MESSAGE(!d.has_errors(), d.str());
+  return p;
 }
 
 std::map<std::string, int> count_ids(const std::vector<boost::json::object>& records, const std::string& key) {

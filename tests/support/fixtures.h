@@ -66,6 +66,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
 /// Runs the built flowbatch program.
 ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd = {});
 
+/// A provider of a registered type, configured from TOML text (fails the test on config errors).
+std::shared_ptr<Provider> make_provider(const std::string& type, const std::string& toml);
+
 /// The "id" of every record, counted.
 std::map<std::string, int> count_ids(const std::vector<boost::json::object>& records, const std::string& key = "id");
 

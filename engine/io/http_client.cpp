@@ -1,0 +1,241 @@
+#include "engine/io/http_client.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <mutex>
+#include <unordered_map>
+
+namespace flowbatch {
+namespace {
+
+constexpr std::size_t kMaxResponseBytes = 256u << 20;  // a response larger than this is an error
+
+struct Transfer {
+  HttpRequest request;
+  TransferOptions options;
+  HttpClient::Done done;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  HttpResponse response;
+  bool too_large = false;
+  char error[CURL_ERROR_SIZE] = {};
+};
+
+std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t n = size * count;
+  if (t->response.body.size() + n > kMaxResponseBytes) {
+    t->too_large = true;
+    return 0;  // makes curl fail the transfer with CURLE_WRITE_ERROR
+  }
+  t->response.body.append(data, n);
+  return n;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t n = size * count;
+  std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {  // a new status line (after 100 Continue or a redirect)
+    t->response.headers.clear();
+    return n;
+  }
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return n;
+  std::string name(line.substr(0, colon));
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  t->response.headers.push_back({std::move(name), std::string(value)});
+  return n;
+}
+
+/// What a failed transfer means for a retry policy.
+ErrorClass class_of(CURLcode code) {
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT: return ErrorClass::timeout;
+    default: return ErrorClass::network;  // refused, reset, DNS, TLS handshake, cut off mid-way
+  }
+}
+
+}  // namespace
+
+/// One loop's share of the transfers. Everything but `queue_` is touched only on its loop.
+struct HttpClient::Worker {
+  explicit Worker(EventLoop& l) : loop(l) {
+    curl_multi_setopt(loop.multi(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    // Keep many idle connections: admission, not curl, limits concurrency.
+    curl_multi_setopt(loop.multi(), CURLMOPT_MAXCONNECTS, 2048L);
+    loop.on_each_pass([this] { start_queued(); });
+    loop.on_transfer_done([this](CURLMsg* msg) { finish(msg->easy_handle, msg->data.result); });
+  }
+
+  ~Worker() {
+    for (CURL* e : spare) curl_easy_cleanup(e);
+  }
+
+  void enqueue(std::unique_ptr<Transfer> t) {
+    {
+      std::lock_guard lock(mutex);
+      queue.push_back(std::move(t));
+    }
+    loop.wakeup();
+  }
+
+  void start_queued() {
+    if (aborting.load()) cancel_everything();
+    std::vector<std::unique_ptr<Transfer>> fresh;
+    {
+      std::lock_guard lock(mutex);
+      fresh.swap(queue);
+    }
+    for (auto& t : fresh) start(std::move(t));
+  }
+
+  void start(std::unique_ptr<Transfer> t) {
+    CURL* e = take_handle();
+    t->easy = e;
+    const HttpRequest& r = t->request;
+    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->options.timeout.count()));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(t->options.connect_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "flowbatch/0.1");
+    if (r.method == "POST") {
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    } else if (r.method == "GET") {
+      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+      if (!r.body.empty()) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      }
+    }
+    for (const auto& h : r.headers) t->headers = curl_slist_append(t->headers, (h.name + ": " + h.value).c_str());
+    t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+
+    const CURLMcode added = curl_multi_add_handle(loop.multi(), e);
+    Transfer* raw = t.release();
+    active.emplace(e, raw);
+    if (added != CURLM_OK) finish(e, CURLE_FAILED_INIT);
+  }
+
+  /// On the loop thread, when curl reports a transfer done (or it is cancelled).
+  void finish(CURL* e, CURLcode code) {
+    auto it = active.find(e);
+    if (it == active.end()) return;
+    std::unique_ptr<Transfer> t(it->second);
+    active.erase(it);
+    curl_multi_remove_handle(loop.multi(), e);
+
+    HttpResponse& response = t->response;
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_off_t micros = 0;
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &micros);
+    response.seconds = static_cast<double>(micros) / 1e6;
+    if (code == CURLE_OK) {
+      response.status = static_cast<int>(status);
+    } else {
+      response.status = 0;
+      std::string detail = t->too_large ? fmt::format("the response is larger than {} MB", kMaxResponseBytes >> 20)
+                                        : (t->error[0] ? t->error : curl_easy_strerror(code));
+      const std::string what = code == CURLE_OPERATION_TIMEDOUT
+                                   ? fmt::format("no complete answer within {} ms ({})", t->options.timeout.count(), detail)
+                                   : detail;
+      response.transport_error = Failure{class_of(code), what, 0, {}, {}, -1};
+    }
+    curl_slist_free_all(t->headers);
+    t->headers = nullptr;
+    recycle(e);
+    t->done(std::move(response));
+  }
+
+  void cancel_everything() {
+    std::vector<CURL*> running;
+    for (auto& [e, t] : active) running.push_back(e);
+    for (CURL* e : running) {
+      Transfer* t = active[e];
+      t->response = HttpResponse{};
+      t->response.transport_error = Failure{ErrorClass::network, "cancelled: the run stopped", 0, {}, {}, -1};
+      std::unique_ptr<Transfer> owned(t);
+      active.erase(e);
+      curl_multi_remove_handle(loop.multi(), e);
+      curl_slist_free_all(owned->headers);
+      recycle(e);
+      owned->done(std::move(owned->response));
+    }
+    std::vector<std::unique_ptr<Transfer>> queued;
+    {
+      std::lock_guard lock(mutex);
+      queued.swap(queue);
+    }
+    for (auto& t : queued) {
+      t->response.transport_error = Failure{ErrorClass::network, "cancelled: the run stopped", 0, {}, {}, -1};
+      t->done(std::move(t->response));
+    }
+  }
+
+  CURL* take_handle() {
+    if (spare.empty()) return curl_easy_init();
+    CURL* e = spare.back();
+    spare.pop_back();
+    curl_easy_reset(e);  // keeps the handle's connection and DNS caches
+    return e;
+  }
+  void recycle(CURL* e) { spare.push_back(e); }
+
+  EventLoop& loop;
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Transfer>> queue;  // guarded by mutex
+  std::atomic<bool> aborting{false};
+  std::unordered_map<CURL*, Transfer*> active;   // loop thread only
+  std::vector<CURL*> spare;                      // loop thread only
+};
+
+HttpClient::HttpClient(const std::vector<EventLoop*>& loops) {
+  for (EventLoop* loop : loops) workers_.push_back(std::make_unique<Worker>(*loop));
+}
+
+HttpClient::~HttpClient() = default;
+
+void HttpClient::send(HttpRequest request, TransferOptions options, Done done) {
+  auto t = std::make_unique<Transfer>();
+  t->request = std::move(request);
+  t->options = options;
+  t->done = std::move(done);
+  const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
+  Worker& w = *workers_[i];
+  if (w.aborting.load()) {
+    t->response.transport_error = Failure{ErrorClass::network, "cancelled: the run stopped", 0, {}, {}, -1};
+    t->done(std::move(t->response));
+    return;
+  }
+  w.enqueue(std::move(t));
+}
+
+void HttpClient::abort_all() {
+  for (auto& w : workers_) {
+    w->aborting = true;
+    w->loop.wakeup();
+  }
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,49 @@
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "engine/io/event_loop.h"
+#include "flowbatch/provider.h"
+
+namespace flowbatch {
+
+/// Per-transfer limits, from the provider's settings.
+struct TransferOptions {
+  std::chrono::milliseconds timeout{60000};         ///< the whole transfer, connection included
+  std::chrono::milliseconds connect_timeout{10000};
+};
+
+/// The engine's only HTTP client: libcurl's multi interface on the I/O threads (EventLoops).
+///
+/// send() may be called from any thread; the request is queued for a loop (round-robin), which
+/// starts it on its next pass (woken by curl_multi_wakeup) and calls `done` on that loop's thread
+/// when it ends. Easy handles are reused, so connections stay alive; HTTP/2 is multiplexed when
+/// the server offers it (CURLPIPE_MULTIPLEX with PIPEWAIT); TLS is verified; proxy variables
+/// (https_proxy, no_proxy, ...) are honoured by libcurl. Time-outs and connection failures come
+/// back as HttpResponse::transport_error, already classified (timeout, network).
+class HttpClient {
+ public:
+  using Done = std::function<void(HttpResponse)>;
+
+  /// Registers with each loop; call before the loops start.
+  explicit HttpClient(const std::vector<EventLoop*>& loops);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  void send(HttpRequest request, TransferOptions options, Done done);
+  /// Ends every queued or running transfer now, each `done` receiving a cancelled response.
+  /// Used by a hard stop. Thread-safe.
+  void abort_all();
+
+  struct Worker;  // one per loop (http_client.cpp)
+
+ private:
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<std::size_t> next_{0};
+};
+
+}  // namespace flowbatch

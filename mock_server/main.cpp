@@ -1,0 +1,84 @@
+// flowbatch-mock: a mock OpenAI / Anthropic API server, to dry-run pipelines for free and to
+// test and benchmark flowbatch against real HTTP. See mock_server/README.md.
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <memory>
+
+#include "mock_server/api.h"
+#include "mock_server/server.h"
+
+namespace {
+
+using flowbatch::mock::MockOptions;
+
+void add_flags(CLI::App& app, MockOptions& o) {
+  app.add_option("--host", o.host, "address to listen on")->capture_default_str();
+  app.add_option("--port", o.port, "port to listen on (0: an ephemeral port, printed on start)")->capture_default_str();
+  app.add_option("--threads", o.threads, "io threads")->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("--latency-ms", o.latency_ms, "mean simulated latency per request (lognormal)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--latency-sigma", o.latency_sigma, "spread of that lognormal (0: always the mean)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--rpm", o.requests_per_minute, "requests per minute allowed (0: unlimited)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--tpm", o.tokens_per_minute, "tokens per minute allowed (0: unlimited)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--burst-seconds", o.burst_seconds, "rate-limit bucket capacity, in seconds of the rate")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  const auto probability = CLI::Range(0.0, 1.0);
+  app.add_option("--error-rate", o.faults.server_error, "share of requests answered 5xx")->check(probability);
+  app.add_option("--reset-rate", o.faults.reset, "share of connections closed without an answer")->check(probability);
+  app.add_option("--malformed-rate", o.faults.malformed, "share answered 200 with truncated JSON")->check(probability);
+  app.add_option("--hang-rate", o.faults.hang, "share never answered")->check(probability);
+  app.add_option("--quota-rate", o.faults.quota, "share answered 'insufficient quota'")->check(probability);
+  app.add_option("--seed", o.seed, "seed of the simulated faults and latencies")->capture_default_str();
+  app.add_option("--api-key", o.api_key, "require this key (Authorization: Bearer, or x-api-key)");
+  app.add_option("--replies", o.replies, "chat replies to pick from by a hash of the prompt")->delimiter(',');
+  app.add_option("--max-prompt-chars", o.max_prompt_chars, "longer prompts are answered 400")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+}
+
+/// Thousands of keep-alive connections need thousands of descriptors; the soft limit is often 1024.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) std::perror("flowbatch-mock: setrlimit(RLIMIT_NOFILE)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flowbatch-mock: a mock OpenAI / Anthropic API server for dry runs, tests and benchmarks"};
+  MockOptions options;
+  add_flags(app, options);
+  CLI11_PARSE(app, argc, argv);
+
+  const auto& f = options.faults;
+  if (f.server_error + f.reset + f.malformed + f.hang + f.quota > 1.0) {
+    fmt::print(stderr, "flowbatch-mock: the fault rates add up to more than 1\n");
+    return 2;
+  }
+
+  // A client that disconnects must cost an error code on write, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_descriptor_limit();
+  flowbatch::mock::MockApi api(options);
+  std::unique_ptr<flowbatch::mock::HttpServer> server;
+  try {
+    server = std::make_unique<flowbatch::mock::HttpServer>(api, options.host, options.port, options.threads);
+  } catch (const std::exception& e) {  // a bad --host, a port in use...
+    fmt::print(stderr, "flowbatch-mock: cannot listen on {}:{}: {}\n", options.host, options.port, e.what());
+    return 1;
+  }
+  fmt::print("flowbatch-mock listening on {}\n", server->url());
+  std::fflush(stdout);
+  server->run();
+  return 0;
+}

@@ -1,0 +1,37 @@
+#pragma once
+// Everything flowbatch-mock can be told on its command line, already validated by main.cpp.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace flowbatch::mock {
+
+struct FaultRates {
+  double server_error = 0;  ///< 5xx answers
+  double reset = 0;         ///< connection closed without an answer
+  double malformed = 0;     ///< 200 with a truncated JSON body
+  double hang = 0;          ///< never answered
+  double quota = 0;         ///< "insufficient quota" (OpenAI 429, Anthropic 400)
+};
+
+struct MockOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  ///< 0: an ephemeral port, printed on start
+  int threads = 1;
+
+  double latency_ms = 0;  ///< mean of a lognormal
+  double latency_sigma = 0.5;
+
+  std::int64_t requests_per_minute = 0;  ///< 0: unlimited
+  std::int64_t tokens_per_minute = 0;    ///< 0: unlimited
+  double burst_seconds = 1.0;            ///< bucket capacity, in seconds of the per-second rate
+
+  FaultRates faults;
+  std::uint64_t seed = 1;
+
+  std::string api_key;               ///< empty: no authentication
+  std::vector<std::string> replies;  ///< empty: "mock reply <hash>"
+  std::int64_t max_prompt_chars = 100000;
+};
+
+}  // namespace flowbatch::mock

@@ -1,0 +1,62 @@
+#pragma once
+// What the server saw, served as JSON by GET /stats (which is not itself counted) and zeroed by
+// POST /stats/reset. Benchmarks read it to check pacing and concurrency from the server's side.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "mock_server/faults.h"
+
+namespace flowbatch::mock {
+
+class Stats {
+ public:
+  /// A request arrived on `route` (an API path, or "other" for unknown ones).
+  void on_arrival(std::string_view route, std::chrono::steady_clock::time_point now);
+  /// An answer is being written: the request is no longer in flight.
+  void on_answered(unsigned status);
+  /// A request ended without an answer (reset, or a hang the client gave up on).
+  void on_dropped();
+  void on_fault(Fault fault);
+  void on_rate_limited();
+  void add_tokens(std::int64_t tokens);
+  /// A client opened a TCP connection (so tests can see keep-alive at work).
+  void on_connection();
+
+  std::string to_json() const;
+  /// Zeroes the counters. In-flight requests stay counted (they will still end), and the
+  /// concurrency peak restarts from them.
+  void reset();
+
+ private:
+  /// The most arrivals within any 60 s window: one counter per second in a ring.
+  class MinuteWindow {
+   public:
+    void add(std::int64_t second);
+    std::uint64_t peak() const { return peak_; }
+    void clear() { *this = MinuteWindow{}; }
+
+   private:
+    std::array<std::uint64_t, 60> counts_{};
+    std::array<std::int64_t, 60> second_of_slot_{};
+    std::uint64_t peak_ = 0;
+  };
+
+  mutable std::mutex mutex_;
+  std::uint64_t requests_ = 0;
+  std::map<unsigned, std::uint64_t> by_status_;
+  std::map<std::string, std::uint64_t, std::less<>> by_route_;
+  std::int64_t in_flight_ = 0;
+  std::int64_t peak_concurrency_ = 0;
+  MinuteWindow per_minute_;
+  std::uint64_t rate_limited_ = 0;
+  std::map<Fault, std::uint64_t> faults_;
+  std::int64_t tokens_ = 0;
+  std::uint64_t connections_ = 0;
+};
+
+}  // namespace flowbatch::mock

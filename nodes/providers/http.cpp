@@ -1,0 +1,182 @@
+// type = "http": any JSON-over-HTTP API. The URL, headers and body are templates over the item's
+// fields (plus {{prompt}}, {{system}} and {{model}} from the call, and {{api_key}} in headers);
+// the answer is taken from the response by a JSON pointer.
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "engine/core/template.h"
+#include "nodes/kinds.h"
+#include "nodes/providers/http_common.h"
+
+namespace flowbatch {
+namespace {
+
+struct HttpSettings {
+  std::string method;
+  Template url;
+  std::vector<std::pair<std::string, Template>> headers;
+  bool body_is_json = false;
+  boost::json::value body_json;  // strings inside are templates
+  Template body_text;
+  std::string result_pointer;
+  std::string api_key;
+};
+
+/// Renders every string inside a JSON value as a template.
+boost::json::value render_json(const boost::json::value& v, const boost::json::object& vars) {
+  switch (v.kind()) {
+    case boost::json::kind::string: return boost::json::value(Template(v.get_string()).render(vars));
+    case boost::json::kind::array: {
+      boost::json::array out;
+      for (const auto& e : v.get_array()) out.push_back(render_json(e, vars));
+      return out;
+    }
+    case boost::json::kind::object: {
+      boost::json::object out;
+      for (const auto& kv : v.get_object()) out[kv.key()] = render_json(kv.value(), vars);
+      return out;
+    }
+    default: return v;
+  }
+}
+
+/// Compiles every template inside a JSON value, reporting the first bad one.
+std::optional<std::string> check_templates(const boost::json::value& v) {
+  if (v.is_string()) {
+    try {
+      Template t(v.get_string());
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+  } else if (v.is_array()) {
+    for (const auto& e : v.get_array())
+      if (auto bad = check_templates(e)) return bad;
+  } else if (v.is_object()) {
+    for (const auto& kv : v.get_object())
+      if (auto bad = check_templates(kv.value())) return bad;
+  }
+  return std::nullopt;
+}
+
+class HttpProvider final : public Provider {
+ public:
+  explicit HttpProvider(HttpSettings s) : s_(std::move(s)) {}
+
+  bool supports(Endpoint e) const override { return e == Endpoint::chat; }
+
+  Dispatch dispatch(const CallRequest& r) override {
+    const boost::json::object vars = variables(r);
+    HttpRequest http;
+    http.method = s_.method;
+    http.url = s_.url.render(vars);
+    boost::json::object header_vars = vars;
+    header_vars["api_key"] = s_.api_key;
+    for (const auto& [name, value] : s_.headers) http.headers.push_back({name, value.render(header_vars)});
+    if (s_.body_is_json) {
+      http.body = boost::json::serialize(render_json(s_.body_json, vars));
+      http.headers.push_back({"Content-Type", "application/json"});
+    } else {
+      http.body = s_.body_text.render(vars);
+    }
+    return Dispatch::send(std::move(http));
+  }
+
+  CallResult parse(const CallRequest&, const HttpResponse& response) override {
+    const std::string* id = response.header("x-request-id");
+    const std::string request_id = id ? *id : std::string();
+    boost::json::value body = parse_body(response.body);
+    if (response.status < 200 || response.status >= 300) return http_failure(response, body.is_null() ? nullptr : &body, request_id);
+    CallResult result;
+    result.http_status = response.status;
+    result.request_id = request_id;
+    if (body.is_null()) {
+      if (!s_.result_pointer.empty()) return unusable_answer(response, "the answer is not JSON", request_id);
+      result.outputs.emplace_back(response.body);
+      return result;
+    }
+    boost::system::error_code ec;
+    const boost::json::value* found = body.find_pointer(s_.result_pointer, ec);
+    if (!found) return unusable_answer(response, fmt::format("the answer has nothing at \"{}\"", s_.result_pointer), request_id);
+    result.outputs.push_back(*found);
+    return result;
+  }
+
+ private:
+  /// The item's fields plus what the call node built: prompt, system, model.
+  static boost::json::object variables(const CallRequest& r) {
+    boost::json::object vars;
+    if (!r.items.empty()) vars = r.items.front()->fields;
+    std::string system, prompt;
+    for (const auto& m : r.messages) (m.role == "system" ? system : prompt) = m.content;
+    vars["prompt"] = prompt;
+    vars["system"] = system;
+    vars["model"] = r.model;
+    return vars;
+  }
+
+  HttpSettings s_;
+};
+
+HttpSettings read_settings(Options& o) {
+  HttpSettings s;
+  s.method = o.string("method");
+  if (s.method != "POST" && s.method != "PUT" && s.method != "GET" && s.method != "PATCH")
+    o.error("method", "must be GET, POST, PUT or PATCH");
+  try {
+    s.url = Template(o.string("url"));
+  } catch (const std::invalid_argument& e) {
+    o.error("url", e.what());
+  }
+  const boost::json::value headers = o.json("headers");
+  if (headers.is_object()) {
+    for (const auto& kv : headers.get_object()) {
+      if (!kv.value().is_string()) {
+        o.error("headers", fmt::format("header \"{}\" must be a string", std::string(kv.key())));
+        continue;
+      }
+      try {
+        s.headers.emplace_back(std::string(kv.key()), Template(kv.value().get_string()));
+      } catch (const std::invalid_argument& e) {
+        o.error("headers", e.what());
+      }
+    }
+  } else if (!headers.is_null()) {
+    o.error("headers", "must be a table of header names and string templates");
+  }
+  const boost::json::value body = o.json("body");
+  if (body.is_string()) {
+    try {
+      s.body_text = Template(body.get_string());
+    } catch (const std::invalid_argument& e) {
+      o.error("body", e.what());
+    }
+  } else if (!body.is_null()) {
+    s.body_is_json = true;
+    s.body_json = body;
+    if (auto bad = check_templates(body)) o.error("body", *bad);
+  }
+  s.result_pointer = o.string("result_pointer");
+  if (!s.result_pointer.empty() && s.result_pointer.front() != '/')
+    o.error("result_pointer", "must be a JSON pointer starting with '/' (e.g. \"/choices/0/text\"), or empty for the whole body");
+  s.api_key = o.secret("api_key_env");
+  return s;
+}
+
+}  // namespace
+
+void register_http_provider(Registry& registry) {
+  registry.add(ProviderType{
+      "http",
+      "any JSON-over-HTTP API: URL, headers and body templated from item fields",
+      {{"url", KeyKind::string, true, "", "the URL, a template: \"https://api.example.com/items/{{id}}\""},
+       {"method", KeyKind::string, false, "POST", "GET, POST, PUT or PATCH"},
+       {"headers", KeyKind::any, false, "", "a table of header templates; {{api_key}} is the secret"},
+       {"body", KeyKind::any, false, "",
+        "a table (sent as JSON, every string a template) or a template string sent as is"},
+       {"result_pointer", KeyKind::string, false, "", "JSON pointer to the answer in the response (\"\": all of it)"},
+       {"api_key_env", KeyKind::string, false, "", "the environment variable holding a key for {{api_key}}"}},
+      [](Options& o) -> std::shared_ptr<Provider> { return std::make_shared<HttpProvider>(read_settings(o)); },
+  });
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,129 @@
+#include "nodes/providers/http_common.h"
+
+#include <boost/json/parse.hpp>
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <ctime>
+
+namespace flowbatch {
+
+ErrorClass class_of_status(int status) {
+  if (status == 429) return ErrorClass::rate_limit;
+  if (status == 408) return ErrorClass::timeout;
+  if (status >= 500 || status == 409) return ErrorClass::server;  // 409: a conflict worth retrying, as OpenAI's SDK does
+  if (status == 401 || status == 403) return ErrorClass::auth;
+  return ErrorClass::invalid_request;
+}
+
+namespace {
+/// An HTTP date ("Wed, 21 Oct 2015 07:28:00 GMT") as seconds from now; nullopt if not one.
+std::optional<std::int64_t> seconds_until_http_date(const std::string& text) {
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end) return std::nullopt;
+  const std::time_t when = timegm(&tm);
+  return static_cast<std::int64_t>(when - std::time(nullptr));
+}
+}  // namespace
+
+std::int64_t retry_after_ms(const HttpResponse& response) {
+  if (const std::string* ms = response.header("retry-after-ms")) {
+    char* end = nullptr;
+    const double v = std::strtod(ms->c_str(), &end);
+    if (end != ms->c_str() && v >= 0) return static_cast<std::int64_t>(v);
+  }
+  if (const std::string* after = response.header("retry-after")) {
+    char* end = nullptr;
+    const double seconds = std::strtod(after->c_str(), &end);
+    if (end != after->c_str() && *end == '\0' && seconds >= 0) return static_cast<std::int64_t>(seconds * 1000.0);
+    if (auto s = seconds_until_http_date(*after)) return std::max<std::int64_t>(0, *s) * 1000;
+  }
+  return -1;
+}
+
+std::string error_message(const boost::json::value* body, const std::string& raw_body) {
+  if (body && body->is_object()) {
+    const auto& o = body->get_object();
+    if (const auto* error = o.if_contains("error")) {
+      if (const auto* e = error->if_object()) {
+        if (const auto* m = e->if_contains("message"); m && m->is_string()) return std::string(m->get_string());
+      }
+      if (error->is_string()) return std::string(error->get_string());
+    }
+    if (const auto* m = o.if_contains("message"); m && m->is_string()) return std::string(m->get_string());
+  }
+  std::string start = raw_body.substr(0, 300);
+  if (raw_body.size() > 300) start += "...";
+  return start.empty() ? "(empty body)" : start;
+}
+
+CallResult http_failure(const HttpResponse& response, const boost::json::value* body, const std::string& request_id) {
+  CallResult r;
+  r.http_status = response.status;
+  r.request_id = request_id;
+  r.failure = Failure{class_of_status(response.status),
+                      fmt::format("HTTP {}: {}", response.status, error_message(body, response.body)),
+                      response.status,
+                      request_id,
+                      {},
+                      retry_after_ms(response)};
+  return r;
+}
+
+CallResult unusable_answer(const HttpResponse& response, std::string what, const std::string& request_id) {
+  CallResult r;
+  r.http_status = response.status;
+  r.request_id = request_id;
+  r.failure = Failure{ErrorClass::parse, std::move(what), response.status, request_id, {}, -1};
+  return r;
+}
+
+std::string join_url(std::string_view base, std::string_view path) {
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+  if (path.empty()) return std::string(base);
+  std::string p(path);
+  if (p.front() != '/') p.insert(p.begin(), '/');
+  // ".../v1" + "/v1/chat/completions": the path already carries the version.
+  const auto last_slash = base.rfind('/');
+  if (last_slash != std::string_view::npos) {
+    const std::string_view version = base.substr(last_slash);  // "/v1"
+    if (version.size() > 1 && p.rfind(std::string(version) + "/", 0) == 0) return std::string(base.substr(0, last_slash)) + p;
+  }
+  return std::string(base) + p;
+}
+
+std::string read_base_url(Options& options) {
+  std::string url = options.string("base_url");
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+    options.error("base_url", fmt::format("must start with http:// or https:// (found \"{}\")", url));
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+boost::json::value parse_body(const std::string& body) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(body, ec);
+  if (ec) return nullptr;
+  return v;
+}
+
+std::vector<HttpHeader> read_extra_headers(Options& o) {
+  std::vector<HttpHeader> out;
+  const boost::json::value table = o.json("headers");
+  if (table.is_null()) return out;
+  if (!table.is_object()) {
+    o.error("headers", "must be a table of header names and string values");
+    return out;
+  }
+  for (const auto& kv : table.get_object()) {
+    if (!kv.value().is_string()) {
+      o.error("headers", fmt::format("header \"{}\" must be a string", std::string(kv.key())));
+      continue;
+    }
+    out.push_back({std::string(kv.key()), std::string(kv.value().get_string())});
+  }
+  return out;
+}
+
+}  // namespace flowbatch

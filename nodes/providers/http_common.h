@@ -1,0 +1,47 @@
+#pragma once
+// What the HTTP providers (openai, anthropic, http) share: how a status code maps to an error
+// class, how servers say "wait", where APIs put their error message.
+#include <boost/json/value.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flowbatch/options.h"
+#include "flowbatch/provider.h"
+
+namespace flowbatch {
+
+/// The error class of a non-2xx status: 429 rate_limit, 408 timeout, 5xx (and 409) server,
+/// 401/403 auth, other 4xx invalid_request.
+ErrorClass class_of_status(int status);
+
+/// The server's wait hint in milliseconds: `retry-after-ms`, else `retry-after` (seconds or an
+/// HTTP date); -1 when there is none.
+std::int64_t retry_after_ms(const HttpResponse& response);
+
+/// The API's error message in a JSON error body ({"error": {"message": ...}} and the like), or
+/// the start of the body when it has none.
+std::string error_message(const boost::json::value* body, const std::string& raw_body);
+
+/// A classified failure for a non-2xx answer.
+CallResult http_failure(const HttpResponse& response, const boost::json::value* body, const std::string& request_id);
+
+/// A parse failure for a 2xx answer that is not what the API promises.
+CallResult unusable_answer(const HttpResponse& response, std::string what, const std::string& request_id);
+
+/// `base` (".../v1") joined with `path` ("/chat/completions"); a path that repeats the base's
+/// version ("/v1/chat/completions", as OpenAI Batch lines have it) is joined without repeating it.
+std::string join_url(std::string_view base, std::string_view path);
+
+/// Reads `base_url` and checks it is http(s); reports an error through `options` otherwise.
+std::string read_base_url(Options& options);
+
+/// The `headers` key: a table of extra request headers (strings).
+std::vector<HttpHeader> read_extra_headers(Options& options);
+
+/// The JSON body of a response, or null when it is not JSON.
+boost::json::value parse_body(const std::string& body);
+
+}  // namespace flowbatch

@@ -1,0 +1,42 @@
+#include "nodes/sources/line_records.h"
+
+#include <boost/json/parse.hpp>
+#include <fmt/format.h>
+
+#include "engine/core/text.h"
+
+namespace flowbatch {
+
+bool LineRecordReader::read(std::vector<Record>& out, std::size_t max) {
+  std::string text;
+  std::uint64_t line = 0;
+  while (out.size() < max) {
+    if (!lines_.next(text, line)) return false;
+    if (trim(text).empty()) continue;
+    out.push_back(Record{line, std::move(text)});
+  }
+  return true;
+}
+
+namespace {
+std::string_view kind_name(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::array: return "an array";
+    case boost::json::kind::string: return "a string";
+    case boost::json::kind::null: return "null";
+    case boost::json::kind::bool_: return "a boolean";
+    default: return "a number";
+  }
+}
+}  // namespace
+
+std::optional<std::string> decode_json_object(const Record& record, boost::json::object& fields) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(record.text, ec);
+  if (ec) return fmt::format("not valid JSON ({})", ec.message());
+  if (!v.is_object()) return fmt::format("expected a JSON object, found {}", kind_name(v));
+  fields = std::move(v.get_object());
+  return std::nullopt;
+}
+
+}  // namespace flowbatch
