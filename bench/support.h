@@ -19,6 +19,30 @@ struct Measured {
 Measured run_measured(const std::vector<std::string>& argv, const std::filesystem::path& cwd = {},
                       const std::filesystem::path& log = {});
 
+/// A program running in the background for the length of a benchmark (a server); stopped
+/// (SIGTERM, then SIGKILL) when destroyed.
+class Background {
+ public:
+  Background(const std::vector<std::string>& argv, const std::filesystem::path& log);
+  ~Background();
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+
+ private:
+  int pid_ = -1;
+};
+
+/// Runs a program and returns what it printed on stdout (stderr goes to `log` if given).
+std::string run_capture(const std::vector<std::string>& argv, int* exit_code = nullptr);
+
+/// A loopback TCP port nothing listens on right now.
+int free_port();
+/// Waits until something accepts connections on the loopback port (bounded); false on time-out.
+bool wait_for_port(int port, std::chrono::milliseconds limit = std::chrono::seconds(10));
+
+/// The path of a program on PATH, or "" when it is not installed.
+std::string find_program(const std::string& name);
+
 /// A scratch folder for inputs and outputs (kept, so results can be inspected).
 std::filesystem::path scratch_dir(const std::string& name);
 

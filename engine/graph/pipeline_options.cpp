@@ -16,6 +16,8 @@ const std::vector<KeySpec>& pipeline_keys() {
        "after Ctrl-C, how long in-flight items may finish before the run stops"},
       {"progress", KeyKind::string, false, "auto", "auto | tty | plain | off"},
       {"progress_interval_ms", KeyKind::integer, false, "10000", "period of plain (non-terminal) progress lines"},
+      {"threads", KeyKind::integer, false, "0",
+       "worker threads for the graph's compute (parsing, templating, writing), the main thread included; 0: one per core"},
       {"io_threads", KeyKind::integer, false, "1",
        "threads running HTTP transfers (one libcurl multi loop each); one is plenty below ~5,000 requests/s"},
   };
@@ -59,6 +61,10 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   const std::int64_t interval = o.integer("progress_interval_ms");
   if (interval < 100) o.error("progress_interval_ms", "must be at least 100");
   else p.progress_interval = std::chrono::milliseconds(interval);
+
+  const std::int64_t threads = o.integer("threads");
+  if (threads < 0 || threads > 1024) o.error("threads", "must be between 0 (one per core) and 1024");
+  else p.threads = static_cast<std::size_t>(threads);
 
   const std::int64_t io_threads = o.integer("io_threads");
   if (io_threads < 1 || io_threads > 64) o.error("io_threads", "must be between 1 and 64");

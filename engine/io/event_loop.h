@@ -5,17 +5,20 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 namespace flowbatch {
 
-/// The engine's one I/O thread: a libcurl multi loop that also runs timers (retry back-off,
-/// batch time-outs, simulated latency, progress) and watches a few file descriptors (signals).
+/// The engine's I/O thread: a libcurl multi loop that also runs timers (retry back-off, batch
+/// time-outs, simulated latency, progress) and watches a few file descriptors (signals).
 ///
-/// Other threads hand it work through a mutex-guarded queue and wake it with curl_multi_wakeup,
-/// so no TBB worker ever sleeps or blocks on I/O. Callbacks run on the loop thread and must be
-/// short: hand results back into the graph (gateway try_put) and return.
+/// It is event-driven: libcurl tells it which sockets to watch (curl_multi_socket_action) and the
+/// loop waits on them with epoll, so a pass costs what happened, not how many transfers are open.
+/// Other threads hand it work through a mutex-guarded queue and wake it through an eventfd, so no
+/// TBB worker ever sleeps or blocks on I/O. Callbacks run on the loop thread and must be short:
+/// hand results back into the graph and return.
 class EventLoop {
  public:
   using Clock = std::chrono::steady_clock;
@@ -43,7 +46,7 @@ class EventLoop {
   void skip_waits();
 
   /// Runs `fn` on the loop thread as soon as possible. Thread-safe.
-  void post(Callback fn) { at(Clock::time_point::min(), std::move(fn)); }
+  void post(Callback fn, Callback on_cancel = {}) { at(Clock::time_point::min(), std::move(fn), std::move(on_cancel)); }
 
   /// Cancels every pending timer, and every timer scheduled from now on: their on_cancel
   /// callbacks run on the loop thread instead. Used by a hard stop. Thread-safe.
@@ -56,8 +59,8 @@ class EventLoop {
   CURLM* multi() const { return multi_; }
   /// Called on the loop thread for every finished transfer (CURLMSG_DONE). Set before start().
   void on_transfer_done(std::function<void(CURLMsg*)> handler) { transfer_done_ = std::move(handler); }
-  /// Called on the loop thread once per loop pass, before waiting (the HTTP client starts
-  /// queued transfers here). Set before start().
+  /// Called on the loop thread once per loop pass, before curl_multi_perform (the HTTP client
+  /// starts queued transfers here). Set before start().
   void on_each_pass(Callback hook) { each_pass_ = std::move(hook); }
   /// Wakes the loop (e.g. after queuing work for it). Thread-safe.
   void wakeup();
@@ -79,6 +82,8 @@ class EventLoop {
   };
 
   void run();
+  void wait_for_events(int timeout_ms);
+  void drive_curl(curl_socket_t socket, int events);
   void take_incoming();
   void run_due_timers();
   void cancel_all_timers();
@@ -87,7 +92,13 @@ class EventLoop {
   void read_transfers();
   int wait_ms() const;
 
+  static int on_curl_socket(CURL* easy, curl_socket_t socket, int what, void* loop, void* socket_data);
+  static int on_curl_timer(CURLM* multi, long timeout_ms, void* loop);
+
   CURLM* multi_ = nullptr;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: other threads write to it to wake the loop
+  std::optional<Clock::time_point> curl_deadline_;  // when libcurl wants socket_action(TIMEOUT)
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
   std::atomic<bool> stopping_{false};

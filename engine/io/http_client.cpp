@@ -78,11 +78,15 @@ struct HttpClient::Worker {
   }
 
   void enqueue(std::unique_ptr<Transfer> t) {
+    bool was_empty = false;
     {
       std::lock_guard lock(mutex);
+      was_empty = queue.empty();
       queue.push_back(std::move(t));
     }
-    loop.wakeup();
+    // The loop drains the whole queue on each pass: only the first transfer of a burst needs to
+    // wake it (a wakeup is a syscall on both sides).
+    if (was_empty) loop.wakeup();
   }
 
   void start_queued() {

@@ -12,8 +12,8 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
                  [this](const ExchangePtr& exchange, Transport::gateway_type& gateway) {
                    start_transport(exchange, gateway);
                  }),
-      complete_(graph, flow::unlimited, [this](const ExchangePtr& exchange) {
-        completed(exchange);
+      complete_(graph, flow::unlimited, [this](const ExchangeBatch& batch) {
+        for (const ExchangePtr& exchange : *batch) completed(exchange);
         return flow::continue_msg();
       }) {
   flow::make_edge(queue_, limiter_);
@@ -34,37 +34,28 @@ void ProviderLane::submit(ExchangePtr exchange) {
 
 void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway) {
   exchange->started = std::chrono::steady_clock::now();
+  // Every exchange leaving here comes back through arrived(); the graph waits for it meanwhile.
+  gateway.reserve_wait();
   if (run_.draining()) {  // after Ctrl-C no new request starts; the resumed run sends it
     exchange->abandoned = true;
-    gateway.try_put(exchange);
+    arrived(exchange);
     return;
   }
   const Dispatch& d = exchange->dispatch;
   switch (d.kind) {
     case Dispatch::Kind::immediate:
-      if (d.delay.count() <= 0) {
-        gateway.try_put(exchange);
-        return;
-      }
-      gateway.reserve_wait();
       run_.loop.after(
-          d.delay,
-          [exchange, &gateway] {
-            gateway.try_put(exchange);
-            gateway.release_wait();
-          },
-          [this, exchange, &gateway] {  // hard stop: the answer will never be used
-            run_.items_ended(exchange->items, Ending::abandoned);
-            gateway.release_wait();
+          d.delay, [this, exchange] { arrived(exchange); },
+          [this, exchange] {  // hard stop: the answer will never be used
+            exchange->abandoned = true;
+            arrived(exchange);
           });
       return;
     case Dispatch::Kind::http: {
-      gateway.reserve_wait();
       const TransferOptions options{spec_.settings.timeout, spec_.settings.connect_timeout};
-      http_.send(std::move(exchange->dispatch.http), options, [exchange, &gateway](HttpResponse response) {
+      http_.send(std::move(exchange->dispatch.http), options, [this, exchange](HttpResponse response) {
         exchange->response = std::move(response);
-        gateway.try_put(exchange);
-        gateway.release_wait();
+        arrived(exchange);
       });
       return;
     }
@@ -73,9 +64,33 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
       exchange->dispatch = Dispatch::respond(CallResult{
           Failure{ErrorClass::invalid_request, "this provider's transport is not available in this build", 0, {}, {}, -1},
           {}, nullptr, {}, {}, {}, 0});
-      gateway.try_put(exchange);
+      arrived(exchange);
       return;
   }
+}
+
+void ProviderLane::arrived(ExchangePtr exchange) {
+  bool first = false;
+  {
+    std::lock_guard lock(arrived_mutex_);
+    first = arrived_.empty();
+    arrived_.push_back(std::move(exchange));
+  }
+  // The first answer of a batch schedules its delivery; later ones in the same pass join it.
+  if (first) run_.loop.post([this] { deliver(); }, [this] { deliver(); });
+}
+
+void ProviderLane::deliver() {
+  auto batch = std::make_shared<std::vector<ExchangePtr>>();
+  {
+    std::lock_guard lock(arrived_mutex_);
+    batch->swap(arrived_);
+  }
+  if (batch->empty()) return;
+  const std::size_t n = batch->size();
+  auto& gateway = transport_.gateway();
+  gateway.try_put(std::move(batch));
+  for (std::size_t i = 0; i < n; ++i) gateway.release_wait();
 }
 
 void ProviderLane::completed(const ExchangePtr& exchange) {

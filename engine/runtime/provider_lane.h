@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <mutex>
 #include <memory>
 #include <vector>
 
@@ -41,6 +42,7 @@ struct Exchange {
   }
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
+using ExchangeBatch = std::shared_ptr<std::vector<ExchangePtr>>;
 
 /// The shared path of every request to one provider:
 ///
@@ -50,6 +52,10 @@ using ExchangePtr = std::shared_ptr<Exchange>;
 /// opened again as each request completes. The transport body only hands work to the engine's
 /// I/O thread (or answers at once) and never blocks a worker; `reserve_wait` keeps
 /// wait_for_all() from returning while a request is out.
+///
+/// Answers come back in batches: whatever the I/O thread finished in one pass of its loop enters
+/// the graph as one message, so the graph wakes once per pass, not once per answer (at tens of
+/// thousands of answers a second the per-message wake-ups, not the work, used the CPU).
 class ProviderLane {
  public:
   ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http);
@@ -62,8 +68,12 @@ class ProviderLane {
   const PlanProvider& spec() const { return spec_; }
 
  private:
-  using Transport = flow::async_node<ExchangePtr, ExchangePtr>;
+  using Transport = flow::async_node<ExchangePtr, ExchangeBatch>;
   void start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway);
+  /// On an I/O thread: an answer is in (or the request failed in transport).
+  void arrived(ExchangePtr exchange);
+  /// On the first I/O thread: hands everything that arrived since the last call to the graph.
+  void deliver();
   void completed(const ExchangePtr& exchange);
 
   const PlanProvider& spec_;
@@ -72,7 +82,9 @@ class ProviderLane {
   flow::queue_node<ExchangePtr> queue_;
   flow::limiter_node<ExchangePtr, long> limiter_;
   Transport transport_;
-  flow::function_node<ExchangePtr, flow::continue_msg> complete_;
+  flow::function_node<ExchangeBatch, flow::continue_msg> complete_;
+  std::mutex arrived_mutex_;
+  std::vector<ExchangePtr> arrived_;  // guarded by arrived_mutex_
 };
 
 }  // namespace flowbatch

@@ -1,6 +1,7 @@
 #include "engine/runtime/runner.h"
 
 #include <fmt/format.h>
+#include <oneapi/tbb/global_control.h>
 
 #include <algorithm>
 #include <memory>
@@ -311,6 +312,9 @@ std::uint16_t RunnerBuildContext::admit(flow::sender<Packet>& reader, flow::rece
 }  // namespace
 
 RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options) {
+  std::optional<oneapi::tbb::global_control> threads;
+  if (plan.pipeline.threads > 0)
+    threads.emplace(oneapi::tbb::global_control::max_allowed_parallelism, plan.pipeline.threads);
   Runner runner(plan, console, redactor, options);
   return runner.run();
 }
