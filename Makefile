@@ -47,8 +47,17 @@ run: configure
 test: build
 	ctest --test-dir $(BUILD_DIR) -j $(JOBS) --output-on-failure
 
+# The benchmarks also use wrk and nginx (a baseline HTTP endpoint); see bench/README.md.
+BENCH_PACKAGES := wrk nginx-light
+
 bench: build
+	@missing=""; for p in $(BENCH_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 	$(BUILD_DIR)/bench/bench_engine
+	$(BUILD_DIR)/bench/bench_http
 
 # Sanitizer builds live in their own folders and build only what their tests need.
 test-asan: deps

@@ -229,3 +229,62 @@ TEST_CASE("an API key never appears in any output, log line, report or graph dum
                                   read_file(dir / "report.json"), read_file(dir / "out.jsonl")})
     CHECK(text.find(key) == std::string::npos);
 }
+
+TEST_CASE("max_concurrency holds across every call node sharing a provider, as the server sees it") {
+  ::setenv("FLOWBATCH_E2E_KEY", "sk-e2e-test-key-000111", 1);
+  MockServer server({"--latency-ms", "30", "--latency-sigma", "0"});
+  TempDir dir;
+  dir.write("in.jsonl", tickets_jsonl(200));
+  dir.write("g.toml", fmt::format(R"(
+[providers.p]
+type = "openai"
+base_url = "{}"
+api_key_env = "FLOWBATCH_E2E_KEY"
+max_concurrency = 4
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.first]
+inputs = ["in"]
+provider = "p"
+prompt = "first {{{{text}}}}"
+output_field = "a"
+[calls.second]
+inputs = ["first"]
+provider = "p"
+prompt = "second {{{{text}}}}"
+output_field = "b"
+[sinks.out]
+inputs = ["second"]
+path = "out.jsonl"
+)",
+                                  server.base_url()));
+  auto r = run_flowbatch({"g.toml", "--progress", "off"}, dir.path());
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  const auto stats = server.stats();
+  CHECK(stats.at("requests").to_number<int>() == 400);
+  CHECK(stats.at("peak_concurrency").to_number<int>() <= 4);
+  CHECK(stats.at("peak_concurrency").to_number<int>() >= 2);  // and the budget is used
+  for (const auto& o : read_jsonl(dir / "out.jsonl")) {
+    const std::string text(o.at("text").as_string());
+    CHECK(o.at("a").as_string() == mock_reply("first " + text));
+    CHECK(o.at("b").as_string() == mock_reply("second " + text));
+  }
+}
+
+TEST_CASE("an HTTP failure's record keeps the status, the API's message and the request id") {
+  ::setenv("FLOWBATCH_E2E_KEY", "sk-e2e-test-key-000111", 1);
+  MockServer server({"--error-rate", "1"});
+  TempDir dir;
+  dir.write("in.jsonl", tickets_jsonl(3));
+  dir.write("g.toml", chat_graph(openai(server)));
+  run_flowbatch({"g.toml"}, dir.path());
+  const auto dead = read_jsonl(dir / "dead.jsonl");
+  REQUIRE(dead.size() == 3);
+  for (const auto& d : dead) {
+    const auto& e = d.at("error").as_object();
+    CHECK(e.at("http_status").as_int64() >= 500);
+    CHECK(e.at("message").as_string().starts_with("HTTP 5"));
+    CHECK(e.at("request_id").as_string().starts_with("req_"));
+  }
+}
