@@ -32,6 +32,7 @@ struct CallConfig final : NodeConfig {
   std::optional<std::int64_t> max_tokens;
   bool parse_json = false;
   boost::json::value response_format;
+  std::string finish_reason_field;
 
   std::string label() const override {
     std::string s = fmt::format("provider={} endpoint={}", provider_name, to_string(endpoint));
@@ -75,7 +76,11 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
 
   void complete(const ExchangePtr& exchange) override {
     auto& ex = static_cast<CallExchange&>(*exchange);
-    CallResult result = take_result(ex);
+    CallResult& result = ex.result;
+    if (should_split(ex, result)) {
+      split(ex);
+      return;
+    }
     run_.metrics.input_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.input_tokens), std::memory_order_relaxed);
     run_.metrics.output_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.output_tokens), std::memory_order_relaxed);
     if (!result.failure && result.outputs.size() != ex.items.size())
@@ -168,6 +173,8 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
         const boost::json::value* body = item.find("body");
         if (!body || !body->is_object()) return "the item has no \"body\" object to send (set `prompt` to build requests instead)";
         r.body = *body;
+        for (const char* key : {"max_tokens", "max_completion_tokens"})
+          if (const auto* m = body->as_object().if_contains(key); m && m->is_int64()) r.max_tokens = m->get_int64();
         if (const auto* url = item.find("url"); url && url->is_string()) r.url_path = std::string(url->get_string());
         if (const auto* method = item.find("method"); method && method->is_string())
           r.method = std::string(method->get_string());
@@ -179,19 +186,29 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     return std::nullopt;
   }
 
-  CallResult take_result(Exchange& ex) {
-    if (ex.dispatch.kind != Dispatch::Kind::http) return std::move(ex.dispatch.result);
-    if (ex.response.transport_error) {
-      CallResult r;
-      r.failure = ex.response.transport_error;
-      return r;
-    }
-    return lane_.provider().parse(ex.request, ex.response);
+  /// A request for several items that the API rejects as invalid may be rejecting one of them:
+  /// split it in halves and send each, until the poisoned item is alone and the rest succeed.
+  static bool should_split(const CallExchange& ex, const CallResult& result) {
+    return ex.items.size() > 1 && result.failure && result.failure->error_class == ErrorClass::invalid_request;
+  }
+
+  void split(CallExchange& ex) {
+    run_.metrics.splits.fetch_add(1, std::memory_order_relaxed);
+    const auto middle = ex.items.begin() + static_cast<std::ptrdiff_t>(ex.items.size() / 2);
+    ItemVector first(std::make_move_iterator(ex.items.begin()), std::make_move_iterator(middle));
+    ItemVector second(std::make_move_iterator(middle), std::make_move_iterator(ex.items.end()));
+    ex.group->pending.fetch_add(1, std::memory_order_acq_rel);  // two requests replace this one
+    const std::int64_t now = RunState::unix_ms();
+    send(std::move(first), ex.group, now);
+    send(std::move(second), ex.group, now);
   }
 
   /// Puts answer `i` on the item; returns a failure when the answer is unusable.
   std::optional<Failure> apply_output(Item& item, CallResult& result, std::size_t i) const {
     boost::json::value& answer = result.outputs[i];
+    // A truncated or filtered answer is still an answer; say so on the item.
+    if (!config_.finish_reason_field.empty() && !result.finish_reason.empty() && result.finish_reason != "stop")
+      item.set(config_.finish_reason_field, boost::json::string(result.finish_reason));
     if (config_.endpoint == Endpoint::passthrough) {
       item.set(config_.output_field, boost::json::object{{"status_code", result.http_status},
                                                          {"request_id", result.request_id},
@@ -298,6 +315,7 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   const std::string parse_mode = o.string("parse");
   if (parse_mode == "json") config->parse_json = true;
   else if (parse_mode != "text") o.error("parse", "must be \"text\" or \"json\"" + did_you_mean(parse_mode, {"text", "json"}));
+  config->finish_reason_field = o.string("finish_reason_field");
   config->response_format = o.json("response_format");
   if (!config->response_format.is_null() && !config->response_format.is_object())
     o.error("response_format", "must be a table, e.g. { type = \"json_object\" }");
@@ -323,6 +341,8 @@ NodeKind call_kind() {
       {"max_tokens", KeyKind::integer, false, "", "the most output tokens per answer"},
       {"parse", KeyKind::string, false, "text", "text | json: parse the answer as JSON into fields"},
       {"response_format", KeyKind::any, false, "", "OpenAI response_format table (JSON mode, JSON schema)"},
+      {"finish_reason_field", KeyKind::string, false, "finish_reason",
+       "where a finish reason other than \"stop\" (length, content_filter) is written (\"\": nowhere)"},
   };
   k.outputs = {{"", PortKind::items}, {"error", PortKind::failed}};
   k.accepts = {PortKind::items};

@@ -85,7 +85,10 @@ class RetryRuntime final : public NodeRuntime {
   }
 
   std::optional<std::chrono::milliseconds> retry_delay(const Item& item, std::int64_t now_ms) const {
-    if (!item.failure || !config_.retries(item.failure->error_class)) return std::nullopt;
+    if (!item.failure) return std::nullopt;
+    // The server's x-should-retry overrides the class-based policy, both ways.
+    const bool worth_it = item.failure->should_retry.value_or(config_.retries(item.failure->error_class));
+    if (!worth_it) return std::nullopt;
     if (item.attempts >= config_.max_attempts) return std::nullopt;
     if (config_.max_elapsed.count() > 0 && now_ms - item.first_attempt_unix_ms >= config_.max_elapsed.count())
       return std::nullopt;

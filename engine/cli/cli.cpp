@@ -88,6 +88,7 @@ int cmd_run(TypeRegistry& registry, const GraphArgs& args, const std::string& pr
   RunReport run = run_plan(*result.plan, console, redactor);
   if (!quiet || run.exit_code != kExitOk) console.print(run.summary);
   if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
+  if (!run.resumable_reason.empty()) console.log(LogLevel::error, "", "stopped: " + run.resumable_reason);
   if (run.interrupted) console.print("interrupted: run the same command again to finish the remaining items\n");
   if (!report_path.empty()) write_report(report_path, run, redactor);
   return run.exit_code;
@@ -110,7 +111,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "flowbatch 0.1.0");
   app.footer("A graph file alone runs it: `flowbatch graph.toml` is `flowbatch run graph.toml`.\n"
-             "Exit codes: 0 done, 3 done with dead letters, 78 config error, 130 interrupted, 1 other error.");
+             "Exit codes: 0 done, 3 done with dead letters, 75 stopped early (resumable), 78 config error,\n"
+             "130 interrupted, 1 other error.");
 
   GraphArgs run_args, validate_args, graph_args;
   std::string progress, report_path;

@@ -32,9 +32,13 @@ std::string to_dot(const Plan& plan) {
                                 "  edge [fontname=\"Helvetica\", fontsize=9];\n",
                                 dot_id(plan.pipeline.name));
   for (const auto& p : plan.providers) {
+    const RateSettings& r = p.settings.rate;
+    std::string limits = r.adaptive ? fmt::format("max_concurrency=adaptive (<= {})", r.concurrency_limit)
+                                    : fmt::format("max_concurrency={}", r.concurrency_limit);
+    if (r.requests_per_minute > 0) limits += fmt::format("\nrequests_per_minute={:g}", r.requests_per_minute);
+    if (r.tokens_per_minute > 0) limits += fmt::format("\ntokens_per_minute={:g}", r.tokens_per_minute);
     out += fmt::format("  {} [shape=note, style=dashed, label={}];\n", dot_id("provider:" + p.name),
-                       dot_id(fmt::format("provider {}\n{}\nmax_concurrency={}", p.name, p.type,
-                                          p.settings.max_concurrency)));
+                       dot_id(fmt::format("provider {}\n{}\n{}", p.name, p.type, limits)));
   }
   for (const auto& node : plan.nodes) {
     std::string label = node.name + "\n" + node.kind->name;

@@ -1,5 +1,7 @@
 #include "engine/graph/pipeline_options.h"
 
+#include <algorithm>
+
 #include "engine/core/text.h"
 
 namespace flowbatch {
@@ -27,8 +29,14 @@ const std::vector<KeySpec>& pipeline_keys() {
 const std::vector<KeySpec>& provider_keys() {
   static const std::vector<KeySpec> keys = {
       {"type", KeyKind::string, true, "", "the provider type"},
-      {"max_concurrency", KeyKind::integer, false, "16",
-       "requests in flight at once, across every call node using this provider"},
+      {"max_concurrency", KeyKind::any, false, "16",
+       "requests in flight at once, across every call node using this provider: a number, or \"adaptive\""},
+      {"max_concurrency_limit", KeyKind::integer, false, "256", "the most an adaptive concurrency may grow to"},
+      {"initial_concurrency", KeyKind::integer, false, "4", "where an adaptive concurrency starts"},
+      {"requests_per_minute", KeyKind::number, false, "0",
+       "the most requests started per minute (0: none; a lower limit the server announces wins)"},
+      {"tokens_per_minute", KeyKind::number, false, "0",
+       "the most tokens (prompt estimate + max_tokens) per minute (0: none; a lower server limit wins)"},
       {"timeout_ms", KeyKind::integer, false, "60000", "one attempt's time-out, from start to last byte"},
       {"connect_timeout_ms", KeyKind::integer, false, "10000", "time-out for connecting (and the TLS handshake)"},
   };
@@ -74,9 +82,27 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
 
 ProviderSettings read_provider_settings(OptionReader& o) {
   ProviderSettings s;
-  const std::int64_t concurrency = o.integer("max_concurrency");
-  if (concurrency < 1) o.error("max_concurrency", "must be at least 1");
-  else s.max_concurrency = static_cast<std::size_t>(concurrency);
+  RateSettings& r = s.rate;
+  const boost::json::value concurrency = o.json("max_concurrency");
+  const std::int64_t ceiling = o.integer("max_concurrency_limit");
+  if (ceiling < 1 || ceiling > 100000) o.error("max_concurrency_limit", "must be between 1 and 100000");
+  if (concurrency.is_null()) {
+    r.concurrency_limit = 16;
+  } else if (concurrency.is_string() && concurrency.get_string() == "adaptive") {
+    r.adaptive = true;
+    r.concurrency_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, ceiling));
+    const std::int64_t initial = o.integer("initial_concurrency");
+    if (initial < 1) o.error("initial_concurrency", "must be at least 1");
+    r.initial_concurrency = static_cast<std::size_t>(std::max<std::int64_t>(1, initial));
+  } else if (concurrency.is_int64() && concurrency.get_int64() >= 1) {
+    r.concurrency_limit = static_cast<std::size_t>(concurrency.get_int64());
+  } else {
+    o.error("max_concurrency", "must be a number of at least 1, or \"adaptive\"");
+  }
+  r.requests_per_minute = o.number("requests_per_minute");
+  if (r.requests_per_minute < 0) o.error("requests_per_minute", "must not be negative (0: no limit)");
+  r.tokens_per_minute = o.number("tokens_per_minute");
+  if (r.tokens_per_minute < 0) o.error("tokens_per_minute", "must not be negative (0: no limit)");
   const std::int64_t timeout = o.integer("timeout_ms");
   if (timeout < 1) o.error("timeout_ms", "must be at least 1");
   else s.timeout = std::chrono::milliseconds(timeout);

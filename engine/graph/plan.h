@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/core/diagnostics.h"
+#include "engine/ratelimit/rate_settings.h"
 #include "engine/graph/node_kind.h"
 #include "flowbatch/provider.h"
 
@@ -30,7 +31,7 @@ struct PipelineOptions {
 
 /// Provider keys that the engine itself enforces, whatever the provider type.
 struct ProviderSettings {
-  std::size_t max_concurrency = 16;  ///< requests in flight at once, across every call node using it
+  RateSettings rate;  ///< concurrency (fixed or adaptive), requests and tokens per minute
   std::chrono::milliseconds timeout{60000};          ///< one attempt, from start to last byte
   std::chrono::milliseconds connect_timeout{10000};  ///< connecting (and TLS) within an attempt
 };

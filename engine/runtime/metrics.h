@@ -61,6 +61,7 @@ class Metrics {
   std::atomic<std::int64_t> retry_waiting{0}; ///< items waiting out a retry back-off now
   std::atomic<std::int64_t> peak_outstanding{0};  ///< the most items alive at once
   std::atomic<std::uint64_t> retries{0};      ///< retry attempts scheduled
+  std::atomic<std::uint64_t> splits{0};       ///< multi-item requests split to isolate a bad item
   std::array<std::atomic<std::uint64_t>, kClasses> attempt_errors{};  ///< every failed attempt, by class
   std::array<std::atomic<std::uint64_t>, kClasses> dead_by_class{};   ///< dead-lettered items, by final class
 

@@ -1,13 +1,17 @@
 #include "engine/runtime/provider_lane.h"
 
+#include <fmt/format.h>
+
 namespace flowbatch {
 
-ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http)
+ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http, Logger log)
     : spec_(provider),
       run_(run),
       http_(http),
+      log_(log),
+      gate_(provider.settings.rate, run.loop, log),
       queue_(graph),
-      limiter_(graph, provider.settings.max_concurrency),
+      limiter_(graph, provider.settings.rate.concurrency_limit),
       transport_(graph, flow::unlimited,
                  [this](const ExchangePtr& exchange, Transport::gateway_type& gateway) {
                    start_transport(exchange, gateway);
@@ -26,6 +30,7 @@ void ProviderLane::submit(ExchangePtr exchange) {
   if (d.kind == Dispatch::Kind::immediate && d.delay.count() <= 0) {
     run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
     run_.metrics.request_latency.record(std::chrono::nanoseconds(0));
+    exchange->result = std::move(exchange->dispatch.result);
     exchange->owner->complete(exchange);
     return;
   }
@@ -33,7 +38,6 @@ void ProviderLane::submit(ExchangePtr exchange) {
 }
 
 void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway) {
-  exchange->started = std::chrono::steady_clock::now();
   // Every exchange leaving here comes back through arrived(); the graph waits for it meanwhile.
   gateway.reserve_wait();
   if (run_.draining()) {  // after Ctrl-C no new request starts; the resumed run sends it
@@ -41,6 +45,20 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
     arrived(exchange);
     return;
   }
+  gate_.request(static_cast<double>(exchange->request.estimated_tokens), [this, exchange](bool go) {
+    if (!go || run_.draining()) {
+      if (go) gate_.cancelled();  // it took a slot after all: give it back
+      exchange->abandoned = true;
+      arrived(exchange);
+      return;
+    }
+    exchange->gated = true;
+    dispatch(exchange);
+  });
+}
+
+void ProviderLane::dispatch(const ExchangePtr& exchange) {
+  exchange->started = std::chrono::steady_clock::now();
   const Dispatch& d = exchange->dispatch;
   switch (d.kind) {
     case Dispatch::Kind::immediate:
@@ -62,8 +80,8 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
     case Dispatch::Kind::blocking:
       // Not wired in this build: answer with a failure rather than lose the items.
       exchange->dispatch = Dispatch::respond(CallResult{
-          Failure{ErrorClass::invalid_request, "this provider's transport is not available in this build", 0, {}, {}, -1},
-          {}, nullptr, {}, {}, {}, 0});
+          Failure{ErrorClass::invalid_request, "this provider's transport is not available in this build", 0, {}, {}, -1, {}},
+          {}, nullptr, {}, {}, {}, 0, {}});
       arrived(exchange);
       return;
   }
@@ -96,12 +114,65 @@ void ProviderLane::deliver() {
 void ProviderLane::completed(const ExchangePtr& exchange) {
   limiter_.decrementer().try_put(1);  // the slot is free as soon as the answer is in
   if (exchange->abandoned || run_.hard_stopped()) {
+    if (exchange->gated) gate_.cancelled();
     run_.items_ended(exchange->items, Ending::abandoned);
     return;
   }
   run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
   run_.metrics.request_latency.record(std::chrono::steady_clock::now() - exchange->started);
+  exchange->result = read_answer(*exchange);
+  gate_.finished(feedback_of(*exchange));
+  if (exchange->result.failure && exchange->result.failure->error_class == ErrorClass::quota) {
+    quota_exhausted(*exchange);
+    return;
+  }
   exchange->owner->complete(exchange);
+}
+
+CallResult ProviderLane::read_answer(Exchange& ex) {
+  if (ex.dispatch.kind != Dispatch::Kind::http) return std::move(ex.dispatch.result);
+  if (ex.response.transport_error) {
+    CallResult r;
+    r.failure = ex.response.transport_error;
+    return r;
+  }
+  try {
+    return provider().parse(ex.request, ex.response);
+  } catch (const std::exception& e) {  // a plugin provider that throws: this request fails, the run goes on
+    CallResult r;
+    r.failure = Failure{ErrorClass::parse, fmt::format("the provider could not read the answer: {}", e.what()), ex.response.status,
+                        {}, {}, -1, {}};
+    return r;
+  }
+}
+
+AttemptFeedback ProviderLane::feedback_of(const Exchange& ex) const {
+  AttemptFeedback f;
+  const CallResult& r = ex.result;
+  f.rtt = std::chrono::steady_clock::now() - ex.started;
+  f.estimated_tokens = static_cast<double>(ex.request.estimated_tokens);
+  f.signals = r.rate;
+  if (!r.failure) {
+    f.used_tokens = static_cast<double>(r.usage.input_tokens + r.usage.output_tokens);
+    if (f.used_tokens <= 0) f.used_tokens = -1;  // no usage reported: keep the estimate
+    return f;
+  }
+  const Failure& failure = *r.failure;
+  if (!f.signals.retry_after && failure.retry_after_ms >= 0) f.signals.retry_after = std::chrono::milliseconds(failure.retry_after_ms);
+  f.rate_limited = failure.error_class == ErrorClass::rate_limit;
+  f.back_pressure = f.rate_limited || failure.error_class == ErrorClass::timeout ||
+                    (failure.error_class == ErrorClass::server && (failure.http_status == 503 || failure.http_status == 529));
+  return f;
+}
+
+/// Out of credit: no request to this provider can succeed until someone pays. Stop dispatching
+/// to it and end the run as resumable; the items still waiting are done by the next run.
+void ProviderLane::quota_exhausted(const Exchange& ex) {
+  gate_.stop();
+  const std::string message = run_.redactor.redact(ex.result.failure->message);
+  run_.stop_resumable(fmt::format("provider \"{}\": quota or credit exhausted ({}); add credit, then run the same command to go on",
+                                  spec_.name, message));
+  run_.items_ended(ex.items, Ending::abandoned);
 }
 
 }  // namespace flowbatch

@@ -1,11 +1,13 @@
 #pragma once
 #include <chrono>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <vector>
 
+#include "engine/core/console.h"
 #include "engine/graph/plan.h"
 #include "engine/io/http_client.h"
+#include "engine/ratelimit/rate_gate.h"
 #include "engine/runtime/flow.h"
 #include "engine/runtime/run_state.h"
 #include "flowbatch/provider.h"
@@ -18,12 +20,13 @@ struct Exchange;
 class ExchangeOwner {
  public:
   virtual ~ExchangeOwner() = default;
-  /// Called on a worker thread once the exchange is answered (or failed in transport).
+  /// Called on a worker thread once the exchange is answered: `exchange->result` holds the
+  /// provider's reading of the answer (or the transport failure).
   virtual void complete(const std::shared_ptr<Exchange>& exchange) = 0;
 };
 
-/// One request on its way: the items it answers, the provider-neutral request, its wire form and
-/// the response.
+/// One request on its way: the items it answers, the provider-neutral request, its wire form,
+/// the response and what the provider made of it.
 struct Exchange {
   ExchangeOwner* owner = nullptr;
   ItemVector items;
@@ -31,8 +34,10 @@ struct Exchange {
   CallRequest request;
   Dispatch dispatch;
   HttpResponse response;
+  CallResult result;
   std::chrono::steady_clock::time_point started;
-  bool abandoned = false;  ///< never sent: the run was draining when its turn came
+  bool gated = false;      ///< the rate gate let it start (and must hear how it ended)
+  bool abandoned = false;  ///< never sent, or its answer unusable: a stop came first
 
   /// Points request.items at `items`; call after `items` is final.
   void bind_items() {
@@ -46,39 +51,49 @@ using ExchangeBatch = std::shared_ptr<std::vector<ExchangePtr>>;
 
 /// The shared path of every request to one provider:
 ///
-///   queue_node → limiter_node(max_concurrency) → async_node(transport) → function_node(complete)
+///   queue_node → limiter_node(concurrency ceiling) → async_node(transport) → function_node(complete)
 ///
 /// The queue in front of the limiter keeps waiting requests (nothing is dropped); the limiter is
-/// opened again as each request completes. The transport body only hands work to the engine's
-/// I/O thread (or answers at once) and never blocks a worker; `reserve_wait` keeps
-/// wait_for_all() from returning while a request is out.
+/// opened again as each request completes. The transport body asks the provider's rate gate when
+/// the request may start — where requests/min and tokens/min are charged, the (adaptive)
+/// concurrency is held and a 429's cool-down is respected — and then hands it to the engine's I/O
+/// thread; it never blocks a worker, and `reserve_wait` keeps wait_for_all() from returning while
+/// a request is out.
 ///
 /// Answers come back in batches: whatever the I/O thread finished in one pass of its loop enters
-/// the graph as one message, so the graph wakes once per pass, not once per answer (at tens of
-/// thousands of answers a second the per-message wake-ups, not the work, used the CPU).
+/// the graph as one message. The complete stage reads them (JSON is parsed on workers, never on
+/// the I/O thread), tells the gate how each attempt went, and hands them to their call node.
 class ProviderLane {
  public:
-  ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http);
+  ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http, Logger log);
 
   /// Sends a request on its way. Thread-safe; called from call-node bodies. An answer that needs
   /// no I/O (Dispatch::respond without delay: a simulation, a cache hit) completes right here,
-  /// on the caller's thread, without taking a concurrency slot.
+  /// on the caller's thread, without taking a concurrency slot or rate budget.
   void submit(ExchangePtr exchange);
   Provider& provider() { return *spec_.provider; }
   const PlanProvider& spec() const { return spec_; }
+  const RateGate& gate() const { return gate_; }
 
  private:
   using Transport = flow::async_node<ExchangePtr, ExchangeBatch>;
   void start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway);
-  /// On an I/O thread: an answer is in (or the request failed in transport).
+  /// On the loop thread, once the gate lets the request go.
+  void dispatch(const ExchangePtr& exchange);
+  /// On an I/O thread: an answer is in (or the request failed in transport, or was abandoned).
   void arrived(ExchangePtr exchange);
   /// On the first I/O thread: hands everything that arrived since the last call to the graph.
   void deliver();
   void completed(const ExchangePtr& exchange);
+  CallResult read_answer(Exchange& exchange);
+  AttemptFeedback feedback_of(const Exchange& exchange) const;
+  void quota_exhausted(const Exchange& exchange);
 
   const PlanProvider& spec_;
   RunState& run_;
   HttpClient& http_;
+  Logger log_;
+  RateGate gate_;
   flow::queue_node<ExchangePtr> queue_;
   flow::limiter_node<ExchangePtr, long> limiter_;
   Transport transport_;

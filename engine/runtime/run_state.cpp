@@ -62,6 +62,21 @@ void RunState::fail(std::string message) {
   if (stop_hook_) stop_hook_();
 }
 
+void RunState::stop_resumable(std::string reason) {
+  {
+    std::lock_guard lock(fatal_mutex_);
+    if (resumable_) return;
+    resumable_reason_ = std::move(reason);
+    resumable_ = true;
+  }
+  if (drain_hook_) drain_hook_();
+}
+
+std::string RunState::resumable_reason() const {
+  std::lock_guard lock(fatal_mutex_);
+  return resumable_reason_;
+}
+
 std::string RunState::fatal_error() const {
   std::lock_guard lock(fatal_mutex_);
   return fatal_message_;

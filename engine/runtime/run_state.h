@@ -68,6 +68,14 @@ class RunState {
   /// Second Ctrl-C, grace period over, or a fatal error: stop now.
   void mark_hard_stop() { hard_stopped_ = true; }
   bool hard_stopped() const { return hard_stopped_.load(); }
+  /// The run cannot usefully go on (a provider's quota is exhausted), but nothing is wrong with
+  /// it: stop starting work, finish what is under way, and end as resumable (exit code 75). The
+  /// first reason is kept. Thread-safe.
+  void stop_resumable(std::string reason);
+  std::string resumable_reason() const;
+  bool stopped_resumable() const { return resumable_.load(); }
+  void set_drain_hook(std::function<void()> hook) { drain_hook_ = std::move(hook); }
+
   /// A fatal error (a sink that cannot write): recorded once, then the run stops (the runner's
   /// stop hook). Thread-safe.
   void fail(std::string message);
@@ -93,6 +101,9 @@ class RunState {
   std::atomic<bool> hard_stopped_{false};
   std::atomic<bool> fatal_{false};
   std::function<void()> stop_hook_;
+  std::function<void()> drain_hook_;
+  std::atomic<bool> resumable_{false};
+  std::string resumable_reason_;  // guarded by fatal_mutex_
   std::function<void()> idle_hook_;
   mutable std::mutex fatal_mutex_;
   std::string fatal_message_;

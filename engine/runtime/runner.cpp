@@ -58,6 +58,7 @@ class Runner {
     run_.admission.set_opener([this](long chunks) { admission_limiter_.decrementer().try_put(chunks); });
     run_.set_stop_hook([this] { hard_stop(); });
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
+    run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });
     flow::make_edge(admission_limiter_, router_);
   }
 
@@ -114,7 +115,8 @@ class Runner {
         ports.push_back(std::make_unique<OutputPort>(graph_, stats));
     }
     for (const auto& provider : plan_.providers)
-      lanes_.push_back(std::make_unique<ProviderLane>(graph_, provider, run_, http_));
+      lanes_.push_back(std::make_unique<ProviderLane>(graph_, provider, run_, http_,
+                                                      Logger(run_.console, "provider:" + provider.name)));
     for (std::size_t i = 0; i < plan_.nodes.size(); ++i) {
       const PlanNode& node = plan_.nodes[i];
       RunnerBuildContext context(*this, i, run_.metrics.node(i), Logger(run_.console, node.kind->name + ":" + node.name));
@@ -216,11 +218,16 @@ class Runner {
       hard_stop();
       return;
     }
+    drain("interrupted");
+  }
+
+  /// Stops admitting work; requests under way may finish within the grace period.
+  void drain(const std::string& why) {
     if (run_.draining()) return;
     run_.begin_drain();
     loop_.skip_waits();  // items waiting to retry would start new requests: leave them for the resume
     run_.console.log(LogLevel::warn, "",
-                     fmt::format("interrupted: finishing in-flight items (up to {} s; press Ctrl-C again to stop now)",
+                     fmt::format("{}: finishing in-flight items (up to {} s; press Ctrl-C again to stop now)", why,
                                  plan_.pipeline.shutdown_grace.count() / 1000));
     loop_.after(plan_.pipeline.shutdown_grace, [this] {
       if (!ticker_released_) {
@@ -252,7 +259,8 @@ class Runner {
 
   RunReport report() {
     RunReport r;
-    r.interrupted = run_.draining() && !run_.failed();
+    r.interrupted = run_.draining() && !run_.failed() && !run_.stopped_resumable();
+    r.resumable_reason = run_.resumable_reason();
     r.fatal_error = run_.fatal_error();
     const Metrics& m = run_.metrics;
     r.succeeded = m.succeeded.load();
@@ -262,16 +270,36 @@ class Runner {
     r.requests = m.requests.load();
     r.retries = m.retries.load();
     r.peak_in_flight = m.peak_outstanding.load();
-    r.summary = run_summary(run_, plan_.pipeline.name, r.interrupted || run_.failed());
+    r.summary = run_summary(run_, plan_.pipeline.name, run_.draining() || run_.failed()) + provider_summary();
     if (run_.failed()) r.exit_code = kExitFatal;
+    else if (run_.stopped_resumable()) r.exit_code = kExitResumable;
     else if (r.interrupted) r.exit_code = kExitInterrupted;
     else if (r.dead > 0) r.exit_code = kExitDeadLetters;
     else r.exit_code = kExitOk;
-    const char* status = run_.failed() ? "failed" : r.interrupted ? "interrupted" : "finished";
+    const char* status = run_.failed()                ? "failed"
+                         : run_.stopped_resumable()   ? "stopped"
+                         : r.interrupted              ? "interrupted"
+                                                      : "finished";
     r.json = run_report_json(run_, plan_.pipeline.name, status);
     r.json["exit_code"] = r.exit_code;
     if (!r.fatal_error.empty()) r.json["error"] = r.fatal_error;
     return r;
+  }
+
+  /// What each provider's gate did: pauses after 429s, the concurrency and rate it settled on.
+  std::string provider_summary() const {
+    std::string out;
+    for (const auto& lane : lanes_) {
+      const RateGate& g = lane->gate();
+      const RateSettings& s = lane->spec().settings.rate;
+      std::string line;
+      if (g.pauses()) line += fmt::format(", {} pauses for rate limits ({:.1f} s)", g.pauses(), static_cast<double>(g.paused_ms()) / 1000.0);
+      if (s.adaptive) line += fmt::format(", adaptive concurrency ended at {}", g.concurrency_limit());
+      if (g.requests_per_minute() > 0 && g.requests_per_minute() != s.requests_per_minute)
+        line += fmt::format(", requests/min settled at {:.0f}", g.requests_per_minute());
+      if (!line.empty()) out += "  provider " + lane->spec().name + ": " + line.substr(2) + "\n";
+    }
+    return out;
   }
 
   const Plan& plan_;

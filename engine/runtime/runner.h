@@ -18,6 +18,7 @@ struct RunReport {
   int exit_code = 0;
   bool interrupted = false;
   std::string fatal_error;  ///< set when the run stopped on a fatal error
+  std::string resumable_reason;  ///< set when it stopped early and can be resumed (exit 75)
   std::string summary;      ///< the end-of-run report, ready to print
   boost::json::object json; ///< the same, for machines (flowbatch run --report FILE)
   std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;

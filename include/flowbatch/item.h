@@ -20,6 +20,7 @@ struct Failure {
   std::string request_id;        ///< the provider's request id, for support tickets
   std::string node;              ///< the node where it failed, e.g. "classify"
   std::int64_t retry_after_ms = -1;  ///< the server's Retry-After hint; -1 when none
+  std::optional<bool> should_retry;  ///< the server's word (x-should-retry) over the retry policy
 };
 
 /// One unit of work flowing through a pipeline: a record from a source and everything nodes add.

@@ -56,6 +56,20 @@ struct Usage {
   std::int64_t output_tokens = 0;
 };
 
+/// What a server said about its rate limits in one response (x-ratelimit-* and the like). The
+/// engine's rate gate uses it to slow down before a 429, and to adopt a lower limit than the
+/// graph configures.
+struct RateLimitSignals {
+  std::optional<double> limit_requests;      ///< per minute
+  std::optional<double> remaining_requests;
+  std::optional<std::chrono::milliseconds> reset_requests;  ///< until that budget is full again
+  std::optional<double> limit_tokens;        ///< per minute
+  std::optional<double> remaining_tokens;
+  std::optional<std::chrono::milliseconds> reset_tokens;
+  std::optional<std::chrono::milliseconds> retry_after;     ///< Retry-After / retry-after-ms
+  std::optional<bool> should_retry;          ///< x-should-retry: the server's word on retrying
+};
+
 /// The outcome of one request.
 struct CallResult {
   std::optional<Failure> failure;           ///< set when the request failed as a whole
@@ -65,6 +79,7 @@ struct CallResult {
   std::string finish_reason;                ///< "stop", "length", "content_filter", ...
   std::string request_id;
   int http_status = 0;
+  RateLimitSignals rate;                    ///< what the server said about its limits
 };
 
 struct HttpHeader {

@@ -5,6 +5,7 @@
 
 #include "nodes/kinds.h"
 #include "nodes/providers/http_common.h"
+#include "nodes/providers/rate_headers.h"
 
 namespace flowbatch {
 namespace {
@@ -59,6 +60,11 @@ class AnthropicProvider final : public Provider {
   }
 
   CallResult parse(const CallRequest& r, const HttpResponse& response) override {
+    return with_signals(read_response(r, response), anthropic_rate_signals(response));
+  }
+
+ private:
+  CallResult read_response(const CallRequest& r, const HttpResponse& response) {
     const std::string* id_header = response.header("request-id");
     const std::string request_id = id_header ? *id_header : std::string();
     boost::json::value body = parse_body(response.body);
@@ -98,7 +104,6 @@ class AnthropicProvider final : public Provider {
     return result;
   }
 
- private:
   /// Anthropic's stop reasons in the vocabulary flowbatch uses for every provider.
   static std::string finish_reason(std::string_view stop) {
     if (stop == "end_turn" || stop == "stop_sequence") return "stop";

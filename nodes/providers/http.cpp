@@ -7,6 +7,7 @@
 #include "engine/core/template.h"
 #include "nodes/kinds.h"
 #include "nodes/providers/http_common.h"
+#include "nodes/providers/rate_headers.h"
 
 namespace flowbatch {
 namespace {
@@ -82,6 +83,11 @@ class HttpProvider final : public Provider {
   }
 
   CallResult parse(const CallRequest&, const HttpResponse& response) override {
+    return with_signals(read_response(response), openai_rate_signals(response));
+  }
+
+ private:
+  CallResult read_response(const HttpResponse& response) const {
     const std::string* id = response.header("x-request-id");
     const std::string request_id = id ? *id : std::string();
     boost::json::value body = parse_body(response.body);
@@ -101,7 +107,6 @@ class HttpProvider final : public Provider {
     return result;
   }
 
- private:
   /// The item's fields plus what the call node built: prompt, system, model.
   static boost::json::object variables(const CallRequest& r) {
     boost::json::object vars;

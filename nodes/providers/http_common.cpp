@@ -79,6 +79,12 @@ CallResult unusable_answer(const HttpResponse& response, std::string what, const
   return r;
 }
 
+CallResult with_signals(CallResult result, RateLimitSignals signals) {
+  if (result.failure && signals.should_retry) result.failure->should_retry = signals.should_retry;
+  result.rate = std::move(signals);
+  return result;
+}
+
 std::string join_url(std::string_view base, std::string_view path) {
   while (!base.empty() && base.back() == '/') base.remove_suffix(1);
   if (path.empty()) return std::string(base);

@@ -41,6 +41,9 @@ std::string read_base_url(Options& options);
 /// The `headers` key: a table of extra request headers (strings).
 std::vector<HttpHeader> read_extra_headers(Options& options);
 
+/// Attaches what the server said about its limits; x-should-retry also decides the failure's fate.
+CallResult with_signals(CallResult result, RateLimitSignals signals);
+
 /// The JSON body of a response, or null when it is not JSON.
 boost::json::value parse_body(const std::string& body);
 

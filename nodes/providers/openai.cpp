@@ -8,6 +8,7 @@
 
 #include "nodes/kinds.h"
 #include "nodes/providers/http_common.h"
+#include "nodes/providers/rate_headers.h"
 
 namespace flowbatch {
 namespace {
@@ -60,6 +61,11 @@ class OpenAiProvider final : public Provider {
   }
 
   CallResult parse(const CallRequest& r, const HttpResponse& response) override {
+    return with_signals(read_response(r, response), openai_rate_signals(response));
+  }
+
+ private:
+  CallResult read_response(const CallRequest& r, const HttpResponse& response) {
     const std::string request_id = header_or_empty(response, "x-request-id");
     boost::json::value body = parse_body(response.body);
     if (response.status < 200 || response.status >= 300) {
@@ -82,7 +88,6 @@ class OpenAiProvider final : public Provider {
     return result;
   }
 
- private:
   std::vector<HttpHeader> headers() const {
     std::vector<HttpHeader> h = {{"Content-Type", "application/json"}};
     if (!s_.api_key.empty()) h.push_back({"Authorization", "Bearer " + s_.api_key});

@@ -190,7 +190,6 @@ TEST_CASE("every error class comes from the right fault, classified") {
       {{"--reset-rate", "1"}, "", "", "network"},
       {{"--hang-rate", "1"}, "timeout_ms = 300", "", "timeout"},
       {{"--malformed-rate", "1"}, "", "", "parse"},
-      {{"--quota-rate", "1"}, "", "", "quota"},
       {{"--api-key", "the-right-key-424242"}, "", "", "auth"},
       {{"--rpm", "60"}, "", "", "rate_limit"},
       {{"--max-prompt-chars", "10"}, "", "", "invalid_request"},
@@ -209,6 +208,24 @@ TEST_CASE("every error class comes from the right fault, classified") {
     for (const auto& d : dead) seen = seen || d.at("error").at("class").as_string() == c.expected;
     CHECK_MESSAGE(seen, "no dead letter of class ", c.expected, " in ", read_file(dir / "dead.jsonl"));
   }
+}
+
+TEST_CASE("an exhausted quota stops the run as resumable: nothing dead-lettered, exit 75") {
+  ::setenv("FLOWBATCH_E2E_KEY", "sk-e2e-test-key-000111", 1);
+  MockServer server({"--quota-rate", "1"});
+  TempDir dir;
+  dir.write("in.jsonl", tickets_jsonl(50));
+  dir.write("g.toml", chat_graph(openai(server, "max_concurrency = 2"), "", "max_attempts = 5"));
+  auto r = run_flowbatch({"g.toml", "--report", "report.json"}, dir.path());
+  CHECK(r.exit_code == 75);
+  CHECK(r.err.find("quota or credit exhausted") != std::string::npos);
+  CHECK(r.err.find("run the same command to go on") != std::string::npos);
+  CHECK(read_jsonl(dir / "dead.jsonl").empty());  // out of credit is not the items' fault
+  const auto report = boost::json::parse(read_file(dir / "report.json")).as_object();
+  CHECK(report.at("status").as_string() == "stopped");
+  CHECK(report.at("items").at("unfinished").to_number<int>() == 50);
+  // Dispatching stopped: far fewer requests than items were sent.
+  CHECK(server.stats().at("requests").to_number<int>() <= 4);
 }
 
 TEST_CASE("an API key never appears in any output, log line, report or graph dump") {

@@ -1,0 +1,90 @@
+#pragma once
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "engine/core/console.h"
+#include "engine/io/event_loop.h"
+#include "engine/ratelimit/adaptive_concurrency.h"
+#include "engine/ratelimit/rate_settings.h"
+#include "engine/ratelimit/token_bucket.h"
+#include "flowbatch/provider.h"
+
+namespace flowbatch {
+
+/// What the gate learns from one finished attempt.
+struct AttemptFeedback {
+  std::chrono::nanoseconds rtt{0};
+  double estimated_tokens = 0;
+  double used_tokens = -1;     ///< from the response's usage; -1 when unknown
+  bool back_pressure = false;  ///< 429, 503/529 or a time-out: the server is overwhelmed
+  bool rate_limited = false;   ///< a 429 (the provider cools down)
+  RateLimitSignals signals;
+};
+
+/// Decides when each request to one provider may start: the moment it starts is when the
+/// requests/min and tokens/min buckets are charged, the (fixed or adaptive) concurrency limit is
+/// checked, and a provider-wide cool-down after a 429 is respected. It also listens to the
+/// server: x-ratelimit-* style signals lower the buckets before a 429 can happen, and a limit the
+/// server announces that is lower than the configured one replaces it.
+///
+/// All state lives on the event loop's thread; request() and finished() may be called from any
+/// thread (they post there). Requests start in arrival order.
+class RateGate {
+ public:
+  using Clock = std::chrono::steady_clock;
+  /// Called on the loop thread: `go` true when the request may start now, false when the gate
+  /// was stopped (a hard stop or an exhausted quota) and it never will.
+  using Start = std::function<void(bool go)>;
+
+  RateGate(const RateSettings& settings, EventLoop& loop, Logger log);
+
+  void request(double estimated_tokens, Start start);
+  void finished(AttemptFeedback feedback);
+  /// A request the gate let go was not sent after all (the run is stopping): free its slot.
+  void cancelled();
+  /// Stops for good: every waiting request (and every later one) is told not to go.
+  void stop();
+
+  /// For tests and the summary: the current concurrency limit and request rate (0: none).
+  std::size_t concurrency_limit() const { return concurrency_limit_seen_.load(); }
+  double requests_per_minute() const { return requests_per_minute_seen_.load(); }
+  /// Provider-wide pauses after 429s, and their total length.
+  std::uint64_t pauses() const { return pauses_.load(); }
+  std::uint64_t paused_ms() const { return paused_ms_.load(); }
+
+ private:
+  struct Waiting {
+    double tokens;
+    Start start;
+  };
+
+  void pump();
+  void arm(Clock::time_point when);
+  std::size_t limit() const { return arc_ ? arc_->limit() : settings_.concurrency_limit; }
+  void learn(const AttemptFeedback& f, Clock::time_point now);
+  void cool_down(const AttemptFeedback& f, Clock::time_point now);
+  void publish();
+
+  RateSettings settings_;
+  EventLoop& loop_;
+  Logger log_;
+  std::deque<Waiting> waiting_;
+  std::optional<TokenBucket> requests_;
+  std::optional<TokenBucket> tokens_;
+  std::optional<AdaptiveConcurrency> arc_;
+  std::size_t in_flight_ = 0;
+  Clock::time_point cooldown_until_{};
+  std::chrono::milliseconds next_cooldown_{1000};  // doubles on consecutive 429s without a hint
+  std::optional<Clock::time_point> armed_at_;
+  bool stopped_ = false;
+  Clock::time_point next_pause_log_{};
+  std::atomic<std::uint64_t> pauses_{0};
+  std::atomic<std::uint64_t> paused_ms_{0};
+  std::atomic<std::size_t> concurrency_limit_seen_{0};
+  std::atomic<double> requests_per_minute_seen_{0};
+};
+
+}  // namespace flowbatch
