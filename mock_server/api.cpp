@@ -58,6 +58,11 @@ ApiReply MockApi::handle(const ApiRequest& request) {
   ApiReply reply = answer(*route, request, sequence, request_hash, now);
   reply.delay = latency_.sample(dice_.roll(sequence, Dice::Purpose::latency_u1),
                                 dice_.roll(sequence, Dice::Purpose::latency_u2));
+  if (options_.capacity > 0) {  // processor sharing: past the capacity, everyone is slower
+    const double load = static_cast<double>(stats_.in_flight()) / static_cast<double>(options_.capacity);
+    if (load > 1.0)
+      reply.delay = std::chrono::duration_cast<std::chrono::milliseconds>(reply.delay * load);
+  }
   if (reply.action == ReplyAction::respond)
     reply.headers.emplace_back(route->flavor == ApiFlavor::openai ? "x-request-id" : "request-id",
                                "req_" + hex16(hash_combine(request_hash, 0x1d)));

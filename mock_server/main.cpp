@@ -25,6 +25,9 @@ void add_flags(CLI::App& app, MockOptions& o) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--latency-sigma", o.latency_sigma, "spread of that lognormal (0: always the mean)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--capacity", o.capacity,
+                 "requests served at full speed at once; past it latency grows with the concurrency (0: no limit)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--rpm", o.requests_per_minute, "requests per minute allowed (0: unlimited)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--tpm", o.tokens_per_minute, "tokens per minute allowed (0: unlimited)")

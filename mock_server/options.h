@@ -21,6 +21,9 @@ struct MockOptions {
 
   double latency_ms = 0;  ///< mean of a lognormal
   double latency_sigma = 0.5;
+  /// 0: unlimited. Else the server works on this many requests at full speed; with more in
+  /// flight they share it, so latency grows with concurrency past this knee (a GPU server's queue).
+  std::int64_t capacity = 0;
 
   std::int64_t requests_per_minute = 0;  ///< 0: unlimited
   std::int64_t tokens_per_minute = 0;    ///< 0: unlimited

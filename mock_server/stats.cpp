@@ -31,6 +31,11 @@ void Stats::on_arrival(std::string_view route, std::chrono::steady_clock::time_p
   per_minute_.add(second);
 }
 
+std::int64_t Stats::in_flight() const {
+  const std::lock_guard lock(mutex_);
+  return in_flight_;
+}
+
 void Stats::on_connection() {
   const std::lock_guard lock(mutex_);
   ++connections_;

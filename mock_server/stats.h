@@ -28,6 +28,7 @@ class Stats {
   void on_connection();
 
   std::string to_json() const;
+  std::int64_t in_flight() const;
   /// Zeroes the counters. In-flight requests stay counted (they will still end), and the
   /// concurrency peak restarts from them.
   void reset();

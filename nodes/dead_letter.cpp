@@ -35,9 +35,13 @@ std::string rfc3339(std::int64_t unix_ms) {
 
 class DeadLetterEncoder final : public RecordEncoder {
  public:
+  /// `source_names` maps Item::source_index to the source node (for flowbatch replay).
+  explicit DeadLetterEncoder(const std::vector<std::string>& source_names) : source_names_(source_names) {}
+
   void encode(const Item& item, std::string& out) const override {
     boost::json::object record;
     record["id"] = item.id.empty() ? boost::json::value(nullptr) : boost::json::value(item.id);
+    if (item.source_index < source_names_.size()) record["source"] = source_names_[item.source_index];
     if (item.line) record["line"] = item.line;
     boost::json::object error;
     if (item.failure) {
@@ -60,6 +64,9 @@ class DeadLetterEncoder final : public RecordEncoder {
     out += boost::json::serialize(record);
     out += '\n';
   }
+
+ private:
+  const std::vector<std::string>& source_names_;
 };
 
 /// OpenAI's Batch API error-file lines, for jobs whose inputs were Batch API lines.
@@ -102,8 +109,8 @@ NodeKind dead_letter_kind() {
     const auto& config = static_cast<const DeadLetterConfig&>(c);
     std::shared_ptr<const RecordEncoder> encoder;
     if (config.format == DeadLetterFormat::openai_batch) encoder = std::make_shared<OpenAiBatchErrorEncoder>();
-    else encoder = std::make_shared<DeadLetterEncoder>();
-    auto open = [path = config.path, encoder] { return open_file_writer(path, encoder, 0); };
+    else encoder = std::make_shared<DeadLetterEncoder>(context.run.source_names);
+    auto open = [path = config.path, encoder](std::uint64_t resume_at) { return open_file_writer(path, encoder, resume_at); };
     return std::make_unique<WriterNode>(context, open, config.flush, Ending::dead_letter, display_path(config.path));
   };
   return k;

@@ -37,7 +37,7 @@ NodeKind sink_kind() {
   k.parse = parse;
   k.build = [](const NodeConfig& c, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     const auto& config = static_cast<const SinkConfig&>(c);
-    auto open = [sink = config.sink] { return sink->open(0); };
+    auto open = [sink = config.sink](std::uint64_t resume_at) { return sink->open(resume_at); };
     return std::make_unique<WriterNode>(context, open, config.flush, Ending::sink, config.sink->describe());
   };
   return k;

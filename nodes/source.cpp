@@ -7,6 +7,7 @@
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/node_runtime.h"
 #include "nodes/kinds.h"
+#include "nodes/replay_source.h"
 
 namespace flowbatch {
 namespace {
@@ -147,6 +148,9 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   const SourceType* type = ctx.types.source(ctx.type);
   config->source = type->configure(ctx.options);
   if (!config->source) return nullptr;
+  if (!ctx.replay_from.empty())  // flowbatch replay: read this source's dead letters instead
+    config->source = make_replay_source(ctx.replay_from, std::string(ctx.options.node_name()), ctx.source_count > 1,
+                                        std::move(config->source));
   config->id_field = ctx.options.has("id_field") ? ctx.options.string("id_field") : config->source->default_id_field();
   return config;
 }

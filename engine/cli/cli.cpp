@@ -6,6 +6,8 @@
 #include <boost/json/serialize.hpp>
 
 #include <cerrno>
+#include <ctime>
+#include <filesystem>
 #include <cstdio>
 #include <cstring>
 
@@ -75,17 +77,29 @@ void write_report(const std::string& path, const RunReport& run, const Redactor&
   std::fclose(f);
 }
 
-int cmd_run(TypeRegistry& registry, const GraphArgs& args, const std::string& progress, bool quiet,
-            const std::string& report_path) {
+struct RunFlags {
+  std::string progress;
+  bool quiet = false;
+  std::string report_path;
+};
+
+int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags,
+            const std::filesystem::path& replay_from = {}) {
   Redactor redactor;
   Console console(redactor);
   std::vector<std::string> overrides = args.overrides;
-  if (!progress.empty()) overrides.push_back("pipeline.progress=" + progress);
-  CompileOptions options{overrides, true, {}};
+  if (!flags.progress.empty()) overrides.push_back("pipeline.progress=" + flags.progress);
+  CompileOptions options;
+  options.overrides = overrides;
+  options.replay_from = replay_from;
   CompileResult result = compile_file(args.graph, registry, redactor, options);
   if (!report(result)) return kExitConfig;
-  if (quiet) console.set_level(LogLevel::warn);
-  RunReport run = run_plan(*result.plan, console, redactor);
+  if (flags.quiet) console.set_level(LogLevel::warn);
+  RunOptions run_options;
+  run_options.append_outputs = !replay_from.empty();
+  RunReport run = run_plan(*result.plan, console, redactor, run_options);
+  const bool quiet = flags.quiet;
+  const std::string& report_path = flags.report_path;
   if (!quiet || run.exit_code != kExitOk) console.print(run.summary);
   if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
   if (!run.resumable_reason.empty()) console.log(LogLevel::error, "", "stopped: " + run.resumable_reason);
@@ -94,9 +108,30 @@ int cmd_run(TypeRegistry& registry, const GraphArgs& args, const std::string& pr
   return run.exit_code;
 }
 
+/// `flowbatch replay failed.jsonl graph.toml`: the dead letters go through the graph again (after
+/// the cause was fixed). The file is moved aside first, so the run's new dead letters can go to
+/// the same path; sinks and dead letters add to what they hold.
+int cmd_replay(TypeRegistry& registry, const std::string& dead_letters, const GraphArgs& args, const RunFlags& flags) {
+  namespace fs = std::filesystem;
+  if (!fs::is_regular_file(dead_letters)) {
+    std::fprintf(stderr, "flowbatch replay: %s is not a file\n", dead_letters.c_str());
+    return kExitConfig;
+  }
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
+  const fs::path original(dead_letters);
+  const fs::path aside = original.parent_path() / (original.stem().string() + ".replayed-" + stamp + original.extension().string());
+  fs::rename(original, aside);
+  std::fprintf(stderr, "replaying %s (moved to %s)\n", original.c_str(), aside.c_str());
+  const int code = cmd_run(registry, args, flags, fs::absolute(aside));
+  if (code == kExitConfig) fs::rename(aside, original);  // nothing ran: leave things as they were
+  return code;
+}
+
 /// `flowbatch graph.toml` means `flowbatch run graph.toml`.
 std::vector<std::string> with_default_command(int argc, char** argv) {
-  static const std::vector<std::string> commands = {"run", "validate", "graph", "plugins", "help"};
+  static const std::vector<std::string> commands = {"run", "validate", "graph", "plugins", "replay", "help"};
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0].rfind('-', 0) != 0 &&
       std::find(commands.begin(), commands.end(), args[0]) == commands.end())
@@ -114,16 +149,25 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
              "Exit codes: 0 done, 3 done with dead letters, 75 stopped early (resumable), 78 config error,\n"
              "130 interrupted, 1 other error.");
 
-  GraphArgs run_args, validate_args, graph_args;
-  std::string progress, report_path;
-  bool quiet = false, no_environment = false, deny_warnings = false;
+  GraphArgs run_args, validate_args, graph_args, replay_args;
+  RunFlags run_flags, replay_flags;
+  std::string dead_letters;
+  bool no_environment = false, deny_warnings = false;
   std::string plugins_graph;
 
   auto* run = app.add_subcommand("run", "run a pipeline");
   add_graph_args(*run, run_args);
-  run->add_option("--progress", progress, "auto | tty | plain | off")->check(CLI::IsMember({"auto", "tty", "plain", "off"}));
-  run->add_flag("-q,--quiet", quiet, "print only warnings, errors and a failed run's summary");
-  run->add_option("--report", report_path, "also write the end-of-run report as JSON to this file");
+  auto add_run_flags = [](CLI::App& cmd, RunFlags& f) {
+    cmd.add_option("--progress", f.progress, "auto | tty | plain | off")->check(CLI::IsMember({"auto", "tty", "plain", "off"}));
+    cmd.add_flag("-q,--quiet", f.quiet, "print only warnings, errors and a failed run's summary");
+    cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file");
+  };
+  add_run_flags(*run, run_flags);
+
+  auto* replay = app.add_subcommand("replay", "feed a dead-letter file back through a graph's sources (after fixing the cause)");
+  replay->add_option("dead_letters", dead_letters, "the dead-letter file (it is moved aside, then read)")->required();
+  add_graph_args(*replay, replay_args);
+  add_run_flags(*replay, replay_flags);
 
   auto* validate = app.add_subcommand("validate", "check a pipeline without running it (exit 0, or 78 with every error)");
   add_graph_args(*validate, validate_args);
@@ -143,7 +187,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (run->parsed()) return cmd_run(registry, run_args, progress, quiet, report_path);
+  if (run->parsed()) return cmd_run(registry, run_args, run_flags);
+  if (replay->parsed()) return cmd_replay(registry, dead_letters, replay_args, replay_flags);
   if (validate->parsed()) return cmd_validate(registry, validate_args, !no_environment, deny_warnings);
   if (graph->parsed()) return cmd_graph(registry, graph_args);
   if (plugins->parsed()) return list_types(registry, plugins_graph);

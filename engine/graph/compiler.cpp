@@ -126,6 +126,8 @@ class Compiler {
 
   void read_nodes(const ConfigValue& root) {
     std::set<std::string> seen;
+    if (const NodeKind* sources = registry_.kind_for_table("sources"))
+      if (const ConfigValue* t = root.find(sources->table); t && t->is_table()) source_count_ = t->entries.size();
     for (const auto& table_entry : root.entries) {
       const NodeKind* kind = registry_.kind_for_table(table_entry.key);
       if (!kind || !table_entry.value.is_table()) continue;
@@ -161,7 +163,7 @@ class Compiler {
       return;
     }
     OptionReader reader(e.value, subject, e.key, std::move(schema), reader_context());
-    ParseContext context{reader, node.type, registry_, plan_.providers, plan_.pipeline};
+    ParseContext context{reader, node.type, registry_, plan_.providers, plan_.pipeline, options_.replay_from, source_count_};
     const std::size_t errors_before = diagnostics_.error_count();
     node.config = kind.parse(context);
     if (!node.config && diagnostics_.error_count() == errors_before)
@@ -259,6 +261,7 @@ class Compiler {
   Plan plan_;
   std::vector<std::pair<std::size_t, InputRef>> pending_inputs_;
   std::optional<Location> pipeline_dead_letter_where_;
+  std::size_t source_count_ = 0;
 };
 
 }  // namespace

@@ -54,7 +54,8 @@ std::optional<std::size_t> GraphChecks::default_dead_letter(const std::optional<
   while (std::any_of(plan.nodes.begin(), plan.nodes.end(), [&](const PlanNode& n) { return n.name == name; })) name += "_";
   OptionReader reader(table, "dead_letters." + name, name, kind->keys, {diagnostics, redactor, check_environment});
   static const std::string kNoType;
-  ParseContext context{reader, kNoType, registry, plan.providers, plan.pipeline};
+  static const std::filesystem::path kNoReplay;
+  ParseContext context{reader, kNoType, registry, plan.providers, plan.pipeline, kNoReplay, 0};
   PlanNode node;
   node.name = name;
   node.kind = kind;

@@ -2,6 +2,7 @@
 // The engine-side description of a node kind (a role table such as [batches.*] or [calls.*]).
 // Kinds live in nodes/ and are registered by nodes/builtin.cpp; the compiler and the runner use
 // only this description, so adding a kind never touches them.
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -48,6 +49,8 @@ struct ParseContext {
   const TypeRegistry& types;
   const std::vector<PlanProvider>& providers;
   const PipelineOptions& pipeline;
+  const std::filesystem::path& replay_from;  ///< non-empty under `flowbatch replay`
+  std::size_t source_count = 0;              ///< how many [sources] the graph has
 };
 
 class BuildContext;  // engine/runtime/build_context.h

@@ -32,6 +32,8 @@ class FileWriter final : public SinkWriter {
     if (fd_ < 0) throw io_error("cannot open", path_);
     struct stat st {};
     if (::fstat(fd_, &st) != 0) throw io_error("cannot stat", path_);
+    if (resume_at == kAppend) resume_at = static_cast<std::uint64_t>(st.st_size);
+    position_ = resume_at;
     if (static_cast<std::uint64_t>(st.st_size) < resume_at)
       throw std::runtime_error(path_.string() + " is shorter than its last committed point (" +
                                std::to_string(resume_at) + " bytes); it was changed outside flowbatch");

@@ -1,11 +1,14 @@
 #include "engine/ratelimit/rate_gate.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace flowbatch {
 
 namespace {
 constexpr std::chrono::milliseconds kMaxCooldown{60000};
+constexpr auto kObservation = std::chrono::seconds(3);  // the window the observed rate is taken over
+constexpr auto kRaiseEvery = std::chrono::seconds(10);
 }  // namespace
 
 RateGate::RateGate(const RateSettings& settings, EventLoop& loop, Logger log)
@@ -23,7 +26,7 @@ void RateGate::request(double estimated_tokens, Start start) {
         waiting_.push_back(Waiting{estimated_tokens, std::move(start)});
         pump();
       },
-      [start] { start(false); });  // the loop is cancelling everything: it will never go
+      [start] { start(false, 0); });  // the loop is cancelling everything: it will never go
 }
 
 void RateGate::finished(AttemptFeedback feedback) {
@@ -32,9 +35,10 @@ void RateGate::finished(AttemptFeedback feedback) {
     if (in_flight_ > 0) --in_flight_;
     // The estimate was charged at start; settle up with what the server counted.
     if (tokens_ && f.used_tokens >= 0) tokens_->adjust(f.estimated_tokens - f.used_tokens, now);
-    learn(f, now);
+    if (f.ticket < started_) learn(f, now);  // a real attempt (not a cancelled start)
     if (f.rate_limited) cool_down(f, now);
     else if (!f.back_pressure) next_cooldown_ = std::chrono::milliseconds(1000);
+    recover_rate(now);
     if (arc_) arc_->on_end(f.rtt, f.back_pressure, now);
     publish();
     pump();
@@ -60,7 +64,7 @@ void RateGate::pump() {
     if (stopped_) {
       Waiting w = std::move(waiting_.front());
       waiting_.pop_front();
-      w.start(false);
+      w.start(false, 0);
       continue;
     }
     const auto now = Clock::now();
@@ -75,8 +79,9 @@ void RateGate::pump() {
     Waiting w = std::move(next);
     waiting_.pop_front();
     ++in_flight_;
+    recent_starts_.push_back(now);
     if (arc_) arc_->on_start(in_flight_);
-    w.start(true);
+    w.start(true, started_++);
   }
 }
 
@@ -105,11 +110,13 @@ void RateGate::learn(const AttemptFeedback& f, Clock::time_point now) {
       bucket->set_per_minute(wanted, now);
     }
   };
+  if (s.limit_requests || s.limit_tokens) server_announces_limits_ = true;
   adopt(requests_, s.limit_requests, settings_.requests_per_minute, "requests");
   adopt(tokens_, s.limit_tokens, settings_.tokens_per_minute, "tokens");
-  // Requests still in flight were mostly counted by the server already (they wait in its latency),
-  // so its "remaining" is compared with our level as it is.
-  if (requests_ && s.remaining_requests) requests_->cap_level(*s.remaining_requests, now);
+  // The server counted this request when it arrived; the ones started after it it had not seen
+  // yet, so they come off its "remaining" (the ones before it are in it already).
+  const double started_after = static_cast<double>(started_ - f.ticket - 1);
+  if (requests_ && s.remaining_requests) requests_->cap_level(*s.remaining_requests - started_after, now);
   if (tokens_ && s.remaining_tokens) tokens_->cap_level(*s.remaining_tokens, now);
 }
 
@@ -123,6 +130,9 @@ void RateGate::cool_down(const AttemptFeedback& f, Clock::time_point now) {
   else if (s.remaining_tokens && *s.remaining_tokens <= 0 && s.reset_tokens) pause = *s.reset_tokens;
   else next_cooldown_ = std::min(kMaxCooldown, next_cooldown_ * 2);
   pause = std::clamp(pause, std::chrono::milliseconds(1), kMaxCooldown);
+  last_429_ = now;
+  // Only a server that says nothing — no limits, no Retry-After — leaves the rate to be guessed.
+  if (!server_announces_limits_ && !s.retry_after) slow_down_blind(now);
   if (now + pause <= cooldown_until_) return;  // already paused at least that long
   cooldown_until_ = now + pause;
   ++pauses_;
@@ -132,6 +142,37 @@ void RateGate::cool_down(const AttemptFeedback& f, Clock::time_point now) {
     log_.info("rate limited by the server: pausing all requests for {} ms ({} pauses so far)", pause.count(), pauses_.load());
     next_pause_log_ = now + std::chrono::seconds(10);
   }
+}
+
+double RateGate::observed_per_minute(Clock::time_point now) {
+  while (!recent_starts_.empty() && now - recent_starts_.front() > kObservation) recent_starts_.pop_front();
+  return static_cast<double>(recent_starts_.size()) * 60.0 / std::chrono::duration<double>(kObservation).count();
+}
+
+/// A 429 from a server that never says its limits: the rate we were going at was too much.
+void RateGate::slow_down_blind(Clock::time_point now) {
+  if (rate_learnt_ && now - last_slow_down_ < std::chrono::seconds(1)) return;  // one cut per burst of 429s
+  last_slow_down_ = now;
+  const double observed = observed_per_minute(now);
+  const double current = requests_ ? requests_->per_minute() : observed;
+  const double wanted = std::max(6.0, 0.8 * std::min(current, observed > 0 ? observed : current));
+  if (wanted <= 0) return;
+  if (!requests_) requests_.emplace(wanted, now);
+  else requests_->set_per_minute(wanted, now);
+  rate_learnt_ = true;
+  last_raise_ = now;
+}
+
+/// After a quiet spell, give a learnt rate back a little at a time.
+void RateGate::recover_rate(Clock::time_point now) {
+  if (!rate_learnt_ || !requests_ || now - last_429_ < kRaiseEvery || now - last_raise_ < kRaiseEvery) return;
+  double raised = requests_->per_minute() * 1.1;
+  if (settings_.requests_per_minute > 0 && raised >= settings_.requests_per_minute) {
+    raised = settings_.requests_per_minute;
+    rate_learnt_ = false;
+  }
+  requests_->set_per_minute(raised, now);
+  last_raise_ = now;
 }
 
 void RateGate::publish() {

@@ -22,6 +22,7 @@ struct AttemptFeedback {
   bool back_pressure = false;  ///< 429, 503/529 or a time-out: the server is overwhelmed
   bool rate_limited = false;   ///< a 429 (the provider cools down)
   RateLimitSignals signals;
+  std::uint64_t ticket = 0;    ///< the number the gate gave the request when it started
 };
 
 /// Decides when each request to one provider may start: the moment it starts is when the
@@ -30,14 +31,20 @@ struct AttemptFeedback {
 /// server: x-ratelimit-* style signals lower the buckets before a 429 can happen, and a limit the
 /// server announces that is lower than the configured one replaces it.
 ///
+/// A server that sends 429s but neither limits nor Retry-After (a plain rate limiter in front of an
+/// API) is learnt from: a burst of such 429s sets the request rate to 80% of the rate of the last
+/// few seconds, and every 10 s without a 429 the rate grows by 10% again (up to the configured
+/// one, if any).
+///
 /// All state lives on the event loop's thread; request() and finished() may be called from any
 /// thread (they post there). Requests start in arrival order.
 class RateGate {
  public:
   using Clock = std::chrono::steady_clock;
-  /// Called on the loop thread: `go` true when the request may start now, false when the gate
-  /// was stopped (a hard stop or an exhausted quota) and it never will.
-  using Start = std::function<void(bool go)>;
+  /// Called on the loop thread: `go` true when the request may start now (with its ticket, the
+  /// number of starts before it), false when the gate was stopped (a hard stop or an exhausted
+  /// quota) and it never will.
+  using Start = std::function<void(bool go, std::uint64_t ticket)>;
 
   RateGate(const RateSettings& settings, EventLoop& loop, Logger log);
 
@@ -66,6 +73,9 @@ class RateGate {
   std::size_t limit() const { return arc_ ? arc_->limit() : settings_.concurrency_limit; }
   void learn(const AttemptFeedback& f, Clock::time_point now);
   void cool_down(const AttemptFeedback& f, Clock::time_point now);
+  void slow_down_blind(Clock::time_point now);
+  void recover_rate(Clock::time_point now);
+  double observed_per_minute(Clock::time_point now);
   void publish();
 
   RateSettings settings_;
@@ -79,6 +89,13 @@ class RateGate {
   Clock::time_point cooldown_until_{};
   std::chrono::milliseconds next_cooldown_{1000};  // doubles on consecutive 429s without a hint
   std::optional<Clock::time_point> armed_at_;
+  std::deque<Clock::time_point> recent_starts_;  // starts of the last few seconds
+  std::uint64_t started_ = 0;                     // requests started so far (tickets handed out)
+  bool server_announces_limits_ = false;
+  bool rate_learnt_ = false;                      // the request rate was lowered by 429s
+  Clock::time_point last_429_{};
+  Clock::time_point last_raise_{};
+  Clock::time_point last_slow_down_{};
   bool stopped_ = false;
   Clock::time_point next_pause_log_{};
   std::atomic<std::uint64_t> pauses_{0};

@@ -45,7 +45,7 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
     arrived(exchange);
     return;
   }
-  gate_.request(static_cast<double>(exchange->request.estimated_tokens), [this, exchange](bool go) {
+  gate_.request(static_cast<double>(exchange->request.estimated_tokens), [this, exchange](bool go, std::uint64_t ticket) {
     if (!go || run_.draining()) {
       if (go) gate_.cancelled();  // it took a slot after all: give it back
       exchange->abandoned = true;
@@ -53,6 +53,7 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
       return;
     }
     exchange->gated = true;
+    exchange->ticket = ticket;
     dispatch(exchange);
   });
 }
@@ -151,6 +152,7 @@ AttemptFeedback ProviderLane::feedback_of(const Exchange& ex) const {
   const CallResult& r = ex.result;
   f.rtt = std::chrono::steady_clock::now() - ex.started;
   f.estimated_tokens = static_cast<double>(ex.request.estimated_tokens);
+  f.ticket = ex.ticket;
   f.signals = r.rate;
   if (!r.failure) {
     f.used_tokens = static_cast<double>(r.usage.input_tokens + r.usage.output_tokens);

@@ -37,6 +37,7 @@ struct Exchange {
   CallResult result;
   std::chrono::steady_clock::time_point started;
   bool gated = false;      ///< the rate gate let it start (and must hear how it ended)
+  std::uint64_t ticket = 0;  ///< the gate's number for its start
   bool abandoned = false;  ///< never sent, or its answer unusable: a stop came first
 
   /// Points request.items at `items`; call after `items` is final.

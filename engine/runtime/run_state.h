@@ -4,6 +4,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
@@ -57,6 +58,10 @@ class RunState {
   bool sources_finished() const { return sources_open_.load() == 0; }
   /// Known total of input records across sources (0 when unknown), for progress and ETA.
   std::atomic<std::uint64_t> expected_items{0};
+  /// The name of each source, by Item::source_index (filled while the graph is built).
+  std::vector<std::string> source_names;
+  /// Sinks and dead letters add to what their files hold instead of starting afresh (replay).
+  bool append_outputs = false;
 
   /// True once every source has finished and every item has ended.
   bool finished() const { return sources_finished() && outstanding() == 0; }

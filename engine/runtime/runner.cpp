@@ -57,6 +57,7 @@ class Runner {
         ticker_(graph_, flow::serial, [](int, Ticker::gateway_type&) {}) {
     run_.admission.set_opener([this](long chunks) { admission_limiter_.decrementer().try_put(chunks); });
     run_.set_stop_hook([this] { hard_stop(); });
+    run_.append_outputs = options.append_outputs;
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });
     flow::make_edge(admission_limiter_, router_);
@@ -334,6 +335,7 @@ ProviderLane& RunnerBuildContext::lane(std::size_t provider) { return *runner_.l
 std::uint16_t RunnerBuildContext::admit(flow::sender<Packet>& reader, flow::receiver<Packet>& admitted) {
   flow::make_edge(reader, runner_.admission_limiter_);
   runner_.admitted_targets_.push_back(&admitted);
+  runner_.run_.source_names.push_back(node().name);
   return static_cast<std::uint16_t>(runner_.admitted_targets_.size() - 1);
 }
 

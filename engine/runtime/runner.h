@@ -11,7 +11,8 @@
 namespace flowbatch {
 
 struct RunOptions {
-  bool handle_signals = true;  ///< Ctrl-C drains, a second Ctrl-C stops (off in tests)
+  bool handle_signals = true;   ///< Ctrl-C drains, a second Ctrl-C stops (off in tests)
+  bool append_outputs = false;  ///< sinks and dead letters add to their files (flowbatch replay)
 };
 
 struct RunReport {

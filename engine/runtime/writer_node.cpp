@@ -39,7 +39,7 @@ WriterNode::WriterNode(BuildContext& context, Opener open, FlushPolicy policy, E
 }
 
 void WriterNode::start() {
-  writer_ = open_();
+  writer_ = open_(run_.append_outputs ? kAppend : 0);
   last_flush_ = std::chrono::steady_clock::now();
 }
 

@@ -26,7 +26,8 @@ const std::vector<KeySpec>& flush_keys();
 /// A write failure is fatal for the run (it stops, resumable) and names the destination.
 class WriterNode final : public NodeRuntime {
  public:
-  using Opener = std::function<std::unique_ptr<SinkWriter>()>;
+  /// Opens the destination at a position (0: afresh; kAppend: after what is there).
+  using Opener = std::function<std::unique_ptr<SinkWriter>(std::uint64_t resume_at)>;
 
   WriterNode(BuildContext& context, Opener open, FlushPolicy policy, Ending ending, std::string destination);
 

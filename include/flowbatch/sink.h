@@ -22,11 +22,15 @@ class SinkWriter {
   virtual std::uint64_t flush() = 0;
 };
 
+/// As `resume_at`: keep whatever the destination holds and add after it (flowbatch replay).
+inline constexpr std::uint64_t kAppend = ~std::uint64_t{0};
+
 /// A configured sink type (one per [sinks.NAME] or [dead_letters.NAME] table).
 class Sink {
  public:
   virtual ~Sink() = default;
-  /// Opens the destination; `resume_at` is the last committed position (0: start afresh).
+  /// Opens the destination; `resume_at` is the last committed position (0: start afresh;
+  /// kAppend: after whatever is there).
   virtual std::unique_ptr<SinkWriter> open(std::uint64_t resume_at) = 0;
   /// Where items go, for graph dumps and the summary.
   virtual std::string describe() const = 0;
