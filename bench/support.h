@@ -40,6 +40,9 @@ int free_port();
 /// Waits until something accepts connections on the loopback port (bounded); false on time-out.
 bool wait_for_port(int port, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
+/// GET a URL on loopback (a server's /stats); the body, or throws.
+std::string http_get(const std::string& url);
+
 /// The path of a program on PATH, or "" when it is not installed.
 std::string find_program(const std::string& name);
 

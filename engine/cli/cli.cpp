@@ -80,6 +80,7 @@ void write_report(const std::string& path, const RunReport& run, const Redactor&
 struct RunFlags {
   std::string progress;
   bool quiet = false;
+  bool verbose = false;
   std::string report_path;
 };
 
@@ -95,6 +96,7 @@ int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags
   CompileResult result = compile_file(args.graph, registry, redactor, options);
   if (!report(result)) return kExitConfig;
   if (flags.quiet) console.set_level(LogLevel::warn);
+  if (flags.verbose) console.set_level(LogLevel::debug);
   RunOptions run_options;
   run_options.append_outputs = !replay_from.empty();
   RunReport run = run_plan(*result.plan, console, redactor, run_options);
@@ -160,6 +162,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   auto add_run_flags = [](CLI::App& cmd, RunFlags& f) {
     cmd.add_option("--progress", f.progress, "auto | tty | plain | off")->check(CLI::IsMember({"auto", "tty", "plain", "off"}));
     cmd.add_flag("-q,--quiet", f.quiet, "print only warnings, errors and a failed run's summary");
+    cmd.add_flag("-v,--verbose", f.verbose, "also print debug lines (rate and concurrency decisions)");
     cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file");
   };
   add_run_flags(*run, run_flags);

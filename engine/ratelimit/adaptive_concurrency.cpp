@@ -37,7 +37,12 @@ void AdaptiveConcurrency::on_end(std::chrono::nanoseconds rtt, bool back_pressur
 void AdaptiveConcurrency::close_window(Clock::time_point now) {
   const bool measured = rtt_count_ > 0;
   const double current = measured ? rtt_sum_ms_ / static_cast<double>(rtt_count_) : 0.0;
-  const bool rising = measured && !past_ms_.empty() && current > base_ms() * (1.0 + kRisingShare);
+  // One slow window is noise (a new connection, a GC pause): queueing shows in two in a row.
+  const bool slow_window = measured && !past_ms_.empty() && current > base_ms() * (1.0 + kRisingShare);
+  const bool rising = slow_window && previous_slow_;
+  previous_slow_ = slow_window;
+  last_window_ms_ = current;
+  last_base_ms_ = past_ms_.empty() ? 0.0 : base_ms();
 
   if (probing_) {  // the probe window only measures; then the limit is what it was
     probing_ = false;

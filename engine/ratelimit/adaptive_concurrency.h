@@ -10,8 +10,8 @@ namespace flowbatch {
 ///
 /// It watches every attempt: round-trip times of successes, and back pressure (429, 503/529,
 /// time-outs). Once per observation window (the base round trip, at least 50 ms):
-/// - back pressure, or a window's mean round trip more than 20% above the base round trip (the
-///   lowest window mean of the last 20 windows: the server has started queueing), multiplies the
+/// - back pressure, or two windows in a row whose mean round trip is more than 20% above the base
+///   round trip (the lowest recent window mean: the server has started queueing), multiplies the
 ///   limit by 0.9 and ends the slow start;
 /// - otherwise, if the limit was actually reached in the window, it grows: doubling while in slow
 ///   start, then by one.
@@ -27,6 +27,9 @@ class AdaptiveConcurrency {
   AdaptiveConcurrency(std::size_t initial, std::size_t max_limit, Clock::time_point now);
 
   std::size_t limit() const { return limit_; }
+  /// The last closed window's mean round trip and the base it was compared with (for logs).
+  double last_window_ms() const { return last_window_ms_; }
+  double last_base_ms() const { return last_base_ms_; }
   /// A request started while `in_flight` (this one included) were out.
   void on_start(std::size_t in_flight);
   /// An attempt ended: its round trip, and whether the server pushed back.
@@ -49,6 +52,9 @@ class AdaptiveConcurrency {
   // Probing the base round trip.
   std::size_t windows_since_probe_ = 0;
   bool probing_ = false;
+  bool previous_slow_ = false;
+  double last_window_ms_ = 0;
+  double last_base_ms_ = 0;
   std::size_t limit_before_probe_ = 0;
   double base_ms() const;
 };

@@ -176,6 +176,9 @@ void RateGate::recover_rate(Clock::time_point now) {
 }
 
 void RateGate::publish() {
+  if (arc_ && limit() != concurrency_limit_seen_.load())
+    log_.debug("adaptive concurrency: {} -> {} ({} in flight; round trip {:.1f} ms against a base of {:.1f} ms)",
+               concurrency_limit_seen_.load(), limit(), in_flight_, arc_->last_window_ms(), arc_->last_base_ms());
   concurrency_limit_seen_ = limit();
   requests_per_minute_seen_ = requests_ ? requests_->per_minute() : 0.0;
 }

@@ -1,0 +1,315 @@
+#include "engine/state/state_store.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+namespace flowbatch {
+namespace {
+
+constexpr const char* kSchema = "flowbatch-state-1";
+
+std::string now_text() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
+}
+
+/// A prepared statement that finalizes itself.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(fmt::format("{} (in: {})", sqlite3_errmsg(db), sql));
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  sqlite3_stmt* get() { return stmt_; }
+  void bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void bind_blob(int i, const void* data, std::size_t n) { sqlite3_bind_blob(stmt_, i, data, static_cast<int>(n), SQLITE_TRANSIENT); }
+  int step() { return sqlite3_step(stmt_); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::string text(int col) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+  }
+  std::int64_t integer(int col) { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::runtime_error refused(const std::filesystem::path& file, const std::string& why) {
+  return std::runtime_error(fmt::format(
+      "the state file {} {}; run with --fresh to start over (the old file is kept, renamed)", file.string(), why));
+}
+
+}  // namespace
+
+// --- CompletedRecords ----------------------------------------------------------------------------
+
+void CompletedRecords::add_run(std::uint64_t first, std::vector<std::uint64_t> hashes) {
+  count_ += hashes.size();
+  runs_.push_back(Run{first, std::move(hashes)});
+}
+
+void CompletedRecords::sort() {
+  std::sort(runs_.begin(), runs_.end(), [](const Run& a, const Run& b) { return a.first < b.first; });
+}
+
+CompletedRecords::Status CompletedRecords::lookup(std::uint64_t line, std::uint64_t hash) const {
+  auto it = std::upper_bound(runs_.begin(), runs_.end(), line, [](std::uint64_t l, const Run& r) { return l < r.first; });
+  if (it == runs_.begin()) return Status::unknown;
+  --it;
+  if (line >= it->first + it->hashes.size()) return Status::unknown;
+  return it->hashes[line - it->first] == hash ? Status::done : Status::changed;
+}
+
+// --- StateStore ----------------------------------------------------------------------------------
+
+StateStore::StateStore(const std::filesystem::path& file, const std::string& pipeline) : file_(file) {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+    const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw refused(file, "cannot be opened (" + why + ")");
+  }
+  try {
+    // WAL with synchronous=NORMAL: commits are atomic and never corrupt the file; after a power
+    // loss the last ones may be missing, which only makes a resumed run redo (and truncate) a
+    // little more. The sinks' own data is fsynced before each commit.
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    exec("PRAGMA busy_timeout=5000");
+    exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS sinks(name TEXT PRIMARY KEY, position INTEGER NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS completed(source TEXT NOT NULL, first_line INTEGER NOT NULL, hashes BLOB NOT NULL)");
+    exec("CREATE INDEX IF NOT EXISTS completed_by_source ON completed(source)");
+    exec("CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS cache(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID");
+  } catch (const std::exception& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw refused(file, fmt::format("is not a flowbatch state, or is damaged ({})", e.what()));
+  }
+
+  Statement get(db_, "SELECT key, value FROM meta");
+  std::map<std::string, std::string> meta;
+  while (get.step() == SQLITE_ROW) meta[get.text(0)] = get.text(1);
+  if (!meta.empty() && meta["schema"] != kSchema) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw refused(file, fmt::format("was written by another program or version (schema \"{}\")", meta["schema"]));
+  }
+  if (!meta.empty() && meta["pipeline"] != pipeline) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw refused(file, fmt::format("belongs to pipeline \"{}\", not \"{}\"", meta["pipeline"], pipeline));
+  }
+  previous_run_ = !meta.empty();
+  Statement put(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+  auto set = [&](const std::string& k, const std::string& v) {
+    put.bind(1, k);
+    put.bind(2, v);
+    put.step();
+    put.reset();
+  };
+  set("schema", kSchema);
+  set("pipeline", pipeline);
+  if (!previous_run_) set("started_at", now_text());
+  set("updated_at", now_text());
+  set("status", "running");
+}
+
+StateStore::~StateStore() {
+  if (db_) sqlite3_close(db_);
+}
+
+std::optional<std::filesystem::path> StateStore::archive(const std::filesystem::path& file) {
+  if (!std::filesystem::exists(file)) return std::nullopt;
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  const std::filesystem::path target = file.string() + fmt::format(".{:%Y%m%d-%H%M%S}.old", tm);
+  std::filesystem::rename(file, target);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::error_code ec;
+    if (std::filesystem::exists(file.string() + suffix)) std::filesystem::rename(file.string() + suffix, target.string() + suffix, ec);
+  }
+  return target;
+}
+
+void StateStore::exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    const std::string why = error ? error : "unknown error";
+    sqlite3_free(error);
+    throw std::runtime_error(why);
+  }
+}
+
+void StateStore::check(int rc, const char* what) {
+  if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+    throw std::runtime_error(fmt::format("state {}: {}: {}", file_.string(), what, sqlite3_errmsg(db_)));
+}
+
+std::uint64_t StateStore::sink_position(const std::string& sink) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT position FROM sinks WHERE name = ?");
+  s.bind(1, sink);
+  return s.step() == SQLITE_ROW ? static_cast<std::uint64_t>(s.integer(0)) : 0;
+}
+
+CompletedRecords StateStore::completed(const std::string& source) {
+  std::lock_guard lock(mutex_);
+  CompletedRecords out;
+  Statement s(db_, "SELECT first_line, hashes FROM completed WHERE source = ?");
+  s.bind(1, source);
+  while (s.step() == SQLITE_ROW) {
+    const auto first = static_cast<std::uint64_t>(s.integer(0));
+    const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(s.get(), 1));
+    const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(s.get(), 1));
+    std::vector<std::uint64_t> hashes(bytes / 8);
+    if (blob && !hashes.empty()) std::memcpy(hashes.data(), blob, hashes.size() * 8);
+    out.add_run(first, std::move(hashes));
+  }
+  out.sort();
+  return out;
+}
+
+/// Records as rows of consecutive lines (one row per run, a hash per line): a flush of a hundred
+/// thousand records in order is a handful of rows.
+void StateStore::insert_records(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names) {
+  if (records.empty()) return;
+  std::vector<RecordKey> sorted = records;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const RecordKey& a, const RecordKey& b) { return a.source != b.source ? a.source < b.source : a.line < b.line; });
+  Statement insert(db_, "INSERT INTO completed(source, first_line, hashes) VALUES (?, ?, ?)");
+  std::size_t i = 0;
+  while (i < sorted.size()) {
+    std::size_t j = i + 1;
+    while (j < sorted.size() && sorted[j].source == sorted[i].source && sorted[j].line == sorted[j - 1].line + 1) ++j;
+    std::vector<std::uint64_t> hashes;
+    hashes.reserve(j - i);
+    for (std::size_t k = i; k < j; ++k) hashes.push_back(sorted[k].hash);
+    const std::string& source = sorted[i].source < source_names.size() ? source_names[sorted[i].source] : std::string("?");
+    insert.bind(1, source);
+    insert.bind(2, static_cast<std::int64_t>(sorted[i].line));
+    insert.bind_blob(3, hashes.data(), hashes.size() * 8);
+    check(insert.step(), "record completed items");
+    insert.reset();
+    i = j;
+  }
+}
+
+void StateStore::commit(const std::string& sink, std::uint64_t position, const std::vector<RecordKey>& records,
+                        const std::vector<std::string>& source_names) {
+  std::lock_guard lock(mutex_);
+  exec("BEGIN IMMEDIATE");
+  try {
+    Statement s(db_, "INSERT OR REPLACE INTO sinks(name, position) VALUES (?, ?)");
+    s.bind(1, sink);
+    s.bind(2, static_cast<std::int64_t>(position));
+    check(s.step(), "record a sink's position");
+    insert_records(records, source_names);
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+void StateStore::complete(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names) {
+  if (records.empty()) return;
+  std::lock_guard lock(mutex_);
+  exec("BEGIN IMMEDIATE");
+  try {
+    insert_records(records, source_names);
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+void StateStore::set_status(const std::string& status) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('status', ?), ('updated_at', ?)");
+  s.bind(1, status);
+  s.bind(2, now_text());
+  check(s.step(), "record the run's status");
+}
+
+void StateStore::set_counters(const std::map<std::string, std::int64_t>& counters) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "INSERT OR REPLACE INTO counters(name, value) VALUES (?, ?)");
+  for (const auto& [name, value] : counters) {
+    s.bind(1, name);
+    s.bind(2, value);
+    check(s.step(), "record counters");
+    s.reset();
+  }
+}
+
+std::optional<std::string> StateStore::cache_get(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT value FROM cache WHERE key = ?");
+  s.bind(1, key);
+  if (s.step() != SQLITE_ROW) return std::nullopt;
+  const auto* blob = static_cast<const char*>(sqlite3_column_blob(s.get(), 0));
+  return std::string(blob ? blob : "", static_cast<std::size_t>(sqlite3_column_bytes(s.get(), 0)));
+}
+
+void StateStore::cache_put(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "INSERT OR REPLACE INTO cache(key, value) VALUES (?, ?)");
+  s.bind(1, key);
+  s.bind_blob(2, value.data(), value.size());
+  check(s.step(), "store a cached answer");
+}
+
+StateSummary read_state_summary(const std::filesystem::path& file) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("no state at " + file.string() + " (has the graph run yet?)");
+  }
+  StateSummary s;
+  try {
+    Statement meta(db, "SELECT key, value FROM meta");
+    while (meta.step() == SQLITE_ROW) {
+      const std::string k = meta.text(0);
+      if (k == "pipeline") s.pipeline = meta.text(1);
+      if (k == "status") s.status = meta.text(1);
+      if (k == "started_at") s.started_at = meta.text(1);
+      if (k == "updated_at") s.updated_at = meta.text(1);
+    }
+    Statement counters(db, "SELECT name, value FROM counters");
+    while (counters.step() == SQLITE_ROW) s.counters[counters.text(0)] = counters.integer(1);
+    Statement sinks(db, "SELECT name, position FROM sinks");
+    while (sinks.step() == SQLITE_ROW) s.sink_positions[sinks.text(0)] = static_cast<std::uint64_t>(sinks.integer(1));
+    Statement done(db, "SELECT source, SUM(LENGTH(hashes)) / 8 FROM completed GROUP BY source");
+    while (done.step() == SQLITE_ROW) s.completed_per_source[done.text(0)] = static_cast<std::uint64_t>(done.integer(1));
+    Statement cached(db, "SELECT COUNT(*) FROM cache");
+    if (cached.step() == SQLITE_ROW) s.cached_responses = static_cast<std::uint64_t>(cached.integer(0));
+  } catch (const std::exception& e) {
+    sqlite3_close(db);
+    throw std::runtime_error(fmt::format("{} is not a flowbatch state, or is damaged ({})", file.string(), e.what()));
+  }
+  sqlite3_close(db);
+  return s;
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,109 @@
+#pragma once
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flowbatch {
+
+/// One input record that reached its end: which source, where in it, and a hash of its text.
+struct RecordKey {
+  std::uint16_t source = 0;  ///< index into the run's source names
+  std::uint64_t line = 0;
+  std::uint64_t hash = 0;    ///< stable hash of the record's raw text
+};
+
+/// What a resumed run knows of the records a previous run completed, per source: sorted runs of
+/// consecutive lines with one hash per line. Looking a record up is a binary search.
+class CompletedRecords {
+ public:
+  enum class Status { unknown, done, changed };
+  void add_run(std::uint64_t first, std::vector<std::uint64_t> hashes);
+  /// Whether `line` was completed, and if so whether its text still hashes the same.
+  Status lookup(std::uint64_t line, std::uint64_t hash) const;
+  std::size_t size() const { return count_; }
+  void sort();
+
+ private:
+  struct Run {
+    std::uint64_t first;
+    std::vector<std::uint64_t> hashes;
+  };
+  std::vector<Run> runs_;
+  std::size_t count_ = 0;
+};
+
+/// A run's durable state in SQLite (WAL): where each sink last committed, which input records
+/// are complete, the request cache, and the run's status.
+///
+/// Commit protocol, for every sink and dead letter: the sink writes and fsyncs its data first,
+/// then commit() records its new position together with the records that became complete. A
+/// resumed run truncates each sink back to its recorded position and skips the recorded records,
+/// so a kill at any moment loses nothing and writes nothing twice.
+///
+/// Thread-safe (one connection behind a mutex). Errors throw std::runtime_error naming the file.
+class StateStore {
+ public:
+  /// Opens (or creates) the state of `pipeline`. A file that is not a flowbatch state, or belongs
+  /// to another pipeline, is refused with a message pointing at --fresh.
+  StateStore(const std::filesystem::path& file, const std::string& pipeline);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  /// Moves an existing state (and its WAL files) aside; returns where to, or nothing when there
+  /// was none. Used by --fresh.
+  static std::optional<std::filesystem::path> archive(const std::filesystem::path& file);
+
+  const std::filesystem::path& file() const { return file_; }
+
+  /// Whether a previous run left work behind (it did not finish).
+  bool has_previous_run() const { return previous_run_; }
+  /// The last committed position of a sink (0 when it never committed).
+  std::uint64_t sink_position(const std::string& sink);
+  /// The completed records of a source, by its name.
+  CompletedRecords completed(const std::string& source);
+
+  /// Records a sink's commit: its new durable position and the records that became complete.
+  void commit(const std::string& sink, std::uint64_t position, const std::vector<RecordKey>& records,
+              const std::vector<std::string>& source_names);
+  /// Records complete records that no sink writes (filtered, discarded).
+  void complete(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names);
+
+  void set_status(const std::string& status);
+  /// Counters for `flowbatch status` (done items per terminal and so on), as name -> value.
+  void set_counters(const std::map<std::string, std::int64_t>& counters);
+
+  // --- the request cache -------------------------------------------------------------------
+  std::optional<std::string> cache_get(const std::string& key);
+  void cache_put(const std::string& key, const std::string& value);
+
+ private:
+  void exec(const char* sql);
+  void check(int rc, const char* what);
+  void insert_records(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names);
+
+  std::filesystem::path file_;
+  sqlite3* db_ = nullptr;
+  std::mutex mutex_;
+  bool previous_run_ = false;
+};
+
+/// A read-only look at a state file, for `flowbatch status`.
+struct StateSummary {
+  std::string pipeline;
+  std::string status;
+  std::string started_at, updated_at;
+  std::map<std::string, std::int64_t> counters;
+  std::map<std::string, std::uint64_t> sink_positions;
+  std::map<std::string, std::uint64_t> completed_per_source;
+  std::uint64_t cached_responses = 0;
+};
+StateSummary read_state_summary(const std::filesystem::path& file);
+
+}  // namespace flowbatch
