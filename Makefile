@@ -38,9 +38,10 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # Exit code 3 means "finished, with items in the dead letter": the quick start has a few on purpose.
+# --fresh: the demo starts over each time instead of resuming a finished run (which does nothing).
 run: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target flowbatch
-	@$(BUILD_DIR)/flowbatch graphs/quickstart.toml; rc=$$?; \
+	@$(BUILD_DIR)/flowbatch graphs/quickstart.toml --fresh; rc=$$?; \
 	if [ $$rc -eq 3 ]; then echo "(exit code 3: done, with some items in the dead letter graphs/out/failed.jsonl)"; rc=0; fi; \
 	exit $$rc
 

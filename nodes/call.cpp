@@ -9,6 +9,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "engine/core/hash.h"
 #include "engine/core/template.h"
 #include "engine/core/text.h"
 #include "engine/runtime/build_context.h"
@@ -33,6 +34,7 @@ struct CallConfig final : NodeConfig {
   bool parse_json = false;
   boost::json::value response_format;
   std::string finish_reason_field;
+  bool cache = false;
 
   std::string label() const override {
     std::string s = fmt::format("provider={} endpoint={}", provider_name, to_string(endpoint));
@@ -55,7 +57,35 @@ struct CallGroup {
 
 struct CallExchange final : Exchange {
   std::shared_ptr<CallGroup> group;
+  std::string cache_key;  ///< set when the answer may come from (or go to) the cache
 };
+
+/// The cache key of an exact request: which provider, where, what (never the headers: the key).
+std::string cache_key(const std::string& provider, const HttpRequest& r) {
+  const std::string what = provider + '\n' + r.method + '\n' + r.url + '\n';
+  const std::uint64_t a = stable_hash(r.body, stable_hash(what, 1));
+  const std::uint64_t b = stable_hash(r.body, stable_hash(what, 2));
+  return hex16(a) + hex16(b);
+}
+
+std::string encode_response(const HttpResponse& r) {
+  boost::json::array headers;
+  for (const auto& h : r.headers) headers.push_back(boost::json::array{boost::json::string(h.name), boost::json::string(h.value)});
+  return boost::json::serialize(boost::json::object{{"status", r.status}, {"headers", std::move(headers)}, {"body", r.body}});
+}
+
+std::optional<HttpResponse> decode_response(const std::string& text) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  HttpResponse r;
+  const auto& o = v.get_object();
+  r.status = static_cast<int>(o.at("status").to_number<std::int64_t>());
+  for (const auto& h : o.at("headers").as_array())
+    r.headers.push_back({std::string(h.as_array()[0].as_string()), std::string(h.as_array()[1].as_string())});
+  r.body = std::string(o.at("body").as_string());
+  return r;
+}
 
 class CallRuntime final : public NodeRuntime, public ExchangeOwner {
  public:
@@ -92,6 +122,7 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
       if (failure) record_failure(ex.items[i], std::move(*failure), result);
       else ex.items[i].failure.reset();
     }
+    remember(ex);
     CallGroup& group = *ex.group;
     std::unique_lock lock(group.mutex);
     for (Item& item : ex.items) (item.failure ? group.failed : group.ok).push_back(std::move(item));
@@ -142,7 +173,30 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
         ex->dispatch = Dispatch::respond(CallResult{failure_of(ErrorClass::invalid_request, e.what()), {}, nullptr, {}, {}, {}, 0});
       }
     }
+    look_up_cache(*ex);
     lane_.submit(std::move(ex));
+  }
+
+  /// `cache = true`: an exact request answered before (this run, or one before it) is not sent.
+  void look_up_cache(CallExchange& ex) const {
+    if (!config_.cache || !run_.state || ex.dispatch.kind != Dispatch::Kind::http) return;
+    ex.cache_key = cache_key(lane_.spec().name, ex.dispatch.http);
+    if (auto stored = run_.state->cache_get(ex.cache_key)) {
+      if (auto response = decode_response(*stored)) {
+        ex.response = std::move(*response);
+        ex.from_cache = true;
+      }
+    }
+  }
+
+  /// Keeps a successful answer for the next time the exact same request comes.
+  void remember(const CallExchange& ex) const {
+    if (ex.cache_key.empty() || ex.from_cache || ex.result.failure || ex.response.status < 200 || ex.response.status >= 300) return;
+    try {
+      run_.state->cache_put(ex.cache_key, encode_response(ex.response));
+    } catch (const std::exception& e) {  // a cache that cannot write costs money, not results
+      run_.console.log(LogLevel::warn, name_, fmt::format("cannot store an answer in the cache: {}", e.what()));
+    }
   }
 
   /// Fills ex.request from the items; returns why it cannot be built.
@@ -316,6 +370,7 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   if (parse_mode == "json") config->parse_json = true;
   else if (parse_mode != "text") o.error("parse", "must be \"text\" or \"json\"" + did_you_mean(parse_mode, {"text", "json"}));
   config->finish_reason_field = o.string("finish_reason_field");
+  config->cache = o.boolean("cache");
   config->response_format = o.json("response_format");
   if (!config->response_format.is_null() && !config->response_format.is_object())
     o.error("response_format", "must be a table, e.g. { type = \"json_object\" }");
@@ -341,6 +396,8 @@ NodeKind call_kind() {
       {"max_tokens", KeyKind::integer, false, "", "the most output tokens per answer"},
       {"parse", KeyKind::string, false, "text", "text | json: parse the answer as JSON into fields"},
       {"response_format", KeyKind::any, false, "", "OpenAI response_format table (JSON mode, JSON schema)"},
+      {"cache", KeyKind::boolean, false, "false",
+       "answer identical requests from the run's state (resumes and re-runs pay once); needs pipeline.state"},
       {"finish_reason_field", KeyKind::string, false, "finish_reason",
        "where a finish reason other than \"stop\" (length, content_filter) is written (\"\": nowhere)"},
   };

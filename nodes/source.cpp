@@ -3,6 +3,7 @@
 // invalid records to `NAME.invalid` with their line number and reason.
 #include <fmt/format.h>
 
+#include "engine/core/hash.h"
 #include "engine/graph/type_registry.h"
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/node_runtime.h"
@@ -41,6 +42,11 @@ class SourceRuntime final : public NodeRuntime {
   flow::receiver<Packet>* input() override { return nullptr; }
 
   void start() override {
+    // Resuming: the records a previous run completed are skipped (not read again into calls).
+    if (run_.state && !run_.append_outputs && run_.state->has_previous_run()) {
+      completed_ = run_.state->completed(node_name_);
+      resuming_ = completed_.size() > 0;
+    }
     reader_ = config_.source->open();
     if (auto total = config_.source->count_records()) run_.expected_items.fetch_add(*total);
     run_.source_opened();
@@ -88,9 +94,14 @@ class SourceRuntime final : public NodeRuntime {
   void decode(const Packet& packet) {
     ItemVector& items = *packet.items;
     stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
-    ItemVector valid, invalid;
+    ItemVector valid, invalid, skipped;
     valid.reserve(items.size());
     for (Item& item : items) {
+      if (run_.state) item.input_hash = stable_hash(item.raw);
+      if (resuming_ && already_complete(item)) {
+        skipped.push_back(std::move(item));
+        continue;
+      }
       if (auto reason = decode_one(item)) {
         item.failure = Failure{ErrorClass::invalid_input, std::move(*reason), 0, {}, node_name_, -1};
         invalid.push_back(std::move(item));
@@ -100,6 +111,22 @@ class SourceRuntime final : public NodeRuntime {
     }
     valid_.emit(std::move(valid));
     invalid_.emit(std::move(invalid));
+    run_.items_ended(skipped, Ending::skipped);
+  }
+
+  /// A record a previous run completed is not done again. One whose text changed since is not
+  /// done again either — its result is already written — but it is reported, never mixed silently.
+  bool already_complete(const Item& item) {
+    switch (completed_.lookup(item.line, item.input_hash)) {
+      case CompletedRecords::Status::unknown: return false;
+      case CompletedRecords::Status::done: return true;
+      case CompletedRecords::Status::changed:
+        if (run_.metrics.changed.fetch_add(1) < 5)
+          log_.warn("line {} changed since a previous run completed it; its earlier result is kept (--fresh starts over)",
+                    item.line);
+        return true;
+    }
+    return false;
   }
 
   std::optional<std::string> decode_one(Item& item) const {
@@ -137,6 +164,8 @@ class SourceRuntime final : public NodeRuntime {
   std::unique_ptr<SourceReader> reader_;
   std::vector<Record> records_;
   std::uint16_t source_index_ = 0;
+  CompletedRecords completed_;
+  bool resuming_ = false;
   bool exhausted_ = false;
   bool open_ = false;
   flow::input_node<Packet> reader_node_;

@@ -17,7 +17,9 @@
 #include "engine/graph/compiler.h"
 #include "engine/graph/dot.h"
 #include "engine/runtime/exit_codes.h"
+#include "engine/runtime/report.h"
 #include "engine/runtime/runner.h"
+#include "engine/state/state_store.h"
 
 namespace flowbatch {
 namespace {
@@ -81,6 +83,7 @@ struct RunFlags {
   std::string progress;
   bool quiet = false;
   bool verbose = false;
+  bool fresh = false;
   std::string report_path;
 };
 
@@ -99,6 +102,8 @@ int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags
   if (flags.verbose) console.set_level(LogLevel::debug);
   RunOptions run_options;
   run_options.append_outputs = !replay_from.empty();
+  run_options.use_state = replay_from.empty();  // a replay re-does records on purpose: it must not skip them
+  run_options.fresh = flags.fresh;
   RunReport run = run_plan(*result.plan, console, redactor, run_options);
   const bool quiet = flags.quiet;
   const std::string& report_path = flags.report_path;
@@ -106,6 +111,7 @@ int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags
   if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
   if (!run.resumable_reason.empty()) console.log(LogLevel::error, "", "stopped: " + run.resumable_reason);
   if (run.interrupted) console.print("interrupted: run the same command again to finish the remaining items\n");
+  if (!run.archived_state.empty()) console.print("the previous state was moved to " + run.archived_state + "\n");
   if (!report_path.empty()) write_report(report_path, run, redactor);
   return run.exit_code;
 }
@@ -131,9 +137,44 @@ int cmd_replay(TypeRegistry& registry, const std::string& dead_letters, const Gr
   return code;
 }
 
+/// `flowbatch status graph.toml`: what the graph's state says about the running or last run.
+int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
+  Redactor redactor;
+  CompileOptions options;
+  options.overrides = args.overrides;
+  options.check_environment = false;
+  CompileResult result = compile_file(args.graph, registry, redactor, options);
+  if (!report(result)) return kExitConfig;
+  const auto& state = result.plan->pipeline.state;
+  if (state.empty()) {
+    std::fprintf(stderr, "%s keeps no state (pipeline.state = \"none\")\n", args.graph.c_str());
+    return kExitConfig;
+  }
+  StateSummary s;
+  try {
+    s = read_state_summary(state);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flowbatch status: %s\n", e.what());
+    return kExitFatal;
+  }
+  std::printf("%s: %s (started %s, updated %s)\n  state %s\n", s.pipeline.c_str(), s.status.c_str(), s.started_at.c_str(),
+              s.updated_at.c_str(), state.c_str());
+  for (const auto& [source, n] : s.completed_per_source)
+    std::printf("  source %-20s %s records completed\n", source.c_str(), with_commas(n).c_str());
+  for (const auto& [sink, position] : s.sink_positions)
+    std::printf("  output %-20s committed up to %s\n", sink.c_str(), with_commas(position).c_str());
+  if (!s.counters.empty()) {
+    std::string line;
+    for (const auto& [name, value] : s.counters) line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, with_commas(static_cast<std::uint64_t>(value)));
+    std::printf("  last run: %s\n", line.c_str());
+  }
+  if (s.cached_responses) std::printf("  cache: %s answers\n", with_commas(s.cached_responses).c_str());
+  return kExitOk;
+}
+
 /// `flowbatch graph.toml` means `flowbatch run graph.toml`.
 std::vector<std::string> with_default_command(int argc, char** argv) {
-  static const std::vector<std::string> commands = {"run", "validate", "graph", "plugins", "replay", "help"};
+  static const std::vector<std::string> commands = {"run", "validate", "graph", "plugins", "replay", "status", "help"};
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0].rfind('-', 0) != 0 &&
       std::find(commands.begin(), commands.end(), args[0]) == commands.end())
@@ -151,7 +192,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
              "Exit codes: 0 done, 3 done with dead letters, 75 stopped early (resumable), 78 config error,\n"
              "130 interrupted, 1 other error.");
 
-  GraphArgs run_args, validate_args, graph_args, replay_args;
+  GraphArgs run_args, validate_args, graph_args, replay_args, status_args;
   RunFlags run_flags, replay_flags;
   std::string dead_letters;
   bool no_environment = false, deny_warnings = false;
@@ -166,6 +207,10 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
     cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file");
   };
   add_run_flags(*run, run_flags);
+  run->add_flag("--fresh", run_flags.fresh, "start over: archive the previous state instead of resuming");
+
+  auto* status = app.add_subcommand("status", "the progress of the running or last run, from its state");
+  add_graph_args(*status, status_args);
 
   auto* replay = app.add_subcommand("replay", "feed a dead-letter file back through a graph's sources (after fixing the cause)");
   replay->add_option("dead_letters", dead_letters, "the dead-letter file (it is moved aside, then read)")->required();
@@ -192,6 +237,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   }
   if (run->parsed()) return cmd_run(registry, run_args, run_flags);
   if (replay->parsed()) return cmd_replay(registry, dead_letters, replay_args, replay_flags);
+  if (status->parsed()) return cmd_status(registry, status_args);
   if (validate->parsed()) return cmd_validate(registry, validate_args, !no_environment, deny_warnings);
   if (graph->parsed()) return cmd_graph(registry, graph_args);
   if (plugins->parsed()) return list_types(registry, plugins_graph);

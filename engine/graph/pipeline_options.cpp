@@ -18,6 +18,8 @@ const std::vector<KeySpec>& pipeline_keys() {
        "after Ctrl-C, how long in-flight items may finish before the run stops"},
       {"progress", KeyKind::string, false, "auto", "auto | tty | plain | off"},
       {"progress_interval_ms", KeyKind::integer, false, "10000", "period of plain (non-terminal) progress lines"},
+      {"state", KeyKind::path, false, ".flowbatch/<graph>.db",
+       "where the run's state lives (what is done, sink positions, the cache), so a killed run resumes; \"none\": keep none"},
       {"threads", KeyKind::integer, false, "0",
        "worker threads for the graph's compute (parsing, templating, writing), the main thread included; 0: one per core"},
       {"io_threads", KeyKind::integer, false, "1",
@@ -69,6 +71,14 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   const std::int64_t interval = o.integer("progress_interval_ms");
   if (interval < 100) o.error("progress_interval_ms", "must be at least 100");
   else p.progress_interval = std::chrono::milliseconds(interval);
+
+  // The state lives next to the graph, named after it, unless said otherwise.
+  if (!o.has("state")) {
+    const auto dir = graph_file.parent_path().empty() ? std::filesystem::path(".") : graph_file.parent_path();
+    p.state = std::filesystem::absolute(dir / ".flowbatch" / (graph_file.stem().string() + ".db")).lexically_normal();
+  } else if (o.string("state") != "none") {
+    p.state = o.path("state");
+  }
 
   const std::int64_t threads = o.integer("threads");
   if (threads < 0 || threads > 1024) o.error("threads", "must be between 0 (one per core) and 1024");

@@ -27,6 +27,7 @@ struct PipelineOptions {
   std::chrono::milliseconds progress_interval{10000};  ///< period of plain progress lines
   std::size_t io_threads = 1;  ///< threads running the libcurl multi loop (timers run on the first)
   std::size_t threads = 0;     ///< worker threads of the flow graph, the main thread included (0: one per core)
+  std::filesystem::path state;  ///< the run's state (resume, cache); empty: none
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.

@@ -36,6 +36,7 @@ struct Exchange {
   HttpResponse response;
   CallResult result;
   std::chrono::steady_clock::time_point started;
+  bool from_cache = false; ///< `response` came from the request cache: nothing is sent
   bool gated = false;      ///< the rate gate let it start (and must hear how it ended)
   std::uint64_t ticket = 0;  ///< the gate's number for its start
   bool abandoned = false;  ///< never sent, or its answer unusable: a stop came first
@@ -69,8 +70,8 @@ class ProviderLane {
   ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http, Logger log);
 
   /// Sends a request on its way. Thread-safe; called from call-node bodies. An answer that needs
-  /// no I/O (Dispatch::respond without delay: a simulation, a cache hit) completes right here,
-  /// on the caller's thread, without taking a concurrency slot or rate budget.
+  /// no I/O (Dispatch::respond without delay: a simulation; or a response from the cache)
+  /// completes right here, on the caller's thread, without taking a concurrency slot or budget.
   void submit(ExchangePtr exchange);
   Provider& provider() { return *spec_.provider; }
   const PlanProvider& spec() const { return spec_; }

@@ -26,7 +26,7 @@ std::string short_duration(std::chrono::seconds s) {
 namespace {
 
 std::uint64_t ended(const Metrics& m) {
-  return m.succeeded.load() + m.dead.load() + m.discarded.load() + m.abandoned.load();
+  return m.succeeded.load() + m.dead.load() + m.discarded.load() + m.abandoned.load() + m.skipped.load();
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -94,6 +94,10 @@ std::string run_summary(const RunState& run, const std::string& job_name, bool i
     out += fmt::format("  {:<12} {:<20} {:>10} items  {}\n", s.kind, s.name, with_commas(s.ended.load()), s.destination);
   }
   out += fmt::format("  peak in flight {} items (max_in_flight bounds it)\n", with_commas(static_cast<std::uint64_t>(m.peak_outstanding.load())));
+  if (m.skipped.load())
+    out += fmt::format("  skipped {} items a previous run completed{}\n", with_commas(m.skipped.load()),
+                       m.changed.load() ? fmt::format(" ({} of them changed since; their earlier results are kept)", with_commas(m.changed.load())) : "");
+  if (m.cache_hits.load()) out += fmt::format("  answered {} requests from the cache\n", with_commas(m.cache_hits.load()));
   if (m.discarded.load())
     out += fmt::format("  discarded {} items (outputs connected to nothing)\n", with_commas(m.discarded.load()));
   if (m.abandoned.load() || interrupted) {
@@ -141,6 +145,8 @@ boost::json::object run_report_json(const RunState& run, const std::string& job_
                                     {"dead_lettered", m.dead.load()},
                                     {"discarded", m.discarded.load()},
                                     {"unfinished", unfinished},
+                                    {"skipped", m.skipped.load()},
+                                    {"cache_hits", m.cache_hits.load()},
                                     {"peak_in_flight", m.peak_outstanding.load()}}},
       {"nodes", std::move(nodes)},
       {"errors", boost::json::object{{"attempts", classes_json(m.attempt_errors)}, {"dead_lettered", classes_json(m.dead_by_class)}}},

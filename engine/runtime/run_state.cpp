@@ -1,5 +1,7 @@
 #include "engine/runtime/run_state.h"
 
+#include "engine/state/records.h"
+
 namespace flowbatch {
 
 RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redactor& redactor_ref, EventLoop& loop_ref)
@@ -17,22 +19,38 @@ void RunState::items_ended(const ItemVector& items, Ending ending, NodeStats* at
   std::size_t slots = 0;
   for (const Item& item : items) {
     if (item.holds_admission) ++slots;
-    if (ending == Ending::dead_letter && item.failure) metrics.count_dead(item.failure->error_class);
+    note_record(item, ending);
   }
   count_endings(items.size(), slots, ending, at);
 }
 
 void RunState::items_ended(const Item& item, Ending ending, NodeStats* at) {
-  if (ending == Ending::dead_letter && item.failure) metrics.count_dead(item.failure->error_class);
+  note_record(item, ending);
   count_endings(1, item.holds_admission ? 1 : 0, ending, at);
 }
 
-void RunState::item_replaced(bool held_slot, std::size_t produced, NodeStats* at) {
-  if (produced == 0) {
-    if (at) at->ended.fetch_add(1, std::memory_order_relaxed);
-    count_endings(1, held_slot ? 1 : 0, Ending::discarded, nullptr);
-    return;
+/// What an item's end means for its input record (sinks report their commits themselves).
+void RunState::note_record(const Item& item, Ending ending) {
+  if (ending == Ending::dead_letter && item.failure) metrics.count_dead(item.failure->error_class);
+  if (ending == Ending::abandoned) record_abandoned(item);
+  else if (ending == Ending::discarded && state && record_completes(item)) record_completed(record_key(item));
+}
+
+void RunState::record_completed(const RecordKey& key) {
+  std::lock_guard lock(completed_mutex_);
+  completed_.push_back(key);
+}
+
+void RunState::flush_completed() {
+  std::vector<RecordKey> batch;
+  {
+    std::lock_guard lock(completed_mutex_);
+    batch.swap(completed_);
   }
+  if (state && !batch.empty()) state->complete(batch, source_names);
+}
+
+void RunState::item_replaced(std::size_t produced) {
   items_created(produced);  // before the decrement: the count must never touch zero on the way
   outstanding_.fetch_sub(1);
 }
@@ -43,6 +61,7 @@ void RunState::count_endings(std::size_t n, std::size_t slots, Ending ending, No
     case Ending::dead_letter: metrics.dead.fetch_add(n, std::memory_order_relaxed); break;
     case Ending::discarded: metrics.discarded.fetch_add(n, std::memory_order_relaxed); break;
     case Ending::abandoned: metrics.abandoned.fetch_add(n, std::memory_order_relaxed); break;
+    case Ending::skipped: metrics.skipped.fetch_add(n, std::memory_order_relaxed); break;
   }
   if (at) at->ended.fetch_add(n, std::memory_order_relaxed);
   // The items are gone before their slots are given back, so a chunk admitted in exchange never

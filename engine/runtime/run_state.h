@@ -12,6 +12,7 @@
 #include "engine/runtime/admission.h"
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/packet.h"
+#include "engine/state/state_store.h"
 
 namespace flowbatch {
 
@@ -21,6 +22,7 @@ enum class Ending : std::uint8_t {
   dead_letter,  ///< written to a dead letter
   discarded,    ///< reached an output connected to nothing, or was filtered out
   abandoned,    ///< dropped by a hard stop; a resumed run does it again
+  skipped,      ///< completed by a previous run (resuming)
 };
 
 /// The shared state of one run: what every node may consult and report to. Thread-safe.
@@ -45,9 +47,8 @@ class RunState {
   /// Items end; releases the admission slots they hold and counts them under `ending`.
   void items_ended(const ItemVector& items, Ending ending, NodeStats* at = nullptr);
   void items_ended(const Item& item, Ending ending, NodeStats* at = nullptr);
-  /// An item was replaced by `produced` others (a transform); with none, it was filtered out and
-  /// ends as discarded, giving back its admission slot if it held one.
-  void item_replaced(bool held_slot, std::size_t produced, NodeStats* at = nullptr);
+  /// An item was replaced by `produced` (at least one) others, made by a transform.
+  void item_replaced(std::size_t produced);
   std::int64_t outstanding() const { return outstanding_.load(); }
 
   // --- sources -----------------------------------------------------------------------------
@@ -62,6 +63,12 @@ class RunState {
   std::vector<std::string> source_names;
   /// Sinks and dead letters add to what their files hold instead of starting afresh (replay).
   bool append_outputs = false;
+  /// The run's durable state (resume, cache); null when the graph keeps none.
+  StateStore* state = nullptr;
+  /// Records completed without a sink (discarded items), waiting for the next state write.
+  void record_completed(const RecordKey& key);
+  /// Writes the records completed without a sink to the state. Thread-safe.
+  void flush_completed();
 
   /// True once every source has finished and every item has ended.
   bool finished() const { return sources_finished() && outstanding() == 0; }
@@ -96,6 +103,7 @@ class RunState {
 
  private:
   void count_endings(std::size_t n, std::size_t slots, Ending ending, NodeStats* at);
+  void note_record(const Item& item, Ending ending);
   void notify_idle() {
     if (idle_hook_) idle_hook_();
   }
@@ -107,6 +115,8 @@ class RunState {
   std::atomic<bool> fatal_{false};
   std::function<void()> stop_hook_;
   std::function<void()> drain_hook_;
+  std::mutex completed_mutex_;
+  std::vector<RecordKey> completed_;  // guarded by completed_mutex_
   std::atomic<bool> resumable_{false};
   std::string resumable_reason_;  // guarded by fatal_mutex_
   std::function<void()> idle_hook_;

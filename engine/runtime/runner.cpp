@@ -18,6 +18,8 @@
 #include "engine/runtime/report.h"
 #include "engine/runtime/run_state.h"
 #include "engine/runtime/signals.h"
+#include "engine/state/records.h"
+#include "engine/state/state_store.h"
 
 namespace flowbatch {
 namespace {
@@ -64,6 +66,7 @@ class Runner {
   }
 
   RunReport run() {
+    open_state();
     build();
     wire();
     std::optional<SignalPipe> signals;
@@ -89,6 +92,7 @@ class Runner {
 
     if (progress_) run_.console.clear_status();
     finish_nodes();
+    close_state();
     for (auto& l : extra_loops_) l->stop();
     loop_.stop();
     return report();
@@ -173,6 +177,7 @@ class Runner {
 
   Packet copy_packet(const Packet& p) {
     if (p.is_tick()) return p;
+    for (Item& item : *p.items) record_grows(item, 1);  // the record now has one more item to finish
     ItemVector copy(*p.items);
     for (Item& item : copy) item.holds_admission = false;  // the original keeps the slot
     run_.items_created(copy.size());
@@ -188,6 +193,33 @@ class Runner {
     admitted_targets_[p.items->front().source_index]->try_put(p);
   }
 
+  // --- state ----------------------------------------------------------------------------------
+  void open_state() {
+    if (!options_.use_state || plan_.pipeline.state.empty()) return;
+    if (options_.fresh) {
+      if (auto moved = StateStore::archive(plan_.pipeline.state)) archived_state_ = moved->string();
+    }
+    state_ = std::make_unique<StateStore>(plan_.pipeline.state, plan_.pipeline.name);
+    run_.state = state_.get();
+  }
+
+  void close_state() {
+    if (!state_) return;
+    try {
+      run_.flush_completed();
+      const Metrics& m = run_.metrics;
+      state_->set_counters({{"succeeded", static_cast<std::int64_t>(m.succeeded.load())},
+                            {"dead_lettered", static_cast<std::int64_t>(m.dead.load())},
+                            {"discarded", static_cast<std::int64_t>(m.discarded.load())},
+                            {"skipped", static_cast<std::int64_t>(m.skipped.load())},
+                            {"requests", static_cast<std::int64_t>(m.requests.load())}});
+      const bool complete = !run_.failed() && !run_.draining() && run_.outstanding() == 0;
+      state_->set_status(run_.failed() ? "failed" : run_.stopped_resumable() ? "stopped" : complete ? "finished" : "interrupted");
+    } catch (const std::exception& e) {
+      run_.fail(e.what());
+    }
+  }
+
   // --- running ------------------------------------------------------------------------------
   /// On the loop thread, every tick_period_: ticks for time-based nodes, progress, and the
   /// end-of-run check. Holds the ticker's reserve_wait until the run is over.
@@ -199,6 +231,14 @@ class Runner {
     }
     ticker_.gateway().try_put(Packet::tick());
     if (progress_) progress_->update();
+    if (state_ && EventLoop::Clock::now() >= next_state_flush_) {  // discarded records, now and then
+      next_state_flush_ = EventLoop::Clock::now() + std::chrono::seconds(1);
+      try {
+        run_.flush_completed();
+      } catch (const std::exception& e) {
+        run_.fail(e.what());
+      }
+    }
     loop_.after(tick_period_, [this] { tick(); }, [this] { release_ticker(); });
   }
 
@@ -262,6 +302,7 @@ class Runner {
     RunReport r;
     r.interrupted = run_.draining() && !run_.failed() && !run_.stopped_resumable();
     r.resumable_reason = run_.resumable_reason();
+    r.archived_state = archived_state_;
     r.fatal_error = run_.fatal_error();
     const Metrics& m = run_.metrics;
     r.succeeded = m.succeeded.load();
@@ -322,6 +363,9 @@ class Runner {
   std::optional<ProgressReporter> progress_;
   std::chrono::milliseconds tick_period_{50};
   bool ticker_released_ = false;  // loop thread only
+  std::unique_ptr<StateStore> state_;
+  std::string archived_state_;
+  EventLoop::Clock::time_point next_state_flush_{};
 };
 
 RunnerBuildContext::RunnerBuildContext(Runner& runner, std::size_t node_index, NodeStats& node_stats, Logger node_log)

@@ -13,6 +13,8 @@ namespace flowbatch {
 struct RunOptions {
   bool handle_signals = true;   ///< Ctrl-C drains, a second Ctrl-C stops (off in tests)
   bool append_outputs = false;  ///< sinks and dead letters add to their files (flowbatch replay)
+  bool fresh = false;           ///< start over: archive the previous state instead of resuming
+  bool use_state = true;        ///< keep the graph's state (off for replay, which must not skip)
 };
 
 struct RunReport {
@@ -20,6 +22,7 @@ struct RunReport {
   bool interrupted = false;
   std::string fatal_error;  ///< set when the run stopped on a fatal error
   std::string resumable_reason;  ///< set when it stopped early and can be resumed (exit 75)
+  std::string archived_state;    ///< --fresh: where the previous state was moved
   std::string summary;      ///< the end-of-run report, ready to print
   boost::json::object json; ///< the same, for machines (flowbatch run --report FILE)
   std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;

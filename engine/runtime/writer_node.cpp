@@ -27,6 +27,7 @@ WriterNode::WriterNode(BuildContext& context, Opener open, FlushPolicy policy, E
     : run_(context.run),
       stats_(context.stats),
       log_(context.log),
+      name_(context.node().name),
       open_(std::move(open)),
       policy_(policy),
       ending_(ending),
@@ -39,7 +40,10 @@ WriterNode::WriterNode(BuildContext& context, Opener open, FlushPolicy policy, E
 }
 
 void WriterNode::start() {
-  writer_ = open_(run_.append_outputs ? kAppend : 0);
+  std::uint64_t position = 0;
+  if (run_.append_outputs) position = kAppend;
+  else if (run_.state) position = run_.state->sink_position(name_);
+  writer_ = open_(position);
   last_flush_ = std::chrono::steady_clock::now();
 }
 
@@ -55,7 +59,10 @@ void WriterNode::receive(const Packet& packet) {
     return;
   }
   try {
-    for (const Item& item : items) writer_->write(item);
+    for (const Item& item : items) {
+      writer_->write(item);
+      if (run_.state) uncommitted_.push_back(Written{record_key(item), item.record});
+    }
   } catch (const std::exception& e) {
     broken_ = true;
     run_.fail(fmt::format("{}: {}", destination_, e.what()));
@@ -70,7 +77,7 @@ void WriterNode::receive(const Packet& packet) {
 void WriterNode::flush() {
   if (broken_ || !writer_) return;
   try {
-    writer_->flush();
+    commit();
   } catch (const std::exception& e) {
     broken_ = true;
     run_.fail(fmt::format("{}: {}", destination_, e.what()));
@@ -80,9 +87,22 @@ void WriterNode::flush() {
   last_flush_ = std::chrono::steady_clock::now();
 }
 
+/// Data first (written and synced), then the state: a kill between the two leaves records the
+/// state does not know of, which the resumed run truncates away and does again.
+void WriterNode::commit() {
+  const std::uint64_t position = writer_->flush();
+  if (!run_.state) return;
+  std::vector<RecordKey> complete;
+  complete.reserve(uncommitted_.size());
+  for (const Written& w : uncommitted_)
+    if (record_completes(w.ticket)) complete.push_back(w.key);
+  run_.state->commit(name_, position, complete, run_.source_names);
+  uncommitted_.clear();
+}
+
 void WriterNode::finish() {
   if (broken_ || !writer_) return;
-  writer_->flush();  // a failure here reaches the runner, which reports it
+  commit();  // a failure here reaches the runner, which reports it
   unflushed_ = 0;
 }
 

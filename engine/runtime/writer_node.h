@@ -6,6 +6,7 @@
 
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/node_runtime.h"
+#include "engine/state/records.h"
 #include "flowbatch/sink.h"
 
 namespace flowbatch {
@@ -24,6 +25,10 @@ const std::vector<KeySpec>& flush_keys();
 /// The runtime of a terminal node (a sink or a dead letter): a serial flow-graph node that writes
 /// every item it receives through a SinkWriter, flushes by policy, and ends the items there.
 /// A write failure is fatal for the run (it stops, resumable) and names the destination.
+///
+/// With a state store, each flush is a commit: the writer makes its data durable first, then the
+/// store records the new position and the records that became complete. A resumed run opens the
+/// destination at its last committed position, dropping whatever a killed run wrote after it.
 class WriterNode final : public NodeRuntime {
  public:
   /// Opens the destination at a position (0: afresh; kAppend: after what is there).
@@ -39,10 +44,19 @@ class WriterNode final : public NodeRuntime {
  private:
   void receive(const Packet& packet);
   void flush();
+  void commit();
+
+  /// An item written since the last commit: its record completes when the commit is durable.
+  struct Written {
+    RecordKey key;
+    std::shared_ptr<RecordTicket> ticket;
+  };
 
   RunState& run_;
   NodeStats& stats_;
   Logger log_;
+  std::string name_;
+  std::vector<Written> uncommitted_;
   Opener open_;
   FlushPolicy policy_;
   Ending ending_;

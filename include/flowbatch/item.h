@@ -2,6 +2,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,8 @@
 #include "flowbatch/error_class.h"
 
 namespace flowbatch {
+
+struct RecordTicket;  // engine bookkeeping: an input record split into several items
 
 /// What went wrong with an item, kept on the item itself: per-item failures are values, never
 /// exceptions. Never holds a secret: messages are redacted before they are stored.
@@ -39,9 +42,13 @@ struct Item {
   std::int64_t last_attempt_unix_ms = 0;    ///< wall-clock time of the latest call attempt
   std::string raw;                ///< the undecoded input, kept only for invalid records
 
-  /// Engine bookkeeping: which source admitted the item and whether it holds an admission slot.
+  /// Engine bookkeeping: which source admitted the item, whether it holds an admission slot, a
+  /// hash of its input record (resuming a run checks it), and what its record shares with the
+  /// other items made from it (when it was copied or split).
   std::uint16_t source_index = 0;
   bool holds_admission = false;
+  std::uint64_t input_hash = 0;
+  std::shared_ptr<RecordTicket> record;
 
   /// The field's value, or nullptr when absent.
   const boost::json::value* find(std::string_view name) const { return fields.if_contains(name); }

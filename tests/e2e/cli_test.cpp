@@ -41,12 +41,12 @@ TEST_CASE("a graph file alone runs it, --set overrides keys, exit codes tell the
   CHECK(read_jsonl(dir / "out.jsonl").size() == 30);
   CHECK(run.err.find("g: finished") != std::string::npos);
 
-  auto with_set = run_flowbatch({"run", "g.toml", "--set", "sources.in.path=other.jsonl", "--set", "pipeline.max_in_flight=3"},
-                                dir.path());
+  auto with_set = run_flowbatch(
+      {"run", "g.toml", "--fresh", "--set", "sources.in.path=other.jsonl", "--set", "pipeline.max_in_flight=3"}, dir.path());
   CHECK(with_set.exit_code == 0);
   CHECK(count_ids(read_jsonl(dir / "out.jsonl")).count("o5") == 1);
 
-  auto bad_set = run_flowbatch({"run", "g.toml", "--set", "pipeline.max_in_flight=0"}, dir.path());
+  auto bad_set = run_flowbatch({"run", "g.toml", "--fresh", "--set", "pipeline.max_in_flight=0"}, dir.path());
   CHECK(bad_set.exit_code == 78);
   CHECK(bad_set.err.find("pipeline.max_in_flight: must be at least 1") != std::string::npos);
 }

@@ -13,7 +13,8 @@ namespace {
 /// A copy of graphs/ (examples and data) in a temporary folder.
 void copy_graphs(const TempDir& dir) {
   fs::copy(source_path("graphs"), dir.path(), fs::copy_options::recursive | fs::copy_options::skip_existing);
-  fs::remove_all(dir / "out");
+  fs::remove_all(dir / "out");         // results and state of runs made in the source tree
+  fs::remove_all(dir / ".flowbatch");
 }
 
 /// --set overrides that point every HTTP provider of a graph at the mock server (the examples

@@ -103,7 +103,10 @@ InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::ve
   std::FILE* log = std::tmpfile();
   {
     Console console(redactor, log);
-    run.report = run_plan(*run.compiled.plan, console, redactor, RunOptions{false});
+    RunOptions options;
+    options.handle_signals = false;
+    options.fresh = true;  // each call is a new run (resuming has tests of its own)
+    run.report = run_plan(*run.compiled.plan, console, redactor, options);
   }
   std::rewind(log);
   char buffer[4096];
