@@ -3,6 +3,9 @@
 // run by the real flowbatch program (wall time, CPU, peak RSS), next to a bare tbb::flow pipeline
 // of the same shape built here, so the numbers compare as ratios measured in one run.
 //
+// Then the same 1M items with the run's state (resume) and commits every second against no state
+// and one sync at the end, in alternated pairs: the cost of crash safety.
+//
 //   build/bench/bench_engine [--items 1000000] [--small 100000]
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -62,7 +65,8 @@ prompt = "{{{{text}}}}"
 [sinks.out]
 inputs = ["c"]
 path = "out.jsonl"
-flush_every = 100000
+flush_every = 1000000
+flush_interval_ms = 1000
 )",
                                       input.string());
   return graph;
@@ -146,7 +150,7 @@ int main(int argc, char** argv) {
   for (std::size_t n : {small, large}) {
     const fs::path input = make_input(dir, n);
     const fs::path graph = make_graph(dir, input);
-    const Measured m = run_measured({FLOWBATCH_BINARY, "run", graph.string()}, dir);
+    const Measured m = run_measured({FLOWBATCH_BINARY, "run", graph.string(), "--set", "pipeline.state=none"}, dir);
     const std::size_t written = count_lines(dir / "out.jsonl");
     if (m.exit_code != 0 || written != n) {
       fmt::print(stderr, "flowbatch failed: exit {}, {} of {} items written\n", m.exit_code, written, n);
@@ -158,5 +162,31 @@ int main(int argc, char** argv) {
     fmt::print("{:>10} {:>9.2f}s {:>12.0f} {:>9.2f} {:>7.1f} MB {:>9.2f}s {:>12.0f} {:>12.2f}\n", n, m.seconds, rate, m.cpu_seconds,
                static_cast<double>(m.peak_rss_kb) / 1024.0, bare, bare_rate, rate / bare_rate);
   }
+
+  // Crash safety: state (completed records, sink positions) and a commit (fsync + transaction)
+  // every second, against no state and one sync at the end. Alternated pairs, so both see the
+  // same machine load; the medians are compared (wall time and CPU time).
+  const fs::path input = make_input(dir, large);
+  const fs::path graph = make_graph(dir, input);
+  constexpr int kPairs = 7;
+  std::vector<double> wall_without, wall_with, cpu_without, cpu_with;
+  for (int i = 0; i < kPairs; ++i) {
+    const Measured plain = run_measured({FLOWBATCH_BINARY, "run", graph.string(), "--set", "pipeline.state=none"}, dir);
+    const Measured safe = run_measured({FLOWBATCH_BINARY, "run", graph.string(), "--fresh"}, dir);
+    if (plain.exit_code != 0 || safe.exit_code != 0) {
+      fmt::print(stderr, "flowbatch failed: exit {} without state, {} with state\n", plain.exit_code, safe.exit_code);
+      return 1;
+    }
+    wall_without.push_back(plain.seconds);
+    wall_with.push_back(safe.seconds);
+    cpu_without.push_back(plain.cpu_seconds);
+    cpu_with.push_back(safe.cpu_seconds);
+  }
+  const double w0 = median(wall_without), w1 = median(wall_with), c0 = median(cpu_without), c1 = median(cpu_with);
+  fmt::print("\n{} items, median of {} alternated runs each\n", large, kPairs);
+  fmt::print("{:>40} {:>12} {:>10}\n", "items/s", "wall s", "cpu s");
+  fmt::print("{:<28} {:>12.0f} {:>12.2f} {:>10.2f}\n", "without state", static_cast<double>(large) / w0, w0, c0);
+  fmt::print("{:<28} {:>12.0f} {:>12.2f} {:>10.2f}\n", "state + commit every second", static_cast<double>(large) / w1, w1, c1);
+  fmt::print("throughput with / without = {:.3f}   cpu with / without = {:.3f}\n", w0 / w1, c1 / c0);
   return 0;
 }

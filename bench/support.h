@@ -35,6 +35,9 @@ class Background {
 /// Runs a program and returns what it printed on stdout (stderr goes to `log` if given).
 std::string run_capture(const std::vector<std::string>& argv, int* exit_code = nullptr);
 
+/// The median of some measurements (the middle one; the mean of the two middle ones when even).
+double median(std::vector<double> values);
+
 /// A loopback TCP port nothing listens on right now.
 int free_port();
 /// Waits until something accepts connections on the loopback port (bounded); false on time-out.

@@ -56,6 +56,7 @@ ApiReply MockApi::handle(const ApiRequest& request) {
   const std::uint64_t sequence = next_sequence_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t request_hash = hash_combine(stable_hash(route->path, options_.seed), sequence);
   ApiReply reply = answer(*route, request, sequence, request_hash, now);
+  reply.request_hash = stable_hash(request.body, stable_hash(route->path, 0));
   reply.delay = latency_.sample(dice_.roll(sequence, Dice::Purpose::latency_u1),
                                 dice_.roll(sequence, Dice::Purpose::latency_u2));
   if (options_.capacity > 0) {  // processor sharing: past the capacity, everyone is slower

@@ -36,6 +36,7 @@ struct ApiReply {
   std::string body;
   std::chrono::milliseconds delay{0};  ///< simulated latency before acting
   bool counted = true;                 ///< false for /stats itself, which the stats ignore
+  std::uint64_t request_hash = 0;      ///< route and body: what "the same request" means to /stats
 };
 
 /// Case-insensitive ASCII comparison (HTTP header names, auth schemes).

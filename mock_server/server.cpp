@@ -125,7 +125,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.prepare_payload();
     // Counted before the write completes, so a client that reads /stats right after its answer
     // sees it.
-    if (reply_.counted) api_.stats().on_answered(reply_.status);
+    if (reply_.counted) api_.stats().on_answered(reply_.status, reply_.request_hash);
     http::async_write(stream_, response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 

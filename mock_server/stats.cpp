@@ -41,9 +41,10 @@ void Stats::on_connection() {
   ++connections_;
 }
 
-void Stats::on_answered(unsigned status) {
+void Stats::on_answered(unsigned status, std::uint64_t request_hash) {
   const std::lock_guard lock(mutex_);
   ++by_status_[status];
+  if (status == 200 && request_hash != 0 && !answered_ok_.insert(request_hash).second) ++repeated_ok_;
   --in_flight_;
 }
 
@@ -89,6 +90,7 @@ std::string Stats::to_json() const {
       {"faults", std::move(faults)},
       {"tokens", tokens_},
       {"connections", connections_},
+      {"repeated_answers", repeated_ok_},
   };
   return boost::json::serialize(stats);
 }
@@ -104,6 +106,8 @@ void Stats::reset() {
   faults_.clear();
   tokens_ = 0;
   connections_ = 0;
+  answered_ok_.clear();
+  repeated_ok_ = 0;
 }
 
 }  // namespace flowbatch::mock

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "mock_server/faults.h"
 
@@ -17,8 +18,9 @@ class Stats {
  public:
   /// A request arrived on `route` (an API path, or "other" for unknown ones).
   void on_arrival(std::string_view route, std::chrono::steady_clock::time_point now);
-  /// An answer is being written: the request is no longer in flight.
-  void on_answered(unsigned status);
+  /// An answer is being written: the request is no longer in flight. `request_hash` names the
+  /// request (route and body), so a 200 for a request already answered 200 counts as a repeat.
+  void on_answered(unsigned status, std::uint64_t request_hash = 0);
   /// A request ended without an answer (reset, or a hang the client gave up on).
   void on_dropped();
   void on_fault(Fault fault);
@@ -58,6 +60,8 @@ class Stats {
   std::map<Fault, std::uint64_t> faults_;
   std::int64_t tokens_ = 0;
   std::uint64_t connections_ = 0;
+  std::unordered_set<std::uint64_t> answered_ok_;  // requests answered 200 (by hash)
+  std::uint64_t repeated_ok_ = 0;                  // 200s for a request answered 200 before
 };
 
 }  // namespace flowbatch::mock

@@ -54,20 +54,23 @@ class FileWriter final : public SinkWriter {
       header_done_ = true;
     }
     encoder_->encode(item, buffer_);
-    if (buffer_.size() >= kFlushBytes) write_out();
+    if (buffer_.size() >= kFlushBytes) write_buffer();
   }
 
-  std::uint64_t flush() override {
-    write_out();
-    if (dirty_ && ::fdatasync(fd_) != 0) throw io_error("cannot sync", path_);
-    dirty_ = false;
+  std::uint64_t write_out() override {
+    write_buffer();
     return position_;
+  }
+
+  /// Only the descriptor is touched: safe while another thread writes.
+  void sync() override {
+    if (::fdatasync(fd_) != 0) throw io_error("cannot sync", path_);
   }
 
  private:
   static constexpr std::size_t kFlushBytes = 1 << 20;
 
-  void write_out() {
+  void write_buffer() {
     std::size_t done = 0;
     while (done < buffer_.size()) {
       const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
@@ -78,7 +81,6 @@ class FileWriter final : public SinkWriter {
       done += static_cast<std::size_t>(n);
     }
     position_ += buffer_.size();
-    dirty_ = dirty_ || !buffer_.empty();
     buffer_.clear();
   }
 
@@ -87,7 +89,6 @@ class FileWriter final : public SinkWriter {
   int fd_ = -1;
   std::uint64_t position_ = 0;
   bool header_done_ = false;
-  bool dirty_ = false;
   std::string buffer_;
 };
 
@@ -100,10 +101,10 @@ class StdoutWriter final : public SinkWriter {
     if (records_ == 0) buffer_ += encoder_->header(item);
     encoder_->encode(item, buffer_);
     ++records_;
-    if (buffer_.size() >= 64 * 1024) flush();
+    if (buffer_.size() >= 64 * 1024) write_out();
   }
 
-  std::uint64_t flush() override {
+  std::uint64_t write_out() override {
     if (!buffer_.empty()) {
       if (std::fwrite(buffer_.data(), 1, buffer_.size(), stdout) != buffer_.size())
         throw std::runtime_error(std::string("cannot write to standard output: ") + std::strerror(errno));
@@ -112,6 +113,8 @@ class StdoutWriter final : public SinkWriter {
     std::fflush(stdout);
     return records_;
   }
+
+  void sync() override {}  // a stream is as durable as it gets once flushed
 
  private:
   std::shared_ptr<const RecordEncoder> encoder_;

@@ -119,7 +119,12 @@ void ProviderLane::deliver() {
 }
 
 void ProviderLane::completed(const ExchangePtr& exchange) {
-  limiter_.decrementer().try_put(1);  // the slot is free as soon as the answer is in
+  // The slot is given back once the answer is fully handled (cached, when the call caches):
+  // so no more than max_concurrency requests are ever "sent but not yet remembered".
+  struct FreeSlot {
+    flow::limiter_node<ExchangePtr, long>& limiter;
+    ~FreeSlot() { limiter.decrementer().try_put(1); }
+  } free_slot{limiter_};
   if (exchange->abandoned || run_.hard_stopped()) {
     if (exchange->gated) gate_.cancelled();
     run_.items_ended(exchange->items, Ending::abandoned);
@@ -128,12 +133,14 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
   run_.metrics.request_latency.record(std::chrono::steady_clock::now() - exchange->started);
   exchange->result = read_answer(*exchange);
-  gate_.finished(feedback_of(*exchange));
+  AttemptFeedback feedback = feedback_of(*exchange);
   if (exchange->result.failure && exchange->result.failure->error_class == ErrorClass::quota) {
+    gate_.finished(std::move(feedback));
     quota_exhausted(*exchange);
     return;
   }
   exchange->owner->complete(exchange);
+  gate_.finished(std::move(feedback));  // after complete: the answer is remembered before another request starts
 }
 
 CallResult ProviderLane::read_answer(Exchange& ex) {

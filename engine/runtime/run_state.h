@@ -12,6 +12,7 @@
 #include "engine/runtime/admission.h"
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/packet.h"
+#include "engine/state/commit_queue.h"
 #include "engine/state/state_store.h"
 
 namespace flowbatch {
@@ -65,6 +66,8 @@ class RunState {
   bool append_outputs = false;
   /// The run's durable state (resume, cache); null when the graph keeps none.
   StateStore* state = nullptr;
+  /// Where sinks send their commits (sync, then state); set whenever `state` is.
+  CommitQueue* commits = nullptr;
   /// Records completed without a sink (discarded items), waiting for the next state write.
   void record_completed(const RecordKey& key);
   /// Writes the records completed without a sink to the state. Thread-safe.

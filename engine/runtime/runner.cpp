@@ -200,11 +200,14 @@ class Runner {
       if (auto moved = StateStore::archive(plan_.pipeline.state)) archived_state_ = moved->string();
     }
     state_ = std::make_unique<StateStore>(plan_.pipeline.state, plan_.pipeline.name);
+    commits_ = std::make_unique<CommitQueue>([this](const std::string& message) { run_.fail(message); });
     run_.state = state_.get();
+    run_.commits = commits_.get();
   }
 
   void close_state() {
     if (!state_) return;
+    commits_->drain();  // the sinks' last commits, before the run's status
     try {
       run_.flush_completed();
       const Metrics& m = run_.metrics;
@@ -364,6 +367,7 @@ class Runner {
   std::chrono::milliseconds tick_period_{50};
   bool ticker_released_ = false;  // loop thread only
   std::unique_ptr<StateStore> state_;
+  std::unique_ptr<CommitQueue> commits_;  // after state_ and the writers: its jobs use both
   std::string archived_state_;
   EventLoop::Clock::time_point next_state_flush_{};
 };

@@ -61,7 +61,9 @@ void WriterNode::receive(const Packet& packet) {
   try {
     for (const Item& item : items) {
       writer_->write(item);
-      if (run_.state) uncommitted_.push_back(Written{record_key(item), item.record});
+      if (!run_.state) continue;
+      if (item.record) uncommitted_shared_.push_back(Shared{record_key(item), item.record});
+      else uncommitted_.add(item.source_index, item.line, item.input_hash);
     }
   } catch (const std::exception& e) {
     broken_ = true;
@@ -87,23 +89,42 @@ void WriterNode::flush() {
   last_flush_ = std::chrono::steady_clock::now();
 }
 
-/// Data first (written and synced), then the state: a kill between the two leaves records the
-/// state does not know of, which the resumed run truncates away and does again.
+/// Data first (out and synced), then the state: a kill between the two leaves records the state
+/// does not know of, which the resumed run truncates away and does again. The sync and the state
+/// write happen on the run's commit thread, so this node goes on writing meanwhile; without a
+/// state nothing needs to be durable before the end, so flush points only hand the data out.
 void WriterNode::commit() {
-  const std::uint64_t position = writer_->flush();
-  if (!run_.state) return;
-  std::vector<RecordKey> complete;
-  complete.reserve(uncommitted_.size());
-  for (const Written& w : uncommitted_)
-    if (record_completes(w.ticket)) complete.push_back(w.key);
-  run_.state->commit(name_, position, complete, run_.source_names);
-  uncommitted_.clear();
+  const std::uint64_t position = writer_->write_out();
+  if (run_.state) post_commit(position);
+}
+
+void WriterNode::post_commit(std::uint64_t position) {
+  // Tickets are counted down on the commit thread, after the sync: commits run in order there,
+  // so a record shared with another sink completes only once both have synced their items.
+  run_.commits->post(destination_, [writer = writer_.get(), state = run_.state, names = &run_.source_names, name = name_,
+                                    position, runs = std::move(uncommitted_), shared = std::move(uncommitted_shared_)]() mutable {
+    writer->sync();
+    for (const Shared& s : shared)
+      if (record_completes(s.ticket)) runs.add(s.key.source, s.key.line, s.key.hash);
+    state->commit(name, position, runs, *names);
+  });
+  uncommitted_ = RecordRuns();
+  uncommitted_shared_.clear();
 }
 
 void WriterNode::finish() {
-  if (broken_ || !writer_) return;
-  commit();  // a failure here reaches the runner, which reports it
+  if (broken_ || !writer_) {
+    if (run_.commits) run_.commits->drain();  // the writer must outlive its queued commits
+    return;
+  }
+  const std::uint64_t position = writer_->write_out();  // a failure here reaches the runner
   unflushed_ = 0;
+  if (run_.state) {
+    post_commit(position);
+    run_.commits->drain();  // a failed commit has failed the run by now
+  } else {
+    writer_->sync();
+  }
 }
 
 }  // namespace flowbatch

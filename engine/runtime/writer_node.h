@@ -11,7 +11,7 @@
 
 namespace flowbatch {
 
-/// When buffered records are flushed (written and synced): every `every_items` items or every
+/// When buffered records are flushed (handed to the destination, and committed with a state): every `every_items` items or every
 /// `interval`, whichever comes first, and at the end of the run.
 struct FlushPolicy {
   std::size_t every_items = 200;
@@ -45,9 +45,11 @@ class WriterNode final : public NodeRuntime {
   void receive(const Packet& packet);
   void flush();
   void commit();
+  void post_commit(std::uint64_t position);
 
-  /// An item written since the last commit: its record completes when the commit is durable.
-  struct Written {
+  /// An item written since the last commit whose record it shares with other items: the record
+  /// completes when the last of them is committed.
+  struct Shared {
     RecordKey key;
     std::shared_ptr<RecordTicket> ticket;
   };
@@ -56,7 +58,8 @@ class WriterNode final : public NodeRuntime {
   NodeStats& stats_;
   Logger log_;
   std::string name_;
-  std::vector<Written> uncommitted_;
+  RecordRuns uncommitted_;             // items that are their record alone (almost all)
+  std::vector<Shared> uncommitted_shared_;
   Opener open_;
   FlushPolicy policy_;
   Ending ending_;

@@ -190,31 +190,21 @@ CompletedRecords StateStore::completed(const std::string& source) {
 }
 
 /// Records as rows of consecutive lines (one row per run, a hash per line): a flush of a hundred
-/// thousand records in order is a handful of rows.
-void StateStore::insert_records(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names) {
-  if (records.empty()) return;
-  std::vector<RecordKey> sorted = records;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const RecordKey& a, const RecordKey& b) { return a.source != b.source ? a.source < b.source : a.line < b.line; });
+/// thousand records mostly in order is a few rows.
+void StateStore::insert_runs(const RecordRuns& runs, const std::vector<std::string>& source_names) {
+  if (runs.empty()) return;
   Statement insert(db_, "INSERT INTO completed(source, first_line, hashes) VALUES (?, ?, ?)");
-  std::size_t i = 0;
-  while (i < sorted.size()) {
-    std::size_t j = i + 1;
-    while (j < sorted.size() && sorted[j].source == sorted[i].source && sorted[j].line == sorted[j - 1].line + 1) ++j;
-    std::vector<std::uint64_t> hashes;
-    hashes.reserve(j - i);
-    for (std::size_t k = i; k < j; ++k) hashes.push_back(sorted[k].hash);
-    const std::string& source = sorted[i].source < source_names.size() ? source_names[sorted[i].source] : std::string("?");
-    insert.bind(1, source);
-    insert.bind(2, static_cast<std::int64_t>(sorted[i].line));
-    insert.bind_blob(3, hashes.data(), hashes.size() * 8);
+  static const std::string unknown = "?";
+  for (const RecordRuns::Run& run : runs.runs()) {
+    insert.bind(1, run.source < source_names.size() ? source_names[run.source] : unknown);
+    insert.bind(2, static_cast<std::int64_t>(run.first_line));
+    insert.bind_blob(3, runs.hashes().data() + run.offset, run.count * 8);
     check(insert.step(), "record completed items");
     insert.reset();
-    i = j;
   }
 }
 
-void StateStore::commit(const std::string& sink, std::uint64_t position, const std::vector<RecordKey>& records,
+void StateStore::commit(const std::string& sink, std::uint64_t position, const RecordRuns& records,
                         const std::vector<std::string>& source_names) {
   std::lock_guard lock(mutex_);
   exec("BEGIN IMMEDIATE");
@@ -223,7 +213,7 @@ void StateStore::commit(const std::string& sink, std::uint64_t position, const s
     s.bind(1, sink);
     s.bind(2, static_cast<std::int64_t>(position));
     check(s.step(), "record a sink's position");
-    insert_records(records, source_names);
+    insert_runs(records, source_names);
     exec("COMMIT");
   } catch (...) {
     exec("ROLLBACK");
@@ -233,10 +223,15 @@ void StateStore::commit(const std::string& sink, std::uint64_t position, const s
 
 void StateStore::complete(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names) {
   if (records.empty()) return;
+  std::vector<RecordKey> sorted = records;  // discarded records come in any order
+  std::sort(sorted.begin(), sorted.end(),
+            [](const RecordKey& a, const RecordKey& b) { return a.source != b.source ? a.source < b.source : a.line < b.line; });
+  RecordRuns runs;
+  for (const RecordKey& k : sorted) runs.add(k.source, k.line, k.hash);
   std::lock_guard lock(mutex_);
   exec("BEGIN IMMEDIATE");
   try {
-    insert_records(records, source_names);
+    insert_runs(runs, source_names);
     exec("COMMIT");
   } catch (...) {
     exec("ROLLBACK");

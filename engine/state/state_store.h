@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/state/record_runs.h"
+
 namespace flowbatch {
 
 /// One input record that reached its end: which source, where in it, and a hash of its text.
@@ -70,7 +72,7 @@ class StateStore {
   CompletedRecords completed(const std::string& source);
 
   /// Records a sink's commit: its new durable position and the records that became complete.
-  void commit(const std::string& sink, std::uint64_t position, const std::vector<RecordKey>& records,
+  void commit(const std::string& sink, std::uint64_t position, const RecordRuns& records,
               const std::vector<std::string>& source_names);
   /// Records complete records that no sink writes (filtered, discarded).
   void complete(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names);
@@ -86,7 +88,7 @@ class StateStore {
  private:
   void exec(const char* sql);
   void check(int rc, const char* what);
-  void insert_records(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names);
+  void insert_runs(const RecordRuns& runs, const std::vector<std::string>& source_names);
 
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;

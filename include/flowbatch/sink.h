@@ -8,18 +8,29 @@
 
 namespace flowbatch {
 
-/// Writes items to one destination. Called from one thread at a time.
+/// Writes items to one destination.
 ///
-/// Durability contract: write() may buffer; flush() makes everything written so far durable
-/// (written and fsynced) and returns a position that identifies exactly that prefix of the output
-/// (a byte offset, a row count). A later open() with that position as `resume_at` discards whatever
-/// followed it, so a killed run never leaves half-written or duplicated records behind.
-/// I/O failures throw std::runtime_error naming the destination; the run then stops, resumable.
+/// Durability contract: write() may buffer. write_out() hands everything written so far to the
+/// destination (visible to readers) and returns a position that identifies exactly that prefix of
+/// the output (a byte offset, a row count). sync() makes everything handed out so far durable
+/// (fsync). A later open() with a synced position as `resume_at` discards whatever followed it,
+/// so a killed run never leaves half-written or duplicated records behind.
+///
+/// write() and write_out() are called from one thread at a time; sync() may run on another
+/// thread at the same time as write() (the engine syncs off the data path). I/O failures throw
+/// std::runtime_error naming the destination; the run then stops, resumable.
 class SinkWriter {
  public:
   virtual ~SinkWriter() = default;
   virtual void write(const Item& item) = 0;
-  virtual std::uint64_t flush() = 0;
+  virtual std::uint64_t write_out() = 0;
+  virtual void sync() = 0;
+  /// Both: what is written so far is out and durable.
+  std::uint64_t flush() {
+    const std::uint64_t position = write_out();
+    sync();
+    return position;
+  }
 };
 
 /// As `resume_at`: keep whatever the destination holds and add after it (flowbatch replay).

@@ -1,0 +1,88 @@
+#include <doctest/doctest.h>
+
+#include "engine/state/state_store.h"
+#include "tests/support/fixtures.h"
+
+using namespace flowbatch;
+using namespace flowbatch::test;
+
+namespace {
+const std::vector<std::string> kSources = {"tickets", "extra"};
+
+RecordRuns runs(std::initializer_list<RecordKey> keys) {
+  RecordRuns r;
+  for (const auto& k : keys) r.add(k.source, k.line, k.hash);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("a commit records a sink's position and its completed records, read back by a new run") {
+  TempDir dir;
+  const auto file = dir / "state/run.db";
+  {
+    StateStore s(file, "job");
+    CHECK(!s.has_previous_run());
+    CHECK(s.sink_position("results") == 0);
+    // Out of order and with a gap (line 4 is not done): stored as runs of consecutive lines.
+  // (RecordRuns keeps the order it is given: 3 | 1 2 | 5, then 1 for the other source.)
+    s.commit("results", 1234, runs({{0, 3, 30}, {0, 1, 10}, {0, 2, 20}, {0, 5, 50}, {1, 1, 99}}), kSources);
+    s.commit("results", 2048, runs({{0, 6, 60}}), kSources);
+    s.commit("failed", 77, RecordRuns{}, kSources);
+  }
+  StateStore again(file, "job");
+  CHECK(again.has_previous_run());
+  CHECK(again.sink_position("results") == 2048);
+  CHECK(again.sink_position("failed") == 77);
+  const CompletedRecords tickets = again.completed("tickets");
+  CHECK(tickets.size() == 5);
+  using S = CompletedRecords::Status;
+  CHECK(tickets.lookup(1, 10) == S::done);
+  CHECK(tickets.lookup(3, 30) == S::done);
+  CHECK(tickets.lookup(6, 60) == S::done);
+  CHECK(tickets.lookup(4, 40) == S::unknown);
+  CHECK(tickets.lookup(7, 70) == S::unknown);
+  CHECK(tickets.lookup(2, 21) == S::changed);  // the line's text is not what was completed
+  CHECK(again.completed("extra").lookup(1, 99) == S::done);
+  CHECK(again.completed("nothing").size() == 0);
+}
+
+TEST_CASE("the request cache keeps answers by key") {
+  TempDir dir;
+  StateStore s(dir / "c.db", "job");
+  CHECK(!s.cache_get("k1"));
+  s.cache_put("k1", std::string("answer\0with a nul", 17));
+  s.cache_put("k2", "other");
+  REQUIRE(s.cache_get("k1"));
+  CHECK(s.cache_get("k1")->size() == 17);
+  CHECK(*s.cache_get("k2") == "other");
+}
+
+TEST_CASE("a state of another pipeline, or not a state at all, is refused with a way out") {
+  TempDir dir;
+  { StateStore s(dir / "a.db", "job"); }
+  CHECK_THROWS_WITH_AS(StateStore(dir / "a.db", "other_job"), doctest::Contains("belongs to pipeline \"job\""), std::runtime_error);
+  CHECK_THROWS_WITH_AS(StateStore(dir / "a.db", "other_job"), doctest::Contains("--fresh"), std::runtime_error);
+  const auto junk = dir.write("junk.db", std::string(4096, 'x'));
+  CHECK_THROWS_WITH_AS(StateStore(junk, "job"), doctest::Contains("is not a flowbatch state, or is damaged"), std::runtime_error);
+}
+
+TEST_CASE("archive moves a state and its WAL aside, and a fresh store starts empty") {
+  TempDir dir;
+  const auto file = dir / "s.db";
+  CHECK(!StateStore::archive(file));  // nothing to move
+  {
+    StateStore s(file, "job");
+    s.commit("out", 10, runs({{0, 1, 1}}), kSources);
+  }
+  const auto moved = StateStore::archive(file);
+  REQUIRE(moved);
+  CHECK(std::filesystem::exists(*moved));
+  CHECK(!std::filesystem::exists(file));
+  StateStore fresh(file, "job");
+  CHECK(!fresh.has_previous_run());
+  CHECK(fresh.sink_position("out") == 0);
+  const StateSummary old = read_state_summary(*moved);
+  CHECK(old.pipeline == "job");
+  CHECK(old.sink_positions.at("out") == 10);
+  CHECK(old.completed_per_source.at("tickets") == 1);
+}
