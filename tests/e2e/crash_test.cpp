@@ -138,7 +138,7 @@ TEST_CASE("killed with SIGKILL ten times, resumed each time: every item once, ea
   CHECK(repeated <= kills * kConcurrency);
 }
 
-TEST_CASE("a run that finished does nothing when started again; --fresh starts over") {
+TEST_CASE("a run that finished does nothing when started again — --fresh starts over") {
   MockServer server;
   TempDir dir;
   std::string input;

@@ -147,7 +147,7 @@ TEST_CASE("openai: passthrough sends a batch line's body to its url and keeps th
   CHECK(result.http_status == 200);
 }
 
-TEST_CASE("anthropic: the system prompt goes beside the messages; text blocks are joined") {
+TEST_CASE("anthropic: the system prompt goes beside the messages — text blocks are joined") {
   ::setenv("FLOWBATCH_TEST_ANTHROPIC_KEY", "sk-ant-test-987654", 1);
   auto p = make_provider("anthropic", "api_key_env = \"FLOWBATCH_TEST_ANTHROPIC_KEY\"\ndefault_max_tokens = 300");
   Dispatch d = p->dispatch(chat("write"));
@@ -173,7 +173,7 @@ TEST_CASE("anthropic: the system prompt goes beside the messages; text blocks ar
   CHECK(!p->supports(Endpoint::embeddings));
 }
 
-TEST_CASE("http: URL, headers and body are templates; the answer is found by a JSON pointer") {
+TEST_CASE("http: URL, headers and body are templates — the answer is found by a JSON pointer") {
   ::setenv("FLOWBATCH_TEST_HTTP_KEY", "secret-http-key-42", 1);
   auto p = make_provider("http", R"(
 url = "http://127.0.0.1:9/score/{{id}}"

@@ -16,7 +16,7 @@ inputs = ["in"]
 }
 }  // namespace
 
-TEST_CASE("jsonl sink: the id is added unless a field holds it; fields selects and orders") {
+TEST_CASE("jsonl sink: the id is added unless a field holds it — fields selects and orders") {
   TempDir dir;
   dir.write("in.jsonl", "{\"text\": \"a\", \"n\": 1}\n{\"id\": \"own\", \"text\": \"b\"}\n");
   run_text(graph("path = \"out.jsonl\""), dir);

@@ -60,7 +60,7 @@ path = "out.jsonl"
 )";
 }  // namespace
 
-TEST_CASE("a transform maps, drops, splits and rejects items; the run goes on") {
+TEST_CASE("a transform maps, drops, splits and rejects items — the run goes on") {
   TempDir dir;
   std::string input;
   for (int i = 0; i < 40; ++i) input += "{\"id\": \"k" + std::to_string(i) + "\", \"text\": \"keep\"}\n";

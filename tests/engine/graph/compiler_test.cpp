@@ -118,7 +118,7 @@ TEST_CASE("cycles must pass through a retry node") {
   CHECK(compile(kValid, ok).plan);
 }
 
-TEST_CASE("outputs connected to nothing warn; error ports go to the default dead letter") {
+TEST_CASE("outputs connected to nothing warn — error ports go to the default dead letter") {
   TempDir dir;
   std::string toml = replace(kValid, "inputs = [\"again.exhausted\", \"tickets.invalid\"]", "inputs = [\"again.exhausted\"]");
   toml += "\n[calls.unused]\ninputs = [\"tickets\"]\nprovider = \"sim\"\nprompt = \"x\"\n";

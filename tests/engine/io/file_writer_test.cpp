@@ -42,7 +42,7 @@ TEST_CASE("flush returns the committed byte offset, and a resume truncates back 
   CHECK(read_file(path) == "HEADER\na\nb\nc2\n");  // no second header, no stale "c"
 }
 
-TEST_CASE("opening afresh truncates; a file shorter than its commit point is refused") {
+TEST_CASE("opening afresh truncates — a file shorter than its commit point is refused") {
   TempDir dir;
   const auto path = dir.write("out.txt", "old content\n");
   auto encoder = std::make_shared<LineEncoder>();

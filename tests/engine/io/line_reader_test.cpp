@@ -38,7 +38,7 @@ TEST_CASE("lines longer than the buffer are read whole") {
   CHECK(!reader.next(line, n));
 }
 
-TEST_CASE("counting skips blank lines; unreadable files are explained") {
+TEST_CASE("counting skips blank lines — unreadable files are explained") {
   TempDir dir;
   const auto file = dir.write("c.txt", "a\n\n  \nb\nc");
   CHECK(count_nonblank_lines(file) == 3);
