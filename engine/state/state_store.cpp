@@ -105,9 +105,13 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     throw refused(file, fmt::format("is not a flowbatch state, or is damaged ({})", e.what()));
   }
 
-  Statement get(db_, "SELECT key, value FROM meta");
   std::map<std::string, std::string> meta;
-  while (get.step() == SQLITE_ROW) meta[get.text(0)] = get.text(1);
+  {
+    // Scoped so the statement is finalized before a refusal below closes the handle: a handle
+    // closed with a live statement is left open, and leaks.
+    Statement get(db_, "SELECT key, value FROM meta");
+    while (get.step() == SQLITE_ROW) meta[get.text(0)] = get.text(1);
+  }
   if (!meta.empty() && meta["schema"] != kSchema) {
     sqlite3_close(db_);
     db_ = nullptr;
