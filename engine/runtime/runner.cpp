@@ -79,6 +79,9 @@ class Runner {
     if (plan_.pipeline.progress != ProgressMode::off)
       progress_.emplace(run_, run_.console, live, plan_.pipeline.progress_interval);
 
+    // Reserved before anything can end the run: a source whose records were all done by an
+    // earlier run finishes at once, and the loop may release the ticker before the next line.
+    ticker_.gateway().reserve_wait();
     loop_.start();
     for (auto& l : extra_loops_) l->start();
     try {
@@ -86,7 +89,6 @@ class Runner {
     } catch (const std::exception& e) {
       run_.fail(e.what());  // stops the run through the stop hook
     }
-    ticker_.gateway().reserve_wait();
     loop_.at(EventLoop::Clock::time_point::min(), [this] { tick(); }, [this] { release_ticker(); });
     graph_.wait_for_all();
 
