@@ -131,7 +131,13 @@ class SourceRuntime final : public NodeRuntime {
 
   std::optional<std::string> decode_one(Item& item) const {
     Record record{item.line, std::move(item.raw)};
-    if (auto reason = config_.source->decode(record, item.fields)) {
+    std::optional<std::string> reason;
+    try {
+      reason = config_.source->decode(record, item.fields);
+    } catch (const std::exception& e) {  // a plugin source that throws: this record is invalid, the run goes on
+      reason = fmt::format("the source could not decode it: {}", e.what());
+    }
+    if (reason) {
       item.raw = std::move(record.text);
       return fmt::format("line {}: {}", item.line, *reason);
     }

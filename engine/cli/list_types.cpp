@@ -6,7 +6,6 @@
 
 #include "engine/graph/pipeline_options.h"
 #include "engine/graph/type_registry.h"
-#include "engine/runtime/exit_codes.h"
 
 namespace flowbatch {
 namespace {
@@ -42,8 +41,7 @@ void print_types(const char* role, const Map& types) {
 
 }  // namespace
 
-int list_types(TypeRegistry& registry, const std::string& graph_file) {
-  (void)graph_file;  // plugin loading arrives with [pipeline] plugins
+void list_types(const TypeRegistry& registry) {
   std::printf("tables:\n");
   std::printf("  [pipeline]  the job as a whole\n");
   print_keys(pipeline_keys());
@@ -63,7 +61,10 @@ int list_types(TypeRegistry& registry, const std::string& graph_file) {
   print_types("transform", registry.transforms());
   print_types("sink", registry.sinks());
   print_types("provider", registry.providers());
-  return kExitOk;
+  if (!registry.plugins().empty()) {
+    std::printf("\nplugins loaded:\n");
+    for (const auto& path : registry.plugins()) std::printf("  %s\n", path.c_str());
+  }
 }
 
 }  // namespace flowbatch

@@ -1,11 +1,11 @@
 #pragma once
-#include <string>
 
 namespace flowbatch {
 
 class TypeRegistry;
 
-/// `flowbatch plugins [graph.toml]`: every node kind and type with its role, origin and keys.
-int list_types(TypeRegistry& registry, const std::string& graph_file);
+/// Prints every node kind and type in the registry with its role, origin (built-in or the
+/// plugin's path) and keys, then the plugins loaded (`flowbatch plugins [graph.toml]`).
+void list_types(const TypeRegistry& registry);
 
 }  // namespace flowbatch

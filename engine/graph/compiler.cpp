@@ -10,6 +10,7 @@
 #include "engine/core/text.h"
 #include "engine/graph/graph_checks.h"
 #include "engine/graph/pipeline_options.h"
+#include "engine/plugins/plugin_loader.h"
 
 namespace flowbatch {
 namespace {
@@ -37,11 +38,7 @@ class Compiler {
   std::optional<Plan> run(const ConfigValue& root) {
     check_top_level(root);
     read_pipeline(root);
-    if (options_.load_plugins) {
-      static const ConfigValue kNoTable;
-      const ConfigValue* table = root.find("pipeline");
-      options_.load_plugins(table && table->is_table() ? *table : kNoTable, registry_, diagnostics_);
-    }
+    load_plugins(plan_.pipeline.plugins, registry_, diagnostics_);  // their types, before nodes name them
     read_providers(root);
     read_nodes(root);
     if (plan_.nodes.empty() && !diagnostics_.has_errors())

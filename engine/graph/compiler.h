@@ -17,8 +17,6 @@ struct CompileOptions {
   std::vector<std::string> overrides;  ///< --set key.path=value, applied in order
   bool check_environment = true;       ///< check input files and environment variables
   std::filesystem::path replay_from;   ///< flowbatch replay: sources read this dead-letter file instead
-  /// Loads the [pipeline] plugins into the registry before nodes are read (issue: plugins).
-  std::function<void(const ConfigValue& pipeline_table, TypeRegistry&, Diagnostics&)> load_plugins;
 };
 
 struct CompileResult {

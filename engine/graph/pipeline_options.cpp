@@ -24,6 +24,11 @@ const std::vector<KeySpec>& pipeline_keys() {
        "worker threads for the graph's compute (parsing, templating, writing), the main thread included; 0: one per core"},
       {"io_threads", KeyKind::integer, false, "1",
        "threads running HTTP transfers (one libcurl multi loop each); one is plenty below ~5,000 requests/s"},
+      {"plugins", KeyKind::string_list, false, "",
+       "shared libraries adding node types: paths relative to the graph, or names looked up in FLOWBATCH_PLUGIN_PATH "
+       "and the program's plugin folder"},
+      {"blocking_threads", KeyKind::integer, false, "8",
+       "threads for providers whose requests block (a plugin running a local command); started only when used"},
   };
   return keys;
 }
@@ -87,6 +92,17 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   const std::int64_t io_threads = o.integer("io_threads");
   if (io_threads < 1 || io_threads > 64) o.error("io_threads", "must be between 1 and 64");
   else p.io_threads = static_cast<std::size_t>(io_threads);
+
+  const std::int64_t blocking = o.integer("blocking_threads");
+  if (blocking < 1 || blocking > 1024) o.error("blocking_threads", "must be between 1 and 1024");
+  else p.blocking_threads = static_cast<std::size_t>(blocking);
+
+  if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
+    for (const ConfigValue& entry : list->items) {
+      if (entry.text.empty()) o.error("plugins", "a plugin entry is empty");
+      else p.plugins.push_back(PluginRef{entry.text, entry.base_dir.empty() ? list->base_dir : entry.base_dir, entry.where});
+    }
+  }
   return p;
 }
 

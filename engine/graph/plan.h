@@ -18,6 +18,14 @@ namespace flowbatch {
 enum class ProgressMode : std::uint8_t { automatic, tty, plain, off };
 
 /// The [pipeline] table.
+/// One entry of `[pipeline] plugins`: a shared library's path (relative to the graph's folder) or
+/// a bare name looked up in the plugin folders.
+struct PluginRef {
+  std::string spec;               ///< as written: "plugins/libredact.so" or "redact_pii"
+  std::filesystem::path base_dir;  ///< the folder relative paths resolve against
+  Location where;                 ///< the entry in the TOML file, for errors
+};
+
 struct PipelineOptions {
   std::string name;                         ///< default: the graph file's name without .toml
   std::size_t max_in_flight = 10000;        ///< items admitted but not yet at a sink or dead letter
@@ -28,6 +36,8 @@ struct PipelineOptions {
   std::size_t io_threads = 1;  ///< threads running the libcurl multi loop (timers run on the first)
   std::size_t threads = 0;     ///< worker threads of the flow graph, the main thread included (0: one per core)
   std::filesystem::path state;  ///< the run's state (resume, cache); empty: none
+  std::vector<PluginRef> plugins;  ///< shared libraries that add node types, loaded before nodes are read
+  std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.

@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -27,6 +28,12 @@ class TypeRegistry final : public Registry {
   /// Types registered from now on are attributed to `origin` (a plugin's path) in listings and
   /// duplicate-type errors; "" means built-in.
   void set_origin(std::string origin) { origin_ = std::move(origin); }
+  /// The plugins (canonical paths) whose types are in this registry, in load order.
+  void note_plugin(std::string path) { plugins_.push_back(std::move(path)); }
+  bool has_plugin(std::string_view path) const {
+    return std::find(plugins_.begin(), plugins_.end(), path) != plugins_.end();
+  }
+  const std::vector<std::string>& plugins() const { return plugins_; }
 
   const SourceType* source(std::string_view name) const;
   const SinkType* sink(std::string_view name) const;
@@ -64,6 +71,7 @@ class TypeRegistry final : public Registry {
   std::map<std::string, Entry<ProviderType>, std::less<>> providers_;
   std::vector<NodeKind> kinds_;
   std::string origin_;
+  std::vector<std::string> plugins_;
 };
 
 }  // namespace flowbatch

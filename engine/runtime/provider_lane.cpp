@@ -4,10 +4,12 @@
 
 namespace flowbatch {
 
-ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http, Logger log)
+ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http,
+                           JobQueue& blocking, Logger log)
     : spec_(provider),
       run_(run),
       http_(http),
+      blocking_(blocking),
       log_(log),
       gate_(provider.settings.rate, run.loop, log),
       queue_(graph),
@@ -85,13 +87,25 @@ void ProviderLane::dispatch(const ExchangePtr& exchange) {
       return;
     }
     case Dispatch::Kind::blocking:
-      // Not wired in this build: answer with a failure rather than lose the items.
-      exchange->dispatch = Dispatch::respond(CallResult{
-          Failure{ErrorClass::invalid_request, "this provider's transport is not available in this build", 0, {}, {}, -1, {}},
-          {}, nullptr, {}, {}, {}, 0, {}});
-      arrived(exchange);
+      blocking_.post([this, exchange] { run_blocking(exchange); });
       return;
   }
+}
+
+void ProviderLane::run_blocking(const ExchangePtr& exchange) {
+  if (run_.hard_stopped()) {  // queued behind others when the stop came: never started
+    exchange->abandoned = true;
+    arrived(exchange);
+    return;
+  }
+  CallResult& result = exchange->dispatch.result;
+  try {
+    result = exchange->dispatch.work();
+  } catch (const std::exception& e) {  // a plugin's work that throws: this request fails, the run goes on
+    result = CallResult{};
+    result.failure = Failure{ErrorClass::server, fmt::format("the provider failed: {}", e.what()), 0, {}, {}, -1, {}};
+  }
+  arrived(exchange);
 }
 
 void ProviderLane::arrived(ExchangePtr exchange) {

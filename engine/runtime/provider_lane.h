@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/core/console.h"
+#include "engine/core/job_queue.h"
 #include "engine/graph/plan.h"
 #include "engine/io/http_client.h"
 #include "engine/ratelimit/rate_gate.h"
@@ -67,7 +68,9 @@ using ExchangeBatch = std::shared_ptr<std::vector<ExchangePtr>>;
 /// the I/O thread), tells the gate how each attempt went, and hands them to their call node.
 class ProviderLane {
  public:
-  ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http, Logger log);
+  /// `blocking` runs the requests of a provider whose work blocks (Dispatch::run).
+  ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http, JobQueue& blocking,
+               Logger log);
 
   /// Sends a request on its way. Thread-safe; called from call-node bodies. An answer that needs
   /// no I/O (Dispatch::respond without delay: a simulation; or a response from the cache)
@@ -82,6 +85,8 @@ class ProviderLane {
   void start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway);
   /// On the loop thread, once the gate lets the request go.
   void dispatch(const ExchangePtr& exchange);
+  /// On a blocking thread: runs the provider's work for the request.
+  void run_blocking(const ExchangePtr& exchange);
   /// On an I/O thread: an answer is in (or the request failed in transport, or was abandoned).
   void arrived(ExchangePtr exchange);
   /// On the first I/O thread: hands everything that arrived since the last call to the graph.
@@ -94,6 +99,7 @@ class ProviderLane {
   const PlanProvider& spec_;
   RunState& run_;
   HttpClient& http_;
+  JobQueue& blocking_;
   Logger log_;
   RateGate gate_;
   flow::queue_node<ExchangePtr> queue_;

@@ -91,6 +91,7 @@ class Runner {
     }
     loop_.at(EventLoop::Clock::time_point::min(), [this] { tick(); }, [this] { release_ticker(); });
     graph_.wait_for_all();
+    blocking_.stop();  // after a hard stop, blocking requests may still be finishing: wait for them
 
     if (progress_) run_.console.clear_status();
     finish_nodes();
@@ -122,7 +123,7 @@ class Runner {
         ports.push_back(std::make_unique<OutputPort>(graph_, stats));
     }
     for (const auto& provider : plan_.providers)
-      lanes_.push_back(std::make_unique<ProviderLane>(graph_, provider, run_, http_,
+      lanes_.push_back(std::make_unique<ProviderLane>(graph_, provider, run_, http_, blocking_,
                                                       Logger(run_.console, "provider:" + provider.name)));
     for (std::size_t i = 0; i < plan_.nodes.size(); ++i) {
       const PlanNode& node = plan_.nodes[i];
@@ -368,6 +369,7 @@ class Runner {
   std::optional<ProgressReporter> progress_;
   std::chrono::milliseconds tick_period_{50};
   bool ticker_released_ = false;  // loop thread only
+  JobQueue blocking_{plan_.pipeline.blocking_threads};  // after lanes_: its jobs use them
   std::unique_ptr<StateStore> state_;
   std::unique_ptr<CommitQueue> commits_;  // after state_ and the writers: its jobs use both
   std::string archived_state_;

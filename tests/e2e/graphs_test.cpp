@@ -2,6 +2,7 @@
 // temporary folder and run by the built program.
 #include <doctest/doctest.h>
 
+#include "nodes/builtin.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mock_server.h"
 
@@ -23,7 +24,13 @@ std::vector<std::string> at_mock(const fs::path& graph, const MockServer& server
   Redactor redactor;
   CompileOptions options;
   options.check_environment = false;
-  CompileResult r = compile_file(graph, builtin_registry(), redactor, options);
+  // A registry of its own: the plugins a graph loads stay out of the shared built-in registry.
+  static TypeRegistry* registry = [] {
+    auto* reg = new TypeRegistry();
+    register_builtin(*reg);
+    return reg;
+  }();
+  CompileResult r = compile_file(graph, *registry, redactor, options);
   REQUIRE_MESSAGE(r.plan, r.diagnostics.str());
   std::vector<std::string> overrides;
   for (const auto& p : r.plan->providers)

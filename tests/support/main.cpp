@@ -1,11 +1,13 @@
 // The doctest main of every test program, with one addition: a run filtered to test cases that
 // matched none fails. ctest runs each case by name (doctest_discover_tests); a name that the
 // filter cannot express (a ';' splits it as a CMake list) would otherwise "pass" by running nothing.
+// It also points plugin lookups at the example plugins of this build.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace {
@@ -38,6 +40,9 @@ bool filters_test_cases(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Graphs name the example plugins by bare name; in the build tree they sit in <build>/plugins,
+  // beside the flowbatch program but not beside the test programs (a caller's setting wins).
+  ::setenv("FLOWBATCH_PLUGIN_PATH", FLOWBATCH_PLUGIN_DIR, 0);
   doctest::Context context(argc, argv);
   const int result = context.run();
   if (context.shouldExit()) return result;

@@ -1,0 +1,32 @@
+#pragma once
+// Runs a program to its end with input on stdin, collecting stdout and stderr, within a time-out.
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace command_provider {
+
+struct ProcessResult {
+  std::string spawn_error;  ///< set when the program could not be started
+  bool timed_out = false;   ///< killed (with its process group) at the time-out
+  int exit_code = -1;       ///< when it exited; -1 when a signal ended it
+  int signal = 0;           ///< the signal that ended it, if one did
+  bool output_too_large = false;
+  std::string out;
+  std::string err;
+};
+
+/// Starts `argv` (looked up in PATH unless it has a '/', then relative to `workdir`) in `workdir`
+/// and its own process group, writes `input` to its stdin, reads its stdout and stderr until both
+/// close, and reaps it. At `timeout`, or when stdout passes `max_output` bytes, the whole group
+/// is killed. Blocks the calling thread throughout: call it from the engine's blocking pool.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& workdir,
+                          std::string_view input, std::chrono::milliseconds timeout, std::size_t max_output);
+
+/// Where `program` would be found (as run_process looks for it), or an empty path.
+std::filesystem::path find_program(const std::string& program, const std::filesystem::path& workdir);
+
+}  // namespace command_provider
