@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/core/text.h"
+#include "engine/io/line_reader.h"
 
 namespace flowbatch {
 
@@ -46,6 +47,8 @@ const std::vector<KeySpec>& provider_keys() {
        "the most tokens (prompt estimate + max_tokens) per minute (0: none; a lower server limit wins)"},
       {"timeout_ms", KeyKind::integer, false, "60000", "one attempt's time-out, from start to last byte"},
       {"connect_timeout_ms", KeyKind::integer, false, "10000", "time-out for connecting (and the TLS handshake)"},
+      {"ca_file", KeyKind::path, false, "",
+       "PEM file of the certificate authorities to trust for TLS (a private CA, a self-hosted server); default: the system's"},
   };
   return keys;
 }
@@ -135,6 +138,12 @@ ProviderSettings read_provider_settings(OptionReader& o) {
   const std::int64_t connect = o.integer("connect_timeout_ms");
   if (connect < 1) o.error("connect_timeout_ms", "must be at least 1");
   else s.connect_timeout = std::chrono::milliseconds(connect);
+  if (o.has("ca_file")) {
+    const std::filesystem::path ca = o.path("ca_file");
+    if (o.check_environment())
+      if (auto why = why_unreadable(ca)) o.error("ca_file", *why);
+    s.ca_file = ca.string();
+  }
   return s;
 }
 

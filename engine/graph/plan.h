@@ -45,6 +45,7 @@ struct ProviderSettings {
   RateSettings rate;  ///< concurrency (fixed or adaptive), requests and tokens per minute
   std::chrono::milliseconds timeout{60000};          ///< one attempt, from start to last byte
   std::chrono::milliseconds connect_timeout{10000};  ///< connecting (and TLS) within an attempt
+  std::string ca_file;  ///< PEM certificates to trust for TLS instead of the system's; empty: the system's
 };
 
 struct PlanProvider {

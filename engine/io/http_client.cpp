@@ -113,6 +113,7 @@ struct HttpClient::Worker {
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->options.timeout.count()));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(t->options.connect_timeout.count()));
+    if (t->options.ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, t->options.ca_file);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -14,6 +14,9 @@ namespace flowbatch {
 struct TransferOptions {
   std::chrono::milliseconds timeout{60000};         ///< the whole transfer, connection included
   std::chrono::milliseconds connect_timeout{10000};
+  /// PEM certificates to trust instead of the system's (nullptr: the system's). Not copied: it
+  /// points into the provider's settings, which outlive every transfer of the run.
+  const char* ca_file = nullptr;
 };
 
 /// The engine's only HTTP client: libcurl's multi interface on the I/O threads (EventLoops).

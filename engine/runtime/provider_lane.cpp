@@ -79,7 +79,8 @@ void ProviderLane::dispatch(const ExchangePtr& exchange) {
           });
       return;
     case Dispatch::Kind::http: {
-      const TransferOptions options{spec_.settings.timeout, spec_.settings.connect_timeout};
+      const ProviderSettings& s = spec_.settings;
+      const TransferOptions options{s.timeout, s.connect_timeout, s.ca_file.empty() ? nullptr : s.ca_file.c_str()};
       http_.send(std::move(exchange->dispatch.http), options, [this, exchange](HttpResponse response) {
         exchange->response = std::move(response);
         arrived(exchange);

@@ -3,7 +3,6 @@
 // installed flowbatch (cmake --install to a temporary prefix, then find_package(flowbatch)).
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <regex>
 
 #include "tests/support/fixtures.h"
@@ -12,23 +11,6 @@ using namespace flowbatch::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// Sets an environment variable for the test's lifetime (child processes inherit it).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) saved_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (saved_) ::setenv(name_, saved_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> saved_;
-};
 
 /// A graph whose one call goes to a `command` provider running `command` (a TOML array).
 std::string command_graph(const std::string& command, int timeout_ms = 10000) {

@@ -1,18 +1,15 @@
 // Rate limits, retries and dead letters against real rate limiters on loopback: flowbatch-mock
 // with server-side limits and faults, and nginx's limit_req (a limiter nobody here wrote).
 #include <doctest/doctest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <fstream>
 #include <regex>
-#include <thread>
 
 #include "tests/support/fixtures.h"
 #include "tests/support/mock_server.h"
+#include "tests/support/nginx.h"
 
 using namespace flowbatch;
 using namespace flowbatch::test;
@@ -172,62 +169,34 @@ path = "out.jsonl"
 }
 
 TEST_CASE("behind nginx's limit_req (no rate headers, just 429s), every item still gets through") {
-  const std::string nginx = std::filesystem::exists("/usr/sbin/nginx") ? "/usr/sbin/nginx" : "";
-  if (nginx.empty()) {
+  if (Nginx::program().empty()) {
     MESSAGE("nginx is not installed (make deps installs it): skipped");
     return;
   }
   TempDir dir;
-  for (const char* sub : {"body", "proxy", "fcgi", "uwsgi", "scgi"}) std::filesystem::create_directories(dir / sub);
-  // Any free loopback port: let the kernel pick one through a listening socket, then reuse it.
-  const int port = [] {
-    MockServer probe;
-    return probe.port();
-  }();
+  const int port = free_port();
   const std::string canned =
       R"({"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}})";
-  dir.write("nginx.conf", fmt::format(R"(worker_processes 1;
-daemon off;
-master_process off;
-pid {0}/nginx.pid;
-error_log {0}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log {0}/access.log;
-  client_body_temp_path {0}/body;
-  proxy_temp_path {0}/proxy;
-  fastcgi_temp_path {0}/fcgi;
-  uwsgi_temp_path {0}/uwsgi;
-  scgi_temp_path {0}/scgi;
+  Nginx nginx(dir, fmt::format(R"(
   limit_req_zone $server_name zone=api:1m rate=20r/s;
   server {{
-    listen 127.0.0.1:{1};
+    listen 127.0.0.1:{0};
     location / {{
       limit_req zone=api burst=5 nodelay;
       limit_req_status 429;
       default_type application/json;
-      return 200 '{2}';
+      return 200 '{1}';
     }}
-  }}
-}}
-)",
-                                      dir.path().string(), port, canned));
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::execl(nginx.c_str(), nginx.c_str(), "-c", (dir / "nginx.conf").c_str(), "-p", dir.path().c_str(), nullptr);
-    ::_exit(127);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }})",
+                                   port, canned),
+              {port});
   dir.write("in.jsonl", items_jsonl(150));
   dir.write("g.toml", graph(fmt::format("http://127.0.0.1:{}/v1", port), "max_concurrency = 16", "max_attempts = 30"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
-  ::kill(pid, SIGTERM);
-  ::waitpid(pid, nullptr, 0);
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   check_each_once(dir, 150);
   // nginx logged every request: the 429s were a minority, not a storm.
-  const std::string log = read_file(dir / "access.log");
+  const std::string log = nginx.access_log();
   const auto lines = static_cast<int>(std::count(log.begin(), log.end(), '\n'));
   int too_many = 0;
   for (std::size_t pos = 0; (pos = log.find("\" 429 ", pos)) != std::string::npos; ++pos) ++too_many;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <mutex>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -187,6 +188,16 @@ std::map<std::string, int> count_ids(const std::vector<boost::json::object>& rec
     if (v && v->is_string()) ++counts[std::string(v->get_string())];
   }
   return counts;
+}
+
+ScopedEnv::ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+  if (const char* old = std::getenv(name_.c_str())) saved_ = old;
+  ::setenv(name_.c_str(), value.c_str(), 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (saved_) ::setenv(name_.c_str(), saved_->c_str(), 1);
+  else ::unsetenv(name_.c_str());
 }
 
 std::filesystem::path source_path(const std::string& relative) { return std::filesystem::path(FLOWBATCH_SOURCE_DIR) / relative; }

@@ -72,6 +72,19 @@ std::shared_ptr<Provider> make_provider(const std::string& type, const std::stri
 /// The "id" of every record, counted.
 std::map<std::string, int> count_ids(const std::vector<boost::json::object>& records, const std::string& key = "id");
 
+/// Sets an environment variable until the end of the scope (programs the test starts inherit it).
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const std::string& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> saved_;
+};
+
 /// The path of a file in the source tree (graphs/, tests/).
 std::filesystem::path source_path(const std::string& relative);
 
