@@ -22,12 +22,6 @@ namespace {
 const char* kCanned =
     R"({"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}})";
 
-std::string items_jsonl(int n) {
-  std::string out;
-  for (int i = 1; i <= n; ++i) out += fmt::format("{{\"id\": \"q{}\", \"text\": \"question {}\"}}\n", i, i);
-  return out;
-}
-
 std::string graph(const std::string& base_url, const std::string& provider_keys) {
   return fmt::format(R"(
 [pipeline]
@@ -107,7 +101,7 @@ TEST_CASE("TLS is verified against ca_file, and HTTP/2 carries many requests ove
   }})",
                                    port, dir.path().string(), kCanned),
               {port});
-  dir.write("in.jsonl", items_jsonl(200));
+  dir.write("in.jsonl", make_jsonl(200));
   const std::string url = fmt::format("https://localhost:{}/v1", port);
 
   SUBCASE("trusted through ca_file: every request over HTTP/2, multiplexed") {
@@ -141,7 +135,7 @@ TEST_CASE("TLS is verified against ca_file, and HTTP/2 carries many requests ove
 
 TEST_CASE("a ca_file that cannot be read is a configuration error at its key") {
   TempDir dir;
-  dir.write("in.jsonl", items_jsonl(1));
+  dir.write("in.jsonl", make_jsonl(1));
   dir.write("g.toml", graph("https://localhost:1/v1", "ca_file = \"missing.pem\""));
   auto r = run_flowbatch({"validate", "g.toml"}, dir.path());
   CHECK(r.exit_code == 78);
@@ -167,7 +161,7 @@ TEST_CASE("http_proxy from the environment is honoured: requests reach the API t
   }})",
                                    proxy_port, dir.path().string(), api.port()),
               {proxy_port});
-  dir.write("in.jsonl", items_jsonl(50));
+  dir.write("in.jsonl", make_jsonl(50));
   // A host that exists nowhere: only the proxy can make these requests succeed.
   dir.write("g.toml", graph("http://api.flowbatch.invalid/v1", "max_concurrency = 8"));
   {
