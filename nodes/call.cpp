@@ -9,6 +9,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "engine/core/exceptions.h"
 #include "engine/core/hash.h"
 #include "engine/core/template.h"
 #include "engine/core/text.h"
@@ -169,8 +170,9 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     } else {
       try {
         ex->dispatch = lane_.provider().dispatch(ex->request);
-      } catch (const std::exception& e) {  // a plugin provider that throws: the items fail, the run goes on
-        ex->dispatch = Dispatch::respond(CallResult{failure_of(ErrorClass::invalid_request, e.what()), {}, nullptr, {}, {}, {}, 0});
+      } catch (...) {  // a plugin provider that throws: the items fail, the run goes on
+        ex->dispatch = Dispatch::respond(
+            CallResult{failure_of(ErrorClass::invalid_request, current_exception_message()), {}, nullptr, {}, {}, {}, 0});
       }
     }
     look_up_cache(*ex);

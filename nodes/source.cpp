@@ -3,6 +3,7 @@
 // invalid records to `NAME.invalid` with their line number and reason.
 #include <fmt/format.h>
 
+#include "engine/core/exceptions.h"
 #include "engine/core/hash.h"
 #include "engine/graph/type_registry.h"
 #include "engine/runtime/build_context.h"
@@ -63,8 +64,8 @@ class SourceRuntime final : public NodeRuntime {
     const std::size_t chunk = run_.admission.chunk_size();
     try {
       exhausted_ = !reader_->read(records_, chunk);
-    } catch (const std::exception& e) {
-      run_.fail(fmt::format("source {}: {}", node_name_, e.what()));
+    } catch (...) {
+      run_.fail(fmt::format("source {}: {}", node_name_, current_exception_message()));
       return stop(fc);
     }
     if (records_.empty()) return stop(fc);
@@ -134,8 +135,8 @@ class SourceRuntime final : public NodeRuntime {
     std::optional<std::string> reason;
     try {
       reason = config_.source->decode(record, item.fields);
-    } catch (const std::exception& e) {  // a plugin source that throws: this record is invalid, the run goes on
-      reason = fmt::format("the source could not decode it: {}", e.what());
+    } catch (...) {  // a plugin source that throws: this record is invalid, the run goes on
+      reason = fmt::format("the source could not decode it: {}", current_exception_message());
     }
     if (reason) {
       item.raw = std::move(record.text);

@@ -3,6 +3,7 @@
 // exception's message; the run goes on.
 #include <fmt/format.h>
 
+#include "engine/core/exceptions.h"
 #include "engine/graph/type_registry.h"
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/node_runtime.h"
@@ -73,10 +74,8 @@ class TransformRuntime final : public NodeRuntime {
     std::optional<std::string> error;
     try {
       config_.transform->apply(item, collector);
-    } catch (const std::exception& e) {
-      error = e.what();
-    } catch (...) {
-      error = "the transform threw a non-standard exception";
+    } catch (...) {  // how a transform rejects an item (flowbatch/transform.h)
+      error = current_exception_message();
     }
     const std::size_t emitted = collector.count();
     // The outputs (and, on error, the input) are items of the same input record.

@@ -7,6 +7,7 @@
 
 #include "engine/config/option_reader.h"
 #include "engine/config/toml_loader.h"
+#include "engine/core/exceptions.h"
 #include "engine/core/text.h"
 #include "engine/graph/graph_checks.h"
 #include "engine/graph/pipeline_options.h"
@@ -113,7 +114,11 @@ class Compiler {
       p.settings = read_provider_settings(reader);
       if (type) {
         const std::size_t errors_before = diagnostics_.error_count();
-        p.provider = type->configure(reader);
+        try {
+          p.provider = type->configure(reader);
+        } catch (...) {  // a plugin type that throws instead of reporting through Options::error
+          diagnostics_.error(e.key_where, subject, "the provider type failed to configure: " + current_exception_message());
+        }
         if (!p.provider && diagnostics_.error_count() == errors_before)
           diagnostics_.error(e.key_where, subject, "the provider type could not be configured");
       }
@@ -162,7 +167,11 @@ class Compiler {
     OptionReader reader(e.value, subject, e.key, std::move(schema), reader_context());
     ParseContext context{reader, node.type, registry_, plan_.providers, plan_.pipeline, options_.replay_from, source_count_};
     const std::size_t errors_before = diagnostics_.error_count();
-    node.config = kind.parse(context);
+    try {
+      node.config = kind.parse(context);
+    } catch (...) {  // a plugin type that throws instead of reporting through Options::error
+      diagnostics_.error(e.key_where, subject, "the node failed to configure: " + current_exception_message());
+    }
     if (!node.config && diagnostics_.error_count() == errors_before)
       diagnostics_.error(e.key_where, subject, "the node could not be configured");
     plan_.nodes.push_back(std::move(node));

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "engine/core/text.h"
+#include "engine/core/exceptions.h"
 #include "flowbatch/version.h"
 
 namespace flowbatch {
@@ -53,23 +54,32 @@ class PluginLoader {
   fs::path resolve(const PluginRef& ref) {
     if (!is_bare_name(ref.spec)) {
       fs::path path = fs::path(ref.spec).is_absolute() ? fs::path(ref.spec) : (ref.base_dir / ref.spec).lexically_normal();
-      if (!fs::is_regular_file(path)) {
+      std::error_code ec;  // e.g. a folder we may not enter: reported at the entry, not thrown
+      if (!fs::is_regular_file(path, ec)) {
         fail(fmt::format("plugin {} does not exist (relative paths start at the graph file's folder)", path.string()));
         return {};
       }
-      return fs::weakly_canonical(path);
+      return canonical(path);
     }
     std::vector<std::string> looked;
     for (const fs::path& dir : plugin_search_path()) {
       for (const std::string& file : {"lib" + ref.spec + ".so", ref.spec + ".so"}) {
         const fs::path candidate = dir / file;
-        if (fs::is_regular_file(candidate)) return fs::weakly_canonical(candidate);
+        std::error_code ec;
+        if (fs::is_regular_file(candidate, ec)) return canonical(candidate);
       }
       looked.push_back(dir.string());
     }
     fail(fmt::format("cannot find plugin \"{}\" (lib{}.so) in {}; give its path, or add its folder to FLOWBATCH_PLUGIN_PATH",
                      ref.spec, ref.spec, looked.empty() ? "no plugin folder" : join(looked, ", ")));
     return {};
+  }
+
+  /// One name per library however it was named, so a library is loaded once.
+  static fs::path canonical(const fs::path& path) {
+    std::error_code ec;
+    fs::path c = fs::weakly_canonical(path, ec);
+    return ec ? path : c;
   }
 
   /// True once the plugin's registration ran (its code is in use from then on).
@@ -101,8 +111,8 @@ class PluginLoader {
       register_types(registry_);
     } catch (const DuplicateTypeError& e) {
       fail(e.what());
-    } catch (const std::exception& e) {
-      fail(fmt::format("plugin {} failed while registering its types: {}", path, e.what()));
+    } catch (...) {
+      fail(fmt::format("plugin {} failed while registering its types: {}", path, current_exception_message()));
     }
     registry_.set_origin("");
     return true;

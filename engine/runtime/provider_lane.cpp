@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/core/exceptions.h"
+
 namespace flowbatch {
 
 ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, RunState& run, HttpClient& http,
@@ -102,9 +104,9 @@ void ProviderLane::run_blocking(const ExchangePtr& exchange) {
   CallResult& result = exchange->dispatch.result;
   try {
     result = exchange->dispatch.work();
-  } catch (const std::exception& e) {  // a plugin's work that throws: this request fails, the run goes on
+  } catch (...) {  // a plugin's work that throws: this request fails, the run goes on
     result = CallResult{};
-    result.failure = Failure{ErrorClass::server, fmt::format("the provider failed: {}", e.what()), 0, {}, {}, -1, {}};
+    result.failure = Failure{ErrorClass::server, fmt::format("the provider failed: {}", current_exception_message()), 0, {}, {}, -1, {}};
   }
   arrived(exchange);
 }
@@ -167,9 +169,10 @@ CallResult ProviderLane::read_answer(Exchange& ex) {
   }
   try {
     return provider().parse(ex.request, ex.response);
-  } catch (const std::exception& e) {  // a plugin provider that throws: this request fails, the run goes on
+  } catch (...) {  // a plugin provider that throws: this request fails, the run goes on
     CallResult r;
-    r.failure = Failure{ErrorClass::parse, fmt::format("the provider could not read the answer: {}", e.what()), ex.response.status,
+    r.failure = Failure{ErrorClass::parse, fmt::format("the provider could not read the answer: {}", current_exception_message()),
+                        ex.response.status,
                         {}, {}, -1, {}};
     return r;
   }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "engine/core/exceptions.h"
 #include "engine/io/event_loop.h"
 #include "engine/io/http_client.h"
 #include "engine/runtime/build_context.h"
@@ -85,9 +86,9 @@ class Runner {
     loop_.start();
     for (auto& l : extra_loops_) l->start();
     try {
-      for (auto& r : runtimes_) r->start();
-    } catch (const std::exception& e) {
-      run_.fail(e.what());  // stops the run through the stop hook
+      for (auto& r : runtimes_) r->start();  // opens sources and sinks (a plugin's may throw anything)
+    } catch (...) {
+      run_.fail(current_exception_message());  // stops the run through the stop hook
     }
     loop_.at(EventLoop::Clock::time_point::min(), [this] { tick(); }, [this] { release_ticker(); });
     graph_.wait_for_all();
@@ -297,9 +298,9 @@ class Runner {
   void finish_nodes() {
     for (auto& r : runtimes_) {
       try {
-        r->finish();
-      } catch (const std::exception& e) {
-        run_.fail(e.what());
+        r->finish();  // the last flush of sinks (a plugin's may throw anything)
+      } catch (...) {
+        run_.fail(current_exception_message());
       }
     }
   }

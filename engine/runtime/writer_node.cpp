@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/core/exceptions.h"
+
 namespace flowbatch {
 
 const std::vector<KeySpec>& flush_keys() {
@@ -65,9 +67,9 @@ void WriterNode::receive(const Packet& packet) {
       if (item.record) uncommitted_shared_.push_back(Shared{record_key(item), item.record});
       else uncommitted_.add(item.source_index, item.line, item.input_hash);
     }
-  } catch (const std::exception& e) {
+  } catch (...) {  // a sink type's writer (maybe a plugin's) that throws: the run stops, resumable
     broken_ = true;
-    run_.fail(fmt::format("{}: {}", destination_, e.what()));
+    run_.fail(fmt::format("{}: {}", destination_, current_exception_message()));
     run_.items_ended(items, Ending::abandoned);
     return;
   }
@@ -80,9 +82,9 @@ void WriterNode::flush() {
   if (broken_ || !writer_) return;
   try {
     commit();
-  } catch (const std::exception& e) {
+  } catch (...) {
     broken_ = true;
-    run_.fail(fmt::format("{}: {}", destination_, e.what()));
+    run_.fail(fmt::format("{}: {}", destination_, current_exception_message()));
     return;
   }
   unflushed_ = 0;

@@ -1,6 +1,6 @@
 #include "engine/state/commit_queue.h"
 
-#include <exception>
+#include "engine/core/exceptions.h"
 
 namespace flowbatch {
 
@@ -9,9 +9,9 @@ void CommitQueue::post(std::string what, std::function<void()> commit) {
     if (poisoned_.load()) return;  // an earlier commit failed: nothing after it may claim to be durable
     try {
       commit();
-    } catch (const std::exception& e) {
+    } catch (...) {  // a sink's sync() or the state store: the run stops, and nothing after claims durability
       poisoned_ = true;
-      on_failure_(what + ": " + e.what());
+      on_failure_(what + ": " + current_exception_message());
     }
   });
 }

@@ -26,7 +26,9 @@ struct KeySpec {
   std::string name;
   KeyKind kind = KeyKind::string;
   bool required = false;
-  std::string default_value;  ///< as TOML would spell it ("20", "true", "jsonl"); empty: no default
+  /// As TOML would spell a scalar ("20", "true", "jsonl"); a string_list's items separated by
+  /// commas ("email,phone"). Empty: no default.
+  std::string default_value;
   std::string doc;
 };
 

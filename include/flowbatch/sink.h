@@ -18,7 +18,8 @@ namespace flowbatch {
 ///
 /// write() and write_out() are called from one thread at a time; sync() may run on another
 /// thread at the same time as write() (the engine syncs off the data path). I/O failures throw
-/// std::runtime_error naming the destination; the run then stops, resumable.
+/// std::runtime_error naming the destination; the run then stops with a fatal error, and running
+/// it again resumes from the last commit.
 class SinkWriter {
  public:
   virtual ~SinkWriter() = default;

@@ -19,8 +19,15 @@
 #define FLOWBATCH_DETAIL_STDLIB "an unknown C++ library"
 #endif
 
+// libstdc++'s debug mode changes the layout of every standard container.
+#if defined(_GLIBCXX_DEBUG)
+#define FLOWBATCH_DETAIL_DEBUG ", debug containers"
+#else
+#define FLOWBATCH_DETAIL_DEBUG ""
+#endif
+
 /// E.g. "Boost 1_81, libstdc++ (cxx11 ABI 1)".
-#define FLOWBATCH_PLUGIN_BUILD "Boost " BOOST_LIB_VERSION ", " FLOWBATCH_DETAIL_STDLIB
+#define FLOWBATCH_PLUGIN_BUILD "Boost " BOOST_LIB_VERSION ", " FLOWBATCH_DETAIL_STDLIB FLOWBATCH_DETAIL_DEBUG
 
 namespace flowbatch {
 inline constexpr int kPluginApiVersion = FLOWBATCH_PLUGIN_API_VERSION;

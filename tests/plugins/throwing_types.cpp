@@ -1,9 +1,12 @@
 // A test plugin whose types throw on purpose, to prove that an exception from plugin code fails
 // only the item (or request) it was about, and the run goes on:
 //   source "throwing_lines"   each line is {"text": line}; decode() throws on a line "boom"
-//   transform "throwing"      apply() throws on an item whose text is "boom"
+//   transform "throwing"      apply() throws on an item whose text is "boom", and throws an int
+//                             (not a std::exception) on "boom-int"
+//   transform "unconfigurable"  configure() throws
 //   provider "throwing"       dispatch() throws for a prompt "boom-dispatch"; the blocking work
-//                             throws for "boom-work"; anything else is answered "ok:<prompt>"
+//                             throws for "boom-work" (an int for "boom-int"); anything else is
+//                             answered "ok:<prompt>"
 #include <flowbatch/plugin.h>
 
 #include <fstream>
@@ -52,6 +55,7 @@ class ThrowingTransform final : public Transform {
   void apply(Item& item, ItemOutput& out) override {
     const auto* text = item.find("text");
     if (text && text->is_string() && text->get_string() == "boom") throw std::runtime_error("the transform exploded");
+    if (text && text->is_string() && text->get_string() == "boom-int") throw 42;
     out.emit(std::move(item));
   }
 };
@@ -65,6 +69,7 @@ class ThrowingProvider final : public Provider {
     const std::size_t items = request.items.size();
     return Dispatch::run([prompt, items] {
       if (prompt == "boom-work") throw std::runtime_error("the work exploded");
+      if (prompt == "boom-int") throw 7;
       CallResult result;
       for (std::size_t i = 0; i < items; ++i) result.outputs.emplace_back("ok:" + prompt);
       return result;
@@ -80,6 +85,8 @@ FLOWBATCH_PLUGIN(registry) {
                           [](Options& o) { return std::make_unique<ThrowingLines>(o.path("path")); }});
   registry.add(TransformType{"throwing", "test: throws on text \"boom\"", {},
                              [](Options&) { return std::make_unique<ThrowingTransform>(); }, true});
+  registry.add(TransformType{"unconfigurable", "test: configure() throws", {},
+                             [](Options&) -> std::unique_ptr<Transform> { throw std::runtime_error("no model file"); }, true});
   registry.add(ProviderType{"throwing", "test: throws on boom-dispatch and boom-work", {},
                             [](Options&) { return std::make_shared<ThrowingProvider>(); }});
 }

@@ -93,6 +93,26 @@ bool luhn(std::string_view t, Span s) {
   return sum % 10 == 0;
 }
 
+/// The end of a calendar date starting at `b` (2024-01-15, 2024/01/15, 15.01.2024, 01/15/2024),
+/// or 0. Dates are not personal data, but they are digit runs a phone number could be read into.
+std::size_t date_end(std::string_view t, std::size_t b) {
+  std::size_t e = b;
+  int lengths[3] = {0, 0, 0};
+  char separator = 0;
+  for (int group = 0; group < 3; ++group) {
+    if (group > 0) {
+      if (e >= t.size() || (separator && t[e] != separator) || (!separator && t[e] != '-' && t[e] != '/' && t[e] != '.')) return 0;
+      separator = t[e++];
+    }
+    while (e < t.size() && is_digit(t[e]) && lengths[group] < 5) ++e, ++lengths[group];
+  }
+  const bool year_first = lengths[0] == 4 && lengths[1] >= 1 && lengths[1] <= 2 && lengths[2] >= 1 && lengths[2] <= 2;
+  const bool year_last = lengths[0] >= 1 && lengths[0] <= 2 && lengths[1] >= 1 && lengths[1] <= 2 && lengths[2] == 4;
+  if (!year_first && !year_last) return 0;
+  if (e < t.size() && is_alnum(t[e])) return 0;
+  return e;
+}
+
 bool ipv4_at(std::string_view t, std::size_t b, Span& span) {
   std::size_t e = b;
   for (int part = 0; part < 4; ++part) {
@@ -118,10 +138,11 @@ class Redactor {
     std::string out;
     std::size_t copied = 0, count = 0;
     const std::string_view t = text;
+    Scan scan;
     for (std::size_t i = 0; i < t.size();) {
       Span span{};
       Kind kind{};
-      if (!match_at(t, i, span, kind)) {
+      if (!match_at(t, i, span, kind, scan)) {
         ++i;
         continue;
       }
@@ -140,19 +161,33 @@ class Redactor {
  private:
   bool enabled(Kind k) const { return std::find(kinds_.begin(), kinds_.end(), k) != kinds_.end(); }
 
+  /// How far the scan already knows there is no match: every word start inside a run of e-mail
+  /// characters (or digits) scans to the same end and fails alike, so it is not scanned again.
+  /// This keeps a text linear however long its runs are ("a-b-c-...", "1 2 3 ...").
+  struct Scan {
+    std::size_t no_email_before = 0;
+    std::size_t no_number_before = 0;
+  };
+
   /// A match that starts at `i` (emails are found from their '@' and start before it).
-  bool match_at(std::string_view t, std::size_t i, Span& span, Kind& kind) const {
+  bool match_at(std::string_view t, std::size_t i, Span& span, Kind& kind, Scan& scan) const {
     const bool word_start = i == 0 || !is_alnum(t[i - 1]);
-    if (enabled(Kind::email) && word_start && is_local_char(t[i])) {
+    if (enabled(Kind::email) && word_start && i >= scan.no_email_before && is_local_char(t[i])) {
       std::size_t at = i;
       while (at < t.size() && is_local_char(t[at])) ++at;
       if (at < t.size() && t[at] == '@' && email_at(t, at, span) && span.begin == i) return kind = Kind::email, true;
+      scan.no_email_before = at;
     }
-    if (!word_start || !(is_digit(t[i]) || t[i] == '+' || t[i] == '(')) return false;
+    if (!word_start || i < scan.no_number_before || !(is_digit(t[i]) || t[i] == '+' || t[i] == '(')) return false;
+    if (const std::size_t date = is_digit(t[i]) ? date_end(t, i) : 0) {  // left as it is
+      scan.no_number_before = date;
+      return false;
+    }
     if (enabled(Kind::ipv4) && is_digit(t[i]) && ipv4_at(t, i, span)) return kind = Kind::ipv4, true;
     std::size_t digits = 0;
     const std::size_t b = t[i] == '+' ? i + 1 : i;
     const std::size_t e = number_run(t, b, digits, " -.()");
+    scan.no_number_before = std::max(e, i + 1);  // a run that is no number here is none further in
     if (e < t.size() && is_alnum(t[e])) return false;  // part of a word or code
     span = {i, e};
     if (enabled(Kind::credit_card) && digits >= 13 && digits <= 19 && luhn(t, span)) return kind = Kind::credit_card, true;

@@ -61,7 +61,9 @@ path = "out.jsonl"
 
 TEST_CASE("a plugin transform that throws sends the item to its error port with the message — the rest runs") {
   TempDir dir;
-  dir.write("in.jsonl", "{\"id\": \"a\", \"text\": \"fine\"}\n{\"id\": \"b\", \"text\": \"boom\"}\n{\"id\": \"c\", \"text\": \"ok\"}\n");
+  dir.write("in.jsonl",
+            "{\"id\": \"a\", \"text\": \"fine\"}\n{\"id\": \"b\", \"text\": \"boom\"}\n{\"id\": \"c\", \"text\": \"ok\"}\n"
+            "{\"id\": \"i\", \"text\": \"boom-int\"}\n");
   auto run = run_text("[pipeline]\n" + plugins_line() + R"(
 [sources.in]
 path = "in.jsonl"
@@ -80,7 +82,8 @@ path = "out.jsonl"
   REQUIRE_MESSAGE(run.compiled.plan, run.compiled.diagnostics.str());
   CHECK(count_ids(read_jsonl(dir / "out.jsonl")) == std::map<std::string, int>{{"a", 1}, {"c", 1}});
   auto dead = dead_by_id(dir / "dead.jsonl");
-  REQUIRE(dead.size() == 1);
+  REQUIRE(dead.size() == 2);
+  CHECK(dead["i"].at("error").at("message").as_string() == "an exception that is not a std::exception");
   CHECK(dead["b"].at("node").as_string() == "t");
   CHECK(dead["b"].at("error").at("class").as_string() == "transform");
   CHECK(dead["b"].at("error").at("message").as_string() == "the transform exploded");
@@ -91,7 +94,8 @@ TEST_CASE("a plugin provider that throws fails only that request: dispatch as in
   TempDir dir;
   dir.write("in.jsonl",
             "{\"id\": \"a\", \"text\": \"hello\"}\n{\"id\": \"d\", \"text\": \"boom-dispatch\"}\n"
-            "{\"id\": \"w\", \"text\": \"boom-work\"}\n{\"id\": \"z\", \"text\": \"bye\"}\n");
+            "{\"id\": \"w\", \"text\": \"boom-work\"}\n{\"id\": \"z\", \"text\": \"bye\"}\n"
+            "{\"id\": \"n\", \"text\": \"boom-int\"}\n");
   auto run = run_text("[pipeline]\n" + plugins_line() + R"(
 [providers.p]
 type = "throwing"
@@ -120,11 +124,31 @@ path = "out.jsonl"
   CHECK(count_ids(out) == std::map<std::string, int>{{"a", 1}, {"z", 1}});
   for (const auto& r : out) CHECK(r.at("answer").as_string() == "ok:" + std::string(r.at("text").as_string()));
   auto dead = dead_by_id(dir / "dead.jsonl");
-  REQUIRE(dead.size() == 2);
+  REQUIRE(dead.size() == 3);
+  CHECK(dead["n"].at("error").at("message").as_string() == "the provider failed: an exception that is not a std::exception");
   CHECK(dead["d"].at("error").at("class").as_string() == "invalid_request");
   CHECK(dead["d"].at("error").at("message").as_string() == "dispatch exploded");
   CHECK(dead["d"].at("attempts").as_int64() == 1);  // invalid_request is not retried
   CHECK(dead["w"].at("error").at("class").as_string() == "server");
   CHECK(dead["w"].at("error").at("message").as_string() == "the provider failed: the work exploded");
   CHECK(dead["w"].at("attempts").as_int64() == 2);  // server failures are
+}
+
+TEST_CASE("a plugin type whose configure() throws is a configuration error at its node, not a crash") {
+  TempDir dir;
+  dir.write("in.jsonl", "{\"text\": \"x\"}\n");
+  auto r = compile_text("[pipeline]\n" + plugins_line() + R"(
+[sources.in]
+path = "in.jsonl"
+[transforms.t]
+type = "unconfigurable"
+inputs = ["in"]
+[sinks.out]
+inputs = ["t"]
+path = "out.jsonl"
+)",
+                        dir, {}, &registry());
+  CHECK(!r.plan);
+  CHECK(r.diagnostics.str().find("graph.toml:5:13: error: transforms.t: the node failed to configure: no model file") !=
+        std::string::npos);
 }
