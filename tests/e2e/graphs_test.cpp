@@ -2,7 +2,6 @@
 // temporary folder and run by the built program.
 #include <doctest/doctest.h>
 
-#include "nodes/builtin.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mock_server.h"
 
@@ -24,13 +23,7 @@ std::vector<std::string> at_mock(const fs::path& graph, const MockServer& server
   Redactor redactor;
   CompileOptions options;
   options.check_environment = false;
-  // A registry of its own: the plugins a graph loads stay out of the shared built-in registry.
-  static TypeRegistry* registry = [] {
-    auto* reg = new TypeRegistry();
-    register_builtin(*reg);
-    return reg;
-  }();
-  CompileResult r = compile_file(graph, *registry, redactor, options);
+  CompileResult r = compile_file(graph, plugin_registry(), redactor, options);
   REQUIRE_MESSAGE(r.plan, r.diagnostics.str());
   std::vector<std::string> overrides;
   for (const auto& p : r.plan->providers)

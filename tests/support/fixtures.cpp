@@ -75,12 +75,21 @@ std::string make_jsonl(std::size_t n, const std::string& prefix, const std::stri
   return out;
 }
 
+namespace {
+TypeRegistry* new_builtin_registry() {
+  auto* r = new TypeRegistry();  // never destroyed: plugin types' code stays loaded to the end
+  register_builtin(*r);
+  return r;
+}
+}  // namespace
+
 TypeRegistry& builtin_registry() {
-  static TypeRegistry* registry = [] {
-    auto* r = new TypeRegistry();
-    register_builtin(*r);
-    return r;
-  }();
+  static TypeRegistry* registry = new_builtin_registry();
+  return *registry;
+}
+
+TypeRegistry& plugin_registry() {
+  static TypeRegistry* registry = new_builtin_registry();
   return *registry;
 }
 

@@ -42,6 +42,9 @@ std::string make_jsonl(std::size_t n, const std::string& prefix = "i", const std
 
 /// A registry with every built-in kind and type.
 TypeRegistry& builtin_registry();
+/// Another registry with the built-ins, for graphs that load plugins: what they register stays
+/// out of builtin_registry(), which tests compare against docs/config.md.
+TypeRegistry& plugin_registry();
 
 /// Compiles a graph written as TOML text (saved as graph.toml in `dir`).
 CompileResult compile_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides = {},

@@ -3,7 +3,6 @@
 // come from tests/plugins/throwing_types.cpp, loaded as a real plugin.
 #include <doctest/doctest.h>
 
-#include "nodes/builtin.h"
 #include "tests/support/fixtures.h"
 
 using namespace flowbatch;
@@ -11,15 +10,6 @@ using namespace flowbatch::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-TypeRegistry& registry() {
-  static TypeRegistry* r = [] {
-    auto* reg = new TypeRegistry();
-    register_builtin(*reg);
-    return reg;
-  }();
-  return *r;
-}
 
 std::string plugins_line() {
   return "plugins = [\"" + (fs::path(FLOWBATCH_TEST_PLUGIN_DIR) / "throwing_types.so").string() + "\"]";
@@ -48,7 +38,7 @@ path = "dead.jsonl"
 inputs = ["in"]
 path = "out.jsonl"
 )",
-                      dir, {}, &registry());
+                      dir, {}, &plugin_registry());
   REQUIRE_MESSAGE(run.compiled.plan, run.compiled.diagnostics.str());
   CHECK(run.report.succeeded == 2);
   CHECK(read_jsonl(dir / "out.jsonl").size() == 2);
@@ -78,7 +68,7 @@ path = "dead.jsonl"
 inputs = ["t"]
 path = "out.jsonl"
 )",
-                      dir, {}, &registry());
+                      dir, {}, &plugin_registry());
   REQUIRE_MESSAGE(run.compiled.plan, run.compiled.diagnostics.str());
   CHECK(count_ids(read_jsonl(dir / "out.jsonl")) == std::map<std::string, int>{{"a", 1}, {"c", 1}});
   auto dead = dead_by_id(dir / "dead.jsonl");
@@ -118,7 +108,7 @@ path = "dead.jsonl"
 inputs = ["c"]
 path = "out.jsonl"
 )",
-                      dir, {}, &registry());
+                      dir, {}, &plugin_registry());
   REQUIRE_MESSAGE(run.compiled.plan, run.compiled.diagnostics.str());
   const auto out = read_jsonl(dir / "out.jsonl");
   CHECK(count_ids(out) == std::map<std::string, int>{{"a", 1}, {"z", 1}});
@@ -147,7 +137,7 @@ inputs = ["in"]
 inputs = ["t"]
 path = "out.jsonl"
 )",
-                        dir, {}, &registry());
+                        dir, {}, &plugin_registry());
   CHECK(!r.plan);
   CHECK(r.diagnostics.str().find("graph.toml:5:13: error: transforms.t: the node failed to configure: no model file") !=
         std::string::npos);

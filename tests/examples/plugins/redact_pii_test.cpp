@@ -2,22 +2,12 @@
 // graph: what it redacts, what it leaves alone, and that long runs of characters stay linear.
 #include <doctest/doctest.h>
 
-#include "nodes/builtin.h"
 #include "tests/support/fixtures.h"
 
 using namespace flowbatch;
 using namespace flowbatch::test;
 
 namespace {
-
-TypeRegistry& registry() {
-  static TypeRegistry* r = [] {
-    auto* reg = new TypeRegistry();
-    register_builtin(*reg);
-    return reg;
-  }();
-  return *r;
-}
 
 /// Each text through redact_pii (every pattern), in order.
 std::vector<std::string> redacted(const std::vector<std::string>& texts) {
@@ -37,7 +27,7 @@ patterns = ["email", "phone", "credit_card", "ipv4"]
 inputs = ["redact"]
 path = "out.jsonl"
 )",
-                      dir, {}, &registry());
+                      dir, {}, &plugin_registry());
   REQUIRE_MESSAGE(run.compiled.plan, run.compiled.diagnostics.str());
   std::vector<std::string> out;
   for (const auto& o : read_jsonl(dir / "out.jsonl")) out.emplace_back(o.at("text").as_string());
