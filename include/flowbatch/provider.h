@@ -152,7 +152,7 @@ class Provider {
     (void)request;
     (void)response;
     CallResult r;
-    r.failure = Failure{ErrorClass::parse, "provider does not parse HTTP responses", 0, {}, {}, -1};
+    r.failure = Failure{ErrorClass::parse, "provider does not parse HTTP responses", 0, {}, {}, -1, {}};
     return r;
   }
 };
