@@ -22,33 +22,6 @@ namespace {
 const char* kCanned =
     R"({"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}})";
 
-std::string graph(const std::string& base_url, const std::string& provider_keys) {
-  return fmt::format(R"(
-[pipeline]
-progress = "off"
-[providers.p]
-type = "openai"
-base_url = "{}"
-api_key_env = ""
-{}
-[sources.in]
-path = "in.jsonl"
-id_field = "id"
-[calls.c]
-inputs = ["in"]
-provider = "p"
-model = "m"
-prompt = "{{{{text}}}}"
-[dead_letters.dead]
-inputs = ["c.error", "in.invalid"]
-path = "dead.jsonl"
-[sinks.out]
-inputs = ["c"]
-path = "out.jsonl"
-)",
-                     base_url, provider_keys);
-}
-
 bool have_tools() {
   if (Nginx::program().empty() || run_process({"/usr/bin/openssl", "version"}).exit_code != 0) {
     MESSAGE("nginx or openssl is not installed (make deps installs them): skipped");
@@ -105,7 +78,7 @@ TEST_CASE("TLS is verified against ca_file, and HTTP/2 carries many requests ove
   const std::string url = fmt::format("https://localhost:{}/v1", port);
 
   SUBCASE("trusted through ca_file: every request over HTTP/2, multiplexed") {
-    dir.write("g.toml", graph(url, "ca_file = \"cert.pem\"\nmax_concurrency = 32"));
+    dir.write("g.toml", openai_chat_graph(url, "ca_file = \"cert.pem\"\nmax_concurrency = 32", "max_attempts = 1"));
     auto r = run_flowbatch({"g.toml"}, dir.path());
     CHECK_MESSAGE(r.exit_code == 0, r.err);
     CHECK(count_ids(read_jsonl(dir / "out.jsonl")).size() == 200);
@@ -122,7 +95,7 @@ TEST_CASE("TLS is verified against ca_file, and HTTP/2 carries many requests ove
   }
 
   SUBCASE("not trusted without it: the certificate is refused, nothing is sent") {
-    dir.write("g.toml", graph(url, "max_concurrency = 4"));
+    dir.write("g.toml", openai_chat_graph(url, "max_concurrency = 4", "max_attempts = 1"));
     auto r = run_flowbatch({"g.toml"}, dir.path());
     CHECK(r.exit_code == 3);
     const auto dead = read_jsonl(dir / "dead.jsonl");
@@ -136,7 +109,7 @@ TEST_CASE("TLS is verified against ca_file, and HTTP/2 carries many requests ove
 TEST_CASE("a ca_file that cannot be read is a configuration error at its key") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
-  dir.write("g.toml", graph("https://localhost:1/v1", "ca_file = \"missing.pem\""));
+  dir.write("g.toml", openai_chat_graph("https://localhost:1/v1", "ca_file = \"missing.pem\"", "max_attempts = 1"));
   auto r = run_flowbatch({"validate", "g.toml"}, dir.path());
   CHECK(r.exit_code == 78);
   CHECK(r.err.find("g.toml:8:11: error: providers.p.ca_file: cannot read") != std::string::npos);
@@ -163,7 +136,7 @@ TEST_CASE("http_proxy from the environment is honoured: requests reach the API t
               {proxy_port});
   dir.write("in.jsonl", make_jsonl(50));
   // A host that exists nowhere: only the proxy can make these requests succeed.
-  dir.write("g.toml", graph("http://api.flowbatch.invalid/v1", "max_concurrency = 8"));
+  dir.write("g.toml", openai_chat_graph("http://api.flowbatch.invalid/v1", "max_concurrency = 8", "max_attempts = 1"));
   {
     ScopedEnv via("http_proxy", fmt::format("http://127.0.0.1:{}", proxy_port));
     ScopedEnv no_exceptions("no_proxy", "");

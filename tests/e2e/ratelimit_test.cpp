@@ -22,38 +22,6 @@ std::string items_jsonl(int n, const std::string& text = "question") {
   return out;
 }
 
-std::string graph(const std::string& base_url, const std::string& provider_keys, const std::string& retry_keys) {
-  return fmt::format(R"(
-[pipeline]
-progress = "off"
-[providers.p]
-type = "openai"
-base_url = "{}"
-api_key_env = ""
-{}
-[sources.in]
-path = "in.jsonl"
-id_field = "id"
-[calls.c]
-inputs = ["in", "r"]
-provider = "p"
-model = "m"
-prompt = "{{{{text}}}}"
-[retries.r]
-inputs = ["c.error"]
-initial_backoff_ms = 50
-max_backoff_ms = 2000
-{}
-[dead_letters.dead]
-inputs = ["r.exhausted", "in.invalid"]
-path = "dead.jsonl"
-[sinks.out]
-inputs = ["c"]
-path = "out.jsonl"
-)",
-                     base_url, provider_keys, retry_keys);
-}
-
 int count_status(const boost::json::object& stats, const char* status) {
   const auto& by = stats.at("by_status").as_object();
   return by.contains(status) ? by.at(status).to_number<int>() : 0;
@@ -73,7 +41,7 @@ TEST_CASE("under a server-side limit with every fault on, each item ends once an
                      "--malformed-rate", "0.02", "--hang-rate", "0.01", "--seed", "7"});
   TempDir dir;
   dir.write("in.jsonl", items_jsonl(200));
-  dir.write("g.toml", graph(server.base_url(), "requests_per_minute = 3000\ntimeout_ms = 400\nmax_concurrency = 16",
+  dir.write("g.toml", openai_chat_graph(server.base_url(), "requests_per_minute = 3000\ntimeout_ms = 400\nmax_concurrency = 16",
                             "max_attempts = 6\nretry_on = [\"rate_limit\", \"server\", \"timeout\", \"network\", \"parse\"]"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE((r.exit_code == 0 || r.exit_code == 3), r.err);
@@ -90,7 +58,7 @@ TEST_CASE("told more than the server allows, flowbatch settles at the server's l
   MockServer server({"--rpm", "1200"});  // 20 a second
   TempDir dir;
   dir.write("in.jsonl", items_jsonl(120));
-  dir.write("g.toml", graph(server.base_url(), "requests_per_minute = 6000", "max_attempts = 10"));
+  dir.write("g.toml", openai_chat_graph(server.base_url(), "requests_per_minute = 6000", "max_attempts = 10"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   check_each_once(dir, 120);
@@ -103,7 +71,7 @@ TEST_CASE("with no limit configured, the limit the server announces is obeyed") 
   MockServer server({"--rpm", "1200"});
   TempDir dir;
   dir.write("in.jsonl", items_jsonl(100));
-  dir.write("g.toml", graph(server.base_url(), "", "max_attempts = 10"));
+  dir.write("g.toml", openai_chat_graph(server.base_url(), "", "max_attempts = 10"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   check_each_once(dir, 100);
@@ -115,7 +83,7 @@ TEST_CASE("adaptive concurrency settles near a queueing server's capacity") {
   MockServer server({"--capacity", "16", "--latency-ms", "40", "--latency-sigma", "0", "--threads", "2"});
   TempDir dir;
   dir.write("in.jsonl", items_jsonl(2500));
-  dir.write("g.toml", graph(server.base_url(), "max_concurrency = \"adaptive\"\ninitial_concurrency = 2\nmax_concurrency_limit = 512",
+  dir.write("g.toml", openai_chat_graph(server.base_url(), "max_concurrency = \"adaptive\"\ninitial_concurrency = 2\nmax_concurrency_limit = 512",
                             "max_attempts = 3"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(r.exit_code == 0, r.err);
@@ -191,7 +159,7 @@ TEST_CASE("behind nginx's limit_req (no rate headers, just 429s), every item sti
                                    port, canned),
               {port});
   dir.write("in.jsonl", items_jsonl(150));
-  dir.write("g.toml", graph(fmt::format("http://127.0.0.1:{}/v1", port), "max_concurrency = 16", "max_attempts = 30"));
+  dir.write("g.toml", openai_chat_graph(fmt::format("http://127.0.0.1:{}/v1", port), "max_concurrency = 16", "max_attempts = 30"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   check_each_once(dir, 150);

@@ -199,6 +199,38 @@ std::map<std::string, int> count_ids(const std::vector<boost::json::object>& rec
   return counts;
 }
 
+std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys, const std::string& retry_keys) {
+  return fmt::format(R"(
+[pipeline]
+progress = "off"
+[providers.p]
+type = "openai"
+base_url = "{}"
+api_key_env = ""
+{}
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.c]
+inputs = ["in", "r"]
+provider = "p"
+model = "m"
+prompt = "{{{{text}}}}"
+[retries.r]
+inputs = ["c.error"]
+initial_backoff_ms = 50
+max_backoff_ms = 2000
+{}
+[dead_letters.dead]
+inputs = ["r.exhausted", "in.invalid"]
+path = "dead.jsonl"
+[sinks.out]
+inputs = ["c"]
+path = "out.jsonl"
+)",
+                     base_url, provider_keys, retry_keys);
+}
+
 ScopedEnv::ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
   if (const char* old = std::getenv(name_.c_str())) saved_ = old;
   ::setenv(name_.c_str(), value.c_str(), 1);

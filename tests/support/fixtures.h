@@ -75,6 +75,12 @@ std::shared_ptr<Provider> make_provider(const std::string& type, const std::stri
 /// The "id" of every record, counted.
 std::map<std::string, int> count_ids(const std::vector<boost::json::object>& records, const std::string& key = "id");
 
+/// A graph calling an OpenAI-compatible server at `base_url` without a key: source "in" (in.jsonl,
+/// id_field "id") → call "c" (model "m", prompt "{{text}}") → sink out.jsonl; failures go through
+/// retry "r" to the dead letter "dead" (dead.jsonl). `provider_keys` and `retry_keys` are TOML
+/// lines added to [providers.p] and [retries.r].
+std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys, const std::string& retry_keys);
+
 /// Sets an environment variable until the end of the scope (programs the test starts inherit it).
 class ScopedEnv {
  public:
