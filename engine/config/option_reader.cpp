@@ -66,6 +66,10 @@ void OptionReader::check_keys(const std::vector<std::string>& handled_elsewhere)
       context_.diagnostics.error(e.value.where, subject_ + "." + e.key,
                                  fmt::format("expected {}, found {}", kind_description(k->kind), e.value.kind_name()));
       mistyped_.push_back(e.key);
+    } else if (k && k->kind == KeyKind::path && e.value.text.empty()) {
+      // An empty path names no file; opening "" would fail at run time with no node named.
+      context_.diagnostics.error(e.value.where, subject_ + "." + e.key, "must name a file (the path is empty)");
+      mistyped_.push_back(e.key);
     }
   }
   for (const auto& k : schema_) {
@@ -143,10 +147,21 @@ std::vector<std::string> OptionReader::strings(std::string_view key) const {
 
 std::filesystem::path OptionReader::path(std::string_view key) const {
   std::filesystem::path p = string(key);
-  if (p.empty() || p.is_absolute()) return p;
-  const ConfigValue* v = present(key);
-  const std::filesystem::path& base = v ? v->base_dir : table_.base_dir;
-  return (base / p).lexically_normal();
+  if (p.empty()) return p;
+  if (p.is_absolute()) {
+    p = p.lexically_normal();
+  } else {
+    const ConfigValue* v = present(key);
+    p = ((v ? v->base_dir : table_.base_dir) / p).lexically_normal();
+  }
+  note_path_use(key, p);
+  return p;
+}
+
+void OptionReader::note_path_use(std::string_view key, const std::filesystem::path& p) const {
+  for (const PathUse& use : paths_used_)
+    if (use.key == key) return;
+  paths_used_.push_back(PathUse{std::string(key), p, location(key)});
 }
 
 boost::json::value OptionReader::json(std::string_view key) const {

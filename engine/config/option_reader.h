@@ -43,6 +43,15 @@ class OptionReader final : public Options {
 
   /// Where the key's value is written (the table's header when the key is absent).
   Location location(std::string_view key) const;
+
+  /// A file named by a path key, as the node read it (for the graph's file checks).
+  struct PathUse {
+    std::string key;
+    std::filesystem::path path;
+    Location where;
+  };
+  /// Every non-empty path this node's options named, in the order they were read.
+  const std::vector<PathUse>& paths_used() const { return paths_used_; }
   const ConfigValue& table() const { return table_; }
   const std::vector<KeySpec>& schema() const { return schema_; }
 
@@ -50,6 +59,7 @@ class OptionReader final : public Options {
   const KeySpec* spec(std::string_view key) const;
   const ConfigValue* present(std::string_view key) const;  // only when it has the right type
   void check_keys(const std::vector<std::string>& handled_elsewhere);
+  void note_path_use(std::string_view key, const std::filesystem::path& p) const;
 
   const ConfigValue& table_;
   std::string subject_;
@@ -57,6 +67,7 @@ class OptionReader final : public Options {
   std::vector<KeySpec> schema_;
   Context context_;
   std::vector<std::string> mistyped_;
+  mutable std::vector<PathUse> paths_used_;  // path() is const for the node types that read it
 };
 
 /// Whether `value` has the TOML type that `kind` asks for.

@@ -49,6 +49,7 @@ class Compiler {
     checks.check_sources_exist();
     checks.route_unconnected_ports(pipeline_dead_letter_where_);
     checks.check_cycles();
+    checks.check_file_conflicts(options_.replay_from);
     if (diagnostics_.has_errors()) return std::nullopt;
     return std::move(plan_);
   }
@@ -77,6 +78,7 @@ class Compiler {
     if (!table || !table->is_table()) table = &empty;
     OptionReader reader(*table, "pipeline", "pipeline", pipeline_keys(), reader_context());
     plan_.pipeline = read_pipeline_options(reader, plan_.graph_file);
+    plan_.pipeline.state_where = reader.location("state");
     if (reader.has("dead_letter")) pipeline_dead_letter_where_ = reader.location("dead_letter");
   }
 
@@ -174,6 +176,7 @@ class Compiler {
     }
     if (!node.config && diagnostics_.error_count() == errors_before)
       diagnostics_.error(e.key_where, subject, "the node could not be configured");
+    node.files = file_uses(reader, kind);
     plan_.nodes.push_back(std::move(node));
   }
 

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <functional>
 #include <set>
+#include <sys/stat.h>
 
 #include "engine/config/option_reader.h"
+#include "engine/core/paths.h"
 #include "engine/core/text.h"
 
 namespace flowbatch {
@@ -62,6 +64,7 @@ std::optional<std::size_t> GraphChecks::default_dead_letter(const std::optional<
   node.config = kind->parse(context);
   node.where = table.where;
   node.implicit = true;
+  node.files = file_uses(reader, *kind);
   if (!node.config) return std::nullopt;
   plan.nodes.push_back(std::move(node));
   return plan.nodes.size() - 1;
@@ -143,6 +146,90 @@ void GraphChecks::check_cycles() {
   };
   for (std::size_t v = 0; v < n; ++v)
     if (mark[v] == Mark::fresh) visit(v);
+}
+
+}  // namespace flowbatch
+
+namespace flowbatch {
+
+std::vector<FileUse> file_uses(const OptionReader& options, const NodeKind& kind) {
+  std::vector<FileUse> files;
+  for (const auto& use : options.paths_used()) files.push_back(FileUse{use.path, use.key, use.where, kind.terminal});
+  return files;
+}
+
+namespace {
+
+/// What makes two paths the same file: the resolved path (symlinks and "..", even for a file that
+/// does not exist yet), or the same inode (hard links, bind mounts).
+struct FileIdentity {
+  std::string resolved;
+  bool exists = false;
+  dev_t device = 0;
+  ino_t inode = 0;
+
+  explicit FileIdentity(const std::filesystem::path& path) {
+    std::error_code ec;
+    const auto canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
+    resolved = (ec ? path.lexically_normal() : canonical).string();
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      exists = true;
+      device = st.st_dev;
+      inode = st.st_ino;
+    }
+  }
+  bool same(const FileIdentity& other) const {
+    return resolved == other.resolved || (exists && other.exists && device == other.device && inode == other.inode);
+  }
+};
+
+struct NamedFile {
+  FileUse use;
+  std::string owner;  ///< "sink \"results\"", "the run's state"
+  std::string subject;  ///< "sinks.results.path"
+  FileIdentity identity;
+  bool state = false;   ///< one of the state's own files
+};
+
+}  // namespace
+
+void GraphChecks::check_file_conflicts(const std::filesystem::path& replay_from) {
+  std::vector<NamedFile> files;
+  for (const PlanNode& node : plan.nodes) {
+    for (const FileUse& use : node.files)
+      files.push_back(NamedFile{use, fmt::format("{} \"{}\"", node.kind->name, node.name),
+                                node.kind->table + "." + node.name + "." + use.key, FileIdentity(use.path)});
+  }
+  if (!plan.pipeline.state.empty()) {
+    // SQLite writes the state and two files beside it.
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      const std::filesystem::path p = plan.pipeline.state.string() + suffix;
+      files.push_back(NamedFile{FileUse{p, "state", plan.pipeline.state_where, true}, "the run's state", "pipeline.state",
+                                FileIdentity(p), true});
+    }
+  }
+  const Location nowhere{plan.graph_file.string(), 0, 0};
+  files.push_back(NamedFile{FileUse{plan.graph_file, "", nowhere, false}, "the graph file", "", FileIdentity(plan.graph_file)});
+  if (!replay_from.empty())
+    files.push_back(NamedFile{FileUse{replay_from, "", nowhere, false}, "the replayed file", "", FileIdentity(replay_from)});
+
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    for (std::size_t j = 0; j < files.size(); ++j) {
+      const NamedFile& writer = files[i];
+      const NamedFile& other = files[j];
+      if (i == j || !writer.use.writes) continue;
+      if (other.use.writes && j < i) continue;  // a pair of writers is reported once
+      if (writer.state && other.state) continue;
+      if (!writer.identity.same(other.identity)) continue;
+      const std::string what = other.use.writes ? "also writes it" : "reads it";
+      const std::string where = other.subject.empty() ? "" : fmt::format(" ({} at {})", other.subject, other.use.where.str());
+      diagnostics.error(writer.use.where, writer.subject,
+                        fmt::format("{} writes {}, and {} {}{}; every output needs a file of its own, and nothing may "
+                                    "overwrite an input",
+                                    writer.owner, display_path(writer.use.path), other.owner, what, where));
+    }
+  }
 }
 
 }  // namespace flowbatch

@@ -1,12 +1,17 @@
 #pragma once
 #include <optional>
 
+#include "engine/config/option_reader.h"
 #include "engine/core/diagnostics.h"
 #include "engine/core/redactor.h"
 #include "engine/graph/plan.h"
 #include "engine/graph/type_registry.h"
 
 namespace flowbatch {
+
+/// The files a node's options named: written when its kind is terminal (sinks and dead letters
+/// write their files), read otherwise.
+std::vector<FileUse> file_uses(const OptionReader& options, const NodeKind& kind);
 
 /// Whole-graph checks that run once every node and edge is known.
 struct GraphChecks {
@@ -22,6 +27,9 @@ struct GraphChecks {
   void route_unconnected_ports(const std::optional<Location>& dead_letter_key);
   /// Every cycle must pass through a node that breaks cycles (a retry).
   void check_cycles();
+  /// No two nodes write one file, and nothing writes a file the graph reads (an input, the graph
+  /// itself, the file being replayed) or the run's state: compared as resolved paths and inodes.
+  void check_file_conflicts(const std::filesystem::path& replay_from);
 
  private:
   std::optional<std::size_t> default_dead_letter(const std::optional<Location>& dead_letter_key);

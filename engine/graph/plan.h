@@ -36,6 +36,7 @@ struct PipelineOptions {
   std::size_t io_threads = 1;  ///< threads running the libcurl multi loop (timers run on the first)
   std::size_t threads = 0;     ///< worker threads of the flow graph, the main thread included (0: one per core)
   std::filesystem::path state;  ///< the run's state (resume, cache); empty: none
+  Location state_where;         ///< where `state` is set (the [pipeline] table when it is not)
   std::vector<PluginRef> plugins;  ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
 };
@@ -56,6 +57,15 @@ struct PlanProvider {
   ProviderSettings settings;
 };
 
+/// A file a node reads or writes, named by one of its path keys. The compiler refuses a graph in
+/// which two nodes write one file, or a node writes a file that another reads.
+struct FileUse {
+  std::filesystem::path path;
+  std::string key;      ///< the path key, e.g. "path"
+  Location where;       ///< where the key's value is written
+  bool writes = false;  ///< sinks and dead letters write their files; every other node reads
+};
+
 struct PlanNode {
   std::string name;
   const NodeKind* kind = nullptr;
@@ -63,6 +73,7 @@ struct PlanNode {
   std::unique_ptr<NodeConfig> config;
   Location where;
   bool implicit = false;  ///< added by the compiler (the default dead letter)
+  std::vector<FileUse> files;  ///< the files its path keys name
 };
 
 struct PlanEdge {
