@@ -149,6 +149,7 @@ class SourceRuntime final : public NodeRuntime {
     const boost::json::value* id = item.find(config_.id_field);
     if (!id || id->is_null()) {
       item.raw = std::move(record.text);
+      if (id) return fmt::format("line {}: the id field \"{}\" is null", item.line, config_.id_field);
       return fmt::format("line {}: missing id field \"{}\"", item.line, config_.id_field);
     }
     if (const auto* s = id->if_string()) item.id.assign(s->data(), s->size());

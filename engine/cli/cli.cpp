@@ -206,8 +206,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "flowbatch 0.1.0");
   app.footer("A graph file alone runs it: `flowbatch graph.toml` is `flowbatch run graph.toml`.\n"
-             "Exit codes: 0 done, 3 done with dead letters, 75 stopped early (resumable), 78 config error,\n"
-             "130 interrupted, 1 other error.");
+             "Exit codes: 0 done, 3 done with dead letters, 64 usage error, 75 stopped early (resumable),\n"
+             "78 config error, 130 interrupted, 1 other error.");
 
   GraphArgs run_args, validate_args, graph_args, replay_args, status_args;
   RunFlags run_flags, replay_flags;
@@ -250,7 +250,10 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version are "errors" that succeed; every real usage error exits with
+    // EX_USAGE (64), not CLI11's own numbers.
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
   }
   if (run->parsed()) return cmd_run(registry, run_args, run_flags);
   if (replay->parsed()) return cmd_replay(registry, dead_letters, replay_args, replay_flags);

@@ -1,5 +1,7 @@
 #include "engine/config/toml_loader.h"
 
+#include "engine/core/text.h"
+
 #include <fmt/format.h>
 
 #include <cstdlib>
@@ -146,9 +148,11 @@ ConfigValue load_toml_file(const std::filesystem::path& file, Diagnostics& diagn
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
+  std::string text = buffer.str();
+  if (text.rfind(kUtf8Bom, 0) == 0) text.erase(0, kUtf8Bom.size());  // editors on Windows write one
   std::filesystem::path base = file.parent_path();
   if (base.empty()) base = ".";
-  return parse_text(buffer.str(), file.string(), std::filesystem::absolute(base), diagnostics);
+  return parse_text(text, file.string(), std::filesystem::absolute(base), diagnostics);
 }
 
 void apply_override(ConfigValue& root, const std::string& assignment, Diagnostics& diagnostics) {

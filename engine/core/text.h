@@ -23,4 +23,19 @@ std::vector<std::string> split(std::string_view text, char separator);
 /// Leading and trailing ASCII white space removed.
 std::string_view trim(std::string_view text);
 
+/// The UTF-8 byte order mark some editors put at the start of a file.
+inline constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
+/// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF),
+/// as JSON requires of everything flowbatch writes.
+bool is_valid_utf8(std::string_view text);
+/// `text` with each ill-formed byte sequence replaced by U+FFFD, for text from outside (server
+/// messages, answers) that must go into JSON; unchanged when it is valid.
+std::string to_valid_utf8(std::string_view text);
+
+/// Standard base64 (RFC 4648, with padding): bytes that are not text, kept losslessly in JSON.
+std::string base64_encode(std::string_view bytes);
+/// The bytes back, or nothing when `text` is not base64.
+std::optional<std::string> base64_decode(std::string_view text);
+
 }  // namespace flowbatch

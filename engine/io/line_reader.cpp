@@ -1,5 +1,7 @@
 #include "engine/io/line_reader.h"
 
+#include "engine/core/text.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,7 +47,19 @@ bool LineReader::fill() {
     return false;
   }
   end_ += static_cast<std::size_t>(n);
+  if (!bom_checked_) skip_bom();
   return true;
+}
+
+/// A UTF-8 byte order mark at the very start of a file is not part of its first line.
+void LineReader::skip_bom() {
+  if (bom_checked_) return;
+  if (end_ < kUtf8Bom.size() && !eof_) return;  // too few bytes yet to tell
+  bom_checked_ = true;
+  if (std::string_view(buffer_.data(), end_).substr(0, kUtf8Bom.size()) == kUtf8Bom) {
+    begin_ = kUtf8Bom.size();
+    offset_ = kUtf8Bom.size();
+  }
 }
 
 bool LineReader::next(std::string& line, std::uint64_t& line_number) {

@@ -22,6 +22,7 @@ class LineReader {
 
  private:
   bool fill();
+  void skip_bom();
 
   std::filesystem::path path_;
   int fd_ = -1;
@@ -29,6 +30,7 @@ class LineReader {
   std::size_t begin_ = 0;  // unread data is buffer_[begin_, end_)
   std::size_t end_ = 0;
   bool eof_ = false;
+  bool bom_checked_ = false;
   std::uint64_t line_ = 0;
   std::uint64_t offset_ = 0;
 };

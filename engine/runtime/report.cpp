@@ -6,6 +6,16 @@
 
 namespace flowbatch {
 
+std::string_view to_string(RunStatus status) {
+  switch (status) {
+    case RunStatus::finished: return "finished";
+    case RunStatus::interrupted: return "interrupted";
+    case RunStatus::stopped: return "stopped";
+    case RunStatus::failed: return "failed";
+  }
+  return "unknown";
+}
+
 std::string with_commas(std::uint64_t n) {
   std::string digits = std::to_string(n);
   std::string out;
@@ -82,12 +92,13 @@ void ProgressReporter::update() {
   else console_.print("progress: " + line() + "\n");
 }
 
-std::string run_summary(const RunState& run, const std::string& job_name, bool interrupted) {
+std::string run_summary(const RunState& run, const std::string& job_name, RunStatus status) {
   const Metrics& m = run.metrics;
   const double elapsed = seconds_since(run.started);
   const std::uint64_t done = ended(m);
-  std::string out = fmt::format("{}: {} in {:.2f} s, {} items ({:.0f} items/s)\n", job_name,
-                                interrupted ? "interrupted" : "finished", elapsed, with_commas(done),
+  const bool interrupted = status != RunStatus::finished;
+  std::string out = fmt::format("{}: {} in {:.2f} s, {} items ({:.0f} items/s)\n", job_name, to_string(status), elapsed,
+                                with_commas(done),
                                 static_cast<double>(done) / std::max(elapsed, 1e-3));
   for (const NodeStats& s : m.nodes()) {
     if (s.destination.empty()) continue;
@@ -126,7 +137,7 @@ boost::json::object classes_json(const std::array<std::atomic<std::uint64_t>, Me
 }
 }  // namespace
 
-boost::json::object run_report_json(const RunState& run, const std::string& job_name, const std::string& status) {
+boost::json::object run_report_json(const RunState& run, const std::string& job_name, RunStatus status) {
   const Metrics& m = run.metrics;
   boost::json::array nodes;
   for (const NodeStats& s : m.nodes()) {
@@ -138,7 +149,7 @@ boost::json::object run_report_json(const RunState& run, const std::string& job_
   const auto unfinished = m.abandoned.load() + static_cast<std::uint64_t>(std::max<std::int64_t>(0, run.outstanding()));
   return boost::json::object{
       {"name", job_name},
-      {"status", status},
+      {"status", to_string(status)},
       {"seconds", seconds_since(run.started)},
       {"items", boost::json::object{{"admitted", m.admitted.load()},
                                     {"succeeded", m.succeeded.load()},

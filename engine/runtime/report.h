@@ -9,6 +9,16 @@
 
 namespace flowbatch {
 
+/// How a run ended: decided once, then used by the summary, the state, the JSON report and the
+/// exit code alike.
+enum class RunStatus : std::uint8_t {
+  finished,     ///< every source read, every item ended
+  interrupted,  ///< Ctrl-C / SIGTERM: drained, resumable
+  stopped,      ///< stopped early on purpose (quota, budget, a provider that refuses): resumable
+  failed,       ///< a fatal error (a sink that cannot write)
+};
+std::string_view to_string(RunStatus status);
+
 /// "12,345"
 std::string with_commas(std::uint64_t n);
 /// "1:02:03", "2:03", "45s"
@@ -32,10 +42,10 @@ class ProgressReporter {
 };
 
 /// The end-of-run report: counts per terminal node and per error class, wall time, rate.
-std::string run_summary(const RunState& run, const std::string& job_name, bool interrupted);
+std::string run_summary(const RunState& run, const std::string& job_name, RunStatus status);
 
 /// The same as JSON, for machines: {"name", "status", "seconds", "items": {...}, "nodes": [...],
 /// "errors": {"attempts": {...}, "dead_lettered": {...}}, "requests": {...}, "tokens": {...}}.
-boost::json::object run_report_json(const RunState& run, const std::string& job_name, const std::string& status);
+boost::json::object run_report_json(const RunState& run, const std::string& job_name, RunStatus status);
 
 }  // namespace flowbatch

@@ -220,8 +220,7 @@ class Runner {
                             {"discarded", static_cast<std::int64_t>(m.discarded.load())},
                             {"skipped", static_cast<std::int64_t>(m.skipped.load())},
                             {"requests", static_cast<std::int64_t>(m.requests.load())}});
-      const bool complete = !run_.failed() && !run_.draining() && run_.outstanding() == 0;
-      state_->set_status(run_.failed() ? "failed" : run_.stopped_resumable() ? "stopped" : complete ? "finished" : "interrupted");
+      state_->set_status(std::string(to_string(status())));
     } catch (const std::exception& e) {
       run_.fail(e.what());
     }
@@ -305,9 +304,28 @@ class Runner {
     }
   }
 
+  /// How the run ended; the one place that decides it.
+  RunStatus status() const {
+    if (run_.failed()) return RunStatus::failed;
+    if (run_.stopped_resumable()) return RunStatus::stopped;
+    if (run_.draining() || run_.outstanding() != 0) return RunStatus::interrupted;
+    return RunStatus::finished;
+  }
+
+  static int exit_code(RunStatus status, bool dead_letters_hold_items) {
+    switch (status) {
+      case RunStatus::failed: return kExitFatal;
+      case RunStatus::stopped: return kExitResumable;
+      case RunStatus::interrupted: return kExitInterrupted;
+      case RunStatus::finished: return dead_letters_hold_items ? kExitDeadLetters : kExitOk;
+    }
+    return kExitFatal;
+  }
+
   RunReport report() {
     RunReport r;
-    r.interrupted = run_.draining() && !run_.failed() && !run_.stopped_resumable();
+    const RunStatus how = status();
+    r.interrupted = how == RunStatus::interrupted;
     r.resumable_reason = run_.resumable_reason();
     r.archived_state = archived_state_;
     r.fatal_error = run_.fatal_error();
@@ -319,17 +337,9 @@ class Runner {
     r.requests = m.requests.load();
     r.retries = m.retries.load();
     r.peak_in_flight = m.peak_outstanding.load();
-    r.summary = run_summary(run_, plan_.pipeline.name, run_.draining() || run_.failed()) + provider_summary();
-    if (run_.failed()) r.exit_code = kExitFatal;
-    else if (run_.stopped_resumable()) r.exit_code = kExitResumable;
-    else if (r.interrupted) r.exit_code = kExitInterrupted;
-    else if (r.dead > 0) r.exit_code = kExitDeadLetters;
-    else r.exit_code = kExitOk;
-    const char* status = run_.failed()                ? "failed"
-                         : run_.stopped_resumable()   ? "stopped"
-                         : r.interrupted              ? "interrupted"
-                                                      : "finished";
-    r.json = run_report_json(run_, plan_.pipeline.name, status);
+    r.summary = run_summary(run_, plan_.pipeline.name, how) + provider_summary();
+    r.exit_code = exit_code(how, r.dead > 0);
+    r.json = run_report_json(run_, plan_.pipeline.name, how);
     r.json["exit_code"] = r.exit_code;
     if (!r.fatal_error.empty()) r.json["error"] = r.fatal_error;
     return r;

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <unistd.h>
 #include <ctime>
 #include <stdexcept>
 
@@ -54,6 +56,40 @@ std::runtime_error refused(const std::filesystem::path& file, const std::string&
       "the state file {} {}; run with --fresh to start over (the old file is kept, renamed)", file.string(), why));
 }
 
+/// A state that cannot be written where it is: --fresh would fail the same way, so say what to fix.
+std::runtime_error unwritable(const std::filesystem::path& file, const std::string& why) {
+  return std::runtime_error(fmt::format("cannot keep the run's state in {}: {}; make that folder writable, or set "
+                                        "pipeline.state to another place (\"none\" keeps no state)",
+                                        file.string(), why));
+}
+
+/// Errors of the file system (permissions, a full disk) rather than of the file's content.
+bool is_io_error(int sqlite_code) {
+  switch (sqlite_code & 0xFF) {
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return true;
+    default: return false;
+  }
+}
+
+/// Checks up front what SQLite would otherwise report late and vaguely: the folder must exist
+/// (created here) and be writable, and so must the file when it exists.
+void check_writable(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+  std::filesystem::create_directories(folder, ec);
+  if (ec) throw unwritable(file, fmt::format("cannot create the folder {} ({})", folder.string(), ec.message()));
+  if (::access(folder.c_str(), W_OK | X_OK) != 0)
+    throw unwritable(file, fmt::format("the folder {} is not writable ({})", folder.string(), std::strerror(errno)));
+  if (::access(file.c_str(), F_OK) == 0 && ::access(file.c_str(), R_OK | W_OK) != 0)
+    throw unwritable(file, fmt::format("the file is not writable ({})", std::strerror(errno)));
+}
+
 }  // namespace
 
 // --- CompletedRecords ----------------------------------------------------------------------------
@@ -78,12 +114,13 @@ CompletedRecords::Status CompletedRecords::lookup(std::uint64_t line, std::uint6
 // --- StateStore ----------------------------------------------------------------------------------
 
 StateStore::StateStore(const std::filesystem::path& file, const std::string& pipeline) : file_(file) {
-  std::error_code ec;
-  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+  check_writable(file);
   if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
     const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
     sqlite3_close(db_);
     db_ = nullptr;
+    if (is_io_error(code)) throw unwritable(file, why);
     throw refused(file, "cannot be opened (" + why + ")");
   }
   try {
@@ -100,8 +137,10 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     exec("CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)");
     exec("CREATE TABLE IF NOT EXISTS cache(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID");
   } catch (const std::exception& e) {
+    const int code = sqlite3_extended_errcode(db_);
     sqlite3_close(db_);
     db_ = nullptr;
+    if (is_io_error(code)) throw unwritable(file, e.what());
     throw refused(file, fmt::format("is not a flowbatch state, or is damaged ({})", e.what()));
   }
 

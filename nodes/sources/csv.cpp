@@ -55,7 +55,6 @@ class CsvReader final : public SourceReader {
     if (next_record(first)) {
       if (!split_csv(first.text, delimiter, header))
         throw std::runtime_error(path.string() + ": the header row has an unclosed quote");
-      if (!header.empty() && header.front().rfind("\xEF\xBB\xBF", 0) == 0) header.front().erase(0, 3);  // BOM
     }
   }
 

@@ -109,6 +109,40 @@ TEST_CASE("a server that does not answer in time is a timeout, a closed port a n
   CHECK(network == 1);
 }
 
+TEST_CASE("a connection that cannot be made in time is a network failure that says so, not a slow answer") {
+  // A listening socket that never accepts, its backlog already full: the kernel drops further
+  // SYNs, so connecting hangs until the connect time-out, as with an unreachable host.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(listener, 0) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  EventLoop loop;
+  HttpClient http({&loop});
+  loop.start();
+  Inbox inbox;
+  http.send(chat_request("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1", "x"), TransferOptions{5000ms, 300ms},
+            inbox.sink());
+  REQUIRE(inbox.wait_for(1));
+  loop.stop();
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
+  const HttpResponse& r = inbox.responses.at(0);
+  REQUIRE(r.transport_error);
+  CHECK(r.transport_error->error_class == ErrorClass::network);
+  CHECK_MESSAGE(r.transport_error->message.find("could not connect within 300 ms") != std::string::npos, r.transport_error->message);
+  CHECK(r.transport_error->message.find("no complete answer") == std::string::npos);
+}
+
 TEST_CASE("abort_all ends running and queued transfers at once") {
   MockServer hanging({"--hang-rate", "1"});
   EventLoop loop;

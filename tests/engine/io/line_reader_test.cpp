@@ -49,3 +49,18 @@ TEST_CASE("counting skips blank lines — unreadable files are explained") {
   CHECK(why_unreadable(dir.path())->find("not a regular file") != std::string::npos);
   CHECK_THROWS_AS(LineReader(dir / "nope.txt"), std::runtime_error);
 }
+
+TEST_CASE("a UTF-8 byte order mark at the start of a file is not part of the first line") {
+  TempDir dir;
+  const auto file = dir.write("bom.txt", "\xEF\xBB\xBF{\"id\": 1}\nsecond \xEF\xBB\xBF kept\n");
+  LineReader reader(file);
+  std::string line;
+  std::uint64_t n = 0;
+  REQUIRE(reader.next(line, n));
+  CHECK(line == "{\"id\": 1}");
+  CHECK(n == 1);
+  REQUIRE(reader.next(line, n));
+  CHECK(line == "second \xEF\xBB\xBF kept");  // only the very first bytes are a BOM
+  CHECK(!reader.next(line, n));
+  CHECK(reader.offset() == std::filesystem::file_size(file));
+}

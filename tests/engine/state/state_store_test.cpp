@@ -66,6 +66,21 @@ TEST_CASE("a state of another pipeline, or not a state at all, is refused with a
   CHECK_THROWS_WITH_AS(StateStore(junk, "job"), doctest::Contains("is not a flowbatch state, or is damaged"), std::runtime_error);
 }
 
+TEST_CASE("a state that cannot be written where it is says what to fix, not --fresh (which would fail too)") {
+  TempDir dir;
+  dir.write("plain_file", "x");
+  try {
+    StateStore s(dir / "plain_file" / "state.db", "job");
+    FAIL("a state under a regular file opened");
+  } catch (const std::runtime_error& e) {
+    const std::string message = e.what();
+    CHECK(message.find("cannot keep the run's state in") != std::string::npos);
+    CHECK(message.find("cannot create the folder") != std::string::npos);
+    CHECK(message.find("pipeline.state") != std::string::npos);
+    CHECK(message.find("--fresh") == std::string::npos);
+  }
+}
+
 TEST_CASE("archive moves a state and its WAL aside, and a fresh store starts empty") {
   TempDir dir;
   const auto file = dir / "s.db";
