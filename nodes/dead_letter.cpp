@@ -48,9 +48,9 @@ class DeadLetterEncoder final : public RecordEncoder {
       const Failure& f = *item.failure;
       record["node"] = f.node;
       error["class"] = to_string(f.error_class);
-      error["message"] = f.message;
+      error["message"] = to_valid_utf8(f.message);  // a server's or a plugin's words: never trusted to be UTF-8
       if (f.http_status) error["http_status"] = f.http_status;
-      if (!f.request_id.empty()) error["request_id"] = f.request_id;
+      if (!f.request_id.empty()) error["request_id"] = to_valid_utf8(f.request_id);
     }
     record["error"] = std::move(error);
     record["attempts"] = item.attempts;
@@ -59,8 +59,11 @@ class DeadLetterEncoder final : public RecordEncoder {
     record["error_history"] = std::move(history);
     if (item.first_attempt_unix_ms) record["first_attempt_at"] = rfc3339(item.first_attempt_unix_ms);
     if (item.last_attempt_unix_ms) record["last_attempt_at"] = rfc3339(item.last_attempt_unix_ms);
-    if (!item.raw.empty()) record["raw"] = item.raw;
-    else record["input"] = item.fields;
+    // An undecodable record is kept byte for byte: as text when it is UTF-8, else in base64 (JSON
+    // cannot hold other bytes), which `flowbatch replay` decodes back.
+    if (item.raw.empty()) record["input"] = item.fields;
+    else if (is_valid_utf8(item.raw)) record["raw"] = item.raw;
+    else record["raw_base64"] = base64_encode(item.raw);
     out += boost::json::serialize(record);
     out += '\n';
   }

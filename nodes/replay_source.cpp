@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "engine/core/paths.h"
+#include "engine/core/text.h"
 #include "engine/io/line_reader.h"
 
 namespace flowbatch {
@@ -13,6 +14,13 @@ namespace {
 /// Marks a record that carries an item's fields (as JSON) rather than an undecoded input line:
 /// the ASCII record separator, which starts JSON texts in RFC 7464 and no input line.
 constexpr char kFieldsMark = '\x1e';
+
+/// The undecodable record a dead letter kept in base64 (it was not UTF-8), byte for byte.
+std::optional<std::string> raw_base64(const boost::json::object& record) {
+  const auto* encoded = record.if_contains("raw_base64");
+  if (!encoded || !encoded->is_string()) return std::nullopt;
+  return base64_decode(encoded->get_string());
+}
 
 class ReplayReader final : public SourceReader {
  public:
@@ -39,6 +47,8 @@ class ReplayReader final : public SourceReader {
         out.push_back(Record{line, kFieldsMark + boost::json::serialize(*input)});
       else if (const auto* raw = record->if_contains("raw"); raw && raw->is_string())
         out.push_back(Record{line, std::string(raw->get_string())});
+      else if (auto bytes = raw_base64(*record))
+        out.push_back(Record{line, std::move(*bytes)});
       else
         out.push_back(Record{line, std::move(text)});
     }

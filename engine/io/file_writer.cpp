@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "engine/core/text.h"
 #include "flowbatch/sink.h"
 
 namespace flowbatch {
@@ -15,6 +16,19 @@ namespace {
 
 std::runtime_error io_error(const std::string& what, const std::filesystem::path& path) {
   return std::runtime_error(what + " " + path.string() + ": " + std::strerror(errno));
+}
+
+/// Encodes one record onto `buffer`. Whatever a node put on an item (a plugin's bytes included),
+/// what is written is UTF-8: ill-formed bytes become U+FFFD, which keeps JSON well-formed since
+/// every byte JSON's syntax uses is ASCII.
+void encode_utf8(const RecordEncoder& encoder, const Item& item, std::string& buffer) {
+  const std::size_t start = buffer.size();
+  encoder.encode(item, buffer);
+  const std::string_view added(buffer.data() + start, buffer.size() - start);
+  if (is_valid_utf8(added)) return;
+  std::string repaired = to_valid_utf8(added);
+  buffer.resize(start);
+  buffer += repaired;
 }
 
 /// Buffers encoded records and writes them with write(2); flush() adds fdatasync, so the
@@ -50,10 +64,10 @@ class FileWriter final : public SinkWriter {
 
   void write(const Item& item) override {
     if (!header_done_) {
-      buffer_ += encoder_->header(item);
+      buffer_ += to_valid_utf8(encoder_->header(item));
       header_done_ = true;
     }
-    encoder_->encode(item, buffer_);
+    encode_utf8(*encoder_, item, buffer_);
     if (buffer_.size() >= kFlushBytes) write_buffer();
   }
 
@@ -98,8 +112,8 @@ class StdoutWriter final : public SinkWriter {
   explicit StdoutWriter(std::shared_ptr<const RecordEncoder> encoder) : encoder_(std::move(encoder)) {}
 
   void write(const Item& item) override {
-    if (records_ == 0) buffer_ += encoder_->header(item);
-    encoder_->encode(item, buffer_);
+    if (records_ == 0) buffer_ += to_valid_utf8(encoder_->header(item));
+    encode_utf8(*encoder_, item, buffer_);
     ++records_;
     if (buffer_.size() >= 64 * 1024) write_out();
   }

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "engine/core/text.h"
 #include "engine/core/template.h"
 #include "nodes/kinds.h"
 #include "nodes/providers/http_common.h"
@@ -97,7 +98,7 @@ class HttpProvider final : public Provider {
     result.request_id = request_id;
     if (body.is_null()) {
       if (!s_.result_pointer.empty()) return unusable_answer(response, "the answer is not JSON", request_id);
-      result.outputs.emplace_back(response.body);
+      result.outputs.emplace_back(to_valid_utf8(response.body));  // a text answer goes into JSON outputs
       return result;
     }
     boost::system::error_code ec;

@@ -1,5 +1,7 @@
 #include "nodes/providers/http_common.h"
 
+#include "engine/core/text.h"
+
 #include <boost/json/parse.hpp>
 #include <fmt/format.h>
 
@@ -53,7 +55,7 @@ std::string error_message(const boost::json::value* body, const std::string& raw
     }
     if (const auto* m = o.if_contains("message"); m && m->is_string()) return std::string(m->get_string());
   }
-  std::string start = raw_body.substr(0, 300);
+  std::string start = to_valid_utf8(raw_body.substr(0, 300));
   if (raw_body.size() > 300) start += "...";
   return start.empty() ? "(empty body)" : start;
 }

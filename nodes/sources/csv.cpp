@@ -2,6 +2,7 @@
 // fields may hold delimiters, doubled quotes and line breaks. Every value is a string.
 #include <fmt/format.h>
 
+#include "engine/core/text.h"
 #include "engine/io/line_reader.h"
 #include "engine/core/paths.h"
 #include "nodes/kinds.h"
@@ -94,6 +95,7 @@ class CsvSource final : public Source {
 
   std::optional<std::string> decode(const Record& record, boost::json::object& fields) const override {
     std::vector<std::string> values;
+    if (!is_valid_utf8(record.text)) return "not valid UTF-8 text (the record is kept as raw_base64)";
     if (!split_csv(record.text, delimiter_, values)) return "unclosed quote";
     if (values.size() != header_.size())
       return fmt::format("expected {} fields (as in the header), found {}", header_.size(), values.size());

@@ -33,6 +33,7 @@ std::string_view kind_name(const boost::json::value& v) {
 std::optional<std::string> decode_json_object(const Record& record, boost::json::object& fields) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(record.text, ec);
+  if (ec && !is_valid_utf8(record.text)) return "not valid UTF-8 text (the record is kept as raw_base64)";
   if (ec) return fmt::format("not valid JSON ({})", ec.message());
   if (!v.is_object()) return fmt::format("expected a JSON object, found {}", kind_name(v));
   fields = std::move(v.get_object());

@@ -1,0 +1,71 @@
+// Ways to lose, overwrite or mangle a user's data, each closed: undecodable input kept byte for
+// byte, answers that never overwrite input fields, every written line valid UTF-8 JSON.
+#include <doctest/doctest.h>
+
+#include <fmt/format.h>
+
+#include "engine/core/text.h"
+#include "tests/support/fixtures.h"
+
+using namespace flowbatch;
+using namespace flowbatch::test;
+
+namespace {
+
+/// Every line of the file is valid UTF-8 (read_jsonl also fails the test on a line that is not JSON).
+std::vector<boost::json::object> read_utf8_jsonl(const std::filesystem::path& file) {
+  const std::string text = read_file(file);
+  CHECK_MESSAGE(is_valid_utf8(text), file.string() << " holds bytes that are not UTF-8");
+  return read_jsonl(file);
+}
+
+}  // namespace
+
+TEST_CASE("input that is not UTF-8 is dead-lettered as raw_base64, and replay restores it byte for byte") {
+  TempDir dir;
+  const std::string latin1_line = "{\"id\": \"b\", \"text\": \"caf\xE9\"}";
+  const std::string csv_row = "c,\"na\xEFve\"";
+  dir.write("in.jsonl", "{\"id\": \"a\", \"text\": \"fine \xC3\xA9\"}\n" + latin1_line + "\n");
+  dir.write("in.csv", "id,text\n" + csv_row + "\nd,ok\n");
+  dir.write("g.toml", R"(
+[pipeline]
+progress = "off"
+[sources.lines]
+path = "in.jsonl"
+id_field = "id"
+[sources.table]
+type = "csv"
+path = "in.csv"
+id_field = "id"
+[dead_letters.failed]
+inputs = ["lines.invalid", "table.invalid"]
+path = "failed.jsonl"
+[sinks.out]
+inputs = ["lines", "table"]
+path = "out.jsonl"
+)");
+  auto run = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(run.exit_code == 3, run.err);
+  CHECK(count_ids(read_utf8_jsonl(dir / "out.jsonl")) == std::map<std::string, int>{{"a", 1}, {"d", 1}});
+  const auto dead = read_utf8_jsonl(dir / "failed.jsonl");
+  REQUIRE(dead.size() == 2);
+  std::map<std::string, std::string> raw_by_source;
+  for (const auto& d : dead) {
+    CHECK(!d.contains("raw"));
+    CHECK(d.at("error").at("message").as_string().find("not valid UTF-8") != std::string::npos);
+    raw_by_source[std::string(d.at("source").as_string())] = std::string(d.at("raw_base64").as_string());
+  }
+  CHECK(base64_decode(raw_by_source.at("lines")) == latin1_line);
+  CHECK(base64_decode(raw_by_source.at("table")) == csv_row);
+
+  // Replayed, each record goes through its source's decoder again as the same bytes, fails the
+  // same way, and lands in the new dead letter unchanged: not as a new, different record.
+  auto replay = run_flowbatch({"replay", "failed.jsonl", "g.toml"}, dir.path());
+  CHECK_MESSAGE(replay.exit_code == 3, replay.err);
+  const auto again = read_utf8_jsonl(dir / "failed.jsonl");
+  REQUIRE(again.size() == 2);
+  for (const auto& d : again) {
+    CHECK(d.at("error").at("message").as_string().find("not valid UTF-8") != std::string::npos);
+    CHECK(d.at("raw_base64").as_string() == raw_by_source.at(std::string(d.at("source").as_string())));
+  }
+}
