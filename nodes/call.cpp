@@ -37,10 +37,23 @@ struct CallConfig final : NodeConfig {
   std::string finish_reason_field;
   bool cache = false;
 
+  Location prompt_where;
+
   std::string label() const override {
     std::string s = fmt::format("provider={} endpoint={}", provider_name, to_string(endpoint));
     if (!model.empty()) s += "\nmodel=" + model;
     return s;
+  }
+  std::vector<FieldRead> fields_read() const override {
+    std::vector<FieldRead> out;
+    for (auto& field : prompt.fields()) out.push_back(FieldRead{std::move(field), "prompt", prompt_where});
+    return out;
+  }
+  std::optional<std::vector<std::string>> fields_added() const override {
+    if (parse_json && !output_field_given) return std::nullopt;  // the answer's own fields are merged in
+    std::vector<std::string> added = {output_field};
+    if (!finish_reason_field.empty()) added.push_back(finish_reason_field);
+    return added;
   }
 };
 
@@ -165,15 +178,16 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
       item.last_attempt_unix_ms = now;
     }
     ex->bind_items();
-    if (auto problem = build_request(*ex)) {
-      ex->dispatch = Dispatch::respond(CallResult{failure_of(ErrorClass::invalid_request, std::move(*problem)), {}, nullptr, {}, {}, {}, 0});
-    } else {
-      try {
-        ex->dispatch = lane_.provider().dispatch(ex->request);
-      } catch (...) {  // a plugin provider that throws: the items fail, the run goes on
-        ex->dispatch = Dispatch::respond(
-            CallResult{failure_of(ErrorClass::invalid_request, current_exception_message()), {}, nullptr, {}, {}, {}, 0});
-      }
+    if (auto problem = build_request(*ex)) {  // nothing to send: it fails here, never counted as a request
+      ex->result.failure = std::move(*problem);
+      complete(ex);
+      return;
+    }
+    try {
+      ex->dispatch = lane_.provider().dispatch(ex->request);
+    } catch (...) {  // a plugin provider that throws: the items fail, the run goes on
+      ex->dispatch = Dispatch::respond(
+          CallResult{failure_of(ErrorClass::invalid_request, current_exception_message()), {}, nullptr, {}, {}, {}, 0});
     }
     look_up_cache(*ex);
     lane_.submit(std::move(ex));
@@ -202,7 +216,7 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
   }
 
   /// Fills ex.request from the items; returns why it cannot be built.
-  std::optional<std::string> build_request(Exchange& ex) const {
+  std::optional<Failure> build_request(Exchange& ex) const {
     CallRequest& r = ex.request;
     r.endpoint = config_.endpoint;
     r.model = config_.model;
@@ -214,20 +228,26 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     switch (config_.endpoint) {
       case Endpoint::chat: {
         if (!config_.system.empty()) r.messages.push_back({"system", config_.system});
-        r.messages.push_back({"user", config_.prompt.render(ex.items.front().fields)});
+        Rendering prompt = config_.prompt.render(ex.items.front().fields);
+        if (!prompt.ok()) return missing_field(ex.items.front(), *prompt.missing);
+        r.messages.push_back({"user", std::move(prompt.text)});
         for (const auto& m : r.messages) chars += m.content.size();
         break;
       }
       case Endpoint::embeddings:
         for (const Item& item : ex.items) {
-          r.inputs.push_back(config_.prompt.render(item.fields));
+          Rendering input = config_.prompt.render(item.fields);
+          if (!input.ok()) return missing_field(item, *input.missing);
+          r.inputs.push_back(std::move(input.text));
           chars += r.inputs.back().size();
         }
         break;
       case Endpoint::passthrough: {
         const Item& item = ex.items.front();
         const boost::json::value* body = item.find("body");
-        if (!body || !body->is_object()) return "the item has no \"body\" object to send (set `prompt` to build requests instead)";
+        if (!body || !body->is_object())
+          return failure_of(ErrorClass::invalid_request,
+                            "the item has no \"body\" object to send (set `prompt` to build requests instead)");
         r.body = *body;
         for (const char* key : {"max_tokens", "max_completion_tokens"})
           if (const auto* m = body->as_object().if_contains(key); m && m->is_int64()) r.max_tokens = m->get_int64();
@@ -242,10 +262,21 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     return std::nullopt;
   }
 
+  /// A prompt with a hole in it is never sent: the item lacks a field its template names.
+  static Failure missing_field(const Item& item, const std::string& field) {
+    std::vector<std::string> names;
+    for (const auto& kv : item.fields) names.emplace_back(kv.key());
+    return failure_of(ErrorClass::invalid_input,
+                      fmt::format("the prompt names {{{{{}}}}}, which this item does not have (its fields: {}){}", field,
+                                  names.empty() ? "none" : join(names, ", "), did_you_mean(field, names)));
+  }
+
   /// A request for several items that the API rejects as invalid may be rejecting one of them:
   /// split it in halves and send each, until the poisoned item is alone and the rest succeed.
   static bool should_split(const CallExchange& ex, const CallResult& result) {
-    return ex.items.size() > 1 && result.failure && result.failure->error_class == ErrorClass::invalid_request;
+    return ex.items.size() > 1 && result.failure &&
+           (result.failure->error_class == ErrorClass::invalid_request ||
+            result.failure->error_class == ErrorClass::invalid_input);  // one item lacks a field: find it, send the rest
   }
 
   void split(CallExchange& ex) {
@@ -347,6 +378,7 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   else o.error("endpoint", "must be chat, embeddings or passthrough" + did_you_mean(endpoint, {"chat", "embeddings", "passthrough"}));
   if (config->endpoint != Endpoint::passthrough && prompt.empty())
     o.error("prompt", fmt::format("required for endpoint \"{}\" (e.g. prompt = \"{{{{text}}}}\")", endpoint));
+  config->prompt_where = ctx.options.location("prompt");
   try {
     config->prompt = Template(prompt);
   } catch (const std::invalid_argument& e) {

@@ -20,6 +20,19 @@ struct SourceConfig final : NodeConfig {
   std::string label() const override {
     return source->describe() + (id_field.empty() ? "" : "\nid_field=" + id_field);
   }
+  std::vector<boost::json::object> sample_records(std::size_t n) const override {
+    std::vector<boost::json::object> samples;
+    try {
+      std::vector<Record> records;
+      source->open()->read(records, n);
+      for (const Record& record : records) {
+        boost::json::object fields;
+        if (!source->decode(record, fields)) samples.push_back(std::move(fields));
+      }
+    } catch (...) {  // an input that cannot be read is reported by its own check; this one just has no sample
+    }
+    return samples;
+  }
 };
 
 class SourceRuntime final : public NodeRuntime {

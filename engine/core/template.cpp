@@ -44,20 +44,23 @@ void append_as_text(const boost::json::value& value, std::string& out) {
   else if (!value.is_null()) out += boost::json::serialize(value);
 }
 
-void Template::render_to(const boost::json::object& fields, std::string& out) const {
+std::optional<std::string> Template::render_to(const boost::json::object& fields, std::string& out) const {
   for (const Part& part : parts_) {
     if (!part.is_field) {
       out += part.text;
       continue;
     }
-    if (const boost::json::value* v = find_path(fields, part.path)) append_as_text(*v, out);
+    const boost::json::value* v = find_path(fields, part.path);
+    if (!v) return part.text;
+    append_as_text(*v, out);
   }
+  return std::nullopt;
 }
 
-std::string Template::render(const boost::json::object& fields) const {
-  std::string out;
-  render_to(fields, out);
-  return out;
+Rendering Template::render(const boost::json::object& fields) const {
+  Rendering r;
+  r.missing = render_to(fields, r.text);
+  return r;
 }
 
 std::vector<std::string> Template::fields() const {

@@ -1,22 +1,33 @@
 #pragma once
 #include <boost/json/object.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace flowbatch {
 
+/// What a template made of an item: the text, or the field it names that the item lacks.
+struct Rendering {
+  std::string text;
+  std::optional<std::string> missing;  ///< set when a placeholder names no field of the item
+  bool ok() const { return !missing; }
+};
+
 /// A text template with `{{field}}` placeholders, compiled once. `{{a.b}}` reaches into nested
-/// objects. Strings are inserted as is, other values as JSON; a missing field renders empty.
+/// objects. Strings are inserted as is, numbers, booleans, arrays and objects as JSON, null as
+/// nothing. A field the item does not have is not rendered as empty: sending (and paying for) a
+/// prompt with a hole in it is never what was meant, so the rendering says which field is missing.
 class Template {
  public:
   Template() = default;
   /// Throws std::invalid_argument with the reason (an unclosed "{{", an empty name).
   explicit Template(std::string_view text);
 
-  std::string render(const boost::json::object& fields) const;
-  /// Appends the rendering to `out` (no allocation when `out` has room).
-  void render_to(const boost::json::object& fields, std::string& out) const;
+  Rendering render(const boost::json::object& fields) const;
+  /// Appends the rendering to `out` (no allocation when `out` has room); returns the first
+  /// missing field, after which `out` holds an unusable partial rendering.
+  std::optional<std::string> render_to(const boost::json::object& fields, std::string& out) const;
   bool empty() const { return parts_.empty(); }
   /// The field names it uses, in order of first use.
   std::vector<std::string> fields() const;

@@ -50,6 +50,7 @@ class Compiler {
     checks.route_unconnected_ports(pipeline_dead_letter_where_);
     checks.check_cycles();
     checks.check_file_conflicts(options_.replay_from);
+    if (!diagnostics_.has_errors()) checks.check_template_fields();
     if (diagnostics_.has_errors()) return std::nullopt;
     return std::move(plan_);
   }

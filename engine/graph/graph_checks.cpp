@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 #include <sys/stat.h>
 
@@ -228,6 +229,73 @@ void GraphChecks::check_file_conflicts(const std::filesystem::path& replay_from)
                         fmt::format("{} writes {}, and {} {}{}; every output needs a file of its own, and nothing may "
                                     "overwrite an input",
                                     writer.owner, display_path(writer.use.path), other.owner, what, where));
+    }
+  }
+}
+
+namespace {
+
+constexpr std::size_t kSampledRecords = 20;
+
+/// Every node whose items can reach `node`, following edges backwards.
+std::vector<std::size_t> upstream_of(const Plan& plan, std::size_t node) {
+  std::vector<bool> seen(plan.nodes.size(), false);
+  std::vector<std::size_t> stack = {node}, out;
+  while (!stack.empty()) {
+    const std::size_t n = stack.back();
+    stack.pop_back();
+    for (const PlanEdge* e : plan.inputs_of(n)) {
+      if (seen[e->from]) continue;
+      seen[e->from] = true;
+      out.push_back(e->from);
+      stack.push_back(e->from);
+    }
+  }
+  return out;
+}
+
+std::string top_level(const std::string& field) { return field.substr(0, field.find('.')); }
+
+}  // namespace
+
+void GraphChecks::check_template_fields() {
+  if (!check_environment) return;
+  std::map<std::size_t, std::vector<boost::json::object>> samples;  // per source node, read once
+  for (std::size_t n = 0; n < plan.nodes.size(); ++n) {
+    const PlanNode& node = plan.nodes[n];
+    if (!node.config) continue;
+    const std::vector<FieldRead> reads = node.config->fields_read();
+    if (reads.empty()) continue;
+    std::set<std::string> added;
+    std::vector<std::size_t> sources;
+    bool open_ended = false;  // something upstream may add any field: nothing can be said
+    for (std::size_t up : upstream_of(plan, n)) {
+      const PlanNode& u = plan.nodes[up];
+      if (!u.config) continue;
+      const auto fields = u.config->fields_added();
+      if (!fields) open_ended = true;
+      else added.insert(fields->begin(), fields->end());
+      if (u.kind->accepts.empty()) sources.push_back(up);
+    }
+    if (open_ended) continue;
+    for (const FieldRead& read : reads) {
+      const std::string field = top_level(read.field);
+      if (added.count(field)) continue;
+      for (std::size_t s : sources) {
+        auto [it, fresh] = samples.try_emplace(s);
+        if (fresh) it->second = plan.nodes[s].config->sample_records(kSampledRecords);
+        const auto& records = it->second;
+        const auto lacking = std::count_if(records.begin(), records.end(),
+                                           [&](const boost::json::object& r) { return !r.contains(field); });
+        if (lacking == 0) continue;
+        std::vector<std::string> has;
+        for (const auto& kv : records.front()) has.emplace_back(kv.key());
+        diagnostics.warning(read.where, node.kind->table + "." + node.name + "." + read.key,
+                            fmt::format("names {{{{{}}}}}, which {} of the first {} records of source \"{}\" lack{}{}; "
+                                        "such items fail as invalid_input instead of being sent",
+                                        read.field, lacking, records.size(), plan.nodes[s].name,
+                                        did_you_mean(field, has), has.empty() ? "" : " (fields: " + join(has, ", ") + ")"));
+      }
     }
   }
 }

@@ -3,7 +3,10 @@
 // Kinds live in nodes/ and are registered by nodes/builtin.cpp; the compiler and the runner use
 // only this description, so adding a kind never touches them.
 #include <filesystem>
+#include <boost/json/object.hpp>
+
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,12 +33,29 @@ struct PortSpec {
 /// Which registered type family a kind's `type` key selects.
 enum class TypeFamily : std::uint8_t { none, source, sink, transform };
 
+/// An item field named by a node's template, and where: `validate` checks it against the input.
+struct FieldRead {
+  std::string field;  ///< as written in the template: "meta.lang"
+  std::string key;    ///< the option holding the template: "prompt"
+  Location where;
+};
+
 /// A node's validated, typed options. Each kind derives its own; nothing downstream reads TOML.
 class NodeConfig {
  public:
   virtual ~NodeConfig() = default;
   /// A short description for graph dumps ("max_items=20 group_by=category").
   virtual std::string label() const { return {}; }
+  /// The item fields the node's templates name.
+  virtual std::vector<FieldRead> fields_read() const { return {}; }
+  /// The fields the node adds to the items it passes on; nothing when it may add any field (a JSON
+  /// answer merged into the item, a plugin's transform), which ends `validate`'s field check.
+  virtual std::optional<std::vector<std::string>> fields_added() const { return std::vector<std::string>{}; }
+  /// Sources: the decoded fields of the first `n` records (read by `validate` only).
+  virtual std::vector<boost::json::object> sample_records(std::size_t n) const {
+    (void)n;
+    return {};
+  }
 };
 
 class TypeRegistry;

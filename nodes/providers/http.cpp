@@ -24,18 +24,26 @@ struct HttpSettings {
   std::string api_key;
 };
 
+/// Renders a template, remembering the first field the item lacks (the request is then not sent).
+std::string render(const Template& t, const boost::json::object& vars, std::optional<std::string>& missing) {
+  Rendering r = t.render(vars);
+  if (!missing) missing = std::move(r.missing);
+  return std::move(r.text);
+}
+
 /// Renders every string inside a JSON value as a template.
-boost::json::value render_json(const boost::json::value& v, const boost::json::object& vars) {
+boost::json::value render_json(const boost::json::value& v, const boost::json::object& vars,
+                               std::optional<std::string>& missing) {
   switch (v.kind()) {
-    case boost::json::kind::string: return boost::json::value(Template(v.get_string()).render(vars));
+    case boost::json::kind::string: return boost::json::value(render(Template(v.get_string()), vars, missing));
     case boost::json::kind::array: {
       boost::json::array out;
-      for (const auto& e : v.get_array()) out.push_back(render_json(e, vars));
+      for (const auto& e : v.get_array()) out.push_back(render_json(e, vars, missing));
       return out;
     }
     case boost::json::kind::object: {
       boost::json::object out;
-      for (const auto& kv : v.get_object()) out[kv.key()] = render_json(kv.value(), vars);
+      for (const auto& kv : v.get_object()) out[kv.key()] = render_json(kv.value(), vars, missing);
       return out;
     }
     default: return v;
@@ -68,17 +76,25 @@ class HttpProvider final : public Provider {
 
   Dispatch dispatch(const CallRequest& r) override {
     const boost::json::object vars = variables(r);
+    std::optional<std::string> missing;
     HttpRequest http;
     http.method = s_.method;
-    http.url = s_.url.render(vars);
+    http.url = render(s_.url, vars, missing);
     boost::json::object header_vars = vars;
     header_vars["api_key"] = s_.api_key;
-    for (const auto& [name, value] : s_.headers) http.headers.push_back({name, value.render(header_vars)});
+    for (const auto& [name, value] : s_.headers) http.headers.push_back({name, render(value, header_vars, missing)});
     if (s_.body_is_json) {
-      http.body = boost::json::serialize(render_json(s_.body_json, vars));
+      http.body = boost::json::serialize(render_json(s_.body_json, vars, missing));
       http.headers.push_back({"Content-Type", "application/json"});
     } else {
-      http.body = s_.body_text.render(vars);
+      http.body = render(s_.body_text, vars, missing);
+    }
+    if (missing) {  // never send (and pay for) a request with a hole in it
+      CallResult failed;
+      failed.failure = Failure{ErrorClass::invalid_input,
+                               fmt::format("the request template names {{{{{}}}}}, which this item does not have", *missing),
+                               0, {}, {}, -1, {}};
+      return Dispatch::respond(std::move(failed));
     }
     return Dispatch::send(std::move(http));
   }

@@ -69,3 +69,44 @@ path = "out.jsonl"
     CHECK(d.at("raw_base64").as_string() == raw_by_source.at(std::string(d.at("source").as_string())));
   }
 }
+
+TEST_CASE("a template naming a field the item lacks: validate warns, the run sends nothing for it") {
+  TempDir dir;
+  dir.write("in.jsonl", "{\"id\": \"a\", \"name\": \"Ann\"}\n{\"id\": \"b\", \"nmae\": \"Bob\"}\n{\"id\": \"c\", \"name\": \"Cy\"}\n");
+  dir.write("g.toml", R"(
+[pipeline]
+progress = "off"
+[providers.sim]
+type = "mock"
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.greet]
+inputs = ["in"]
+provider = "sim"
+prompt = "Say hello to {{name}}"
+[dead_letters.failed]
+inputs = ["greet.error", "in.invalid"]
+path = "failed.jsonl"
+[sinks.out]
+inputs = ["greet"]
+path = "out.jsonl"
+)");
+  auto validate = run_flowbatch({"validate", "g.toml"}, dir.path());
+  CHECK(validate.exit_code == 0);
+  CHECK_MESSAGE(validate.err.find("warning: calls.greet.prompt: names {{name}}, which 1 of the first 3 records of source "
+                                  "\"in\" lack") != std::string::npos,
+                validate.err);
+
+  auto run = run_flowbatch({"g.toml", "--report", "report.json"}, dir.path());
+  CHECK(run.exit_code == 3);
+  CHECK(count_ids(read_jsonl(dir / "out.jsonl")) == std::map<std::string, int>{{"a", 1}, {"c", 1}});
+  const auto dead = read_jsonl(dir / "failed.jsonl");
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].at("id").as_string() == "b");
+  CHECK(dead[0].at("error").at("class").as_string() == "invalid_input");
+  CHECK(dead[0].at("error").at("message").as_string().find("{{name}}, which this item does not have (its fields: id, nmae)") !=
+        std::string::npos);
+  const auto report = boost::json::parse(read_file(dir / "report.json")).as_object();
+  CHECK(report.at("requests").at("count").to_number<int>() == 2);  // nothing was sent for "b"
+}
