@@ -310,11 +310,29 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     boost::system::error_code ec;
     boost::json::value parsed = text ? boost::json::parse(strip_code_fence(*text), ec) : answer;
     if (ec) return failure_of(ErrorClass::parse, fmt::format("the model's answer is not valid JSON: {}", ec.message()));
-    if (!config_.output_field_given && parsed.is_object()) {
-      for (auto& kv : parsed.get_object()) item.set(kv.key(), std::move(kv.value()));
-    } else {
-      item.set(config_.output_field, std::move(parsed));
+    if (!config_.output_field_given && parsed.is_object()) return merge_answer(item, parsed.get_object());
+    item.set(config_.output_field, std::move(parsed));
+    return std::nullopt;
+  }
+
+  /// Merges a JSON answer's fields into the item. An answer never overwrites what the item
+  /// already holds (its id, its input, earlier answers): a key it repeats with the same value is
+  /// fine (models echo ids); one with another value fails the item, with the answer in the
+  /// message, rather than lose either value.
+  static std::optional<Failure> merge_answer(Item& item, boost::json::object& answer) {
+    for (const auto& kv : answer) {
+      const boost::json::value* own = item.find(kv.key());
+      if (!own || *own == kv.value()) continue;
+      std::string shown = boost::json::serialize(answer);
+      if (shown.size() > 300) shown = shown.substr(0, 300) + "...";
+      return failure_of(ErrorClass::parse,
+                        fmt::format("the answer's field \"{}\" ({}) would overwrite the item's own ({}); the item keeps "
+                                    "its fields: set output_field to keep the answer apart. The answer: {}",
+                                    std::string_view(kv.key()), boost::json::serialize(kv.value()), boost::json::serialize(*own),
+                                    shown));
     }
+    for (auto& kv : answer)
+      if (!item.find(kv.key())) item.set(kv.key(), std::move(kv.value()));
     return std::nullopt;
   }
 

@@ -136,3 +136,42 @@ TEST_CASE("call options are checked") {
   CHECK(all.find("calls.c.max_tokens: must be at least 1") != std::string::npos);
   CHECK(all.find("calls.c.response_format: must be a table") != std::string::npos);
 }
+
+TEST_CASE("parse = json merges the answer's fields but never overwrites the item's own") {
+  TempDir dir;
+  dir.write("in.jsonl", "{\"id\": \"t1\", \"kind\": \"ticket\", \"text\": \"a\"}\n{\"id\": \"t2\", \"kind\": \"ticket\", \"text\": \"b\"}\n");
+
+  SUBCASE("new fields are merged; a field repeated with the same value is fine") {
+    auto run = run_text(graph(R"(replies = ['{"label": "billing", "kind": "ticket"}'])", "prompt = \"{{text}}\"\nparse = \"json\""), dir);
+    const auto out = by_id(read_jsonl(dir / "out.jsonl"));
+    REQUIRE(out.size() == 2);
+    CHECK(out.at("t1").at("label").as_string() == "billing");
+    CHECK(out.at("t1").at("kind").as_string() == "ticket");
+    CHECK(out.at("t2").at("text").as_string() == "b");
+  }
+  SUBCASE("an answer that would overwrite the id fails the item, which keeps its id and input") {
+    auto run = run_text(graph(R"(replies = ['{"id": "X", "label": "billing"}'])", "prompt = \"{{text}}\"\nparse = \"json\""), dir);
+    CHECK(run.report.succeeded == 0);
+    CHECK(run.report.dead == 2);
+    const auto dead = read_jsonl(dir / "dead.jsonl");
+    REQUIRE(dead.size() == 2);
+    std::set<std::string> ids;
+    for (const auto& d : dead) {
+      ids.insert(std::string(d.at("id").as_string()));
+      CHECK(d.at("input").at("id") == d.at("id"));
+      CHECK(!d.at("input").as_object().contains("label"));
+      CHECK(d.at("error").at("class").as_string() == "parse");
+      const auto message = std::string(d.at("error").at("message").as_string());
+      CHECK(message.find("the answer's field \"id\" (\"X\") would overwrite the item's own") != std::string::npos);
+      CHECK(message.find("{\"id\":\"X\",\"label\":\"billing\"}") != std::string::npos);  // the paid answer is not lost
+    }
+    CHECK(ids == std::set<std::string>{"t1", "t2"});
+  }
+  SUBCASE("with output_field the answer is kept apart, whatever its keys") {
+    run_text(graph(R"(replies = ['{"id": "X", "text": "other"}'])", "prompt = \"{{text}}\"\nparse = \"json\"\noutput_field = \"answer\""), dir);
+    const auto out = by_id(read_jsonl(dir / "out.jsonl"));
+    REQUIRE(out.size() == 2);
+    CHECK(out.at("t1").at("text").as_string() == "a");
+    CHECK(out.at("t1").at("answer").at("id").as_string() == "X");
+  }
+}
