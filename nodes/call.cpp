@@ -59,18 +59,7 @@ struct CallConfig final : NodeConfig {
 
 Failure failure_of(ErrorClass c, std::string message) { return Failure{c, std::move(message), 0, {}, {}, -1}; }
 
-/// The items of one incoming packet while their requests are out. Results leave together once
-/// the group's last request is answered, so downstream nodes get one packet per group rather
-/// than one per request.
-struct CallGroup {
-  explicit CallGroup(std::size_t requests) : pending(requests) {}
-  std::atomic<std::size_t> pending;
-  std::mutex mutex;
-  ItemVector ok, failed;
-};
-
 struct CallExchange final : Exchange {
-  std::shared_ptr<CallGroup> group;
   std::string cache_key;  ///< set when the answer may come from (or go to) the cache
 };
 
@@ -137,12 +126,20 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
       else ex.items[i].failure.reset();
     }
     remember(ex);
-    CallGroup& group = *ex.group;
-    std::unique_lock lock(group.mutex);
-    for (Item& item : ex.items) (item.failure ? group.failed : group.ok).push_back(std::move(item));
-    if (group.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    ItemVector ok = std::move(group.ok), failed = std::move(group.failed);
-    lock.unlock();
+    std::lock_guard lock(answered_mutex_);
+    for (Item& item : ex.items) (item.failure ? answered_failed_ : answered_ok_).push_back(std::move(item));
+  }
+
+  /// Sends on every item answered since the last flush. An answered item never waits for the
+  /// rest of the packet it came in: it reaches its sink (and its commit) at once, and a drain
+  /// or a crash does not throw paid answers away with an unfinished group.
+  void flush() override {
+    ItemVector ok, failed;
+    {
+      std::lock_guard lock(answered_mutex_);
+      ok.swap(answered_ok_);
+      failed.swap(answered_failed_);
+    }
     ok_.emit(std::move(ok));
     error_.emit(std::move(failed));
   }
@@ -151,26 +148,22 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
   void prepare(const Packet& packet) {
     ItemVector& items = *packet.items;
     stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
-    if (config_.endpoint == Endpoint::embeddings) {
-      auto group = std::make_shared<CallGroup>(1);
-      group->ok.reserve(items.size());
-      send(std::move(items), group, RunState::unix_ms());
-      return;
-    }
-    auto group = std::make_shared<CallGroup>(items.size());
-    group->ok.reserve(items.size());
     const std::int64_t now = RunState::unix_ms();
-    for (Item& item : items) {
-      ItemVector one;
-      one.push_back(std::move(item));
-      send(std::move(one), group, now);
+    if (config_.endpoint == Endpoint::embeddings) {
+      send(std::move(items), now);
+    } else {
+      for (Item& item : items) {
+        ItemVector one;
+        one.push_back(std::move(item));
+        send(std::move(one), now);
+      }
     }
+    flush();  // what was answered at once (simulations, the cache, requests that could not be built)
   }
 
-  void send(ItemVector items, const std::shared_ptr<CallGroup>& group, std::int64_t now) {
+  void send(ItemVector items, std::int64_t now) {
     auto ex = std::make_shared<CallExchange>();
     ex->owner = this;
-    ex->group = group;
     ex->items = std::move(items);
     for (Item& item : ex->items) {
       ++item.attempts;
@@ -284,10 +277,9 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     const auto middle = ex.items.begin() + static_cast<std::ptrdiff_t>(ex.items.size() / 2);
     ItemVector first(std::make_move_iterator(ex.items.begin()), std::make_move_iterator(middle));
     ItemVector second(std::make_move_iterator(middle), std::make_move_iterator(ex.items.end()));
-    ex.group->pending.fetch_add(1, std::memory_order_acq_rel);  // two requests replace this one
     const std::int64_t now = RunState::unix_ms();
-    send(std::move(first), ex.group, now);
-    send(std::move(second), ex.group, now);
+    send(std::move(first), now);
+    send(std::move(second), now);
   }
 
   /// Puts answer `i` on the item; returns a failure when the answer is unusable.
@@ -363,6 +355,8 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
   ProviderLane& lane_;
   OutputPort& ok_;
   OutputPort& error_;
+  std::mutex answered_mutex_;
+  ItemVector answered_ok_, answered_failed_;  // guarded by answered_mutex_; sent on by flush()
   flow::function_node<Packet, flow::continue_msg> prepare_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "engine/core/exceptions.h"
 
 namespace flowbatch {
@@ -21,7 +23,12 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
                    start_transport(exchange, gateway);
                  }),
       complete_(graph, flow::unlimited, [this](const ExchangeBatch& batch) {
-        for (const ExchangePtr& exchange : *batch) completed(exchange);
+        std::vector<ExchangeOwner*> owners;
+        for (const ExchangePtr& exchange : *batch) {
+          completed(exchange);
+          if (std::find(owners.begin(), owners.end(), exchange->owner) == owners.end()) owners.push_back(exchange->owner);
+        }
+        for (ExchangeOwner* owner : owners) owner->flush();
         return flow::continue_msg();
       }) {
   flow::make_edge(queue_, limiter_);

@@ -24,6 +24,9 @@ class ExchangeOwner {
   /// Called on a worker thread once the exchange is answered: `exchange->result` holds the
   /// provider's reading of the answer (or the transport failure).
   virtual void complete(const std::shared_ptr<Exchange>& exchange) = 0;
+  /// Called after a batch of answers was handed to complete(): sends on what they produced, so
+  /// answered items move on together, one message per batch, and none waits for unrelated ones.
+  virtual void flush() = 0;
 };
 
 /// One request on its way: the items it answers, the provider-neutral request, its wire form,
@@ -74,7 +77,8 @@ class ProviderLane {
 
   /// Sends a request on its way. Thread-safe; called from call-node bodies. An answer that needs
   /// no I/O (Dispatch::respond without delay: a simulation; or a response from the cache)
-  /// completes right here, on the caller's thread, without taking a concurrency slot or budget.
+  /// completes right here, on the caller's thread, without taking a concurrency slot or budget;
+  /// the caller then flushes its owner itself.
   void submit(ExchangePtr exchange);
   Provider& provider() { return *spec_.provider; }
   const PlanProvider& spec() const { return spec_; }

@@ -7,9 +7,12 @@
 
 #include <fcntl.h>
 
+#include <fmt/format.h>
+
 #include <thread>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/mock_server.h"
 
 using namespace flowbatch::test;
 using namespace std::chrono_literals;
@@ -94,4 +97,63 @@ TEST_CASE("a second Ctrl-C stops at once, still flushing what was done") {
   CHECK(wait_exit(c) == 130);
   const auto out = read_jsonl(dir / "out.jsonl");
   CHECK(count_ids(out).size() == out.size());
+}
+
+TEST_CASE("Ctrl-C with a source wired straight to a call: every answered item is written, the drain ends with the "
+          "last answer, and the resumed run sends only what was never answered") {
+  MockServer server({"--latency-ms", "100", "--latency-sigma", "0"});
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(500));
+  dir.write("g.toml", fmt::format(R"(
+[pipeline]
+shutdown_grace_ms = 60000
+progress = "off"
+[providers.api]
+type = "openai"
+base_url = "{}"
+api_key_env = ""
+max_concurrency = 4
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.c]
+inputs = ["in"]
+provider = "api"
+model = "m"
+prompt = "{{{{text}}}}"
+[sinks.out]
+inputs = ["c"]
+path = "out.jsonl"
+)",
+                                  server.base_url()));
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::chdir(dir.path().c_str()) != 0) ::_exit(126);
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 2);
+    ::execl(FLOWBATCH_BINARY, FLOWBATCH_BINARY, "g.toml", nullptr);
+    ::_exit(127);
+  }
+  Child c{pid};
+  std::this_thread::sleep_for(1500ms);  // ~60 answers at 4 in flight, 100 ms each: all of one admitted chunk
+  const auto interrupted_at = std::chrono::steady_clock::now();
+  ::kill(c.pid, SIGINT);
+  CHECK(wait_exit(c) == 130);
+  // The drain waits for the requests in flight (100 ms), not for the grace period (60 s).
+  CHECK(std::chrono::steady_clock::now() - interrupted_at < 10s);
+
+  const auto answered = server.stats().at("requests").to_number<int>();
+  const auto out = read_jsonl(dir / "out.jsonl");
+  CHECK(answered > 4);
+  CHECK(static_cast<int>(out.size()) == answered);  // every paid answer is in the sink
+  CHECK(count_ids(out).size() == out.size());
+
+  server.reset_stats();
+  auto resumed = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(resumed.exit_code == 0, resumed.err);
+  CHECK(server.stats().at("requests").to_number<int>() == 500 - answered);  // nothing answered is paid again
+  const auto all = count_ids(read_jsonl(dir / "out.jsonl"));
+  CHECK(all.size() == 500);
+  for (const auto& [id, n] : all) CHECK_MESSAGE(n == 1, id);
 }
