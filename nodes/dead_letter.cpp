@@ -35,13 +35,13 @@ std::string rfc3339(std::int64_t unix_ms) {
 
 class DeadLetterEncoder final : public RecordEncoder {
  public:
-  /// `source_names` maps Item::source_index to the source node (for flowbatch replay).
+  /// `source_names` maps an item's source (ItemLedger::source) to the source node (for flowbatch replay).
   explicit DeadLetterEncoder(const std::vector<std::string>& source_names) : source_names_(source_names) {}
 
   void encode(const Item& item, std::string& out) const override {
     boost::json::object record;
     record["id"] = item.id.empty() ? boost::json::value(nullptr) : boost::json::value(item.id);
-    if (item.source_index < source_names_.size()) record["source"] = source_names_[item.source_index];
+    if (const auto source = ItemLedger::source(item); source < source_names_.size()) record["source"] = source_names_[source];
     if (item.line) record["line"] = item.line;
     boost::json::object error;
     if (item.failure) {

@@ -111,7 +111,7 @@ class RetryRuntime final : public NodeRuntime {
         },
         [this, packet, &gateway] {
           run_.metrics.retry_waiting.fetch_sub(static_cast<std::int64_t>(packet.items->size()));
-          run_.items_ended(*packet.items, Ending::abandoned);
+          run_.ledger.end(*packet.items, Ending::abandoned);
           gateway.release_wait();
         });
   }

@@ -86,11 +86,8 @@ class SourceRuntime final : public NodeRuntime {
     for (std::size_t i = 0; i < records_.size(); ++i) {
       items[i].line = records_[i].line;
       items[i].raw = std::move(records_[i].text);
-      items[i].source_index = source_index_;
-      items[i].holds_admission = true;
     }
-    run_.items_created(items.size());
-    run_.metrics.admitted.fetch_add(items.size(), std::memory_order_relaxed);
+    run_.ledger.admit(items, source_index_);
     if (items.size() < chunk) run_.admission.short_chunk(items.size());
     return Packet::of(std::move(items));
   }
@@ -111,8 +108,9 @@ class SourceRuntime final : public NodeRuntime {
     ItemVector valid, invalid, skipped;
     valid.reserve(items.size());
     for (Item& item : items) {
-      if (run_.state) item.input_hash = stable_hash(item.raw);
-      if (resuming_ && already_complete(item)) {
+      const std::uint64_t hash = run_.state ? stable_hash(item.raw) : 0;
+      ItemLedger::set_input_hash(item, hash);
+      if (resuming_ && already_complete(item, hash)) {
         skipped.push_back(std::move(item));
         continue;
       }
@@ -125,13 +123,13 @@ class SourceRuntime final : public NodeRuntime {
     }
     valid_.emit(std::move(valid));
     invalid_.emit(std::move(invalid));
-    run_.items_ended(skipped, Ending::skipped);
+    run_.ledger.end(skipped, Ending::skipped);
   }
 
   /// A record a previous run completed is not done again. One whose text changed since is not
   /// done again either — its result is already written — but it is reported, never mixed silently.
-  bool already_complete(const Item& item) {
-    switch (completed_.lookup(item.line, item.input_hash)) {
+  bool already_complete(const Item& item, std::uint64_t hash) {
+    switch (completed_.lookup(item.line, hash)) {
       case CompletedRecords::Status::unknown: return false;
       case CompletedRecords::Status::done: return true;
       case CompletedRecords::Status::changed:

@@ -7,7 +7,6 @@
 #include "engine/graph/type_registry.h"
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/node_runtime.h"
-#include "engine/state/records.h"
 #include "nodes/kinds.h"
 
 namespace flowbatch {
@@ -66,10 +65,7 @@ class TransformRuntime final : public NodeRuntime {
     // What the engine must keep whatever the transform does to the item.
     const std::string id = item.id;
     const std::uint64_t line = item.line;
-    const std::uint16_t source = item.source_index;
-    const bool slot = item.holds_admission;
-    const std::uint64_t input_hash = item.input_hash;
-    std::shared_ptr<RecordTicket> record = item.record;
+    const ItemTrace trace = item.trace;
     const std::size_t first = out.size();
     Collector collector(out);
     std::optional<std::string> error;
@@ -79,47 +75,20 @@ class TransformRuntime final : public NodeRuntime {
       error = current_exception_message();
     }
     const std::size_t emitted = collector.count();
-    // The outputs (and, on error, the input) are items of the same input record.
-    const std::size_t items_now = emitted + (error ? 1 : 0);
-    if (items_now > 1) {
-      if (!record) record = std::make_shared<RecordTicket>();
-      record->live.fetch_add(static_cast<int>(items_now) - 1);
-    }
     for (std::size_t i = first; i < out.size(); ++i) {
       Item& o = out[i];
-      o.input_hash = input_hash;
-      o.record = record;
       if (o.id.empty()) o.id = emitted > 1 ? fmt::format("{}.{}", id, i - first) : id;
       if (o.line == 0) o.line = line;
-      o.source_index = source;
-      o.holds_admission = false;
     }
-    if (error) {
-      if (emitted > 0) run_.items_created(emitted);  // the input goes on too, as a failure
-      item.id = id;
-      item.line = line;
-      item.source_index = source;
-      item.holds_admission = slot;
-      item.input_hash = input_hash;
-      item.record = record;
-      item.failure = Failure{ErrorClass::transform, run_.redactor.redact(*error), 0, {}, name_, -1};
-      item.error_history.push_back(ErrorClass::transform);
-      run_.metrics.count_attempt_error(ErrorClass::transform);
-      failed.push_back(std::move(item));
-      return;
-    }
-    // The input is replaced by what it produced; its admission slot follows the first output.
-    if (emitted > 0 && slot) out[first].holds_admission = true;
-    if (emitted == 0) {  // filtered out on purpose: the input ends here, its record complete
-      item.input_hash = input_hash;
-      item.record = record;
-      item.source_index = source;
-      item.line = line;
-      item.holds_admission = slot;
-      run_.items_ended(item, Ending::discarded, &stats_);
-      return;
-    }
-    run_.item_replaced(emitted);
+    item.id = id;
+    item.line = line;
+    // The outputs (and, on error, the input) are items of the same input record.
+    run_.ledger.split(item, trace, out, first, error.has_value(), &stats_);
+    if (!error) return;
+    item.failure = Failure{ErrorClass::transform, run_.redactor.redact(*error), 0, {}, name_, -1};
+    item.error_history.push_back(ErrorClass::transform);
+    run_.metrics.count_attempt_error(ErrorClass::transform);
+    failed.push_back(std::move(item));
   }
 
   const TransformConfig& config_;

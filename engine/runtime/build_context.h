@@ -33,7 +33,7 @@ class BuildContext {
   /// The request lane of a provider (index into plan.providers), shared by all its call nodes.
   virtual ProviderLane& lane(std::size_t provider) = 0;
   /// Sources: chunks from `reader` pass the shared admission limiter (pipeline.max_in_flight),
-  /// then arrive at `admitted`. Returns the source index that items must carry (Item::source_index)
+  /// then arrive at `admitted`. Returns the source index the ledger gives its items (ItemLedger::admit)
   /// so admitted chunks find their way back.
   virtual std::uint16_t admit(flow::sender<Packet>& reader, flow::receiver<Packet>& admitted) = 0;
 };

@@ -54,6 +54,9 @@ class Metrics {
   void count_dead(ErrorClass c) { dead_by_class[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
 
   std::atomic<std::uint64_t> admitted{0};     ///< items read from sources
+  std::atomic<std::uint64_t> records_ok{0};      ///< input records done, every item at a sink (or discarded)
+  std::atomic<std::uint64_t> records_failed{0};  ///< input records done, some item in a dead letter
+  std::atomic<std::uint64_t> records_skipped{0}; ///< input records a previous run completed
   std::atomic<std::uint64_t> succeeded{0};    ///< items written by sinks
   std::atomic<std::uint64_t> dead{0};         ///< items written by dead letters
   std::atomic<std::uint64_t> discarded{0};    ///< items that reached an output connected to nothing
@@ -63,6 +66,7 @@ class Metrics {
   std::atomic<std::uint64_t> cache_hits{0};   ///< requests answered from the cache
   std::atomic<std::int64_t> retry_waiting{0}; ///< items waiting out a retry back-off now
   std::atomic<std::int64_t> peak_outstanding{0};  ///< the most items alive at once
+  std::atomic<std::uint64_t> dead_held{0};    ///< items the dead-letter files hold (with a state: earlier runs' too)
   std::atomic<std::uint64_t> retries{0};      ///< retry attempts scheduled
   std::atomic<std::uint64_t> splits{0};       ///< multi-item requests split to isolate a bad item
   std::array<std::atomic<std::uint64_t>, kClasses> attempt_errors{};  ///< every failed attempt, by class

@@ -151,7 +151,7 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   } free_slot{limiter_};
   if (exchange->abandoned || run_.hard_stopped()) {
     if (exchange->gated) gate_.cancelled();
-    run_.items_ended(exchange->items, Ending::abandoned);
+    run_.ledger.end(exchange->items, Ending::abandoned);
     return;
   }
   run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
@@ -212,7 +212,7 @@ void ProviderLane::quota_exhausted(const Exchange& ex) {
   const std::string message = run_.redactor.redact(ex.result.failure->message);
   run_.stop_resumable(fmt::format("provider \"{}\": quota or credit exhausted ({}); add credit, then run the same command to go on",
                                   spec_.name, message));
-  run_.items_ended(ex.items, Ending::abandoned);
+  run_.ledger.end(ex.items, Ending::abandoned);
 }
 
 }  // namespace flowbatch

@@ -35,8 +35,10 @@ std::string short_duration(std::chrono::seconds s) {
 
 namespace {
 
-std::uint64_t ended(const Metrics& m) {
-  return m.succeeded.load() + m.dead.load() + m.discarded.load() + m.abandoned.load() + m.skipped.load();
+/// Input records done: every item made from each has ended (a fan-out or a split makes several
+/// items of one record, so items are not what a user counts).
+std::uint64_t records_done(const Metrics& m) {
+  return m.records_ok.load() + m.records_failed.load() + m.records_skipped.load();
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -67,10 +69,11 @@ ProgressReporter::ProgressReporter(const RunState& run, Console& console, bool l
 
 std::string ProgressReporter::line() const {
   const Metrics& m = run_.metrics;
-  const std::uint64_t done = ended(m);
+  const std::uint64_t done = records_done(m);
   const std::uint64_t total = std::max(run_.expected_items.load(), done);
   const double elapsed = std::max(seconds_since(run_.started), 1e-3);
-  const double rate = static_cast<double>(done) / elapsed;
+  // Records a previous run completed are skipped in no time: they would make the rate a lie.
+  const double rate = static_cast<double>(done - m.records_skipped.load()) / elapsed;
   std::string progress = total ? fmt::format("{}/{} ({:.1f}%)", with_commas(done), with_commas(total),
                                              100.0 * static_cast<double>(done) / static_cast<double>(total))
                                : with_commas(done);
@@ -80,8 +83,9 @@ std::string ProgressReporter::line() const {
   else if (total && done >= total)
     eta = "0s";
   return fmt::format("{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}", progress, rate, eta,
-                     with_commas(m.succeeded.load()), with_commas(static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.retry_waiting.load()))),
-                     with_commas(m.dead.load()));
+                     with_commas(m.records_ok.load() + m.records_skipped.load()),
+                     with_commas(static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.retry_waiting.load()))),
+                     with_commas(m.records_failed.load()));
 }
 
 void ProgressReporter::update() {
@@ -95,7 +99,7 @@ void ProgressReporter::update() {
 std::string run_summary(const RunState& run, const std::string& job_name, RunStatus status) {
   const Metrics& m = run.metrics;
   const double elapsed = seconds_since(run.started);
-  const std::uint64_t done = ended(m);
+  const std::uint64_t done = records_done(m);
   const bool interrupted = status != RunStatus::finished;
   std::string out = fmt::format("{}: {} in {:.2f} s, {} items ({:.0f} items/s)\n", job_name, to_string(status), elapsed,
                                 with_commas(done),
@@ -151,6 +155,10 @@ boost::json::object run_report_json(const RunState& run, const std::string& job_
       {"name", job_name},
       {"status", to_string(status)},
       {"seconds", seconds_since(run.started)},
+      {"records", boost::json::object{{"ok", m.records_ok.load()},
+                                      {"failed", m.records_failed.load()},
+                                      {"skipped", m.records_skipped.load()},
+                                      {"expected", run.expected_items.load()}}},
       {"items", boost::json::object{{"admitted", m.admitted.load()},
                                     {"succeeded", m.succeeded.load()},
                                     {"dead_lettered", m.dead.load()},

@@ -10,6 +10,7 @@
 #include "engine/core/redactor.h"
 #include "engine/io/event_loop.h"
 #include "engine/runtime/admission.h"
+#include "engine/runtime/item_ledger.h"
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/packet.h"
 #include "engine/state/commit_queue.h"
@@ -17,40 +18,25 @@
 
 namespace flowbatch {
 
-/// How an item left the pipeline.
-enum class Ending : std::uint8_t {
-  sink,         ///< written as a result
-  dead_letter,  ///< written to a dead letter
-  discarded,    ///< reached an output connected to nothing, or was filtered out
-  abandoned,    ///< dropped by a hard stop; a resumed run does it again
-  skipped,      ///< completed by a previous run (resuming)
-};
-
 /// The shared state of one run: what every node may consult and report to. Thread-safe.
 ///
-/// The run is over when every source has finished and no item is outstanding, i.e. every item
-/// ever created has ended (Ending). That count, not an end-of-stream message, is what lets a
-/// graph with retry loops know it is done.
+/// The run is over when every source has finished and no item is alive, i.e. every item ever
+/// created has ended (the ledger's count). That count, not an end-of-stream message, is what lets
+/// a graph with retry loops know it is done.
 class RunState {
  public:
   RunState(std::size_t max_in_flight, Console& console, const Redactor& redactor, EventLoop& loop);
 
   Metrics metrics;
   Admission admission;
+  ItemLedger ledger{admission, metrics};
   Console& console;
   const Redactor& redactor;
   EventLoop& loop;
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
-  // --- item accounting -------------------------------------------------------------------
-  /// `count` new items exist (read from a source, copied by a fan-out, made by a transform).
-  void items_created(std::size_t count);
-  /// Items end; releases the admission slots they hold and counts them under `ending`.
-  void items_ended(const ItemVector& items, Ending ending, NodeStats* at = nullptr);
-  void items_ended(const Item& item, Ending ending, NodeStats* at = nullptr);
-  /// An item was replaced by `produced` (at least one) others, made by a transform.
-  void item_replaced(std::size_t produced);
-  std::int64_t outstanding() const { return outstanding_.load(); }
+  /// Items alive now (created and not yet ended).
+  std::int64_t outstanding() const { return ledger.alive(); }
 
   // --- sources -----------------------------------------------------------------------------
   void source_opened() { sources_open_.fetch_add(1); }
@@ -60,7 +46,7 @@ class RunState {
   bool sources_finished() const { return sources_open_.load() == 0; }
   /// Known total of input records across sources (0 when unknown), for progress and ETA.
   std::atomic<std::uint64_t> expected_items{0};
-  /// The name of each source, by Item::source_index (filled while the graph is built).
+  /// The name of each source, by ItemLedger::source (filled while the graph is built).
   std::vector<std::string> source_names;
   /// Sinks and dead letters add to what their files hold instead of starting afresh (replay).
   bool append_outputs = false;
@@ -68,10 +54,9 @@ class RunState {
   StateStore* state = nullptr;
   /// Where sinks send their commits (sync, then state); set whenever `state` is.
   CommitQueue* commits = nullptr;
-  /// Records completed without a sink (discarded items), waiting for the next state write.
-  void record_completed(const RecordKey& key);
-  /// Writes the records completed without a sink to the state. Thread-safe.
-  void flush_completed();
+  /// Posts the items discarded since the last call to the commit thread, where their records
+  /// complete in order with the outputs' commits. Thread-safe.
+  void commit_discards();
 
   /// True once every source has finished and every item has ended.
   bool finished() const { return sources_finished() && outstanding() == 0; }
@@ -105,21 +90,16 @@ class RunState {
   static std::int64_t unix_ms();
 
  private:
-  void count_endings(std::size_t n, std::size_t slots, Ending ending, NodeStats* at);
-  void note_record(const Item& item, Ending ending);
   void notify_idle() {
     if (idle_hook_) idle_hook_();
   }
 
-  std::atomic<std::int64_t> outstanding_{0};
   std::atomic<int> sources_open_{0};
   std::atomic<bool> draining_{false};
   std::atomic<bool> hard_stopped_{false};
   std::atomic<bool> fatal_{false};
   std::function<void()> stop_hook_;
   std::function<void()> drain_hook_;
-  std::mutex completed_mutex_;
-  std::vector<RecordKey> completed_;  // guarded by completed_mutex_
   std::atomic<bool> resumable_{false};
   std::string resumable_reason_;  // guarded by fatal_mutex_
   std::function<void()> idle_hook_;

@@ -19,14 +19,12 @@
 #include "engine/runtime/report.h"
 #include "engine/runtime/run_state.h"
 #include "engine/runtime/signals.h"
-#include "engine/state/records.h"
 #include "engine/state/state_store.h"
 
 namespace flowbatch {
 namespace {
 
 using PacketNode = flow::function_node<Packet, flow::continue_msg>;
-using CloneNode = flow::function_node<Packet, Packet>;
 using Ticker = flow::async_node<int, Packet>;
 
 class Runner;
@@ -133,8 +131,9 @@ class Runner {
     }
   }
 
-  /// Connects every port to its consumers: the first directly, the others through a copy, so no
-  /// two nodes ever share one group of items; a port nobody consumes ends its items as discarded.
+  /// Connects every port to its consumers. A port with several consumers goes through a fan-out
+  /// node that gives each its own copy of the items before any of them starts (a consumer owns
+  /// what it receives and may move from it); a port nobody consumes ends its items as discarded.
   void wire() {
     for (std::size_t n = 0; n < plan_.nodes.size(); ++n) {
       for (std::size_t p = 0; p < ports_[n].size(); ++p) {
@@ -144,17 +143,18 @@ class Runner {
           flow::make_edge(sender, discard_node());
           continue;
         }
-        for (std::size_t c = 0; c < consumers.size(); ++c) {
-          flow::receiver<Packet>* input = runtimes_[consumers[c]->to]->input();
-          if (c == 0) {
-            flow::make_edge(sender, *input);
-            continue;
-          }
-          auto& clone = clones_.emplace_back(std::make_unique<CloneNode>(
-              graph_, flow::unlimited, [this](const Packet& packet) { return copy_packet(packet); }));
-          flow::make_edge(sender, *clone);
-          flow::make_edge(*clone, *input);
+        if (consumers.size() == 1) {
+          flow::make_edge(sender, *runtimes_[consumers.front()->to]->input());
+          continue;
         }
+        std::vector<flow::receiver<Packet>*> inputs;
+        for (const PlanEdge* e : consumers) inputs.push_back(runtimes_[e->to]->input());
+        auto& fan_out = fan_outs_.emplace_back(std::make_unique<PacketNode>(
+            graph_, flow::unlimited, [this, inputs](const Packet& packet) {
+              fan_out_packet(packet, inputs);
+              return flow::continue_msg();
+            }));
+        flow::make_edge(sender, *fan_out);
       }
     }
     std::optional<std::chrono::milliseconds> shortest;
@@ -172,29 +172,38 @@ class Runner {
   PacketNode& discard_node() {
     if (!discard_) {
       discard_ = std::make_unique<PacketNode>(graph_, flow::unlimited, [this](const Packet& p) {
-        if (!p.is_tick()) run_.items_ended(*p.items, Ending::discarded);
+        if (!p.is_tick()) run_.ledger.end(*p.items, Ending::discarded);
         return flow::continue_msg();
       });
     }
     return *discard_;
   }
 
-  Packet copy_packet(const Packet& p) {
-    if (p.is_tick()) return p;
-    for (Item& item : *p.items) record_grows(item, 1);  // the record now has one more item to finish
-    ItemVector copy(*p.items);
-    for (Item& item : copy) item.holds_admission = false;  // the original keeps the slot
-    run_.items_created(copy.size());
-    return Packet::of(std::move(copy));
+  /// Copies for every consumer but the first (which gets the original), all made before any of
+  /// them is sent on.
+  void fan_out_packet(const Packet& packet, const std::vector<flow::receiver<Packet>*>& inputs) {
+    if (packet.is_tick()) {
+      for (auto* input : inputs) input->try_put(packet);
+      return;
+    }
+    std::vector<Packet> copies;
+    for (std::size_t c = 1; c < inputs.size(); ++c) {
+      ItemVector copy;
+      copy.reserve(packet.items->size());
+      for (Item& item : *packet.items) copy.push_back(run_.ledger.copy(item, c));
+      copies.push_back(Packet::of(std::move(copy)));
+    }
+    inputs[0]->try_put(packet);
+    for (std::size_t c = 1; c < inputs.size(); ++c) inputs[c]->try_put(copies[c - 1]);
   }
 
   void route_admitted(const Packet& p) {
     if (p.is_tick() || p.items->empty()) return;
     if (run_.draining()) {  // admitted after Ctrl-C: never started, so a resumed run does them
-      run_.items_ended(*p.items, Ending::abandoned);
+      run_.ledger.end(*p.items, Ending::abandoned);
       return;
     }
-    admitted_targets_[p.items->front().source_index]->try_put(p);
+    admitted_targets_[ItemLedger::source(p.items->front())]->try_put(p);
   }
 
   // --- state ----------------------------------------------------------------------------------
@@ -207,13 +216,14 @@ class Runner {
     commits_ = std::make_unique<CommitQueue>([this](const std::string& message) { run_.fail(message); });
     run_.state = state_.get();
     run_.commits = commits_.get();
+    run_.ledger.track_discards();
   }
 
   void close_state() {
     if (!state_) return;
-    commits_->drain();  // the sinks' last commits, before the run's status
     try {
-      run_.flush_completed();
+      run_.commit_discards();
+      commits_->drain();  // the outputs' last commits and the discards, before the run's status
       const Metrics& m = run_.metrics;
       state_->set_counters({{"succeeded", static_cast<std::int64_t>(m.succeeded.load())},
                             {"dead_lettered", static_cast<std::int64_t>(m.dead.load())},
@@ -221,6 +231,7 @@ class Runner {
                             {"skipped", static_cast<std::int64_t>(m.skipped.load())},
                             {"requests", static_cast<std::int64_t>(m.requests.load())}});
       state_->set_status(std::string(to_string(status())));
+      if (status() == RunStatus::finished) state_->clear_partial();  // every record is complete
     } catch (const std::exception& e) {
       run_.fail(e.what());
     }
@@ -239,11 +250,7 @@ class Runner {
     if (progress_) progress_->update();
     if (state_ && EventLoop::Clock::now() >= next_state_flush_) {  // discarded records, now and then
       next_state_flush_ = EventLoop::Clock::now() + std::chrono::seconds(1);
-      try {
-        run_.flush_completed();
-      } catch (const std::exception& e) {
-        run_.fail(e.what());
-      }
+      run_.commit_discards();
     }
     loop_.after(tick_period_, [this] { tick(); }, [this] { release_ticker(); });
   }
@@ -338,7 +345,7 @@ class Runner {
     r.retries = m.retries.load();
     r.peak_in_flight = m.peak_outstanding.load();
     r.summary = run_summary(run_, plan_.pipeline.name, how) + provider_summary();
-    r.exit_code = exit_code(how, r.dead > 0);
+    r.exit_code = exit_code(how, run_.metrics.dead_held.load() > 0);
     r.json = run_report_json(run_, plan_.pipeline.name, how);
     r.json["exit_code"] = r.exit_code;
     if (!r.fatal_error.empty()) r.json["error"] = r.fatal_error;
@@ -375,7 +382,7 @@ class Runner {
   std::vector<std::vector<std::unique_ptr<OutputPort>>> ports_;
   std::vector<std::unique_ptr<ProviderLane>> lanes_;
   std::vector<std::unique_ptr<NodeRuntime>> runtimes_;
-  std::vector<std::unique_ptr<CloneNode>> clones_;
+  std::vector<std::unique_ptr<PacketNode>> fan_outs_;
   std::unique_ptr<PacketNode> discard_;
   std::optional<ProgressReporter> progress_;
   std::chrono::milliseconds tick_period_{50};

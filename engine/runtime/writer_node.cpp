@@ -43,10 +43,21 @@ WriterNode::WriterNode(BuildContext& context, Opener open, FlushPolicy policy, E
 
 void WriterNode::start() {
   std::uint64_t position = 0;
-  if (run_.append_outputs) position = kAppend;
-  else if (run_.state) position = run_.state->sink_position(name_);
+  if (run_.append_outputs) {
+    position = kAppend;
+  } else if (run_.state) {
+    position = run_.state->sink_position(name_);
+    for (const ItemKey& key : run_.state->partial_items(name_, run_.source_names)) committed_before_.insert(key);
+    if (ending_ == Ending::dead_letter) run_.metrics.dead_held.fetch_add(run_.state->sink_items(name_));
+  }
   writer_ = open_(position);
   last_flush_ = std::chrono::steady_clock::now();
+}
+
+/// Resuming a record that an earlier run did not finish: this output may already hold some of its
+/// items (committed while another output had not yet committed the rest).
+bool WriterNode::committed_before(const Item& item) {
+  return !committed_before_.empty() && ItemLedger::shares_record(item) && committed_before_.count(ItemLedger::key(item)) > 0;
 }
 
 void WriterNode::receive(const Packet& packet) {
@@ -57,24 +68,29 @@ void WriterNode::receive(const Packet& packet) {
   ItemVector& items = *packet.items;
   stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
   if (broken_ || !writer_) {  // the run is stopping; these items are for the resumed run
-    run_.items_ended(items, Ending::abandoned);
+    run_.ledger.end(items, Ending::abandoned);
     return;
   }
+  std::size_t written = 0;
   try {
     for (const Item& item : items) {
-      writer_->write(item);
-      if (!run_.state) continue;
-      if (item.record) uncommitted_shared_.push_back(Shared{record_key(item), item.record});
-      else uncommitted_.add(item.source_index, item.line, item.input_hash);
+      const bool already = committed_before(item);
+      if (!already) {
+        writer_->write(item);
+        ++written;
+      }
+      if (run_.state) uncommitted_.add(item);  // either way its record counts it as committed here
     }
   } catch (...) {  // a sink type's writer (maybe a plugin's) that throws: the run stops, resumable
     broken_ = true;
     run_.fail(fmt::format("{}: {}", destination_, current_exception_message()));
-    run_.items_ended(items, Ending::abandoned);
+    run_.ledger.end(items, Ending::abandoned);
     return;
   }
+  items_added_ += written;
+  if (ending_ == Ending::dead_letter) run_.metrics.dead_held.fetch_add(written, std::memory_order_relaxed);
   unflushed_ += items.size();
-  run_.items_ended(items, ending_, &stats_);
+  run_.ledger.end(items, ending_, &stats_);
   if (unflushed_ >= policy_.every_items) flush();
 }
 
@@ -101,17 +117,18 @@ void WriterNode::commit() {
 }
 
 void WriterNode::post_commit(std::uint64_t position) {
-  // Tickets are counted down on the commit thread, after the sync: commits run in order there,
-  // so a record shared with another sink completes only once both have synced their items.
+  // Records are settled on the commit thread, after the sync: commits run in order there, so a
+  // record shared with another output completes only once both have synced their items.
   run_.commits->post(destination_, [writer = writer_.get(), state = run_.state, names = &run_.source_names, name = name_,
-                                    position, runs = std::move(uncommitted_), shared = std::move(uncommitted_shared_)]() mutable {
+                                    position, added = items_added_, batch = std::move(uncommitted_)]() mutable {
     writer->sync();
-    for (const Shared& s : shared)
-      if (record_completes(s.ticket)) runs.add(s.key.source, s.key.line, s.key.hash);
-    state->commit(name, position, runs, *names);
+    RecordRuns completed;
+    std::vector<ItemKey> partial;
+    batch.settle(completed, partial);
+    state->commit(name, StateStore::Commit{position, added, &completed, &partial}, *names);
   });
-  uncommitted_ = RecordRuns();
-  uncommitted_shared_.clear();
+  uncommitted_ = CommitBatch();
+  items_added_ = 0;
 }
 
 void WriterNode::finish() {

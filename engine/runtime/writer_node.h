@@ -3,10 +3,11 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/node_runtime.h"
-#include "engine/state/records.h"
+#include "engine/runtime/item_ledger.h"
 #include "flowbatch/sink.h"
 
 namespace flowbatch {
@@ -27,8 +28,10 @@ const std::vector<KeySpec>& flush_keys();
 /// A write failure is fatal for the run (it stops, resumable) and names the destination.
 ///
 /// With a state store, each flush is a commit: the writer makes its data durable first, then the
-/// store records the new position and the records that became complete. A resumed run opens the
-/// destination at its last committed position, dropping whatever a killed run wrote after it.
+/// store records the new position, the records that became complete and the items written whose
+/// records are not complete yet. A resumed run opens the destination at its last committed
+/// position, dropping whatever a killed run wrote after it, and does not write again an item it
+/// committed before (its record, split over several outputs, is done again for the others).
 class WriterNode final : public NodeRuntime {
  public:
   /// Opens the destination at a position (0: afresh; kAppend: after what is there).
@@ -42,24 +45,23 @@ class WriterNode final : public NodeRuntime {
   void finish() override;
 
  private:
+  struct KeyHash {
+    std::size_t operator()(const ItemKey& k) const { return static_cast<std::size_t>(k.hash ^ (k.line * 0x9E3779B97F4A7C15ull) ^ k.part); }
+  };
+
   void receive(const Packet& packet);
+  bool committed_before(const Item& item);
   void flush();
   void commit();
   void post_commit(std::uint64_t position);
-
-  /// An item written since the last commit whose record it shares with other items: the record
-  /// completes when the last of them is committed.
-  struct Shared {
-    RecordKey key;
-    std::shared_ptr<RecordTicket> ticket;
-  };
 
   RunState& run_;
   NodeStats& stats_;
   Logger log_;
   std::string name_;
-  RecordRuns uncommitted_;             // items that are their record alone (almost all)
-  std::vector<Shared> uncommitted_shared_;
+  CommitBatch uncommitted_;        // items written (or found committed) since the last commit
+  std::uint64_t items_added_ = 0;  // of those, items written by this run
+  std::unordered_set<ItemKey, KeyHash> committed_before_;  // resuming: what an earlier run committed here
   Opener open_;
   FlushPolicy policy_;
   Ending ending_;

@@ -13,7 +13,8 @@
 namespace flowbatch {
 namespace {
 
-constexpr const char* kSchema = "flowbatch-state-1";
+constexpr const char* kSchema = "flowbatch-state-2";
+constexpr const char* kSchemaBefore = "flowbatch-state-1";  // upgraded in place: outputs had no item counts
 
 std::string now_text() {
   const std::time_t t = std::time(nullptr);
@@ -131,7 +132,10 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     exec("PRAGMA synchronous=NORMAL");
     exec("PRAGMA busy_timeout=5000");
     exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    exec("CREATE TABLE IF NOT EXISTS sinks(name TEXT PRIMARY KEY, position INTEGER NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS sinks(name TEXT PRIMARY KEY, position INTEGER NOT NULL, items INTEGER NOT NULL DEFAULT 0)");
+    exec("CREATE TABLE IF NOT EXISTS partial(sink TEXT NOT NULL, source TEXT NOT NULL, line INTEGER NOT NULL, "
+         "hash INTEGER NOT NULL, part INTEGER NOT NULL)");
+    exec("CREATE INDEX IF NOT EXISTS partial_by_sink ON partial(sink)");
     exec("CREATE TABLE IF NOT EXISTS completed(source TEXT NOT NULL, first_line INTEGER NOT NULL, hashes BLOB NOT NULL)");
     exec("CREATE INDEX IF NOT EXISTS completed_by_source ON completed(source)");
     exec("CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)");
@@ -151,7 +155,8 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     Statement get(db_, "SELECT key, value FROM meta");
     while (get.step() == SQLITE_ROW) meta[get.text(0)] = get.text(1);
   }
-  if (!meta.empty() && meta["schema"] != kSchema) {
+  if (!meta.empty() && meta["schema"] == kSchemaBefore) upgrade_schema(meta["schema"]);
+  else if (!meta.empty() && meta["schema"] != kSchema) {
     sqlite3_close(db_);
     db_ = nullptr;
     throw refused(file, fmt::format("was written by another program or version (schema \"{}\")", meta["schema"]));
@@ -194,6 +199,17 @@ std::optional<std::filesystem::path> StateStore::archive(const std::filesystem::
   return target;
 }
 
+void StateStore::upgrade_schema(const std::string& from) {
+  (void)from;  // only flowbatch-state-1 is known: it lacks the outputs' item counts
+  try {
+    exec("ALTER TABLE sinks ADD COLUMN items INTEGER NOT NULL DEFAULT 0");
+  } catch (const std::exception& e) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw refused(file_, fmt::format("could not be upgraded from {} ({})", from, e.what()));
+  }
+}
+
 void StateStore::exec(const char* sql) {
   char* error = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
@@ -213,6 +229,32 @@ std::uint64_t StateStore::sink_position(const std::string& sink) {
   Statement s(db_, "SELECT position FROM sinks WHERE name = ?");
   s.bind(1, sink);
   return s.step() == SQLITE_ROW ? static_cast<std::uint64_t>(s.integer(0)) : 0;
+}
+
+std::uint64_t StateStore::sink_items(const std::string& sink) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT items FROM sinks WHERE name = ?");
+  s.bind(1, sink);
+  return s.step() == SQLITE_ROW ? static_cast<std::uint64_t>(s.integer(0)) : 0;
+}
+
+std::vector<ItemKey> StateStore::partial_items(const std::string& sink, const std::vector<std::string>& source_names) {
+  std::lock_guard lock(mutex_);
+  std::vector<ItemKey> out;
+  Statement s(db_, "SELECT source, line, hash, part FROM partial WHERE sink = ?");
+  s.bind(1, sink);
+  while (s.step() == SQLITE_ROW) {
+    const auto source = std::find(source_names.begin(), source_names.end(), s.text(0));
+    if (source == source_names.end()) continue;  // a source the graph no longer has
+    out.push_back(ItemKey{static_cast<std::uint16_t>(source - source_names.begin()), static_cast<std::uint64_t>(s.integer(1)),
+                          static_cast<std::uint64_t>(s.integer(2)), static_cast<std::uint64_t>(s.integer(3))});
+  }
+  return out;
+}
+
+void StateStore::clear_partial() {
+  std::lock_guard lock(mutex_);
+  exec("DELETE FROM partial");
 }
 
 CompletedRecords StateStore::completed(const std::string& source) {
@@ -247,16 +289,35 @@ void StateStore::insert_runs(const RecordRuns& runs, const std::vector<std::stri
   }
 }
 
-void StateStore::commit(const std::string& sink, std::uint64_t position, const RecordRuns& records,
-                        const std::vector<std::string>& source_names) {
+void StateStore::insert_partial(const std::string& sink, const std::vector<ItemKey>& items,
+                                const std::vector<std::string>& source_names) {
+  if (items.empty()) return;
+  Statement insert(db_, "INSERT INTO partial(sink, source, line, hash, part) VALUES (?, ?, ?, ?, ?)");
+  static const std::string unknown = "?";
+  for (const ItemKey& k : items) {
+    insert.bind(1, sink);
+    insert.bind(2, k.source < source_names.size() ? source_names[k.source] : unknown);
+    insert.bind(3, static_cast<std::int64_t>(k.line));
+    insert.bind(4, static_cast<std::int64_t>(k.hash));
+    insert.bind(5, static_cast<std::int64_t>(k.part));
+    check(insert.step(), "record items of incomplete records");
+    insert.reset();
+  }
+}
+
+void StateStore::commit(const std::string& sink, const Commit& c, const std::vector<std::string>& source_names) {
   std::lock_guard lock(mutex_);
   exec("BEGIN IMMEDIATE");
   try {
-    Statement s(db_, "INSERT OR REPLACE INTO sinks(name, position) VALUES (?, ?)");
+    Statement s(db_,
+                "INSERT INTO sinks(name, position, items) VALUES (?1, ?2, ?3) "
+                "ON CONFLICT(name) DO UPDATE SET position = ?2, items = items + ?3");
     s.bind(1, sink);
-    s.bind(2, static_cast<std::int64_t>(position));
-    check(s.step(), "record a sink's position");
-    insert_runs(records, source_names);
+    s.bind(2, static_cast<std::int64_t>(c.position));
+    s.bind(3, static_cast<std::int64_t>(c.items_added));
+    check(s.step(), "record an output's position");
+    if (c.completed) insert_runs(*c.completed, source_names);
+    if (c.partial) insert_partial(sink, *c.partial, source_names);
     exec("COMMIT");
   } catch (...) {
     exec("ROLLBACK");
@@ -264,13 +325,8 @@ void StateStore::commit(const std::string& sink, std::uint64_t position, const R
   }
 }
 
-void StateStore::complete(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names) {
-  if (records.empty()) return;
-  std::vector<RecordKey> sorted = records;  // discarded records come in any order
-  std::sort(sorted.begin(), sorted.end(),
-            [](const RecordKey& a, const RecordKey& b) { return a.source != b.source ? a.source < b.source : a.line < b.line; });
-  RecordRuns runs;
-  for (const RecordKey& k : sorted) runs.add(k.source, k.line, k.hash);
+void StateStore::complete(const RecordRuns& runs, const std::vector<std::string>& source_names) {
+  if (runs.empty()) return;
   std::lock_guard lock(mutex_);
   exec("BEGIN IMMEDIATE");
   try {
@@ -336,8 +392,11 @@ StateSummary read_state_summary(const std::filesystem::path& file) {
     }
     Statement counters(db, "SELECT name, value FROM counters");
     while (counters.step() == SQLITE_ROW) s.counters[counters.text(0)] = counters.integer(1);
-    Statement sinks(db, "SELECT name, position FROM sinks");
-    while (sinks.step() == SQLITE_ROW) s.sink_positions[sinks.text(0)] = static_cast<std::uint64_t>(sinks.integer(1));
+    Statement sinks(db, "SELECT name, position, items FROM sinks");
+    while (sinks.step() == SQLITE_ROW) {
+      s.sink_positions[sinks.text(0)] = static_cast<std::uint64_t>(sinks.integer(1));
+      s.sink_items[sinks.text(0)] = static_cast<std::uint64_t>(sinks.integer(2));
+    }
     Statement done(db, "SELECT source, SUM(LENGTH(hashes)) / 8 FROM completed GROUP BY source");
     while (done.step() == SQLITE_ROW) s.completed_per_source[done.text(0)] = static_cast<std::uint64_t>(done.integer(1));
     Statement cached(db, "SELECT COUNT(*) FROM cache");

@@ -20,6 +20,16 @@ struct RecordKey {
   std::uint64_t hash = 0;    ///< stable hash of the record's raw text
 };
 
+/// One item of an input record: the record, and which part of it (0: the record's own item; a copy
+/// or a transform's output has a part of its own).
+struct ItemKey {
+  std::uint16_t source = 0;
+  std::uint64_t line = 0;
+  std::uint64_t hash = 0;
+  std::uint64_t part = 0;
+  bool operator==(const ItemKey&) const = default;
+};
+
 /// What a resumed run knows of the records a previous run completed, per source: sorted runs of
 /// consecutive lines with one hash per line. Looking a record up is a binary search.
 class CompletedRecords {
@@ -66,16 +76,29 @@ class StateStore {
 
   /// Whether a previous run left work behind (it did not finish).
   bool has_previous_run() const { return previous_run_; }
-  /// The last committed position of a sink (0 when it never committed).
+  /// The last committed position of an output (0 when it never committed).
   std::uint64_t sink_position(const std::string& sink);
+  /// How many items the output holds up to its committed position.
+  std::uint64_t sink_items(const std::string& sink);
+  /// Items the output committed whose records were not complete then: a resumed run that does
+  /// those records again must not write these items a second time.
+  std::vector<ItemKey> partial_items(const std::string& sink, const std::vector<std::string>& source_names);
+  /// Forgets those items: once every record is complete (the run finished) none matters.
+  void clear_partial();
   /// The completed records of a source, by its name.
   CompletedRecords completed(const std::string& source);
 
-  /// Records a sink's commit: its new durable position and the records that became complete.
-  void commit(const std::string& sink, std::uint64_t position, const RecordRuns& records,
-              const std::vector<std::string>& source_names);
-  /// Records complete records that no sink writes (filtered, discarded).
-  void complete(const std::vector<RecordKey>& records, const std::vector<std::string>& source_names);
+  /// What one commit of an output records, in one transaction.
+  struct Commit {
+    std::uint64_t position = 0;         ///< the output's new durable position
+    std::uint64_t items_added = 0;      ///< items written since its last commit
+    const RecordRuns* completed = nullptr;         ///< records that became complete
+    const std::vector<ItemKey>* partial = nullptr;  ///< items committed whose records are not complete yet
+  };
+  /// Records an output's commit.
+  void commit(const std::string& sink, const Commit& commit, const std::vector<std::string>& source_names);
+  /// Records complete records that no output writes (filtered, discarded).
+  void complete(const RecordRuns& records, const std::vector<std::string>& source_names);
 
   void set_status(const std::string& status);
   /// Counters for `flowbatch status` (done items per terminal and so on), as name -> value.
@@ -89,6 +112,8 @@ class StateStore {
   void exec(const char* sql);
   void check(int rc, const char* what);
   void insert_runs(const RecordRuns& runs, const std::vector<std::string>& source_names);
+  void insert_partial(const std::string& sink, const std::vector<ItemKey>& items, const std::vector<std::string>& source_names);
+  void upgrade_schema(const std::string& from);
 
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;
@@ -103,6 +128,7 @@ struct StateSummary {
   std::string started_at, updated_at;
   std::map<std::string, std::int64_t> counters;
   std::map<std::string, std::uint64_t> sink_positions;
+  std::map<std::string, std::uint64_t> sink_items;
   std::map<std::string, std::uint64_t> completed_per_source;
   std::uint64_t cached_responses = 0;
 };

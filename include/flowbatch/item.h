@@ -13,6 +13,23 @@
 namespace flowbatch {
 
 struct RecordTicket;  // engine bookkeeping: an input record split into several items
+class ItemLedger;     // the engine's owner of that bookkeeping
+
+/// The engine's bookkeeping of an item, for exactly-once results: which input record it stands
+/// for, which part of that record it is, and whether it holds an admission slot. Opaque to
+/// plugins; copied with the item. A new item made by a plugin starts blank and the engine fills it.
+class ItemTrace {
+ public:
+  ItemTrace() = default;
+
+ private:
+  friend class ItemLedger;
+  std::shared_ptr<RecordTicket> record_;  ///< shared by the items of a record made into several
+  std::uint64_t input_hash_ = 0;          ///< hash of the record's text (a resumed run checks it)
+  std::uint64_t part_ = 0;                ///< which item of its record this is (0: the record's own)
+  std::uint16_t source_ = 0;              ///< the source that read the record
+  bool holds_admission_ = false;          ///< it holds one of pipeline.max_in_flight's slots
+};
 
 /// What went wrong with an item, kept on the item itself: per-item failures are values, never
 /// exceptions. Never holds a secret: messages are redacted before they are stored.
@@ -28,8 +45,8 @@ struct Failure {
 
 /// One unit of work flowing through a pipeline: a record from a source and everything nodes add.
 ///
-/// Plugins read and write `fields`; the remaining members are the engine's bookkeeping and are
-/// read-only for plugins.
+/// Plugins read and write `fields`; the remaining members are what the engine knows of the item
+/// and are read-only for plugins.
 struct Item {
   std::string id;                 ///< stable identity: the source's id_field, else the line number
   std::uint64_t line = 0;         ///< 1-based position in its source (0 when not from a file)
@@ -42,13 +59,7 @@ struct Item {
   std::int64_t last_attempt_unix_ms = 0;    ///< wall-clock time of the latest call attempt
   std::string raw;                ///< the undecoded input, kept only for invalid records
 
-  /// Engine bookkeeping: which source admitted the item, whether it holds an admission slot, a
-  /// hash of its input record (resuming a run checks it), and what its record shares with the
-  /// other items made from it (when it was copied or split).
-  std::uint16_t source_index = 0;
-  bool holds_admission = false;
-  std::uint64_t input_hash = 0;
-  std::shared_ptr<RecordTicket> record;
+  ItemTrace trace;                ///< the engine's bookkeeping (opaque)
 
   /// The field's value, or nullptr when absent.
   const boost::json::value* find(std::string_view name) const { return fields.if_contains(name); }

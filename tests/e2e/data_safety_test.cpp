@@ -110,3 +110,28 @@ path = "out.jsonl"
   const auto report = boost::json::parse(read_file(dir / "report.json")).as_object();
   CHECK(report.at("requests").at("count").to_number<int>() == 2);  // nothing was sent for "b"
 }
+
+TEST_CASE("a re-run of a finished job exits 3 while its dead letter still holds items") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(10) + "{broken\n");
+  dir.write("g.toml", R"(
+[pipeline]
+progress = "off"
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[dead_letters.failed]
+inputs = ["in.invalid"]
+path = "failed.jsonl"
+[sinks.out]
+inputs = ["in"]
+path = "out.jsonl"
+)");
+  CHECK(run_flowbatch({"g.toml"}, dir.path()).exit_code == 3);
+  auto again = run_flowbatch({"g.toml"}, dir.path());  // nothing left to do, but the job is not clean
+  CHECK_MESSAGE(again.exit_code == 3, again.err);
+  CHECK(read_jsonl(dir / "failed.jsonl").size() == 1);
+  dir.write("in.jsonl", make_jsonl(10));
+  auto fresh = run_flowbatch({"g.toml", "--fresh"}, dir.path());  // the broken line is gone
+  CHECK(fresh.exit_code == 0);
+}

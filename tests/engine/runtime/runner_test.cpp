@@ -153,6 +153,43 @@ path = "b.jsonl"
   CHECK(run.report.succeeded == 1000);
   CHECK(count_ids(read_jsonl(dir / "a.jsonl")).size() == 500);
   CHECK(count_ids(read_jsonl(dir / "b.jsonl")).size() == 500);
+  // Progress and the summary count input records once, not once per sink.
+  const auto& records = run.report.json.at("records").as_object();
+  CHECK(records.at("ok").to_number<int>() == 500);
+  CHECK(records.at("failed").to_number<int>() == 0);
+  CHECK(records.at("expected").to_number<int>() == 500);
+  CHECK(run.report.summary.find(", 500 items (") != std::string::npos);
+  CHECK(run.report.summary.find("  sink         a                           500 items") != std::string::npos);
+}
+
+TEST_CASE("records count once however many sinks their items reach: an undecodable one as failed") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(20) + "not json\n");
+  auto run = run_text(std::string(R"(
+[providers.sim]
+type = "mock"
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.c]
+inputs = ["in"]
+provider = "sim"
+prompt = "{{text}}"
+[dead_letters.d]
+inputs = ["in.invalid"]
+path = "d.jsonl"
+[sinks.a]
+inputs = ["c"]
+path = "a.jsonl"
+[sinks.b]
+inputs = ["c"]
+path = "b.jsonl"
+)"),
+                      dir);
+  CHECK(run.report.exit_code == kExitDeadLetters);
+  const auto& records = run.report.json.at("records").as_object();
+  CHECK(records.at("ok").to_number<int>() == 20);
+  CHECK(records.at("failed").to_number<int>() == 1);
 }
 
 TEST_CASE("an output connected to nothing discards its items, counted") {

@@ -14,6 +14,12 @@ RecordRuns runs(std::initializer_list<RecordKey> keys) {
   for (const auto& k : keys) r.add(k.source, k.line, k.hash);
   return r;
 }
+
+/// A commit of `items` new items at `position` that completes `completed`.
+void commit(StateStore& s, const std::string& output, std::uint64_t position, const RecordRuns& completed,
+            std::uint64_t items = 0, const std::vector<ItemKey>& partial = {}) {
+  s.commit(output, StateStore::Commit{position, items, &completed, &partial}, kSources);
+}
 }  // namespace
 
 TEST_CASE("a commit records a sink's position and its completed records, read back by a new run") {
@@ -25,14 +31,19 @@ TEST_CASE("a commit records a sink's position and its completed records, read ba
     CHECK(s.sink_position("results") == 0);
     // Out of order and with a gap (line 4 is not done): stored as runs of consecutive lines.
   // (RecordRuns keeps the order it is given: 3 | 1 2 | 5, then 1 for the other source.)
-    s.commit("results", 1234, runs({{0, 3, 30}, {0, 1, 10}, {0, 2, 20}, {0, 5, 50}, {1, 1, 99}}), kSources);
-    s.commit("results", 2048, runs({{0, 6, 60}}), kSources);
-    s.commit("failed", 77, RecordRuns{}, kSources);
+    commit(s, "results", 1234, runs({{0, 3, 30}, {0, 1, 10}, {0, 2, 20}, {0, 5, 50}, {1, 1, 99}}), 5);
+    commit(s, "results", 2048, runs({{0, 6, 60}}), 1);
+    commit(s, "failed", 77, RecordRuns{}, 0, {{0, 4, 40, 7}, {1, 2, 22, 9}});
   }
   StateStore again(file, "job");
   CHECK(again.has_previous_run());
   CHECK(again.sink_position("results") == 2048);
   CHECK(again.sink_position("failed") == 77);
+  CHECK(again.sink_items("results") == 6);  // added up over its commits
+  CHECK(again.partial_items("failed", kSources) == std::vector<ItemKey>{{0, 4, 40, 7}, {1, 2, 22, 9}});
+  CHECK(again.partial_items("results", kSources).empty());
+  again.clear_partial();
+  CHECK(again.partial_items("failed", kSources).empty());
   const CompletedRecords tickets = again.completed("tickets");
   CHECK(tickets.size() == 5);
   using S = CompletedRecords::Status;
@@ -87,7 +98,7 @@ TEST_CASE("archive moves a state and its WAL aside, and a fresh store starts emp
   CHECK(!StateStore::archive(file));  // nothing to move
   {
     StateStore s(file, "job");
-    s.commit("out", 10, runs({{0, 1, 1}}), kSources);
+    commit(s, "out", 10, runs({{0, 1, 1}}));
   }
   const auto moved = StateStore::archive(file);
   REQUIRE(moved);
