@@ -2,15 +2,10 @@
 // started again each time ends with every item exactly once, each result its own, and — with
 // the cache on — no request answered twice except those in flight at a kill.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <random>
-#include <thread>
 
 #include "engine/core/hash.h"
 #include "tests/support/fixtures.h"
@@ -67,21 +62,6 @@ flush_interval_ms = 100
                      base_url, kConcurrency);
 }
 
-/// Starts flowbatch on the graph; returns its pid.
-pid_t start(const TempDir& dir) {
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    if (::chdir(dir.path().c_str()) != 0) ::_exit(126);
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    ::execl(FLOWBATCH_BINARY, FLOWBATCH_BINARY, "g.toml", nullptr);
-    ::_exit(127);
-  }
-  return pid;
-}
-
 std::string mock_reply(const std::string& text) { return "mock reply " + hex16(stable_hash(text, 0)); }
 
 }  // namespace
@@ -99,18 +79,7 @@ TEST_CASE("killed with SIGKILL ten times, resumed each time: every item once, ea
 
   const unsigned seed = std::random_device{}();
   CAPTURE(seed);
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> delay_ms(60, 900);
-  int kills = 0;
-  for (int k = 0; k < kKills; ++k) {
-    const pid_t pid = start(dir);
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-    const bool still_running = ::waitpid(pid, nullptr, WNOHANG) == 0;
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    if (!still_running) break;  // it finished before the kill: nothing left to interrupt
-    ++kills;
-  }
+  const int kills = kill_at_random_moments({"g.toml"}, dir.path(), kKills, seed, 60ms, 900ms);
   CHECK(kills >= 6);  // the job was really interrupted, many times
 
   auto last = run_flowbatch({"g.toml"}, dir.path());

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -172,6 +173,42 @@ ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::fil
   std::vector<std::string> argv = {FLOWBATCH_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_process(argv, cwd);
+}
+
+pid_t start_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
+  std::vector<std::string> argv = {FLOWBATCH_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    std::vector<char*> raw;
+    for (const auto& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
+    raw.push_back(nullptr);
+    ::execv(raw[0], raw.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int kill_at_random_moments(const std::vector<std::string>& args, const std::filesystem::path& cwd, int attempts,
+                           unsigned seed, std::chrono::milliseconds min_delay, std::chrono::milliseconds max_delay) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<long> delay(min_delay.count(), max_delay.count());
+  int kills = 0;
+  for (int k = 0; k < attempts; ++k) {
+    const pid_t pid = start_flowbatch(args, cwd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay(rng)));
+    const bool still_running = ::waitpid(pid, nullptr, WNOHANG) == 0;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    if (!still_running) break;  // it finished before the kill: nothing left to interrupt
+    ++kills;
+  }
+  return kills;
 }
 
 std::shared_ptr<Provider> make_provider(const std::string& type, const std::string& toml) {

@@ -2,7 +2,9 @@
 // Shared test fixtures: temporary folders, files, in-process graph runs and runs of the built
 // flowbatch program. Everything real: real files, the real compiler and runner.
 #include <boost/json.hpp>
+#include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -68,6 +70,15 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd = {});
 /// Runs the built flowbatch program.
 ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd = {});
+
+/// Starts the built flowbatch program in `cwd` without waiting (its output goes to /dev/null).
+pid_t start_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd);
+
+/// Runs `flowbatch args...` in `cwd` up to `attempts` times, each killed with SIGKILL after a
+/// random delay in [min_delay, max_delay] (from `seed`); stops early once a run finishes before
+/// its kill. Returns how many runs were really killed.
+int kill_at_random_moments(const std::vector<std::string>& args, const std::filesystem::path& cwd, int attempts,
+                           unsigned seed, std::chrono::milliseconds min_delay, std::chrono::milliseconds max_delay);
 
 /// A provider of a registered type, configured from TOML text (fails the test on config errors).
 std::shared_ptr<Provider> make_provider(const std::string& type, const std::string& toml);
