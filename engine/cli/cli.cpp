@@ -16,6 +16,7 @@
 #include "engine/core/redactor.h"
 #include "engine/graph/compiler.h"
 #include "engine/graph/dot.h"
+#include "engine/io/file_lock.h"
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/report.h"
 #include "engine/runtime/runner.h"
@@ -104,7 +105,13 @@ int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags
   run_options.append_outputs = !replay_from.empty();
   run_options.use_state = replay_from.empty();  // a replay re-does records on purpose: it must not skip them
   run_options.fresh = flags.fresh;
-  RunReport run = run_plan(*result.plan, console, redactor, run_options);
+  RunReport run;
+  try {
+    run = run_plan(*result.plan, console, redactor, run_options);
+  } catch (const FileBusy& e) {  // another run of this graph holds its state: nothing was touched
+    console.log(LogLevel::error, "", e.what());
+    return kExitResumable;
+  }
   const bool quiet = flags.quiet;
   const std::string& report_path = flags.report_path;
   if (!quiet || run.exit_code != kExitOk) console.print(run.summary);

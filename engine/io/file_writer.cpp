@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "engine/core/text.h"
+#include "engine/io/file_lock.h"
 #include "flowbatch/sink.h"
 
 namespace flowbatch {
@@ -44,6 +45,9 @@ class FileWriter final : public SinkWriter {
     }
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) throw io_error("cannot open", path_);
+    // Before anything is cut back: another run writing this file (another graph, another state)
+    // would otherwise have its results truncated and interleaved with ours.
+    file_lock::lock_or_throw(fd_, path_, "the output " + path_.string());
     struct stat st {};
     if (::fstat(fd_, &st) != 0) throw io_error("cannot stat", path_);
     if (resume_at == kAppend) resume_at = static_cast<std::uint64_t>(st.st_size);

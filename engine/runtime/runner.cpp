@@ -10,6 +10,7 @@
 
 #include "engine/core/exceptions.h"
 #include "engine/io/event_loop.h"
+#include "engine/io/file_lock.h"
 #include "engine/io/http_client.h"
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/exit_codes.h"
@@ -85,6 +86,9 @@ class Runner {
     for (auto& l : extra_loops_) l->start();
     try {
       for (auto& r : runtimes_) r->start();  // opens sources and sinks (a plugin's may throw anything)
+    } catch (const FileBusy& e) {  // an output another run is writing: nothing was touched
+      run_.stop_resumable(e.what());
+      hard_stop();
     } catch (...) {
       run_.fail(current_exception_message());  // stops the run through the stop hook
     }
@@ -209,6 +213,10 @@ class Runner {
   // --- state ----------------------------------------------------------------------------------
   void open_state() {
     if (!options_.use_state || plan_.pipeline.state.empty()) return;
+    // Held for the whole run, before anything is archived or cut back: a second run of the same
+    // graph would otherwise send every request again and corrupt the first one's books.
+    run_lock_ = std::make_unique<RunLock>(plan_.pipeline.state.string() + ".lock",
+                                          fmt::format("the state of pipeline \"{}\"", plan_.pipeline.name));
     if (options_.fresh) {
       if (auto moved = StateStore::archive(plan_.pipeline.state)) archived_state_ = moved->string();
     }
@@ -388,6 +396,7 @@ class Runner {
   std::chrono::milliseconds tick_period_{50};
   bool ticker_released_ = false;  // loop thread only
   JobQueue blocking_{plan_.pipeline.blocking_threads};  // after lanes_: its jobs use them
+  std::unique_ptr<RunLock> run_lock_;  // before state_: released last
   std::unique_ptr<StateStore> state_;
   std::unique_ptr<CommitQueue> commits_;  // after state_ and the writers: its jobs use both
   std::string archived_state_;

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <fmt/format.h>
+#include <sys/wait.h>
+
+#include <thread>
 
 #include "engine/core/text.h"
 #include "tests/support/fixtures.h"
@@ -134,4 +137,47 @@ path = "out.jsonl"
   dir.write("in.jsonl", make_jsonl(10));
   auto fresh = run_flowbatch({"g.toml", "--fresh"}, dir.path());  // the broken line is gone
   CHECK(fresh.exit_code == 0);
+}
+
+TEST_CASE("a second run of a running graph, or of another graph writing its output, is refused: exit 75, pid named") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(200));
+  const std::string graph = R"(
+[pipeline]
+progress = "off"
+[providers.slow]
+type = "mock"
+latency_ms = 100
+latency_sigma = 0
+max_concurrency = 20
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.c]
+inputs = ["in"]
+provider = "slow"
+prompt = "{{text}}"
+[sinks.out]
+inputs = ["c"]
+path = "out.jsonl"
+)";
+  dir.write("g.toml", graph);
+  dir.write("other.toml", graph);  // another graph (its own state) writing the same output
+  const pid_t first = start_flowbatch({"g.toml"}, dir.path());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // it holds its locks by now
+
+  auto second = run_flowbatch({"g.toml"}, dir.path());
+  CHECK(second.exit_code == 75);
+  CHECK_MESSAGE(second.err.find("is in use by another flowbatch run (pid " + std::to_string(first) + ")") != std::string::npos,
+                second.err);
+  auto other = run_flowbatch({"other.toml"}, dir.path());
+  CHECK(other.exit_code == 75);
+  CHECK_MESSAGE(other.err.find("the output ") != std::string::npos, other.err);
+
+  int status = 0;
+  REQUIRE(::waitpid(first, &status, 0) == first);
+  CHECK(WEXITSTATUS(status) == 0);
+  const auto out = count_ids(read_jsonl(dir / "out.jsonl"));  // the first run's results, untouched and whole
+  CHECK(out.size() == 200);
+  for (const auto& [id, n] : out) CHECK_MESSAGE(n == 1, id);
 }

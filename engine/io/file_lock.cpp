@@ -1,0 +1,52 @@
+#include "engine/io/file_lock.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+namespace flowbatch {
+
+void file_lock::lock_or_throw(int fd, const std::filesystem::path& path, const std::string& what) {
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;  // the whole file, however long it grows
+  if (::fcntl(fd, F_SETLK, &lock) == 0) return;
+  if (errno != EACCES && errno != EAGAIN)
+    throw std::runtime_error(fmt::format("cannot lock {}: {}", path.string(), std::strerror(errno)));
+  struct flock holder {};
+  holder.l_type = F_WRLCK;
+  holder.l_whence = SEEK_SET;
+  const bool known = ::fcntl(fd, F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
+  throw FileBusy(fmt::format("{} is in use by another flowbatch run{} ({}); wait for it to end, or stop it, then run "
+                             "this command again",
+                             what, known ? fmt::format(" (pid {})", holder.l_pid) : "", path.string()));
+}
+
+RunLock::RunLock(const std::filesystem::path& lock_file, const std::string& what) {
+  std::error_code ec;
+  if (lock_file.has_parent_path()) std::filesystem::create_directories(lock_file.parent_path(), ec);
+  fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
+  try {
+    file_lock::lock_or_throw(fd_, lock_file, what);
+  } catch (...) {
+    ::close(fd_);
+    fd_ = -1;
+    throw;
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+    // The pid is only for people reading the file; the lock itself is what counts.
+  }
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace flowbatch
