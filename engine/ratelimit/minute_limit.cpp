@@ -28,11 +28,10 @@ void MinuteLimit::take(double amount, Clock::time_point now) {
   window_.add(amount, now);
 }
 
-void MinuteLimit::settle(double charged, double used, Clock::time_point now) {
-  bucket_.adjust(charged - used, now);
-  // The server counted the request when it arrived: an overcharge stays in its window (and ours);
-  // what was used beyond the charge is counted from now, a little later than the server did.
-  if (used > charged) window_.add(used - charged, now);
+void MinuteLimit::charge_excess(double charged, double used, Clock::time_point now) {
+  // Nothing comes back when less was used: the server counted the estimate when it arrived.
+  // More is charged from now, a little later than the server counted it.
+  if (used > charged) take(used - charged, now);
 }
 
 void MinuteLimit::set_per_minute(double per_minute, Clock::time_point now) {

@@ -22,9 +22,10 @@ namespace flowbatch {
 ///   whole limit goes when the window is empty: a big request is slowed down, never starved.
 /// - A rate guessed from a server's 429s (one that never says its limits) only sets the pace: the
 ///   cap stays that of the known limit, if any, since nothing says the server counts by the minute.
-/// - The bucket can be corrected afterwards (an estimate settled with what was really used, the
-///   server's "remaining"). The window keeps what was charged when the take started, as a server
-///   counts a request when it arrives, plus whatever was used beyond that.
+/// - A take counts what was charged when it started, as a server counts a request when it arrives
+///   (OpenAI counts a request's prompt estimate plus its max_tokens), plus whatever the answer
+///   shows was used beyond that; nothing is given back when less was used. The pace can be lowered
+///   afterwards to what the server says is left.
 class MinuteLimit {
  public:
   using Clock = std::chrono::steady_clock;
@@ -40,8 +41,8 @@ class MinuteLimit {
   Clock::time_point when_available(double amount, Clock::time_point now);
   /// Charges a take; call it when when_available() says now.
   void take(double amount, Clock::time_point now);
-  /// Settles a take charged `charged` that turned out to use `used`.
-  void settle(double charged, double used, Clock::time_point now);
+  /// A take charged `charged` turned out to use `used`: charges what it used beyond the charge.
+  void charge_excess(double charged, double used, Clock::time_point now);
   /// Lowers the budget left to `remaining` if it is higher (the server's view wins when stricter).
   void cap_level(double remaining, Clock::time_point now) { bucket_.cap_level(remaining, now); }
   /// Changes the known limit (the server announced another one): the pace and the cap.

@@ -33,8 +33,8 @@ void RateGate::finished(AttemptFeedback feedback) {
   loop_.post([this, f = std::move(feedback)] {
     const auto now = Clock::now();
     if (in_flight_ > 0) --in_flight_;
-    // The estimate was charged at start; settle up with what the server counted.
-    if (tokens_ && f.used_tokens >= 0) tokens_->settle(f.estimated_tokens, f.used_tokens, now);
+    // The estimate was charged at start; an answer that used more is charged the rest.
+    if (tokens_ && f.used_tokens >= 0) tokens_->charge_excess(f.estimated_tokens, f.used_tokens, now);
     if (f.ticket < started_) learn(f, now);  // a real attempt (not a cancelled start)
     if (f.rate_limited) cool_down(f, now);
     else if (!f.back_pressure) next_cooldown_ = std::chrono::milliseconds(1000);

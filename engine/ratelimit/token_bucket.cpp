@@ -46,11 +46,6 @@ TokenBucket::Clock::time_point TokenBucket::when_available(double amount, Clock:
   return now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-void TokenBucket::adjust(double amount, Clock::time_point now) {
-  refill(now);
-  level_ = std::min(capacity_, level_ + amount);
-}
-
 void TokenBucket::cap_level(double remaining, Clock::time_point now) {
   refill(now);
   level_ = std::min(level_, remaining);

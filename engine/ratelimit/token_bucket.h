@@ -10,8 +10,7 @@ namespace flowbatch {
 ///   run begins at the sustained rate, without a burst on top of it (see MinuteLimit).
 /// - A take larger than the whole bucket is let through once the bucket is full, leaving it in
 ///   debt (a negative level) that later refills pay off: a big request is slowed, never starved.
-/// - The level can be corrected afterwards: give back what an estimate overcharged, or lower it
-///   to what the server says is left.
+/// - The level can be lowered afterwards to what the server says is left.
 class TokenBucket {
  public:
   using Clock = std::chrono::steady_clock;
@@ -28,8 +27,6 @@ class TokenBucket {
   void take(double amount, Clock::time_point now);
   /// When a take of `amount` would succeed (now, if it would now).
   Clock::time_point when_available(double amount, Clock::time_point now);
-  /// Adds (or, negative, removes) budget: reconciles an estimate with what was really used.
-  void adjust(double amount, Clock::time_point now);
   /// Lowers the level to `remaining` if it is higher (the server's view wins when it is stricter).
   void cap_level(double remaining, Clock::time_point now);
   /// Changes the rate (a limit learned from the server), keeping the current level within bounds.

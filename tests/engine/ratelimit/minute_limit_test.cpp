@@ -19,7 +19,7 @@ std::vector<Clock::time_point> take_greedily(MinuteLimit& limit, Clock::time_poi
   for (auto t = from; t < from + length; t += 1ms)
     while (limit.when_available(amount, t) <= t) {
       limit.take(amount, t);
-      if (used >= 0) limit.settle(amount, used, t);
+      if (used >= 0) limit.charge_excess(amount, used, t);
       taken.push_back(t);
     }
   return taken;
@@ -72,14 +72,20 @@ TEST_CASE("after an idle spell a second's worth may go at once, but no rolling m
   CHECK(most_in_any_minute(taken) >= 2910);
 }
 
-TEST_CASE("tokens given back by a settled estimate pace the next ones, but a minute counts what was charged") {
+TEST_CASE("tokens are counted as charged at the start; an answer that used more is charged the rest") {
   const auto t0 = Clock::now();
-  MinuteLimit tokens(6000, t0);  // tokens a minute
-  // Each request is charged 50 and used 10: the bucket gets 40 back every time.
-  const auto taken = take_greedily(tokens, t0, 120s, 50, 10);
-  REQUIRE(!taken.empty());
-  CHECK(most_in_any_minute(taken) * 50 <= 6000);  // as a server counting on arrival sees it
-  CHECK(most_in_any_minute(taken) * 50 >= 5800);
+  MinuteLimit charged(6000, t0);  // tokens a minute
+  MinuteLimit underestimated(6000, t0);
+  // Each request is charged 50. Using only 10 gives nothing back (the server counted 50 when it
+  // arrived); using 100 charges 50 more.
+  const auto lighter = take_greedily(charged, t0, 120s, 50, 10);
+  const auto heavier = take_greedily(underestimated, t0, 120s, 50, 100);
+  REQUIRE(!lighter.empty());
+  REQUIRE(!heavier.empty());
+  CHECK(most_in_any_minute(lighter) * 50 <= 6000);
+  CHECK(most_in_any_minute(lighter) * 50 >= 5800);
+  CHECK(most_in_any_minute(heavier) * 100 <= 6000 + 100);  // the last one's excess is known only after it
+  CHECK(most_in_any_minute(heavier) * 100 >= 5800);
 }
 
 TEST_CASE("a request larger than the whole minute's limit goes when the minute is empty, not never") {

@@ -42,14 +42,13 @@ TEST_CASE("a take larger than the bucket goes when the bucket is full, into debt
   CHECK(tokens.try_take(1, t0 + 4310ms));
 }
 
-TEST_CASE("estimates are settled afterwards, and the server's remaining caps the level") {
+TEST_CASE("the server's remaining caps the level, and a learned limit changes the rate") {
   const auto t0 = Clock::now();
   TokenBucket b(6000, t0 - 1s);  // full at t0
-  CHECK(b.try_take(80, t0));
-  b.adjust(50, t0);  // charged 80, the response's usage said 30
-  CHECK(b.level(t0) == doctest::Approx(70));
-  b.adjust(1000, t0);  // never above capacity
-  CHECK(b.level(t0) == doctest::Approx(100));
+  CHECK(b.try_take(20, t0));
+  CHECK(b.level(t0) == doctest::Approx(80));
+  b.take(30, t0);  // whatever the level
+  CHECK(b.level(t0) == doctest::Approx(50));
   b.cap_level(5, t0);
   CHECK(b.level(t0) == doctest::Approx(5));
   b.cap_level(50, t0);  // only ever lowers
