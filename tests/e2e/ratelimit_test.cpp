@@ -67,6 +67,38 @@ TEST_CASE("told more than the server allows, flowbatch settles at the server's l
   CHECK(count_status(stats, "429") * 100 <= stats.at("requests").to_number<int>() * 5);
 }
 
+// A server counting the last S seconds (OpenAI counts the last 60) refuses any start-up burst: a
+// client configured with its exact limit must pace from the first request. A 5 s window scaled
+// from the per-minute limit is as strict as a 60 s one, and quick.
+TEST_CASE("configured exactly at a rolling-window server's requests/min, no request is refused") {
+  MockServer server({"--rpm", "2400", "--rolling-window-seconds", "5", "--latency-ms", "5"});  // 200 in any 5 s
+  TempDir dir;
+  dir.write("in.jsonl", items_jsonl(300));
+  dir.write("g.toml", openai_chat_graph(server.base_url(), "requests_per_minute = 2400\nmax_concurrency = 16", "max_attempts = 10"));
+  auto r = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  check_each_once(dir, 300);
+  const auto stats = server.stats();
+  CHECK(stats.at("requests").to_number<int>() == 300);
+  CHECK(count_status(stats, "429") == 0);
+}
+
+TEST_CASE("configured exactly at a rolling-window server's tokens/min, no request is refused") {
+  MockServer server({"--tpm", "24000", "--rolling-window-seconds", "5", "--latency-ms", "5"});  // 2,000 in any 5 s
+  TempDir dir;
+  std::string items;
+  // 8 characters and max_tokens 8: 10 tokens a request, estimated as the server counts them.
+  for (int i = 1; i <= 300; ++i) items += fmt::format("{{\"id\": \"q{}\", \"text\": \"ask {:04}\"}}\n", i, i);
+  dir.write("in.jsonl", items);
+  dir.write("g.toml", openai_chat_graph(server.base_url(), "tokens_per_minute = 24000\nmax_concurrency = 16", "max_attempts = 10"));
+  auto r = run_flowbatch({"g.toml", "--set", "calls.c.max_tokens=8"}, dir.path());
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  check_each_once(dir, 300);
+  const auto stats = server.stats();
+  CHECK(stats.at("requests").to_number<int>() == 300);
+  CHECK(count_status(stats, "429") == 0);
+}
+
 TEST_CASE("with no limit configured, the limit the server announces is obeyed") {
   MockServer server({"--rpm", "1200"});
   TempDir dir;
