@@ -37,17 +37,20 @@ void check_each_once(const TempDir& dir, int n) {
 }  // namespace
 
 TEST_CASE("under a server-side limit with every fault on, each item ends once and 429s stay rare") {
-  MockServer server({"--rpm", "3000", "--latency-ms", "10", "--error-rate", "0.05", "--reset-rate", "0.02",
+  // Faults on 35% of the attempts and two attempts each: about one item in eight fails twice.
+  MockServer server({"--rpm", "3000", "--latency-ms", "10", "--error-rate", "0.3", "--reset-rate", "0.02",
                      "--malformed-rate", "0.02", "--hang-rate", "0.01", "--seed", "7"});
   TempDir dir;
   dir.write("in.jsonl", items_jsonl(200));
   dir.write("g.toml", openai_chat_graph(server.base_url(), "requests_per_minute = 3000\ntimeout_ms = 400\nmax_concurrency = 16",
-                            "max_attempts = 6\nretry_on = [\"rate_limit\", \"server\", \"timeout\", \"network\", \"parse\"]"));
+                            "max_attempts = 2\nretry_on = [\"rate_limit\", \"server\", \"timeout\", \"network\", \"parse\"]"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE((r.exit_code == 0 || r.exit_code == 3), r.err);
   check_each_once(dir, 200);
   // A dead letter only holds an item that could not succeed: it used up its attempts.
-  for (const auto& d : read_jsonl(dir / "dead.jsonl")) CHECK(d.at("attempts").as_int64() == 6);
+  const auto dead = read_jsonl(dir / "dead.jsonl");
+  REQUIRE(!dead.empty());  // (0.35^2 of 200 items: none at all is a chance of 1 in 10^11)
+  for (const auto& d : dead) CHECK(d.at("attempts").as_int64() == 2);
   const auto stats = server.stats();
   const int requests = stats.at("requests").to_number<int>();
   CHECK(requests >= 200);
