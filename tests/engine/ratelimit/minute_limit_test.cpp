@@ -72,7 +72,7 @@ TEST_CASE("after an idle spell a second's worth may go at once, but no rolling m
   CHECK(most_in_any_minute(taken) >= 2910);
 }
 
-TEST_CASE("tokens are counted as charged at the start; an answer that used more is charged the rest") {
+TEST_CASE("tokens are counted as charged at the start, and an answer that used more is charged the rest") {
   const auto t0 = Clock::now();
   MinuteLimit charged(6000, t0);  // tokens a minute
   MinuteLimit underestimated(6000, t0);
@@ -97,7 +97,7 @@ TEST_CASE("a request larger than the whole minute's limit goes when the minute i
   CHECK(tokens.when_available(1, t0 + 63s) >= t0 + 122s);  // alone in its minute, and its debt paid
 }
 
-TEST_CASE("a lower announced limit holds back until the minute allows it; a guessed rate only slows the pace") {
+TEST_CASE("a lower announced limit holds back until the minute allows it, a guessed rate only slows the pace") {
   const auto t0 = Clock::now();
   MinuteLimit announced(6000, t0);
   MinuteLimit guessed(6000, t0);
