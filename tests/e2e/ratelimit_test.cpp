@@ -34,6 +34,26 @@ void check_each_once(const TempDir& dir, int n) {
   CHECK(ids.size() == static_cast<std::size_t>(n));
 }
 
+/// 300 items through flowbatch (`provider_keys`, `args`) against flowbatch-mock limited by
+/// `limit_flags` over a rolling 5 s: every item once, and not one request refused.
+void check_none_refused(const std::vector<std::string>& limit_flags, const std::string& items, const std::string& provider_keys,
+                        const std::vector<std::string>& args) {
+  std::vector<std::string> flags = {"--rolling-window-seconds", "5", "--latency-ms", "5"};
+  flags.insert(flags.end(), limit_flags.begin(), limit_flags.end());
+  MockServer server(flags);
+  TempDir dir;
+  dir.write("in.jsonl", items);
+  dir.write("g.toml", openai_chat_graph(server.base_url(), provider_keys + "\nmax_concurrency = 16", "max_attempts = 10"));
+  std::vector<std::string> argv = {"g.toml"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_flowbatch(argv, dir.path());
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  check_each_once(dir, 300);
+  const auto stats = server.stats();
+  CHECK(stats.at("requests").to_number<int>() == 300);
+  CHECK(count_status(stats, "429") == 0);
+}
+
 }  // namespace
 
 TEST_CASE("under a server-side limit with every fault on, each item ends once and 429s stay rare") {
@@ -74,32 +94,14 @@ TEST_CASE("told more than the server allows, flowbatch settles at the server's l
 // client configured with its exact limit must pace from the first request. A 5 s window scaled
 // from the per-minute limit is as strict as a 60 s one, and quick.
 TEST_CASE("configured exactly at a rolling-window server's requests/min, no request is refused") {
-  MockServer server({"--rpm", "2400", "--rolling-window-seconds", "5", "--latency-ms", "5"});  // 200 in any 5 s
-  TempDir dir;
-  dir.write("in.jsonl", items_jsonl(300));
-  dir.write("g.toml", openai_chat_graph(server.base_url(), "requests_per_minute = 2400\nmax_concurrency = 16", "max_attempts = 10"));
-  auto r = run_flowbatch({"g.toml"}, dir.path());
-  CHECK_MESSAGE(r.exit_code == 0, r.err);
-  check_each_once(dir, 300);
-  const auto stats = server.stats();
-  CHECK(stats.at("requests").to_number<int>() == 300);
-  CHECK(count_status(stats, "429") == 0);
+  check_none_refused({"--rpm", "2400"}, items_jsonl(300), "requests_per_minute = 2400", {});  // 200 in any 5 s
 }
 
 TEST_CASE("configured exactly at a rolling-window server's tokens/min, no request is refused") {
-  MockServer server({"--tpm", "24000", "--rolling-window-seconds", "5", "--latency-ms", "5"});  // 2,000 in any 5 s
-  TempDir dir;
-  std::string items;
   // 8 characters and max_tokens 8: 10 tokens a request, estimated as the server counts them.
+  std::string items;
   for (int i = 1; i <= 300; ++i) items += fmt::format("{{\"id\": \"q{}\", \"text\": \"ask {:04}\"}}\n", i, i);
-  dir.write("in.jsonl", items);
-  dir.write("g.toml", openai_chat_graph(server.base_url(), "tokens_per_minute = 24000\nmax_concurrency = 16", "max_attempts = 10"));
-  auto r = run_flowbatch({"g.toml", "--set", "calls.c.max_tokens=8"}, dir.path());
-  CHECK_MESSAGE(r.exit_code == 0, r.err);
-  check_each_once(dir, 300);
-  const auto stats = server.stats();
-  CHECK(stats.at("requests").to_number<int>() == 300);
-  CHECK(count_status(stats, "429") == 0);
+  check_none_refused({"--tpm", "24000"}, items, "tokens_per_minute = 24000", {"--set", "calls.c.max_tokens=8"});  // 2,000 in any 5 s
 }
 
 TEST_CASE("with no limit configured, the limit the server announces is obeyed") {
