@@ -1,10 +1,14 @@
 // bench/ratelimit: rate limits and adaptive concurrency against flowbatch-mock, in one run.
 //
-//  1. The server enforces 3,000 requests/min; flowbatch is configured for 3,000/min; ~2 minutes.
+//  1. The server enforces 3,000 requests/min (a one-second token bucket); flowbatch is configured
+//     for 3,000/min; ~2 minutes.
 //  2. The same server; flowbatch is told 6,000/min (wrong on purpose).
-//     For both: the rate achieved against the server's limit, the share of 429 answers, and
-//     that every item ended exactly once.
-//  3. A server with 200 ms latency that serves 128 requests at full speed (beyond, latency grows):
+//  3. The server allows 3,000 requests in any rolling 60 s (as OpenAI counts); flowbatch is
+//     configured for exactly 3,000/min.
+//  4. The same rolling-window server; flowbatch is told 6,000/min.
+//     For 1-4: the rate achieved against the server's limit, the share of 429 answers, the most
+//     arrivals the server saw in any 60 s, and that every item ended exactly once.
+//  5. A server with 200 ms latency that serves 128 requests at full speed (beyond, latency grows):
 //     flowbatch at fixed max_concurrency 32, 64, 128, 256, then "adaptive"; requests/s of each.
 //
 //   build/bench/bench_ratelimit [--minutes 2] [--adaptive-requests 12000]
@@ -81,6 +85,11 @@ flush_every = 100000
   return graph;
 }
 
+/// Each scenario is a new job in the same folder: no state, or it would resume the last one.
+std::vector<std::string> flowbatch_command(const fs::path& graph) {
+  return {FLOWBATCH_BINARY, "run", graph.string(), "--set", "pipeline.state=none"};
+}
+
 /// Every id once across results and dead letters.
 bool each_once(const fs::path& dir, std::size_t n) {
   std::set<std::string> seen;
@@ -101,24 +110,30 @@ int status_count(const boost::json::object& stats, const char* status) {
   return by.contains(status) ? by.at(status).to_number<int>() : 0;
 }
 
-void rate_scenario(const fs::path& dir, const char* title, double client_rpm, double minutes) {
+enum class ServerLimit { token_bucket, rolling_window };
+
+void rate_scenario(const fs::path& dir, const char* title, ServerLimit kind, double client_rpm, double minutes) {
   const double server_rpm = 3000;
   const auto n = static_cast<std::size_t>(server_rpm * minutes);
-  Server server = start_mock(dir, {"--rpm", "3000", "--latency-ms", "50", "--threads", "1"});
+  std::vector<std::string> flags = {"--rpm", "3000", "--latency-ms", "50", "--threads", "1"};
+  if (kind == ServerLimit::rolling_window) flags.insert(flags.end(), {"--rolling-window-seconds", "60"});
+  Server server = start_mock(dir, flags);
   const fs::path graph = write_graph(dir, server.base, fmt::format("requests_per_minute = {:.0f}\nmax_concurrency = 64", client_rpm),
                                      write_items(dir, n));
   fs::remove(dir / "out.jsonl");
   fs::remove(dir / "failed.jsonl");
-  const Measured m = run_measured({FLOWBATCH_BINARY, "run", graph.string()}, dir, dir / "flowbatch.log");
+  const Measured m = run_measured(flowbatch_command(graph), dir, dir / "flowbatch.log");
   const auto stats = server.stats();
   const int requests = stats.at("requests").to_number<int>();
   const int ok = status_count(stats, "200");
   const int limited = status_count(stats, "429");
   const double achieved = static_cast<double>(ok) / (m.seconds / 60.0);
+  const int peak = stats.at("per_minute_peak").to_number<int>();
   fmt::print("{}\n   {} items in {:.1f} s: {:.0f} successful requests/min = {:.1f}% of the server's {:.0f}/min; "
-             "{} of {} answers were 429 ({:.2f}%); every item once: {}; exit {}\n",
+             "{} of {} answers were 429 ({:.2f}%); most arrivals in any 60 s (to the second): {}; "
+             "every item once: {}; exit {}\n",
              title, n, m.seconds, achieved, 100.0 * achieved / server_rpm, server_rpm, limited, requests,
-             100.0 * limited / std::max(1, requests), each_once(dir, n) ? "yes" : "NO", m.exit_code);
+             100.0 * limited / std::max(1, requests), peak, each_once(dir, n) ? "yes" : "NO", m.exit_code);
 }
 
 double concurrency_scenario(const fs::path& dir, const std::string& setting, std::size_t n, std::string* log_line = nullptr) {
@@ -126,7 +141,7 @@ double concurrency_scenario(const fs::path& dir, const std::string& setting, std
   const std::string keys = setting == "adaptive" ? "max_concurrency = \"adaptive\"\nmax_concurrency_limit = 512"
                                                  : "max_concurrency = " + setting;
   const fs::path graph = write_graph(dir, server.base, keys, write_items(dir, n));
-  const Measured m = run_measured({FLOWBATCH_BINARY, "run", graph.string()}, dir, dir / "flowbatch.log");
+  const Measured m = run_measured(flowbatch_command(graph), dir, dir / "flowbatch.log");
   if (log_line) {
     std::ifstream log(dir / "flowbatch.log");
     std::string line;
@@ -149,11 +164,18 @@ int main(int argc, char** argv) {
   try {
     const fs::path dir = scratch_dir("ratelimit");
     fmt::print("bench_ratelimit  rev {}  {} cores  scratch {}\n\n", git_revision(), std::thread::hardware_concurrency(), dir.string());
-    rate_scenario(dir, "1. server limit 3,000/min, flowbatch configured 3,000/min (target >= 97%, <= 1% 429)", 3000, minutes);
-    rate_scenario(dir, "2. server limit 3,000/min, flowbatch told 6,000/min (target: settles near the limit, nothing lost)", 6000,
-                  minutes);
+    rate_scenario(dir, "1. server limit 3,000/min, flowbatch configured 3,000/min (target >= 97%, <= 1% 429)",
+                  ServerLimit::token_bucket, 3000, minutes);
+    rate_scenario(dir, "2. server limit 3,000/min, flowbatch told 6,000/min (target: settles near the limit, nothing lost)",
+                  ServerLimit::token_bucket, 6000, minutes);
+    rate_scenario(dir,
+                  "3. rolling-window server, 3,000 in any 60 s; flowbatch configured exactly 3,000/min "
+                  "(target: 0 429s, >= 97%)",
+                  ServerLimit::rolling_window, 3000, minutes);
+    rate_scenario(dir, "4. rolling-window server, 3,000 in any 60 s; flowbatch told 6,000/min (target: <= 1% 429)",
+                  ServerLimit::rolling_window, 6000, minutes);
 
-    fmt::print("3. 200 ms latency, server at full speed up to 128 concurrent requests, {} requests each\n", adaptive_requests);
+    fmt::print("5. 200 ms latency, server at full speed up to 128 concurrent requests, {} requests each\n", adaptive_requests);
     double best = 0;
     std::string best_setting;
     for (const char* fixed : {"32", "64", "128", "256"}) {

@@ -23,7 +23,8 @@ MockApi::MockApi(MockOptions options)
       dice_(options_.seed),
       fault_plan_(options_.faults),
       latency_(options_.latency_ms, options_.latency_sigma),
-      limiter_(options_.requests_per_minute, options_.tokens_per_minute, options_.burst_seconds) {}
+      limiter_(options_.requests_per_minute, options_.tokens_per_minute, options_.burst_seconds,
+               options_.rolling_window_seconds) {}
 
 const MockApi::Route* MockApi::find_route(const ApiRequest& request) {
   static constexpr Route kRoutes[] = {

@@ -34,6 +34,10 @@ void add_flags(CLI::App& app, MockOptions& o) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--burst-seconds", o.burst_seconds, "rate-limit bucket capacity, in seconds of the rate")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--rolling-window-seconds", o.rolling_window_seconds,
+                 "count --rpm/--tpm over any rolling window this long, allowing its share of the minute's limit "
+                 "(60: N in any 60 s; 0: token buckets)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   const auto probability = CLI::Range(0.0, 1.0);
   app.add_option("--error-rate", o.faults.server_error, "share of requests answered 5xx")->check(probability);
   app.add_option("--reset-rate", o.faults.reset, "share of connections closed without an answer")->check(probability);

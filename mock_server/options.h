@@ -28,6 +28,9 @@ struct MockOptions {
   std::int64_t requests_per_minute = 0;  ///< 0: unlimited
   std::int64_t tokens_per_minute = 0;    ///< 0: unlimited
   double burst_seconds = 1.0;            ///< bucket capacity, in seconds of the per-second rate
+  /// 0: the limits are token buckets. Else each is a rolling window of this many seconds that
+  /// admits the limit's worth of that time (60: N in any 60 s); burst_seconds does not apply.
+  double rolling_window_seconds = 0;
 
   FaultRates faults;
   std::uint64_t seed = 1;

@@ -16,14 +16,14 @@ std::chrono::milliseconds ceil_ms(double seconds) {
 }  // namespace
 
 TokenBucket::TokenBucket(std::int64_t per_minute, double burst_seconds, SteadyClock::time_point now)
-    : per_minute_(per_minute),
+    : Limit(per_minute),
       per_second_(static_cast<double>(per_minute) / 60.0),
       // At least one unit, or a low limit with a short burst would never let anything through.
       capacity_(std::max(per_second_ * burst_seconds, 1.0)),
       level_(capacity_),
       last_refill_(now) {}
 
-void TokenBucket::refill(SteadyClock::time_point now) {
+void TokenBucket::advance(SteadyClock::time_point now) {
   if (now <= last_refill_) return;
   const double elapsed = std::chrono::duration<double>(now - last_refill_).count();
   level_ = std::min(capacity_, level_ + elapsed * per_second_);
@@ -35,20 +35,79 @@ std::chrono::milliseconds TokenBucket::wait_until_can_take(double amount) const 
 }
 
 BucketState TokenBucket::state() const {
-  return BucketState{per_minute_, static_cast<std::int64_t>(std::floor(std::max(level_, 0.0))),
+  return BucketState{limit_per_minute(), static_cast<std::int64_t>(std::floor(std::max(level_, 0.0))),
                      ceil_ms((capacity_ - level_) / per_second_)};
 }
 
-RateLimiter::RateLimiter(std::int64_t requests_per_minute, std::int64_t tokens_per_minute, double burst_seconds) {
-  const auto now = SteadyClock::now();
-  if (requests_per_minute > 0) requests_.emplace(requests_per_minute, burst_seconds, now);
-  if (tokens_per_minute > 0) tokens_.emplace(tokens_per_minute, burst_seconds, now);
+RollingWindow::RollingWindow(std::int64_t per_minute, double seconds)
+    : Limit(per_minute),
+      length_(std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(seconds))),
+      allowed_(static_cast<double>(per_minute) * seconds / 60.0) {}
+
+void RollingWindow::advance(SteadyClock::time_point now) {
+  now_ = std::max(now_, now);
+  // The window is (now - length, now]: an arrival exactly `length` old is out of it.
+  while (!arrivals_.empty() && arrivals_.front().at + length_ <= now_) {
+    counted_ -= arrivals_.front().amount;
+    arrivals_.pop_front();
+  }
+  if (arrivals_.empty()) counted_ = 0;
+}
+
+bool RollingWindow::can_take(double amount) const {
+  if (amount > allowed_) return arrivals_.empty();
+  return counted_ + amount <= allowed_;
+}
+
+std::chrono::milliseconds RollingWindow::wait_until_can_take(double amount) const {
+  if (can_take(amount)) return std::chrono::milliseconds(0);
+  SteadyClock::time_point room_at = arrivals_.back().at + length_;  // when the window is empty
+  if (amount <= allowed_) {
+    // The arrivals leave oldest first: find the one whose leaving makes room.
+    double remaining = counted_;
+    for (const Arrival& arrival : arrivals_) {
+      remaining -= arrival.amount;
+      if (remaining + amount <= allowed_) {
+        room_at = arrival.at + length_;
+        break;
+      }
+    }
+  }
+  return ceil_ms(std::chrono::duration<double>(room_at - now_).count());
+}
+
+void RollingWindow::take(double amount) {
+  arrivals_.push_back(Arrival{now_, amount});
+  counted_ += amount;
+}
+
+BucketState RollingWindow::state() const {
+  const auto until_empty = arrivals_.empty() ? SteadyClock::duration::zero() : arrivals_.back().at + length_ - now_;
+  return BucketState{limit_per_minute(), static_cast<std::int64_t>(std::floor(std::max(allowed_ - counted_, 0.0))),
+                     ceil_ms(std::chrono::duration<double>(until_empty).count())};
+}
+
+namespace {
+std::unique_ptr<Limit> make_limit(std::int64_t per_minute, double burst_seconds, double rolling_window_seconds) {
+  if (per_minute <= 0) return nullptr;
+  if (rolling_window_seconds > 0) return std::make_unique<RollingWindow>(per_minute, rolling_window_seconds);
+  return std::make_unique<TokenBucket>(per_minute, burst_seconds, SteadyClock::now());
+}
+}  // namespace
+
+RateLimiter::RateLimiter(std::int64_t requests_per_minute, std::int64_t tokens_per_minute, double burst_seconds,
+                         double rolling_window_seconds)
+    : requests_(make_limit(requests_per_minute, burst_seconds, rolling_window_seconds)),
+      tokens_(make_limit(tokens_per_minute, burst_seconds, rolling_window_seconds)) {}
+
+void RateLimiter::advance(SteadyClock::time_point now) {
+  if (requests_) requests_->advance(now);
+  if (tokens_) tokens_->advance(now);
 }
 
 RateDecision RateLimiter::admit(std::int64_t tokens, SteadyClock::time_point now) {
   const std::lock_guard lock(mutex_);
-  if (requests_) requests_->refill(now);
-  if (tokens_) tokens_->refill(now);
+  advance(now);
   const double token_amount = static_cast<double>(tokens);
   const bool requests_ok = !requests_ || requests_->can_take(1.0);
   const bool tokens_ok = !tokens_ || tokens_->can_take(token_amount);
@@ -79,8 +138,7 @@ RateDecision RateLimiter::admit(std::int64_t tokens, SteadyClock::time_point now
 
 RateDecision RateLimiter::peek(SteadyClock::time_point now) {
   const std::lock_guard lock(mutex_);
-  if (requests_) requests_->refill(now);
-  if (tokens_) tokens_->refill(now);
+  advance(now);
   return snapshot();
 }
 

@@ -1,10 +1,14 @@
 #pragma once
-// Server-side rate limits (--rpm, --tpm) as continuously refilling token buckets, and the headers
-// each API uses to report them. A bucket holds --burst-seconds worth of its per-second rate, so a
-// fresh server does not allow a whole minute's worth at once, as a real provider does not.
+// Server-side rate limits (--rpm, --tpm) and the headers each API uses to report them. By default
+// each limit is a continuously refilling token bucket holding --burst-seconds worth of its
+// per-second rate, so a fresh server does not allow a whole minute's worth at once. With
+// --rolling-window-seconds S, each is instead a count of what arrived in the last S seconds, at most
+// the limit's S seconds' worth (S = 60: N in any rolling minute, as OpenAI counts).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -33,30 +37,71 @@ struct RateDecision {
   std::optional<BucketState> tokens;    ///< set when --tpm is
 };
 
-class TokenBucket {
+/// One limit (requests, or tokens, per minute). advance() brings it to `now`; the rest is about then.
+class Limit {
  public:
-  TokenBucket(std::int64_t per_minute, double burst_seconds, SteadyClock::time_point now);
+  explicit Limit(std::int64_t per_minute) : per_minute_(per_minute) {}
+  virtual ~Limit() = default;
 
-  void refill(SteadyClock::time_point now);
-  /// A request larger than the whole bucket is let through once the bucket is full (leaving it in
-  /// debt), so an oversized request is slowed down, never refused forever.
-  bool can_take(double amount) const { return level_ >= std::min(amount, capacity_); }
-  std::chrono::milliseconds wait_until_can_take(double amount) const;
-  void take(double amount) { level_ -= amount; }
-  BucketState state() const;
+  virtual void advance(SteadyClock::time_point now) = 0;
+  /// A request larger than the whole limit is let through once the limit is untouched (a full
+  /// bucket, an empty window), so an oversized request is slowed down, never refused forever.
+  virtual bool can_take(double amount) const = 0;
+  virtual std::chrono::milliseconds wait_until_can_take(double amount) const = 0;
+  virtual void take(double amount) = 0;
+  virtual BucketState state() const = 0;
   std::int64_t limit_per_minute() const { return per_minute_; }
 
  private:
   std::int64_t per_minute_;
+};
+
+class TokenBucket final : public Limit {
+ public:
+  TokenBucket(std::int64_t per_minute, double burst_seconds, SteadyClock::time_point now);
+
+  void advance(SteadyClock::time_point now) override;
+  bool can_take(double amount) const override { return level_ >= std::min(amount, capacity_); }
+  std::chrono::milliseconds wait_until_can_take(double amount) const override;
+  void take(double amount) override { level_ -= amount; }
+  BucketState state() const override;
+
+ private:
   double per_second_;
   double capacity_;
   double level_;
   SteadyClock::time_point last_refill_;
 };
 
+/// Whatever arrived in the last `seconds`, at most `per_minute * seconds / 60` of it: no burst
+/// allowance, no smoothing, just the count, as a server that keeps a log of requests does.
+class RollingWindow final : public Limit {
+ public:
+  RollingWindow(std::int64_t per_minute, double seconds);
+
+  void advance(SteadyClock::time_point now) override;
+  bool can_take(double amount) const override;
+  std::chrono::milliseconds wait_until_can_take(double amount) const override;
+  void take(double amount) override;
+  BucketState state() const override;
+
+ private:
+  struct Arrival {
+    SteadyClock::time_point at;
+    double amount;
+  };
+  SteadyClock::duration length_;
+  double allowed_;                // in any window
+  std::deque<Arrival> arrivals_;  // within the window, oldest first
+  double counted_ = 0;            // their sum
+  SteadyClock::time_point now_{};
+};
+
 class RateLimiter {
  public:
-  RateLimiter(std::int64_t requests_per_minute, std::int64_t tokens_per_minute, double burst_seconds);
+  /// --rpm, --tpm, --burst-seconds and --rolling-window-seconds (0: token buckets).
+  RateLimiter(std::int64_t requests_per_minute, std::int64_t tokens_per_minute, double burst_seconds,
+              double rolling_window_seconds);
 
   /// Takes one request and `tokens` tokens if both buckets allow it; otherwise takes nothing.
   RateDecision admit(std::int64_t tokens, SteadyClock::time_point now);
@@ -66,9 +111,11 @@ class RateLimiter {
  private:
   RateDecision snapshot() const;
 
+  void advance(SteadyClock::time_point now);
+
   std::mutex mutex_;
-  std::optional<TokenBucket> requests_;
-  std::optional<TokenBucket> tokens_;
+  std::unique_ptr<Limit> requests_;
+  std::unique_ptr<Limit> tokens_;
 };
 
 /// Go's time.Duration style, as OpenAI's reset headers use: "0s", "12ms", "1.5s", "6m0s", "1h0m0s".

@@ -33,8 +33,8 @@ void RateGate::finished(AttemptFeedback feedback) {
   loop_.post([this, f = std::move(feedback)] {
     const auto now = Clock::now();
     if (in_flight_ > 0) --in_flight_;
-    // The estimate was charged at start; settle up with what the server counted.
-    if (tokens_ && f.used_tokens >= 0) tokens_->adjust(f.estimated_tokens - f.used_tokens, now);
+    // The estimate was charged at start; an answer that used more is charged the rest.
+    if (tokens_ && f.used_tokens >= 0) tokens_->charge_excess(f.estimated_tokens, f.used_tokens, now);
     if (f.ticket < started_) learn(f, now);  // a real attempt (not a cancelled start)
     if (f.rate_limited) cool_down(f, now);
     else if (!f.back_pressure) next_cooldown_ = std::chrono::milliseconds(1000);
@@ -71,11 +71,10 @@ void RateGate::pump() {
     if (now < cooldown_until_) return arm(cooldown_until_);
     if (in_flight_ >= limit()) return;  // a finishing request pumps again
     Waiting& next = waiting_.front();
-    if (requests_ && !requests_->try_take(1, now)) return arm(requests_->when_available(1, now));
-    if (tokens_ && !tokens_->try_take(next.tokens, now)) {
-      if (requests_) requests_->adjust(1, now);  // not started after all
-      return arm(tokens_->when_available(next.tokens, now));
-    }
+    const Clock::time_point budget_at = budget_available(next.tokens, now);
+    if (budget_at > now) return arm(budget_at);
+    if (requests_) requests_->take(1, now);
+    if (tokens_) tokens_->take(next.tokens, now);
     Waiting w = std::move(next);
     waiting_.pop_front();
     ++in_flight_;
@@ -83,6 +82,14 @@ void RateGate::pump() {
     if (arc_) arc_->on_start(in_flight_);
     w.start(true, started_++);
   }
+}
+
+/// When both per-minute limits allow a request of `tokens` to start.
+RateGate::Clock::time_point RateGate::budget_available(double tokens, Clock::time_point now) {
+  Clock::time_point at = now;
+  if (requests_) at = std::max(at, requests_->when_available(1, now));
+  if (tokens_) at = std::max(at, tokens_->when_available(tokens, now));
+  return at;
 }
 
 void RateGate::arm(Clock::time_point when) {
@@ -98,16 +105,16 @@ void RateGate::arm(Clock::time_point when) {
 /// more budget than it says is left.
 void RateGate::learn(const AttemptFeedback& f, Clock::time_point now) {
   const RateLimitSignals& s = f.signals;
-  auto adopt = [&](std::optional<TokenBucket>& bucket, const std::optional<double>& limit, double configured,
+  auto adopt = [&](std::optional<MinuteLimit>& held, const std::optional<double>& announced, double configured,
                    const char* what) {
-    if (!limit || *limit <= 0) return;
-    const double wanted = configured > 0 ? std::min(configured, *limit) : *limit;
-    if (!bucket) {
-      bucket.emplace(wanted, now);
-    } else if (std::abs(bucket->per_minute() - wanted) > 0.5) {
-      if (wanted < bucket->per_minute())
-        log_.info("the server allows {:.0f} {} per minute; using that instead of {:.0f}", wanted, what, bucket->per_minute());
-      bucket->set_per_minute(wanted, now);
+    if (!announced || *announced <= 0) return;
+    const double wanted = configured > 0 ? std::min(configured, *announced) : *announced;
+    if (!held) {
+      held.emplace(wanted, now);
+    } else if (std::abs(held->per_minute() - wanted) > 0.5) {
+      if (wanted < held->per_minute())
+        log_.info("the server allows {:.0f} {} per minute; using that instead of {:.0f}", wanted, what, held->per_minute());
+      held->set_per_minute(wanted, now);
     }
   };
   if (s.limit_requests || s.limit_tokens) server_announces_limits_ = true;
@@ -157,8 +164,8 @@ void RateGate::slow_down_blind(Clock::time_point now) {
   const double current = requests_ ? requests_->per_minute() : observed;
   const double wanted = std::max(6.0, 0.8 * std::min(current, observed > 0 ? observed : current));
   if (wanted <= 0) return;
-  if (!requests_) requests_.emplace(wanted, now);
-  else requests_->set_per_minute(wanted, now);
+  if (!requests_) requests_ = MinuteLimit::guessed(wanted, now);
+  else requests_->set_guess(wanted, now);
   rate_learnt_ = true;
   last_raise_ = now;
 }
@@ -171,7 +178,7 @@ void RateGate::recover_rate(Clock::time_point now) {
     raised = settings_.requests_per_minute;
     rate_learnt_ = false;
   }
-  requests_->set_per_minute(raised, now);
+  requests_->set_guess(raised, now);
   last_raise_ = now;
 }
 

@@ -8,8 +8,8 @@
 #include "engine/core/console.h"
 #include "engine/io/event_loop.h"
 #include "engine/ratelimit/adaptive_concurrency.h"
+#include "engine/ratelimit/minute_limit.h"
 #include "engine/ratelimit/rate_settings.h"
-#include "engine/ratelimit/token_bucket.h"
 #include "flowbatch/provider.h"
 
 namespace flowbatch {
@@ -26,7 +26,8 @@ struct AttemptFeedback {
 };
 
 /// Decides when each request to one provider may start: the moment it starts is when the
-/// requests/min and tokens/min buckets are charged, the (fixed or adaptive) concurrency limit is
+/// requests/min and tokens/min limits are charged (each paced, and capped in every rolling minute:
+/// see MinuteLimit), the (fixed or adaptive) concurrency limit is
 /// checked, and a provider-wide cool-down after a 429 is respected. It also listens to the
 /// server: x-ratelimit-* style signals lower the buckets before a 429 can happen, and a limit the
 /// server announces that is lower than the configured one replaces it.
@@ -69,6 +70,7 @@ class RateGate {
   };
 
   void pump();
+  Clock::time_point budget_available(double tokens, Clock::time_point now);
   void arm(Clock::time_point when);
   std::size_t limit() const { return arc_ ? arc_->limit() : settings_.concurrency_limit; }
   void learn(const AttemptFeedback& f, Clock::time_point now);
@@ -82,8 +84,8 @@ class RateGate {
   EventLoop& loop_;
   Logger log_;
   std::deque<Waiting> waiting_;
-  std::optional<TokenBucket> requests_;
-  std::optional<TokenBucket> tokens_;
+  std::optional<MinuteLimit> requests_;
+  std::optional<MinuteLimit> tokens_;
   std::optional<AdaptiveConcurrency> arc_;
   std::size_t in_flight_ = 0;
   Clock::time_point cooldown_until_{};

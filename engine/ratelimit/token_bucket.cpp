@@ -9,7 +9,7 @@ double capacity_for(double per_second) { return std::max(1.0, per_second); }  //
 }  // namespace
 
 TokenBucket::TokenBucket(double per_minute, Clock::time_point now)
-    : per_second_(per_minute / 60.0), capacity_(capacity_for(per_second_)), level_(capacity_), updated_(now) {}
+    : per_second_(per_minute / 60.0), capacity_(capacity_for(per_second_)), level_(0), updated_(now) {}
 
 void TokenBucket::refill(Clock::time_point now) {
   if (now <= updated_) return;
@@ -33,17 +33,17 @@ bool TokenBucket::try_take(double amount, Clock::time_point now) {
   return true;
 }
 
+void TokenBucket::take(double amount, Clock::time_point now) {
+  refill(now);
+  level_ -= amount;
+}
+
 TokenBucket::Clock::time_point TokenBucket::when_available(double amount, Clock::time_point now) {
   refill(now);
   const double needed = std::min(amount, capacity_);
   if (level_ >= needed || per_second_ <= 0) return now;
   const double seconds = (needed - level_) / per_second_;
   return now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-}
-
-void TokenBucket::adjust(double amount, Clock::time_point now) {
-  refill(now);
-  level_ = std::min(capacity_, level_ + amount);
 }
 
 void TokenBucket::cap_level(double remaining, Clock::time_point now) {

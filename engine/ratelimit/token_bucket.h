@@ -6,12 +6,11 @@ namespace flowbatch {
 
 /// A continuously refilling token bucket (requests or tokens per minute).
 ///
-/// - It holds one second's worth of budget (`rate` per second, at least 1), and starts full: a
-///   run begins at the sustained rate instead of spending a whole minute's budget in a burst.
+/// - It holds one second's worth of budget (`rate` per second, at least 1), and starts empty: a
+///   run begins at the sustained rate, without a burst on top of it (see MinuteLimit).
 /// - A take larger than the whole bucket is let through once the bucket is full, leaving it in
 ///   debt (a negative level) that later refills pay off: a big request is slowed, never starved.
-/// - The level can be corrected afterwards: give back what an estimate overcharged, or lower it
-///   to what the server says is left.
+/// - The level can be lowered afterwards to what the server says is left.
 class TokenBucket {
  public:
   using Clock = std::chrono::steady_clock;
@@ -24,10 +23,10 @@ class TokenBucket {
 
   /// Takes `amount` if the bucket allows it now (see above); false otherwise.
   bool try_take(double amount, Clock::time_point now);
+  /// Takes `amount` whatever the level (when_available() said it may go).
+  void take(double amount, Clock::time_point now);
   /// When a take of `amount` would succeed (now, if it would now).
   Clock::time_point when_available(double amount, Clock::time_point now);
-  /// Adds (or, negative, removes) budget: reconciles an estimate with what was really used.
-  void adjust(double amount, Clock::time_point now);
   /// Lowers the level to `remaining` if it is higher (the server's view wins when it is stricter).
   void cap_level(double remaining, Clock::time_point now);
   /// Changes the rate (a limit learned from the server), keeping the current level within bounds.

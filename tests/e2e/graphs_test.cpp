@@ -51,7 +51,9 @@ TEST_CASE("every example graph validates without errors") {
 }
 
 TEST_CASE("every example graph runs to the end, and what it reports is what its files hold") {
-  for (const auto& g : example_graphs()) {
+  const auto graphs = example_graphs();
+  REQUIRE(!graphs.empty());
+  for (const auto& g : graphs) {
     CAPTURE(g);
     TempDir dir;
     copy_graphs(dir);
@@ -70,11 +72,13 @@ TEST_CASE("every example graph runs to the end, and what it reports is what its 
     const auto& items = report.at("items").as_object();
     CHECK(items.at("unfinished").to_number<std::uint64_t>() == 0);
     std::uint64_t written = 0;
+    std::size_t files = 0;
     for (const auto& node : report.at("nodes").as_array()) {
       const auto& n = node.as_object();
       if (!n.contains("destination")) continue;
       const std::string destination(n.at("destination").as_string());
       if (destination == "standard output") continue;
+      ++files;
       if (destination.ends_with(".csv")) {  // one header row, then a row per item (no multi-line fields here)
         const std::string csv = read_file(dir / destination);
         const auto rows = static_cast<std::uint64_t>(std::count(csv.begin(), csv.end(), '\n'));
@@ -87,6 +91,8 @@ TEST_CASE("every example graph runs to the end, and what it reports is what its 
       written += records.size();
       for (const auto& [id, count] : count_ids(records)) CHECK_MESSAGE(count == 1, destination, ": ", id, " written twice");
     }
+    CHECK(files > 0);    // every example writes files: else nothing above was compared
+    CHECK(written > 0);  // and it did something
     CHECK(written == items.at("succeeded").to_number<std::uint64_t>() + items.at("dead_lettered").to_number<std::uint64_t>());
   }
 }

@@ -242,8 +242,11 @@ TEST_CASE("an API key never appears in any output, log line, report or graph dum
   CHECK(run.exit_code == 3);
   const std::string dead = read_file(dir / "dead.jsonl");
   CHECK(dead.find("[REDACTED]") != std::string::npos);  // the echo was there, and was blanked
-  for (const std::string& text : {run.out, run.err, dot.out, dot.err, validate.out, validate.err, dead,
-                                  read_file(dir / "report.json"), read_file(dir / "out.jsonl")})
+  const std::string report = read_file(dir / "report.json");
+  CHECK(!report.empty());  // else the loop below would check nothing for it
+  CHECK(!dot.out.empty());
+  for (const std::string& text : {run.out, run.err, dot.out, dot.err, validate.out, validate.err, dead, report,
+                                  read_file(dir / "out.jsonl")})
     CHECK(text.find(key) == std::string::npos);
 }
 
@@ -282,7 +285,9 @@ path = "out.jsonl"
   CHECK(stats.at("requests").to_number<int>() == 400);
   CHECK(stats.at("peak_concurrency").to_number<int>() <= 4);
   CHECK(stats.at("peak_concurrency").to_number<int>() >= 2);  // and the budget is used
-  for (const auto& o : read_jsonl(dir / "out.jsonl")) {
+  const auto out = read_jsonl(dir / "out.jsonl");
+  REQUIRE(out.size() == 200);
+  for (const auto& o : out) {
     const std::string text(o.at("text").as_string());
     CHECK(o.at("a").as_string() == mock_reply("first " + text));
     CHECK(o.at("b").as_string() == mock_reply("second " + text));

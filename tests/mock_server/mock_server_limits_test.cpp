@@ -92,6 +92,48 @@ TEST_CASE("mock: rate-limit buckets refill continuously") {
   CHECK(perform(chat_call(mock, "hi")).status == 200);
 }
 
+TEST_CASE("mock: --rolling-window-seconds counts the last S seconds, not a bucket nor a fixed window") {
+  // 120 a minute over a rolling 2 s: 4 in any 2 s, and a fresh window admits them all at once.
+  MockServer mock({"--rpm", "120", "--rolling-window-seconds", "2"});
+  for (const char* remaining : {"3", "2"}) {
+    const HttpResponse r = perform(chat_call(mock, "hi"));
+    REQUIRE(r.status == 200);
+    CHECK(r.header("x-ratelimit-limit-requests") == "120");
+    CHECK(r.header("x-ratelimit-remaining-requests") == remaining);
+    CHECK(std::regex_match(r.header("x-ratelimit-reset-requests"), kGoDuration));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  CHECK(perform(chat_call(mock, "hi")).status == 200);
+  CHECK(perform(chat_call(mock, "hi")).header("x-ratelimit-remaining-requests") == "0");
+  const HttpResponse refused = perform(chat_call(mock, "hi"));
+  REQUIRE(refused.status == 429);
+  // The first two leave the window 2 s after they came, about 1 s from now.
+  const int retry_ms = std::stoi(refused.header("retry-after-ms"));
+  CHECK(retry_ms > 500);
+  CHECK(retry_ms <= 1000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(retry_ms + 100));
+  // Only the first two have left: a fixed window would have started afresh with four.
+  CHECK(perform(chat_call(mock, "hi")).status == 200);
+  CHECK(perform(chat_call(mock, "hi")).status == 200);
+  CHECK(perform(chat_call(mock, "hi")).status == 429);
+  CHECK(stat(mock.stats(), "rate_limited") == 2);
+}
+
+TEST_CASE("mock: --tpm over a rolling window counts tokens, and lets an oversized request through an empty window") {
+  // 600 tokens a minute over a rolling 1 s: 10 tokens in any second.
+  MockServer mock({"--tpm", "600", "--rolling-window-seconds", "1"});
+  const HttpResponse big = perform(chat_call(mock, "hi", {{"max_tokens", 20}}));  // 21 tokens: alone
+  REQUIRE(big.status == 200);
+  CHECK(big.header("x-ratelimit-remaining-tokens") == "0");
+  const HttpResponse small = perform(chat_call(mock, "hi", {{"max_tokens", 1}}));
+  REQUIRE(small.status == 429);
+  CHECK(small.json().at("error").at("type").as_string() == "tokens");
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(small.header("retry-after-ms")) + 50));
+  const HttpResponse after = perform(chat_call(mock, "hi", {{"max_tokens", 6}}));  // 7 of 10
+  REQUIRE(after.status == 200);
+  CHECK(after.header("x-ratelimit-remaining-tokens") == "3");
+}
+
 TEST_CASE("mock: --error-rate 1 answers 5xx in each API's error shape") {
   MockServer mock({"--error-rate", "1"});
   std::set<long> openai_statuses;

@@ -47,7 +47,9 @@ TEST_CASE("batches hold max_items items, and the last partial one leaves at end 
   auto run = run_text(graph("max_items = 5\ntimeout_ms = 3600000"), dir);
   CHECK(run.report.succeeded == 23);
   CHECK(run.report.requests == 5);  // 5+5+5+5+3
-  for (const auto& r : read_jsonl(dir / "out.jsonl")) CHECK(r.at("output").as_array().size() == 8);
+  const auto out = read_jsonl(dir / "out.jsonl");
+  REQUIRE(out.size() == 23);
+  for (const auto& r : out) CHECK(r.at("output").as_array().size() == 8);
 }
 
 TEST_CASE("group_by keeps items of different keys in different batches") {

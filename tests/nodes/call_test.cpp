@@ -45,6 +45,7 @@ TEST_CASE("answers land in output_field and are a deterministic function of the 
   REQUIRE(first.size() == 50);
   run_text(graph("", "prompt = \"Say: {{text}}\"\noutput_field = \"answer\""), dir);
   auto second = by_id(read_jsonl(dir / "out.jsonl"));
+  REQUIRE(second.size() == 50);
   std::set<std::string> distinct;
   for (auto& [id, r] : first) {
     CHECK(r.at("answer") == second[id].at("answer"));  // same request, same answer
@@ -53,6 +54,7 @@ TEST_CASE("answers land in output_field and are a deterministic function of the 
   CHECK(distinct.size() == 50);  // different items, different answers: each result belongs to its item
   run_text(graph("seed = 9", "prompt = \"Say: {{text}}\"\noutput_field = \"answer\""), dir);
   auto reseeded = by_id(read_jsonl(dir / "out.jsonl"));
+  REQUIRE(reseeded.size() == 50);
   CHECK(reseeded["i1"].at("answer") != first["i1"].at("answer"));
 }
 
@@ -64,6 +66,7 @@ TEST_CASE("empty and oversized prompts are invalid_request, never retried") {
   CHECK(run.report.succeeded == 1);
   CHECK(run.report.dead == 2);
   auto dead = by_id(read_jsonl(dir / "dead.jsonl"));
+  REQUIRE(dead.size() == 2);
   CHECK(dead["empty"].at("error").at("class").as_string() == "invalid_request");
   CHECK(dead["empty"].at("error").at("message").as_string() == "the prompt is empty");
   CHECK(dead["empty"].at("error").at("http_status").as_int64() == 400);
@@ -75,12 +78,16 @@ TEST_CASE("parse = json merges the answer's fields, or nests them under output_f
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(5));
   run_text(graph("replies = ['{\"label\": \"billing\", \"score\": 0.5}']", "prompt = \"{{text}}\"\nparse = \"json\""), dir);
-  for (const auto& r : read_jsonl(dir / "out.jsonl")) {
+  const auto merged = read_jsonl(dir / "out.jsonl");
+  REQUIRE(merged.size() == 5);
+  for (const auto& r : merged) {
     CHECK(r.at("label").as_string() == "billing");
     CHECK(r.at("score").as_double() == 0.5);
   }
   run_text(graph("replies = [\"```json\\n{\\\"label\\\": \\\"x\\\"}\\n```\"]", "prompt = \"{{text}}\"\nparse = \"json\"\noutput_field = \"result\""), dir);
-  for (const auto& r : read_jsonl(dir / "out.jsonl")) CHECK(r.at("result").at("label").as_string() == "x");
+  const auto nested = read_jsonl(dir / "out.jsonl");
+  REQUIRE(nested.size() == 5);
+  for (const auto& r : nested) CHECK(r.at("result").at("label").as_string() == "x");
 }
 
 TEST_CASE("an answer that is not the JSON asked for is a parse error on that item") {
@@ -88,7 +95,9 @@ TEST_CASE("an answer that is not the JSON asked for is a parse error on that ite
   dir.write("in.jsonl", make_jsonl(4));
   auto run = run_text(graph("replies = ['not json at all']", "prompt = \"{{text}}\"\nparse = \"json\""), dir);
   CHECK(run.report.dead == 4);
-  for (const auto& r : read_jsonl(dir / "dead.jsonl")) {
+  const auto dead = read_jsonl(dir / "dead.jsonl");
+  REQUIRE(dead.size() == 4);
+  for (const auto& r : dead) {
     CHECK(r.at("error").at("class").as_string() == "parse");
     CHECK(r.at("error").at("message").as_string().starts_with("the model's answer is not valid JSON"));
   }
@@ -110,6 +119,7 @@ TEST_CASE("passthrough sends each item's body and keeps the response whole") {
   CHECK(response.at("body").at("object").as_string() == "chat.completion");
   CHECK(response.at("body").at("model").as_string() == "m");
   const auto dead = read_jsonl(dir / "dead.jsonl");
+  REQUIRE(dead.size() == 1);
   CHECK(dead[0].at("error").at("message").as_string().find("no \"body\"") != std::string::npos);
 }
 
@@ -121,7 +131,9 @@ TEST_CASE("embeddings answer every item of a batch in one request") {
                       dir, {"calls.c.inputs=[\"b\"]"});
   CHECK(run.report.succeeded == 12);
   CHECK(run.report.requests == 2);
-  for (const auto& r : read_jsonl(dir / "out.jsonl")) CHECK(r.at("output").as_array().size() == 4);
+  const auto out = read_jsonl(dir / "out.jsonl");
+  REQUIRE(out.size() == 12);
+  for (const auto& r : out) CHECK(r.at("output").as_array().size() == 4);
 }
 
 TEST_CASE("call options are checked") {

@@ -26,6 +26,13 @@ CallRequest chat(std::string prompt) {
   return r;
 }
 
+/// The class of a result that must have failed; fails the test (instead of reading an empty
+/// optional, which could pass by chance) when it did not.
+ErrorClass failure_class(const CallResult& r) {
+  REQUIRE(r.failure);
+  return r.failure->error_class;
+}
+
 const std::string* header(const HttpRequest& r, const std::string& name) {
   for (const auto& h : r.headers)
     if (h.name == name) return &h.value;
@@ -100,19 +107,20 @@ TEST_CASE("openai: answers, usage and every error class") {
 
   auto rate = p->parse(r, response(429, R"({"error":{"message":"Rate limit reached","code":"rate_limit_exceeded"}})",
                                    {{"retry-after", "3"}, {"x-request-id", "req_2"}}));
+  REQUIRE(rate.failure);
   CHECK(rate.failure->error_class == ErrorClass::rate_limit);
   CHECK(rate.failure->retry_after_ms == 3000);
   CHECK(rate.failure->message == "HTTP 429: Rate limit reached");
   CHECK(rate.failure->request_id == "req_2");
   auto quota = p->parse(r, response(429, R"({"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}})"));
-  CHECK(quota.failure->error_class == ErrorClass::quota);
-  CHECK(p->parse(r, response(503, "upstream down")).failure->error_class == ErrorClass::server);
-  CHECK(p->parse(r, response(401, R"({"error":{"message":"bad key"}})")).failure->error_class == ErrorClass::auth);
-  CHECK(p->parse(r, response(400, R"({"error":{"message":"bad request"}})")).failure->error_class == ErrorClass::invalid_request);
+  CHECK(failure_class(quota) == ErrorClass::quota);
+  CHECK(failure_class(p->parse(r, response(503, "upstream down"))) == ErrorClass::server);
+  CHECK(failure_class(p->parse(r, response(401, R"({"error":{"message":"bad key"}})"))) == ErrorClass::auth);
+  CHECK(failure_class(p->parse(r, response(400, R"({"error":{"message":"bad request"}})"))) == ErrorClass::invalid_request);
   auto broken = p->parse(r, response(200, R"({"choices":[{"message":{"content":"trunc)"));
-  CHECK(broken.failure->error_class == ErrorClass::parse);
+  CHECK(failure_class(broken) == ErrorClass::parse);
   auto no_text = p->parse(r, response(200, R"({"choices":[{"message":{"content":null},"finish_reason":"tool_calls"}]})"));
-  CHECK(no_text.failure->error_class == ErrorClass::parse);
+  CHECK(failure_class(no_text) == ErrorClass::parse);
 }
 
 TEST_CASE("openai: embeddings keep the order of the inputs") {
@@ -129,7 +137,7 @@ TEST_CASE("openai: embeddings keep the order of the inputs") {
   CHECK(result.outputs[0].as_array()[0].as_double() == 1.0);
   CHECK(result.outputs[1].as_array()[0].as_double() == 2.0);
   auto short_answer = p->parse(r, response(200, R"({"data":[{"index":0,"embedding":[1.0]}]})"));
-  CHECK(short_answer.failure->error_class == ErrorClass::parse);
+  CHECK(failure_class(short_answer) == ErrorClass::parse);
 }
 
 TEST_CASE("openai: passthrough sends a batch line's body to its url and keeps the whole answer") {
@@ -166,10 +174,10 @@ TEST_CASE("anthropic: the system prompt goes beside the messages — text blocks
   CHECK(ok.finish_reason == "length");
   CHECK(ok.usage.output_tokens == 4);
   CHECK(ok.request_id == "req_a");
-  CHECK(p->parse(chat("x"), response(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"))
-            .failure->error_class == ErrorClass::server);
+  CHECK(failure_class(p->parse(chat("x"), response(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"))) ==
+        ErrorClass::server);
   auto credit = p->parse(chat("x"), response(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}})"));
-  CHECK(credit.failure->error_class == ErrorClass::quota);
+  CHECK(failure_class(credit) == ErrorClass::quota);
   CHECK(!p->supports(Endpoint::embeddings));
 }
 
@@ -197,5 +205,5 @@ api_key_env = "FLOWBATCH_TEST_HTTP_KEY"
   auto ok = p->parse(r, response(200, R"({"result":{"score":0.75}})"));
   REQUIRE(!ok.failure);
   CHECK(ok.outputs[0].as_double() == 0.75);
-  CHECK(p->parse(r, response(200, R"({"other":1})")).failure->error_class == ErrorClass::parse);
+  CHECK(failure_class(p->parse(r, response(200, R"({"other":1})"))) == ErrorClass::parse);
 }

@@ -37,6 +37,7 @@ TEST_CASE("the mock answers deterministically, with usage, after a reproducible 
   REQUIRE(!one.result.failure);
   CHECK(one.result.outputs.at(0) == two.result.outputs.at(0));
   CHECK(one.delay == two.delay);
+  CHECK(one.delay > std::chrono::milliseconds(0));  // a latency was simulated, not skipped
   CHECK(one.result.usage.input_tokens > 0);
   CHECK(one.result.usage.output_tokens == 1);
   const std::string reply(one.result.outputs.at(0).as_string());

@@ -42,7 +42,9 @@ TEST_CASE("an item is tried max_attempts times in all, then exhausted") {
   auto run = run_text(graph("failure_rate = 1.0", "max_attempts = 4"), dir);
   CHECK(run.report.requests == 80);
   CHECK(run.report.retries == 60);
-  for (const auto& r : read_jsonl(dir / "dead.jsonl")) {
+  const auto dead = read_jsonl(dir / "dead.jsonl");
+  REQUIRE(dead.size() == 20);
+  for (const auto& r : dead) {
     CHECK(r.at("attempts").as_int64() == 4);
     CHECK(r.at("error_history").as_array().size() == 4);
   }
@@ -63,7 +65,9 @@ TEST_CASE("max_elapsed_ms gives up once the item has been failing that long") {
   // The first failure comes at once (retried); the second comes after the 100 ms Retry-After (given up).
   auto run = run_text(graph("rate_limit_rate = 1.0\nretry_after_ms = 100", "max_attempts = 10\nmax_elapsed_ms = 25"), dir);
   CHECK(run.report.dead == 10);
-  for (const auto& r : read_jsonl(dir / "dead.jsonl")) CHECK(r.at("attempts").as_int64() == 2);
+  const auto dead = read_jsonl(dir / "dead.jsonl");
+  REQUIRE(dead.size() == 10);
+  for (const auto& r : dead) CHECK(r.at("attempts").as_int64() == 2);
 }
 
 TEST_CASE("retry options are checked, error classes by name") {

@@ -156,7 +156,10 @@ TEST_CASE("abort_all ends running and queued transfers at once") {
   http.send(chat_request(hanging.base_url(), "late"), TransferOptions{}, inbox.sink());  // refused at once
   REQUIRE(inbox.wait_for(6, 5s));
   loop.stop();
-  for (const auto& r : inbox.responses) CHECK(r.transport_error->message == "cancelled: the run stopped");
+  for (const auto& r : inbox.responses) {
+    REQUIRE(r.transport_error);
+    CHECK(r.transport_error->message == "cancelled: the run stopped");
+  }
 }
 
 TEST_CASE("transfers spread over several I/O threads") {
@@ -166,9 +169,17 @@ TEST_CASE("transfers spread over several I/O threads") {
   a.start();
   b.start();
   Inbox inbox;
-  for (int i = 0; i < 40; ++i) http.send(chat_request(server.base_url(), "p" + std::to_string(i)), TransferOptions{}, inbox.sink());
+  std::atomic<int> on_a{0}, on_b{0};  // `done` runs on the thread of the loop that did the transfer
+  auto done = [&, sink = inbox.sink()](HttpResponse r) {
+    if (a.on_loop_thread()) ++on_a;
+    if (b.on_loop_thread()) ++on_b;
+    sink(std::move(r));
+  };
+  for (int i = 0; i < 40; ++i) http.send(chat_request(server.base_url(), "p" + std::to_string(i)), TransferOptions{}, done);
   REQUIRE(inbox.wait_for(40));
   a.stop();
   b.stop();
   for (const auto& r : inbox.responses) CHECK(r.status == 200);
+  CHECK(on_a == 20);  // round-robin: each loop did half
+  CHECK(on_b == 20);
 }
