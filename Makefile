@@ -11,7 +11,7 @@ JOBS       ?= $(shell nproc)
 # Every package the build, the tests and the benchmarks use (Debian 12 names).
 DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
   libtbb-dev libcurl4-openssl-dev libboost-json1.81-dev libfmt-dev libtomlplusplus-dev \
-  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev nginx-light openssl
+  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev nginx-light openssl strace
 
 .PHONY: all deps configure build run test bench test-asan test-tsan ci clean
 

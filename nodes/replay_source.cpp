@@ -11,15 +11,31 @@
 namespace flowbatch {
 namespace {
 
-/// Marks a record that carries an item's fields (as JSON) rather than an undecoded input line:
-/// the ASCII record separator, which starts JSON texts in RFC 7464 and no input line.
-constexpr char kFieldsMark = '\x1e';
+/// Marks a record that is a whole dead-letter line (rather than a line of the source's own
+/// format): the ASCII record separator, which starts JSON texts in RFC 7464 and no input line.
+constexpr char kDeadLetterMark = '\x1e';
 
-/// The undecodable record a dead letter kept in base64 (it was not UTF-8), byte for byte.
-std::optional<std::string> raw_base64(const boost::json::object& record) {
-  const auto* encoded = record.if_contains("raw_base64");
-  if (!encoded || !encoded->is_string()) return std::nullopt;
-  return base64_decode(encoded->get_string());
+/// The dead-letter record a replay record carries, or nothing.
+std::optional<boost::json::object> dead_letter_of(const Record& record) {
+  if (record.text.empty() || record.text.front() != kDeadLetterMark) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(std::string_view(record.text).substr(1), ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.get_object());
+}
+
+/// The undecoded bytes a dead letter kept (as text, or in base64 when they were not UTF-8).
+std::optional<std::string> raw_bytes(const boost::json::object& record) {
+  if (const auto* raw = record.if_contains("raw"); raw && raw->is_string()) return std::string(raw->get_string());
+  if (const auto* encoded = record.if_contains("raw_base64"); encoded && encoded->is_string())
+    return base64_decode(encoded->get_string());
+  return std::nullopt;
+}
+
+std::uint64_t original_line(const boost::json::object& record, std::uint64_t fallback) {
+  if (const auto* line = record.if_contains("line"); line && line->is_int64() && line->get_int64() > 0)
+    return static_cast<std::uint64_t>(line->get_int64());
+  return fallback;
 }
 
 class ReplayReader final : public SourceReader {
@@ -32,6 +48,7 @@ class ReplayReader final : public SourceReader {
     std::uint64_t line = 0;
     while (out.size() < max) {
       if (!lines_.next(text, line)) return false;
+      if (trim(text).empty()) continue;
       boost::system::error_code ec;
       const boost::json::value v = boost::json::parse(text, ec);
       const auto* record = v.if_object();
@@ -40,17 +57,7 @@ class ReplayReader final : public SourceReader {
         continue;
       }
       if (!belongs_here(*record)) continue;
-      // Keep the record's original line: it is the id when the source has no id field.
-      if (const auto* original = record->if_contains("line"); original && original->is_int64())
-        line = static_cast<std::uint64_t>(original->get_int64());
-      if (const auto* input = record->if_contains("input"); input && input->is_object())
-        out.push_back(Record{line, kFieldsMark + boost::json::serialize(*input)});
-      else if (const auto* raw = record->if_contains("raw"); raw && raw->is_string())
-        out.push_back(Record{line, std::string(raw->get_string())});
-      else if (auto bytes = raw_base64(*record))
-        out.push_back(Record{line, std::move(*bytes)});
-      else
-        out.push_back(Record{line, std::move(text)});
+      out.push_back(Record{line, kDeadLetterMark + text});
     }
     return true;
   }
@@ -83,12 +90,14 @@ class ReplaySource final : public Source {
   }
 
   std::optional<std::string> decode(const Record& record, boost::json::object& fields) const override {
-    if (record.text.empty() || record.text.front() != kFieldsMark) return original_->decode(record, fields);
-    boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(std::string_view(record.text).substr(1), ec);
-    if (ec || !v.is_object()) return "a replayed input is not a JSON object";
-    fields = std::move(v.get_object());
-    return std::nullopt;
+    const auto dead = dead_letter_of(record);
+    if (!dead) return original_->decode(record, fields);
+    if (const auto* input = dead->if_contains("input"); input && input->is_object()) {
+      fields = input->get_object();
+      return std::nullopt;
+    }
+    if (auto raw = raw_bytes(*dead)) return original_->decode(Record{original_line(*dead, record.line), std::move(*raw)}, fields);
+    return "a dead-letter record without \"input\", \"raw\" or \"raw_base64\"";
   }
 
   std::string default_id_field() const override { return original_->default_id_field(); }
@@ -106,6 +115,16 @@ class ReplaySource final : public Source {
 std::unique_ptr<Source> make_replay_source(std::filesystem::path dead_letters, std::string source_name, bool only_named_records,
                                            std::unique_ptr<Source> original) {
   return std::make_unique<ReplaySource>(std::move(dead_letters), std::move(source_name), only_named_records, std::move(original));
+}
+
+std::optional<ReplayOrigin> replay_origin(const Record& record) {
+  const auto dead = dead_letter_of(record);
+  if (!dead) return std::nullopt;
+  ReplayOrigin origin;
+  origin.line = original_line(*dead, record.line);
+  if (auto raw = raw_bytes(*dead)) origin.raw = std::move(*raw);
+  else if (const auto* input = dead->if_contains("input")) origin.raw = boost::json::serialize(*input);
+  return origin;
 }
 
 }  // namespace flowbatch

@@ -17,6 +17,7 @@ namespace {
 struct SourceConfig final : NodeConfig {
   std::unique_ptr<Source> source;
   std::string id_field;
+  bool replaying = false;  ///< flowbatch replay: the source reads dead-letter records
   std::string label() const override {
     return source->describe() + (id_field.empty() ? "" : "\nid_field=" + id_field);
   }
@@ -57,8 +58,8 @@ class SourceRuntime final : public NodeRuntime {
 
   void start() override {
     // Resuming: the records a previous run completed are skipped (not read again into calls).
-    if (run_.state && !run_.append_outputs && run_.state->has_previous_run()) {
-      completed_ = run_.state->completed(node_name_);
+    if (run_.state && run_.state->has_previous_run()) {
+      completed_ = run_.state->completed(run_.source_keys[source_index_]);
       resuming_ = completed_.size() > 0;
     }
     reader_ = config_.source->open();
@@ -110,7 +111,7 @@ class SourceRuntime final : public NodeRuntime {
     for (Item& item : items) {
       const std::uint64_t hash = run_.state ? stable_hash(item.raw) : 0;
       ItemLedger::set_input_hash(item, hash);
-      if (resuming_ && already_complete(item, hash)) {
+      if ((resuming_ && already_complete(item, hash)) || replayed_before(hash)) {
         skipped.push_back(std::move(item));
         continue;
       }
@@ -141,8 +142,21 @@ class SourceRuntime final : public NodeRuntime {
     return false;
   }
 
+  /// A dead-letter record an earlier `flowbatch replay` already sent through the graph (the file
+  /// set aside then, replayed once more): it is not sent again.
+  bool replayed_before(std::uint64_t hash) const {
+    if (!config_.replaying || run_.replayed_before.empty() || !run_.replayed_before.count(hash)) return false;
+    run_.metrics.already_replayed.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+
   std::optional<std::string> decode_one(Item& item) const {
     Record record{item.line, std::move(item.raw)};
+    // A replayed record is its original input again: its line there (for its id and reports),
+    // and its original bytes if it fails once more.
+    const std::optional<ReplayOrigin> origin = config_.replaying ? replay_origin(record) : std::nullopt;
+    if (origin) item.line = origin->line;
+    const auto keep_raw = [&] { item.raw = origin ? origin->raw : std::move(record.text); };
     std::optional<std::string> reason;
     try {
       reason = config_.source->decode(record, item.fields);
@@ -150,7 +164,7 @@ class SourceRuntime final : public NodeRuntime {
       reason = fmt::format("the source could not decode it: {}", current_exception_message());
     }
     if (reason) {
-      item.raw = std::move(record.text);
+      keep_raw();
       return fmt::format("line {}: {}", item.line, *reason);
     }
     if (config_.id_field.empty()) {
@@ -159,7 +173,7 @@ class SourceRuntime final : public NodeRuntime {
     }
     const boost::json::value* id = item.find(config_.id_field);
     if (!id || id->is_null()) {
-      item.raw = std::move(record.text);
+      keep_raw();
       if (id) return fmt::format("line {}: the id field \"{}\" is null", item.line, config_.id_field);
       return fmt::format("line {}: missing id field \"{}\"", item.line, config_.id_field);
     }
@@ -167,7 +181,7 @@ class SourceRuntime final : public NodeRuntime {
     else if (id->is_int64()) item.id = std::to_string(id->get_int64());
     else if (id->is_uint64()) item.id = std::to_string(id->get_uint64());
     else {
-      item.raw = std::move(record.text);
+      keep_raw();
       return fmt::format("line {}: id field \"{}\" must be a string or an integer", item.line, config_.id_field);
     }
     return std::nullopt;
@@ -196,7 +210,8 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   const SourceType* type = ctx.types.source(ctx.type);
   config->source = type->configure(ctx.options);
   if (!config->source) return nullptr;
-  if (!ctx.replay_from.empty())  // flowbatch replay: read this source's dead letters instead
+  config->replaying = !ctx.replay_from.empty();
+  if (config->replaying)  // flowbatch replay: read this source's dead letters instead
     config->source = make_replay_source(ctx.replay_from, std::string(ctx.options.node_name()), ctx.source_count > 1,
                                         std::move(config->source));
   config->id_field = ctx.options.has("id_field") ? ctx.options.string("id_field") : config->source->default_id_field();

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "engine/cli/list_types.h"
+#include "engine/cli/replay_setup.h"
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
 #include "engine/graph/compiler.h"
@@ -88,60 +89,105 @@ struct RunFlags {
   std::string report_path;
 };
 
-int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags,
-            const std::filesystem::path& replay_from = {}) {
-  Redactor redactor;
-  Console console(redactor);
-  std::vector<std::string> overrides = args.overrides;
-  if (!flags.progress.empty()) overrides.push_back("pipeline.progress=" + flags.progress);
+/// Compiles the graph as `flowbatch run` would (with --progress folded into the overrides).
+CompileResult compile_for_run(TypeRegistry& registry, Redactor& redactor, const GraphArgs& args, const RunFlags& flags,
+                              const std::filesystem::path& replay_from = {}) {
   CompileOptions options;
-  options.overrides = overrides;
+  options.overrides = args.overrides;
+  if (!flags.progress.empty()) options.overrides.push_back("pipeline.progress=" + flags.progress);
   options.replay_from = replay_from;
-  CompileResult result = compile_file(args.graph, registry, redactor, options);
-  if (!report(result)) return kExitConfig;
+  return compile_file(args.graph, registry, redactor, options);
+}
+
+/// Runs a compiled plan and prints what the user needs to know; returns the exit code.
+int execute(const Plan& plan, Redactor& redactor, const RunFlags& flags, const RunOptions& run_options) {
+  Console console(redactor);
   if (flags.quiet) console.set_level(LogLevel::warn);
   if (flags.verbose) console.set_level(LogLevel::debug);
-  RunOptions run_options;
-  run_options.append_outputs = !replay_from.empty();
-  run_options.use_state = replay_from.empty();  // a replay re-does records on purpose: it must not skip them
-  run_options.fresh = flags.fresh;
   RunReport run;
   try {
-    run = run_plan(*result.plan, console, redactor, run_options);
-  } catch (const FileBusy& e) {  // another run of this graph holds its state: nothing was touched
+    run = run_plan(plan, console, redactor, run_options);
+  } catch (const RunBlocked& e) {  // another run holds the state, or a replay is unfinished: nothing was touched
     console.log(LogLevel::error, "", e.what());
     return kExitResumable;
   }
-  const bool quiet = flags.quiet;
-  const std::string& report_path = flags.report_path;
-  if (!quiet || run.exit_code != kExitOk) console.print(run.summary);
+  if (!flags.quiet || run.exit_code != kExitOk) console.print(run.summary);
   if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
   if (!run.resumable_reason.empty()) console.log(LogLevel::error, "", "stopped: " + run.resumable_reason);
   if (run.interrupted) console.print("interrupted: run the same command again to finish the remaining items\n");
   if (!run.archived_state.empty()) console.print("the previous state was moved to " + run.archived_state + "\n");
-  if (!report_path.empty()) write_report(report_path, run, redactor);
+  if (!flags.report_path.empty()) write_report(flags.report_path, run, redactor);
   return run.exit_code;
 }
 
-/// `flowbatch replay failed.jsonl graph.toml`: the dead letters go through the graph again (after
-/// the cause was fixed). The file is moved aside first, so the run's new dead letters can go to
-/// the same path; sinks and dead letters add to what they hold.
-int cmd_replay(TypeRegistry& registry, const std::string& dead_letters, const GraphArgs& args, const RunFlags& flags) {
+int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags) {
+  Redactor redactor;
+  CompileResult result = compile_for_run(registry, redactor, args, flags);
+  if (!report(result)) return kExitConfig;
+  RunOptions run_options;
+  run_options.fresh = flags.fresh;
+  return execute(*result.plan, redactor, flags, run_options);
+}
+
+/// A graph that keeps no state cannot make a replay resumable: the file is moved aside and read
+/// once, the outputs add to what they hold.
+int replay_without_state(TypeRegistry& registry, const std::filesystem::path& file, const GraphArgs& args,
+                         const RunFlags& flags) {
   namespace fs = std::filesystem;
-  if (!fs::is_regular_file(dead_letters)) {
-    std::fprintf(stderr, "flowbatch replay: %s is not a file\n", dead_letters.c_str());
+  if (!fs::is_regular_file(file)) {
+    std::fprintf(stderr, "flowbatch replay: %s is not a file\n", file.c_str());
     return kExitConfig;
   }
-  const std::time_t now = std::time(nullptr);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
-  const fs::path original(dead_letters);
-  const fs::path aside = original.parent_path() / (original.stem().string() + ".replayed-" + stamp + original.extension().string());
-  fs::rename(original, aside);
-  std::fprintf(stderr, "replaying %s (moved to %s)\n", original.c_str(), aside.c_str());
-  const int code = cmd_run(registry, args, flags, fs::absolute(aside));
-  if (code == kExitConfig) fs::rename(aside, original);  // nothing ran: leave things as they were
-  return code;
+  const fs::path aside = file.parent_path() / (file.stem().string() + ".replayed" + file.extension().string());
+  if (fs::exists(aside)) {
+    std::fprintf(stderr, "flowbatch replay: %s exists; move it away first\n", aside.c_str());
+    return kExitConfig;
+  }
+  Redactor redactor;
+  CompileResult result = compile_for_run(registry, redactor, args, flags, fs::absolute(aside));
+  if (!report(result)) return kExitConfig;
+  fs::rename(file, aside);
+  std::fprintf(stderr, "replaying %s (moved to %s); the graph keeps no state, so a replay killed midway cannot be resumed\n",
+               file.c_str(), aside.c_str());
+  RunOptions run_options;
+  run_options.append_outputs = true;
+  run_options.use_state = false;
+  return execute(*result.plan, redactor, flags, run_options);
+}
+
+/// `flowbatch replay failed.jsonl graph.toml`: the dead letters go through the graph again (after
+/// the cause was fixed), as a resumable run of its own: killed at any moment, the same command
+/// finishes it; records an earlier replay sent through are not sent again.
+int cmd_replay(TypeRegistry& registry, const std::string& dead_letters, const GraphArgs& args, const RunFlags& flags) {
+  Redactor redactor;
+  const CompileResult graph = compile_for_run(registry, redactor, args, flags);
+  if (!report(graph)) return kExitConfig;
+  const Plan& plain = *graph.plan;
+  if (plain.pipeline.state.empty()) return replay_without_state(registry, dead_letters, args, flags);
+  std::unique_ptr<RunLock> lock;
+  PreparedReplay replay;
+  try {
+    lock = lock_state(plain);
+    replay = prepare_replay(plain, dead_letters);
+  } catch (const RunBlocked& e) {
+    std::fprintf(stderr, "flowbatch: error: %s\n", e.what());
+    return kExitResumable;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "flowbatch replay: %s\n", e.what());
+    return kExitConfig;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flowbatch: error: %s\n", e.what());
+    return kExitFatal;
+  }
+  std::fprintf(stderr, "%s\n", replay.note.c_str());
+  // Compiled again with the sources reading the set-aside file (quietly: its warnings were shown).
+  Redactor replay_redactor;
+  const CompileResult compiled = compile_for_run(registry, replay_redactor, args, flags, replay.read_from);
+  if (!compiled.plan) return report(compiled) ? kExitOk : kExitConfig;
+  RunOptions run_options;
+  run_options.state_locked = true;
+  run_options.replay_id = replay.id;
+  return execute(*compiled.plan, replay_redactor, flags, run_options);
 }
 
 /// `flowbatch status graph.toml`: what the graph's state says about the running or last run.

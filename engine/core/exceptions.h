@@ -5,7 +5,16 @@
 #include <exception>
 #include <string>
 
+#include <stdexcept>
+
 namespace flowbatch {
+
+/// A run that cannot start now, with nothing touched: another run holds what it needs, or an
+/// earlier command must be finished first. Running again later goes on (exit code 75).
+class RunBlocked : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 /// The message of the exception being handled: what() for a std::exception, else a description.
 /// Call only inside a catch block.

@@ -3,13 +3,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/core/exceptions.h"
+
 namespace flowbatch {
 
 /// Another process holds a file this run needs for itself (the state, an output): nothing was
 /// touched, and running again once that process is done goes on (exit code 75).
-class FileBusy : public std::runtime_error {
+class FileBusy : public RunBlocked {
  public:
-  using std::runtime_error::runtime_error;
+  using RunBlocked::RunBlocked;
 };
 
 /// An exclusive POSIX lock on an open file, held until close. Locks are the kernel's: they go

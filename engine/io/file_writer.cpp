@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "engine/core/text.h"
+#include "engine/io/durable.h"
 #include "engine/io/file_lock.h"
 #include "flowbatch/sink.h"
 
@@ -38,13 +39,14 @@ class FileWriter final : public SinkWriter {
  public:
   FileWriter(std::filesystem::path path, std::shared_ptr<const RecordEncoder> encoder, std::uint64_t resume_at)
       : path_(std::move(path)), encoder_(std::move(encoder)), position_(resume_at) {
-    if (path_.has_parent_path()) {
-      std::error_code ec;
-      std::filesystem::create_directories(path_.parent_path(), ec);
-      if (ec) throw std::runtime_error("cannot create folder " + path_.parent_path().string() + ": " + ec.message());
-    }
+    // Folders and the file's own entry are synced when created: after a power cut a committed
+    // position must never point into a file whose name was lost.
+    const auto folder = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
+    create_folders_durably(folder);
+    const bool existed = std::filesystem::exists(path_);
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd_ < 0) throw io_error("cannot open", path_);
+    if (!existed) sync_folder(folder);
     // Before anything is cut back: another run writing this file (another graph, another state)
     // would otherwise have its results truncated and interleaved with ours.
     file_lock::lock_or_throw(fd_, path_, "the output " + path_.string());

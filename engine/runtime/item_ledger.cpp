@@ -21,7 +21,10 @@ constexpr std::uint64_t kSplit = 2;
 
 void CommitBatch::add(const Item& item) {
   if (const auto& ticket = ItemLedger::ticket(item)) shared_.push_back(Shared{ItemLedger::key(item), ticket});
-  else alone_.add(ItemLedger::source(item), item.line, ItemLedger::record_key(item).hash);
+  else {
+    const RecordKey record = ItemLedger::record_key(item);
+    alone_.add(record.source, record.line, record.hash);
+  }
 }
 
 void CommitBatch::settle(RecordRuns& completed, std::vector<ItemKey>& partial) {
@@ -40,6 +43,7 @@ void CommitBatch::settle(RecordRuns& completed, std::vector<ItemKey>& partial) {
 void ItemLedger::admit(ItemVector& items, std::uint16_t source) {
   for (Item& item : items) {
     item.trace.source_ = source;
+    item.trace.position_ = item.line;
     item.trace.holds_admission_ = true;
   }
   created(items.size());

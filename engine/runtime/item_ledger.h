@@ -79,7 +79,8 @@ class ItemLedger {
   void set_sources_done(std::function<bool()> done) { sources_done_ = std::move(done); }
 
   // --- items come -------------------------------------------------------------------------
-  /// A source read these records (their `line` set): each holds an admission slot.
+  /// A source read these records (their `line` set: where each is in the file read, which is how
+  /// the state knows it): each holds an admission slot.
   void admit(ItemVector& items, std::uint16_t source);
   /// Decoding: the hash of the record's text, which a resumed run compares.
   static void set_input_hash(Item& item, std::uint64_t hash) { item.trace.input_hash_ = hash; }
@@ -106,9 +107,11 @@ class ItemLedger {
   // --- what an item is ----------------------------------------------------------------------
   static std::uint16_t source(const Item& item) { return item.trace.source_; }
   static ItemKey key(const Item& item) {
-    return ItemKey{item.trace.source_, item.line, item.trace.input_hash_, item.trace.part_};
+    return ItemKey{item.trace.source_, item.trace.position_, item.trace.input_hash_, item.trace.part_};
   }
-  static RecordKey record_key(const Item& item) { return RecordKey{item.trace.source_, item.line, item.trace.input_hash_}; }
+  static RecordKey record_key(const Item& item) {
+    return RecordKey{item.trace.source_, item.trace.position_, item.trace.input_hash_};
+  }
   static bool shares_record(const Item& item) { return item.trace.record_ != nullptr; }
   static const std::shared_ptr<RecordTicket>& ticket(const Item& item) { return item.trace.record_; }
 

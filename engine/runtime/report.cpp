@@ -112,6 +112,9 @@ std::string run_summary(const RunState& run, const std::string& job_name, RunSta
   if (m.skipped.load())
     out += fmt::format("  skipped {} items a previous run completed{}\n", with_commas(m.skipped.load()),
                        m.changed.load() ? fmt::format(" ({} of them changed since; their earlier results are kept)", with_commas(m.changed.load())) : "");
+  if (m.already_replayed.load())
+    out += fmt::format("  skipped {} records an earlier replay already sent through the graph (not sent again)\n",
+                       with_commas(m.already_replayed.load()));
   if (m.cache_hits.load()) out += fmt::format("  answered {} requests from the cache\n", with_commas(m.cache_hits.load()));
   if (m.discarded.load())
     out += fmt::format("  discarded {} items (outputs connected to nothing)\n", with_commas(m.discarded.load()));

@@ -13,7 +13,7 @@ void RunState::commit_discards() {
   if (!state || !commits) return;
   CommitBatch discarded = ledger.take_discarded();
   if (discarded.empty()) return;
-  commits->post("discarded items", [discarded = std::move(discarded), store = state, names = &source_names]() mutable {
+  commits->post("discarded items", [discarded = std::move(discarded), store = state, names = &source_keys]() mutable {
     RecordRuns completed;
     std::vector<ItemKey> partial;  // a discarded item needs no memory: a redone record discards it again
     discarded.settle(completed, partial);

@@ -4,6 +4,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/core/console.h"
@@ -46,8 +47,13 @@ class RunState {
   bool sources_finished() const { return sources_open_.load() == 0; }
   /// Known total of input records across sources (0 when unknown), for progress and ETA.
   std::atomic<std::uint64_t> expected_items{0};
-  /// The name of each source, by ItemLedger::source (filled while the graph is built).
+  /// The name of each source node, by ItemLedger::source (filled while the graph is built).
   std::vector<std::string> source_names;
+  /// What the state calls each source's records: its name, or for a replay "replay:<id>:<name>"
+  /// (the records of a dead-letter file are not the source's own).
+  std::vector<std::string> source_keys;
+  /// A replay: the hashes of the dead-letter records earlier replays sent through the graph.
+  std::unordered_set<std::uint64_t> replayed_before;
   /// Sinks and dead letters add to what their files hold instead of starting afresh (replay).
   bool append_outputs = false;
   /// The run's durable state (resume, cache); null when the graph keeps none.

@@ -215,12 +215,18 @@ class Runner {
     if (!options_.use_state || plan_.pipeline.state.empty()) return;
     // Held for the whole run, before anything is archived or cut back: a second run of the same
     // graph would otherwise send every request again and corrupt the first one's books.
-    run_lock_ = std::make_unique<RunLock>(plan_.pipeline.state.string() + ".lock",
-                                          fmt::format("the state of pipeline \"{}\"", plan_.pipeline.name));
+    if (!options_.state_locked) run_lock_ = lock_state(plan_);
     if (options_.fresh) {
       if (auto moved = StateStore::archive(plan_.pipeline.state)) archived_state_ = moved->string();
     }
     state_ = std::make_unique<StateStore>(plan_.pipeline.state, plan_.pipeline.name);
+    if (options_.replay_id != 0) {
+      run_.replayed_before = state_->replayed_records(options_.replay_id);
+    } else if (auto replay = state_->unfinished_replay()) {
+      throw RunBlocked(fmt::format("a replay of {} is not finished (started {}); run `flowbatch replay {} {}` again to "
+                                   "finish it first",
+                                   replay->file, replay->started_at, replay->file, plan_.graph_file.string()));
+    }
     commits_ = std::make_unique<CommitQueue>([this](const std::string& message) { run_.fail(message); });
     run_.state = state_.get();
     run_.commits = commits_.get();
@@ -239,7 +245,10 @@ class Runner {
                             {"skipped", static_cast<std::int64_t>(m.skipped.load())},
                             {"requests", static_cast<std::int64_t>(m.requests.load())}});
       state_->set_status(std::string(to_string(status())));
-      if (status() == RunStatus::finished) state_->clear_partial();  // every record is complete
+      if (status() == RunStatus::finished) {
+        state_->clear_partial();  // every record is complete
+        if (options_.replay_id != 0) state_->set_replay_status(options_.replay_id, "finished");
+      }
     } catch (const std::exception& e) {
       run_.fail(e.what());
     }
@@ -415,10 +424,17 @@ std::uint16_t RunnerBuildContext::admit(flow::sender<Packet>& reader, flow::rece
   flow::make_edge(reader, runner_.admission_limiter_);
   runner_.admitted_targets_.push_back(&admitted);
   runner_.run_.source_names.push_back(node().name);
+  const std::int64_t replay = runner_.options_.replay_id;
+  runner_.run_.source_keys.push_back(replay ? fmt::format("replay:{}:{}", replay, node().name) : node().name);
   return static_cast<std::uint16_t>(runner_.admitted_targets_.size() - 1);
 }
 
 }  // namespace
+
+std::unique_ptr<RunLock> lock_state(const Plan& plan) {
+  return std::make_unique<RunLock>(plan.pipeline.state.string() + ".lock",
+                                   fmt::format("the state of pipeline \"{}\"", plan.pipeline.name));
+}
 
 RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options) {
   std::optional<oneapi::tbb::global_control> threads;

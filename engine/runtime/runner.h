@@ -7,14 +7,17 @@
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
 #include "engine/graph/plan.h"
+#include "engine/io/file_lock.h"
 
 namespace flowbatch {
 
 struct RunOptions {
   bool handle_signals = true;   ///< Ctrl-C drains, a second Ctrl-C stops (off in tests)
-  bool append_outputs = false;  ///< sinks and dead letters add to their files (flowbatch replay)
+  bool append_outputs = false;  ///< sinks and dead letters add to their files (a replay without a state)
   bool fresh = false;           ///< start over: archive the previous state instead of resuming
-  bool use_state = true;        ///< keep the graph's state (off for replay, which must not skip)
+  bool use_state = true;        ///< keep the graph's state
+  bool state_locked = false;    ///< the caller holds the state's lock already (flowbatch replay)
+  std::int64_t replay_id = 0;   ///< flowbatch replay: the replay the state recorded (0: a normal run)
 };
 
 struct RunReport {
@@ -30,7 +33,12 @@ struct RunReport {
   std::int64_t peak_in_flight = 0;  ///< the most items alive at once (bounded by max_in_flight)
 };
 
-/// Builds the plan's tbb::flow graph, runs it to the end (or to a stop) and reports.
+/// Takes the lock on the plan's state that a run holds for its lifetime. Throws FileBusy (a
+/// RunBlocked) naming the pid of the run that holds it.
+std::unique_ptr<RunLock> lock_state(const Plan& plan);
+
+/// Builds the plan's tbb::flow graph, runs it to the end (or to a stop) and reports. Throws
+/// RunBlocked when it cannot start (another run holds the state, a replay is unfinished).
 RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options = {});
 
 }  // namespace flowbatch

@@ -47,7 +47,7 @@ void WriterNode::start() {
     position = kAppend;
   } else if (run_.state) {
     position = run_.state->sink_position(name_);
-    for (const ItemKey& key : run_.state->partial_items(name_, run_.source_names)) committed_before_.insert(key);
+    for (const ItemKey& key : run_.state->partial_items(name_, run_.source_keys)) committed_before_.insert(key);
     if (ending_ == Ending::dead_letter) run_.metrics.dead_held.fetch_add(run_.state->sink_items(name_));
   }
   writer_ = open_(position);
@@ -119,7 +119,7 @@ void WriterNode::commit() {
 void WriterNode::post_commit(std::uint64_t position) {
   // Records are settled on the commit thread, after the sync: commits run in order there, so a
   // record shared with another output completes only once both have synced their items.
-  run_.commits->post(destination_, [writer = writer_.get(), state = run_.state, names = &run_.source_names, name = name_,
+  run_.commits->post(destination_, [writer = writer_.get(), state = run_.state, names = &run_.source_keys, name = name_,
                                     position, added = items_added_, batch = std::move(uncommitted_)]() mutable {
     writer->sync();
     RecordRuns completed;

@@ -1,5 +1,7 @@
 #include "engine/state/state_store.h"
 
+#include "engine/io/durable.h"
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
@@ -81,10 +83,12 @@ bool is_io_error(int sqlite_code) {
 /// Checks up front what SQLite would otherwise report late and vaguely: the folder must exist
 /// (created here) and be writable, and so must the file when it exists.
 void check_writable(const std::filesystem::path& file) {
-  std::error_code ec;
   const auto folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-  std::filesystem::create_directories(folder, ec);
-  if (ec) throw unwritable(file, fmt::format("cannot create the folder {} ({})", folder.string(), ec.message()));
+  try {
+    create_folders_durably(folder);
+  } catch (const std::exception& e) {
+    throw unwritable(file, e.what());
+  }
   if (::access(folder.c_str(), W_OK | X_OK) != 0)
     throw unwritable(file, fmt::format("the folder {} is not writable ({})", folder.string(), std::strerror(errno)));
   if (::access(file.c_str(), F_OK) == 0 && ::access(file.c_str(), R_OK | W_OK) != 0)
@@ -116,6 +120,7 @@ CompletedRecords::Status CompletedRecords::lookup(std::uint64_t line, std::uint6
 
 StateStore::StateStore(const std::filesystem::path& file, const std::string& pipeline) : file_(file) {
   check_writable(file);
+  const bool existed = std::filesystem::exists(file);
   if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
     const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
@@ -125,9 +130,9 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     throw refused(file, "cannot be opened (" + why + ")");
   }
   try {
-    // WAL with synchronous=NORMAL: commits are atomic and never corrupt the file; after a power
-    // loss the last ones may be missing, which only makes a resumed run redo (and truncate) a
-    // little more. The sinks' own data is fsynced before each commit.
+    // WAL: commits are atomic and never corrupt the file. Writes of the cache are not synced
+    // one by one (synchronous=NORMAL); every output commit is (see durable_transaction), and so
+    // takes all earlier writes to the disk with it.
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
     exec("PRAGMA busy_timeout=5000");
@@ -139,6 +144,8 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     exec("CREATE TABLE IF NOT EXISTS completed(source TEXT NOT NULL, first_line INTEGER NOT NULL, hashes BLOB NOT NULL)");
     exec("CREATE INDEX IF NOT EXISTS completed_by_source ON completed(source)");
     exec("CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+    exec("CREATE TABLE IF NOT EXISTS replays(id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, aside TEXT NOT NULL, "
+         "output TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT)");
     exec("CREATE TABLE IF NOT EXISTS cache(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID");
   } catch (const std::exception& e) {
     const int code = sqlite3_extended_errcode(db_);
@@ -148,6 +155,7 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     throw refused(file, fmt::format("is not a flowbatch state, or is damaged ({})", e.what()));
   }
 
+  if (!existed) sync_folder(file.has_parent_path() ? file.parent_path() : std::filesystem::path("."));
   std::map<std::string, std::string> meta;
   {
     // Scoped so the statement is finalized before a refusal below closes the handle: a handle
@@ -185,17 +193,25 @@ StateStore::~StateStore() {
   if (db_) sqlite3_close(db_);
 }
 
+/// Moves the state aside as one file: its WAL is first folded into it (a checkpoint), so the
+/// archive is whole on its own, and the one rename is atomic and synced. A kill at any moment
+/// leaves either the state in place or a complete archive, never a file without its tables.
 std::optional<std::filesystem::path> StateStore::archive(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file)) return std::nullopt;
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+  const std::string why = db ? sqlite3_errmsg(db) : "out of memory";
+  sqlite3_close(db);  // the last connection: SQLite removes the emptied WAL and its index
+  if (rc != SQLITE_OK) throw std::runtime_error(fmt::format("cannot set the state {} aside: {}", file.string(), why));
+  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);  // empty after the checkpoint
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
   localtime_r(&t, &tm);
-  const std::filesystem::path target = file.string() + fmt::format(".{:%Y%m%d-%H%M%S}.old", tm);
-  std::filesystem::rename(file, target);
-  for (const char* suffix : {"-wal", "-shm"}) {
-    std::error_code ec;
-    if (std::filesystem::exists(file.string() + suffix)) std::filesystem::rename(file.string() + suffix, target.string() + suffix, ec);
-  }
+  const std::string stem = file.string() + fmt::format(".{:%Y%m%d-%H%M%S}", tm);
+  std::filesystem::path target = stem + ".old";
+  for (int n = 2; std::filesystem::exists(target); ++n) target = fmt::format("{}-{}.old", stem, n);  // never over an archive
+  rename_durably(file, target);
   return target;
 }
 
@@ -305,10 +321,26 @@ void StateStore::insert_partial(const std::string& sink, const std::vector<ItemK
   }
 }
 
-void StateStore::commit(const std::string& sink, const Commit& c, const std::vector<std::string>& source_names) {
-  std::lock_guard lock(mutex_);
+/// A transaction that is on the disk when it returns (synchronous=FULL syncs the WAL at its
+/// commit), with every write before it: what outputs' commits and completed records need, since a
+/// resumed run trusts them. Called with mutex_ held.
+void StateStore::durable_transaction(const std::function<void()>& body) {
+  exec("PRAGMA synchronous=FULL");
   exec("BEGIN IMMEDIATE");
   try {
+    body();
+    exec("COMMIT");
+  } catch (...) {
+    exec("ROLLBACK");
+    exec("PRAGMA synchronous=NORMAL");
+    throw;
+  }
+  exec("PRAGMA synchronous=NORMAL");
+}
+
+void StateStore::commit(const std::string& sink, const Commit& c, const std::vector<std::string>& source_names) {
+  std::lock_guard lock(mutex_);
+  durable_transaction([&] {
     Statement s(db_,
                 "INSERT INTO sinks(name, position, items) VALUES (?1, ?2, ?3) "
                 "ON CONFLICT(name) DO UPDATE SET position = ?2, items = items + ?3");
@@ -318,24 +350,13 @@ void StateStore::commit(const std::string& sink, const Commit& c, const std::vec
     check(s.step(), "record an output's position");
     if (c.completed) insert_runs(*c.completed, source_names);
     if (c.partial) insert_partial(sink, *c.partial, source_names);
-    exec("COMMIT");
-  } catch (...) {
-    exec("ROLLBACK");
-    throw;
-  }
+  });
 }
 
 void StateStore::complete(const RecordRuns& runs, const std::vector<std::string>& source_names) {
   if (runs.empty()) return;
   std::lock_guard lock(mutex_);
-  exec("BEGIN IMMEDIATE");
-  try {
-    insert_runs(runs, source_names);
-    exec("COMMIT");
-  } catch (...) {
-    exec("ROLLBACK");
-    throw;
-  }
+  durable_transaction([&] { insert_runs(runs, source_names); });
 }
 
 void StateStore::set_status(const std::string& status) {
@@ -355,6 +376,66 @@ void StateStore::set_counters(const std::map<std::string, std::int64_t>& counter
     check(s.step(), "record counters");
     s.reset();
   }
+}
+
+std::optional<StateStore::Replay> StateStore::unfinished_replay() {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT id, file, aside, output, status, started_at FROM replays WHERE status != 'finished' ORDER BY id LIMIT 1");
+  if (s.step() != SQLITE_ROW) return std::nullopt;
+  return Replay{s.integer(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)};
+}
+
+StateStore::Replay StateStore::begin_replay(const std::string& file, const std::string& aside, const std::string& output) {
+  std::lock_guard lock(mutex_);
+  Replay r{0, file, aside, output, "moving", now_text()};
+  durable_transaction([&] {
+    Statement insert(db_, "INSERT INTO replays(file, aside, output, status, started_at) VALUES (?, ?, ?, ?, ?)");
+    insert.bind(1, file);
+    insert.bind(2, aside);
+    insert.bind(3, output);
+    insert.bind(4, r.status);
+    insert.bind(5, r.started_at);
+    check(insert.step(), "record a replay");
+    r.id = sqlite3_last_insert_rowid(db_);
+    if (output.empty()) return;
+    Statement reset(db_, "UPDATE sinks SET position = 0, items = 0 WHERE name = ?");
+    reset.bind(1, output);
+    check(reset.step(), "start an output afresh");
+    Statement forget(db_, "DELETE FROM partial WHERE sink = ?");
+    forget.bind(1, output);
+    check(forget.step(), "start an output afresh");
+  });
+  return r;
+}
+
+void StateStore::set_replay_status(std::int64_t id, const std::string& status) {
+  std::lock_guard lock(mutex_);
+  durable_transaction([&] {
+    Statement s(db_, "UPDATE replays SET status = ?, finished_at = CASE WHEN ? = 'finished' THEN ? ELSE NULL END WHERE id = ?");
+    s.bind(1, status);
+    s.bind(2, status);
+    s.bind(3, now_text());
+    s.bind(4, id);
+    check(s.step(), "record a replay's status");
+  });
+}
+
+std::unordered_set<std::uint64_t> StateStore::replayed_records(std::int64_t except) {
+  std::lock_guard lock(mutex_);
+  std::unordered_set<std::uint64_t> out;
+  const std::string own = fmt::format("replay:{}:%", except);
+  Statement s(db_, "SELECT hashes FROM completed WHERE source LIKE 'replay:%' AND source NOT LIKE ?");
+  s.bind(1, own);
+  while (s.step() == SQLITE_ROW) {
+    const auto* blob = static_cast<const unsigned char*>(sqlite3_column_blob(s.get(), 0));
+    const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(s.get(), 0));
+    for (std::size_t i = 0; blob && i + 8 <= bytes; i += 8) {
+      std::uint64_t h;
+      std::memcpy(&h, blob + i, 8);
+      out.insert(h);
+    }
+  }
+  return out;
 }
 
 std::optional<std::string> StateStore::cache_get(const std::string& key) {

@@ -3,10 +3,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/state/record_runs.h"
@@ -104,12 +106,32 @@ class StateStore {
   /// Counters for `flowbatch status` (done items per terminal and so on), as name -> value.
   void set_counters(const std::map<std::string, std::int64_t>& counters);
 
+  // --- flowbatch replay ----------------------------------------------------------------------
+  /// A replay of a dead-letter file, as the state remembers it until it is finished.
+  struct Replay {
+    std::int64_t id = 0;
+    std::string file;    ///< the dead-letter file as it was named
+    std::string aside;   ///< where it was set aside, and is read from
+    std::string output;  ///< the graph's output that wrote the file ("" when none does)
+    std::string status;  ///< "moving" (being set aside), "running", "finished"
+    std::string started_at;
+  };
+  /// The replay not finished yet, if any (there is at most one).
+  std::optional<Replay> unfinished_replay();
+  /// Records a new replay (status "moving"). When `output` names an output of the graph, that
+  /// output starts afresh in the same transaction: its file is about to be set aside.
+  Replay begin_replay(const std::string& file, const std::string& aside, const std::string& output);
+  void set_replay_status(std::int64_t id, const std::string& status);
+  /// The hashes of the dead-letter records replays other than `except` completed.
+  std::unordered_set<std::uint64_t> replayed_records(std::int64_t except);
+
   // --- the request cache -------------------------------------------------------------------
   std::optional<std::string> cache_get(const std::string& key);
   void cache_put(const std::string& key, const std::string& value);
 
  private:
   void exec(const char* sql);
+  void durable_transaction(const std::function<void()>& body);
   void check(int rc, const char* what);
   void insert_runs(const RecordRuns& runs, const std::vector<std::string>& source_names);
   void insert_partial(const std::string& sink, const std::vector<ItemKey>& items, const std::vector<std::string>& source_names);

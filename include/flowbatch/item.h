@@ -26,6 +26,7 @@ class ItemTrace {
   friend class ItemLedger;
   std::shared_ptr<RecordTicket> record_;  ///< shared by the items of a record made into several
   std::uint64_t input_hash_ = 0;          ///< hash of the record's text (a resumed run checks it)
+  std::uint64_t position_ = 0;            ///< the record's line in the file read (a replay reads its dead letters)
   std::uint64_t part_ = 0;                ///< which item of its record this is (0: the record's own)
   std::uint16_t source_ = 0;              ///< the source that read the record
   bool holds_admission_ = false;          ///< it holds one of pipeline.max_in_flight's slots

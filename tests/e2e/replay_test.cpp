@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <random>
+
 #include "tests/support/fixtures.h"
 #include "tests/support/mock_server.h"
 
@@ -89,4 +91,88 @@ TEST_CASE("replay of a file that does not exist is a clear error, and touches no
   auto r = run_flowbatch({"replay", "nope.jsonl", "g.toml"}, dir.path());
   CHECK(r.exit_code == 78);
   CHECK(r.err.find("nope.jsonl is not a file") != std::string::npos);
+}
+
+TEST_CASE("replay killed at random moments and run again until done: every replayed id once, and a normal run after it "
+          "works without --fresh") {
+  constexpr int kItems = 1000;
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(kItems, "t"));
+  {
+    MockServer broken({"--error-rate", "1"});
+    dir.write("g.toml", graph(broken.base_url()));
+    REQUIRE(run_flowbatch({"g.toml"}, dir.path()).exit_code == 3);
+  }
+  REQUIRE(read_jsonl(dir / "failed.jsonl").size() == kItems);
+
+  MockServer healthy({"--latency-ms", "20", "--error-rate", "0.05", "--seed", "8"});
+  dir.write("g.toml", graph(healthy.base_url()));
+  const unsigned seed = std::random_device{}();
+  CAPTURE(seed);
+  const int kills = kill_at_random_moments({"replay", "failed.jsonl", "g.toml"}, dir.path(), 8, seed,
+                                           std::chrono::milliseconds(100), std::chrono::milliseconds(700));
+  CHECK(kills >= 4);
+  auto last = run_flowbatch({"replay", "failed.jsonl", "g.toml"}, dir.path());
+  CHECK_MESSAGE((last.exit_code == 0 || last.exit_code == 3), last.err);
+
+  auto ids = count_ids(read_jsonl(dir / "out.jsonl"));
+  for (const auto& [id, n] : count_ids(read_jsonl(dir / "failed.jsonl"))) ids[id] += n;
+  CHECK(ids.size() == kItems);
+  for (const auto& [id, n] : ids) CHECK_MESSAGE(n == 1, id, " is there ", n, " times");
+
+  // The graph's state knows what the replay wrote: a normal run goes on from there.
+  healthy.reset_stats();
+  auto normal = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE((normal.exit_code == 0 || normal.exit_code == 3), normal.err);
+  CHECK(normal.err.find("shorter than its last committed point") == std::string::npos);
+  CHECK(healthy.stats().at("requests").to_number<int>() == 0);  // all of it was done
+}
+
+TEST_CASE("a set-aside file replayed again sends nothing twice, and says so") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(30, "t"));
+  {
+    MockServer broken({"--error-rate", "1"});
+    dir.write("g.toml", graph(broken.base_url()));
+    REQUIRE(run_flowbatch({"g.toml"}, dir.path()).exit_code == 3);
+  }
+  MockServer healthy;
+  dir.write("g.toml", graph(healthy.base_url()));
+  REQUIRE(run_flowbatch({"replay", "failed.jsonl", "g.toml"}, dir.path()).exit_code == 0);
+  CHECK(healthy.stats().at("requests").to_number<int>() == 30);
+  fs::path aside;
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    if (e.path().filename().string().rfind("failed.replayed-", 0) == 0) aside = e.path();
+  REQUIRE(!aside.empty());
+
+  auto again = run_flowbatch({"replay", aside.filename().string(), "g.toml"}, dir.path());
+  CHECK_MESSAGE(again.exit_code == 0, again.err);
+  CHECK(again.err.find("skipped 30 records an earlier replay already sent through the graph") != std::string::npos);
+  CHECK(healthy.stats().at("requests").to_number<int>() == 30);  // nothing sent again
+  CHECK(count_ids(read_jsonl(dir / "out.jsonl")).size() == 30);
+  CHECK(read_jsonl(dir / "out.jsonl").size() == 30);
+}
+
+TEST_CASE("a normal run while a replay is unfinished is refused, pointing at the replay command") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(300, "t"));
+  {
+    MockServer broken({"--error-rate", "1"});
+    dir.write("g.toml", graph(broken.base_url()));
+    REQUIRE(run_flowbatch({"g.toml"}, dir.path()).exit_code == 3);
+  }
+  MockServer slow({"--latency-ms", "200"});
+  dir.write("g.toml", graph(slow.base_url()));
+  const int kills = kill_at_random_moments({"replay", "failed.jsonl", "g.toml"}, dir.path(), 1, 1,
+                                           std::chrono::milliseconds(500), std::chrono::milliseconds(500));
+  REQUIRE(kills == 1);
+  auto normal = run_flowbatch({"g.toml"}, dir.path());
+  CHECK(normal.exit_code == 75);
+  CHECK(normal.err.find("a replay of") != std::string::npos);
+  CHECK(normal.err.find("flowbatch replay") != std::string::npos);
+  auto finish = run_flowbatch({"replay", "failed.jsonl", "g.toml"}, dir.path());
+  CHECK_MESSAGE(finish.exit_code == 0, finish.err);
+  CHECK(finish.err.find("finishing the replay of failed.jsonl") != std::string::npos);
+  CHECK(count_ids(read_jsonl(dir / "out.jsonl")).size() == 300);
+  CHECK(run_flowbatch({"g.toml"}, dir.path()).exit_code == 0);
 }

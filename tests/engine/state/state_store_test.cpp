@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine/state/state_store.h"
 #include "tests/support/fixtures.h"
@@ -111,4 +113,39 @@ TEST_CASE("archive moves a state and its WAL aside, and a fresh store starts emp
   CHECK(old.pipeline == "job");
   CHECK(old.sink_positions.at("out") == 10);
   CHECK(old.completed_per_source.at("tickets") == 1);
+}
+
+TEST_CASE("--fresh sets a killed run's state aside whole: its WAL is folded in, the archive stands alone") {
+  TempDir dir;
+  const auto file = dir / "s.db";
+  // A run killed with SIGKILL: its last commits are only in the WAL, nothing was closed.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    StateStore s(file, "job");
+    commit(s, "out", 4242, runs({{0, 1, 1}, {0, 2, 2}}), 2);
+    ::_exit(0);  // no destructor, no checkpoint: as a kill -9 leaves it
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(std::filesystem::exists(file.string() + "-wal"));
+
+  const auto moved = StateStore::archive(file);
+  REQUIRE(moved);
+  CHECK(!std::filesystem::exists(file));
+  CHECK(!std::filesystem::exists(file.string() + "-wal"));
+  CHECK(!std::filesystem::exists(moved->string() + "-wal"));  // one file, nothing beside it to lose
+  const auto copy = dir / "copied-alone.db";
+  std::filesystem::copy_file(*moved, copy);
+  const StateSummary old = read_state_summary(copy);
+  CHECK(old.sink_positions.at("out") == 4242);
+  CHECK(old.sink_items.at("out") == 2);
+  CHECK(old.completed_per_source.at("tickets") == 2);
+
+  StateStore fresh(file, "job");  // a second --fresh in the same second keeps both archives
+  fresh.set_status("x");
+  const auto again = StateStore::archive(file);
+  REQUIRE(again);
+  CHECK(*again != *moved);
+  CHECK(std::filesystem::exists(*moved));
 }

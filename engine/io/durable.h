@@ -1,0 +1,19 @@
+#pragma once
+// What it takes for a file's existence (not only its bytes) to survive a power cut: the folder
+// entry that names it must be synced too, and so must every folder created on the way to it.
+#include <filesystem>
+
+namespace flowbatch {
+
+/// fsyncs a folder, so the entries created or renamed in it are durable. Throws
+/// std::runtime_error naming the folder.
+void sync_folder(const std::filesystem::path& folder);
+
+/// Creates `folder` and its missing parents, syncing each new folder's parent, so the chain
+/// survives a power cut. Throws std::runtime_error naming what could not be created.
+void create_folders_durably(const std::filesystem::path& folder);
+
+/// rename(2), then syncs the folder(s) involved.
+void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to);
+
+}  // namespace flowbatch
