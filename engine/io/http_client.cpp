@@ -56,13 +56,11 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
 /// A failed transfer, classified for the retry policy and worded for a person. A time-out before
 /// any connection was made (a name that does not resolve in time, a host that does not answer) is
 /// a network failure, not a slow answer: saying "no complete answer" there would mislead.
-Failure transport_failure(CURL* easy, CURLcode code, const Transfer& t) {
+Failure transport_failure(CURLcode code, const Transfer& t) {
   const std::string detail = t.too_large ? fmt::format("the response is larger than {} MB", kMaxResponseBytes >> 20)
                                          : (t.error[0] ? t.error : curl_easy_strerror(code));
   if (code != CURLE_OPERATION_TIMEDOUT) return Failure{ErrorClass::network, detail, 0, {}, {}, -1};  // refused, reset, DNS, TLS
-  curl_off_t request_sent_us = 0;  // set once a (new or reused) connection was ready to send on
-  curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us);
-  if (request_sent_us == 0)
+  if (!t.response.reached_server)
     return Failure{ErrorClass::network, fmt::format("could not connect within {} ms ({})", t.options.connect_timeout.count(), detail),
                    0, {}, {}, -1};
   return Failure{ErrorClass::timeout, fmt::format("no complete answer within {} ms ({})", t.options.timeout.count(), detail),
@@ -164,11 +162,14 @@ struct HttpClient::Worker {
     curl_off_t micros = 0;
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &micros);
     response.seconds = static_cast<double>(micros) / 1e6;
+    curl_off_t request_sent_us = 0;  // set once a (new or reused) connection was ready to send on
+    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us);
+    response.reached_server = code == CURLE_OK || request_sent_us > 0;
     if (code == CURLE_OK) {
       response.status = static_cast<int>(status);
     } else {
       response.status = 0;
-      response.transport_error = transport_failure(e, code, *t);
+      response.transport_error = transport_failure(code, *t);
     }
     curl_slist_free_all(t->headers);
     t->headers = nullptr;

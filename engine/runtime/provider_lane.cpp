@@ -158,9 +158,14 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   run_.metrics.request_latency.record(std::chrono::steady_clock::now() - exchange->started);
   exchange->result = read_answer(*exchange);
   AttemptFeedback feedback = feedback_of(*exchange);
-  if (exchange->result.failure && exchange->result.failure->error_class == ErrorClass::quota) {
+  if (auto why = why_stop(*exchange)) {
     gate_.finished(std::move(feedback));
-    quota_exhausted(*exchange);
+    stop_provider(*exchange, *why);
+    return;
+  }
+  if (stopped_.load() && exchange->result.failure) {  // failed after the stop: left for the next run too
+    gate_.finished(std::move(feedback));
+    run_.ledger.end(exchange->items, Ending::abandoned);
     return;
   }
   exchange->owner->complete(exchange);
@@ -205,13 +210,38 @@ AttemptFeedback ProviderLane::feedback_of(const Exchange& ex) const {
   return f;
 }
 
-/// Out of credit: no request to this provider can succeed until someone pays. Stop dispatching
-/// to it and end the run as resumable; the items still waiting are done by the next run.
-void ProviderLane::quota_exhausted(const Exchange& ex) {
-  gate_.stop();
-  const std::string message = run_.redactor.redact(ex.result.failure->message);
-  run_.stop_resumable(fmt::format("provider \"{}\": quota or credit exhausted ({}); add credit, then run the same command to go on",
-                                  spec_.name, message));
+/// Failures that no request to this provider can get past, so that sending the rest would only
+/// fill the dead letter: out of credit; a key the API refuses; a server that no request has ever
+/// reached (a wrong base_url, no network, a certificate not trusted). Nothing, or what to tell
+/// the user.
+std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
+  const std::optional<Failure>& failure = ex.result.failure;
+  const bool reached = ex.dispatch.kind != Dispatch::Kind::http || ex.response.reached_server;
+  if (reached) reached_server_.store(true, std::memory_order_relaxed);
+  if (!failure) return std::nullopt;
+  const std::string message = run_.redactor.redact(failure->message);
+  switch (failure->error_class) {
+    case ErrorClass::quota:
+      return fmt::format("quota or credit exhausted ({}); add credit, then run the same command to go on", message);
+    case ErrorClass::auth:
+      return fmt::format("the API refused the request's credentials ({}); check the key (api_key_env) and its permissions, "
+                         "then run the same command to go on",
+                         message);
+    default: break;
+  }
+  if (reached || reached_server_.load(std::memory_order_relaxed)) return std::nullopt;
+  return fmt::format("cannot reach the server ({}); check base_url and the network, then run the same command to go on",
+                     message);
+}
+
+/// Stops dispatching to this provider and ends the run as resumable. The item that showed the
+/// problem, and every one after it, is left for the next run: none was really tried, so none is
+/// dead-lettered.
+void ProviderLane::stop_provider(const Exchange& ex, const std::string& why) {
+  if (!stopped_.exchange(true)) {
+    gate_.stop();
+    run_.stop_resumable(fmt::format("provider \"{}\": {}", spec_.name, why));
+  }
   run_.ledger.end(ex.items, Ending::abandoned);
 }
 

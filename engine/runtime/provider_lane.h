@@ -98,7 +98,8 @@ class ProviderLane {
   void completed(const ExchangePtr& exchange);
   CallResult read_answer(Exchange& exchange);
   AttemptFeedback feedback_of(const Exchange& exchange) const;
-  void quota_exhausted(const Exchange& exchange);
+  std::optional<std::string> why_stop(const Exchange& exchange);
+  void stop_provider(const Exchange& exchange, const std::string& why);
 
   const PlanProvider& spec_;
   RunState& run_;
@@ -110,6 +111,8 @@ class ProviderLane {
   flow::limiter_node<ExchangePtr, long> limiter_;
   Transport transport_;
   flow::function_node<ExchangeBatch, flow::continue_msg> complete_;
+  std::atomic<bool> reached_server_{false};  // some request got an answer (any HTTP status)
+  std::atomic<bool> stopped_{false};         // nothing more is sent: see why_stop()
   std::mutex arrived_mutex_;
   std::vector<ExchangePtr> arrived_;  // guarded by arrived_mutex_
 };
