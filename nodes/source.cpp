@@ -5,6 +5,7 @@
 
 #include "engine/core/exceptions.h"
 #include "engine/core/hash.h"
+#include "engine/core/hash_set.h"
 #include "engine/graph/type_registry.h"
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/node_runtime.h"
@@ -119,6 +120,7 @@ class SourceRuntime final : public NodeRuntime {
         item.failure = Failure{ErrorClass::invalid_input, std::move(*reason), 0, {}, node_name_, -1};
         invalid.push_back(std::move(item));
       } else {
+        note_duplicate_id(item);
         valid.push_back(std::move(item));
       }
     }
@@ -140,6 +142,16 @@ class SourceRuntime final : public NodeRuntime {
         return true;
     }
     return false;
+  }
+
+  /// Two records with one id are both processed (their results share the id); that is worth a
+  /// word, since ids are usually meant to be unique. Ids from line numbers always are.
+  void note_duplicate_id(const Item& item) {
+    if (config_.id_field.empty() || ids_seen_.insert(stable_hash(item.id))) return;
+    if (run_.metrics.duplicate_ids.fetch_add(1, std::memory_order_relaxed) < 5)
+      log_.warn("line {}: id \"{}\" was already used by an earlier record; both are processed and their results share the "
+                "id",
+                item.line, item.id);
   }
 
   /// A dead-letter record an earlier `flowbatch replay` already sent through the graph (the file
@@ -198,6 +210,7 @@ class SourceRuntime final : public NodeRuntime {
   std::vector<Record> records_;
   std::uint16_t source_index_ = 0;
   CompletedRecords completed_;
+  ConcurrentHashSet ids_seen_;  // hashes of the ids decoded this run
   bool resuming_ = false;
   bool exhausted_ = false;
   bool open_ = false;

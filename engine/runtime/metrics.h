@@ -64,6 +64,7 @@ class Metrics {
   std::atomic<std::uint64_t> skipped{0};      ///< records a previous run completed (resuming)
   std::atomic<std::uint64_t> changed{0};      ///< of those, records whose input changed since
   std::atomic<std::uint64_t> already_replayed{0};  ///< replayed records an earlier replay sent already
+  std::atomic<std::uint64_t> duplicate_ids{0};     ///< records whose id an earlier record of their source had
   std::atomic<std::uint64_t> cache_hits{0};   ///< requests answered from the cache
   std::atomic<std::int64_t> retry_waiting{0}; ///< items waiting out a retry back-off now
   std::atomic<std::int64_t> peak_outstanding{0};  ///< the most items alive at once

@@ -112,6 +112,10 @@ std::string run_summary(const RunState& run, const std::string& job_name, RunSta
   if (m.skipped.load())
     out += fmt::format("  skipped {} items a previous run completed{}\n", with_commas(m.skipped.load()),
                        m.changed.load() ? fmt::format(" ({} of them changed since; their earlier results are kept)", with_commas(m.changed.load())) : "");
+  if (m.duplicate_ids.load())
+    out += fmt::format("  duplicate ids: {} records share an id with an earlier record of their source (each is processed; "
+                       "their results share the id)\n",
+                       with_commas(m.duplicate_ids.load()));
   if (m.already_replayed.load())
     out += fmt::format("  skipped {} records an earlier replay already sent through the graph (not sent again)\n",
                        with_commas(m.already_replayed.load()));
@@ -161,6 +165,7 @@ boost::json::object run_report_json(const RunState& run, const std::string& job_
       {"records", boost::json::object{{"ok", m.records_ok.load()},
                                       {"failed", m.records_failed.load()},
                                       {"skipped", m.records_skipped.load()},
+                                      {"duplicate_ids", m.duplicate_ids.load()},
                                       {"expected", run.expected_items.load()}}},
       {"items", boost::json::object{{"admitted", m.admitted.load()},
                                     {"succeeded", m.succeeded.load()},

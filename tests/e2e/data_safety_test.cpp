@@ -181,3 +181,18 @@ path = "out.jsonl"
   CHECK(out.size() == 200);
   for (const auto& [id, n] : out) CHECK_MESSAGE(n == 1, id);
 }
+
+TEST_CASE("duplicate ids in a source are processed, warned about with their lines, and counted in the summary") {
+  TempDir dir;
+  dir.write("in.jsonl", "{\"id\": \"a\"}\n{\"id\": \"b\"}\n{\"id\": \"a\"}\n{\"id\": \"c\"}\n{\"id\": \"a\"}\n");
+  dir.write("g.toml", "[pipeline]\nprogress = \"off\"\n[sources.in]\npath = \"in.jsonl\"\nid_field = \"id\"\n"
+                      "[sinks.out]\ninputs = [\"in\"]\npath = \"out.jsonl\"\n");
+  auto run = run_flowbatch({"g.toml", "--report", "report.json"}, dir.path());
+  CHECK(run.exit_code == 0);
+  CHECK(count_ids(read_jsonl(dir / "out.jsonl")).at("a") == 3);  // every record is processed
+  CHECK(run.err.find("line 3: id \"a\" was already used by an earlier record") != std::string::npos);
+  CHECK(run.err.find("line 5: id \"a\" was already used") != std::string::npos);
+  CHECK(run.err.find("duplicate ids: 2 records share an id") != std::string::npos);
+  const auto report = boost::json::parse(read_file(dir / "report.json")).as_object();
+  CHECK(report.at("records").at("duplicate_ids").to_number<int>() == 2);
+}
