@@ -53,15 +53,40 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
   return n;
 }
 
-/// A failed transfer, classified for the retry policy and worded for a person. A time-out before
-/// any connection was made (a name that does not resolve in time, a host that does not answer) is
-/// a network failure, not a slow answer: saying "no complete answer" there would mislead.
-Failure transport_failure(CURLcode code, const Transfer& t) {
+/// Failures that say for certain that the server cannot be reached as configured: nothing went out.
+/// (A time-out is never certain: the server may only be slow, or every connection busy.)
+bool cannot_connect(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_UNSUPPORTED_PROTOCOL: return true;
+    default: return false;
+  }
+}
+
+/// A failed transfer, classified for the retry policy and worded for a person. A connect time-out
+/// (a host that does not answer) is a network failure, not a slow answer: saying "no complete
+/// answer" there would mislead; the whole request's time-out running out before a connection was
+/// made (every connection busy) says so.
+Failure transport_failure(CURL* easy, CURLcode code, const Transfer& t) {
   const std::string detail = t.too_large ? fmt::format("the response is larger than {} MB", kMaxResponseBytes >> 20)
                                          : (t.error[0] ? t.error : curl_easy_strerror(code));
   if (code != CURLE_OPERATION_TIMEDOUT) return Failure{ErrorClass::network, detail, 0, {}, {}, -1};  // refused, reset, DNS, TLS
-  if (!t.response.reached_server)
+  curl_off_t request_sent_us = 0, total_us = 0;  // set once a (new or reused) connection was ready to send on
+  curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us);
+  curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us);
+  const auto timeout_us = static_cast<curl_off_t>(t.options.timeout.count()) * 1000;
+  if (request_sent_us == 0 && total_us < timeout_us)
     return Failure{ErrorClass::network, fmt::format("could not connect within {} ms ({})", t.options.connect_timeout.count(), detail),
+                   0, {}, {}, -1};
+  if (request_sent_us == 0)
+    return Failure{ErrorClass::timeout,
+                   fmt::format("no connection free within the request's {} ms time-out ({})", t.options.timeout.count(), detail),
                    0, {}, {}, -1};
   return Failure{ErrorClass::timeout, fmt::format("no complete answer within {} ms ({})", t.options.timeout.count(), detail),
                  0, {}, {}, -1};
@@ -162,14 +187,12 @@ struct HttpClient::Worker {
     curl_off_t micros = 0;
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &micros);
     response.seconds = static_cast<double>(micros) / 1e6;
-    curl_off_t request_sent_us = 0;  // set once a (new or reused) connection was ready to send on
-    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us);
-    response.reached_server = code == CURLE_OK || request_sent_us > 0;
+    response.could_not_connect = cannot_connect(code);
     if (code == CURLE_OK) {
       response.status = static_cast<int>(status);
     } else {
       response.status = 0;
-      response.transport_error = transport_failure(code, *t);
+      response.transport_error = transport_failure(e, code, *t);
     }
     curl_slist_free_all(t->headers);
     t->headers = nullptr;

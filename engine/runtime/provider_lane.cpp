@@ -216,7 +216,7 @@ AttemptFeedback ProviderLane::feedback_of(const Exchange& ex) const {
 /// the user.
 std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
   const std::optional<Failure>& failure = ex.result.failure;
-  const bool reached = ex.dispatch.kind != Dispatch::Kind::http || ex.response.reached_server;
+  const bool reached = ex.dispatch.kind != Dispatch::Kind::http || !ex.response.could_not_connect;
   if (reached) reached_server_.store(true, std::memory_order_relaxed);
   if (!failure) return std::nullopt;
   const std::string message = run_.redactor.redact(failure->message);

@@ -111,7 +111,7 @@ class ProviderLane {
   flow::limiter_node<ExchangePtr, long> limiter_;
   Transport transport_;
   flow::function_node<ExchangeBatch, flow::continue_msg> complete_;
-  std::atomic<bool> reached_server_{false};  // some request got an answer (any HTTP status)
+  std::atomic<bool> reached_server_{false};  // some request was not refused a connection
   std::atomic<bool> stopped_{false};         // nothing more is sent: see why_stop()
   std::mutex arrived_mutex_;
   std::vector<ExchangePtr> arrived_;  // guarded by arrived_mutex_

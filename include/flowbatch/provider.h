@@ -99,7 +99,7 @@ struct HttpResponse {
   std::vector<HttpHeader> headers;         ///< names lower-cased
   std::string body;
   std::optional<Failure> transport_error;  ///< time-out or network failure, already classified
-  bool reached_server = false;             ///< the request went out on a connection (false: refused, unresolved, no TLS)
+  bool could_not_connect = false;          ///< refused, a name that does not resolve, TLS that fails: nothing went out
   double seconds = 0;                      ///< total time of the transfer
 
   /// The first header with that (lower-case) name, or nullptr.
