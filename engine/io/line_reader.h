@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -26,7 +27,8 @@ class LineReader {
 
   std::filesystem::path path_;
   int fd_ = -1;
-  std::string buffer_;
+  std::unique_ptr<char[]> buffer_;  // not zero-filled: read(2) fills what is used
+  std::size_t capacity_ = 0;
   std::size_t begin_ = 0;  // unread data is buffer_[begin_, end_)
   std::size_t end_ = 0;
   bool eof_ = false;

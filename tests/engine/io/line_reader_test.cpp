@@ -64,3 +64,20 @@ TEST_CASE("a UTF-8 byte order mark at the start of a file is not part of the fir
   CHECK(!reader.next(line, n));
   CHECK(reader.offset() == std::filesystem::file_size(file));
 }
+
+TEST_CASE("a file that grows after it was opened is read whole (its buffer was sized for less)") {
+  TempDir dir;
+  const auto file = dir.write("grows.txt", "a\n");
+  LineReader reader(file);
+  const std::string long_line(100 * 1024, 'y');
+  dir.write("grows.txt", "a\n" + long_line + "\nb");  // same file, rewritten longer
+  std::string line;
+  std::uint64_t n = 0;
+  REQUIRE(reader.next(line, n));
+  CHECK(line == "a");
+  REQUIRE(reader.next(line, n));
+  CHECK(line == long_line);
+  REQUIRE(reader.next(line, n));
+  CHECK(line == "b");
+  CHECK(!reader.next(line, n));
+}
