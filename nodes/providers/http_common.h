@@ -3,6 +3,7 @@
 // class, how servers say "wait", where APIs put their error message.
 #include <boost/json/value.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,8 +18,16 @@ namespace flowbatch {
 /// 401/403 auth, other 4xx invalid_request.
 ErrorClass class_of_status(int status);
 
+/// The longest wait a server's time hint (Retry-After, a rate limit's reset) may ask for. A hint
+/// beyond it is not taken: no API means it, and a huge one would overflow the clocks it is added to.
+inline constexpr std::chrono::milliseconds kMaxServerWait = std::chrono::hours(24 * 7);
+
+/// A time hint of `ms` milliseconds, rounded; nothing unless it is a number in [0, kMaxServerWait]
+/// (not infinite, not NaN).
+std::optional<std::chrono::milliseconds> server_wait(double ms);
+
 /// The server's wait hint in milliseconds: `retry-after-ms`, else `retry-after` (seconds or an
-/// HTTP date); -1 when there is none.
+/// HTTP date); -1 when there is none (or it is not a usable wait, see server_wait).
 std::int64_t retry_after_ms(const HttpResponse& response);
 
 /// The API's error message in a JSON error body ({"error": {"message": ...}} and the like), or

@@ -60,6 +60,13 @@ TEST_CASE("Retry-After is read in milliseconds, seconds or as an HTTP date") {
   CHECK(retry_after_ms(response(429, "")) == -1);
   CHECK(retry_after_ms(response(429, "", {{"retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"}})) == 0);  // in the past
   CHECK(retry_after_ms(response(429, "", {{"retry-after", "soon"}})) == -1);
+  // Not a usable wait (once overflowing conversions, found by fuzzing): as if none was given.
+  CHECK(retry_after_ms(response(429, "", {{"retry-after-ms", "1e30"}})) == -1);
+  CHECK(retry_after_ms(response(429, "", {{"retry-after-ms", "inf"}, {"retry-after", "3"}})) == 3000);
+  CHECK(retry_after_ms(response(429, "", {{"retry-after", "nan"}})) == -1);
+  CHECK(retry_after_ms(response(429, "", {{"retry-after", "604800"}})) == 604800000);  // a week: the longest taken
+  CHECK(retry_after_ms(response(429, "", {{"retry-after", "604801"}})) == -1);
+  CHECK(retry_after_ms(response(429, "", {{"retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"}})) == -1);
 }
 
 TEST_CASE("URLs join without doubling the API version") {
