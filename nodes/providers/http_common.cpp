@@ -117,6 +117,16 @@ std::string read_base_url(Options& options) {
   return url;
 }
 
+std::optional<std::uint64_t> count_of(const boost::json::value& value) {
+  if (const auto* i = value.if_int64(); i && *i >= 0 && static_cast<std::uint64_t>(*i) <= kMaxCount)
+    return static_cast<std::uint64_t>(*i);
+  if (const auto* u = value.if_uint64(); u && *u <= kMaxCount) return *u;
+  // Written so that NaN fails too.
+  if (const auto* d = value.if_double(); d && *d >= 0 && *d <= static_cast<double>(kMaxCount) && std::trunc(*d) == *d)
+    return static_cast<std::uint64_t>(*d);
+  return std::nullopt;
+}
+
 boost::json::value parse_body(const std::string& body) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(body, ec);

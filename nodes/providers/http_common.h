@@ -4,6 +4,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,6 +53,14 @@ std::vector<HttpHeader> read_extra_headers(Options& options);
 
 /// Attaches what the server said about its limits; x-should-retry also decides the failure's fate.
 CallResult with_signals(CallResult result, RateLimitSignals signals);
+
+/// The largest count (of tokens, or an index) read from an answer: exact as a double, and two of
+/// them add up without overflow.
+inline constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 53;
+
+/// `value` as a count: a whole number in [0, kMaxCount] (12 or 12.0); nothing for anything else
+/// (a negative or fractional number, a string), which an answer's reader then ignores.
+std::optional<std::uint64_t> count_of(const boost::json::value& value);
 
 /// The JSON body of a response, or null when it is not JSON.
 boost::json::value parse_body(const std::string& body);
