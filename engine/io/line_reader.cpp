@@ -25,6 +25,8 @@ std::size_t block_size(int fd) {
   return size >= kBlock ? kBlock : std::max(kSmallestBlock, size + 1);  // +1: the end shows in one read
 }
 
+constexpr bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
 std::runtime_error io_error(const std::string& what, const std::filesystem::path& path) {
   return std::runtime_error(what + " " + path.string() + ": " + std::strerror(errno));
 }
@@ -105,6 +107,12 @@ bool LineReader::next(std::string& line, std::uint64_t& line_number) {
   return true;
 }
 
+bool is_blank_line(std::string_view line) {
+  for (char c : line)
+    if (!blank(c)) return false;
+  return true;
+}
+
 std::uint64_t count_nonblank_lines(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -112,7 +120,6 @@ std::uint64_t count_nonblank_lines(const std::filesystem::path& path) {
   const auto block = std::make_unique_for_overwrite<char[]>(capacity);  // read(2) fills it
   std::uint64_t lines = 0;
   bool content = false;  // the current line has something besides white space
-  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
   while (true) {
     const ssize_t n = ::read(fd, block.get(), capacity);
     if (n < 0 && errno == EINTR) continue;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace flowbatch {
 
@@ -37,7 +38,11 @@ class LineReader {
   std::uint64_t offset_ = 0;
 };
 
-/// The number of lines holding anything but white space (fast: one pass over the bytes).
+/// Whether a line holds nothing but spaces, tabs and carriage returns (JSON's white space): the
+/// lines that line-based readers skip and count_nonblank_lines does not count.
+bool is_blank_line(std::string_view line);
+
+/// The number of lines that are not blank (fast: one pass over the bytes).
 std::uint64_t count_nonblank_lines(const std::filesystem::path& path);
 
 /// Why `path` cannot be read as a regular file ("cannot read x: No such file or directory"),

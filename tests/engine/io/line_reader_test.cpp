@@ -81,3 +81,13 @@ TEST_CASE("a file that grows after it was opened is read whole (its buffer was s
   CHECK(line == "b");
   CHECK(!reader.next(line, n));
 }
+
+TEST_CASE("blank lines hold only spaces, tabs and carriage returns — readers and counting agree") {
+  CHECK(is_blank_line(""));
+  CHECK(is_blank_line(" \t\r"));
+  CHECK(!is_blank_line("\v"));  // once skipped by the jsonl reader but counted (fuzzing)
+  CHECK(!is_blank_line("\f "));
+  CHECK(!is_blank_line(" x "));
+  TempDir dir;
+  CHECK(count_nonblank_lines(dir.write("v.txt", "a\n \v\n\t\r\nb\n")) == 3);
+}
