@@ -6,6 +6,8 @@
 # Each target starts from its seeds (tests/fuzz/corpus/<target>/ and regressions/<target>/, never
 # written to) and keeps what it finds in BUILD_DIR/fuzz/corpus/<target>/, so later runs on this
 # machine start further along.
+# Inputs stay within 4 KB, which keeps a short run fast (a larger kept input is cut to that here,
+# and replayed whole by `make test`).
 # A crash, leak, sanitizer report, hang (> 1 s on one input) or memory blow-up fails the run; the
 # input is saved in BUILD_DIR/fuzz/artifacts/<target>/ and its report printed. Fix the cause, then
 # keep the input in tests/fuzz/regressions/<target>/, where `make test` replays it.
@@ -30,7 +32,7 @@ run_one() {
   [ -f "$here/dict/$target.dict" ] && dict=(-dict="$here/dict/$target.dict")
   # The kept regressions are seeds too: inputs that once reached a bug are worth mutating.
   "$binary" "$work/corpus/$target" "$here/corpus/$target" "$here/regressions/$target" "${dict[@]}" \
-    -max_total_time="$seconds" -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
+    -max_total_time="$seconds" -max_len=4096 -timeout=1 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/$target/" >"$work/logs/$target.log" 2>&1
   local rc=$?
   local stats
