@@ -120,12 +120,16 @@ std::uint64_t count_nonblank_lines(const std::filesystem::path& path) {
   const auto block = std::make_unique_for_overwrite<char[]>(capacity);  // read(2) fills it
   std::uint64_t lines = 0;
   bool content = false;  // the current line has something besides white space
+  bool first_block = true;
   while (true) {
     const ssize_t n = ::read(fd, block.get(), capacity);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     const char* p = block.get();
     const char* end = p + n;
+    // LineReader does not read a byte order mark as content: a line holding only one is blank.
+    if (first_block && std::string_view(p, static_cast<std::size_t>(n)).starts_with(kUtf8Bom)) p += kUtf8Bom.size();
+    first_block = false;
     while (p < end) {
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
       const char* stop = nl ? nl : end;

@@ -90,4 +90,8 @@ TEST_CASE("blank lines hold only spaces, tabs and carriage returns — readers a
   CHECK(!is_blank_line(" x "));
   TempDir dir;
   CHECK(count_nonblank_lines(dir.write("v.txt", "a\n \v\n\t\r\nb\n")) == 3);
+  // A first line holding only a byte order mark reads as "": blank, so not counted (fuzzing).
+  CHECK(count_nonblank_lines(dir.write("bom.txt", "\xEF\xBB\xBF\na\n")) == 1);
+  CHECK(count_nonblank_lines(dir.write("bom2.txt", "\xEF\xBB\xBF{}\n")) == 1);
+  CHECK(count_nonblank_lines(dir.write("bom3.txt", "\xEF\xBB\xBF")) == 0);
 }
