@@ -2,7 +2,7 @@
 #   make run    install what is missing, build, run graphs/quickstart.toml on the mock provider
 #   make test   install what is missing, build, run the whole test suite
 # Also: make build, make bench, make test-asan (ASan+UBSan), make test-tsan (TSan, engine tests),
-# make ci (what .ci/run does), make clean.
+# make fuzz (libFuzzer over the parsers), make ci (what .ci/run does), make clean.
 
 BUILD_DIR  ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -13,13 +13,14 @@ DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
   libtbb-dev libcurl4-openssl-dev libboost-json1.81-dev libfmt-dev libtomlplusplus-dev \
   doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev nginx-light openssl strace
 
-.PHONY: all deps configure build run test bench test-asan test-tsan ci clean
+.PHONY: all deps configure build run test bench test-asan test-tsan fuzz ci clean
 
 all: build
 
-deps:
+# Installs those of the Debian packages $(1) that are missing (as root, or with sudo).
+define install_missing
 	@missing=""; \
-	for p in $(DEBIAN_PACKAGES); do \
+	for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -28,6 +29,10 @@ deps:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEBIAN_PACKAGES))
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -52,11 +57,7 @@ test: build
 BENCH_PACKAGES := wrk nginx-light
 
 bench: build
-	@missing=""; for p in $(BENCH_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(call install_missing,$(BENCH_PACKAGES))
 	$(BUILD_DIR)/bench/bench_engine
 	$(BUILD_DIR)/bench/bench_http
 
@@ -73,7 +74,27 @@ test-tsan: deps
 	TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
 	  ctest --test-dir build-tsan -j $(JOBS) -L engine --output-on-failure
 
-ci: test test-asan test-tsan
+# libFuzzer over the parsers (tests/fuzz/README.md): clang in its own build folder, building only
+# the fuzz programs, then each target for FUZZ_SECONDS, FUZZ_JOBS at a time. Fails on any crash,
+# leak, sanitizer report or hang; `make test` replays the seeds and kept inputs without clang.
+# llvm brings llvm-symbolizer, for readable stack traces.
+FUZZ_PACKAGES := clang libclang-rt-14-dev llvm
+FUZZ_SECONDS  ?= 30
+FUZZ_JOBS     ?= $(JOBS)
+
+# -O1 and line tables only: a third less build time than -O2 -g (the build is most of the step),
+# stack traces still name file:line. OSS-Fuzz builds its fuzzers the same way.
+FUZZ_FLAGS    := -O1 -gline-tables-only -DNDEBUG
+
+fuzz: deps
+	$(call install_missing,$(FUZZ_PACKAGES))
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$(FUZZ_FLAGS)" \
+	  -DCMAKE_CXX_COMPILER=clang++ \
+	  -DFLOWBATCH_FUZZ=ON -DFLOWBATCH_BUILD_TESTS=OFF -DFLOWBATCH_BUILD_BENCH=OFF -DFLOWBATCH_BUILD_EXAMPLES=OFF
+	cmake --build build-fuzz -j $(JOBS) --target fuzzers
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
+ci: test test-asan test-tsan fuzz
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan graphs/out
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz graphs/out

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -23,30 +24,39 @@ std::string child_path(const std::string& parent, const std::string& key) {
   return parent.empty() ? key : parent + "." + key;
 }
 
+/// How deep tables and arrays may nest. A graph needs a few levels ([providers.p.headers]);
+/// each level is a stack frame here and in every later walk over the tree, so a file nested
+/// thousands deep ([a.a.a...]) would overflow the stack instead of getting an error.
+constexpr int kMaxDepth = 64;
+
 struct Converter {
   const std::string& display_name;
   const std::filesystem::path& base_dir;
   Diagnostics& diagnostics;
   bool expand_variables = true;
 
-  ConfigValue convert(const toml::node& node, const std::string& path) {
+  ConfigValue convert(const toml::node& node, const std::string& path, int depth = 0) {
     ConfigValue v;
     v.where = location_of(node.source(), display_name);
     v.base_dir = base_dir;
+    if (depth > kMaxDepth && (node.is_table() || node.is_array())) {
+      diagnostics.error(v.where, path, fmt::format("nested more than {} levels deep", kMaxDepth));
+      return v;  // an empty table: what it holds is not read
+    }
     switch (node.type()) {
       case toml::node_type::table:
         v.kind = ConfigValue::Kind::table;
         for (const auto& [key, child] : *node.as_table()) {
           std::string k(key.str());
           v.entries.push_back(ConfigEntry{k, location_of(key.source(), display_name),
-                                          convert(child, child_path(path, k))});
+                                          convert(child, child_path(path, k), depth + 1)});
         }
         break;
       case toml::node_type::array: {
         v.kind = ConfigValue::Kind::array;
         std::size_t i = 0;
         for (const auto& child : *node.as_array())
-          v.items.push_back(convert(child, fmt::format("{}[{}]", path, i++)));
+          v.items.push_back(convert(child, fmt::format("{}[{}]", path, i++), depth + 1));
         break;
       }
       case toml::node_type::string:
@@ -80,8 +90,39 @@ struct Converter {
   }
 };
 
+/// toml++ (3.3) itself walks nested tables recursively while it parses, so a table header or
+/// dotted key of some 30,000 parts ([a.a.a...], a.a.a... = 1) overflows its stack before
+/// kMaxDepth can apply. Such keys have one shape, a long run of dots before the "]" of a header
+/// or the "=" of a key, which this looks for line by line before parsing. It can only misjudge
+/// a line of a multi-line string shaped like that, which is no line anyone writes.
+constexpr std::size_t kMaxKeyDots = 1000;
+
+std::optional<Location> too_deep_key(std::string_view text, const std::string& display_name) {
+  std::uint32_t line_number = 0;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    const std::string_view line = trim(text.substr(start, end - start));
+    ++line_number;
+    start = end + 1;
+    const std::size_t key_end = line.starts_with('[') ? line.find(']') : line.find('=');
+    if (key_end == std::string_view::npos && !line.starts_with('[')) continue;  // not a key's line
+    const std::string_view key = line.substr(0, key_end);
+    if (static_cast<std::size_t>(std::count(key.begin(), key.end(), '.')) > kMaxKeyDots)
+      return Location{display_name, line_number, 1};
+  }
+  return std::nullopt;
+}
+
 ConfigValue parse_text(const std::string& text, const std::string& display_name,
                        const std::filesystem::path& base_dir, Diagnostics& diagnostics) {
+  if (auto where = too_deep_key(text, display_name)) {
+    diagnostics.error(*where, "", fmt::format("a key of more than {} dotted parts; tables nest at most {} levels deep",
+                                              kMaxKeyDots, kMaxDepth));
+    ConfigValue empty;
+    empty.base_dir = base_dir;
+    return empty;
+  }
   try {
     toml::table table = toml::parse(std::string_view(text), std::string_view(display_name));
     Converter converter{display_name, base_dir, diagnostics};
@@ -170,6 +211,10 @@ void apply_override(ConfigValue& root, const std::string& assignment, Diagnostic
       diagnostics.error(where, key_path, "empty key segment in --set path");
       return;
     }
+  }
+  if (keys.size() > static_cast<std::size_t>(kMaxDepth)) {
+    diagnostics.error(where, key_path, fmt::format("nested more than {} levels deep", kMaxDepth));
+    return;
   }
 
   // Read the value as TOML when it is one (numbers, booleans, arrays, quoted strings); otherwise

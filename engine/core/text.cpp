@@ -25,9 +25,13 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+  // Typos are looked for in names people type. Two 10,000-character names (a valid node name may
+  // be that long) made edit_distance allocate and fill 800 MB, for a useless suggestion.
+  if (word.size() > kMaxSuggestedLength) return std::nullopt;
   std::optional<std::string> best;
   std::size_t best_distance = 0;
   for (const auto& c : candidates) {
+    if (c.size() > kMaxSuggestedLength) continue;
     const std::size_t dist = edit_distance(word, c);
     if (!best || dist < best_distance) {
       best = c;

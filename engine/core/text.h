@@ -9,7 +9,11 @@ namespace flowbatch {
 /// Edit distance (insertions, deletions, substitutions and adjacent transpositions).
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
-/// The candidate closest to `word`, when it is close enough to be a likely typo.
+/// Words longer than this are never matched (see closest_match).
+inline constexpr std::size_t kMaxSuggestedLength = 64;
+
+/// The candidate closest to `word`, when it is close enough to be a likely typo. Nothing for a
+/// word or candidate longer than kMaxSuggestedLength: that is no typo of a key or a name.
 std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
 /// " (did you mean \"x\"?)" or "" — ready to append to a message.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "engine/config/option_reader.h"
 #include "engine/config/toml_loader.h"
@@ -216,23 +218,28 @@ class Compiler {
 
   void resolve_edges() {
     std::vector<std::string> names;
-    for (const auto& n : plan_.nodes) names.push_back(n.name);
-    for (const auto& [consumer, ref] : pending_inputs_) resolve_edge(consumer, ref, names);
+    std::unordered_map<std::string_view, std::size_t> index;  // by name: a big graph is not quadratic
+    for (std::size_t i = 0; i < plan_.nodes.size(); ++i) {
+      names.push_back(plan_.nodes[i].name);
+      index.emplace(plan_.nodes[i].name, i);
+    }
+    for (const auto& [consumer, ref] : pending_inputs_) resolve_edge(consumer, ref, names, index);
   }
 
-  void resolve_edge(std::size_t consumer, const InputRef& ref, const std::vector<std::string>& names) {
+  void resolve_edge(std::size_t consumer, const InputRef& ref, const std::vector<std::string>& names,
+                    const std::unordered_map<std::string_view, std::size_t>& index) {
     const PlanNode& to = plan_.nodes[consumer];
     const std::string subject = to.kind->table + "." + to.name + ".inputs";
     const auto dot = ref.text.find('.');
     const std::string node_name = ref.text.substr(0, dot);
     const std::string port_name = dot == std::string::npos ? "" : ref.text.substr(dot + 1);
-    auto it = std::find_if(plan_.nodes.begin(), plan_.nodes.end(), [&](const PlanNode& n) { return n.name == node_name; });
-    if (it == plan_.nodes.end()) {
+    const auto found = index.find(node_name);
+    if (found == index.end()) {
       diagnostics_.error(ref.where, subject, fmt::format("unknown node \"{}\"{}", node_name, did_you_mean(node_name, names)));
       return;
     }
-    const std::size_t from = static_cast<std::size_t>(it - plan_.nodes.begin());
-    const NodeKind& kind = *it->kind;
+    const std::size_t from = found->second;
+    const NodeKind& kind = *plan_.nodes[from].kind;
     std::vector<std::string> ports;
     std::size_t port_index = kind.outputs.size();
     for (std::size_t i = 0; i < kind.outputs.size(); ++i) {

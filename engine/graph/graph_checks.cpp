@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <functional>
 #include <map>
 #include <set>
 #include <sys/stat.h>
@@ -79,10 +78,12 @@ void GraphChecks::route_unconnected_ports(const std::optional<Location>& dead_le
     looked_up = true;
   }
   const std::size_t node_count = plan.nodes.size();  // the default dead letter may be appended
+  std::set<std::pair<std::size_t, std::size_t>> connected;  // (node, port); a scan per port was quadratic
+  for (const auto& e : plan.edges) connected.emplace(e.from, e.port);
   for (std::size_t n = 0; n < node_count; ++n) {
     // By index, not by reference: finding the default dead letter may append to plan.nodes.
     for (std::size_t p = 0; p < plan.nodes[n].kind->outputs.size(); ++p) {
-      if (!plan.outputs_of(n, p).empty()) continue;
+      if (connected.count({n, p})) continue;
       const PortKind kind = plan.nodes[n].kind->outputs[p].kind;
       const std::string port = plan.port_name(n, p);
       const std::string subject = plan.nodes[n].kind->table + "." + plan.nodes[n].name;
@@ -119,34 +120,52 @@ void GraphChecks::check_cycles() {
   }
   enum class Mark { fresh, open, done };
   std::vector<Mark> mark(n, Mark::fresh);
-  std::vector<std::size_t> stack;
   std::set<std::set<std::size_t>> reported;
+  // Depth-first, with an explicit stack: recursion overflowed the call stack on a chain of some
+  // 20,000 nodes. `path` holds the open nodes, root first, each with its next edge to follow.
+  struct Step {
+    std::size_t node;
+    std::size_t next_edge = 0;
+  };
+  std::vector<Step> path;
 
-  std::function<void(std::size_t)> visit = [&](std::size_t v) {
-    mark[v] = Mark::open;
-    stack.push_back(v);
-    for (std::size_t w : next[v]) {
+  auto report_cycle = [&](std::size_t w) {  // w is open: path from w to the top is a cycle
+    const auto from = std::find_if(path.begin(), path.end(), [&](const Step& s) { return s.node == w; });
+    std::set<std::size_t> members;
+    std::vector<std::string> names;
+    for (auto it = from; it != path.end(); ++it) {
+      members.insert(it->node);
+      names.push_back(plan.nodes[it->node].name);
+    }
+    if (!reported.insert(members).second) return;
+    names.push_back(plan.nodes[w].name);
+    const PlanNode& at = plan.nodes[w];
+    diagnostics.error(at.where, at.kind->table + "." + at.name,
+                      fmt::format("cycle {} does not pass through a retry node; loops are only allowed "
+                                  "through [retries]",
+                                  join(names, " -> ")));
+  };
+
+  for (std::size_t root = 0; root < n; ++root) {
+    if (mark[root] != Mark::fresh) continue;
+    mark[root] = Mark::open;
+    path.push_back({root});
+    while (!path.empty()) {
+      Step& top = path.back();
+      if (top.next_edge == next[top.node].size()) {
+        mark[top.node] = Mark::done;
+        path.pop_back();
+        continue;
+      }
+      const std::size_t w = next[top.node][top.next_edge++];
       if (mark[w] == Mark::open) {
-        auto from = std::find(stack.begin(), stack.end(), w);
-        std::set<std::size_t> members(from, stack.end());
-        if (!reported.insert(members).second) continue;
-        std::vector<std::string> names;
-        for (auto it = from; it != stack.end(); ++it) names.push_back(plan.nodes[*it].name);
-        names.push_back(plan.nodes[w].name);
-        const PlanNode& at = plan.nodes[w];
-        diagnostics.error(at.where, at.kind->table + "." + at.name,
-                          fmt::format("cycle {} does not pass through a retry node; loops are only allowed "
-                                      "through [retries]",
-                                      join(names, " -> ")));
+        report_cycle(w);
       } else if (mark[w] == Mark::fresh) {
-        visit(w);
+        mark[w] = Mark::open;
+        path.push_back({w});  // `top` is not used after this: push_back may move it
       }
     }
-    stack.pop_back();
-    mark[v] = Mark::done;
-  };
-  for (std::size_t v = 0; v < n; ++v)
-    if (mark[v] == Mark::fresh) visit(v);
+  }
 }
 
 }  // namespace flowbatch

@@ -8,6 +8,18 @@
 #include <unordered_map>
 
 namespace flowbatch {
+
+std::optional<HttpHeader> parse_header_line(std::string_view line) {
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string name(line.substr(0, colon));
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  return HttpHeader{std::move(name), std::string(value)};
+}
+
 namespace {
 
 constexpr std::size_t kMaxResponseBytes = 256u << 20;  // a response larger than this is an error
@@ -42,14 +54,7 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     t->response.headers.clear();
     return n;
   }
-  const auto colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  std::string name(line.substr(0, colon));
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  std::string_view value = line.substr(colon + 1);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
-  t->response.headers.push_back({std::move(name), std::string(value)});
+  if (auto header = parse_header_line(line)) t->response.headers.push_back(std::move(*header));
   return n;
 }
 

@@ -3,12 +3,19 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "engine/io/event_loop.h"
 #include "flowbatch/provider.h"
 
 namespace flowbatch {
+
+/// One raw response header line as the client keeps it: the name lower-cased, the value without
+/// the blanks around it and the line ending. Nothing for a line without a colon (the status line,
+/// the blank line that ends the headers).
+std::optional<HttpHeader> parse_header_line(std::string_view line);
 
 /// Per-transfer limits, from the provider's settings.
 struct TransferOptions {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -13,6 +14,18 @@
 namespace flowbatch {
 namespace {
 constexpr std::size_t kBlock = 1 << 20;
+constexpr std::size_t kSmallestBlock = 4096;
+
+/// One read(2) block for the open file `fd`: 1 MiB, or less for a smaller file (many small
+/// inputs, such as replayed dead letters, need not cost a megabyte each).
+std::size_t block_size(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return kBlock;
+  const auto size = static_cast<std::size_t>(st.st_size);
+  return size >= kBlock ? kBlock : std::max(kSmallestBlock, size + 1);  // +1: the end shows in one read
+}
+
+constexpr bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
 std::runtime_error io_error(const std::string& what, const std::filesystem::path& path) {
   return std::runtime_error(what + " " + path.string() + ": " + std::strerror(errno));
@@ -22,7 +35,8 @@ std::runtime_error io_error(const std::string& what, const std::filesystem::path
 LineReader::LineReader(const std::filesystem::path& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) throw io_error("cannot open", path);
-  buffer_.resize(kBlock);
+  capacity_ = block_size(fd_);
+  buffer_ = std::make_unique_for_overwrite<char[]>(capacity_);
 }
 
 LineReader::~LineReader() {
@@ -32,12 +46,17 @@ LineReader::~LineReader() {
 bool LineReader::fill() {
   if (eof_) return false;
   if (begin_ > 0) {  // keep the unread tail, make room behind it
-    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
-  if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);  // a line longer than the buffer
-  const ssize_t n = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
+  if (end_ == capacity_) {  // a line longer than the buffer
+    auto bigger = std::make_unique_for_overwrite<char[]>(capacity_ * 2);
+    std::memcpy(bigger.get(), buffer_.get(), end_);
+    buffer_ = std::move(bigger);
+    capacity_ *= 2;
+  }
+  const ssize_t n = ::read(fd_, buffer_.get() + end_, capacity_ - end_);
   if (n < 0) {
     if (errno == EINTR) return true;
     throw io_error("cannot read", path_);
@@ -56,7 +75,7 @@ void LineReader::skip_bom() {
   if (bom_checked_) return;
   if (end_ < kUtf8Bom.size() && !eof_) return;  // too few bytes yet to tell
   bom_checked_ = true;
-  if (std::string_view(buffer_.data(), end_).substr(0, kUtf8Bom.size()) == kUtf8Bom) {
+  if (std::string_view(buffer_.get(), end_).substr(0, kUtf8Bom.size()) == kUtf8Bom) {
     begin_ = kUtf8Bom.size();
     offset_ = kUtf8Bom.size();
   }
@@ -65,12 +84,12 @@ void LineReader::skip_bom() {
 bool LineReader::next(std::string& line, std::uint64_t& line_number) {
   std::size_t searched = 0;  // bytes after begin_ known to hold no newline (fill() keeps them)
   while (true) {
-    const void* nl = std::memchr(buffer_.data() + begin_ + searched, '\n', end_ - begin_ - searched);
+    const void* nl = std::memchr(buffer_.get() + begin_ + searched, '\n', end_ - begin_ - searched);
     if (nl) {
-      const std::size_t pos = static_cast<std::size_t>(static_cast<const char*>(nl) - buffer_.data());
+      const std::size_t pos = static_cast<std::size_t>(static_cast<const char*>(nl) - buffer_.get());
       std::size_t stop = pos;
       if (stop > begin_ && buffer_[stop - 1] == '\r') --stop;
-      line.assign(buffer_.data() + begin_, stop - begin_);
+      line.assign(buffer_.get() + begin_, stop - begin_);
       offset_ += pos + 1 - begin_;
       begin_ = pos + 1;
       line_number = ++line_;
@@ -80,7 +99,7 @@ bool LineReader::next(std::string& line, std::uint64_t& line_number) {
     if (!fill()) break;
   }
   if (begin_ == end_) return false;
-  line.assign(buffer_.data() + begin_, end_ - begin_);  // a last line without a newline
+  line.assign(buffer_.get() + begin_, end_ - begin_);  // a last line without a newline
   if (!line.empty() && line.back() == '\r') line.pop_back();
   offset_ += end_ - begin_;
   begin_ = end_;
@@ -88,19 +107,29 @@ bool LineReader::next(std::string& line, std::uint64_t& line_number) {
   return true;
 }
 
+bool is_blank_line(std::string_view line) {
+  for (char c : line)
+    if (!blank(c)) return false;
+  return true;
+}
+
 std::uint64_t count_nonblank_lines(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  std::string block(kBlock, '\0');
+  const std::size_t capacity = block_size(fd);
+  const auto block = std::make_unique_for_overwrite<char[]>(capacity);  // read(2) fills it
   std::uint64_t lines = 0;
   bool content = false;  // the current line has something besides white space
-  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
+  bool first_block = true;
   while (true) {
-    const ssize_t n = ::read(fd, block.data(), block.size());
+    const ssize_t n = ::read(fd, block.get(), capacity);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    const char* p = block.data();
+    const char* p = block.get();
     const char* end = p + n;
+    // LineReader does not read a byte order mark as content: a line holding only one is blank.
+    if (first_block && std::string_view(p, static_cast<std::size_t>(n)).starts_with(kUtf8Bom)) p += kUtf8Bom.size();
+    first_block = false;
     while (p < end) {
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
       const char* stop = nl ? nl : end;

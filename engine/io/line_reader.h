@@ -1,8 +1,10 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace flowbatch {
 
@@ -26,7 +28,8 @@ class LineReader {
 
   std::filesystem::path path_;
   int fd_ = -1;
-  std::string buffer_;
+  std::unique_ptr<char[]> buffer_;  // not zero-filled: read(2) fills what is used
+  std::size_t capacity_ = 0;
   std::size_t begin_ = 0;  // unread data is buffer_[begin_, end_)
   std::size_t end_ = 0;
   bool eof_ = false;
@@ -35,7 +38,11 @@ class LineReader {
   std::uint64_t offset_ = 0;
 };
 
-/// The number of lines holding anything but white space (fast: one pass over the bytes).
+/// Whether a line holds nothing but spaces, tabs and carriage returns (JSON's white space): the
+/// lines that line-based readers skip and count_nonblank_lines does not count.
+bool is_blank_line(std::string_view line);
+
+/// The number of lines that are not blank (fast: one pass over the bytes).
 std::uint64_t count_nonblank_lines(const std::filesystem::path& path);
 
 /// Why `path` cannot be read as a regular file ("cannot read x: No such file or directory"),

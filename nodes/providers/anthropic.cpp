@@ -80,10 +80,10 @@ class AnthropicProvider final : public Provider {
     result.request_id = request_id;
     const auto& o = body.get_object();
     if (const auto* u = o.if_contains("usage"); u && u->is_object()) {
-      if (const auto* in = u->get_object().if_contains("input_tokens"); in && in->is_number())
-        result.usage.input_tokens = in->to_number<std::int64_t>();
-      if (const auto* out = u->get_object().if_contains("output_tokens"); out && out->is_number())
-        result.usage.output_tokens = out->to_number<std::int64_t>();
+      if (const auto* in = u->get_object().if_contains("input_tokens"))
+        if (auto n = count_of(*in)) result.usage.input_tokens = static_cast<std::int64_t>(*n);
+      if (const auto* out = u->get_object().if_contains("output_tokens"))
+        if (auto n = count_of(*out)) result.usage.output_tokens = static_cast<std::int64_t>(*n);
     }
     if (r.endpoint == Endpoint::passthrough) {
       result.outputs.push_back(std::move(body));

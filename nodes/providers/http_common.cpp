@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 
@@ -29,19 +30,26 @@ std::optional<std::int64_t> seconds_until_http_date(const std::string& text) {
 }
 }  // namespace
 
+std::optional<std::chrono::milliseconds> server_wait(double ms) {
+  // Written so that NaN fails too.
+  if (!(ms >= 0 && ms <= static_cast<double>(kMaxServerWait.count()))) return std::nullopt;
+  return std::chrono::milliseconds(std::llround(ms));
+}
+
 std::int64_t retry_after_ms(const HttpResponse& response) {
+  std::optional<std::chrono::milliseconds> wait;
   if (const std::string* ms = response.header("retry-after-ms")) {
     char* end = nullptr;
     const double v = std::strtod(ms->c_str(), &end);
-    if (end != ms->c_str() && v >= 0) return static_cast<std::int64_t>(v);
+    if (end != ms->c_str()) wait = server_wait(std::trunc(v));
   }
-  if (const std::string* after = response.header("retry-after")) {
+  if (const std::string* after = response.header("retry-after"); after && !wait) {
     char* end = nullptr;
     const double seconds = std::strtod(after->c_str(), &end);
-    if (end != after->c_str() && *end == '\0' && seconds >= 0) return static_cast<std::int64_t>(seconds * 1000.0);
-    if (auto s = seconds_until_http_date(*after)) return std::max<std::int64_t>(0, *s) * 1000;
+    if (end != after->c_str() && *end == '\0') wait = server_wait(std::trunc(seconds * 1000.0));
+    else if (auto s = seconds_until_http_date(*after)) wait = server_wait(std::max<double>(0, static_cast<double>(*s)) * 1000);
   }
-  return -1;
+  return wait ? wait->count() : -1;
 }
 
 std::string error_message(const boost::json::value* body, const std::string& raw_body) {
@@ -107,6 +115,16 @@ std::string read_base_url(Options& options) {
     options.error("base_url", fmt::format("must start with http:// or https:// (found \"{}\")", url));
   while (!url.empty() && url.back() == '/') url.pop_back();
   return url;
+}
+
+std::optional<std::uint64_t> count_of(const boost::json::value& value) {
+  if (const auto* i = value.if_int64(); i && *i >= 0 && static_cast<std::uint64_t>(*i) <= kMaxCount)
+    return static_cast<std::uint64_t>(*i);
+  if (const auto* u = value.if_uint64(); u && *u <= kMaxCount) return *u;
+  // Written so that NaN fails too.
+  if (const auto* d = value.if_double(); d && *d >= 0 && *d <= static_cast<double>(kMaxCount) && std::trunc(*d) == *d)
+    return static_cast<std::uint64_t>(*d);
+  return std::nullopt;
 }
 
 boost::json::value parse_body(const std::string& body) {

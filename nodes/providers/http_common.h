@@ -3,6 +3,8 @@
 // class, how servers say "wait", where APIs put their error message.
 #include <boost/json/value.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,8 +19,16 @@ namespace flowbatch {
 /// 401/403 auth, other 4xx invalid_request.
 ErrorClass class_of_status(int status);
 
+/// The longest wait a server's time hint (Retry-After, a rate limit's reset) may ask for. A hint
+/// beyond it is not taken: no API means it, and a huge one would overflow the clocks it is added to.
+inline constexpr std::chrono::milliseconds kMaxServerWait = std::chrono::hours(24 * 7);
+
+/// A time hint of `ms` milliseconds, rounded; nothing unless it is a number in [0, kMaxServerWait]
+/// (not infinite, not NaN).
+std::optional<std::chrono::milliseconds> server_wait(double ms);
+
 /// The server's wait hint in milliseconds: `retry-after-ms`, else `retry-after` (seconds or an
-/// HTTP date); -1 when there is none.
+/// HTTP date); -1 when there is none (or it is not a usable wait, see server_wait).
 std::int64_t retry_after_ms(const HttpResponse& response);
 
 /// The API's error message in a JSON error body ({"error": {"message": ...}} and the like), or
@@ -43,6 +53,14 @@ std::vector<HttpHeader> read_extra_headers(Options& options);
 
 /// Attaches what the server said about its limits; x-should-retry also decides the failure's fate.
 CallResult with_signals(CallResult result, RateLimitSignals signals);
+
+/// The largest count (of tokens, or an index) read from an answer: exact as a double, and two of
+/// them add up without overflow.
+inline constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 53;
+
+/// `value` as a count: a whole number in [0, kMaxCount] (12 or 12.0); nothing for anything else
+/// (a negative or fractional number, a string), which an answer's reader then ignores.
+std::optional<std::uint64_t> count_of(const boost::json::value& value);
 
 /// The JSON body of a response, or null when it is not JSON.
 boost::json::value parse_body(const std::string& body);

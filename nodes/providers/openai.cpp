@@ -117,9 +117,10 @@ class OpenAiProvider final : public Provider {
     const auto* u = body.if_contains("usage");
     if (!u || !u->is_object()) return;
     const auto& o = u->get_object();
-    if (const auto* p = o.if_contains("prompt_tokens"); p && p->is_number()) usage.input_tokens = p->to_number<std::int64_t>();
-    if (const auto* c = o.if_contains("completion_tokens"); c && c->is_number())
-      usage.output_tokens = c->to_number<std::int64_t>();
+    if (const auto* p = o.if_contains("prompt_tokens"))
+      if (auto n = count_of(*p)) usage.input_tokens = static_cast<std::int64_t>(*n);
+    if (const auto* c = o.if_contains("completion_tokens"))
+      if (auto n = count_of(*c)) usage.output_tokens = static_cast<std::int64_t>(*n);
   }
 
   static CallResult read_chat(CallResult result, const boost::json::object& body, const HttpResponse& response) {
@@ -147,10 +148,10 @@ class OpenAiProvider final : public Provider {
       const auto* o = entry.if_object();
       const auto* index = o ? o->if_contains("index") : nullptr;
       const auto* embedding = o ? o->if_contains("embedding") : nullptr;
-      if (!index || !index->is_number() || !embedding) continue;
-      const auto i = index->to_number<std::size_t>();
-      if (i < expected && vectors[i].is_null()) {
-        vectors[i] = *embedding;
+      const auto i = index ? count_of(*index) : std::nullopt;
+      if (!i || !embedding) continue;
+      if (*i < expected && vectors[*i].is_null()) {
+        vectors[*i] = *embedding;
         ++found;
       }
     }

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <string>
@@ -30,7 +31,7 @@ std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view text
     else if (unit == "ns") total_ms += value / 1e6;
     else return std::nullopt;
   }
-  return std::chrono::milliseconds(static_cast<std::int64_t>(total_ms + 0.5));
+  return server_wait(total_ms);
 }
 
 std::optional<std::chrono::milliseconds> parse_rfc3339_from(std::string_view text, std::chrono::system_clock::time_point now) {
@@ -58,8 +59,7 @@ std::optional<std::chrono::milliseconds> parse_rfc3339_from(std::string_view tex
   }
   const auto when_seconds = static_cast<double>(timegm(&tm) - offset_seconds) + fraction;
   const double now_seconds = std::chrono::duration<double>(now.time_since_epoch()).count();
-  const double ms = std::max(0.0, (when_seconds - now_seconds) * 1000.0);
-  return std::chrono::milliseconds(static_cast<std::int64_t>(ms + 0.5));
+  return server_wait(std::max(0.0, (when_seconds - now_seconds) * 1000.0));
 }
 
 namespace {
@@ -69,7 +69,8 @@ std::optional<double> number(const HttpResponse& r, std::string_view name) {
   if (!v) return std::nullopt;
   char* end = nullptr;
   const double d = std::strtod(v->c_str(), &end);
-  if (end == v->c_str() || d < 0) return std::nullopt;  // Azure has been seen sending -1
+  // Azure has been seen sending -1; "nan" and "inf" read as numbers but mean nothing to a rate gate.
+  if (end == v->c_str() || !std::isfinite(d) || d < 0) return std::nullopt;
   return d;
 }
 

@@ -9,10 +9,12 @@
 
 namespace flowbatch {
 
-/// A Go-style duration as OpenAI sends it ("1s", "6m0s", "20ms", "1h2m3.5s", "0.5s").
+/// A Go-style duration as OpenAI sends it ("1s", "6m0s", "20ms", "1h2m3.5s", "0.5s"); nothing
+/// when it is not one, or longer than kMaxServerWait (http_common.h).
 std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view text);
 
-/// Milliseconds from `now` until an RFC 3339 time ("2026-11-27T01:22:50Z"); 0 when in the past.
+/// Milliseconds from `now` until an RFC 3339 time ("2026-11-27T01:22:50Z"); 0 when in the past,
+/// nothing when it is not one or further away than kMaxServerWait.
 std::optional<std::chrono::milliseconds> parse_rfc3339_from(std::string_view text, std::chrono::system_clock::time_point now);
 
 /// x-ratelimit-{limit,remaining,reset}-{requests,tokens}, retry-after(-ms), x-should-retry.

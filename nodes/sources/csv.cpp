@@ -41,7 +41,8 @@ bool split_csv(std::string_view record, char delimiter, std::vector<std::string>
   return true;
 }
 
-/// Whether `text` leaves a quoted field open (so the record continues on the next line).
+/// Whether `text` leaves a quoted field open (so the record continues on the next line): an odd
+/// number of quotes, since a doubled quote inside a field counts two.
 bool open_quote(std::string_view text) {
   bool quoted = false;
   for (char c : text)
@@ -70,16 +71,20 @@ class CsvReader final : public SourceReader {
   }
 
  private:
-  /// One logical record: physical lines joined while a quoted field stays open.
+  /// One logical record: physical lines joined while a quoted field stays open. Only each new
+  /// line's quotes are counted: rescanning the whole record per line made an unclosed quote
+  /// early in a large file quadratic (hours for a few megabytes).
   bool next_record(Record& r) {
     std::string line;
     std::uint64_t number = 0;
     if (!lines_.next(line, number)) return false;
     r.line = number;
     r.text = std::move(line);
-    while (open_quote(r.text) && lines_.next(line, number)) {
+    bool quoted = open_quote(r.text);
+    while (quoted && lines_.next(line, number)) {
       r.text += '\n';
       r.text += line;
+      if (open_quote(line)) quoted = !quoted;
     }
     return true;
   }

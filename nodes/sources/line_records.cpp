@@ -12,7 +12,7 @@ bool LineRecordReader::read(std::vector<Record>& out, std::size_t max) {
   std::uint64_t line = 0;
   while (out.size() < max) {
     if (!lines_.next(text, line)) return false;
-    if (trim(text).empty()) continue;
+    if (is_blank_line(text)) continue;  // as count_nonblank_lines counts them
     out.push_back(Record{line, std::move(text)});
   }
   return true;

@@ -60,6 +60,13 @@ TEST_CASE("Retry-After is read in milliseconds, seconds or as an HTTP date") {
   CHECK(retry_after_ms(response(429, "")) == -1);
   CHECK(retry_after_ms(response(429, "", {{"retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"}})) == 0);  // in the past
   CHECK(retry_after_ms(response(429, "", {{"retry-after", "soon"}})) == -1);
+  // Not a usable wait (once overflowing conversions, found by fuzzing): as if none was given.
+  CHECK(retry_after_ms(response(429, "", {{"retry-after-ms", "1e30"}})) == -1);
+  CHECK(retry_after_ms(response(429, "", {{"retry-after-ms", "inf"}, {"retry-after", "3"}})) == 3000);
+  CHECK(retry_after_ms(response(429, "", {{"retry-after", "nan"}})) == -1);
+  CHECK(retry_after_ms(response(429, "", {{"retry-after", "604800"}})) == 604800000);  // a week: the longest taken
+  CHECK(retry_after_ms(response(429, "", {{"retry-after", "604801"}})) == -1);
+  CHECK(retry_after_ms(response(429, "", {{"retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"}})) == -1);
 }
 
 TEST_CASE("URLs join without doubling the API version") {
@@ -121,6 +128,37 @@ TEST_CASE("openai: answers, usage and every error class") {
   CHECK(failure_class(broken) == ErrorClass::parse);
   auto no_text = p->parse(r, response(200, R"({"choices":[{"message":{"content":null},"finish_reason":"tool_calls"}]})"));
   CHECK(failure_class(no_text) == ErrorClass::parse);
+}
+
+TEST_CASE("token counts and indexes that are not whole numbers are ignored, never thrown on") {
+  // Found by fuzzing: to_number threw on these, failing a good answer as unreadable.
+  auto openai = make_provider("openai", "api_key_env = \"\"");
+  const std::string choices = R"("choices":[{"message":{"content":"ok"},"finish_reason":"stop"}])";
+  for (const char* usage : {R"({"prompt_tokens":1.5,"completion_tokens":-3})",
+                            R"({"prompt_tokens":1e30,"completion_tokens":18446744073709551615})",
+                            R"({"prompt_tokens":"12","completion_tokens":null})"}) {
+    CallResult r = openai->parse(chat("hi"), response(200, "{" + choices + R"(,"usage":)" + usage + "}"));
+    REQUIRE_MESSAGE(!r.failure, usage);
+    CHECK(r.usage.input_tokens == 0);
+    CHECK(r.usage.output_tokens == 0);
+  }
+  CHECK(openai->parse(chat("hi"), response(200, "{" + choices + R"(,"usage":{"prompt_tokens":12.0}})")).usage.input_tokens == 12);
+
+  CallRequest embed;
+  embed.endpoint = Endpoint::embeddings;
+  embed.inputs = {"a", "b"};
+  auto odd_index = openai->parse(embed, response(200, R"({"data":[{"index":-1,"embedding":[1]},{"index":0.5,"embedding":[2]},
+                                                          {"index":1.0,"embedding":[3]},{"index":0,"embedding":[4]}]})"));
+  REQUIRE(!odd_index.failure);
+  CHECK(odd_index.outputs[0].as_array()[0].as_int64() == 4);
+  CHECK(odd_index.outputs[1].as_array()[0].as_int64() == 3);
+
+  auto anthropic = make_provider("anthropic", "api_key_env = \"\"");
+  CallResult a = anthropic->parse(chat("hi"), response(200, R"({"content":[{"type":"text","text":"ok"}],
+      "usage":{"input_tokens":9999999999999999999999996,"output_tokens":2.5}})"));
+  REQUIRE(!a.failure);
+  CHECK(a.usage.input_tokens == 0);
+  CHECK(a.usage.output_tokens == 0);
 }
 
 TEST_CASE("openai: embeddings keep the order of the inputs") {

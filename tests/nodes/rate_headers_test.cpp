@@ -14,6 +14,9 @@ TEST_CASE("Go durations as OpenAI sends them") {
   CHECK(!parse_go_duration(""));
   CHECK(!parse_go_duration("soon"));
   CHECK(!parse_go_duration("5x"));
+  CHECK(parse_go_duration("168h") == 604800000ms);  // kMaxServerWait, a week
+  CHECK(!parse_go_duration("169h"));
+  CHECK(!parse_go_duration("10000000000000000000s"));  // once an overflowing conversion (fuzzing)
 }
 
 TEST_CASE("RFC 3339 times as Anthropic sends them, relative to now") {
@@ -23,6 +26,8 @@ TEST_CASE("RFC 3339 times as Anthropic sends them, relative to now") {
   CHECK(parse_rfc3339_from("2027-01-15T09:00:03+01:00", now) == 3000ms);
   CHECK(parse_rfc3339_from("2027-01-15T07:59:00Z", now) == 0ms);  // in the past
   CHECK(!parse_rfc3339_from("yesterday", now));
+  CHECK(!parse_rfc3339_from("2027-01-23T08:00:00Z", now));  // further away than a week
+  CHECK(!parse_rfc3339_from("2027-01-15T08:00:00.5e999Z", now));
 }
 
 TEST_CASE("OpenAI rate-limit headers become signals") {
@@ -43,6 +48,13 @@ TEST_CASE("OpenAI rate-limit headers become signals") {
   HttpResponse azure;
   azure.headers = {{"x-ratelimit-remaining-requests", "-1"}};  // seen from Azure: ignored, not obeyed
   CHECK(!openai_rate_signals(azure).remaining_requests);
+  HttpResponse nonsense;
+  nonsense.headers = {{"x-ratelimit-limit-requests", "nan"}, {"x-ratelimit-limit-tokens", "inf"},
+                      {"x-ratelimit-remaining-tokens", "1e999"}};
+  const RateLimitSignals n = openai_rate_signals(nonsense);
+  CHECK(!n.limit_requests);
+  CHECK(!n.limit_tokens);
+  CHECK(!n.remaining_tokens);
 }
 
 TEST_CASE("Anthropic rate-limit headers become signals") {

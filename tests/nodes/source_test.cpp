@@ -74,6 +74,21 @@ TEST_CASE("jsonl: without id_field, the line number is the id") {
   CHECK(out.count("3") == 1);
 }
 
+TEST_CASE("csv: an unclosed quote early in a large file is one pass over it, not one per line") {
+  // Each line once rescanned the whole record: 1,000,000 lines took minutes (ctest's time-out).
+  TempDir dir;
+  std::string text = "id,text\n1,\"never closed\n";
+  for (int i = 0; i < 1000000; ++i) text += "x\n";
+  dir.write("in.csv", text);
+  auto run = run_text(graph("csv", "in.csv", "id_field = \"id\""), dir);
+  CHECK(run.report.succeeded == 0);
+  CHECK(run.report.dead == 1);
+  const auto bad = read_jsonl(dir / "bad.jsonl");
+  REQUIRE(bad.size() == 1);
+  CHECK(bad[0].at("line").as_int64() == 2);
+  CHECK(bad[0].at("error").at("message").as_string() == "line 2: unclosed quote");
+}
+
 TEST_CASE("csv: quoted fields with delimiters, quotes and line breaks — ragged rows are invalid") {
   TempDir dir;
   dir.write("in.csv",

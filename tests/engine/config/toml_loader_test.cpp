@@ -72,3 +72,43 @@ TEST_CASE("malformed --set arguments are reported") {
   apply_override(root, "a..b=1", d);
   CHECK(d.error_count() == 3);
 }
+
+namespace {
+std::string dotted(std::size_t parts) {
+  std::string key = "a";
+  for (std::size_t i = 1; i < parts; ++i) key += ".a";
+  return key;
+}
+}  // namespace
+
+TEST_CASE("tables nest at most 64 levels deep — deeper files are errors, not stack overflows") {
+  Diagnostics ok;
+  load_toml_text("[" + dotted(64) + "]\nx = 1\n", "g.toml", ".", ok);
+  CHECK(!ok.has_errors());
+
+  Diagnostics deep;
+  load_toml_text("[" + dotted(66) + "]\nx = 1\n", "g.toml", ".", deep);
+  REQUIRE(deep.error_count() == 1);
+  CHECK(deep.str().find("nested more than 64 levels deep") != std::string::npos);
+  CHECK(deep.items().front().where.line == 1);
+
+  // Deep enough to overflow the stack in toml++ itself (from some 30,000 parts): refused before
+  // it parses. Once a crash of `flowbatch validate` (fuzzing).
+  for (const std::string& text : {"x = 1\n[" + dotted(50000) + "]\n", "x = 1\n" + dotted(50000) + " = 1\n",
+                                  "x = 1\n[[" + dotted(50000) + "]]\n"}) {
+    Diagnostics d;
+    ConfigValue root = load_toml_text(text, "g.toml", ".", d);
+    REQUIRE(d.error_count() == 1);
+    CHECK(d.str().find("g.toml:2:1: error: a key of more than 1000 dotted parts") == 0);
+    CHECK(root.entries.empty());
+  }
+  Diagnostics quoted;  // dots in a value are not a key's
+  load_toml_text("x = \"" + std::string(5000, '.') + "\"\nlist = [\n  \"" + std::string(5000, '.') + "\",\n]\n", "g.toml",
+                 ".", quoted);
+  CHECK(!quoted.has_errors());
+
+  Diagnostics set;
+  ConfigValue root = load_toml_text("", "g.toml", ".", set);
+  apply_override(root, dotted(65) + "=1", set);
+  CHECK(set.str().find("nested more than 64 levels deep") != std::string::npos);
+}

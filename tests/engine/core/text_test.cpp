@@ -20,6 +20,15 @@ TEST_CASE("did_you_mean suggests only close candidates") {
   CHECK(closest_match("max_itmes", keys) == std::optional<std::string>("max_items"));
 }
 
+TEST_CASE("closest_match does not look for typos in names longer than 64 characters") {
+  // Two such names once cost a (n+1)*(m+1) table: 800 MB for two 10,000-character node names.
+  const std::string long_name(10000, 'n');
+  CHECK(!closest_match(long_name.substr(1) + "m", {long_name}));
+  CHECK(closest_match("max_items", {long_name, "max_itmes"}) == std::optional<std::string>("max_itmes"));
+  CHECK(closest_match(std::string(64, 'a'), {std::string(63, 'a') + "b"}));
+  CHECK(!closest_match(std::string(65, 'a'), {std::string(64, 'a') + "b"}));
+}
+
 TEST_CASE("split keeps empty parts and trim strips white space") {
   CHECK(split("a.b..c", '.') == std::vector<std::string>{"a", "b", "", "c"});
   CHECK(split("", '.') == std::vector<std::string>{""});

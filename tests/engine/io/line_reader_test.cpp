@@ -64,3 +64,34 @@ TEST_CASE("a UTF-8 byte order mark at the start of a file is not part of the fir
   CHECK(!reader.next(line, n));
   CHECK(reader.offset() == std::filesystem::file_size(file));
 }
+
+TEST_CASE("a file that grows after it was opened is read whole (its buffer was sized for less)") {
+  TempDir dir;
+  const auto file = dir.write("grows.txt", "a\n");
+  LineReader reader(file);
+  const std::string long_line(100 * 1024, 'y');
+  dir.write("grows.txt", "a\n" + long_line + "\nb");  // same file, rewritten longer
+  std::string line;
+  std::uint64_t n = 0;
+  REQUIRE(reader.next(line, n));
+  CHECK(line == "a");
+  REQUIRE(reader.next(line, n));
+  CHECK(line == long_line);
+  REQUIRE(reader.next(line, n));
+  CHECK(line == "b");
+  CHECK(!reader.next(line, n));
+}
+
+TEST_CASE("blank lines hold only spaces, tabs and carriage returns — readers and counting agree") {
+  CHECK(is_blank_line(""));
+  CHECK(is_blank_line(" \t\r"));
+  CHECK(!is_blank_line("\v"));  // once skipped by the jsonl reader but counted (fuzzing)
+  CHECK(!is_blank_line("\f "));
+  CHECK(!is_blank_line(" x "));
+  TempDir dir;
+  CHECK(count_nonblank_lines(dir.write("v.txt", "a\n \v\n\t\r\nb\n")) == 3);
+  // A first line holding only a byte order mark reads as "": blank, so not counted (fuzzing).
+  CHECK(count_nonblank_lines(dir.write("bom.txt", "\xEF\xBB\xBF\na\n")) == 1);
+  CHECK(count_nonblank_lines(dir.write("bom2.txt", "\xEF\xBB\xBF{}\n")) == 1);
+  CHECK(count_nonblank_lines(dir.write("bom3.txt", "\xEF\xBB\xBF")) == 0);
+}
