@@ -57,7 +57,7 @@ ApiReply MockApi::handle(const ApiRequest& request) {
   const std::uint64_t sequence = next_sequence_.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t request_hash = hash_combine(stable_hash(route->path, options_.seed), sequence);
   ApiReply reply = answer(*route, request, sequence, request_hash, now);
-  reply.request_hash = stable_hash(request.body, stable_hash(route->path, 0));
+  if (reply.is_answer) reply.request_hash = stable_hash(request.body, stable_hash(route->path, 0));
   reply.delay = latency_.sample(dice_.roll(sequence, Dice::Purpose::latency_u1),
                                 dice_.roll(sequence, Dice::Purpose::latency_u2));
   if (options_.capacity > 0) {  // processor sharing: past the capacity, everyone is slower
@@ -113,7 +113,14 @@ std::optional<ApiReply> MockApi::fault_reply(ApiFlavor flavor, std::uint64_t seq
     case Fault::none: break;
     case Fault::server_error: reply = server_error(flavor, dice_.roll(sequence, Dice::Purpose::fault_detail)); break;
     case Fault::reset: reply.action = ReplyAction::reset_connection; break;
-    case Fault::malformed: reply = malformed_success(flavor); break;
+    case Fault::malformed:
+      reply = malformed_success(flavor);
+      reply.is_answer = false;  // a retry of it is not a request answered twice
+      break;
+    case Fault::truncated:  // the real answer's start, cut on the wire: not an answer either
+      reply.action = ReplyAction::truncate;
+      reply.is_answer = false;
+      break;
     case Fault::hang: reply.action = ReplyAction::hang; break;
     case Fault::quota: reply = insufficient_quota(flavor); break;
   }

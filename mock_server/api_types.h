@@ -25,6 +25,7 @@ enum class ReplyAction {
   respond,           ///< write status, headers and body
   reset_connection,  ///< close the socket without answering (a simulated network fault)
   hang,              ///< never answer; hold the socket until the client leaves
+  truncate,          ///< send the answer's headers and half its body, then close the connection
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -36,6 +37,7 @@ struct ApiReply {
   std::string body;
   std::chrono::milliseconds delay{0};  ///< simulated latency before acting
   bool counted = true;                 ///< false for /stats itself, which the stats ignore
+  bool is_answer = true;               ///< false for a broken answer (malformed): not the request answered
   std::uint64_t request_hash = 0;      ///< route and body: what "the same request" means to /stats
 };
 

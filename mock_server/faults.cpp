@@ -14,6 +14,7 @@ std::string_view fault_name(Fault fault) {
     case Fault::server_error: return "error";
     case Fault::reset: return "reset";
     case Fault::malformed: return "malformed";
+    case Fault::truncated: return "truncated";
     case Fault::hang: return "hang";
     case Fault::quota: return "quota";
   }
@@ -27,8 +28,8 @@ double Dice::roll(std::uint64_t request_sequence, Purpose purpose) const {
 Fault FaultPlan::decide(double roll) const {
   const std::pair<double, Fault> intervals[] = {
       {rates_.server_error, Fault::server_error}, {rates_.reset, Fault::reset},
-      {rates_.malformed, Fault::malformed},       {rates_.hang, Fault::hang},
-      {rates_.quota, Fault::quota},
+      {rates_.malformed, Fault::malformed},       {rates_.truncated, Fault::truncated},
+      {rates_.hang, Fault::hang},                 {rates_.quota, Fault::quota},
   };
   double upper = 0;
   for (const auto& [rate, fault] : intervals) {

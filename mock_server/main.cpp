@@ -42,6 +42,8 @@ void add_flags(CLI::App& app, MockOptions& o) {
   app.add_option("--error-rate", o.faults.server_error, "share of requests answered 5xx")->check(probability);
   app.add_option("--reset-rate", o.faults.reset, "share of connections closed without an answer")->check(probability);
   app.add_option("--malformed-rate", o.faults.malformed, "share answered 200 with truncated JSON")->check(probability);
+  app.add_option("--truncate-rate", o.faults.truncated, "share whose answer stops halfway, the connection closed")
+      ->check(probability);
   app.add_option("--hang-rate", o.faults.hang, "share never answered")->check(probability);
   app.add_option("--quota-rate", o.faults.quota, "share answered 'insufficient quota'")->check(probability);
   app.add_option("--seed", o.seed, "seed of the simulated faults and latencies")->capture_default_str();
@@ -68,7 +70,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const auto& f = options.faults;
-  if (f.server_error + f.reset + f.malformed + f.hang + f.quota > 1.0) {
+  if (f.server_error + f.reset + f.malformed + f.truncated + f.hang + f.quota > 1.0) {
     fmt::print(stderr, "flowbatch-mock: the fault rates add up to more than 1\n");
     return 2;
   }

@@ -10,6 +10,7 @@ struct FaultRates {
   double server_error = 0;  ///< 5xx answers
   double reset = 0;         ///< connection closed without an answer
   double malformed = 0;     ///< 200 with a truncated JSON body
+  double truncated = 0;     ///< 200 whose body stops short of its Content-Length, the connection closed
   double hang = 0;          ///< never answered
   double quota = 0;         ///< "insufficient quota" (OpenAI 429, Anthropic 400)
 };

@@ -110,6 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
       case ReplyAction::respond: return write_reply();
       case ReplyAction::reset_connection: return reset();
       case ReplyAction::hang: return hang();
+      case ReplyAction::truncate: return truncate();
     }
   }
 
@@ -145,6 +146,17 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;  // nothing to do about a socket that cannot be closed nicely
     stream_.socket().set_option(tcp::socket::linger(true, 0), ignored);
     stream_.socket().close(ignored);
+  }
+
+  /// A "truncated" fault: a 200 whose Content-Length promises twice the bytes sent, then a close,
+  /// as when a proxy or the server dies mid-answer.
+  void truncate() {
+    drop();
+    const std::string body = R"({"id":"chatcmpl-cut","object":"chat.completion","choices":[{"index":0,"message":{"role":)";
+    raw_ = fmt::format("HTTP/1.1 200 OK\r\nServer: flowbatch-mock\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+                       body.size() * 2, body);
+    asio::async_write(stream_.socket(), asio::buffer(raw_),
+                      [self = shared_from_this()](beast::error_code, std::size_t) { self->close(); });
   }
 
   /// A "hang" fault: never answer; hold the socket until the client leaves or kHangLimit passes.
@@ -194,6 +206,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::empty_body> continue_response_;
   http::response<http::string_body> response_;
   ApiReply reply_;
+  std::string raw_;  // bytes written by hand (a truncated answer)
   bool keep_alive_ = true;
   bool hanging_ = false;
   std::array<char, 1024> discard_{};

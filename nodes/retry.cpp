@@ -175,7 +175,7 @@ NodeKind retry_kind() {
       {"multiplier", KeyKind::number, false, "2", "each wait is this many times the previous one"},
       {"jitter", KeyKind::string, false, "full", "full | equal | none"},
       {"max_elapsed_ms", KeyKind::integer, false, "0", "give up this long after the first attempt (0: never)"},
-      {"retry_on", KeyKind::string_list, false, "rate_limit,server,timeout,network",
+      {"retry_on", KeyKind::string_list, false, "rate_limit,server,timeout,network,malformed",
        "the error classes worth another try"},
   };
   k.outputs = {{"", PortKind::items}, {"exhausted", PortKind::failed}};

@@ -14,17 +14,18 @@ enum class ErrorClass : std::uint8_t {
   network,          ///< connection refused/reset, DNS; retryable
   invalid_request,  ///< 400/404/422, empty or oversized prompt; not retryable as is
   auth,             ///< 401/403; not retryable
-  parse,            ///< unparsable response or model output
+  parse,            ///< the model's answer is not what the call asked for (parse = "json"); not retried by default
   quota,            ///< credit or quota exhausted; stops the provider
   invalid_input,    ///< an input record that could not be decoded
   transform,        ///< a transform threw on this item
   budget,           ///< the job's budget cap was reached before this item was sent
+  malformed,        ///< a response that is not the API's shape (truncated, not JSON, fields missing); retryable
 };
 
-inline constexpr std::array<ErrorClass, 11> kAllErrorClasses = {
-    ErrorClass::rate_limit, ErrorClass::server,    ErrorClass::timeout,       ErrorClass::network,
-    ErrorClass::invalid_request, ErrorClass::auth, ErrorClass::parse,         ErrorClass::quota,
-    ErrorClass::invalid_input, ErrorClass::transform, ErrorClass::budget};
+inline constexpr std::array<ErrorClass, 12> kAllErrorClasses = {
+    ErrorClass::rate_limit,    ErrorClass::server,    ErrorClass::timeout, ErrorClass::network,
+    ErrorClass::invalid_request, ErrorClass::auth,    ErrorClass::parse,   ErrorClass::quota,
+    ErrorClass::invalid_input, ErrorClass::transform, ErrorClass::budget,  ErrorClass::malformed};
 
 constexpr std::string_view to_string(ErrorClass c) {
   switch (c) {
@@ -39,6 +40,7 @@ constexpr std::string_view to_string(ErrorClass c) {
     case ErrorClass::invalid_input: return "invalid_input";
     case ErrorClass::transform: return "transform";
     case ErrorClass::budget: return "budget";
+    case ErrorClass::malformed: return "malformed";
   }
   return "unknown";
 }

@@ -81,11 +81,12 @@ CallResult http_failure(const HttpResponse& response, const boost::json::value* 
   return r;
 }
 
-CallResult unusable_answer(const HttpResponse& response, std::string what, const std::string& request_id) {
+CallResult unusable_answer(const HttpResponse& response, std::string what, const std::string& request_id,
+                           ErrorClass error_class) {
   CallResult r;
   r.http_status = response.status;
   r.request_id = request_id;
-  r.failure = Failure{ErrorClass::parse, std::move(what), response.status, request_id, {}, -1};
+  r.failure = Failure{error_class, std::move(what), response.status, request_id, {}, -1};
   return r;
 }
 

@@ -38,8 +38,11 @@ std::string error_message(const boost::json::value* body, const std::string& raw
 /// A classified failure for a non-2xx answer.
 CallResult http_failure(const HttpResponse& response, const boost::json::value* body, const std::string& request_id);
 
-/// A parse failure for a 2xx answer that is not what the API promises.
-CallResult unusable_answer(const HttpResponse& response, std::string what, const std::string& request_id);
+/// A 2xx answer that is not what the API promises (truncated, not JSON, fields missing): class
+/// `malformed`, a fault of the transfer or the server that a retry usually cures. `parse` is for
+/// a well-formed answer whose content the call cannot use.
+CallResult unusable_answer(const HttpResponse& response, std::string what, const std::string& request_id,
+                           ErrorClass error_class = ErrorClass::malformed);
 
 /// `base` (".../v1") joined with `path` ("/chat/completions"); a path that repeats the base's
 /// version ("/v1/chat/completions", as OpenAI Batch lines have it) is joined without repeating it.

@@ -131,9 +131,14 @@ class OpenAiProvider final : public Provider {
     if (const auto* f = choice.if_contains("finish_reason"); f && f->is_string()) result.finish_reason = f->get_string();
     const auto* message = choice.if_contains("message");
     const auto* content = message && message->is_object() ? message->get_object().if_contains("content") : nullptr;
-    if (!content || !content->is_string())
-      return unusable_answer(response, fmt::format("the answer has no text (finish_reason: {})", result.finish_reason.empty() ? "none" : result.finish_reason),
-                             result.request_id);
+    if (!content || !content->is_string()) {
+      // No text because the model stopped for a reason of its own (content_filter, tool_calls) is
+      // the model's answer, which a retry would repeat; no text and no such reason is a broken answer.
+      const bool models_choice = !result.finish_reason.empty() && result.finish_reason != "stop";
+      return unusable_answer(response,
+                             fmt::format("the answer has no text (finish_reason: {})", result.finish_reason.empty() ? "none" : result.finish_reason),
+                             result.request_id, models_choice ? ErrorClass::parse : ErrorClass::malformed);
+    }
     result.outputs.emplace_back(content->get_string());
     return result;
   }

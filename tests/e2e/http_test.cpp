@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "engine/core/hash.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mock_server.h"
@@ -189,7 +191,7 @@ TEST_CASE("every error class comes from the right fault, classified") {
       {{"--error-rate", "1"}, "", "", "server"},
       {{"--reset-rate", "1"}, "", "", "network"},
       {{"--hang-rate", "1"}, "timeout_ms = 300", "", "timeout"},
-      {{"--malformed-rate", "1"}, "", "", "parse"},
+      {{"--malformed-rate", "1"}, "", "", "malformed"},
       {{"--rpm", "60"}, "", "", "rate_limit"},
       {{"--max-prompt-chars", "10"}, "", "", "invalid_request"},
   };
@@ -207,6 +209,67 @@ TEST_CASE("every error class comes from the right fault, classified") {
     for (const auto& d : dead) seen = seen || d.at("error").at("class").as_string() == c.expected;
     CHECK_MESSAGE(seen, "no dead letter of class ", c.expected, " in ", read_file(dir / "dead.jsonl"));
   }
+}
+
+TEST_CASE("broken answers are retried: with 5xx, resets and truncated 200s, only the poisoned items are dead-lettered") {
+  ::setenv("FLOWBATCH_E2E_KEY", "sk-e2e-test-key-000111", 1);
+  // 2% 5xx, 1% resets, 1% answers that are 200 OK with a truncated JSON body and 0.5% cut short of
+  // their Content-Length. Ten items are too long for the server (400, invalid_request): those,
+  // and only those, may end in the dead letter.
+  MockServer server({"--error-rate", "0.02", "--reset-rate", "0.01", "--malformed-rate", "0.01", "--truncate-rate", "0.005",
+                     "--max-prompt-chars", "200", "--seed", "11"});
+  TempDir dir;
+  std::string input;
+  std::set<std::string> poisoned;
+  for (int i = 1; i <= 2000; ++i) {
+    const bool too_long = i % 200 == 0;
+    if (too_long) poisoned.insert(fmt::format("t{}", i));
+    input += fmt::format("{{\"id\": \"t{}\", \"text\": \"{}\"}}\n", i, too_long ? std::string(300, 'x') : fmt::format("ticket {}", i));
+  }
+  dir.write("in.jsonl", input);
+  // The default retry_on; six attempts make an item unlucky four times in a row (4% each) a
+  // chance of 1 in 10^8 over the run, so a dead-lettered good item means a misclassified fault.
+  dir.write("g.toml", chat_graph(openai(server, "max_concurrency = 32"), "", "max_attempts = 6"));
+  auto r = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(r.exit_code == 3, r.err);
+  const auto stats = server.stats();
+  REQUIRE(stats.at("faults").at("malformed").to_number<int>() >= 5);  // the faults really happened
+  REQUIRE(stats.at("faults").at("truncated").to_number<int>() >= 2);
+  const auto dead = read_jsonl(dir / "dead.jsonl");
+  std::set<std::string> dead_ids;
+  for (const auto& d : dead) {
+    dead_ids.insert(std::string(d.at("id").as_string()));
+    CHECK(d.at("error").at("class").as_string() == "invalid_request");
+    CHECK(d.at("attempts").as_int64() == 1);
+  }
+  CHECK(dead_ids == poisoned);
+  const auto out = count_ids(read_jsonl(dir / "out.jsonl"));
+  CHECK(out.size() == 1990);
+  for (const auto& [id, n] : out) CHECK_MESSAGE(n == 1, id);
+  // A truncated answer or a reset is not an answer: retrying them answers nothing twice.
+  CHECK(stats.at("repeated_answers").to_number<int>() == 0);
+}
+
+TEST_CASE("an answer cut short on the wire is a network failure, retried on a new connection") {
+  ::setenv("FLOWBATCH_E2E_KEY", "sk-e2e-test-key-000111", 1);
+  MockServer server({"--truncate-rate", "0.3", "--seed", "5"});
+  TempDir dir;
+  dir.write("in.jsonl", tickets_jsonl(30));
+  dir.write("g.toml", chat_graph(openai(server, "max_concurrency = 1"), "", "max_attempts = 20"));
+  // The server counts every connection, its start-up probe and each /stats request included.
+  const int before = server.stats().at("connections").to_number<int>();
+  auto r = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  const auto out = count_ids(read_jsonl(dir / "out.jsonl"));
+  CHECK(out.size() == 30);
+  for (const auto& [id, n] : out) CHECK_MESSAGE(n == 1, id);
+  const auto stats = server.stats();
+  const int truncated = stats.at("faults").at("truncated").to_number<int>();
+  REQUIRE(truncated >= 3);
+  // One request at a time on a kept-alive connection: each cut answer costs exactly one connection.
+  const int made_by_flowbatch = stats.at("connections").to_number<int>() - before - 1;
+  CHECK(made_by_flowbatch == truncated + 1);
+  CHECK(stats.at("repeated_answers").to_number<int>() == 0);
 }
 
 TEST_CASE("an exhausted quota stops the run as resumable: nothing dead-lettered, exit 75") {

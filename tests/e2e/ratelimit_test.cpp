@@ -63,7 +63,7 @@ TEST_CASE("under a server-side limit with every fault on, each item ends once an
   TempDir dir;
   dir.write("in.jsonl", items_jsonl(200));
   dir.write("g.toml", openai_chat_graph(server.base_url(), "requests_per_minute = 3000\ntimeout_ms = 400\nmax_concurrency = 16",
-                            "max_attempts = 2\nretry_on = [\"rate_limit\", \"server\", \"timeout\", \"network\", \"parse\"]"));
+                            "max_attempts = 2\nretry_on = [\"rate_limit\", \"server\", \"timeout\", \"network\", \"malformed\"]"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE((r.exit_code == 0 || r.exit_code == 3), r.err);
   check_each_once(dir, 200);

@@ -125,9 +125,13 @@ TEST_CASE("openai: answers, usage and every error class") {
   CHECK(failure_class(p->parse(r, response(401, R"({"error":{"message":"bad key"}})"))) == ErrorClass::auth);
   CHECK(failure_class(p->parse(r, response(400, R"({"error":{"message":"bad request"}})"))) == ErrorClass::invalid_request);
   auto broken = p->parse(r, response(200, R"({"choices":[{"message":{"content":"trunc)"));
-  CHECK(failure_class(broken) == ErrorClass::parse);
+  CHECK(failure_class(broken) == ErrorClass::malformed);  // truncated: a retry is likely to cure it
+  CHECK(failure_class(p->parse(r, response(200, R"({"id":"x"})"))) == ErrorClass::malformed);
+  CHECK(failure_class(p->parse(r, response(200, "<html>502 Bad Gateway</html>"))) == ErrorClass::malformed);
   auto no_text = p->parse(r, response(200, R"({"choices":[{"message":{"content":null},"finish_reason":"tool_calls"}]})"));
-  CHECK(failure_class(no_text) == ErrorClass::parse);
+  CHECK(failure_class(no_text) == ErrorClass::parse);  // the model's own choice: a retry would repeat it
+  auto empty_choice = p->parse(r, response(200, R"({"choices":[{"message":{"role":"assistant"}}]})"));
+  CHECK(failure_class(empty_choice) == ErrorClass::malformed);
 }
 
 TEST_CASE("token counts and indexes that are not whole numbers are ignored, never thrown on") {
@@ -175,7 +179,7 @@ TEST_CASE("openai: embeddings keep the order of the inputs") {
   CHECK(result.outputs[0].as_array()[0].as_double() == 1.0);
   CHECK(result.outputs[1].as_array()[0].as_double() == 2.0);
   auto short_answer = p->parse(r, response(200, R"({"data":[{"index":0,"embedding":[1.0]}]})"));
-  CHECK(failure_class(short_answer) == ErrorClass::parse);
+  CHECK(failure_class(short_answer) == ErrorClass::malformed);
 }
 
 TEST_CASE("openai: passthrough sends a batch line's body to its url and keeps the whole answer") {
@@ -243,5 +247,5 @@ api_key_env = "FLOWBATCH_TEST_HTTP_KEY"
   auto ok = p->parse(r, response(200, R"({"result":{"score":0.75}})"));
   REQUIRE(!ok.failure);
   CHECK(ok.outputs[0].as_double() == 0.75);
-  CHECK(failure_class(p->parse(r, response(200, R"({"other":1})"))) == ErrorClass::parse);
+  CHECK(failure_class(p->parse(r, response(200, R"({"other":1})"))) == ErrorClass::malformed);
 }
