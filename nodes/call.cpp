@@ -117,7 +117,7 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     run_.metrics.input_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.input_tokens), std::memory_order_relaxed);
     run_.metrics.output_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.output_tokens), std::memory_order_relaxed);
     if (!result.failure && result.outputs.size() != ex.items.size())
-      result.failure = failure_of(ErrorClass::parse, fmt::format("the provider returned {} answers for {} items",
+      result.failure = failure_of(ErrorClass::malformed, fmt::format("the provider returned {} answers for {} items",
                                                                  result.outputs.size(), ex.items.size()));
     for (std::size_t i = 0; i < ex.items.size(); ++i) {
       std::optional<Failure> failure = result.failure;
@@ -203,6 +203,8 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     if (ex.cache_key.empty() || ex.from_cache || ex.result.failure || ex.response.status < 200 || ex.response.status >= 300) return;
     try {
       run_.state->cache_put(ex.cache_key, encode_response(ex.response));
+    } catch (const StorageFull& e) {  // the state's next commit cannot succeed either: stop now
+      run_.stop_resumable_now(fmt::format("{}: {}", name_, e.what()));
     } catch (const std::exception& e) {  // a cache that cannot write costs money, not results
       run_.console.log(LogLevel::warn, name_, fmt::format("cannot store an answer in the cache: {}", e.what()));
     }

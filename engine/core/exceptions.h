@@ -16,6 +16,14 @@ class RunBlocked : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A disk (or a quota on it) is full: an output or the state could not be written. Nothing after
+/// the last commit is recorded as done, so once space is freed the same command goes on: the run
+/// stops at once, resumable (exit code 75); at start-up it blocks the run like RunBlocked.
+class StorageFull : public RunBlocked {
+ public:
+  using RunBlocked::RunBlocked;
+};
+
 /// The message of the exception being handled: what() for a std::exception, else a description.
 /// Call only inside a catch block.
 inline std::string current_exception_message() {

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/core/exceptions.h"
+
 namespace flowbatch {
 namespace {
 
@@ -18,13 +20,20 @@ std::filesystem::path folder_of(const std::filesystem::path& path) {
 
 }  // namespace
 
+void throw_file_error(const std::string& what, int error) {
+  const std::string message = what + ": " + std::strerror(error);
+  if (error == ENOSPC || error == EDQUOT)
+    throw StorageFull(message + " (free some space, then run the same command to go on)");
+  throw std::runtime_error(message);
+}
+
 void sync_folder(const std::filesystem::path& folder) {
   const int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("cannot open the folder " + folder.string() + ": " + std::strerror(errno));
+  if (fd < 0) throw_file_error("cannot open the folder " + folder.string(), errno);
   const int rc = ::fsync(fd);
   const int saved = errno;
   ::close(fd);
-  if (rc != 0) throw std::runtime_error("cannot sync the folder " + folder.string() + ": " + std::strerror(saved));
+  if (rc != 0) throw_file_error("cannot sync the folder " + folder.string(), saved);
 }
 
 void create_folders_durably(const std::filesystem::path& folder) {
@@ -39,7 +48,7 @@ void create_folders_durably(const std::filesystem::path& folder) {
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     std::error_code ec;
     std::filesystem::create_directory(*it, ec);
-    if (ec) throw std::runtime_error("cannot create the folder " + it->string() + ": " + ec.message());
+    if (ec) throw_file_error("cannot create the folder " + it->string(), ec.value());
     sync_folder(folder_of(*it));
   }
 }
@@ -47,7 +56,7 @@ void create_folders_durably(const std::filesystem::path& folder) {
 void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to) {
   std::error_code ec;
   std::filesystem::rename(from, to, ec);
-  if (ec) throw std::runtime_error("cannot move " + from.string() + " to " + to.string() + ": " + ec.message());
+  if (ec) throw_file_error("cannot move " + from.string() + " to " + to.string(), ec.value());
   sync_folder(folder_of(to));
   if (folder_of(from) != folder_of(to)) sync_folder(folder_of(from));
 }

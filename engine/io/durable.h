@@ -2,8 +2,13 @@
 // What it takes for a file's existence (not only its bytes) to survive a power cut: the folder
 // entry that names it must be synced too, and so must every folder created on the way to it.
 #include <filesystem>
+#include <string>
 
 namespace flowbatch {
+
+/// Throws the failure of a file operation: "`what`: <strerror(error)>". A full disk or quota
+/// (ENOSPC, EDQUOT) is StorageFull, which stops a run resumable; anything else std::runtime_error.
+[[noreturn]] void throw_file_error(const std::string& what, int error);
 
 /// fsyncs a folder, so the entries created or renamed in it are durable. Throws
 /// std::runtime_error naming the folder.

@@ -16,8 +16,8 @@
 namespace flowbatch {
 namespace {
 
-std::runtime_error io_error(const std::string& what, const std::filesystem::path& path) {
-  return std::runtime_error(what + " " + path.string() + ": " + std::strerror(errno));
+[[noreturn]] void throw_io_error(const std::string& what, const std::filesystem::path& path) {
+  throw_file_error(what + " " + path.string(), errno);
 }
 
 /// Encodes one record onto `buffer`. Whatever a node put on an item (a plugin's bytes included),
@@ -45,21 +45,21 @@ class FileWriter final : public SinkWriter {
     create_folders_durably(folder);
     const bool existed = std::filesystem::exists(path_);
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw io_error("cannot open", path_);
+    if (fd_ < 0) throw_io_error("cannot open", path_);
     if (!existed) sync_folder(folder);
     // Before anything is cut back: another run writing this file (another graph, another state)
     // would otherwise have its results truncated and interleaved with ours.
     file_lock::lock_or_throw(fd_, path_, "the output " + path_.string());
     struct stat st {};
-    if (::fstat(fd_, &st) != 0) throw io_error("cannot stat", path_);
+    if (::fstat(fd_, &st) != 0) throw_io_error("cannot stat", path_);
     if (resume_at == kAppend) resume_at = static_cast<std::uint64_t>(st.st_size);
     position_ = resume_at;
     if (static_cast<std::uint64_t>(st.st_size) < resume_at)
       throw std::runtime_error(path_.string() + " is shorter than its last committed point (" +
                                std::to_string(resume_at) + " bytes); it was changed outside flowbatch");
     // Discard anything after the committed point: records of a run that was killed mid-way.
-    if (::ftruncate(fd_, static_cast<off_t>(resume_at)) != 0) throw io_error("cannot truncate", path_);
-    if (::lseek(fd_, static_cast<off_t>(resume_at), SEEK_SET) < 0) throw io_error("cannot seek in", path_);
+    if (::ftruncate(fd_, static_cast<off_t>(resume_at)) != 0) throw_io_error("cannot truncate", path_);
+    if (::lseek(fd_, static_cast<off_t>(resume_at), SEEK_SET) < 0) throw_io_error("cannot seek in", path_);
     header_done_ = resume_at > 0;
     buffer_.reserve(kFlushBytes + 4096);
   }
@@ -84,7 +84,7 @@ class FileWriter final : public SinkWriter {
 
   /// Only the descriptor is touched: safe while another thread writes.
   void sync() override {
-    if (::fdatasync(fd_) != 0) throw io_error("cannot sync", path_);
+    if (::fdatasync(fd_) != 0) throw_io_error("cannot sync", path_);
   }
 
  private:
@@ -96,7 +96,7 @@ class FileWriter final : public SinkWriter {
       const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
       if (n < 0) {
         if (errno == EINTR) continue;
-        throw io_error("cannot write", path_);
+        throw_io_error("cannot write", path_);
       }
       done += static_cast<std::size_t>(n);
     }

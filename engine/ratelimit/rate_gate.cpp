@@ -30,33 +30,43 @@ void RateGate::request(double estimated_tokens, Start start) {
 }
 
 void RateGate::finished(AttemptFeedback feedback) {
-  loop_.post([this, f = std::move(feedback)] {
-    const auto now = Clock::now();
-    if (in_flight_ > 0) --in_flight_;
-    // The estimate was charged at start; an answer that used more is charged the rest.
-    if (tokens_ && f.used_tokens >= 0) tokens_->charge_excess(f.estimated_tokens, f.used_tokens, now);
-    if (f.ticket < started_) learn(f, now);  // a real attempt (not a cancelled start)
-    if (f.rate_limited) cool_down(f, now);
-    else if (!f.back_pressure) next_cooldown_ = std::chrono::milliseconds(1000);
-    recover_rate(now);
-    if (arc_) arc_->on_end(f.rtt, f.back_pressure, now);
-    publish();
-    pump();
-  });
+  loop_.post(
+      [this, f = std::move(feedback)] {
+        const auto now = Clock::now();
+        if (in_flight_ > 0) --in_flight_;
+        // The estimate was charged at start; an answer that used more is charged the rest.
+        if (tokens_ && f.used_tokens >= 0) tokens_->charge_excess(f.estimated_tokens, f.used_tokens, now);
+        if (f.ticket < started_) learn(f, now);  // a real attempt (not a cancelled start)
+        if (f.rate_limited) cool_down(f, now);
+        else if (!f.back_pressure) next_cooldown_ = std::chrono::milliseconds(1000);
+        recover_rate(now);
+        if (arc_) arc_->on_end(f.rtt, f.back_pressure, now);
+        publish();
+        pump();
+      },
+      [this] { stop_now(); });
 }
 
 void RateGate::cancelled() {
-  loop_.post([this] {
-    if (in_flight_ > 0) --in_flight_;
-    pump();
-  });
+  loop_.post(
+      [this] {
+        if (in_flight_ > 0) --in_flight_;
+        pump();
+      },
+      [this] { stop_now(); });
 }
 
 void RateGate::stop() {
-  loop_.post([this] {
-    stopped_ = true;
-    pump();
-  });
+  loop_.post([this] { stop_now(); }, [this] { stop_now(); });
+}
+
+/// Every waiting request (and every later one) is told it will never go. Also what a cancelled
+/// timer or message of the gate does: the loop cancels them only when the run stops at once, and
+/// a request left waiting would keep the run from ever ending.
+void RateGate::stop_now() {
+  armed_at_.reset();
+  stopped_ = true;
+  pump();
 }
 
 void RateGate::pump() {
@@ -95,10 +105,13 @@ RateGate::Clock::time_point RateGate::budget_available(double tokens, Clock::tim
 void RateGate::arm(Clock::time_point when) {
   if (armed_at_ && *armed_at_ <= when) return;  // an earlier wake-up is already set
   armed_at_ = when;
-  loop_.at(when, [this] {
-    armed_at_.reset();
-    pump();
-  });
+  loop_.at(
+      when,
+      [this] {
+        armed_at_.reset();
+        pump();
+      },
+      [this] { stop_now(); });
 }
 
 /// The server's own view of its limits: adopt a lower limit than configured, and never keep

@@ -70,6 +70,7 @@ class RateGate {
   };
 
   void pump();
+  void stop_now();
   Clock::time_point budget_available(double tokens, Clock::time_point now);
   void arm(Clock::time_point when);
   std::size_t limit() const { return arc_ ? arc_->limit() : settings_.concurrency_limit; }

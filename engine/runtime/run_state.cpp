@@ -41,6 +41,17 @@ void RunState::stop_resumable(std::string reason) {
   if (drain_hook_) drain_hook_();
 }
 
+void RunState::stop_resumable_now(std::string reason) {
+  {
+    std::lock_guard lock(fatal_mutex_);
+    if (!resumable_) {
+      resumable_reason_ = std::move(reason);
+      resumable_ = true;
+    }
+  }
+  if (stop_hook_) stop_hook_();
+}
+
 std::string RunState::resumable_reason() const {
   std::lock_guard lock(fatal_mutex_);
   return resumable_reason_;

@@ -78,6 +78,9 @@ class RunState {
   /// it: stop starting work, finish what is under way, and end as resumable (exit code 75). The
   /// first reason is kept. Thread-safe.
   void stop_resumable(std::string reason);
+  /// Like stop_resumable(), but nothing under way is waited for (a full disk: answers arriving
+  /// now could not be written anyway): the run stops at once, through the stop hook. Thread-safe.
+  void stop_resumable_now(std::string reason);
   std::string resumable_reason() const;
   bool stopped_resumable() const { return resumable_.load(); }
   void set_drain_hook(std::function<void()> hook) { drain_hook_ = std::move(hook); }

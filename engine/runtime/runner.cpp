@@ -89,6 +89,8 @@ class Runner {
     } catch (const FileBusy& e) {  // an output another run is writing: nothing was touched
       run_.stop_resumable(e.what());
       hard_stop();
+    } catch (const StorageFull& e) {  // no room for an output's folder or file
+      run_.stop_resumable_now(e.what());
     } catch (...) {
       run_.fail(current_exception_message());  // stops the run through the stop hook
     }
@@ -227,7 +229,10 @@ class Runner {
                                    "finish it first",
                                    replay->file, replay->started_at, replay->file, plan_.graph_file.string()));
     }
-    commits_ = std::make_unique<CommitQueue>([this](const std::string& message) { run_.fail(message); });
+    commits_ = std::make_unique<CommitQueue>([this](const std::string& message, bool disk_full) {
+      if (disk_full) run_.stop_resumable_now(message);
+      else run_.fail(message);
+    });
     run_.state = state_.get();
     run_.commits = commits_.get();
     run_.ledger.track_discards();
@@ -249,6 +254,8 @@ class Runner {
         state_->clear_partial();  // every record is complete
         if (options_.replay_id != 0) state_->set_replay_status(options_.replay_id, "finished");
       }
+    } catch (const StorageFull& e) {
+      run_.stop_resumable_now(e.what());
     } catch (const std::exception& e) {
       run_.fail(e.what());
     }
@@ -322,6 +329,8 @@ class Runner {
     for (auto& r : runtimes_) {
       try {
         r->finish();  // the last flush of sinks (a plugin's may throw anything)
+      } catch (const StorageFull& e) {
+        run_.stop_resumable_now(e.what());
       } catch (...) {
         run_.fail(current_exception_message());
       }

@@ -35,6 +35,7 @@ WriterNode::WriterNode(BuildContext& context, Opener open, FlushPolicy policy, E
       ending_(ending),
       destination_(std::move(destination)),
       node_(context.graph, flow::serial, [this](const Packet& p) {
+        const std::lock_guard turn(turn_);
         receive(p);
         return flow::continue_msg();
       }) {
@@ -83,7 +84,7 @@ void WriterNode::receive(const Packet& packet) {
     }
   } catch (...) {  // a sink type's writer (maybe a plugin's) that throws: the run stops, resumable
     broken_ = true;
-    run_.fail(fmt::format("{}: {}", destination_, current_exception_message()));
+    stop_run();
     run_.ledger.end(items, Ending::abandoned);
     return;
   }
@@ -94,13 +95,27 @@ void WriterNode::receive(const Packet& packet) {
   if (unflushed_ >= policy_.every_items) flush();
 }
 
+/// Inside a catch block: the writer failed, so the run stops at once. A full disk stops it
+/// resumable (exit 75: free space and run again); any other failure is fatal. Either way nothing
+/// after the last commit counts as written, and the resumed run writes it again.
+void WriterNode::stop_run() {
+  const std::string message = fmt::format("{}: {}", destination_, current_exception_message());
+  try {
+    throw;
+  } catch (const StorageFull&) {
+    run_.stop_resumable_now(message);
+  } catch (...) {
+    run_.fail(message);
+  }
+}
+
 void WriterNode::flush() {
   if (broken_ || !writer_) return;
   try {
     commit();
   } catch (...) {
     broken_ = true;
-    run_.fail(fmt::format("{}: {}", destination_, current_exception_message()));
+    stop_run();
     return;
   }
   unflushed_ = 0;
@@ -132,6 +147,7 @@ void WriterNode::post_commit(std::uint64_t position) {
 }
 
 void WriterNode::finish() {
+  const std::lock_guard turn(turn_);
   if (broken_ || !writer_) {
     if (run_.commits) run_.commits->drain();  // the writer must outlive its queued commits
     return;

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_set>
 
@@ -52,6 +53,7 @@ class WriterNode final : public NodeRuntime {
   void receive(const Packet& packet);
   bool committed_before(const Item& item);
   void flush();
+  void stop_run();
   void commit();
   void post_commit(std::uint64_t position);
 
@@ -70,6 +72,10 @@ class WriterNode final : public NodeRuntime {
   std::size_t unflushed_ = 0;
   std::chrono::steady_clock::time_point last_flush_;
   bool broken_ = false;
+  // receive() runs on workers, finish() on the main thread once the graph is done. The graph's
+  // wait orders them, but inside libtbb, where ThreadSanitizer cannot see it; this (never
+  // contended) lock states the order in a way it can.
+  std::mutex turn_;
   flow::function_node<Packet, flow::continue_msg> node_;
 };
 

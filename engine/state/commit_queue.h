@@ -14,10 +14,10 @@ namespace flowbatch {
 ///
 /// A commit that throws poisons the queue: after a failed fsync the data may be gone even if a
 /// later fsync succeeds, so nothing later may be recorded as durable. The failure is reported
-/// once, on the commit thread.
+/// once, on the commit thread, with `disk_full` set when it was a full disk (StorageFull).
 class CommitQueue {
  public:
-  using FailureHandler = std::function<void(const std::string& message)>;
+  using FailureHandler = std::function<void(const std::string& message, bool disk_full)>;
 
   explicit CommitQueue(FailureHandler on_failure) : on_failure_(std::move(on_failure)) {}
 

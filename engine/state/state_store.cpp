@@ -1,5 +1,6 @@
 #include "engine/state/state_store.h"
 
+#include "engine/core/exceptions.h"
 #include "engine/io/durable.h"
 
 #include <fmt/chrono.h>
@@ -86,6 +87,8 @@ void check_writable(const std::filesystem::path& file) {
   const auto folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
   try {
     create_folders_durably(folder);
+  } catch (const StorageFull&) {
+    throw;  // says what to do already
   } catch (const std::exception& e) {
     throw unwritable(file, e.what());
   }
@@ -126,6 +129,8 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
     sqlite3_close(db_);
     db_ = nullptr;
+    if ((code & 0xFF) == SQLITE_FULL)
+      throw StorageFull(fmt::format("cannot create the state {}: {} (free some space, then run the same command to go on)", file.string(), why));
     if (is_io_error(code)) throw unwritable(file, why);
     throw refused(file, "cannot be opened (" + why + ")");
   }
@@ -147,6 +152,10 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     exec("CREATE TABLE IF NOT EXISTS replays(id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, aside TEXT NOT NULL, "
          "output TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT)");
     exec("CREATE TABLE IF NOT EXISTS cache(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID");
+  } catch (const StorageFull&) {
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw;
   } catch (const std::exception& e) {
     const int code = sqlite3_extended_errcode(db_);
     sqlite3_close(db_);
@@ -228,16 +237,27 @@ void StateStore::upgrade_schema(const std::string& from) {
 
 void StateStore::exec(const char* sql) {
   char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    const std::string why = error ? error : "unknown error";
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+  if (rc != SQLITE_OK) {
+    const std::string why = error ? error : sqlite3_errstr(rc);
     sqlite3_free(error);
-    throw std::runtime_error(why);
+    throw_failure(rc, why);
   }
 }
 
 void StateStore::check(int rc, const char* what) {
   if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-    throw std::runtime_error(fmt::format("state {}: {}: {}", file_.string(), what, sqlite3_errmsg(db_)));
+    throw_failure(rc, fmt::format("state {}: {}: {}", file_.string(), what, sqlite3_errmsg(db_)));
+}
+
+/// A state that cannot be written because its disk is full stops the run resumable, like an
+/// output on a full disk: SQLite rolled the transaction back, so nothing is recorded half.
+void StateStore::throw_failure(int rc, const std::string& message) const {
+  if ((rc & 0xFF) == SQLITE_FULL)
+    throw StorageFull(fmt::format("{} (the disk holding the state {} is full: free some space, then run the same command "
+                                  "to go on)",
+                                  message, file_.string()));
+  throw std::runtime_error(message);
 }
 
 std::uint64_t StateStore::sink_position(const std::string& sink) {
@@ -331,8 +351,10 @@ void StateStore::durable_transaction(const std::function<void()>& body) {
     body();
     exec("COMMIT");
   } catch (...) {
-    exec("ROLLBACK");
-    exec("PRAGMA synchronous=NORMAL");
+    // SQLite may have rolled back already (a full disk does); a failing ROLLBACK must not hide
+    // the error that caused it.
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
     throw;
   }
   exec("PRAGMA synchronous=NORMAL");

@@ -133,6 +133,7 @@ class StateStore {
   void exec(const char* sql);
   void durable_transaction(const std::function<void()>& body);
   void check(int rc, const char* what);
+  [[noreturn]] void throw_failure(int rc, const std::string& message) const;
   void insert_runs(const RecordRuns& runs, const std::vector<std::string>& source_names);
   void insert_partial(const std::string& sink, const std::vector<ItemKey>& items, const std::vector<std::string>& source_names);
   void upgrade_schema(const std::string& from);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/core/diagnostics.h"
@@ -84,6 +85,18 @@ int kill_at_random_moments(const std::vector<std::string>& args, const std::file
 std::shared_ptr<Provider> make_provider(const std::string& type, const std::string& toml);
 
 /// The "id" of every record, counted.
+/// Polls `done` every millisecond until it is true (bounded); false on time-out. For waiting on
+/// another thread, never for timing.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 std::map<std::string, int> count_ids(const std::vector<boost::json::object>& records, const std::string& key = "id");
 
 /// A graph calling an OpenAI-compatible server at `base_url` without a key: source "in" (in.jsonl,

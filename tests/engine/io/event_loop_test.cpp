@@ -6,22 +6,11 @@
 #include <vector>
 
 #include "engine/io/event_loop.h"
+#include "tests/support/fixtures.h"
 
 using namespace flowbatch;
 using namespace std::chrono_literals;
-
-namespace {
-/// Waits (bounded) until `done` is true.
-template <class F>
-bool eventually(F done, std::chrono::milliseconds limit = 5000ms) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-}  // namespace
+using flowbatch::test::eventually;
 
 TEST_CASE("timers fire in deadline order on the loop thread") {
   EventLoop loop;
