@@ -79,6 +79,8 @@ class SourceRuntime final : public NodeRuntime {
     const std::size_t chunk = run_.admission.chunk_size();
     try {
       exhausted_ = !reader_->read(records_, chunk);
+      if (exhausted_)
+        if (auto change = reader_->input_changed()) log_.warn("{}", *change);
     } catch (...) {
       run_.fail(fmt::format("source {}: {}", node_name_, current_exception_message()));
       return stop(fc);

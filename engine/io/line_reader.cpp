@@ -2,6 +2,8 @@
 
 #include "engine/core/text.h"
 
+#include <fmt/format.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +39,22 @@ LineReader::LineReader(const std::filesystem::path& path) : path_(path) {
   if (fd_ < 0) throw io_error("cannot open", path);
   capacity_ = block_size(fd_);
   buffer_ = std::make_unique_for_overwrite<char[]>(capacity_);
+  struct stat st {};
+  if (::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode)) size_at_open_ = static_cast<std::uint64_t>(st.st_size);
+}
+
+std::optional<std::string> LineReader::changed_while_read() const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  const auto now = static_cast<std::uint64_t>(st.st_size);
+  if (now < size_at_open_)
+    return fmt::format("{} shrank while it was read (from {} to {} bytes): only the records before the cut were read", path_.string(),
+                       size_at_open_, now);
+  if (now > offset_)
+    return fmt::format("{} grew while it was read: the {} bytes added after its end was reached were not read; run the same "
+                       "command again to process them (records already done are skipped)",
+                       path_.string(), now - offset_);
+  return std::nullopt;
 }
 
 LineReader::~LineReader() {

@@ -21,6 +21,9 @@ class LineReader {
   bool next(std::string& line, std::uint64_t& line_number);
   /// Bytes consumed so far (the offset just past the last line returned).
   std::uint64_t offset() const { return offset_; }
+  /// Once next() returned false: how the file changed while it was read, worded for a warning
+  /// (it shrank, or grew after its end was reached); nothing when it did not.
+  std::optional<std::string> changed_while_read() const;
 
  private:
   bool fill();
@@ -36,6 +39,7 @@ class LineReader {
   bool bom_checked_ = false;
   std::uint64_t line_ = 0;
   std::uint64_t offset_ = 0;
+  std::uint64_t size_at_open_ = 0;
 };
 
 /// Whether a line holds nothing but spaces, tabs and carriage returns (JSON's white space): the

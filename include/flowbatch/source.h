@@ -22,6 +22,9 @@ class SourceReader {
   /// Appends at most `max` records to `out`. Returns false once the input is exhausted
   /// (records appended in that same call still count).
   virtual bool read(std::vector<Record>& out, std::size_t max) = 0;
+  /// Once read() returned false: how the input changed while it was read (a file cut short, or
+  /// appended to after its end was reached), for a warning; nothing when it did not or cannot tell.
+  virtual std::optional<std::string> input_changed() const { return std::nullopt; }
 };
 
 /// A configured source type (one per [sources.NAME] table).

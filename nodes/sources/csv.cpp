@@ -70,6 +70,8 @@ class CsvReader final : public SourceReader {
     return true;
   }
 
+  std::optional<std::string> input_changed() const override { return lines_.changed_while_read(); }
+
  private:
   /// One logical record: physical lines joined while a quoted field stays open. Only each new
   /// line's quotes are counted: rescanning the whole record per line made an unclosed quote

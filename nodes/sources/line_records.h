@@ -11,6 +11,7 @@ class LineRecordReader final : public SourceReader {
  public:
   explicit LineRecordReader(const std::filesystem::path& path) : lines_(path) {}
   bool read(std::vector<Record>& out, std::size_t max) override;
+  std::optional<std::string> input_changed() const override { return lines_.changed_while_read(); }
 
  private:
   LineReader lines_;

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstdio>
+
 #include "engine/io/line_reader.h"
 #include "tests/support/fixtures.h"
 
@@ -94,4 +96,42 @@ TEST_CASE("blank lines hold only spaces, tabs and carriage returns — readers a
   CHECK(count_nonblank_lines(dir.write("bom.txt", "\xEF\xBB\xBF\na\n")) == 1);
   CHECK(count_nonblank_lines(dir.write("bom2.txt", "\xEF\xBB\xBF{}\n")) == 1);
   CHECK(count_nonblank_lines(dir.write("bom3.txt", "\xEF\xBB\xBF")) == 0);
+}
+
+TEST_CASE("a file that changes while it is read says how, once its end is reached") {
+  TempDir dir;
+  std::string line;
+  std::uint64_t n = 0;
+  SUBCASE("unchanged: nothing to say") {
+    const auto file = dir.write("a.txt", "one\ntwo\n");
+    LineReader reader(file);
+    while (reader.next(line, n)) {
+    }
+    CHECK_FALSE(reader.changed_while_read().has_value());
+  }
+  SUBCASE("appended to after the end was reached") {
+    const auto file = dir.write("a.txt", "one\ntwo\n");
+    LineReader reader(file);
+    while (reader.next(line, n)) {
+    }
+    std::FILE* f = std::fopen(file.c_str(), "a");
+    REQUIRE(f);
+    std::fputs("three\n", f);
+    std::fclose(f);
+    const auto change = reader.changed_while_read();
+    REQUIRE(change.has_value());
+    CHECK(change->find("grew while it was read: the 6 bytes added") != std::string::npos);
+    CHECK(change->find("run the same command again") != std::string::npos);
+  }
+  SUBCASE("cut short before its end was read") {
+    const auto file = dir.write("a.txt", "one\ntwo\nthree\nfour\n");
+    LineReader reader(file);
+    std::filesystem::resize_file(file, 8);  // "one\ntwo\n"
+    int lines = 0;
+    while (reader.next(line, n)) ++lines;
+    CHECK(lines == 2);
+    const auto change = reader.changed_while_read();
+    REQUIRE(change.has_value());
+    CHECK(change->find("shrank while it was read (from 19 to 8 bytes)") != std::string::npos);
+  }
 }
