@@ -61,6 +61,22 @@ Background::Background(const std::vector<std::string>& argv, const std::filesyst
   }
 }
 
+bool Background::ended(int& exit_code) {
+  if (pid_ <= 0) return true;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+  pid_ = -1;
+  exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return true;
+}
+
+void Background::kill_now() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
 Background::~Background() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGTERM);

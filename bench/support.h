@@ -28,6 +28,12 @@ class Background {
   Background(const Background&) = delete;
   Background& operator=(const Background&) = delete;
 
+  int pid() const { return pid_; }
+  /// Whether it has ended, without waiting; then its exit code (128 + the signal when killed).
+  bool ended(int& exit_code);
+  /// SIGKILL (a crash, as far as the program can tell), and waits for it.
+  void kill_now();
+
  private:
   int pid_ = -1;
 };
