@@ -105,7 +105,8 @@ TEST_CASE("replay killed at random moments and run again until done: every repla
   }
   REQUIRE(read_jsonl(dir / "failed.jsonl").size() == kItems);
 
-  MockServer healthy({"--latency-ms", "20", "--error-rate", "0.05", "--seed", "8"});
+  // Slow enough (about 3 s of requests) that most of the eight kills land mid-run.
+  MockServer healthy({"--latency-ms", "50", "--error-rate", "0.05", "--seed", "8"});
   dir.write("g.toml", graph(healthy.base_url()));
   const unsigned seed = std::random_device{}();
   CAPTURE(seed);
