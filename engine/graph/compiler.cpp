@@ -18,13 +18,6 @@
 namespace flowbatch {
 namespace {
 
-bool valid_node_name(std::string_view name) {
-  if (name.empty()) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
 struct InputRef {
   std::string text;
   Location where;
@@ -52,6 +45,7 @@ class Compiler {
     checks.route_unconnected_ports(pipeline_dead_letter_where_);
     checks.check_cycles();
     checks.check_file_conflicts(options_.replay_from);
+    checks.check_no_linked_outputs();
     if (!diagnostics_.has_errors()) checks.check_template_fields();
     if (diagnostics_.has_errors()) return std::nullopt;
     return std::move(plan_);
@@ -144,7 +138,7 @@ class Compiler {
 
   void read_node(const NodeKind& kind, const ConfigEntry& e, std::set<std::string>& seen) {
     const std::string subject = kind.table + "." + e.key;
-    if (!valid_node_name(e.key)) {
+    if (!is_valid_name(e.key)) {
       diagnostics_.error(e.key_where, subject,
                          "node names may use only letters, digits, '_' and '-' (a '.' would be read as a port)");
       return;
