@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/cli/core_dumps.h"
 #include "engine/cli/list_types.h"
 #include "engine/cli/replay_setup.h"
 #include "engine/core/console.h"
@@ -264,6 +265,7 @@ std::vector<std::string> with_default_command(int argc, char** argv) {
 }  // namespace
 
 int run_cli(int argc, char** argv, TypeRegistry& registry) {
+  disable_core_dumps();  // before any key is read from the environment
   CLI::App app{"flowbatch: run large AI/LLM batch jobs as dataflow graphs", "flowbatch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "flowbatch 0.1.0");
