@@ -43,6 +43,26 @@ path = "out.jsonl"
                      provider_toml, call_extra);
 }
 
+/// in.jsonl → a call to the command_provider plugin's `command` provider (its keys given as TOML
+/// lines) → out.jsonl.
+std::string command_graph(const std::string& provider_lines) {
+  return R"([pipeline]
+plugins = ["command_provider"]
+[providers.local]
+type = "command"
+)" + provider_lines + R"(
+[sources.in]
+path = "in.jsonl"
+[calls.c]
+inputs = ["in"]
+provider = "local"
+prompt = "{{text}}"
+[sinks.out]
+inputs = ["c"]
+path = "out.jsonl"
+)";
+}
+
 /// Every byte of every file under `dir` (outputs, dead letters, the state and its -wal).
 std::string all_files(const fs::path& dir) {
   std::string all;
@@ -158,4 +178,29 @@ api_key_env = "FLOWBATCH_E2E_SHORT_KEY"
   CHECK(first != std::string::npos);
   CHECK(validate.err.find(warning, first + 1) == std::string::npos);  // once, though two providers use it
   CHECK(validate.err.find("k3y9") == std::string::npos);
+}
+
+TEST_CASE("the program runs with core dumps off: RLIMIT_CORE is 0, as its children inherit") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(1));
+  dir.write("g.toml", command_graph(R"(command = ["sh", "-c", "cat > /dev/null; grep 'Max core file size' /proc/self/limits | tr -s ' '"])"));
+  auto run = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(run.exit_code == 0, run.err);
+  const auto out = read_jsonl(dir / "out.jsonl");
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].at("output").as_string() == "Max core file size 0 0 bytes ");  // as tr leaves it
+}
+
+TEST_CASE("a command provider's program gets a minimal environment plus what pass_env names, never the keys") {
+  ScopedEnv key("FLOWBATCH_E2E_CHILD_KEY", "sk-child-SECRET-000111222");
+  ScopedEnv wanted("FLOWBATCH_E2E_WANTED", "passed-on");
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(1));
+  dir.write("g.toml", command_graph(R"(command = ["sh", "-c", "cat > /dev/null; echo \"wanted=$FLOWBATCH_E2E_WANTED key=$FLOWBATCH_E2E_CHILD_KEY path=$${PATH:+set}\""]
+pass_env = ["FLOWBATCH_E2E_WANTED"])"));
+  auto plain = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(plain.exit_code == 0, plain.err);
+  const auto out = read_jsonl(dir / "out.jsonl");
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].at("output").as_string() == "wanted=passed-on key= path=set");
 }
