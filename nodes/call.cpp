@@ -71,10 +71,20 @@ std::string cache_key(const std::string& provider, const HttpRequest& r) {
   return hex16(a) + hex16(b);
 }
 
-std::string encode_response(const HttpResponse& r) {
-  boost::json::array headers;
-  for (const auto& h : r.headers) headers.push_back(boost::json::array{boost::json::string(h.name), boost::json::string(h.value)});
-  return boost::json::serialize(boost::json::object{{"status", r.status}, {"headers", std::move(headers)}, {"body", r.body}});
+/// What the cache keeps of an answer: its status and body, redacted (a server may echo the key,
+/// and the state file outlives the run). Never the headers: they may carry cookies or tokens,
+/// and what they tell (rate limits, request ids) is about the request that was sent, not this one.
+std::string encode_response(const HttpResponse& r, const Redactor& redactor) {
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(r.body, ec);
+  std::string text;
+  if (ec) {
+    text = redactor.redact(r.body);
+  } else {  // parsed, so that a key written with JSON escapes is found too
+    redactor.redact_json(body);
+    text = boost::json::serialize(body);
+  }
+  return boost::json::serialize(boost::json::object{{"status", r.status}, {"body", std::move(text)}});
 }
 
 std::optional<HttpResponse> decode_response(const std::string& text) {
@@ -84,8 +94,6 @@ std::optional<HttpResponse> decode_response(const std::string& text) {
   HttpResponse r;
   const auto& o = v.get_object();
   r.status = static_cast<int>(o.at("status").to_number<std::int64_t>());
-  for (const auto& h : o.at("headers").as_array())
-    r.headers.push_back({std::string(h.as_array()[0].as_string()), std::string(h.as_array()[1].as_string())});
   r.body = std::string(o.at("body").as_string());
   return r;
 }
@@ -119,6 +127,8 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     if (!result.failure && result.outputs.size() != ex.items.size())
       result.failure = failure_of(ErrorClass::malformed, fmt::format("the provider returned {} answers for {} items",
                                                                  result.outputs.size(), ex.items.size()));
+    if (!result.failure)  // a server may echo the key in an answer: it must not reach an output
+      for (auto& output : result.outputs) run_.redactor.redact_json(output);
     for (std::size_t i = 0; i < ex.items.size(); ++i) {
       std::optional<Failure> failure = result.failure;
       if (!failure) failure = apply_output(ex.items[i], result, i);
@@ -202,7 +212,7 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
   void remember(const CallExchange& ex) const {
     if (ex.cache_key.empty() || ex.from_cache || ex.result.failure || ex.response.status < 200 || ex.response.status >= 300) return;
     try {
-      run_.state->cache_put(ex.cache_key, encode_response(ex.response));
+      run_.state->cache_put(ex.cache_key, encode_response(ex.response, run_.redactor));
     } catch (const StorageFull& e) {  // the state's next commit cannot succeed either: stop now
       run_.stop_resumable_now(fmt::format("{}: {}", name_, e.what()));
     } catch (const std::exception& e) {  // a cache that cannot write costs money, not results
@@ -342,7 +352,7 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
 
   void record_failure(Item& item, Failure failure, const CallResult& result) const {
     failure.node = name_;
-    failure.message = run_.redactor.redact(failure.message);
+    failure.message = run_.redactor.redact_and_cut(failure.message, Redactor::kMaxMessageBytes);
     if (failure.request_id.empty()) failure.request_id = result.request_id;
     if (failure.http_status == 0) failure.http_status = result.http_status;
     item.error_history.push_back(failure.error_class);

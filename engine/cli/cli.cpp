@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/cli/core_dumps.h"
 #include "engine/cli/list_types.h"
 #include "engine/cli/replay_setup.h"
 #include "engine/core/console.h"
@@ -29,7 +30,15 @@ namespace {
 struct GraphArgs {
   std::string graph;
   std::vector<std::string> overrides;
+  bool load_plugins = true;  // validate and graph: only with --load-plugins
 };
+
+/// `validate` and `graph` check a graph without running code it names, unless asked to.
+void add_load_plugins_flag(CLI::App& cmd, GraphArgs& args) {
+  args.load_plugins = false;
+  cmd.add_flag("--load-plugins", args.load_plugins,
+               "load the graph's plugins to check their types (a plugin is code: only for graphs you trust)");
+}
 
 void add_graph_args(CLI::App& cmd, GraphArgs& args) {
   cmd.add_option("graph", args.graph, "the pipeline's TOML file")->required();
@@ -37,17 +46,18 @@ void add_graph_args(CLI::App& cmd, GraphArgs& args) {
       ->allow_extra_args(false);
 }
 
-/// Prints the findings of a compile to stderr; true when it produced a plan.
-bool report(const CompileResult& result) {
-  if (!result.diagnostics.items().empty()) std::fputs(result.diagnostics.str().c_str(), stderr);
+/// Prints the findings of a compile to stderr (redacted: a message may quote a value holding a
+/// key); true when it produced a plan.
+bool report(const CompileResult& result, const Redactor& redactor) {
+  if (!result.diagnostics.items().empty()) std::fputs(redactor.redact(result.diagnostics.str()).c_str(), stderr);
   return result.plan.has_value();
 }
 
 int cmd_validate(TypeRegistry& registry, const GraphArgs& args, bool check_environment, bool deny_warnings) {
   Redactor redactor;
-  CompileOptions options{args.overrides, check_environment, {}};
+  CompileOptions options{args.overrides, check_environment, {}, args.load_plugins};
   CompileResult result = compile_file(args.graph, registry, redactor, options);
-  const bool ok = report(result);
+  const bool ok = report(result, redactor);
   const auto& d = result.diagnostics;
   if (!ok) {
     std::fprintf(stderr, "%s: %zu error%s\n", args.graph.c_str(), d.error_count(), d.error_count() == 1 ? "" : "s");
@@ -65,9 +75,9 @@ int cmd_validate(TypeRegistry& registry, const GraphArgs& args, bool check_envir
 
 int cmd_graph(TypeRegistry& registry, const GraphArgs& args) {
   Redactor redactor;
-  CompileOptions options{args.overrides, /*check_environment=*/false, {}};
+  CompileOptions options{args.overrides, /*check_environment=*/false, {}, args.load_plugins};
   CompileResult result = compile_file(args.graph, registry, redactor, options);
-  if (!report(result)) return kExitConfig;
+  if (!report(result, redactor)) return kExitConfig;
   std::fputs(redactor.redact(to_dot(*result.plan)).c_str(), stdout);
   return kExitOk;
 }
@@ -123,7 +133,7 @@ int execute(const Plan& plan, Redactor& redactor, const RunFlags& flags, const R
 int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags) {
   Redactor redactor;
   CompileResult result = compile_for_run(registry, redactor, args, flags);
-  if (!report(result)) return kExitConfig;
+  if (!report(result, redactor)) return kExitConfig;
   RunOptions run_options;
   run_options.fresh = flags.fresh;
   return execute(*result.plan, redactor, flags, run_options);
@@ -145,7 +155,7 @@ int replay_without_state(TypeRegistry& registry, const std::filesystem::path& fi
   }
   Redactor redactor;
   CompileResult result = compile_for_run(registry, redactor, args, flags, fs::absolute(aside));
-  if (!report(result)) return kExitConfig;
+  if (!report(result, redactor)) return kExitConfig;
   fs::rename(file, aside);
   std::fprintf(stderr, "replaying %s (moved to %s); the graph keeps no state, so a replay killed midway cannot be resumed\n",
                file.c_str(), aside.c_str());
@@ -161,7 +171,7 @@ int replay_without_state(TypeRegistry& registry, const std::filesystem::path& fi
 int cmd_replay(TypeRegistry& registry, const std::string& dead_letters, const GraphArgs& args, const RunFlags& flags) {
   Redactor redactor;
   const CompileResult graph = compile_for_run(registry, redactor, args, flags);
-  if (!report(graph)) return kExitConfig;
+  if (!report(graph, redactor)) return kExitConfig;
   const Plan& plain = *graph.plan;
   if (plain.pipeline.state.empty()) return replay_without_state(registry, dead_letters, args, flags);
   std::unique_ptr<RunLock> lock;
@@ -183,7 +193,7 @@ int cmd_replay(TypeRegistry& registry, const std::string& dead_letters, const Gr
   // Compiled again with the sources reading the set-aside file (quietly: its warnings were shown).
   Redactor replay_redactor;
   const CompileResult compiled = compile_for_run(registry, replay_redactor, args, flags, replay.read_from);
-  if (!compiled.plan) return report(compiled) ? kExitOk : kExitConfig;
+  if (!compiled.plan) return report(compiled, replay_redactor) ? kExitOk : kExitConfig;
   RunOptions run_options;
   run_options.state_locked = true;
   run_options.replay_id = replay.id;
@@ -197,7 +207,7 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
   options.overrides = args.overrides;
   options.check_environment = false;
   CompileResult result = compile_file(args.graph, registry, redactor, options);
-  if (!report(result)) return kExitConfig;
+  if (!report(result, redactor)) return kExitConfig;
   const auto& state = result.plan->pipeline.state;
   if (state.empty()) {
     std::fprintf(stderr, "%s keeps no state (pipeline.state = \"none\")\n", args.graph.c_str());
@@ -230,15 +240,15 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
 /// listed after the types, which may be what helps fix them.
 int cmd_plugins(TypeRegistry& registry, const std::string& graph) {
   CompileResult result;
+  Redactor redactor;
   if (!graph.empty()) {
-    Redactor redactor;
     CompileOptions options;
     options.check_environment = false;
     result = compile_file(graph, registry, redactor, options);
   }
   list_types(registry);
   std::fflush(stdout);
-  if (!result.diagnostics.items().empty()) std::fputs(result.diagnostics.str().c_str(), stderr);
+  report(result, redactor);
   return result.diagnostics.has_errors() ? kExitConfig : kExitOk;
 }
 
@@ -255,6 +265,7 @@ std::vector<std::string> with_default_command(int argc, char** argv) {
 }  // namespace
 
 int run_cli(int argc, char** argv, TypeRegistry& registry) {
+  disable_core_dumps();  // before any key is read from the environment
   CLI::App app{"flowbatch: run large AI/LLM batch jobs as dataflow graphs", "flowbatch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "flowbatch 0.1.0");
@@ -291,9 +302,11 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   add_graph_args(*validate, validate_args);
   validate->add_flag("--no-environment", no_environment, "do not check input files or environment variables");
   validate->add_flag("--deny-warnings", deny_warnings, "treat warnings as errors");
+  add_load_plugins_flag(*validate, validate_args);
 
   auto* graph = app.add_subcommand("graph", "print the compiled graph as Graphviz DOT");
   add_graph_args(*graph, graph_args);
+  add_load_plugins_flag(*graph, graph_args);
 
   auto* plugins = app.add_subcommand("plugins", "list every node type (built-in and from a graph's plugins) and its keys");
   plugins->add_option("graph", plugins_graph, "also load the plugins this graph names");

@@ -12,6 +12,12 @@ namespace flowbatch {
 
 struct ConfigEntry;
 
+/// A part of a string: `size` bytes from `offset`.
+struct TextSpan {
+  std::size_t offset = 0;
+  std::size_t size = 0;
+};
+
 /// A parsed configuration value that remembers where it was written. The engine's own tree, so
 /// that toml++ stays inside the loader and every later stage can point at file:line:column.
 class ConfigValue {
@@ -27,6 +33,9 @@ class ConfigValue {
   std::vector<ConfigEntry> entries;  ///< table entries, in file order
   Location where;                    ///< where the value is written
   std::filesystem::path base_dir;    ///< relative paths in this value resolve against it
+  /// Where values of environment variables (`${VAR}`) were put into `text`: the secrets a
+  /// header or a URL may carry.
+  std::vector<TextSpan> expanded;
 
   bool is_table() const { return kind == Kind::table; }
   const ConfigValue* find(std::string_view key) const;

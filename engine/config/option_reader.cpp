@@ -178,7 +178,11 @@ std::string OptionReader::secret(std::string_view key) {
       error(key, fmt::format("environment variable {} is not set", variable));
     return {};
   }
-  context_.redactor.add(value);
+  holds_secret_ = true;
+  if (context_.redactor.add(value) == Redactor::Added::too_short)
+    warning(key, fmt::format("the value of {} is shorter than {} characters: too short to be redacted safely, it may "
+                             "appear in messages and outputs",
+                             variable, Redactor::kMinLength));
   return value;
 }
 

@@ -41,6 +41,9 @@ class OptionReader final : public Options {
   void warning(std::string_view key, std::string message) override;
   std::string_view node_name() const override { return node_name_; }
 
+  /// Whether secret() handed out a value: the node will send a key somewhere.
+  bool holds_secret() const { return holds_secret_; }
+
   /// Where the key's value is written (the table's header when the key is absent).
   Location location(std::string_view key) const;
 
@@ -67,6 +70,7 @@ class OptionReader final : public Options {
   std::vector<KeySpec> schema_;
   Context context_;
   std::vector<std::string> mistyped_;
+  bool holds_secret_ = false;
   mutable std::vector<PathUse> paths_used_;  // path() is const for the node types that read it
 };
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <toml++/toml.h>
@@ -62,7 +63,7 @@ struct Converter {
       case toml::node_type::string:
         v.kind = ConfigValue::Kind::string;
         v.text = node.as_string()->get();
-        if (expand_variables) v.text = expand_env(v.text, v.where, path, diagnostics);
+        if (expand_variables) v.text = expand_env(v.text, v.where, path, diagnostics, &v.expanded);
         break;
       case toml::node_type::integer:
         v.kind = ConfigValue::Kind::integer;
@@ -139,7 +140,7 @@ ConfigValue parse_text(const std::string& text, const std::string& display_name,
 }  // namespace
 
 std::string expand_env(const std::string& text, const Location& where, const std::string& subject,
-                       Diagnostics& diagnostics) {
+                       Diagnostics& diagnostics, std::vector<TextSpan>* expanded) {
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -165,8 +166,10 @@ std::string expand_env(const std::string& text, const Location& where, const std
       fallback = inner.substr(dash + 2);
     }
     const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
-    if (value && *value) out += value;
-    else if (fallback) out += *fallback;
+    if (value && *value) {
+      if (expanded) expanded->push_back(TextSpan{out.size(), std::strlen(value)});
+      out += value;
+    } else if (fallback) out += *fallback;
     else
       diagnostics.error(where, subject,
                         fmt::format("environment variable {} is not set (write ${{{}:-default}} to give a default)",

@@ -25,8 +25,9 @@ ConfigValue load_toml_text(const std::string& text, const std::string& display_n
 /// way resolve against the current directory, like any other command-line argument.
 void apply_override(ConfigValue& root, const std::string& assignment, Diagnostics& diagnostics);
 
-/// Expands ${VAR} and ${VAR:-default} in `text`; reports unset variables at `where`.
+/// Expands ${VAR} and ${VAR:-default} in `text`; reports unset variables at `where`. Where the
+/// environment's values went is added to `expanded` (defaults written in the file are no secret).
 std::string expand_env(const std::string& text, const Location& where, const std::string& subject,
-                       Diagnostics& diagnostics);
+                       Diagnostics& diagnostics, std::vector<TextSpan>* expanded = nullptr);
 
 }  // namespace flowbatch

@@ -19,6 +19,10 @@ std::optional<std::string> closest_match(std::string_view word, const std::vecto
 /// " (did you mean \"x\"?)" or "" — ready to append to a message.
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
+/// Whether `name` may name a node or a pipeline: letters, digits, '_' and '-' only (no '.', read
+/// as a port; no '/', since names become file names).
+bool is_valid_name(std::string_view name);
+
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
 
 /// Splits on `separator`, keeping empty parts.

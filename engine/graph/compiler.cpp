@@ -7,6 +7,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "engine/config/expanded_secrets.h"
 #include "engine/config/option_reader.h"
 #include "engine/config/toml_loader.h"
 #include "engine/core/exceptions.h"
@@ -17,13 +18,6 @@
 
 namespace flowbatch {
 namespace {
-
-bool valid_node_name(std::string_view name) {
-  if (name.empty()) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
 
 struct InputRef {
   std::string text;
@@ -39,9 +33,10 @@ class Compiler {
   }
 
   std::optional<Plan> run(const ConfigValue& root) {
+    register_expanded_secrets(root, "", redactor_, diagnostics_);  // before anything prints a value
     check_top_level(root);
     read_pipeline(root);
-    load_plugins(plan_.pipeline.plugins, registry_, diagnostics_);  // their types, before nodes name them
+    if (options_.load_plugins) load_plugins(plan_.pipeline.plugins, registry_, diagnostics_);  // before nodes name them
     read_providers(root);
     read_nodes(root);
     if (plan_.nodes.empty() && !diagnostics_.has_errors())
@@ -52,12 +47,20 @@ class Compiler {
     checks.route_unconnected_ports(pipeline_dead_letter_where_);
     checks.check_cycles();
     checks.check_file_conflicts(options_.replay_from);
+    checks.check_no_linked_outputs();
     if (!diagnostics_.has_errors()) checks.check_template_fields();
     if (diagnostics_.has_errors()) return std::nullopt;
     return std::move(plan_);
   }
 
  private:
+  /// Said after "unknown type" when the graph names plugins that were not loaded.
+  std::string plugins_hint() const {
+    if (options_.load_plugins || plan_.pipeline.plugins.empty()) return "";
+    return "; the graph's plugins were not loaded (a plugin is code that runs when loaded): pass --load-plugins to "
+           "check their types";
+  }
+
   OptionReader::Context reader_context() { return {diagnostics_, redactor_, options_.check_environment}; }
 
   void check_top_level(const ConfigValue& root) {
@@ -104,9 +107,9 @@ class Compiler {
         type = registry_.provider(p.type);
         if (!type) {
           diagnostics_.error(type_value->where, subject + ".type",
-                             fmt::format("unknown provider type \"{}\"{}; known types: {}", p.type,
+                             fmt::format("unknown provider type \"{}\"{}; known types: {}{}", p.type,
                                          did_you_mean(p.type, registry_.provider_names()),
-                                         join(registry_.provider_names(), ", ")));
+                                         join(registry_.provider_names(), ", "), plugins_hint()));
         }
       }
       std::vector<KeySpec> schema = provider_keys();
@@ -127,8 +130,31 @@ class Compiler {
         if (!p.provider && diagnostics_.error_count() == errors_before)
           diagnostics_.error(e.key_where, subject, "the provider type could not be configured");
       }
+      warn_plain_http(e.value, subject, reader.holds_secret());
       plan_.providers.push_back(std::move(p));
     }
+  }
+
+  /// A key sent over plain http:// can be read by anyone on the way; loopback (a local proxy or
+  /// mock) never leaves the machine.
+  void warn_plain_http(const ConfigValue& table, const std::string& subject, bool holds_secret) {
+    bool sends_key = holds_secret;
+    if (const ConfigValue* headers = table.find("headers"))
+      sends_key = sends_key || has_expansion(*headers);
+    const ConfigValue* url = find_plain_http_url(table);
+    if (url && sends_key)
+      diagnostics_.warning(url->where, subject,
+                           "this provider's key would be sent unencrypted over http:// to a host that is not this "
+                           "machine; use https://");
+  }
+
+  static bool has_expansion(const ConfigValue& v) {
+    if (!v.expanded.empty()) return true;
+    for (const auto& item : v.items)
+      if (has_expansion(item)) return true;
+    for (const auto& e : v.entries)
+      if (has_expansion(e.value)) return true;
+    return false;
   }
 
   void read_nodes(const ConfigValue& root) {
@@ -144,7 +170,7 @@ class Compiler {
 
   void read_node(const NodeKind& kind, const ConfigEntry& e, std::set<std::string>& seen) {
     const std::string subject = kind.table + "." + e.key;
-    if (!valid_node_name(e.key)) {
+    if (!is_valid_name(e.key)) {
       diagnostics_.error(e.key_where, subject,
                          "node names may use only letters, digits, '_' and '-' (a '.' would be read as a port)");
       return;
@@ -197,8 +223,8 @@ class Compiler {
       if (!type_keys) {
         const auto names = registry_.names(kind.family);
         diagnostics_.error(type_value ? type_value->where : table.where, subject + ".type",
-                           fmt::format("unknown {} type \"{}\"{}; known types: {}", kind.name, type_out,
-                                       did_you_mean(type_out, names), join(names, ", ")));
+                           fmt::format("unknown {} type \"{}\"{}; known types: {}{}", kind.name, type_out,
+                                       did_you_mean(type_out, names), join(names, ", "), plugins_hint()));
         return {};
       }
       schema.insert(schema.end(), type_keys->begin(), type_keys->end());

@@ -17,6 +17,9 @@ struct CompileOptions {
   std::vector<std::string> overrides;  ///< --set key.path=value, applied in order
   bool check_environment = true;       ///< check input files and environment variables
   std::filesystem::path replay_from;   ///< flowbatch replay: sources read this dead-letter file instead
+  /// Load the graph's plugins (run their code). `validate` and `graph` do not unless asked: a
+  /// graph from elsewhere should be checkable without running what it names.
+  bool load_plugins = true;
 };
 
 struct CompileResult {

@@ -252,6 +252,21 @@ void GraphChecks::check_file_conflicts(const std::filesystem::path& replay_from)
   }
 }
 
+void GraphChecks::check_no_linked_outputs() {
+  const auto refuse_link = [&](const std::filesystem::path& path, const Location& where, const std::string& subject) {
+    std::error_code ec;
+    if (!std::filesystem::is_symlink(path, ec)) return;
+    diagnostics.error(where, subject,
+                      fmt::format("{} is a symbolic link; flowbatch does not write through links (name the file it "
+                                  "points to, or remove the link)",
+                                  display_path(path)));
+  };
+  for (const PlanNode& node : plan.nodes)
+    for (const FileUse& use : node.files)
+      if (use.writes) refuse_link(use.path, use.where, node.kind->table + "." + node.name + "." + use.key);
+  if (!plan.pipeline.state.empty()) refuse_link(plan.pipeline.state, plan.pipeline.state_where, "pipeline.state");
+}
+
 namespace {
 
 constexpr std::size_t kSampledRecords = 20;

@@ -30,6 +30,9 @@ struct GraphChecks {
   /// No two nodes write one file, and nothing writes a file the graph reads (an input, the graph
   /// itself, the file being replayed) or the run's state: compared as resolved paths and inodes.
   void check_file_conflicts(const std::filesystem::path& replay_from);
+  /// No output, dead letter or state is a symbolic link: writing through one truncates whatever
+  /// it points at (another user's file, the graph's own inputs elsewhere).
+  void check_no_linked_outputs();
   /// Warns when a template names a field that the first records of the sources feeding it lack
   /// (and no node on the way adds): such items would fail as invalid_input. Reads the inputs, so
   /// only when environment checks are on.

@@ -56,6 +56,8 @@ const std::vector<KeySpec>& provider_keys() {
 PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::path& graph_file) {
   PipelineOptions p;
   p.name = o.has("name") ? o.string("name") : graph_file.stem().string();
+  if (o.has("name") && !is_valid_name(p.name))  // it names files: "../x" would write outside the graph's folder
+    o.error("name", "may use only letters, digits, '_' and '-', as node names do");
   if (p.name.empty()) p.name = "flowbatch";
 
   const std::int64_t max_in_flight = o.integer("max_in_flight");

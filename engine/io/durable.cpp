@@ -1,6 +1,7 @@
 #include "engine/io/durable.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -46,9 +47,8 @@ void create_folders_durably(const std::filesystem::path& folder) {
   if (!p.empty() && std::filesystem::exists(p) && !std::filesystem::is_directory(p))
     throw std::runtime_error("cannot create the folder " + folder.string() + ": " + p.string() + " is a file, not a folder");
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    std::error_code ec;
-    std::filesystem::create_directory(*it, ec);
-    if (ec) throw_file_error("cannot create the folder " + it->string(), ec.value());
+    // 0700: the folders hold outputs and the state (prompts, answers); the umask may take more away.
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) throw_file_error("cannot create the folder " + it->string(), errno);
     sync_folder(folder_of(*it));
   }
 }

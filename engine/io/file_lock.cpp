@@ -1,5 +1,7 @@
 #include "engine/io/file_lock.h"
 
+#include "engine/io/durable.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -28,9 +30,13 @@ void file_lock::lock_or_throw(int fd, const std::filesystem::path& path, const s
 }
 
 RunLock::RunLock(const std::filesystem::path& lock_file, const std::string& what) {
-  std::error_code ec;
-  if (lock_file.has_parent_path()) std::filesystem::create_directories(lock_file.parent_path(), ec);
-  fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_file.has_parent_path()) {
+    try {
+      create_folders_durably(lock_file.parent_path());  // 0700, as every folder flowbatch makes
+    } catch (const std::exception&) {  // open() below says what is wrong, naming the file
+    }
+  }
+  fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd_ < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", lock_file.string(), std::strerror(errno)));
   try {
     file_lock::lock_or_throw(fd_, lock_file, what);

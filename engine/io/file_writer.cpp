@@ -44,7 +44,10 @@ class FileWriter final : public SinkWriter {
     const auto folder = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
     create_folders_durably(folder);
     const bool existed = std::filesystem::exists(path_);
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    // 0600: outputs hold prompts and answers. O_NOFOLLOW: a link put in an output's place must
+    // not make the run truncate whatever it points at (the compiler refuses links; this closes
+    // the gap between that check and the run).
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd_ < 0) throw_io_error("cannot open", path_);
     if (!existed) sync_folder(folder);
     // Before anything is cut back: another run writing this file (another graph, another state)

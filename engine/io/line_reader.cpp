@@ -34,7 +34,8 @@ std::runtime_error io_error(const std::string& what, const std::filesystem::path
 }
 }  // namespace
 
-LineReader::LineReader(const std::filesystem::path& path) : path_(path) {
+LineReader::LineReader(const std::filesystem::path& path, std::uint64_t max_line_bytes)
+    : path_(path), max_line_bytes_(max_line_bytes) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) throw io_error("cannot open", path);
   capacity_ = block_size(fd_);
@@ -100,6 +101,7 @@ void LineReader::skip_bom() {
 }
 
 bool LineReader::next(std::string& line, std::uint64_t& line_number) {
+  cut_short_ = false;
   std::size_t searched = 0;  // bytes after begin_ known to hold no newline (fill() keeps them)
   while (true) {
     const void* nl = std::memchr(buffer_.get() + begin_ + searched, '\n', end_ - begin_ - searched);
@@ -107,13 +109,15 @@ bool LineReader::next(std::string& line, std::uint64_t& line_number) {
       const std::size_t pos = static_cast<std::size_t>(static_cast<const char*>(nl) - buffer_.get());
       std::size_t stop = pos;
       if (stop > begin_ && buffer_[stop - 1] == '\r') --stop;
-      line.assign(buffer_.get() + begin_, stop - begin_);
+      cut_short_ = max_line_bytes_ > 0 && stop - begin_ > max_line_bytes_;
+      line.assign(buffer_.get() + begin_, cut_short_ ? head_size() : stop - begin_);
       offset_ += pos + 1 - begin_;
       begin_ = pos + 1;
       line_number = ++line_;
       return true;
     }
     searched = end_ - begin_;
+    if (max_line_bytes_ > 0 && searched > max_line_bytes_) return skip_overlong(line, line_number);
     if (!fill()) break;
   }
   if (begin_ == end_) return false;
@@ -123,6 +127,27 @@ bool LineReader::next(std::string& line, std::uint64_t& line_number) {
   begin_ = end_;
   line_number = ++line_;
   return true;
+}
+
+/// The line at begin_ is longer than the limit and holds no newline yet: keep its start, then
+/// read on to its end dropping every block (memory stays at one block, whatever its length).
+bool LineReader::skip_overlong(std::string& line, std::uint64_t& line_number) {
+  line.assign(buffer_.get() + begin_, head_size());
+  cut_short_ = true;
+  line_number = ++line_;
+  while (true) {
+    const char* start = buffer_.get() + begin_;
+    const void* nl = std::memchr(start, '\n', end_ - begin_);
+    if (nl) {
+      const std::size_t past = static_cast<std::size_t>(static_cast<const char*>(nl) - start) + 1;
+      offset_ += past;
+      begin_ += past;
+      return true;
+    }
+    offset_ += end_ - begin_;
+    begin_ = end_;  // fill() then reuses the buffer from its start instead of growing it
+    if (!fill()) return true;  // the file ends inside the line
+  }
 }
 
 bool is_blank_line(std::string_view line) {

@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -12,7 +13,9 @@ namespace flowbatch {
 /// Strips "\n" and a trailing "\r". Throws std::runtime_error naming the file on I/O errors.
 class LineReader {
  public:
-  explicit LineReader(const std::filesystem::path& path);
+  /// Lines longer than `max_line_bytes` (0: no limit) are never held whole: next() returns their
+  /// first kOverlongHead bytes (at most max_line_bytes), skips the rest, and cut_short() says so.
+  explicit LineReader(const std::filesystem::path& path, std::uint64_t max_line_bytes = 0);
   ~LineReader();
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
@@ -24,10 +27,16 @@ class LineReader {
   /// Once next() returned false: how the file changed while it was read, worded for a warning
   /// (it shrank, or grew after its end was reached); nothing when it did not.
   std::optional<std::string> changed_while_read() const;
+  /// Whether the line next() returned last was longer than the limit (only its start was kept).
+  bool cut_short() const { return cut_short_; }
+
+  static constexpr std::size_t kOverlongHead = 1024;
 
  private:
   bool fill();
   void skip_bom();
+  bool skip_overlong(std::string& line, std::uint64_t& line_number);
+  std::size_t head_size() const { return static_cast<std::size_t>(std::min<std::uint64_t>(kOverlongHead, max_line_bytes_)); }
 
   std::filesystem::path path_;
   int fd_ = -1;
@@ -40,6 +49,8 @@ class LineReader {
   std::uint64_t line_ = 0;
   std::uint64_t offset_ = 0;
   std::uint64_t size_at_open_ = 0;
+  std::uint64_t max_line_bytes_ = 0;
+  bool cut_short_ = false;
 };
 
 /// Whether a line holds nothing but spaces, tabs and carriage returns (JSON's white space): the

@@ -219,7 +219,7 @@ std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
   const bool reached = ex.dispatch.kind != Dispatch::Kind::http || !ex.response.could_not_connect;
   if (reached) reached_server_.store(true, std::memory_order_relaxed);
   if (!failure) return std::nullopt;
-  const std::string message = run_.redactor.redact(failure->message);
+  const std::string message = run_.redactor.redact_and_cut(failure->message, Redactor::kMaxMessageBytes);
   switch (failure->error_class) {
     case ErrorClass::quota:
       return fmt::format("quota or credit exhausted ({}); add credit, then run the same command to go on", message);

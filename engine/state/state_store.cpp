@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <unistd.h>
 #include <ctime>
 #include <stdexcept>
@@ -98,6 +99,14 @@ void check_writable(const std::filesystem::path& file) {
     throw unwritable(file, fmt::format("the file is not writable ({})", std::strerror(errno)));
 }
 
+/// Creates the state file 0600 before SQLite opens it: SQLite would make it 0644, and gives its
+/// -wal and -shm files the main file's mode. The state holds prompts and answers.
+void create_private_file(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 && errno != EEXIST) throw unwritable(file, std::strerror(errno));
+  if (fd >= 0) ::close(fd);
+}
+
 }  // namespace
 
 // --- CompletedRecords ----------------------------------------------------------------------------
@@ -124,6 +133,7 @@ CompletedRecords::Status CompletedRecords::lookup(std::uint64_t line, std::uint6
 StateStore::StateStore(const std::filesystem::path& file, const std::string& pipeline) : file_(file) {
   check_writable(file);
   const bool existed = std::filesystem::exists(file);
+  if (!existed) create_private_file(file);
   if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
     const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;

@@ -52,6 +52,10 @@ std::int64_t retry_after_ms(const HttpResponse& response) {
   return wait ? wait->count() : -1;
 }
 
+namespace {
+constexpr std::size_t kMaxErrorBodyShown = 64 * 1024;
+}  // namespace
+
 std::string error_message(const boost::json::value* body, const std::string& raw_body) {
   if (body && body->is_object()) {
     const auto& o = body->get_object();
@@ -63,8 +67,10 @@ std::string error_message(const boost::json::value* body, const std::string& raw
     }
     if (const auto* m = o.if_contains("message"); m && m->is_string()) return std::string(m->get_string());
   }
-  std::string start = to_valid_utf8(raw_body.substr(0, 300));
-  if (raw_body.size() > 300) start += "...";
+  // Cut long, not short: the engine redacts the message, then cuts it to what is shown. A key
+  // cut in two here would no longer match it.
+  std::string start = to_valid_utf8(raw_body.substr(0, kMaxErrorBodyShown));
+  if (raw_body.size() > kMaxErrorBodyShown) start += "...";
   return start.empty() ? "(empty body)" : start;
 }
 

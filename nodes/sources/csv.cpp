@@ -6,6 +6,7 @@
 #include "engine/io/line_reader.h"
 #include "engine/core/paths.h"
 #include "nodes/kinds.h"
+#include "nodes/sources/line_records.h"
 
 namespace flowbatch {
 namespace {
@@ -52,9 +53,13 @@ bool open_quote(std::string_view text) {
 
 class CsvReader final : public SourceReader {
  public:
-  CsvReader(const std::filesystem::path& path, std::vector<std::string>& header, char delimiter) : lines_(path) {
+  CsvReader(const std::filesystem::path& path, std::vector<std::string>& header, char delimiter,
+            std::shared_ptr<OverlongLines> overlong)
+      : lines_(path, overlong->max_line_bytes()), overlong_(std::move(overlong)) {
     Record first;
     if (next_record(first)) {
+      if (overlong_->reason(first.line))
+        throw std::runtime_error(path.string() + ": the header row is longer than max_line_bytes");
       if (!split_csv(first.text, delimiter, header))
         throw std::runtime_error(path.string() + ": the header row has an unclosed quote");
     }
@@ -76,6 +81,8 @@ class CsvReader final : public SourceReader {
   /// One logical record: physical lines joined while a quoted field stays open. Only each new
   /// line's quotes are counted: rescanning the whole record per line made an unclosed quote
   /// early in a large file quadratic (hours for a few megabytes).
+  /// A record is bounded as a line is: one longer than max_line_bytes (a line cut short, or
+  /// lines joined past it by a quote left open) ends there and is reported invalid.
   bool next_record(Record& r) {
     std::string line;
     std::uint64_t number = 0;
@@ -83,24 +90,35 @@ class CsvReader final : public SourceReader {
     r.line = number;
     r.text = std::move(line);
     bool quoted = open_quote(r.text);
-    while (quoted && lines_.next(line, number)) {
+    bool too_long = lines_.cut_short();
+    while (quoted && !too_long && lines_.next(line, number)) {
       r.text += '\n';
       r.text += line;
       if (open_quote(line)) quoted = !quoted;
+      too_long = lines_.cut_short() || r.text.size() > overlong_->max_line_bytes();
+    }
+    if (too_long) {
+      overlong_->add(r.line);
+      r.text.resize(std::min(r.text.size(), LineReader::kOverlongHead));
     }
     return true;
   }
 
   LineReader lines_;
+  std::shared_ptr<OverlongLines> overlong_;
 };
 
 class CsvSource final : public Source {
  public:
-  CsvSource(std::filesystem::path path, char delimiter) : path_(std::move(path)), delimiter_(delimiter) {}
+  CsvSource(std::filesystem::path path, char delimiter, std::uint64_t max_line_bytes)
+      : path_(std::move(path)), delimiter_(delimiter), overlong_(std::make_shared<OverlongLines>(max_line_bytes)) {}
 
-  std::unique_ptr<SourceReader> open() override { return std::make_unique<CsvReader>(path_, header_, delimiter_); }
+  std::unique_ptr<SourceReader> open() override {
+    return std::make_unique<CsvReader>(path_, header_, delimiter_, overlong_);
+  }
 
   std::optional<std::string> decode(const Record& record, boost::json::object& fields) const override {
+    if (auto overlong = overlong_->reason(record.line)) return overlong;
     std::vector<std::string> values;
     if (!is_valid_utf8(record.text)) return "not valid UTF-8 text (the record is kept as raw_base64)";
     if (!split_csv(record.text, delimiter_, values)) return "unclosed quote";
@@ -120,6 +138,7 @@ class CsvSource final : public Source {
   std::filesystem::path path_;
   char delimiter_;
   std::vector<std::string> header_;  // set by open(), before any decode()
+  std::shared_ptr<OverlongLines> overlong_;
 };
 
 }  // namespace
@@ -129,14 +148,15 @@ void register_csv_source(Registry& registry) {
       "csv",
       "comma-separated values with a header row",
       {{"path", KeyKind::path, true, "", "the file to read"},
-       {"delimiter", KeyKind::string, false, ",", "the field separator (one character)"}},
+       {"delimiter", KeyKind::string, false, ",", "the field separator (one character)"},
+       max_line_bytes_key()},
       [](Options& o) -> std::unique_ptr<Source> {
         const auto path = o.path("path");
         const std::string delimiter = o.string("delimiter");
         if (delimiter.size() != 1) o.error("delimiter", "must be exactly one character");
         if (o.check_environment() && !path.empty())
           if (auto why = why_unreadable(path)) o.error("path", *why);
-        return std::make_unique<CsvSource>(path, delimiter.empty() ? ',' : delimiter.front());
+        return std::make_unique<CsvSource>(path, delimiter.empty() ? ',' : delimiter.front(), read_max_line_bytes(o));
       },
   });
 }

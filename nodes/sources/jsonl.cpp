@@ -8,10 +8,12 @@ namespace {
 
 class JsonlSource final : public Source {
  public:
-  explicit JsonlSource(std::filesystem::path path) : path_(std::move(path)) {}
+  JsonlSource(std::filesystem::path path, std::uint64_t max_line_bytes)
+      : path_(std::move(path)), overlong_(std::make_shared<OverlongLines>(max_line_bytes)) {}
 
-  std::unique_ptr<SourceReader> open() override { return std::make_unique<LineRecordReader>(path_); }
+  std::unique_ptr<SourceReader> open() override { return std::make_unique<LineRecordReader>(path_, overlong_); }
   std::optional<std::string> decode(const Record& record, boost::json::object& fields) const override {
+    if (auto overlong = overlong_->reason(record.line)) return overlong;
     return decode_json_object(record, fields);
   }
   std::optional<std::uint64_t> count_records() const override { return count_nonblank_lines(path_); }
@@ -19,6 +21,7 @@ class JsonlSource final : public Source {
 
  private:
   std::filesystem::path path_;
+  std::shared_ptr<OverlongLines> overlong_;
 };
 
 }  // namespace
@@ -27,12 +30,12 @@ void register_jsonl_source(Registry& registry) {
   registry.add(SourceType{
       "jsonl",
       "one JSON object per line",
-      {{"path", KeyKind::path, true, "", "the file to read"}},
+      {{"path", KeyKind::path, true, "", "the file to read"}, max_line_bytes_key()},
       [](Options& o) -> std::unique_ptr<Source> {
         const auto path = o.path("path");
         if (o.check_environment() && !path.empty())
           if (auto why = why_unreadable(path)) o.error("path", *why);
-        return std::make_unique<JsonlSource>(path);
+        return std::make_unique<JsonlSource>(path, read_max_line_bytes(o));
       },
   });
 }

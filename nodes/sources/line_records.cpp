@@ -7,12 +7,35 @@
 
 namespace flowbatch {
 
+KeySpec max_line_bytes_key() {
+  return {"max_line_bytes", KeyKind::integer, false, "16777216",
+          "a longer line goes to the `invalid` port (with its first KiB) and is never held whole in memory"};
+}
+
+std::uint64_t read_max_line_bytes(Options& options) {
+  const std::int64_t max = options.integer("max_line_bytes");
+  if (max < 1) options.error("max_line_bytes", "must be at least 1");
+  return max < 1 ? 1 : static_cast<std::uint64_t>(max);
+}
+
+void OverlongLines::add(std::uint64_t line) {
+  std::lock_guard lock(mutex_);
+  lines_.insert(line);
+}
+
+std::optional<std::string> OverlongLines::reason(std::uint64_t line) const {
+  std::lock_guard lock(mutex_);
+  if (!lines_.count(line)) return std::nullopt;
+  return fmt::format("longer than max_line_bytes ({} bytes); only its start is kept", max_line_bytes_);
+}
+
 bool LineRecordReader::read(std::vector<Record>& out, std::size_t max) {
   std::string text;
   std::uint64_t line = 0;
   while (out.size() < max) {
     if (!lines_.next(text, line)) return false;
-    if (is_blank_line(text)) continue;  // as count_nonblank_lines counts them
+    if (lines_.cut_short()) overlong_->add(line);
+    else if (is_blank_line(text)) continue;  // as count_nonblank_lines counts them
     out.push_back(Record{line, std::move(text)});
   }
   return true;

@@ -12,11 +12,13 @@ namespace {
 
 class OpenAiBatchSource final : public Source {
  public:
-  explicit OpenAiBatchSource(std::filesystem::path path) : path_(std::move(path)) {}
+  OpenAiBatchSource(std::filesystem::path path, std::uint64_t max_line_bytes)
+      : path_(std::move(path)), overlong_(std::make_shared<OverlongLines>(max_line_bytes)) {}
 
-  std::unique_ptr<SourceReader> open() override { return std::make_unique<LineRecordReader>(path_); }
+  std::unique_ptr<SourceReader> open() override { return std::make_unique<LineRecordReader>(path_, overlong_); }
 
   std::optional<std::string> decode(const Record& record, boost::json::object& fields) const override {
+    if (auto overlong = overlong_->reason(record.line)) return overlong;
     if (auto bad = decode_json_object(record, fields)) return bad;
     const auto* id = fields.if_contains("custom_id");
     if (!id || !id->is_string() || id->get_string().empty()) return "a batch line needs a non-empty string \"custom_id\"";
@@ -37,6 +39,7 @@ class OpenAiBatchSource final : public Source {
 
  private:
   std::filesystem::path path_;
+  std::shared_ptr<OverlongLines> overlong_;
 };
 
 }  // namespace
@@ -45,12 +48,12 @@ void register_openai_batch_source(Registry& registry) {
   registry.add(SourceType{
       "openai_batch",
       "OpenAI Batch API input lines: {custom_id, method, url, body}",
-      {{"path", KeyKind::path, true, "", "the batch input file"}},
+      {{"path", KeyKind::path, true, "", "the batch input file"}, max_line_bytes_key()},
       [](Options& o) -> std::unique_ptr<Source> {
         const auto path = o.path("path");
         if (o.check_environment() && !path.empty())
           if (auto why = why_unreadable(path)) o.error("path", *why);
-        return std::make_unique<OpenAiBatchSource>(path);
+        return std::make_unique<OpenAiBatchSource>(path, read_max_line_bytes(o));
       },
   });
 }

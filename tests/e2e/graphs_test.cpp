@@ -45,7 +45,8 @@ TEST_CASE("every example graph validates without errors") {
   const auto graphs = example_graphs();
   REQUIRE(!graphs.empty());
   for (const auto& g : graphs) {
-    auto r = run_flowbatch({"validate", "--no-environment", source_path("graphs/" + g.string()).string()});
+    // Our own graphs: trusted, so their plugins are loaded and checked too.
+    auto r = run_flowbatch({"validate", "--no-environment", "--load-plugins", source_path("graphs/" + g.string()).string()});
     CHECK_MESSAGE(r.exit_code == 0, g, ": ", r.err);
   }
 }

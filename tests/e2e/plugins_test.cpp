@@ -98,7 +98,7 @@ TEST_CASE("command provider: a program that does not exist is a configuration er
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
   dir.write("g.toml", command_graph(R"(["no-such-program-here", "x"])"));
-  auto r = run_flowbatch({"validate", "g.toml"}, dir.path());
+  auto r = run_flowbatch({"validate", "--load-plugins", "g.toml"}, dir.path());
   CHECK(r.exit_code == 78);
   CHECK(r.err.find("g.toml:5:11: error: providers.local.command: cannot find the program \"no-such-program-here\" (in PATH)") !=
         std::string::npos);

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "tests/support/fixtures.h"
@@ -111,4 +113,46 @@ TEST_CASE("csv: quoted fields with delimiters, quotes and line breaks — ragged
   REQUIRE(bad.size() == 1);
   CHECK(bad[0].at("line").as_int64() == 6);
   CHECK(bad[0].at("error").at("message").as_string() == "line 6: expected 3 fields (as in the header), found 4");
+}
+
+TEST_CASE("jsonl, csv and openai_batch: a line over max_line_bytes is invalid, with its line number, and the rest is read") {
+  TempDir dir;
+  const std::string huge = "{\"id\": \"big\", \"text\": \"" + std::string(5000, 'x') + "\"}";
+  dir.write("in.jsonl", "{\"id\": \"a\"}\n" + huge + "\n{\"id\": \"b\"}\n");
+  dir.write("in.csv", "id,text\na,x\nbig," + std::string(5000, 'x') + "\nb,y\nc,\"open quote " + std::string(5000, 'q') +
+                          "\n");
+  dir.write("in_batch.jsonl", "{\"custom_id\": \"big\", \"url\": \"/v1/chat/completions\", \"body\": {\"x\": \"" +
+                                  std::string(5000, 'x') + "\"}}\n");
+  struct Case {
+    std::string type, file, id_line;
+    int ok;
+    std::vector<std::int64_t> bad_lines;
+  };
+  const std::vector<Case> cases = {{"jsonl", "in.jsonl", "id_field = \"id\"", 2, {2}},
+                                   {"csv", "in.csv", "id_field = \"id\"", 2, {3, 5}},
+                                   {"openai_batch", "in_batch.jsonl", "", 0, {1}}};
+  REQUIRE(cases.size() == 3);
+  for (const Case& c : cases) {
+    CAPTURE(c.type);
+    auto run = run_text(graph(c.type, c.file, c.id_line + "\nmax_line_bytes = 1000"), dir);
+    CHECK(run.report.succeeded == static_cast<std::uint64_t>(c.ok));
+    const auto bad = read_jsonl(dir / "bad.jsonl");
+    REQUIRE(bad.size() == c.bad_lines.size());
+    for (std::size_t i = 0; i < bad.size(); ++i) {
+      CHECK(bad[i].at("line").as_int64() == c.bad_lines[i]);
+      CHECK(bad[i].at("error").at("message").as_string() ==
+            fmt::format("line {}: longer than max_line_bytes (1000 bytes); only its start is kept", c.bad_lines[i]));
+      CHECK(bad[i].at("raw").as_string().size() <= 1000);
+    }
+    std::filesystem::remove(dir / "bad.jsonl");
+    std::filesystem::remove(dir / "out.jsonl");
+    std::filesystem::remove_all(dir / ".flowbatch");
+  }
+}
+
+TEST_CASE("max_line_bytes must be at least 1") {
+  TempDir dir;
+  dir.write("in.jsonl", "{}\n");
+  auto compiled = compile_text(graph("jsonl", "in.jsonl", "max_line_bytes = 0"), dir);
+  CHECK(compiled.diagnostics.str().find("sources.in.max_line_bytes: must be at least 1") != std::string::npos);
 }

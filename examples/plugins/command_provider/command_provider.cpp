@@ -40,6 +40,7 @@ struct CommandConfig {
   std::filesystem::path workdir;
   std::chrono::milliseconds timeout{60000};
   OutputFormat output = OutputFormat::text;
+  std::vector<std::string> environment;  ///< "NAME=value", read once when the graph is loaded
 };
 
 Failure failure(ErrorClass c, std::string message) {
@@ -97,7 +98,8 @@ class CommandProvider final : public Provider {
  private:
   CallResult run(const std::string& input, std::size_t items, OutputFormat format) const {
     CallResult r;
-    const auto p = command_provider::run_process(config_.argv, config_.workdir, input, config_.timeout, kMaxOutput);
+    const auto p = command_provider::run_process(config_.argv, config_.workdir, config_.environment, input, config_.timeout,
+                                                  kMaxOutput);
     if (!p.spawn_error.empty()) {
       r.failure = failure(ErrorClass::invalid_request, p.spawn_error);
     } else if (p.timed_out) {
@@ -152,6 +154,7 @@ std::shared_ptr<Provider> configure(Options& options) {
   }
   c.workdir = options.path("workdir");
   c.timeout = std::chrono::milliseconds(options.integer("timeout_ms"));
+  c.environment = command_provider::minimal_environment(options.strings("pass_env"));
   const std::string output = options.string("output");
   if (output == "json") c.output = OutputFormat::json;
   else if (output != "text") {
@@ -177,6 +180,8 @@ FLOWBATCH_PLUGIN(registry) {
       {"command", KeyKind::string_list, true, "", "the program and its arguments"},
       {"workdir", KeyKind::path, false, ".", "where it runs (default: the graph file's folder)"},
       {"output", KeyKind::string, false, "text", "how answer lines are read: text, or json (embeddings are always json)"},
+      {"pass_env", KeyKind::string_list, false, "",
+       "environment variables the program gets besides PATH, HOME, LANG, LC_*, TMPDIR, TZ, USER, LOGNAME, SHELL, TERM"},
   };
   type.configure = configure;
   registry.add(std::move(type));

@@ -64,8 +64,8 @@ int remaining_ms(Clock::time_point deadline) {
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1000));
 }
 
-pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& workdir, Pipe& in, Pipe& out, Pipe& err,
-            std::string& error) {
+pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& workdir,
+            const std::vector<std::string>& environment, Pipe& in, Pipe& out, Pipe& err, std::string& error) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in.read, 0);
@@ -85,8 +85,11 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& w
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<char*> env;
+  for (const auto& e : environment) env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+  const int rc = ::posix_spawnp(&pid, args[0], &actions, &attr, args.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
@@ -113,7 +116,27 @@ void reap(pid_t pid, Clock::time_point deadline, ProcessResult& r) {
   else if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
 }
 
+bool always_passed(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"PATH", "HOME", "LANG", "LANGUAGE", "TMPDIR", "TZ",
+                                                "USER", "LOGNAME", "SHELL", "TERM"};
+  for (const std::string_view n : kNames)
+    if (name == n) return true;
+  return name.starts_with("LC_");
+}
+
 }  // namespace
+
+std::vector<std::string> minimal_environment(const std::vector<std::string>& pass) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e; ++e) {
+    const std::string_view entry(*e);
+    const std::string_view name = entry.substr(0, entry.find('='));
+    bool passed = always_passed(name);
+    for (const auto& p : pass) passed = passed || name == p;
+    if (passed) out.emplace_back(entry);
+  }
+  return out;
+}
 
 std::filesystem::path find_program(const std::string& program, const std::filesystem::path& workdir) {
   namespace fs = std::filesystem;
@@ -134,7 +157,8 @@ std::filesystem::path find_program(const std::string& program, const std::filesy
 }
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& workdir,
-                          std::string_view input, std::chrono::milliseconds timeout, std::size_t max_output) {
+                          const std::vector<std::string>& environment, std::string_view input,
+                          std::chrono::milliseconds timeout, std::size_t max_output) {
   ProcessResult r;
   if (argv.empty()) {
     r.spawn_error = "no command";
@@ -146,7 +170,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
     return r;
   }
   const SigpipeBlocked no_sigpipe;
-  const pid_t pid = spawn(argv, workdir, in, out, err, r.spawn_error);
+  const pid_t pid = spawn(argv, workdir, environment, in, out, err, r.spawn_error);
   if (pid < 0) return r;
   in.close_read();
   out.close_write();

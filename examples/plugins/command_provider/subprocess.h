@@ -24,7 +24,14 @@ struct ProcessResult {
 /// close, and reaps it. At `timeout`, or when stdout passes `max_output` bytes, the whole group
 /// is killed. Blocks the calling thread throughout: call it from the engine's blocking pool.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& workdir,
-                          std::string_view input, std::chrono::milliseconds timeout, std::size_t max_output);
+                          const std::vector<std::string>& environment, std::string_view input,
+                          std::chrono::milliseconds timeout, std::size_t max_output);
+
+/// What the program's environment holds ("NAME=value"): the variables any program needs (PATH,
+/// HOME, LANG, LC_*, TMPDIR, TZ, USER, LOGNAME, SHELL, TERM), plus those named in `pass`, as
+/// flowbatch's own environment has them. Never the rest: it holds API keys a local program
+/// has no business reading.
+std::vector<std::string> minimal_environment(const std::vector<std::string>& pass);
 
 /// Where `program` would be found (as run_process looks for it), or an empty path.
 std::filesystem::path find_program(const std::string& program, const std::filesystem::path& workdir);

@@ -102,6 +102,12 @@ TEST_CASE("tables nest at most 64 levels deep — deeper files are errors, not s
     CHECK(d.str().find("g.toml:2:1: error: a key of more than 1000 dotted parts") == 0);
     CHECK(root.entries.empty());
   }
+  // The issue's crafted file: a table header of 20,000 dotted parts is an error, not a crash.
+  Diagnostics header;
+  load_toml_text("[" + dotted(20000) + "]\nx = 1\n", "g.toml", ".", header);
+  REQUIRE(header.error_count() == 1);
+  CHECK(header.str().find("g.toml:1:1: error: a key of more than 1000 dotted parts") == 0);
+
   Diagnostics quoted;  // dots in a value are not a key's
   load_toml_text("x = \"" + std::string(5000, '.') + "\"\nlist = [\n  \"" + std::string(5000, '.') + "\",\n]\n", "g.toml",
                  ".", quoted);

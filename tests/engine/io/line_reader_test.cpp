@@ -135,3 +135,25 @@ TEST_CASE("a file that changes while it is read says how, once its end is reache
     CHECK(change->find("shrank while it was read (from 19 to 8 bytes)") != std::string::npos);
   }
 }
+
+TEST_CASE("a line over max_line_bytes is cut short and skipped to its end without being held whole") {
+  TempDir dir;
+  const std::size_t max = 64 * 1024;
+  // Longer than the 1 MiB read block, so the reader must drop blocks of it as it goes.
+  const std::string huge(3 * 1024 * 1024, 'x');
+  const auto file = dir.write("long.txt", "a\n" + huge + "\n" + std::string(max + 1, 'y') + "\r\n" +
+                                              std::string(max, 'z') + "\nb\n" + huge);
+  LineReader reader(file, max);
+  std::string line;
+  std::uint64_t n = 0;
+  std::vector<std::tuple<std::uint64_t, std::size_t, bool>> got;  // line, bytes kept, cut short
+  while (reader.next(line, n)) got.emplace_back(n, line.size(), reader.cut_short());
+  REQUIRE(got.size() == 6);
+  CHECK(got[0] == std::make_tuple(std::uint64_t{1}, std::size_t{1}, false));
+  CHECK(got[1] == std::make_tuple(std::uint64_t{2}, LineReader::kOverlongHead, true));
+  CHECK(got[2] == std::make_tuple(std::uint64_t{3}, LineReader::kOverlongHead, true));  // found whole in the buffer
+  CHECK(got[3] == std::make_tuple(std::uint64_t{4}, max, false));                         // exactly the limit is fine
+  CHECK(got[4] == std::make_tuple(std::uint64_t{5}, std::size_t{1}, false));
+  CHECK(got[5] == std::make_tuple(std::uint64_t{6}, LineReader::kOverlongHead, true));  // the file ends inside it
+  CHECK(reader.offset() == std::filesystem::file_size(file));
+}
