@@ -16,6 +16,7 @@ std::string_view fault_name(Fault fault) {
     case Fault::malformed: return "malformed";
     case Fault::hang: return "hang";
     case Fault::quota: return "quota";
+    case Fault::trickle: return "trickle";
   }
   return "unknown";
 }
@@ -28,7 +29,7 @@ Fault FaultPlan::decide(double roll) const {
   const std::pair<double, Fault> intervals[] = {
       {rates_.server_error, Fault::server_error}, {rates_.reset, Fault::reset},
       {rates_.malformed, Fault::malformed},       {rates_.hang, Fault::hang},
-      {rates_.quota, Fault::quota},
+      {rates_.quota, Fault::quota},               {rates_.trickle, Fault::trickle},
   };
   double upper = 0;
   for (const auto& [rate, fault] : intervals) {

@@ -12,6 +12,7 @@ struct FaultRates {
   double malformed = 0;     ///< 200 with a truncated JSON body
   double hang = 0;          ///< never answered
   double quota = 0;         ///< "insufficient quota" (OpenAI 429, Anthropic 400)
+  double trickle = 0;       ///< the answer sent one byte a second
 };
 
 struct MockOptions {
