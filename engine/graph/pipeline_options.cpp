@@ -49,6 +49,9 @@ const std::vector<KeySpec>& provider_keys() {
       {"connect_timeout_ms", KeyKind::integer, false, "10000", "time-out for connecting (and the TLS handshake)"},
       {"ca_file", KeyKind::path, false, "",
        "PEM file of the certificate authorities to trust for TLS (a private CA, a self-hosted server); default: the system's"},
+      {"low_speed_limit", KeyKind::integer, false, "16",
+       "bytes per second: an answer that has begun arriving but comes slower than this for low_speed_time_ms is a timeout (0: no check)"},
+      {"low_speed_time_ms", KeyKind::integer, false, "30000", "how long an answer may arrive slower than low_speed_limit"},
   };
   return keys;
 }
@@ -138,6 +141,11 @@ ProviderSettings read_provider_settings(OptionReader& o) {
   const std::int64_t connect = o.integer("connect_timeout_ms");
   if (connect < 1) o.error("connect_timeout_ms", "must be at least 1");
   else s.connect_timeout = std::chrono::milliseconds(connect);
+  s.low_speed_limit = o.integer("low_speed_limit");
+  if (s.low_speed_limit < 0) o.error("low_speed_limit", "must not be negative (0: no check)");
+  const std::int64_t slow = o.integer("low_speed_time_ms");
+  if (slow < 1) o.error("low_speed_time_ms", "must be at least 1");
+  else s.low_speed_time = std::chrono::milliseconds(slow);
   if (o.has("ca_file")) {
     const std::filesystem::path ca = o.path("ca_file");
     if (o.check_environment())

@@ -47,6 +47,8 @@ struct ProviderSettings {
   std::chrono::milliseconds timeout{60000};          ///< one attempt, from start to last byte
   std::chrono::milliseconds connect_timeout{10000};  ///< connecting (and TLS) within an attempt
   std::string ca_file;  ///< PEM certificates to trust for TLS instead of the system's; empty: the system's
+  std::int64_t low_speed_limit = 16;                ///< bytes/s below which an arriving answer is too slow (0: no check)
+  std::chrono::milliseconds low_speed_time{30000};  ///< ... for this long
 };
 
 struct PlanProvider {

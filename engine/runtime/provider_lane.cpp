@@ -89,7 +89,8 @@ void ProviderLane::dispatch(const ExchangePtr& exchange) {
       return;
     case Dispatch::Kind::http: {
       const ProviderSettings& s = spec_.settings;
-      const TransferOptions options{s.timeout, s.connect_timeout, s.ca_file.empty() ? nullptr : s.ca_file.c_str()};
+      const TransferOptions options{s.timeout, s.connect_timeout, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
+                                    static_cast<std::size_t>(s.low_speed_limit), s.low_speed_time};
       http_.send(std::move(exchange->dispatch.http), options, [this, exchange](HttpResponse response) {
         exchange->response = std::move(response);
         arrived(exchange);
