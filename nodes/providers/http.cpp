@@ -209,6 +209,8 @@ HttpSettings read_settings(Options& o) {
       }
       if (has_line_break_or_nul(kv.key()) || kv.key().find(':') != boost::json::string_view::npos)
         o.error("headers", fmt::format("header name \"{}\" may not hold a colon, a line break or NUL", std::string(kv.key())));
+      if (has_line_break_or_nul(kv.value().get_string()))
+        o.error("headers", fmt::format("header \"{}\" may not hold a line break or NUL", std::string(kv.key())));
       try {
         s.headers.emplace_back(std::string(kv.key()), Template(kv.value().get_string()));
       } catch (const std::invalid_argument& e) {
