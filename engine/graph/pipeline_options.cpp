@@ -30,6 +30,9 @@ const std::vector<KeySpec>& pipeline_keys() {
        "and the program's plugin folder"},
       {"blocking_threads", KeyKind::integer, false, "8",
        "threads for providers whose requests block (a plugin running a local command); started only when used"},
+      {"response_memory_mb", KeyKind::integer, false, "1024",
+       "the most memory all HTTP answers being received at once may take; a transfer that would go beyond it fails "
+       "(network, retried)"},
   };
   return keys;
 }
@@ -102,6 +105,9 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   const std::int64_t blocking = o.integer("blocking_threads");
   if (blocking < 1 || blocking > 1024) o.error("blocking_threads", "must be between 1 and 1024");
   else p.blocking_threads = static_cast<std::size_t>(blocking);
+  const std::int64_t response_mb = o.integer("response_memory_mb");
+  if (response_mb < 1 || response_mb > (std::int64_t{1} << 20)) o.error("response_memory_mb", "must be between 1 and 1048576");
+  else p.response_memory = static_cast<std::size_t>(response_mb) << 20;
 
   if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
     for (const ConfigValue& entry : list->items) {

@@ -39,6 +39,7 @@ struct PipelineOptions {
   Location state_where;         ///< where `state` is set (the [pipeline] table when it is not)
   std::vector<PluginRef> plugins;  ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
+  std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.

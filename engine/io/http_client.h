@@ -32,8 +32,9 @@ struct TransferOptions {
 };
 
 /// The most memory all answers being received at once may take, over every transfer and loop
-/// (each one is also capped at 256 MB). A transfer that would go beyond it fails as `network`
-/// (retried): the others finish and free their share meanwhile.
+/// (each one is also capped at 256 MB), unless `pipeline.response_memory_mb` says otherwise. A
+/// transfer that would go beyond it fails as `network` (retried): the others finish and free
+/// their share meanwhile.
 inline constexpr std::size_t kDefaultResponseBudget = std::size_t{1} << 30;
 
 /// The engine's only HTTP client: libcurl's multi interface on the I/O threads (EventLoops).
