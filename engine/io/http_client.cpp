@@ -85,6 +85,8 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   }
   if (!t->budget.charge(n)) {
     t->over_budget = true;
+    t->budget.release(t->charged);  // at once: the others may go on while curl winds this one up
+    t->charged = 0;
     return 0;
   }
   t->charged += n;
@@ -327,9 +329,12 @@ struct HttpClient::Worker {
 };
 
 bool HttpClient::ResponseBudget::charge(std::size_t n) {
-  if (used.fetch_add(n, std::memory_order_relaxed) + n <= limit) return true;
-  used.fetch_sub(n, std::memory_order_relaxed);
-  return false;
+  // Never over the limit, not even for a moment: another transfer checking meanwhile would fail.
+  std::size_t now = used.load(std::memory_order_relaxed);
+  do {
+    if (n > limit || now > limit - n) return false;
+  } while (!used.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+  return true;
 }
 
 HttpClient::HttpClient(const std::vector<EventLoop*>& loops, std::size_t response_budget) : budget_{response_budget} {

@@ -306,8 +306,10 @@ TEST_CASE("the answers being received together share one memory budget") {
     }
     if (r.transport_error->error_class == ErrorClass::timeout) ++timed_out;
   }
-  CHECK(over_budget == 1);
-  CHECK(timed_out == 1);
+  // Each alone fits: a failure shows the budget is shared. Usually one fails and the other goes
+  // on (then times out); both fail only when both go over at the same moment.
+  CHECK(over_budget >= 1);
+  CHECK(over_budget + timed_out == 2);
   // Both ended: their memory is given back, and a third one has the whole budget again.
   http.send(get, options, inbox.sink());
   REQUIRE(inbox.wait_for(3));
