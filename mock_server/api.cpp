@@ -1,5 +1,6 @@
 #include "mock_server/api.h"
 
+#include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "engine/core/hash.h"
@@ -13,6 +14,17 @@ ApiReply uncounted_json(std::string body) {
   ApiReply reply;
   reply.body = std::move(body);
   reply.counted = false;
+  return reply;
+}
+
+/// What the server received, as JSON: for tests of what a client really sends.
+ApiReply echo(const ApiRequest& request) {
+  boost::json::array headers;
+  for (const auto& [name, value] : request.headers) headers.push_back(boost::json::array{name, value});
+  ApiReply reply;
+  reply.body = boost::json::serialize(boost::json::object{
+      {"method", request.method}, {"target", request.target}, {"headers", std::move(headers)}, {"body", request.body}});
+  reply.request_hash = stable_hash(request.body, stable_hash(request.target, 0));
   return reply;
 }
 
@@ -46,6 +58,10 @@ ApiReply MockApi::handle(const ApiRequest& request) {
   }
 
   const auto now = SteadyClock::now();
+  if (request.path == "/echo" || request.path.starts_with("/echo/")) {
+    stats_.on_arrival("/echo", now);
+    return echo(request);
+  }
   const Route* route = find_route(request);
   if (!route) {
     stats_.on_arrival("other", now);
@@ -65,7 +81,7 @@ ApiReply MockApi::handle(const ApiRequest& request) {
     if (load > 1.0)
       reply.delay = std::chrono::duration_cast<std::chrono::milliseconds>(reply.delay * load);
   }
-  if (reply.action == ReplyAction::respond)
+  if (reply.action == ReplyAction::respond || reply.action == ReplyAction::trickle)
     reply.headers.emplace_back(route->flavor == ApiFlavor::openai ? "x-request-id" : "request-id",
                                "req_" + hex16(hash_combine(request_hash, 0x1d)));
   return reply;
@@ -74,11 +90,22 @@ ApiReply MockApi::handle(const ApiRequest& request) {
 ApiReply MockApi::answer(const Route& route, const ApiRequest& request, std::uint64_t sequence,
                          std::uint64_t request_hash, SteadyClock::time_point now) {
   // Faults come first: they stand for trouble in front of the API (load balancers, networks),
-  // and they consume no rate-limit budget.
-  if (auto faulted = fault_reply(route.flavor, sequence)) {
+  // and they consume no rate-limit budget. A trickle is the real answer, sent slowly.
+  std::optional<ApiReply> faulted = fault_reply(route.flavor, sequence);
+  if (faulted && faulted->action == ReplyAction::trickle) {
+    ApiReply reply = answer_unfaulted(route, request, request_hash, now);
+    reply.action = ReplyAction::trickle;
+    return reply;
+  }
+  if (faulted) {
     if (faulted->action == ReplyAction::respond) add_rate_headers(route.flavor, limiter_.peek(now), *faulted);
     return std::move(*faulted);
   }
+  return answer_unfaulted(route, request, request_hash, now);
+}
+
+ApiReply MockApi::answer_unfaulted(const Route& route, const ApiRequest& request, std::uint64_t request_hash,
+                                   SteadyClock::time_point now) {
   if (auto denied = check_api_key(route.flavor, request)) {
     add_rate_headers(route.flavor, limiter_.peek(now), *denied);
     return std::move(*denied);
@@ -123,6 +150,7 @@ std::optional<ApiReply> MockApi::fault_reply(ApiFlavor flavor, std::uint64_t seq
       break;
     case Fault::hang: reply.action = ReplyAction::hang; break;
     case Fault::quota: reply = insufficient_quota(flavor); break;
+    case Fault::trickle: reply.action = ReplyAction::trickle; break;
   }
   return reply;
 }

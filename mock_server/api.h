@@ -38,6 +38,8 @@ class MockApi {
 
   ApiReply answer(const Route& route, const ApiRequest& request, std::uint64_t sequence,
                   std::uint64_t request_hash, SteadyClock::time_point now);
+  ApiReply answer_unfaulted(const Route& route, const ApiRequest& request, std::uint64_t request_hash,
+                            SteadyClock::time_point now);
   std::optional<ApiReply> fault_reply(ApiFlavor flavor, std::uint64_t sequence);
   std::optional<ApiReply> check_api_key(ApiFlavor flavor, const ApiRequest& request) const;
   void add_rate_headers(ApiFlavor flavor, const RateDecision& decision, ApiReply& reply) const;

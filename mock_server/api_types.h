@@ -13,7 +13,8 @@ namespace flowbatch::mock {
 /// Views into the session's parsed request; valid only while ApiHandler::handle runs.
 struct ApiRequest {
   std::string_view method;
-  std::string_view path;  ///< the target without its query string
+  std::string_view path;    ///< the target without its query string
+  std::string_view target;  ///< the target as sent, query string included
   std::string_view body;
   std::vector<std::pair<std::string_view, std::string_view>> headers;
 
@@ -26,6 +27,7 @@ enum class ReplyAction {
   reset_connection,  ///< close the socket without answering (a simulated network fault)
   hang,              ///< never answer; hold the socket until the client leaves
   truncate,          ///< send the answer's headers and half its body, then close the connection
+  trickle,           ///< write the answer one byte a second
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;

@@ -17,6 +17,7 @@ std::string_view fault_name(Fault fault) {
     case Fault::truncated: return "truncated";
     case Fault::hang: return "hang";
     case Fault::quota: return "quota";
+    case Fault::trickle: return "trickle";
   }
   return "unknown";
 }
@@ -30,6 +31,7 @@ Fault FaultPlan::decide(double roll) const {
       {rates_.server_error, Fault::server_error}, {rates_.reset, Fault::reset},
       {rates_.malformed, Fault::malformed},       {rates_.truncated, Fault::truncated},
       {rates_.hang, Fault::hang},                 {rates_.quota, Fault::quota},
+      {rates_.trickle, Fault::trickle},
   };
   double upper = 0;
   for (const auto& [rate, fault] : intervals) {

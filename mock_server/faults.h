@@ -10,7 +10,7 @@
 
 namespace flowbatch::mock {
 
-enum class Fault { none, server_error, reset, malformed, truncated, hang, quota };
+enum class Fault { none, server_error, reset, malformed, truncated, hang, quota, trickle };
 
 /// The name of a fault in /stats ("error", "reset", ...).
 std::string_view fault_name(Fault fault);

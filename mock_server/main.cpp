@@ -46,8 +46,11 @@ void add_flags(CLI::App& app, MockOptions& o) {
       ->check(probability);
   app.add_option("--hang-rate", o.faults.hang, "share never answered")->check(probability);
   app.add_option("--quota-rate", o.faults.quota, "share answered 'insufficient quota'")->check(probability);
+  app.add_option("--trickle-rate", o.faults.trickle, "share whose answer is sent one byte a second")->check(probability);
   app.add_option("--seed", o.seed, "seed of the simulated faults and latencies")->capture_default_str();
-  app.add_option("--api-key", o.api_key, "require this key (Authorization: Bearer, or x-api-key)");
+  // Also read from the environment, so the key need not show in `ps`.
+  app.add_option("--api-key", o.api_key, "require this key (Authorization: Bearer, or x-api-key)")
+      ->envname("FLOWBATCH_MOCK_API_KEY");
   app.add_option("--replies", o.replies, "chat replies to pick from by a hash of the prompt")->delimiter(',');
   app.add_option("--max-prompt-chars", o.max_prompt_chars, "longer prompts are answered 400")
       ->capture_default_str()->check(CLI::PositiveNumber);
@@ -70,7 +73,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   const auto& f = options.faults;
-  if (f.server_error + f.reset + f.malformed + f.truncated + f.hang + f.quota > 1.0) {
+  if (f.server_error + f.reset + f.malformed + f.truncated + f.hang + f.quota + f.trickle > 1.0) {
     fmt::print(stderr, "flowbatch-mock: the fault rates add up to more than 1\n");
     return 2;
   }

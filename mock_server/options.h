@@ -13,6 +13,7 @@ struct FaultRates {
   double truncated = 0;     ///< 200 whose body stops short of its Content-Length, the connection closed
   double hang = 0;          ///< never answered
   double quota = 0;         ///< "insufficient quota" (OpenAI 429, Anthropic 400)
+  double trickle = 0;       ///< the answer sent one byte a second
 };
 
 struct MockOptions {

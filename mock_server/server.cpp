@@ -8,6 +8,7 @@
 #include <csignal>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -24,6 +25,7 @@ using tcp = asio::ip::tcp;
 constexpr auto kIdleTimeout = std::chrono::seconds(120);  // a keep-alive connection nobody uses
 constexpr auto kHangLimit = std::chrono::minutes(10);     // how long a "hang" fault holds a socket
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+constexpr auto kTrickleInterval = std::chrono::seconds(1);  // a "trickle" fault's pace: one byte each
 
 /// One connection: read a request, ask the API, wait the simulated latency, act, repeat.
 /// Every step runs on the connection's strand.
@@ -91,6 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.method = message.method_string();
     const std::string_view target = message.target();
     request.path = target.substr(0, target.find('?'));
+    request.target = target;
     request.body = message.body();
     for (const auto& field : message) request.headers.emplace_back(field.name_string(), field.value());
     keep_alive_ = message.keep_alive();
@@ -111,10 +114,17 @@ class Session : public std::enable_shared_from_this<Session> {
       case ReplyAction::reset_connection: return reset();
       case ReplyAction::hang: return hang();
       case ReplyAction::truncate: return truncate();
+      case ReplyAction::trickle: return trickle();
     }
   }
 
   void write_reply() {
+    prepare_response();
+    http::async_write(stream_, response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  }
+
+  /// Fills response_ from reply_, and counts the answer.
+  void prepare_response() {
     response_ = {};
     response_.version(11);
     response_.result(reply_.status);
@@ -127,7 +137,31 @@ class Session : public std::enable_shared_from_this<Session> {
     // Counted before the write completes, so a client that reads /stats right after its answer
     // sees it.
     if (reply_.counted) api_.stats().on_answered(reply_.status, reply_.request_hash);
-    http::async_write(stream_, response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+  }
+
+  /// A "trickle" fault: the whole answer, status line included, one byte a second, until it is
+  /// all out or the client leaves.
+  void trickle() {
+    prepare_response();
+    std::ostringstream text;
+    text << response_;
+    trickle_ = text.str();
+    trickle_sent_ = 0;
+    trickle_next();
+  }
+
+  void trickle_next() {
+    if (trickle_sent_ == trickle_.size()) return on_write({}, 0);
+    asio::async_write(stream_, asio::buffer(trickle_.data() + trickle_sent_, 1),
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        ++self->trickle_sent_;
+                        self->timer_.expires_after(kTrickleInterval);
+                        self->timer_.async_wait([self](beast::error_code wait_ec) {
+                          if (wait_ec) return self->close();
+                          self->trickle_next();
+                        });
+                      });
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -210,6 +244,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool hanging_ = false;
   std::array<char, 1024> discard_{};
+  std::string trickle_;  // the serialized answer a trickle sends
+  std::size_t trickle_sent_ = 0;
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {

@@ -75,7 +75,8 @@ std::string Stats::to_json() const {
   boost::json::object by_route;
   for (const auto& [route, count] : by_route_) by_route[route] = count;
   boost::json::object faults;
-  for (Fault f : {Fault::server_error, Fault::reset, Fault::malformed, Fault::truncated, Fault::hang, Fault::quota}) {
+  for (Fault f : {Fault::server_error, Fault::reset, Fault::malformed, Fault::truncated, Fault::hang, Fault::quota,
+                  Fault::trickle}) {
     const auto it = faults_.find(f);
     faults[fault_name(f)] = it == faults_.end() ? 0 : it->second;
   }

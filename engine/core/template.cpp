@@ -5,10 +5,25 @@
 #include <stdexcept>
 
 #include "engine/core/text.h"
+#include "engine/core/url.h"
 
 namespace flowbatch {
+namespace {
 
-Template::Template(std::string_view text) {
+/// A placeholder's form and field: "raw:a.b" → raw, "a.b". Only the two known prefixes count, so
+/// a field name with another colon in it still works.
+std::pair<Template::Form, std::string> read_placeholder(std::string_view name, std::size_t at) {
+  Template::Form form = Template::Form::plain;
+  if (name.starts_with("raw:")) form = Template::Form::raw;
+  else if (name.starts_with("json:")) form = Template::Form::json;
+  if (form != Template::Form::plain) name = trim(name.substr(name.find(':') + 1));
+  if (name.empty()) throw std::invalid_argument("empty \"{{}}\" at character " + std::to_string(at));
+  return {form, std::string(name)};
+}
+
+}  // namespace
+
+Template::Template(std::string_view text, Escaping plain) : plain_(plain) {
   std::size_t pos = 0;
   while (pos < text.size()) {
     const std::size_t open = text.find("{{", pos);
@@ -20,9 +35,8 @@ Template::Template(std::string_view text) {
     const std::size_t close = text.find("}}", open + 2);
     if (close == std::string_view::npos)
       throw std::invalid_argument("unclosed \"{{\" at character " + std::to_string(open + 1));
-    const std::string name(trim(text.substr(open + 2, close - open - 2)));
-    if (name.empty()) throw std::invalid_argument("empty \"{{}}\" at character " + std::to_string(open + 1));
-    parts_.push_back(Part{true, name, split(name, '.')});
+    auto [form, name] = read_placeholder(trim(text.substr(open + 2, close - open - 2)), open + 1);
+    parts_.push_back(Part{true, name, split(name, '.'), form});
     pos = close + 2;
   }
 }
@@ -52,9 +66,21 @@ std::optional<std::string> Template::render_to(const boost::json::object& fields
     }
     const boost::json::value* v = find_path(fields, part.path);
     if (!v) return part.text;
-    append_as_text(*v, out);
+    append_field(part, *v, out);
   }
   return std::nullopt;
+}
+
+void Template::append_field(const Part& part, const boost::json::value& value, std::string& out) const {
+  if (part.form == Form::json) {
+    out += boost::json::serialize(value);
+  } else if (part.form == Form::plain && plain_ == Escaping::url) {
+    std::string text;
+    append_as_text(value, text);
+    append_percent_encoded(text, out);
+  } else {
+    append_as_text(value, out);
+  }
 }
 
 Rendering Template::render(const boost::json::object& fields) const {

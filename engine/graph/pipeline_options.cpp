@@ -30,6 +30,9 @@ const std::vector<KeySpec>& pipeline_keys() {
        "and the program's plugin folder"},
       {"blocking_threads", KeyKind::integer, false, "8",
        "threads for providers whose requests block (a plugin running a local command); started only when used"},
+      {"response_memory_mb", KeyKind::integer, false, "1024",
+       "the most memory all HTTP answers being received at once may take; a transfer that would go beyond it fails "
+       "(network, retried)"},
   };
   return keys;
 }
@@ -49,6 +52,9 @@ const std::vector<KeySpec>& provider_keys() {
       {"connect_timeout_ms", KeyKind::integer, false, "10000", "time-out for connecting (and the TLS handshake)"},
       {"ca_file", KeyKind::path, false, "",
        "PEM file of the certificate authorities to trust for TLS (a private CA, a self-hosted server); default: the system's"},
+      {"low_speed_limit", KeyKind::integer, false, "16",
+       "bytes per second: an answer that has begun arriving but comes slower than this for low_speed_time_ms is a timeout (0: no check)"},
+      {"low_speed_time_ms", KeyKind::integer, false, "30000", "how long an answer may arrive slower than low_speed_limit"},
   };
   return keys;
 }
@@ -101,6 +107,9 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   const std::int64_t blocking = o.integer("blocking_threads");
   if (blocking < 1 || blocking > 1024) o.error("blocking_threads", "must be between 1 and 1024");
   else p.blocking_threads = static_cast<std::size_t>(blocking);
+  const std::int64_t response_mb = o.integer("response_memory_mb");
+  if (response_mb < 1 || response_mb > (std::int64_t{1} << 20)) o.error("response_memory_mb", "must be between 1 and 1048576");
+  else p.response_memory = static_cast<std::size_t>(response_mb) << 20;
 
   if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
     for (const ConfigValue& entry : list->items) {
@@ -140,6 +149,11 @@ ProviderSettings read_provider_settings(OptionReader& o) {
   const std::int64_t connect = o.integer("connect_timeout_ms");
   if (connect < 1) o.error("connect_timeout_ms", "must be at least 1");
   else s.connect_timeout = std::chrono::milliseconds(connect);
+  s.low_speed_limit = o.integer("low_speed_limit");
+  if (s.low_speed_limit < 0) o.error("low_speed_limit", "must not be negative (0: no check)");
+  const std::int64_t slow = o.integer("low_speed_time_ms");
+  if (slow < 1) o.error("low_speed_time_ms", "must be at least 1");
+  else s.low_speed_time = std::chrono::milliseconds(slow);
   if (o.has("ca_file")) {
     const std::filesystem::path ca = o.path("ca_file");
     if (o.check_environment())

@@ -39,6 +39,7 @@ struct PipelineOptions {
   Location state_where;         ///< where `state` is set (the [pipeline] table when it is not)
   std::vector<PluginRef> plugins;  ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
+  std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.
@@ -47,6 +48,8 @@ struct ProviderSettings {
   std::chrono::milliseconds timeout{60000};          ///< one attempt, from start to last byte
   std::chrono::milliseconds connect_timeout{10000};  ///< connecting (and TLS) within an attempt
   std::string ca_file;  ///< PEM certificates to trust for TLS instead of the system's; empty: the system's
+  std::int64_t low_speed_limit = 16;                ///< bytes/s below which an arriving answer is too slow (0: no check)
+  std::chrono::milliseconds low_speed_time{30000};  ///< ... for this long
 };
 
 struct PlanProvider {

@@ -24,24 +24,72 @@ namespace {
 
 constexpr std::size_t kMaxResponseBytes = 256u << 20;  // a response larger than this is an error
 
+using SteadyClock = std::chrono::steady_clock;
+
 struct Transfer {
+  explicit Transfer(HttpClient::ResponseBudget& b) : budget(b) {}
+  ~Transfer() { budget.release(charged); }
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+
+  /// Counts bytes arriving for the low-speed check: whole header lines and body bytes.
+  void arrived(std::size_t n) { received += n; }
+
+  /// Whether the answer, once begun, came slower than the low-speed limit over a whole window.
+  /// The first window starts with the answer's first byte, which curl notes as the "start
+  /// transfer" time even when it is only part of a header line (the callbacks see whole lines).
+  bool too_slow_at(SteadyClock::time_point now) {
+    if (options.low_speed_limit == 0) return false;
+    if (!answering) {
+      curl_off_t first_byte_us = 0;
+      curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first_byte_us);
+      if (first_byte_us == 0) return false;
+      answering = true;
+      window_start = started + std::chrono::microseconds(first_byte_us);
+      window_bytes = 0;
+    }
+    if (now - window_start < options.low_speed_time) return false;
+    const double seconds = std::chrono::duration<double>(now - window_start).count();
+    too_slow = static_cast<double>(received - window_bytes) < static_cast<double>(options.low_speed_limit) * seconds;
+    window_start = now;
+    window_bytes = received;
+    return too_slow;
+  }
+
   HttpRequest request;
   TransferOptions options;
   HttpClient::Done done;
+  HttpClient::ResponseBudget& budget;
+  std::size_t charged = 0;  // body bytes taken from the budget, given back when the transfer ends
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   HttpResponse response;
+  SteadyClock::time_point started;  // when curl got the transfer
+  bool answering = false;           // the answer's first byte has come
+  std::size_t received = 0;         // header and body bytes
+  std::size_t window_bytes = 0;
+  SteadyClock::time_point window_start;
   bool too_large = false;
+  bool over_budget = false;
+  bool too_slow = false;
   char error[CURL_ERROR_SIZE] = {};
 };
 
 std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const std::size_t n = size * count;
+  t->arrived(n);
   if (t->response.body.size() + n > kMaxResponseBytes) {
     t->too_large = true;
     return 0;  // makes curl fail the transfer with CURLE_WRITE_ERROR
   }
+  if (!t->budget.charge(n)) {
+    t->over_budget = true;
+    t->budget.release(t->charged);  // at once: the others may go on while curl winds this one up
+    t->charged = 0;
+    return 0;
+  }
+  t->charged += n;
   t->response.body.append(data, n);
   return n;
 }
@@ -49,6 +97,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const std::size_t n = size * count;
+  t->arrived(n);
   std::string_view line(data, n);
   if (line.rfind("HTTP/", 0) == 0) {  // a new status line (after 100 Continue or a redirect)
     t->response.headers.clear();
@@ -79,6 +128,18 @@ bool cannot_connect(CURLcode code) {
 /// answer" there would mislead; the whole request's time-out running out before a connection was
 /// made (every connection busy) says so.
 Failure transport_failure(CURL* easy, CURLcode code, const Transfer& t) {
+  if (t.too_slow)
+    return Failure{ErrorClass::timeout,
+                   fmt::format("the answer arrived slower than {} bytes/s for {} ms (the provider's low_speed_limit)",
+                               t.options.low_speed_limit, t.options.low_speed_time.count()),
+                   0, {}, {}, -1};
+  if (t.over_budget)
+    return Failure{ErrorClass::network,
+                   fmt::format("the answers being received at once would take more than {} of memory; this one is "
+                               "dropped and retried",
+                               t.budget.limit >= (1u << 20) ? fmt::format("{} MB", t.budget.limit >> 20)
+                                                            : fmt::format("{} bytes", t.budget.limit)),
+                   0, {}, {}, -1};
   const std::string detail = t.too_large ? fmt::format("the response is larger than {} MB", kMaxResponseBytes >> 20)
                                          : (t.error[0] ? t.error : curl_easy_strerror(code));
   if (code != CURLE_OPERATION_TIMEDOUT) return Failure{ErrorClass::network, detail, 0, {}, {}, -1};  // refused, reset, DNS, TLS
@@ -105,7 +166,10 @@ struct HttpClient::Worker {
     curl_multi_setopt(loop.multi(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     // Keep many idle connections: admission, not curl, limits concurrency.
     curl_multi_setopt(loop.multi(), CURLMOPT_MAXCONNECTS, 2048L);
-    loop.on_each_pass([this] { start_queued(); });
+    loop.on_each_pass([this] {
+      start_queued();
+      stop_slow_transfers();
+    });
     loop.on_transfer_done([this](CURLMsg* msg) { finish(msg->easy_handle, msg->data.result); });
   }
 
@@ -135,11 +199,27 @@ struct HttpClient::Worker {
     for (auto& t : fresh) start(std::move(t));
   }
 
+  /// Ends the transfers whose answer trickles in (checked a few times a second: the loop passes
+  /// at least once a second, even when no byte arrives).
+  void stop_slow_transfers() {
+    const auto now = SteadyClock::now();
+    if (now - last_speed_check < std::chrono::milliseconds(200)) return;
+    last_speed_check = now;
+    std::vector<CURL*> slow;
+    for (auto& [e, t] : active)
+      if (t->too_slow_at(now)) slow.push_back(e);
+    for (CURL* e : slow) finish(e, CURLE_OPERATION_TIMEDOUT);
+  }
+
   void start(std::unique_ptr<Transfer> t) {
     CURL* e = take_handle();
     t->easy = e;
+    t->started = SteadyClock::now();
     const HttpRequest& r = t->request;
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    // Only HTTP(S), whatever a URL says: never file://, gopher:// and the like.
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
@@ -245,16 +325,26 @@ struct HttpClient::Worker {
   std::atomic<bool> aborting{false};
   std::unordered_map<CURL*, Transfer*> active;   // loop thread only
   std::vector<CURL*> spare;                      // loop thread only
+  SteadyClock::time_point last_speed_check;      // loop thread only
 };
 
-HttpClient::HttpClient(const std::vector<EventLoop*>& loops) {
+bool HttpClient::ResponseBudget::charge(std::size_t n) {
+  // Never over the limit, not even for a moment: another transfer checking meanwhile would fail.
+  std::size_t now = used.load(std::memory_order_relaxed);
+  do {
+    if (n > limit || now > limit - n) return false;
+  } while (!used.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+  return true;
+}
+
+HttpClient::HttpClient(const std::vector<EventLoop*>& loops, std::size_t response_budget) : budget_{response_budget} {
   for (EventLoop* loop : loops) workers_.push_back(std::make_unique<Worker>(*loop));
 }
 
 HttpClient::~HttpClient() = default;
 
 void HttpClient::send(HttpRequest request, TransferOptions options, Done done) {
-  auto t = std::make_unique<Transfer>();
+  auto t = std::make_unique<Transfer>(budget_);
   t->request = std::move(request);
   t->options = options;
   t->done = std::move(done);

@@ -24,7 +24,18 @@ struct TransferOptions {
   /// PEM certificates to trust instead of the system's (nullptr: the system's). Not copied: it
   /// points into the provider's settings, which outlive every transfer of the run.
   const char* ca_file = nullptr;
+  /// An answer that has begun arriving but gets fewer than this many bytes a second over
+  /// `low_speed_time` is stopped as a timeout (0: never). Counted from its first byte, not from
+  /// the request (curl's own low-speed limit would be): a model may think for minutes first.
+  std::size_t low_speed_limit = 16;
+  std::chrono::milliseconds low_speed_time{30000};
 };
+
+/// The most memory all answers being received at once may take, over every transfer and loop
+/// (each one is also capped at 256 MB), unless `pipeline.response_memory_mb` says otherwise. A
+/// transfer that would go beyond it fails as `network` (retried): the others finish and free
+/// their share meanwhile.
+inline constexpr std::size_t kDefaultResponseBudget = std::size_t{1} << 30;
 
 /// The engine's only HTTP client: libcurl's multi interface on the I/O threads (EventLoops).
 ///
@@ -39,7 +50,7 @@ class HttpClient {
   using Done = std::function<void(HttpResponse)>;
 
   /// Registers with each loop; call before the loops start.
-  explicit HttpClient(const std::vector<EventLoop*>& loops);
+  explicit HttpClient(const std::vector<EventLoop*>& loops, std::size_t response_budget = kDefaultResponseBudget);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -51,7 +62,17 @@ class HttpClient {
 
   struct Worker;  // one per loop (http_client.cpp)
 
+  /// Bytes of answers being received, shared by every transfer.
+  struct ResponseBudget {
+    std::size_t limit;
+    std::atomic<std::size_t> used{0};
+    /// Takes `n` bytes if they fit; false (and nothing taken) if they do not.
+    bool charge(std::size_t n);
+    void release(std::size_t n) { used.fetch_sub(n, std::memory_order_relaxed); }
+  };
+
  private:
+  ResponseBudget budget_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<std::size_t> next_{0};
 };

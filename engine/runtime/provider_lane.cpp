@@ -45,8 +45,13 @@ void ProviderLane::submit(ExchangePtr exchange) {
   }
   const Dispatch& d = exchange->dispatch;
   if (d.kind == Dispatch::Kind::immediate && d.delay.count() <= 0) {
-    run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
-    run_.metrics.request_latency.record(std::chrono::nanoseconds(0));
+    // An item its provider refused to send (invalid_input: a hole in a template, data that would
+    // steer the request) made no request; an in-process answer (the mock provider's) did.
+    const bool refused = d.result.failure && d.result.failure->error_class == ErrorClass::invalid_input;
+    if (!refused) {
+      run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+      run_.metrics.request_latency.record(std::chrono::nanoseconds(0));
+    }
     exchange->result = std::move(exchange->dispatch.result);
     exchange->owner->complete(exchange);
     return;
@@ -89,7 +94,8 @@ void ProviderLane::dispatch(const ExchangePtr& exchange) {
       return;
     case Dispatch::Kind::http: {
       const ProviderSettings& s = spec_.settings;
-      const TransferOptions options{s.timeout, s.connect_timeout, s.ca_file.empty() ? nullptr : s.ca_file.c_str()};
+      const TransferOptions options{s.timeout, s.connect_timeout, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
+                                    static_cast<std::size_t>(s.low_speed_limit), s.low_speed_time};
       http_.send(std::move(exchange->dispatch.http), options, [this, exchange](HttpResponse response) {
         exchange->response = std::move(response);
         arrived(exchange);

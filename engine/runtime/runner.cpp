@@ -49,7 +49,7 @@ class Runner {
       : plan_(plan),
         options_(options),
         extra_loops_(make_extra_loops(plan.pipeline.io_threads)),
-        http_(all_loops()),
+        http_(all_loops(), plan.pipeline.response_memory),
         run_(plan.pipeline.max_in_flight, console, redactor, loop_),
         admission_limiter_(graph_, run_.admission.threshold()),
         router_(graph_, flow::unlimited, [this](const Packet& p) {

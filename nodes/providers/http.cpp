@@ -6,6 +6,7 @@
 
 #include "engine/core/text.h"
 #include "engine/core/template.h"
+#include "engine/core/url.h"
 #include "nodes/kinds.h"
 #include "nodes/providers/http_common.h"
 #include "nodes/providers/rate_headers.h"
@@ -16,6 +17,7 @@ namespace {
 struct HttpSettings {
   std::string method;
   Template url;
+  FixedOrigin url_origin;  // what rendering may not change
   std::vector<std::pair<std::string, Template>> headers;
   bool body_is_json = false;
   boost::json::value body_json;  // strings inside are templates
@@ -68,6 +70,60 @@ std::optional<std::string> check_templates(const boost::json::value& v) {
   return std::nullopt;
 }
 
+bool has_line_break_or_nul(std::string_view text) { return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; }
+
+/// Why a rendered URL may not be sent, if it may not: it must be http(s), to the scheme and host
+/// its template writes out, with no blanks or control characters.
+std::optional<std::string> url_problem(std::string_view url, const FixedOrigin& fixed) {
+  for (char c : url)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return "the URL would contain a blank or control character (from {{raw:...}}); not sent";
+  const std::optional<UrlOrigin> origin = url_origin(url);
+  if (!origin || (origin->scheme != "http" && origin->scheme != "https"))
+    return "the URL would not start with http:// or https:// once rendered; not sent";
+  if (fixed.scheme && *fixed.scheme != origin->scheme)
+    return fmt::format("the item's data changes the URL's scheme from {} to {}; not sent", *fixed.scheme, origin->scheme);
+  if (fixed.authority && *fixed.authority != origin->authority)
+    return fmt::format("the item's data changes the URL's host from \"{}\" to \"{}\"; not sent", *fixed.authority, origin->authority);
+  return std::nullopt;
+}
+
+/// An item whose request may not be sent: it fails as invalid_input, without a request.
+Dispatch refuse(std::string why) {
+  CallResult failed;
+  failed.failure = Failure{ErrorClass::invalid_input, std::move(why), 0, {}, {}, -1, {}};
+  return Dispatch::respond(std::move(failed));
+}
+
+/// A string body that is JSON (its text starts with `{` or `[`) with plain placeholders: a value
+/// holding a quote rewrites the document. Warned about, not refused: the values may be trusted.
+void warn_unescaped_json(const Template& body, Options& o) {
+  const auto& parts = body.parts();
+  if (parts.empty() || parts.front().is_field) return;
+  const std::string_view start = trim(parts.front().text);
+  if (start.empty() || (start.front() != '{' && start.front() != '[')) return;
+  for (const auto& part : parts)
+    if (part.is_field && part.form == Template::Form::plain)
+      o.warning("body", fmt::format("{{{{{0}}}}} is inserted into this JSON body unescaped: a value with a quote in it can "
+                                    "rewrite the request. Write {{{{json:{0}}}}} (it adds the quotes) instead of \"{{{{{0}}}}}\", "
+                                    "or {{{{raw:{0}}}}} if the value is JSON already",
+                                    part.text));
+}
+
+/// The `url` key: a template whose plain placeholders are percent-encoded, and whose literal
+/// scheme and host rendering may not change.
+void read_url(Options& o, HttpSettings& s) {
+  try {
+    s.url = Template(o.string("url"), Escaping::url);
+  } catch (const std::invalid_argument& e) {
+    o.error("url", e.what());
+    return;
+  }
+  const auto& parts = s.url.parts();
+  s.url_origin = fixed_origin(parts.empty() || parts.front().is_field ? "" : parts.front().text);
+  if (s.url_origin.scheme && *s.url_origin.scheme != "http" && *s.url_origin.scheme != "https")
+    o.error("url", fmt::format("must be an http:// or https:// URL (found {}://)", *s.url_origin.scheme));
+}
+
 class HttpProvider final : public Provider {
  public:
   explicit HttpProvider(HttpSettings s) : s_(std::move(s)) {}
@@ -89,13 +145,12 @@ class HttpProvider final : public Provider {
     } else {
       http.body = render(s_.body_text, vars, missing);
     }
-    if (missing) {  // never send (and pay for) a request with a hole in it
-      CallResult failed;
-      failed.failure = Failure{ErrorClass::invalid_input,
-                               fmt::format("the request template names {{{{{}}}}}, which this item does not have", *missing),
-                               0, {}, {}, -1, {}};
-      return Dispatch::respond(std::move(failed));
-    }
+    // Never send (and pay for) a request with a hole in it, or one the item's data steers.
+    if (missing) return refuse(fmt::format("the request template names {{{{{}}}}}, which this item does not have", *missing));
+    if (auto problem = url_problem(http.url, s_.url_origin)) return refuse(*problem);
+    for (const auto& h : http.headers)
+      if (has_line_break_or_nul(h.value))
+        return refuse(fmt::format("header \"{}\" would contain a line break or NUL (from the item's data); not sent", h.name));
     return Dispatch::send(std::move(http));
   }
 
@@ -144,11 +199,7 @@ HttpSettings read_settings(Options& o) {
   s.method = o.string("method");
   if (s.method != "POST" && s.method != "PUT" && s.method != "GET" && s.method != "PATCH")
     o.error("method", "must be GET, POST, PUT or PATCH");
-  try {
-    s.url = Template(o.string("url"));
-  } catch (const std::invalid_argument& e) {
-    o.error("url", e.what());
-  }
+  read_url(o, s);
   const boost::json::value headers = o.json("headers");
   if (headers.is_object()) {
     for (const auto& kv : headers.get_object()) {
@@ -156,6 +207,10 @@ HttpSettings read_settings(Options& o) {
         o.error("headers", fmt::format("header \"{}\" must be a string", std::string(kv.key())));
         continue;
       }
+      if (has_line_break_or_nul(kv.key()) || kv.key().find(':') != boost::json::string_view::npos)
+        o.error("headers", fmt::format("header name \"{}\" may not hold a colon, a line break or NUL", std::string(kv.key())));
+      if (has_line_break_or_nul(kv.value().get_string()))
+        o.error("headers", fmt::format("header \"{}\" may not hold a line break or NUL", std::string(kv.key())));
       try {
         s.headers.emplace_back(std::string(kv.key()), Template(kv.value().get_string()));
       } catch (const std::invalid_argument& e) {
@@ -169,6 +224,7 @@ HttpSettings read_settings(Options& o) {
   if (body.is_string()) {
     try {
       s.body_text = Template(body.get_string());
+      warn_unescaped_json(s.body_text, o);
     } catch (const std::invalid_argument& e) {
       o.error("body", e.what());
     }

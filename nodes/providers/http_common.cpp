@@ -154,7 +154,13 @@ std::vector<HttpHeader> read_extra_headers(Options& o) {
       o.error("headers", fmt::format("header \"{}\" must be a string", std::string(kv.key())));
       continue;
     }
-    out.push_back({std::string(kv.key()), std::string(kv.value().get_string())});
+    const std::string name(kv.key()), value(kv.value().get_string());
+    // A line break would end the header early and start another one: refused, as curl sends it raw.
+    if ((name + value).find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos || name.find(':') != std::string::npos) {
+      o.error("headers", fmt::format("header \"{}\" may not hold a line break or NUL (nor a colon in its name)", name));
+      continue;
+    }
+    out.push_back({name, value});
   }
   return out;
 }

@@ -6,6 +6,7 @@
 
 #include "engine/core/hash.h"
 #include "tests/mock_server/http_client.h"
+#include "tests/support/fixtures.h"
 
 namespace flowbatch::test {
 namespace {
@@ -289,6 +290,37 @@ TEST_CASE("mock: --api-key rejects a wrong key with 401, echoing it on the OpenA
   HttpCall anthropic_right = messages_call(mock, "hi");
   anthropic_right.headers.push_back("x-api-key: sk-right-key");
   CHECK(perform(anthropic_right).status == 200);
+}
+
+TEST_CASE("mock: the key may come from FLOWBATCH_MOCK_API_KEY instead of argv") {
+  ScopedEnv key("FLOWBATCH_MOCK_API_KEY", "sk-from-env");
+  MockServer mock;
+  CHECK(perform(chat_call(mock, "hi")).status == 401);
+  HttpCall right = chat_call(mock, "hi");
+  right.headers.push_back("Authorization: Bearer sk-from-env");
+  CHECK(perform(right).status == 200);
+}
+
+TEST_CASE("mock: /echo answers with what it received, and a trickle sends one byte a second") {
+  MockServer mock({"--trickle-rate", "1"});
+  HttpCall echo;
+  echo.url = mock.url() + "/echo/a%2Fb?x=1";
+  echo.body = "body text";
+  echo.headers.push_back("X-Tag: v");
+  const HttpResponse r = perform(echo);
+  REQUIRE(r.status == 200);
+  CHECK(r.json().at("target").as_string() == "/echo/a%2Fb?x=1");
+  CHECK(r.json().at("method").as_string() == "POST");
+  CHECK(r.json().at("body").as_string() == "body text");
+  bool tagged = false;
+  for (const auto& h : r.json().at("headers").as_array()) tagged = tagged || (h.at(0).as_string() == "X-Tag" && h.at(1).as_string() == "v");
+  CHECK(tagged);
+
+  HttpCall slow = chat_call(mock, "hi");
+  slow.timeout_ms = 2500;
+  const HttpResponse trickled = perform(slow);
+  CHECK(trickled.curl_code == CURLE_OPERATION_TIMEDOUT);
+  CHECK(mock.stats().at("faults").at("trickle").to_number<int>() == 1);
 }
 
 TEST_CASE("mock: connections are kept alive and large bodies need no Expect wait") {

@@ -249,3 +249,38 @@ api_key_env = "FLOWBATCH_TEST_HTTP_KEY"
   CHECK(ok.outputs[0].as_double() == 0.75);
   CHECK(failure_class(p->parse(r, response(200, R"({"other":1})"))) == ErrorClass::malformed);
 }
+
+TEST_CASE("http: header names and values that could split a header, and non-http URLs, are configuration errors") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(1));
+  const std::string graph = R"(
+[providers.h]
+type = "http"
+url = "ftp://files.example.com/{{id}}"
+headers = { "X-A: b" = "v", X-B = "line\r\nX-Injected: yes" }
+[providers.o]
+type = "openai"
+api_key_env = ""
+headers = { X-C = "v\nX-Injected: yes" }
+[sources.in]
+path = "in.jsonl"
+[calls.c]
+inputs = ["in"]
+provider = "h"
+prompt = "{{text}}"
+[calls.d]
+inputs = ["in"]
+provider = "o"
+prompt = "{{text}}"
+[sinks.out]
+inputs = ["c", "d"]
+path = "out.jsonl"
+)";
+  const auto r = compile_text(graph, dir);
+  CHECK(!r.plan);
+  const std::string all = r.diagnostics.str();
+  CHECK(all.find("providers.h.url: must be an http:// or https:// URL (found ftp://)") != std::string::npos);
+  CHECK(all.find("header name \"X-A: b\" may not hold a colon") != std::string::npos);
+  CHECK(all.find("header \"X-B\" may not hold a line break") != std::string::npos);
+  CHECK(all.find("header \"X-C\" may not hold a line break") != std::string::npos);
+}

@@ -30,3 +30,23 @@ TEST_CASE("malformed templates are rejected with the reason") {
   CHECK_THROWS_WITH_AS(Template("hello {{name"), doctest::Contains("unclosed"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(Template("hello {{ }}"), doctest::Contains("empty"), std::invalid_argument);
 }
+
+TEST_CASE("{{json:field}} inserts a JSON value, {{raw:field}} the value as is") {
+  const auto fields = boost::json::parse(R"({"s":"a\"b\nc","n":3,"none":null,"o":{"k":[1]}})").as_object();
+  CHECK(Template(R"({"x": {{json:s}}, "n": {{ json: n }}, "z": {{json:none}}, "o": {{json:o}}})").render(fields).text ==
+        R"({"x": "a\"b\nc", "n": 3, "z": null, "o": {"k":[1]}})");
+  CHECK(Template("{{raw:s}}").render(fields).text == "a\"b\nc");
+  CHECK(Template("{{json:o.k}}").fields() == std::vector<std::string>{"o.k"});
+  CHECK(Template("{{json:missing}}").render(fields).missing == std::optional<std::string>("missing"));
+  CHECK_THROWS_WITH_AS(Template("{{json: }}"), doctest::Contains("empty"), std::invalid_argument);
+  // Only the two forms are prefixes: any other name with a colon is a field name, as before.
+  const auto colon = boost::json::parse(R"({"a:b":"x"})").as_object();
+  CHECK(Template("{{a:b}}").render(colon).text == "x");
+}
+
+TEST_CASE("URL templates percent-encode plain placeholders, not raw ones") {
+  const auto fields = boost::json::parse(R"({"p":"../ok?x=","q":"a b&c=d#e/é","dots":"..","n":7,"path":"/v1/x"})").as_object();
+  const Template url("https://h/score/{{p}}?q={{q}}&n={{n}}&d={{dots}}{{raw:path}}", Escaping::url);
+  CHECK(url.render(fields).text == "https://h/score/..%2Fok%3Fx%3D?q=a%20b%26c%3Dd%23e%2F%C3%A9&n=7&d=%2E%2E/v1/x");
+  CHECK(Template("{{p}}").render(fields).text == "../ok?x=");  // prompts and bodies are unchanged
+}

@@ -46,6 +46,19 @@ struct Inbox {
   }
 };
 
+/// A socket listening on an ephemeral loopback port (with this backlog), whose address it fills.
+int listen_on_loopback(int backlog, sockaddr_in& addr) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  addr = sockaddr_in{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, backlog) == 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  return fd;
+}
+
 /// A loopback port with nothing listening on it.
 int closed_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -112,14 +125,8 @@ TEST_CASE("a server that does not answer in time is a timeout, a closed port a n
 TEST_CASE("a connection that cannot be made in time is a network failure that says so, not a slow answer") {
   // A listening socket that never accepts, its backlog already full: the kernel drops further
   // SYNs, so connecting hangs until the connect time-out, as with an unreachable host.
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener, 0) == 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int listener = listen_on_loopback(0, addr);
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -182,4 +189,132 @@ TEST_CASE("transfers spread over several I/O threads") {
   for (const auto& r : inbox.responses) CHECK(r.status == 200);
   CHECK(on_a == 20);  // round-robin: each loop did half
   CHECK(on_b == 20);
+}
+
+TEST_CASE("only http and https are spoken: a file:// URL reads nothing") {
+  EventLoop loop;
+  HttpClient http({&loop});
+  loop.start();
+  Inbox inbox;
+  HttpRequest r;
+  r.method = "GET";
+  r.url = "file:///etc/passwd";
+  http.send(r, TransferOptions{}, inbox.sink());
+  REQUIRE(inbox.wait_for(1));
+  loop.stop();
+  const HttpResponse& got = inbox.responses.at(0);
+  CHECK(got.transport_error);
+  CHECK(got.body.empty());
+}
+
+TEST_CASE("an answer trickling in is stopped by the low-speed limit, counted from its first byte") {
+  MockServer trickling({"--trickle-rate", "1"});
+  MockServer thinking({"--latency-ms", "2500", "--latency-sigma", "0"});  // slow to start, then quick
+  EventLoop loop;
+  HttpClient http({&loop});
+  loop.start();
+  Inbox inbox;
+  const TransferOptions options{60s, 1s, nullptr, 8, 1000ms};
+  const auto start = std::chrono::steady_clock::now();
+  http.send(chat_request(trickling.base_url(), "x"), options, inbox.sink());
+  http.send(chat_request(thinking.base_url(), "x"), options, inbox.sink());
+  REQUIRE(inbox.wait_for(2));
+  loop.stop();
+  CHECK(std::chrono::steady_clock::now() - start < 15s);  // far below the 60 s time-out
+  int slow = 0, answered = 0;
+  for (const auto& r : inbox.responses) {
+    if (r.status == 200) ++answered;
+    if (r.transport_error && r.transport_error->error_class == ErrorClass::timeout) {
+      ++slow;
+      CHECK(r.transport_error->message.find("slower than 8 bytes/s for 1000 ms") != std::string::npos);
+    }
+  }
+  CHECK(slow == 1);
+  CHECK(answered == 1);
+}
+
+namespace {
+/// A loopback server answering each GET with a 200 promising `promised` bytes, sending `sent` of
+/// them, then holding the connection until it is destroyed.
+class HalfAnswering {
+ public:
+  HalfAnswering(std::size_t promised, std::size_t sent) : promised_(promised), sent_(sent) {
+    sockaddr_in addr{};
+    listener_ = listen_on_loopback(16, addr);
+    port_ = ntohs(addr.sin_port);
+    accepting_ = std::thread([this] { serve(); });
+  }
+  ~HalfAnswering() {
+    ::shutdown(listener_, SHUT_RDWR);
+    accepting_.join();
+    ::close(listener_);
+    for (int fd : connections_) ::close(fd);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/big"; }
+
+ private:
+  void serve() {
+    for (;;) {
+      const int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      connections_.push_back(fd);
+      std::string request;
+      char buffer[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n <= 0) break;
+        request.append(buffer, static_cast<std::size_t>(n));
+      }
+      const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(promised_) + "\r\n\r\n" + std::string(sent_, 'x');
+      for (std::size_t at = 0; at < answer.size();) {
+        const ssize_t n = ::write(fd, answer.data() + at, answer.size() - at);
+        if (n <= 0) break;
+        at += static_cast<std::size_t>(n);
+      }
+    }
+  }
+  std::size_t promised_, sent_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread accepting_;
+  std::vector<int> connections_;  // accepting thread only, until it is joined
+};
+}  // namespace
+
+TEST_CASE("the answers being received together share one memory budget") {
+  HalfAnswering server(200000, 60000);
+  // Two loops, one transfer each (one loop would hold the second until the first connection is
+  // free): the budget is shared across them.
+  EventLoop loop, other;
+  HttpClient http({&loop, &other}, 100000);  // room for one 60 kB half answer, not two
+  loop.start();
+  other.start();
+  Inbox inbox;
+  HttpRequest get;
+  get.method = "GET";
+  get.url = server.url();
+  const TransferOptions options{2000ms, 1000ms, nullptr, 0, 1000ms};
+  http.send(get, options, inbox.sink());
+  http.send(get, options, inbox.sink());
+  REQUIRE(inbox.wait_for(2));
+  int over_budget = 0, timed_out = 0;
+  for (const auto& r : inbox.responses) {
+    REQUIRE(r.transport_error);
+    if (r.transport_error->error_class == ErrorClass::network) {
+      ++over_budget;
+      CHECK_MESSAGE(r.transport_error->message.find("more than 100000 bytes of memory") != std::string::npos, r.transport_error->message);
+    }
+    if (r.transport_error->error_class == ErrorClass::timeout) ++timed_out;
+  }
+  // Each alone fits: a failure shows the budget is shared. Usually one fails and the other goes
+  // on (then times out); both fail only when both go over at the same moment.
+  CHECK(over_budget >= 1);
+  CHECK(over_budget + timed_out == 2);
+  // Both ended: their memory is given back, and a third one has the whole budget again.
+  http.send(get, options, inbox.sink());
+  REQUIRE(inbox.wait_for(3));
+  loop.stop();
+  other.stop();
+  REQUIRE(inbox.responses.at(2).transport_error);
+  CHECK(inbox.responses.at(2).transport_error->error_class == ErrorClass::timeout);
 }
