@@ -224,7 +224,8 @@ class Compiler {
         const auto names = registry_.names(kind.family);
         diagnostics_.error(type_value ? type_value->where : table.where, subject + ".type",
                            fmt::format("unknown {} type \"{}\"{}; known types: {}{}", kind.name, type_out,
-                                       did_you_mean(type_out, names), join(names, ", "), plugins_hint()));
+                                       did_you_mean(type_out, names), names.empty() ? "none built in" : join(names, ", "),
+                                       plugins_hint()));
         return {};
       }
       schema.insert(schema.end(), type_keys->begin(), type_keys->end());
