@@ -1,5 +1,7 @@
 #include "engine/runtime/run_state.h"
 
+#include "engine/core/exceptions.h"
+
 
 namespace flowbatch {
 
@@ -50,6 +52,18 @@ void RunState::stop_resumable_now(std::string reason) {
     }
   }
   if (stop_hook_) stop_hook_();
+}
+
+void RunState::stop_for_current_exception(const std::string& context) {
+  std::string message = current_exception_message();
+  if (!context.empty()) message = context + ": " + message;
+  try {
+    throw;
+  } catch (const StorageFull&) {
+    stop_resumable_now(std::move(message));
+  } catch (...) {
+    fail(std::move(message));
+  }
 }
 
 std::string RunState::resumable_reason() const {

@@ -81,6 +81,10 @@ class RunState {
   /// Like stop_resumable(), but nothing under way is waited for (a full disk: answers arriving
   /// now could not be written anyway): the run stops at once, through the stop hook. Thread-safe.
   void stop_resumable_now(std::string reason);
+  /// Inside a catch block: stops the run for the exception being handled, `context` ("out.jsonl")
+  /// prefixed to its message — resumable and at once for a full disk (StorageFull), fatal for
+  /// anything else. Thread-safe.
+  void stop_for_current_exception(const std::string& context = {});
   std::string resumable_reason() const;
   bool stopped_resumable() const { return resumable_.load(); }
   void set_drain_hook(std::function<void()> hook) { drain_hook_ = std::move(hook); }

@@ -89,10 +89,8 @@ class Runner {
     } catch (const FileBusy& e) {  // an output another run is writing: nothing was touched
       run_.stop_resumable(e.what());
       hard_stop();
-    } catch (const StorageFull& e) {  // no room for an output's folder or file
-      run_.stop_resumable_now(e.what());
-    } catch (...) {
-      run_.fail(current_exception_message());  // stops the run through the stop hook
+    } catch (...) {  // no room for an output's folder (resumable), or a plugin's failure
+      run_.stop_for_current_exception();  // stops the run through the stop hook
     }
     loop_.at(EventLoop::Clock::time_point::min(), [this] { tick(); }, [this] { release_ticker(); });
     graph_.wait_for_all();
@@ -254,10 +252,8 @@ class Runner {
         state_->clear_partial();  // every record is complete
         if (options_.replay_id != 0) state_->set_replay_status(options_.replay_id, "finished");
       }
-    } catch (const StorageFull& e) {
-      run_.stop_resumable_now(e.what());
-    } catch (const std::exception& e) {
-      run_.fail(e.what());
+    } catch (const std::exception&) {
+      run_.stop_for_current_exception();
     }
   }
 
@@ -329,10 +325,8 @@ class Runner {
     for (auto& r : runtimes_) {
       try {
         r->finish();  // the last flush of sinks (a plugin's may throw anything)
-      } catch (const StorageFull& e) {
-        run_.stop_resumable_now(e.what());
       } catch (...) {
-        run_.fail(current_exception_message());
+        run_.stop_for_current_exception();
       }
     }
   }

@@ -83,8 +83,8 @@ void WriterNode::receive(const Packet& packet) {
       if (run_.state) uncommitted_.add(item);  // either way its record counts it as committed here
     }
   } catch (...) {  // a sink type's writer (maybe a plugin's) that throws: the run stops, resumable
-    broken_ = true;
-    stop_run();
+    broken_ = true;  // a full disk stops the run resumable, anything else fails it
+    run_.stop_for_current_exception(destination_);
     run_.ledger.end(items, Ending::abandoned);
     return;
   }
@@ -95,27 +95,13 @@ void WriterNode::receive(const Packet& packet) {
   if (unflushed_ >= policy_.every_items) flush();
 }
 
-/// Inside a catch block: the writer failed, so the run stops at once. A full disk stops it
-/// resumable (exit 75: free space and run again); any other failure is fatal. Either way nothing
-/// after the last commit counts as written, and the resumed run writes it again.
-void WriterNode::stop_run() {
-  const std::string message = fmt::format("{}: {}", destination_, current_exception_message());
-  try {
-    throw;
-  } catch (const StorageFull&) {
-    run_.stop_resumable_now(message);
-  } catch (...) {
-    run_.fail(message);
-  }
-}
-
 void WriterNode::flush() {
   if (broken_ || !writer_) return;
   try {
     commit();
   } catch (...) {
     broken_ = true;
-    stop_run();
+    run_.stop_for_current_exception(destination_);
     return;
   }
   unflushed_ = 0;

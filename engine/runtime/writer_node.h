@@ -53,7 +53,6 @@ class WriterNode final : public NodeRuntime {
   void receive(const Packet& packet);
   bool committed_before(const Item& item);
   void flush();
-  void stop_run();
   void commit();
   void post_commit(std::uint64_t position);
 

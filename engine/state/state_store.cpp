@@ -139,8 +139,7 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
     sqlite3_close(db_);
     db_ = nullptr;
-    if ((code & 0xFF) == SQLITE_FULL)
-      throw StorageFull(fmt::format("cannot create the state {}: {} (free some space, then run the same command to go on)", file.string(), why));
+    if ((code & 0xFF) == SQLITE_FULL) throw_failure(code, "cannot create the state: " + why);
     if (is_io_error(code)) throw unwritable(file, why);
     throw refused(file, "cannot be opened (" + why + ")");
   }
