@@ -85,6 +85,7 @@ class Compiler {
     OptionReader reader(*table, "pipeline", "pipeline", pipeline_keys(), reader_context());
     plan_.pipeline = read_pipeline_options(reader, plan_.graph_file);
     plan_.pipeline.state_where = reader.location("state");
+    plan_.pipeline.cache_where = reader.location("cache");
     if (reader.has("dead_letter")) pipeline_dead_letter_where_ = reader.location("dead_letter");
   }
 

@@ -37,6 +37,8 @@ struct PipelineOptions {
   std::size_t threads = 0;     ///< worker threads of the flow graph, the main thread included (0: one per core)
   std::filesystem::path state;  ///< the run's state (resume, cache); empty: none
   Location state_where;         ///< where `state` is set (the [pipeline] table when it is not)
+  std::filesystem::path cache;  ///< the lasting response cache (calls with cache = true); empty: none
+  Location cache_where;
   std::vector<PluginRef> plugins;  ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
   std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take

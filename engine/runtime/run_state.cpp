@@ -11,6 +11,13 @@ RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redact
   ledger.set_sources_done([this] { return sources_finished(); });
 }
 
+ResponseCache* RunState::response_cache() {
+  if (cache_file.empty()) return nullptr;
+  std::lock_guard lock(cache_mutex_);
+  if (!cache_) cache_ = std::make_unique<ResponseCache>(cache_file);
+  return cache_.get();
+}
+
 void RunState::commit_discards() {
   if (!state || !commits) return;
   CommitBatch discarded = ledger.take_discarded();

@@ -15,6 +15,7 @@
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/packet.h"
 #include "engine/state/commit_queue.h"
+#include "engine/state/response_cache.h"
 #include "engine/state/state_store.h"
 
 namespace flowbatch {
@@ -60,6 +61,12 @@ class RunState {
   StateStore* state = nullptr;
   /// Where sinks send their commits (sync, then state); set whenever `state` is.
   CommitQueue* commits = nullptr;
+  /// Where the lasting response cache lives (pipeline.cache); empty: none. Set before the graph
+  /// is built.
+  std::filesystem::path cache_file;
+  /// The lasting response cache, opened by the first node that asks (so a graph that caches
+  /// nothing creates no file); null when the graph keeps none. Throws when it cannot be opened.
+  ResponseCache* response_cache();
   /// Posts the items discarded since the last call to the commit thread, where their records
   /// complete in order with the outputs' commits. Thread-safe.
   void commit_discards();
@@ -106,6 +113,9 @@ class RunState {
   void notify_idle() {
     if (idle_hook_) idle_hook_();
   }
+
+  std::mutex cache_mutex_;
+  std::unique_ptr<ResponseCache> cache_;  // guarded by cache_mutex_ until opened
 
   std::atomic<int> sources_open_{0};
   std::atomic<bool> draining_{false};

@@ -67,6 +67,7 @@ class Runner {
 
   RunReport run() {
     open_state();
+    run_.cache_file = plan_.pipeline.cache;  // opened by the first call that caches
     build();
     wire();
     std::optional<SignalPipe> signals;

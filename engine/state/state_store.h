@@ -125,10 +125,6 @@ class StateStore {
   /// The hashes of the dead-letter records replays other than `except` completed.
   std::unordered_set<std::uint64_t> replayed_records(std::int64_t except);
 
-  // --- the request cache -------------------------------------------------------------------
-  std::optional<std::string> cache_get(const std::string& key);
-  void cache_put(const std::string& key, const std::string& value);
-
  private:
   void exec(const char* sql);
   void durable_transaction(const std::function<void()>& body);
@@ -153,7 +149,6 @@ struct StateSummary {
   std::map<std::string, std::uint64_t> sink_positions;
   std::map<std::string, std::uint64_t> sink_items;
   std::map<std::string, std::uint64_t> completed_per_source;
-  std::uint64_t cached_responses = 0;
 };
 StateSummary read_state_summary(const std::filesystem::path& file);
 
