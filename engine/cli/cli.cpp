@@ -19,6 +19,7 @@
 #include "engine/core/redactor.h"
 #include "engine/graph/compiler.h"
 #include "engine/graph/dot.h"
+#include "engine/graph/fingerprints.h"
 #include "engine/io/file_lock.h"
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/report.h"
@@ -231,6 +232,13 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
     std::string line;
     for (const auto& [name, value] : s.counters) line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, with_commas(static_cast<std::uint64_t>(value)));
     std::printf("  last run: %s\n", line.c_str());
+  }
+  if (!s.fingerprints.empty()) {
+    const auto changed = changed_keys(fingerprints_from_json(s.fingerprints), result.plan->fingerprints);
+    if (!changed.empty())
+      std::printf("  the graph changed since: %s (the next run starts over; with cache = true, unchanged calls are "
+                  "answered from the cache)\n",
+                  describe_changes(changed).c_str());
   }
   return kExitOk;
 }

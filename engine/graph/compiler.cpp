@@ -1,4 +1,5 @@
 #include "engine/graph/compiler.h"
+#include "engine/graph/fingerprints.h"
 
 #include <fmt/format.h>
 
@@ -39,6 +40,7 @@ class Compiler {
     if (options_.load_plugins) load_plugins(plan_.pipeline.plugins, registry_, diagnostics_);  // before nodes name them
     read_providers(root);
     read_nodes(root);
+    plan_.fingerprints = fingerprint_graph(root);
     if (plan_.nodes.empty() && !diagnostics_.has_errors())
       diagnostics_.error(Location{plan_.graph_file.string(), 0, 0}, "", "the graph has no nodes; add a [sources.NAME] table");
     resolve_edges();

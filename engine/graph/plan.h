@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +91,8 @@ struct PlanEdge {
 
 struct Plan {
   std::filesystem::path graph_file;
+  /// What the results depend on (engine/graph/fingerprints.h): a run compares them with its state's.
+  std::map<std::string, std::string> fingerprints;
   PipelineOptions pipeline;
   std::vector<PlanProvider> providers;
   std::vector<PlanNode> nodes;

@@ -1,5 +1,7 @@
 #include "engine/runtime/runner.h"
 
+#include "engine/graph/fingerprints.h"
+
 #include <fmt/format.h>
 #include <oneapi/tbb/global_control.h>
 
@@ -217,6 +219,7 @@ class Runner {
     // Held for the whole run, before anything is archived or cut back: a second run of the same
     // graph would otherwise send every request again and corrupt the first one's books.
     if (!options_.state_locked) run_lock_ = lock_state(plan_);
+    if (!options_.fresh && options_.replay_id == 0) start_over_if_results_would_be_stale();
     if (options_.fresh) {
       if (auto moved = StateStore::archive(plan_.pipeline.state)) archived_state_ = moved->string();
     }
@@ -232,9 +235,28 @@ class Runner {
       if (disk_full) run_.stop_resumable_now(message);
       else run_.fail(message);
     });
+    state_->set_fingerprints(to_json(plan_.fingerprints));
     run_.state = state_.get();
     run_.commits = commits_.get();
     run_.ledger.track_discards();
+  }
+
+  /// Results made under other result-relevant settings (a prompt, a model, an input path) are
+  /// never kept silently: the run starts over, as --fresh does, and says which keys changed. With
+  /// the response cache, unchanged calls are answered from it, so only the change is paid for.
+  void start_over_if_results_would_be_stale() {
+    if (!std::filesystem::exists(plan_.pipeline.state)) return;
+    StateSummary before;
+    try {
+      before = read_state_summary(plan_.pipeline.state);
+    } catch (const std::runtime_error&) {
+      return;  // a damaged state: opening it below says so, with the way out
+    }
+    if (before.fingerprints.empty()) return;  // a state older than fingerprints: nothing to compare
+    const auto changed = changed_keys(fingerprints_from_json(before.fingerprints), plan_.fingerprints);
+    if (changed.empty()) return;
+    run_.console.log(LogLevel::warn, "", fmt::format("{} changed since the last run: starting over", describe_changes(changed)));
+    options_.fresh = true;
   }
 
   void close_state() {

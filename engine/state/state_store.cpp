@@ -354,6 +354,13 @@ void StateStore::set_status(const std::string& status) {
   check(s.step(), "record the run's status");
 }
 
+void StateStore::set_fingerprints(const std::string& json) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('fingerprints', ?)");
+  s.bind(1, json);
+  check(s.step(), "record the graph's fingerprints");
+}
+
 void StateStore::set_counters(const std::map<std::string, std::int64_t>& counters) {
   std::lock_guard lock(mutex_);
   Statement s(db_, "INSERT OR REPLACE INTO counters(name, value) VALUES (?, ?)");
@@ -440,6 +447,7 @@ StateSummary read_state_summary(const std::filesystem::path& file) {
       if (k == "status") s.status = meta.text(1);
       if (k == "started_at") s.started_at = meta.text(1);
       if (k == "updated_at") s.updated_at = meta.text(1);
+      if (k == "fingerprints") s.fingerprints = meta.text(1);
     }
     Statement counters(db, "SELECT name, value FROM counters");
     while (counters.step() == SQLITE_ROW) s.counters[counters.text(0)] = counters.integer(1);

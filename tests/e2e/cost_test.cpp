@@ -160,3 +160,68 @@ TEST_CASE("graphs naming one cache share it") {
   CHECK(server.stats().at("requests").to_number<int>() == first);
   CHECK(read_jsonl(dir / "out.jsonl").size() == 30);
 }
+
+namespace {
+std::string two_calls(const std::string& base_url, const std::string& b_prompt, int concurrency) {
+  return fmt::format(R"(
+[pipeline]
+progress = "off"
+[providers.p]
+type = "openai"
+base_url = "{}"
+api_key_env = ""
+max_concurrency = {}
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.a]
+inputs = ["in"]
+provider = "p"
+model = "m"
+prompt = "first: {{{{text}}}}"
+output_field = "a"
+cache = true
+[calls.b]
+inputs = ["a"]
+provider = "p"
+model = "m"
+prompt = "{}"
+output_field = "b"
+cache = true
+[sinks.out]
+inputs = ["b"]
+path = "out.jsonl"
+)",
+                     base_url, concurrency, b_prompt);
+}
+}  // namespace
+
+TEST_CASE("a changed prompt re-runs only that call: the state notices, the cache answers the rest") {
+  MockServer server;
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(50));
+  dir.write("g.toml", two_calls(server.base_url(), "second: {{a}}", 4));
+  CHECK(run_flowbatch({"g.toml"}, dir.path()).exit_code == 0);
+  CHECK(server.stats().at("requests").to_number<int>() == 100);
+
+  // Speed settings are not results: nothing is redone.
+  dir.write("g.toml", two_calls(server.base_url(), "second: {{a}}", 16));
+  auto same = run_flowbatch({"g.toml"}, dir.path());
+  CHECK(same.exit_code == 0);
+  CHECK(same.err.find("changed since the last run") == std::string::npos);
+  CHECK(server.stats().at("requests").to_number<int>() == 100);
+
+  dir.write("g.toml", two_calls(server.base_url(), "second, reworded: {{a}}", 16));
+  auto status = run_flowbatch({"status", "g.toml"}, dir.path());
+  CHECK(status.out.find("the graph changed since: calls.b.prompt") != std::string::npos);
+  auto changed = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(changed.exit_code == 0, changed.err);
+  CHECK(changed.err.find("calls.b.prompt changed since the last run: starting over") != std::string::npos);
+  CHECK(server.stats().at("requests").to_number<int>() == 150);  // only b's 50 requests were paid for
+  const auto out = read_jsonl(dir / "out.jsonl");
+  REQUIRE(out.size() == 50);
+  for (const auto& r : out) {
+    const std::string a(r.at("a").as_string());
+    CHECK(r.at("b").as_string() == own_answer("second, reworded: " + a));
+  }
+}
