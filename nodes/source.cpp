@@ -59,8 +59,8 @@ class SourceRuntime final : public NodeRuntime {
 
   void start() override {
     // Resuming: the records a previous run completed are skipped (not read again into calls).
-    if (run_.state && run_.state->has_previous_run()) {
-      completed_ = run_.state->completed(run_.source_keys[source_index_]);
+    if (run_.store && run_.store->has_previous_run()) {
+      completed_ = run_.store->completed(run_.source_keys[source_index_]);
       resuming_ = completed_.size() > 0;
     }
     reader_ = config_.source->open();
@@ -112,7 +112,7 @@ class SourceRuntime final : public NodeRuntime {
     ItemVector valid, invalid, skipped;
     valid.reserve(items.size());
     for (Item& item : items) {
-      const std::uint64_t hash = run_.state ? stable_hash(item.raw) : 0;
+      const std::uint64_t hash = run_.store ? stable_hash(item.raw) : 0;
       ItemLedger::set_input_hash(item, hash);
       if ((resuming_ && already_complete(item, hash)) || replayed_before(hash)) {
         skipped.push_back(std::move(item));

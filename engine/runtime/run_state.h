@@ -24,9 +24,20 @@ namespace flowbatch {
 /// The run is over when every source has finished and no item is alive, i.e. every item ever
 /// created has ended (the ledger's count). That count, not an end-of-stream message, is what lets
 /// a graph with retry loops know it is done.
+/// What a run keeps or reads durably: opened before the run starts (engine/runtime/run_control)
+/// and fixed for its whole length, so no node ever sees it change.
+struct RunServices {
+  StateStore* store = nullptr;     ///< the run's durable state (resume, cache); null: it keeps none
+  CommitQueue* commits = nullptr;  ///< where outputs send their commits; set exactly when `store` is
+  bool append_outputs = false;     ///< outputs add to their files instead of starting afresh (replay)
+  /// A replay: the hashes of the dead-letter records earlier replays sent through the graph.
+  std::unordered_set<std::uint64_t> replayed_before;
+};
+
 class RunState {
  public:
-  RunState(std::size_t max_in_flight, Console& console, const Redactor& redactor, EventLoop& loop);
+  RunState(std::size_t max_in_flight, Console& console, const Redactor& redactor, EventLoop& loop,
+           RunServices services);
 
   Metrics metrics;
   Admission admission;
@@ -53,13 +64,16 @@ class RunState {
   /// (the records of a dead-letter file are not the source's own).
   std::vector<std::string> source_keys;
   /// A replay: the hashes of the dead-letter records earlier replays sent through the graph.
-  std::unordered_set<std::uint64_t> replayed_before;
+  const std::unordered_set<std::uint64_t> replayed_before;
   /// Sinks and dead letters add to what their files hold instead of starting afresh (replay).
-  bool append_outputs = false;
+  const bool append_outputs;
   /// The run's durable state (resume, cache); null when the graph keeps none.
-  StateStore* state = nullptr;
-  /// Where sinks send their commits (sync, then state); set whenever `state` is.
-  CommitQueue* commits = nullptr;
+  StateStore* const store;
+  /// The old name of `store`, kept only for nodes/call.cpp, which the call-path split (issue 16)
+  /// rewrites at the same time; remove it once that has merged.
+  StateStore* const state = store;
+  /// Where sinks send their commits (sync, then state); set whenever `store` is.
+  CommitQueue* const commits;
   /// Posts the items discarded since the last call to the commit thread, where their records
   /// complete in order with the outputs' commits. Thread-safe.
   void commit_discards();
