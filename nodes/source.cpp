@@ -119,7 +119,7 @@ class SourceRuntime final : public NodeRuntime {
         continue;
       }
       if (auto reason = decode_one(item)) {
-        item.failure = Failure{ErrorClass::invalid_input, std::move(*reason), 0, {}, node_name_, -1};
+        item.failure = make_failure(ErrorClass::invalid_input, std::move(*reason), node_name_);
         invalid.push_back(std::move(item));
       } else {
         note_duplicate_id(item);
