@@ -154,6 +154,7 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   else config->max_elapsed = std::chrono::milliseconds(elapsed);
 
   std::vector<std::string> known;
+  known.reserve(kAllErrorClasses.size());
   for (ErrorClass c : kAllErrorClasses) known.emplace_back(to_string(c));
   for (const auto& name : o.strings("retry_on")) {
     if (auto c = parse_error_class(name)) config->retry_on.push_back(*c);

@@ -170,7 +170,10 @@ class SourceRuntime final : public NodeRuntime {
     // and its original bytes if it fails once more.
     const std::optional<ReplayOrigin> origin = config_.replaying ? replay_origin(record) : std::nullopt;
     if (origin) item.line = origin->line;
-    const auto keep_raw = [&] { item.raw = origin ? origin->raw : std::move(record.text); };
+    const auto keep_raw = [&] {
+      if (origin) item.raw = origin->raw;
+      else item.raw = std::move(record.text);
+    };
     std::optional<std::string> reason;
     try {
       reason = config_.source->decode(record, item.fields);

@@ -59,6 +59,7 @@ const NodeKind* TypeRegistry::kind_for_table(std::string_view table) const {
 template <class Map>
 static std::vector<std::string> keys_of(const Map& map) {
   std::vector<std::string> out;
+  out.reserve(map.size());
   for (const auto& [name, entry] : map) out.push_back(name);
   return out;
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/provider_lane.h"
@@ -99,7 +100,7 @@ std::string ProgressReporter::line() const {
                                : with_commas(done);
   std::string eta = "--";
   if (total && rate > 0 && done < total)
-    eta = short_duration(std::chrono::seconds(static_cast<long>((static_cast<double>(total - done)) / rate + 0.5)));
+    eta = short_duration(std::chrono::seconds(std::lround(static_cast<double>(total - done) / rate)));
   else if (total && done >= total)
     eta = "0s";
   return fmt::format("{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}", progress, rate, eta,
