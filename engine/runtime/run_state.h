@@ -19,13 +19,8 @@
 
 namespace flowbatch {
 
-/// The shared state of one run: what every node may consult and report to. Thread-safe.
-///
-/// The run is over when every source has finished and no item is alive, i.e. every item ever
-/// created has ended (the ledger's count). That count, not an end-of-stream message, is what lets
-/// a graph with retry loops know it is done.
-/// What a run keeps or reads durably: opened before the run starts (engine/runtime/run_control)
-/// and fixed for its whole length, so no node ever sees it change.
+/// What a run keeps or reads durably: opened by the runner before the run starts
+/// (engine/runtime/runner.cpp) and fixed for its whole length, so no node ever sees it change.
 struct RunServices {
   StateStore* store = nullptr;     ///< the run's durable state (resume, cache); null: it keeps none
   CommitQueue* commits = nullptr;  ///< where outputs send their commits; set exactly when `store` is
@@ -34,6 +29,11 @@ struct RunServices {
   std::unordered_set<std::uint64_t> replayed_before;
 };
 
+/// The shared state of one run: what every node may consult and report to. Thread-safe.
+///
+/// The run is over when every source has finished and no item is alive, i.e. every item ever
+/// created has ended (the ledger's count). That count, not an end-of-stream message, is what lets
+/// a graph with retry loops know it is done.
 class RunState {
  public:
   RunState(std::size_t max_in_flight, Console& console, const Redactor& redactor, EventLoop& loop,
