@@ -15,10 +15,11 @@
 namespace flowbatch {
 namespace {
 
+// Set only by parse(), from the keys: their defaults live in the KeySpecs (one source of truth).
 struct BatchConfig final : NodeConfig {
-  std::size_t max_items = 100;
-  std::size_t max_tokens = 0;  // 0: no token limit
-  std::chrono::milliseconds timeout{1000};
+  std::size_t max_items{};
+  std::size_t max_tokens{};  // 0: no token limit
+  std::chrono::milliseconds timeout{};
   std::string group_by;
   std::vector<std::string> group_path;
 

@@ -72,7 +72,7 @@ struct CallConfig final : NodeConfig {
 };
 
 Failure failure_of(ErrorClass c, std::string message) {
-  return Failure{.error_class = c, .message = std::move(message)};
+  return make_failure(c, std::move(message));
 }
 
 /// The key of an exact request: where it goes and what it says (never the headers: the key).

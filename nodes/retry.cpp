@@ -16,10 +16,11 @@
 namespace flowbatch {
 namespace {
 
+// Set only by parse(), from the keys: their defaults live in the KeySpecs (one source of truth).
 struct RetryConfig final : NodeConfig {
-  std::uint32_t max_attempts = 3;
+  std::uint32_t max_attempts{};
   Backoff backoff;
-  std::chrono::milliseconds max_elapsed{0};  // 0: no limit
+  std::chrono::milliseconds max_elapsed{};  // 0: no limit
   std::vector<ErrorClass> retry_on;
 
   bool retries(ErrorClass c) const { return std::find(retry_on.begin(), retry_on.end(), c) != retry_on.end(); }
@@ -153,6 +154,7 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   else config->max_elapsed = std::chrono::milliseconds(elapsed);
 
   std::vector<std::string> known;
+  known.reserve(kAllErrorClasses.size());
   for (ErrorClass c : kAllErrorClasses) known.emplace_back(to_string(c));
   for (const auto& name : o.strings("retry_on")) {
     if (auto c = parse_error_class(name)) config->retry_on.push_back(*c);

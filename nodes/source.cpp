@@ -59,8 +59,8 @@ class SourceRuntime final : public NodeRuntime {
 
   void start() override {
     // Resuming: the records a previous run completed are skipped (not read again into calls).
-    if (run_.state && run_.state->has_previous_run()) {
-      completed_ = run_.state->completed(run_.source_keys[source_index_]);
+    if (run_.store && run_.store->has_previous_run()) {
+      completed_ = run_.store->completed(run_.source_keys[source_index_]);
       resuming_ = completed_.size() > 0;
     }
     reader_ = config_.source->open();
@@ -112,14 +112,14 @@ class SourceRuntime final : public NodeRuntime {
     ItemVector valid, invalid, skipped;
     valid.reserve(items.size());
     for (Item& item : items) {
-      const std::uint64_t hash = run_.state ? stable_hash(item.raw) : 0;
+      const std::uint64_t hash = run_.store ? stable_hash(item.raw) : 0;
       ItemLedger::set_input_hash(item, hash);
       if ((resuming_ && already_complete(item, hash)) || replayed_before(hash)) {
         skipped.push_back(std::move(item));
         continue;
       }
       if (auto reason = decode_one(item)) {
-        item.failure = Failure{ErrorClass::invalid_input, std::move(*reason), 0, {}, node_name_, -1};
+        item.failure = make_failure(ErrorClass::invalid_input, std::move(*reason), node_name_);
         invalid.push_back(std::move(item));
       } else {
         note_duplicate_id(item);
@@ -170,7 +170,10 @@ class SourceRuntime final : public NodeRuntime {
     // and its original bytes if it fails once more.
     const std::optional<ReplayOrigin> origin = config_.replaying ? replay_origin(record) : std::nullopt;
     if (origin) item.line = origin->line;
-    const auto keep_raw = [&] { item.raw = origin ? origin->raw : std::move(record.text); };
+    const auto keep_raw = [&] {
+      if (origin) item.raw = origin->raw;
+      else item.raw = std::move(record.text);
+    };
     std::optional<std::string> reason;
     try {
       reason = config_.source->decode(record, item.fields);

@@ -85,7 +85,7 @@ class TransformRuntime final : public NodeRuntime {
     // The outputs (and, on error, the input) are items of the same input record.
     run_.ledger.split(item, trace, out, first, error.has_value(), &stats_);
     if (!error) return;
-    item.failure = Failure{ErrorClass::transform, run_.redactor.redact(*error), 0, {}, name_, -1};
+    item.failure = make_failure(ErrorClass::transform, run_.redactor.redact(*error), name_);
     item.error_history.push_back(ErrorClass::transform);
     run_.metrics.count_attempt_error(ErrorClass::transform);
     failed.push_back(std::move(item));

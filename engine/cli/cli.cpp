@@ -126,7 +126,7 @@ int execute(const Plan& plan, Redactor& redactor, const RunFlags& flags, const R
   if (!flags.quiet || run.exit_code != kExitOk) console.print(run.summary);
   if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
   if (!run.resumable_reason.empty()) console.log(LogLevel::error, "", "stopped: " + run.resumable_reason);
-  if (run.interrupted) console.print("interrupted: run the same command again to finish the remaining items\n");
+  if (run.status == RunStatus::interrupted) console.print("interrupted: run the same command again to finish the remaining items\n");
   if (!run.archived_state.empty()) console.print("the previous state was moved to " + run.archived_state + "\n");
   if (!flags.report_path.empty()) write_report(flags.report_path, run, redactor);
   return run.exit_code;

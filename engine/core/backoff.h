@@ -11,12 +11,13 @@ enum class Jitter : std::uint8_t {
   none,   ///< exactly delay
 };
 
-/// Exponential back-off: initial × multiplier^(attempt−1), capped at `max`, then jittered.
+/// Exponential back-off: initial × multiplier^(attempt−1), capped at `max`, then jittered. No
+/// defaults here: a retry node's come from its keys (nodes/retry.cpp), and are written only there.
 struct Backoff {
-  std::chrono::milliseconds initial{500};
-  std::chrono::milliseconds max{30000};
-  double multiplier = 2.0;
-  Jitter jitter = Jitter::full;
+  std::chrono::milliseconds initial{};
+  std::chrono::milliseconds max{};
+  double multiplier{};
+  Jitter jitter{};
 
   /// The delay before retry number `attempt` (1 = after the first failure), before jitter.
   std::chrono::milliseconds ceiling(std::uint32_t attempt) const;

@@ -1,7 +1,9 @@
 #pragma once
 // The engine-side description of a node kind (a role table such as [batches.*] or [calls.*]).
-// Kinds live in nodes/ and are registered by nodes/builtin.cpp; the compiler and the runner use
-// only this description, so adding a kind never touches them.
+// Kinds live in nodes/ and are registered by nodes/builtin.cpp; the compiler and the runtime's
+// assembly use only this description, so a new kind needs neither changed. (The compiler does know
+// two tables by name: it counts [sources] for ParseContext::source_count, and adds an implicit
+// [dead_letters] node for unconnected error ports: see engine/graph/graph_checks.cpp.)
 #include <filesystem>
 #include <boost/json/object.hpp>
 

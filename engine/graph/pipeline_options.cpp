@@ -137,8 +137,8 @@ ProviderSettings read_provider_settings(OptionReader& o) {
   const boost::json::value concurrency = o.json("max_concurrency");
   const std::int64_t ceiling = o.integer("max_concurrency_limit");
   if (ceiling < 1 || ceiling > 100000) o.error("max_concurrency_limit", "must be between 1 and 100000");
-  if (concurrency.is_null()) {
-    r.concurrency_limit = 16;
+  if (concurrency.is_null()) {  // absent: the key's default, which is a number
+    r.concurrency_limit = static_cast<std::size_t>(o.integer("max_concurrency"));
   } else if (concurrency.is_string() && concurrency.get_string() == "adaptive") {
     r.adaptive = true;
     r.concurrency_limit = static_cast<std::size_t>(std::max<std::int64_t>(1, ceiling));

@@ -15,9 +15,9 @@ std::string_view to_string(PortKind kind) {
 
 template <class Type>
 void TypeRegistry::insert(std::map<std::string, Entry<Type>, std::less<>>& map, Type type, std::string_view family) {
-  if (type.name.empty()) throw DuplicateTypeError(fmt::format("a {} type was registered without a name", family));
+  if (type.name.empty()) throw IncompleteTypeError(fmt::format("a {} type was registered without a name", family));
   if (!type.configure)
-    throw DuplicateTypeError(fmt::format("{} type \"{}\" was registered without a configure function", family, type.name));
+    throw IncompleteTypeError(fmt::format("{} type \"{}\" was registered without a configure function", family, type.name));
   auto it = map.find(type.name);
   if (it != map.end()) {
     const std::string first = it->second.origin.empty() ? "built in" : "registered by " + it->second.origin;
@@ -59,6 +59,7 @@ const NodeKind* TypeRegistry::kind_for_table(std::string_view table) const {
 template <class Map>
 static std::vector<std::string> keys_of(const Map& map) {
   std::vector<std::string> out;
+  out.reserve(map.size());
   for (const auto& [name, entry] : map) out.push_back(name);
   return out;
 }

@@ -10,10 +10,22 @@
 
 namespace flowbatch {
 
-/// Registering a type name twice in one family.
-class DuplicateTypeError : public std::runtime_error {
+/// A registration the registry refuses; its message says why, in words for the plugin's author.
+class RegistrationError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+/// Registering a type name (or a node kind's table) twice in one family.
+class DuplicateTypeError : public RegistrationError {
+ public:
+  using RegistrationError::RegistrationError;
+};
+
+/// Registering a type that lacks what every type must have: a name, a configure function.
+class IncompleteTypeError : public RegistrationError {
+ public:
+  using RegistrationError::RegistrationError;
 };
 
 /// Every node kind and every registered type (built-in and plugin) of one process or test.

@@ -124,7 +124,7 @@ class StdoutWriter final : public SinkWriter {
     if (records_ == 0) buffer_ += to_valid_utf8(encoder_->header(item));
     encode_utf8(*encoder_, item, buffer_);
     ++records_;
-    if (buffer_.size() >= 64 * 1024) write_out();
+    if (buffer_.size() >= std::size_t{64} * 1024) write_out();
   }
 
   std::uint64_t write_out() override {

@@ -129,33 +129,35 @@ bool cannot_connect(CURLcode code) {
 /// made (every connection busy) says so.
 Failure transport_failure(CURL* easy, CURLcode code, const Transfer& t) {
   if (t.too_slow)
-    return Failure{ErrorClass::timeout,
-                   fmt::format("the answer arrived slower than {} bytes/s for {} ms (the provider's low_speed_limit)",
-                               t.options.low_speed_limit, t.options.low_speed_time.count()),
-                   0, {}, {}, -1};
+    return make_failure(ErrorClass::timeout,
+                        fmt::format("the answer arrived slower than {} bytes/s for {} ms (the provider's low_speed_limit)",
+                                    t.options.low_speed_limit, t.options.low_speed_time.count()));
   if (t.over_budget)
-    return Failure{ErrorClass::network,
-                   fmt::format("the answers being received at once would take more than {} of memory; this one is "
-                               "dropped and retried",
-                               t.budget.limit >= (1u << 20) ? fmt::format("{} MB", t.budget.limit >> 20)
-                                                            : fmt::format("{} bytes", t.budget.limit)),
-                   0, {}, {}, -1};
+    return make_failure(ErrorClass::network,
+                        fmt::format("the answers being received at once would take more than {} of memory; this one "
+                                    "is dropped and retried",
+                                    t.budget.limit >= (1u << 20) ? fmt::format("{} MB", t.budget.limit >> 20)
+                                                                 : fmt::format("{} bytes", t.budget.limit)));
   const std::string detail = t.too_large ? fmt::format("the response is larger than {} MB", kMaxResponseBytes >> 20)
                                          : (t.error[0] ? t.error : curl_easy_strerror(code));
-  if (code != CURLE_OPERATION_TIMEDOUT) return Failure{ErrorClass::network, detail, 0, {}, {}, -1};  // refused, reset, DNS, TLS
+  if (code != CURLE_OPERATION_TIMEDOUT) return make_failure(ErrorClass::network, detail);  // refused, reset, DNS, TLS
   curl_off_t request_sent_us = 0, total_us = 0;  // set once a (new or reused) connection was ready to send on
   curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &request_sent_us);
   curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us);
   const auto timeout_us = static_cast<curl_off_t>(t.options.timeout.count()) * 1000;
   if (request_sent_us == 0 && total_us < timeout_us)
-    return Failure{ErrorClass::network, fmt::format("could not connect within {} ms ({})", t.options.connect_timeout.count(), detail),
-                   0, {}, {}, -1};
+    return make_failure(ErrorClass::network, fmt::format("could not connect within {} ms ({})",
+                                                         t.options.connect_timeout.count(), detail));
   if (request_sent_us == 0)
-    return Failure{ErrorClass::timeout,
-                   fmt::format("no connection free within the request's {} ms time-out ({})", t.options.timeout.count(), detail),
-                   0, {}, {}, -1};
-  return Failure{ErrorClass::timeout, fmt::format("no complete answer within {} ms ({})", t.options.timeout.count(), detail),
-                 0, {}, {}, -1};
+    return make_failure(ErrorClass::timeout, fmt::format("no connection free within the request's {} ms time-out ({})",
+                                                         t.options.timeout.count(), detail));
+  return make_failure(ErrorClass::timeout,
+                      fmt::format("no complete answer within {} ms ({})", t.options.timeout.count(), detail));
+}
+
+/// What a transfer cut short by a stop (abort_all, a loop that stops) ends with.
+Failure cancelled_by_stop() {
+  return make_failure(ErrorClass::network, "cancelled: the run stopped");
 }
 
 }  // namespace
@@ -291,7 +293,7 @@ struct HttpClient::Worker {
     for (CURL* e : running) {
       Transfer* t = active[e];
       t->response = HttpResponse{};
-      t->response.transport_error = Failure{ErrorClass::network, "cancelled: the run stopped", 0, {}, {}, -1};
+      t->response.transport_error = cancelled_by_stop();
       std::unique_ptr<Transfer> owned(t);
       active.erase(e);
       curl_multi_remove_handle(loop.multi(), e);
@@ -305,7 +307,7 @@ struct HttpClient::Worker {
       queued.swap(queue);
     }
     for (auto& t : queued) {
-      t->response.transport_error = Failure{ErrorClass::network, "cancelled: the run stopped", 0, {}, {}, -1};
+      t->response.transport_error = cancelled_by_stop();
       t->done(std::move(t->response));
     }
   }
@@ -351,7 +353,7 @@ void HttpClient::send(HttpRequest request, TransferOptions options, Done done) {
   const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed) % workers_.size();
   Worker& w = *workers_[i];
   if (w.aborting.load()) {
-    t->response.transport_error = Failure{ErrorClass::network, "cancelled: the run stopped", 0, {}, {}, -1};
+    t->response.transport_error = cancelled_by_stop();
     t->done(std::move(t->response));
     return;
   }

@@ -109,7 +109,7 @@ class PluginLoader {
     registry_.set_origin(path);
     try {
       register_types(registry_);
-    } catch (const DuplicateTypeError& e) {
+    } catch (const RegistrationError& e) {  // a duplicate or incomplete type: its message says which
       fail(e.what());
     } catch (...) {
       fail(fmt::format("plugin {} failed while registering its types: {}", path, current_exception_message()));

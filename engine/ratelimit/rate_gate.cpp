@@ -21,17 +21,20 @@ RateGate::RateGate(const RateSettings& settings, EventLoop& loop, Logger log)
 }
 
 void RateGate::request(double estimated_tokens, Start start) {
+  // The copy for the cancel path is made before `start` moves into the job: the order in which
+  // a call's arguments are built is unspecified, and the job's capture could empty it first.
+  auto never_goes = [start] { start(false, 0); };  // the loop is cancelling everything
   loop_.post(
       [this, estimated_tokens, start = std::move(start)]() mutable {
         waiting_.push_back(Waiting{estimated_tokens, std::move(start)});
         pump();
       },
-      [start] { start(false, 0); });  // the loop is cancelling everything: it will never go
+      std::move(never_goes));
 }
 
 void RateGate::finished(AttemptFeedback feedback) {
   loop_.post(
-      [this, f = std::move(feedback)] {
+      [this, f = feedback] {
         const auto now = Clock::now();
         if (in_flight_ > 0) --in_flight_;
         // The estimate was charged at start; an answer that used more is charged the rest.

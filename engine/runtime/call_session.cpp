@@ -35,7 +35,7 @@ void CallSession::send(ItemVector items, std::vector<std::string> item_keys) {
     ex->dispatch = lane_.provider().dispatch(ex->request);
   } catch (...) {  // a plugin provider that throws: the items fail, the run goes on
     CallResult refused;
-    refused.failure = Failure{.error_class = ErrorClass::invalid_request, .message = current_exception_message()};
+    refused.failure = make_failure(ErrorClass::invalid_request, current_exception_message());
     ex->dispatch = Dispatch::respond(std::move(refused));
   }
   shape_.look_up(*ex);
@@ -82,7 +82,7 @@ void CallSession::complete(const ExchangePtr& exchange) {
         break;
       case Verdict::Kind::again:
         if (ex.items.size() == 1) {  // already alone: sending it again alone would not change a thing
-          record_failure(item, Failure{.error_class = ErrorClass::malformed, .message = "the answer did not hold this item's answer"}, result);
+          record_failure(item, make_failure(ErrorClass::malformed, "the answer did not hold this item's answer"), result);
           failed.push_back(std::move(item));
           break;
         }

@@ -14,6 +14,7 @@ std::uint64_t child_part(std::uint64_t parent, std::uint64_t kind, std::uint64_t
 }
 constexpr std::uint64_t kCopy = 1;
 constexpr std::uint64_t kSplit = 2;
+constexpr std::uint64_t kMerge = 3;
 
 }  // namespace
 
@@ -32,10 +33,36 @@ void CommitBatch::settle(RecordRuns& completed, std::vector<ItemKey>& partial) {
   alone_ = RecordRuns();
   for (const Shared& s : shared_) {
     const bool last = s.ticket->uncommitted.fetch_sub(1, std::memory_order_acq_rel) == 1;
-    if (last && !s.ticket->abandoned.load()) completed.add(s.key.source, s.key.line, s.key.hash);
-    else partial.push_back(s.key);
+    if (!last || s.ticket->abandoned.load()) {
+      partial.push_back(s.key);
+    } else if (s.ticket->members.empty()) {
+      completed.add(s.key.source, s.key.line, s.key.hash);
+    } else {
+      // The group is committed: so is each item merged into it. A member whose record has
+      // items still uncommitted elsewhere leaves the output's item to remember, as any partial.
+      bool all_complete = true;
+      for (const ItemTrace& member : s.ticket->members) all_complete &= commit_member(member, completed);
+      if (!all_complete) partial.push_back(s.key);
+    }
   }
   shared_.clear();
+}
+
+bool CommitBatch::commit_member(const ItemTrace& member, RecordRuns& completed) {
+  const auto& ticket = ItemLedger::ticket(member);
+  const ItemKey key = ItemLedger::key(member);
+  if (!ticket) {
+    completed.add(key.source, key.line, key.hash);
+    return true;
+  }
+  if (ticket->uncommitted.fetch_sub(1, std::memory_order_acq_rel) != 1 || ticket->abandoned.load()) return false;
+  if (ticket->members.empty()) {
+    completed.add(key.source, key.line, key.hash);
+    return true;
+  }
+  bool all_complete = true;  // a merge of merged items
+  for (const ItemTrace& inner : ticket->members) all_complete &= commit_member(inner, completed);
+  return all_complete;
 }
 
 // --- ItemLedger ------------------------------------------------------------------------------------
@@ -100,6 +127,26 @@ void ItemLedger::split(Item& input, const ItemTrace& before, ItemVector& outputs
   }
 }
 
+void ItemLedger::merge(ItemVector& inputs, Item& merged) {
+  if (inputs.empty()) return;
+  auto ticket = std::make_shared<RecordTicket>();
+  ItemTrace& t = merged.trace;
+  t = inputs.front().trace;  // the group is known by its first member's record, as a part of its own
+  t.part_ = child_part(inputs.front().trace.part_, kMerge, inputs.size());
+  t.holds_admission_ = false;  // the members keep their slots until the group ends
+  ticket->members.reserve(inputs.size());
+  for (Item& input : inputs) {
+    ticket->members.push_back(std::move(input.trace));
+    input.trace = ItemTrace();  // the group holds it now
+  }
+  t.record_ = std::move(ticket);
+  // The inputs go into the group: one item alive where there were many. Created first, so the
+  // count of items alive never touches zero midway.
+  created(1);
+  const auto n = static_cast<std::int64_t>(inputs.size());
+  if (alive_.fetch_sub(n) == n) notify_if_idle();
+}
+
 void ItemLedger::created(std::size_t n) {
   if (n == 0) return;
   const auto now = alive_.fetch_add(static_cast<std::int64_t>(n)) + static_cast<std::int64_t>(n);
@@ -111,42 +158,50 @@ void ItemLedger::created(std::size_t n) {
 void ItemLedger::end(const ItemVector& items, Ending ending, NodeStats* at) {
   if (items.empty()) return;
   std::size_t slots = 0;
-  for (const Item& item : items) {
-    if (item.trace.holds_admission_) ++slots;
-    record_ended(item, ending);
-  }
+  for (const Item& item : items) slots += item_ended(item, ending);
   count(items.size(), slots, ending, at);
 }
 
-void ItemLedger::end(const Item& item, Ending ending, NodeStats* at) {
-  record_ended(item, ending);
-  count(1, item.trace.holds_admission_ ? 1 : 0, ending, at);
-}
+void ItemLedger::end(const Item& item, Ending ending, NodeStats* at) { count(1, item_ended(item, ending), ending, at); }
 
-/// An item of a record ended: when it was the record's last, the record is done (for progress:
-/// ok, or failed when any of its items was dead-lettered). Abandoned records are never done.
-void ItemLedger::record_ended(const Item& item, Ending ending) {
+std::size_t ItemLedger::item_ended(const Item& item, Ending ending) {
   if (ending == Ending::dead_letter && item.failure) metrics_.count_dead(item.failure->error_class);
   if (ending == Ending::discarded && track_discards_) {
     std::lock_guard lock(discarded_mutex_);
     discarded_.add_discarded(item);
   }
-  const auto& ticket = item.trace.record_;
+  return record_ended(item.trace, ending);
+}
+
+/// An item of a record ended: when it was the record's last, the record is done (for progress:
+/// ok, or failed when any of its items was dead-lettered). Abandoned records are never done.
+/// The last item of a merged group ends each member in the way the group ended.
+std::size_t ItemLedger::record_ended(const ItemTrace& trace, Ending ending) {
+  std::size_t slots = trace.holds_admission_ ? 1 : 0;
+  const auto& ticket = trace.record_;
   bool failed = ending == Ending::dead_letter;
   if (ticket) {
     if (ending == Ending::abandoned) ticket->abandoned = true;
     if (failed) ticket->dead_lettered = true;
-    if (ticket->alive.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    if (ticket->abandoned.load()) return;
+    if (ticket->alive.fetch_sub(1, std::memory_order_acq_rel) != 1) return slots;
+    if (!ticket->members.empty()) {
+      const Ending group = ticket->abandoned.load()       ? Ending::abandoned
+                           : ticket->dead_lettered.load() ? Ending::dead_letter
+                                                          : ending;
+      for (const ItemTrace& member : ticket->members) slots += record_ended(member, group);
+      return slots;
+    }
+    if (ticket->abandoned.load()) return slots;
     failed = ticket->dead_lettered.load();
   } else if (ending == Ending::abandoned) {
-    return;
+    return slots;
   }
   if (ending == Ending::skipped) {
     metrics_.records_skipped.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return slots;
   }
   (failed ? metrics_.records_failed : metrics_.records_ok).fetch_add(1, std::memory_order_relaxed);
+  return slots;
 }
 
 void ItemLedger::count(std::size_t n, std::size_t slots, Ending ending, NodeStats* at) {

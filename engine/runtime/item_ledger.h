@@ -33,12 +33,15 @@ enum class Ending : std::uint8_t {
 };
 
 /// What the items of one input record share once there are several of them (a fan-out copied it,
-/// a transform split it).
+/// a transform split it). A merge makes a ticket for a group instead: its items stand for the
+/// `members` (the traces of the items merged), whose records end, and complete, when the group's
+/// last item does.
 struct RecordTicket {
   std::atomic<int> alive{1};        ///< items of the record that have not ended
   std::atomic<int> uncommitted{1};  ///< items not yet committed by an output (or discarded)
   std::atomic<bool> abandoned{false};     ///< one item was dropped by a stop: never complete
   std::atomic<bool> dead_lettered{false}; ///< one item went to a dead letter: the record failed
+  std::vector<ItemTrace> members;   ///< a merged group: what it was made of (empty for a record)
 };
 
 /// The items of output writes since its last commit, and what committing them means for their
@@ -60,6 +63,8 @@ class CommitBatch {
   void settle(RecordRuns& completed, std::vector<ItemKey>& partial);
 
  private:
+  /// One item of a merged group committed: true when the member's record is now complete.
+  static bool commit_member(const ItemTrace& member, RecordRuns& completed);
   struct Shared {
     ItemKey key;
     std::shared_ptr<RecordTicket> ticket;
@@ -92,6 +97,12 @@ class ItemLedger {
   /// the input's place in its record; with no output and no failure, the input ends, discarded.
   void split(Item& input, const ItemTrace& before, ItemVector& outputs, std::size_t first, bool input_goes_on,
              NodeStats* at);
+  /// A kind made `merged` out of `inputs` (all of them, which it no longer passes on): the merged
+  /// item stands for their records from now on. Their admission slots are held until it (and
+  /// whatever is split or copied from it) has ended; each input's record ends, and completes for
+  /// the state, once the merged item's last descendant has ended or been committed. Splitting
+  /// the merged item's answer back into several items is an ordinary split().
+  void merge(ItemVector& inputs, Item& merged);
 
   // --- items end --------------------------------------------------------------------------
   void end(const ItemVector& items, Ending ending, NodeStats* at = nullptr);
@@ -106,18 +117,20 @@ class ItemLedger {
 
   // --- what an item is ----------------------------------------------------------------------
   static std::uint16_t source(const Item& item) { return item.trace.source_; }
-  static ItemKey key(const Item& item) {
-    return ItemKey{item.trace.source_, item.trace.position_, item.trace.input_hash_, item.trace.part_};
-  }
+  static ItemKey key(const Item& item) { return key(item.trace); }
+  static ItemKey key(const ItemTrace& t) { return ItemKey{t.source_, t.position_, t.input_hash_, t.part_}; }
   static RecordKey record_key(const Item& item) {
     return RecordKey{item.trace.source_, item.trace.position_, item.trace.input_hash_};
   }
   static bool shares_record(const Item& item) { return item.trace.record_ != nullptr; }
-  static const std::shared_ptr<RecordTicket>& ticket(const Item& item) { return item.trace.record_; }
+  static const std::shared_ptr<RecordTicket>& ticket(const Item& item) { return ticket(item.trace); }
+  static const std::shared_ptr<RecordTicket>& ticket(const ItemTrace& t) { return t.record_; }
 
  private:
-  void created(std::size_t count);
-  void record_ended(const Item& item, Ending ending);
+  void created(std::size_t n);
+  /// Returns the admission slots the ending frees (the item's own, or a merged group's).
+  std::size_t item_ended(const Item& item, Ending ending);
+  std::size_t record_ended(const ItemTrace& trace, Ending ending);
   void count(std::size_t n, std::size_t slots, Ending ending, NodeStats* at);
   void notify_if_idle();
   static std::shared_ptr<RecordTicket>& shared_ticket(Item& item);

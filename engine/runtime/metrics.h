@@ -26,7 +26,8 @@ class LatencyHistogram {
   std::atomic<std::uint64_t> count_{0};
 };
 
-/// Counters of one node, kept by the runtime's wrappers so every kind has the same ones.
+/// Counters of one node. `emitted` is counted by its OutputPorts and `ended` by the ItemLedger, the
+/// same way for every kind; `received` is counted by each kind's runtime as items arrive.
 struct NodeStats {
   std::string name;
   std::string kind;

@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+
+#include "engine/runtime/exit_codes.h"
+#include "engine/runtime/provider_lane.h"
 
 namespace flowbatch {
 
@@ -14,6 +18,23 @@ std::string_view to_string(RunStatus status) {
     case RunStatus::failed: return "failed";
   }
   return "unknown";
+}
+
+RunStatus run_status(const RunState& run) {
+  if (run.failed()) return RunStatus::failed;
+  if (run.stopped_resumable()) return RunStatus::stopped;
+  if (run.draining() || run.outstanding() != 0) return RunStatus::interrupted;
+  return RunStatus::finished;
+}
+
+int exit_code(RunStatus status, bool dead_letters_hold_items) {
+  switch (status) {
+    case RunStatus::failed: return kExitFatal;
+    case RunStatus::stopped: return kExitResumable;
+    case RunStatus::interrupted: return kExitInterrupted;
+    case RunStatus::finished: return dead_letters_hold_items ? kExitDeadLetters : kExitOk;
+  }
+  return kExitFatal;
 }
 
 std::string with_commas(std::uint64_t n) {
@@ -79,7 +100,7 @@ std::string ProgressReporter::line() const {
                                : with_commas(done);
   std::string eta = "--";
   if (total && rate > 0 && done < total)
-    eta = short_duration(std::chrono::seconds(static_cast<long>((static_cast<double>(total - done)) / rate + 0.5)));
+    eta = short_duration(std::chrono::seconds(std::lround(static_cast<double>(total - done) / rate)));
   else if (total && done >= total)
     eta = "0s";
   return fmt::format("{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}", progress, rate, eta,
@@ -203,6 +224,48 @@ boost::json::object run_report_json(const RunState& run, const std::string& job_
                                       {"requests", m.packed_requests.load()},
                                       {"sent_again", m.pack_resends.load()}}},
   };
+}
+
+namespace {
+
+/// What each provider's gate did: pauses after 429s, the concurrency and rate it settled on.
+std::string provider_summary(const std::vector<std::unique_ptr<ProviderLane>>& lanes) {
+  std::string out;
+  for (const auto& lane : lanes) {
+    const RateGate& g = lane->gate();
+    const RateSettings& s = lane->spec().settings.rate;
+    std::string line;
+    if (g.pauses()) line += fmt::format(", {} pauses for rate limits ({:.1f} s)", g.pauses(), static_cast<double>(g.paused_ms()) / 1000.0);
+    if (s.adaptive) line += fmt::format(", adaptive concurrency ended at {}", g.concurrency_limit());
+    if (g.requests_per_minute() > 0 && g.requests_per_minute() != s.requests_per_minute)
+      line += fmt::format(", requests/min settled at {:.0f}", g.requests_per_minute());
+    if (!line.empty()) out += "  provider " + lane->spec().name + ": " + line.substr(2) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+RunReport make_run_report(const RunState& run, const std::string& job_name,
+                          const std::vector<std::unique_ptr<ProviderLane>>& lanes) {
+  RunReport r;
+  r.status = run_status(run);
+  r.resumable_reason = run.resumable_reason();
+  r.fatal_error = run.fatal_error();
+  const Metrics& m = run.metrics;
+  r.succeeded = m.succeeded.load();
+  r.dead = m.dead.load();
+  r.discarded = m.discarded.load();
+  r.abandoned = m.abandoned.load() + static_cast<std::uint64_t>(std::max<std::int64_t>(0, run.outstanding()));
+  r.requests = m.requests.load();
+  r.retries = m.retries.load();
+  r.peak_in_flight = m.peak_outstanding.load();
+  r.summary = run_summary(run, job_name, r.status) + provider_summary(lanes);
+  r.exit_code = exit_code(r.status, m.dead_held.load() > 0);
+  r.json = run_report_json(run, job_name, r.status);
+  r.json["exit_code"] = r.exit_code;
+  if (!r.fatal_error.empty()) r.json["error"] = r.fatal_error;
+  return r;
 }
 
 }  // namespace flowbatch

@@ -1,9 +1,12 @@
 #pragma once
+// Report: how a run ended (its one status, its exit code) and what it did (summary text, JSON).
 #include <chrono>
 #include <cstdint>
 #include <boost/json/object.hpp>
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/runtime/run_state.h"
 
@@ -18,6 +21,30 @@ enum class RunStatus : std::uint8_t {
   failed,       ///< a fatal error (a sink that cannot write)
 };
 std::string_view to_string(RunStatus status);
+
+/// How the run ended; the one place that decides it (once the graph has stopped).
+RunStatus run_status(const RunState& run);
+/// The process exit code of a run that ended so (engine/runtime/exit_codes.h).
+int exit_code(RunStatus status, bool dead_letters_hold_items);
+
+struct RunReport {
+  RunStatus status = RunStatus::finished;
+  int exit_code = 0;
+  std::string fatal_error;  ///< set when the run stopped on a fatal error
+  std::string resumable_reason;  ///< set when it stopped early and can be resumed (exit 75)
+  std::string archived_state;    ///< --fresh: where the previous state was moved
+  std::string summary;      ///< the end-of-run report, ready to print
+  boost::json::object json; ///< the same, for machines (flowbatch run --report FILE)
+  std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;
+  std::uint64_t requests = 0, retries = 0;
+  std::int64_t peak_in_flight = 0;  ///< the most items alive at once (bounded by max_in_flight)
+};
+
+class ProviderLane;
+/// The report of a run that has ended: status, exit code, counts, summary (with what each
+/// provider's rate gate did) and JSON.
+RunReport make_run_report(const RunState& run, const std::string& job_name,
+                          const std::vector<std::unique_ptr<ProviderLane>>& lanes);
 
 /// "12,345"
 std::string with_commas(std::uint64_t n);

@@ -5,8 +5,19 @@
 
 namespace flowbatch {
 
-RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redactor& redactor_ref, EventLoop& loop_ref)
-    : admission(max_in_flight), console(console_ref), redactor(redactor_ref), loop(loop_ref) {
+RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redactor& redactor_ref, EventLoop& loop_ref,
+                   RunServices services)
+    : admission(max_in_flight),
+      console(console_ref),
+      redactor(redactor_ref),
+      loop(loop_ref),
+      replayed_before(std::move(services.replayed_before)),
+      append_outputs(services.append_outputs),
+      store(services.store),
+      commits(services.commits),
+      cache_file(std::move(services.cache_file)) {
+  // With a state, discarded items complete their records through the commit thread.
+  if (store) ledger.track_discards();
   ledger.set_idle_hook([this] { notify_idle(); });
   ledger.set_sources_done([this] { return sources_finished(); });
 }
@@ -19,10 +30,10 @@ ResponseCache* RunState::response_cache() {
 }
 
 void RunState::commit_discards() {
-  if (!state || !commits) return;
+  if (!store || !commits) return;
   CommitBatch discarded = ledger.take_discarded();
   if (discarded.empty()) return;
-  commits->post("discarded items", [discarded = std::move(discarded), store = state, names = &source_keys]() mutable {
+  commits->post("discarded items", [discarded = std::move(discarded), store = store, names = &source_keys]() mutable {
     RecordRuns completed;
     std::vector<ItemKey> partial;  // a discarded item needs no memory: a redone record discards it again
     discarded.settle(completed, partial);

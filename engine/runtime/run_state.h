@@ -20,6 +20,18 @@
 
 namespace flowbatch {
 
+/// What a run keeps or reads durably: opened by the runner before the run starts
+/// (engine/runtime/runner.cpp) and fixed for its whole length, so no node ever sees it change.
+struct RunServices {
+  StateStore* store = nullptr;     ///< the run's durable state (resume, cache); null: it keeps none
+  CommitQueue* commits = nullptr;  ///< where outputs send their commits; set exactly when `store` is
+  bool append_outputs = false;     ///< outputs add to their files instead of starting afresh (replay)
+  /// A replay: the hashes of the dead-letter records earlier replays sent through the graph.
+  std::unordered_set<std::uint64_t> replayed_before;
+  /// The lasting response cache's file (pipeline.cache); empty: none.
+  std::filesystem::path cache_file;
+};
+
 /// The shared state of one run: what every node may consult and report to. Thread-safe.
 ///
 /// The run is over when every source has finished and no item is alive, i.e. every item ever
@@ -27,7 +39,8 @@ namespace flowbatch {
 /// a graph with retry loops know it is done.
 class RunState {
  public:
-  RunState(std::size_t max_in_flight, Console& console, const Redactor& redactor, EventLoop& loop);
+  RunState(std::size_t max_in_flight, Console& console, const Redactor& redactor, EventLoop& loop,
+           RunServices services);
 
   Metrics metrics;
   Admission admission;
@@ -54,16 +67,15 @@ class RunState {
   /// (the records of a dead-letter file are not the source's own).
   std::vector<std::string> source_keys;
   /// A replay: the hashes of the dead-letter records earlier replays sent through the graph.
-  std::unordered_set<std::uint64_t> replayed_before;
+  const std::unordered_set<std::uint64_t> replayed_before;
   /// Sinks and dead letters add to what their files hold instead of starting afresh (replay).
-  bool append_outputs = false;
+  const bool append_outputs;
   /// The run's durable state (resume, cache); null when the graph keeps none.
-  StateStore* state = nullptr;
-  /// Where sinks send their commits (sync, then state); set whenever `state` is.
-  CommitQueue* commits = nullptr;
-  /// Where the lasting response cache lives (pipeline.cache); empty: none. Set before the graph
-  /// is built.
-  std::filesystem::path cache_file;
+  StateStore* const store;
+  /// Where sinks send their commits (sync, then state); set whenever `store` is.
+  CommitQueue* const commits;
+  /// Where the lasting response cache lives (pipeline.cache); empty: none.
+  const std::filesystem::path cache_file;
   /// The lasting response cache, opened by the first node that asks (so a graph that caches
   /// nothing creates no file); null when the graph keeps none. Throws when it cannot be opened.
   ResponseCache* response_cache();
@@ -110,12 +122,12 @@ class RunState {
   static std::int64_t unix_ms();
 
  private:
+  std::mutex cache_mutex_;
+  std::unique_ptr<ResponseCache> cache_;  // guarded by cache_mutex_ until opened
+
   void notify_idle() {
     if (idle_hook_) idle_hook_();
   }
-
-  std::mutex cache_mutex_;
-  std::unique_ptr<ResponseCache> cache_;  // guarded by cache_mutex_ until opened
 
   std::atomic<int> sources_open_{0};
   std::atomic<bool> draining_{false};

@@ -1,6 +1,4 @@
 #pragma once
-#include <boost/json/object.hpp>
-
 #include <cstdint>
 #include <string>
 
@@ -8,6 +6,7 @@
 #include "engine/core/redactor.h"
 #include "engine/graph/plan.h"
 #include "engine/io/file_lock.h"
+#include "engine/runtime/report.h"
 
 namespace flowbatch {
 
@@ -18,19 +17,6 @@ struct RunOptions {
   bool use_state = true;        ///< keep the graph's state
   bool state_locked = false;    ///< the caller holds the state's lock already (flowbatch replay)
   std::int64_t replay_id = 0;   ///< flowbatch replay: the replay the state recorded (0: a normal run)
-};
-
-struct RunReport {
-  int exit_code = 0;
-  bool interrupted = false;
-  std::string fatal_error;  ///< set when the run stopped on a fatal error
-  std::string resumable_reason;  ///< set when it stopped early and can be resumed (exit 75)
-  std::string archived_state;    ///< --fresh: where the previous state was moved
-  std::string summary;      ///< the end-of-run report, ready to print
-  boost::json::object json; ///< the same, for machines (flowbatch run --report FILE)
-  std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;
-  std::uint64_t requests = 0, retries = 0;
-  std::int64_t peak_in_flight = 0;  ///< the most items alive at once (bounded by max_in_flight)
 };
 
 /// Takes the lock on the plan's state that a run holds for its lifetime. Throws FileBusy (a

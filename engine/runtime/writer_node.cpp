@@ -46,10 +46,10 @@ void WriterNode::start() {
   std::uint64_t position = 0;
   if (run_.append_outputs) {
     position = kAppend;
-  } else if (run_.state) {
-    position = run_.state->sink_position(name_);
-    for (const ItemKey& key : run_.state->partial_items(name_, run_.source_keys)) committed_before_.insert(key);
-    if (ending_ == Ending::dead_letter) run_.metrics.dead_held.fetch_add(run_.state->sink_items(name_));
+  } else if (run_.store) {
+    position = run_.store->sink_position(name_);
+    for (const ItemKey& key : run_.store->partial_items(name_, run_.source_keys)) committed_before_.insert(key);
+    if (ending_ == Ending::dead_letter) run_.metrics.dead_held.fetch_add(run_.store->sink_items(name_));
   }
   writer_ = open_(position);
   last_flush_ = std::chrono::steady_clock::now();
@@ -80,7 +80,7 @@ void WriterNode::receive(const Packet& packet) {
         writer_->write(item);
         ++written;
       }
-      if (run_.state) uncommitted_.add(item);  // either way its record counts it as committed here
+      if (run_.store) uncommitted_.add(item);  // either way its record counts it as committed here
     }
   } catch (...) {  // a sink type's writer (maybe a plugin's) that throws: the run stops, resumable
     broken_ = true;  // a full disk stops the run resumable, anything else fails it
@@ -114,13 +114,13 @@ void WriterNode::flush() {
 /// state nothing needs to be durable before the end, so flush points only hand the data out.
 void WriterNode::commit() {
   const std::uint64_t position = writer_->write_out();
-  if (run_.state) post_commit(position);
+  if (run_.store) post_commit(position);
 }
 
 void WriterNode::post_commit(std::uint64_t position) {
   // Records are settled on the commit thread, after the sync: commits run in order there, so a
   // record shared with another output completes only once both have synced their items.
-  run_.commits->post(destination_, [writer = writer_.get(), state = run_.state, names = &run_.source_keys, name = name_,
+  run_.commits->post(destination_, [writer = writer_.get(), state = run_.store, names = &run_.source_keys, name = name_,
                                     position, added = items_added_, batch = std::move(uncommitted_)]() mutable {
     writer->sync();
     RecordRuns completed;
@@ -140,7 +140,7 @@ void WriterNode::finish() {
   }
   const std::uint64_t position = writer_->write_out();  // a failure here reaches the runner
   unflushed_ = 0;
-  if (run_.state) {
+  if (run_.store) {
     post_commit(position);
     run_.commits->drain();  // a failed commit has failed the run by now
   } else {

@@ -44,6 +44,18 @@ struct Failure {
   std::optional<bool> should_retry;  ///< the server's word (x-should-retry) over the retry policy
 };
 
+/// A failure of class `error_class` saying `message`, at `node` ("" when the engine adds it);
+/// no HTTP status, request id, Retry-After or retry word. Filling the fields by name keeps the
+/// code free of positional initialisers (which hide a field added in between) and of aggregates
+/// that -Wmissing-field-initializers warns about.
+inline Failure make_failure(ErrorClass error_class, std::string message, std::string node = {}) {
+  Failure f;
+  f.error_class = error_class;
+  f.message = std::move(message);
+  f.node = std::move(node);
+  return f;
+}
+
 /// One unit of work flowing through a pipeline: a record from a source and everything nodes add.
 ///
 /// Plugins read and write `fields`; the remaining members are what the engine knows of the item

@@ -32,4 +32,4 @@
     return FLOWBATCH_PLUGIN_BUILD;                                                       \
   }                                                                                      \
   extern "C" __attribute__((visibility("default"))) void flowbatch_plugin_register(      \
-      ::flowbatch::Registry& registry)
+      ::flowbatch::Registry& registry)  // NOLINT(bugprone-macro-parentheses): the argument names a parameter

@@ -153,7 +153,7 @@ class Provider {
     (void)request;
     (void)response;
     CallResult r;
-    r.failure = Failure{ErrorClass::parse, "provider does not parse HTTP responses", 0, {}, {}, -1, {}};
+    r.failure = make_failure(ErrorClass::parse, "provider does not parse HTTP responses");
     return r;
   }
 };

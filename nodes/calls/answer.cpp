@@ -10,7 +10,7 @@ namespace flowbatch {
 namespace {
 
 Failure parse_failure(std::string message) {
-  return Failure{.error_class = ErrorClass::parse, .message = std::move(message)};
+  return make_failure(ErrorClass::parse, std::move(message));
 }
 
 /// Merges a JSON answer's fields into the item. An answer never overwrites what the item already

@@ -103,8 +103,9 @@ CompileResult compile_text(const std::string& toml, const TempDir& dir, const st
   return compile_file(file, registry ? *registry : builtin_registry(), redactor, options);
 }
 
-InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides,
-                      TypeRegistry* registry) {
+namespace {
+InProcessRun run_in_process(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides,
+                            TypeRegistry* registry, bool fresh) {
   InProcessRun run;
   std::vector<std::string> all = overrides;
   all.push_back("pipeline.progress=off");
@@ -116,7 +117,7 @@ InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::ve
     Console console(redactor, log);
     RunOptions options;
     options.handle_signals = false;
-    options.fresh = true;  // each call is a new run (resuming has tests of its own)
+    options.fresh = fresh;
     run.report = run_plan(*run.compiled.plan, console, redactor, options);
   }
   std::rewind(log);
@@ -125,6 +126,17 @@ InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::ve
   while ((n = std::fread(buffer, 1, sizeof buffer, log)) > 0) run.console.append(buffer, n);
   std::fclose(log);
   return run;
+}
+}  // namespace
+
+InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides,
+                      TypeRegistry* registry) {
+  return run_in_process(toml, dir, overrides, registry, true);
+}
+
+InProcessRun resume_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides,
+                         TypeRegistry* registry) {
+  return run_in_process(toml, dir, overrides, registry, false);
 }
 
 namespace {

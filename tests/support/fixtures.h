@@ -59,8 +59,12 @@ struct InProcessRun {
   RunReport report;
   std::string console;  ///< what the run printed (logs)
 };
+/// Each call is a new run (--fresh: an earlier run's state is archived).
 InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides = {},
                       TypeRegistry* registry = nullptr);
+/// The same graph run again on the state an earlier run left: it resumes.
+InProcessRun resume_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides = {},
+                         TypeRegistry* registry = nullptr);
 
 /// Runs a program and captures its output.
 struct ProcessResult {

@@ -83,9 +83,11 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& w
   posix_spawnattr_setpgroup(&attr, 0);              // its own group, so a time-out kills its children too
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<char*> env;
+  env.reserve(environment.size() + 1);
   for (const auto& e : environment) env.push_back(const_cast<char*>(e.c_str()));
   env.push_back(nullptr);
   pid_t pid = -1;
@@ -149,7 +151,7 @@ std::filesystem::path find_program(const std::string& program, const std::filesy
   std::string_view dirs = path ? path : "/usr/bin:/bin";
   while (!dirs.empty()) {
     const std::size_t colon = dirs.find(':');
-    const fs::path candidate = fs::path(dirs.substr(0, colon)) / program;
+    fs::path candidate = fs::path(dirs.substr(0, colon)) / program;
     if (executable(candidate)) return candidate;
     dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
   }
@@ -196,8 +198,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
       if (fds[i].fd == in.write) {
         const ssize_t w = ::write(in.write, input.data() + written, std::min<std::size_t>(input.size() - written, 65536));
         if (w > 0) written += static_cast<std::size_t>(w);
-        if (w < 0 && errno != EINTR && errno != EAGAIN) in.close_write();  // it stopped reading (EPIPE)
-        else if (written == input.size()) in.close_write();
+        // It stopped reading (EPIPE), or it has everything.
+        if ((w < 0 && errno != EINTR && errno != EAGAIN) || written == input.size()) in.close_write();
         continue;
       }
       Pipe& p = fds[i].fd == out.read ? out : err;

@@ -70,10 +70,10 @@ std::size_t number_run(std::string_view t, std::size_t b, std::size_t& digits, s
   digits = 0;
   while (e < t.size()) {
     if (is_digit(t[e])) ++digits, ++e;
-    else if (separators.find(t[e]) != std::string_view::npos && e + 1 < t.size() &&
-             (is_digit(t[e + 1]) || (t[e] != '(' && t[e + 1] == '(')))
+    else if ((separators.find(t[e]) != std::string_view::npos && e + 1 < t.size() &&
+              (is_digit(t[e + 1]) || (t[e] != '(' && t[e + 1] == '('))) ||
+             (t[e] == ')' && digits > 0))  // a separator before more of the number, or a closing bracket
       ++e;
-    else if (t[e] == ')' && digits > 0) ++e;
     else break;
   }
   while (e > b && !is_digit(t[e - 1]) && t[e - 1] != ')') --e;

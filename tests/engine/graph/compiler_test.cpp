@@ -233,3 +233,15 @@ TEST_CASE("a graph without sources is an error") {
   CHECK(!r.plan);
   CHECK(has(r.diagnostics, "the graph has no nodes"));
 }
+
+TEST_CASE("a registration without a name or configure function is incomplete, a second one of a name a duplicate") {
+  TypeRegistry registry;
+  SourceType type;
+  CHECK_THROWS_AS(registry.add(type), IncompleteTypeError);  // no name
+  type.name = "lines";
+  CHECK_THROWS_AS(registry.add(type), IncompleteTypeError);  // no configure function
+  type.configure = [](Options&) -> std::unique_ptr<Source> { return nullptr; };
+  registry.add(type);
+  CHECK_THROWS_AS(registry.add(type), DuplicateTypeError);
+  CHECK(registry.source("lines") != nullptr);
+}

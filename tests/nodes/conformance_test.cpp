@@ -1,0 +1,237 @@
+// The conformance test every node kind and every registered type runs through. The cases are
+// made from the registry: each source, sink, transform and provider type, and each kind that is
+// not one of those roles (with its required keys filled in from its KeySpecs and every output port
+// routed to a sink or a dead letter), so a new kind or type gets the same checks without a line
+// here; a new source or provider type needs only a sample below, and fails here until it has one.
+// The checks, on a real in-process run with a state:
+//   - exactly once: every input record ends once, ok or failed (dead letter); none unfinished;
+//     every item a terminal node counted is in its file once;
+//   - error ports: what reaches a dead letter carries its error class;
+//   - resume: a second run of the same graph finds every record complete and does nothing again.
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <functional>
+#include <map>
+
+#include "nodes/builtin.h"
+#include "tests/nodes/merge_kind.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/mock_server.h"
+
+using namespace flowbatch;
+using namespace flowbatch::test;
+
+namespace {
+
+constexpr std::size_t kRecords = 30;  // plus one line no source type can read
+
+TypeRegistry& registry() {
+  static TypeRegistry* r = [] {
+    auto* reg = new TypeRegistry();
+    register_builtin(*reg);
+    reg->add_kind(merge_kind());  // a kind written for the tests gets the checks too
+    return reg;
+  }();
+  return *r;
+}
+
+/// A source type's input: kRecords records ids "i1".. with a "text" field, and one broken record.
+const std::map<std::string, std::function<std::string()>>& source_samples() {
+  static const std::map<std::string, std::function<std::string()>> samples = {
+      {"jsonl", [] { return make_jsonl(kRecords) + "{not json\n"; }},
+      {"csv",
+       [] {
+         std::string out = "id,text\n";
+         for (std::size_t i = 1; i <= kRecords; ++i) out += fmt::format("i{},item {}\n", i, i);
+         return out + "\"unterminated,quote\n";
+       }},
+      {"openai_batch",
+       [] {
+         std::string out;
+         for (std::size_t i = 1; i <= kRecords; ++i)
+           out += fmt::format(R"({{"custom_id":"i{}","method":"POST","url":"/v1/chat/completions",)"
+                              R"("body":{{"model":"m","messages":[{{"role":"user","content":"item {}"}}]}}}})",
+                              i, i) +
+                  "\n";
+         return out + "{\"custom_id\":\"bad\"}\n";
+       }},
+  };
+  return samples;
+}
+
+/// A provider type's [providers.p] keys, against the mock server where it speaks HTTP. The mock
+/// provider fails some requests, so the call's error port carries items too.
+std::optional<std::string> provider_sample(const std::string& type, const MockServer& server) {
+  if (type == "mock") return "failure_rate = 0.2\nlatency_ms = 1\n";
+  if (type == "openai" || type == "anthropic")
+    return fmt::format("base_url = \"{}\"\napi_key_env = \"\"\n", server.base_url());
+  if (type == "http")
+    return fmt::format("url = \"{}/chat/completions\"\nbody = {{ model = \"m\", messages = [{{ role = \"user\", "
+                       "content = \"{{{{text}}}}\" }}] }}\nresult_pointer = \"/choices/0/message/content\"\n",
+                       server.base_url());
+  return std::nullopt;
+}
+
+/// One graph: a jsonl source "in" (unless the case brings its own source), the nodes of the case,
+/// and [providers.p] (mock, unless the case brings its own).
+struct Case {
+  std::string name;
+  std::string source = "[sources.in]\npath = \"in.jsonl\"\nid_field = \"id\"\n";
+  std::string input = make_jsonl(kRecords) + "{not json\n";
+  std::string provider = "[providers.p]\ntype = \"mock\"\nfailure_rate = 0.2\nlatency_ms = 1\n";
+  std::string nodes;  ///< must route "in.invalid" and everything else to terminal nodes
+};
+
+/// The keys a generated node needs: every required key of `keys` given a value of its kind.
+std::string required_keys(const std::vector<KeySpec>& keys, const std::string& node) {
+  std::string out;
+  for (const KeySpec& k : keys) {
+    if (!k.required) continue;
+    if (k.name == "provider") out += "provider = \"p\"\n";
+    else if (k.kind == KeyKind::path) out += fmt::format("{} = \"{}.{}\"\n", k.name, node, k.name);
+    else FAIL_CHECK("the conformance test cannot fill required key \"" << k.name << "\" of " << node);
+  }
+  return out;
+}
+
+/// A node of `kind` fed by `input`, with every output port wired to its own terminal node.
+std::string node_with_outputs(const NodeKind& kind, const std::string& name, const std::string& input,
+                              const std::string& extra_keys) {
+  std::string out = fmt::format("[{}.{}]\ninputs = [\"{}\"]\n{}{}", kind.table, name, input,
+                                required_keys(kind.keys, name), extra_keys);
+  for (const PortSpec& port : kind.outputs) {
+    const std::string from = port.name.empty() ? name : name + "." + port.name;
+    const std::string to = fmt::format("{}_{}", name, port.name.empty() ? "out" : port.name);
+    if (port.kind == PortKind::items) out += fmt::format("[sinks.{}]\ninputs = [\"{}\"]\npath = \"{}.jsonl\"\n", to, from, to);
+    else out += fmt::format("[dead_letters.{}]\ninputs = [\"{}\"]\npath = \"{}.jsonl\"\n", to, from, to);
+  }
+  return out;
+}
+
+constexpr const char* kInvalidToDead = "[dead_letters.bad]\ninputs = [\"in.invalid\"]\npath = \"bad.jsonl\"\n";
+
+std::vector<Case> cases(const MockServer& server) {
+  const TypeRegistry& reg = registry();
+  std::vector<Case> out;
+  const auto sink_of = [](const std::string& input) {
+    return fmt::format("[sinks.out]\ninputs = [\"{}\"]\npath = \"out.jsonl\"\n", input);
+  };
+  for (const auto& [type, entry] : reg.sources()) {
+    Case c{.name = "source type " + type};
+    const auto sample = source_samples().find(type);
+    if (sample == source_samples().end()) {
+      FAIL_CHECK("source type \"" << type << "\" has no sample input in the conformance test");
+      continue;
+    }
+    c.source = fmt::format("[sources.in]\ntype = \"{}\"\npath = \"in.data\"\n", type);
+    c.input = sample->second();
+    c.nodes = sink_of("in") + kInvalidToDead;
+    out.push_back(std::move(c));
+  }
+  for (const auto& [type, entry] : reg.sinks()) {
+    Case c{.name = "sink type " + type};
+    c.nodes = fmt::format("[sinks.out]\ninputs = [\"in\"]\ntype = \"{}\"\n{}{}", type,
+                          required_keys(entry.type.keys, "out"), kInvalidToDead);
+    out.push_back(std::move(c));
+  }
+  for (const auto& [type, entry] : reg.transforms()) {
+    Case c{.name = "transform type " + type};
+    c.nodes = node_with_outputs(*reg.kind_for_table("transforms"), "t", "in", fmt::format("type = \"{}\"\n", type)) +
+              kInvalidToDead;
+    out.push_back(std::move(c));
+  }
+  for (const auto& [type, entry] : reg.providers()) {
+    Case c{.name = "provider type " + type};
+    const auto keys = provider_sample(type, server);
+    if (!keys) {
+      FAIL_CHECK("provider type \"" << type << "\" has no sample [providers] table in the conformance test");
+      continue;
+    }
+    c.provider = fmt::format("[providers.p]\ntype = \"{}\"\n{}", type, *keys);
+    c.nodes = node_with_outputs(*reg.kind_for_table("calls"), "c", "in", "prompt = \"{{text}}\"\n") + kInvalidToDead;
+    out.push_back(std::move(c));
+  }
+  // Every other kind, in its place: fed items, or the failures of a call when it takes only those.
+  for (const NodeKind& kind : reg.kinds()) {
+    if (kind.family != TypeFamily::none || kind.terminal || kind.accepts.empty() || kind.table == "calls") continue;
+    Case c{.name = "kind [" + kind.table + "]"};
+    if (kind.accepts_kind(PortKind::items)) {
+      c.nodes = node_with_outputs(kind, "k", "in", "");
+    } else {
+      c.nodes = "[calls.c]\ninputs = [\"in\"]\nprovider = \"p\"\nprompt = \"{{text}}\"\n" + sink_of("c") +
+                node_with_outputs(kind, "k", "c.error", "");
+    }
+    c.nodes += kInvalidToDead;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::uint64_t json_count(const boost::json::object& report, const char* group, const char* key) {
+  return report.at(group).as_object().at(key).to_number<std::uint64_t>();
+}
+
+/// Lines of a JSONL output, or nothing when the node writes another format.
+std::optional<std::size_t> jsonl_lines(const std::filesystem::path& path) {
+  if (path.extension() != ".jsonl") return std::nullopt;
+  if (!std::filesystem::exists(path)) return 0;
+  return read_jsonl(path).size();
+}
+
+void check_case(const Case& c) {
+  TempDir dir;
+  dir.write(c.source.find("in.data") != std::string::npos ? "in.data" : "in.jsonl", c.input);
+  const std::string graph = "[pipeline]\nmax_in_flight = 16\n" + c.provider + c.source + c.nodes;
+  const InProcessRun run = run_text(graph, dir, {}, &registry());
+  if (!run.compiled.plan) {
+    FAIL_CHECK("the generated graph does not compile:\n" << graph);
+    return;
+  }
+  const auto& report = run.report.json;
+
+  // Exactly once: every record ended, once; nothing is left over.
+  CHECK_MESSAGE((run.report.exit_code == 0 || run.report.exit_code == 3), run.console);
+  CHECK(report.at("status").as_string() == "finished");
+  const std::uint64_t done = json_count(report, "records", "ok") + json_count(report, "records", "failed");
+  CHECK(done == kRecords + 1);
+  CHECK(json_count(report, "records", "failed") >= 1);  // the broken record, in its dead letter
+  CHECK(json_count(report, "items", "unfinished") == 0);
+
+  // Every item a terminal node ended is in its file once; dead letters say why.
+  std::uint64_t ended_at_terminals = 0;
+  for (const auto& n : report.at("nodes").as_array()) {
+    const auto& node = n.as_object();
+    if (!node.contains("destination")) continue;
+    const std::uint64_t ended = node.at("ended").to_number<std::uint64_t>();
+    ended_at_terminals += ended;
+    const std::filesystem::path file = dir / std::string(node.at("destination").as_string());
+    if (const auto lines = jsonl_lines(file)) CHECK_MESSAGE(*lines == ended, file.string());
+    if (node.at("kind").as_string() == "dead letter" && std::filesystem::exists(file))
+      for (const auto& record : read_jsonl(file)) CHECK(record.at("error").as_object().contains("class"));
+  }
+  CHECK(ended_at_terminals == run.report.succeeded + run.report.dead);
+  CHECK(run.report.succeeded + run.report.dead + run.report.discarded >= 1);
+
+  // Resumed: every record is complete in the state, nothing is done or written again.
+  const InProcessRun again = resume_text(graph, dir, {}, &registry());
+  CHECK(json_count(again.report.json, "records", "skipped") == kRecords + 1);
+  CHECK(again.report.succeeded + again.report.dead == 0);
+}
+
+}  // namespace
+
+TEST_CASE("conformance: every registered kind and type keeps exactly-once books, routes errors and resumes") {
+  MockServer server;
+  const std::vector<Case> all = cases(server);
+  // What the registry holds is what is checked: nothing is left out silently.
+  const TypeRegistry& reg = registry();
+  std::size_t expected = reg.sources().size() + reg.sinks().size() + reg.transforms().size() + reg.providers().size();
+  for (const NodeKind& kind : reg.kinds())
+    if (kind.family == TypeFamily::none && !kind.terminal && !kind.accepts.empty() && kind.table != "calls") ++expected;
+  CHECK(all.size() == expected);
+  for (const Case& c : all) {
+    INFO(c.name);
+    check_case(c);
+  }
+}
