@@ -18,6 +18,7 @@
 #include "engine/core/redactor.h"
 #include "engine/graph/compiler.h"
 #include "engine/graph/dot.h"
+#include "engine/graph/pipeline_options.h"
 #include "engine/io/file_lock.h"
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/report.h"
@@ -282,7 +283,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   auto* run = app.add_subcommand("run", "run a pipeline");
   add_graph_args(*run, run_args);
   auto add_run_flags = [](CLI::App& cmd, RunFlags& f) {
-    cmd.add_option("--progress", f.progress, "auto | tty | plain | off")->check(CLI::IsMember({"auto", "tty", "plain", "off"}));
+    cmd.add_option("--progress", f.progress, "auto | tty | plain | off: sets pipeline.progress")
+        ->check(CLI::IsMember(progress_modes()));
     cmd.add_flag("-q,--quiet", f.quiet, "print only warnings, errors and a failed run's summary");
     cmd.add_flag("-v,--verbose", f.verbose, "also print debug lines (rate and concurrency decisions)");
     cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file");
