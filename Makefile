@@ -2,18 +2,22 @@
 #   make run    install what is missing, build, run graphs/quickstart.toml on the mock provider
 #   make test   install what is missing, build, run the whole test suite
 # Also: make build, make bench, make test-asan (ASan+UBSan), make test-tsan (TSan, engine tests),
-# make fuzz (libFuzzer over the parsers), make ci (what .ci/run does), make clean.
+# make fuzz (libFuzzer over the parsers), make schema (regenerate schema/flowbatch.schema.json),
+# make ci (what .ci/run does), make clean.
 
 BUILD_DIR  ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 
-# Every package the build, the tests and the benchmarks use (Debian 12 names).
+# Every package the build, the tests and the benchmarks use (Debian 12 names). The tests also
+# check the graph schema with python3-jsonschema, the completions in bash and zsh, the man page
+# with groff, and build the .deb (dpkg-dev: dpkg-shlibdeps works out its dependencies).
 DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
   libtbb-dev libcurl4-openssl-dev libboost-json1.81-dev libfmt-dev libtomlplusplus-dev \
-  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev nginx-light openssl strace
+  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev nginx-light openssl strace \
+  python3 python3-jsonschema zsh groff-base dpkg-dev
 
-.PHONY: all deps configure build run test bench test-asan test-tsan fuzz ci clean
+.PHONY: all deps configure build run test bench test-asan test-tsan fuzz schema ci clean
 
 all: build
 
@@ -95,6 +99,10 @@ fuzz: deps
 	  -DFLOWBATCH_FUZZ=ON -DFLOWBATCH_BUILD_TESTS=OFF -DFLOWBATCH_BUILD_BENCH=OFF -DFLOWBATCH_BUILD_EXAMPLES=OFF
 	cmake --build build-fuzz -j $(JOBS) --target fuzzers
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
+
+# schema/flowbatch.schema.json from the built program (a test fails while it is not current).
+schema: configure
+	cmake --build $(BUILD_DIR) --target schema
 
 ci: test test-asan test-tsan fuzz
 
