@@ -2,7 +2,8 @@
 #   make run    install what is missing, build, run graphs/quickstart.toml on the mock provider
 #   make test   install what is missing, build, run the whole test suite
 # Also: make build, make bench, make test-asan (ASan+UBSan), make test-tsan (TSan, engine tests),
-# make fuzz (libFuzzer over the parsers), make ci (what .ci/run does), make clean.
+# make fuzz (libFuzzer over the parsers), make package (the .deb, checked by lintian), make schema
+# (regenerate schema/flowbatch.schema.json), make ci (what .ci/run does), make clean.
 # Habits: make format (clang-format the tracked sources), make format-check (list what it would
 # change), make tidy (clang-tidy over the project's sources, using $(BUILD_DIR)/compile_commands.json).
 
@@ -13,12 +14,15 @@ JOBS       ?= $(shell nproc)
 # with another compiler version stays buildable with it off. Read when a build folder is configured.
 WERROR     ?= OFF
 
-# Every package the build, the tests and the benchmarks use (Debian 12 names).
+# Every package the build, the tests and the benchmarks use (Debian 12 names). The tests also
+# check the graph schema with python3-jsonschema, the completions in bash and zsh, the man page
+# with groff, and build the .deb (dpkg-dev: dpkg-shlibdeps works out its dependencies).
 DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
   libtbb-dev libcurl4-openssl-dev libboost-json1.81-dev libfmt-dev libtomlplusplus-dev \
-  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev nginx-light openssl strace
+  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev nginx-light openssl strace \
+  python3 python3-jsonschema zsh groff-base dpkg-dev
 
-.PHONY: all deps configure build run test bench test-asan test-tsan fuzz ci clean format format-check tidy tidy-changed
+.PHONY: all deps configure build run test bench test-asan test-tsan fuzz package schema ci clean format format-check tidy tidy-changed
 
 all: build
 
@@ -103,9 +107,20 @@ fuzz: deps
 	cmake --build build-fuzz -j $(JOBS) --target fuzzers
 	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
+# The Debian package from the build folder (no second build), then lintian over it: it fails on
+# any tag packaging/debian/lintian-overrides does not explain. The .deb lands in $(BUILD_DIR)/.
+package: build
+	$(call install_missing,lintian)
+	cd $(BUILD_DIR) && cpack -G DEB
+	lintian --fail-on error,warning --display-info $(BUILD_DIR)/flowbatch_*.deb
+
+# schema/flowbatch.schema.json from the built program (a test fails while it is not current).
+schema: configure
+	cmake --build $(BUILD_DIR) --target schema
+
 # Target-specific: the prerequisites below build with WERROR=ON too.
 ci: WERROR = ON
-ci: test test-asan test-tsan fuzz
+ci: test package test-asan test-tsan fuzz tidy-changed
 
 # --- habits -----------------------------------------------------------------------------------
 # clang-format and clang-tidy from Debian 12 (version 14). The tree is formatted by .clang-format;

@@ -514,8 +514,7 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
 
   const std::string prompt = o.string("prompt");
   const std::string endpoint = o.has("endpoint") ? o.string("endpoint") : (prompt.empty() ? "passthrough" : "chat");
-  if (auto e = endpoint_named(endpoint)) config->endpoint = *e;
-  else o.error("endpoint", "must be chat, embeddings or passthrough" + did_you_mean(endpoint, {"chat", "embeddings", "passthrough"}));
+  if (auto e = endpoint_named(endpoint)) config->endpoint = *e;  // always: the reader checked the key's choices
   if (config->endpoint != Endpoint::passthrough && prompt.empty())
     o.error("prompt", fmt::format("required for endpoint \"{}\" (e.g. prompt = \"{{{{text}}}}\")", endpoint));
   config->prompt_where = ctx.options.location("prompt");
@@ -542,8 +541,7 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
     if (*config->max_tokens < 1) o.error("max_tokens", "must be at least 1");
   }
   const std::string parse_mode = o.string("parse");
-  if (parse_mode == "json") placement.parse_json = true;
-  else if (parse_mode != "text") o.error("parse", "must be \"text\" or \"json\"" + did_you_mean(parse_mode, {"text", "json"}));
+  placement.parse_json = parse_mode == "json";  // else "text": the reader checked the key's choices
   config->finish_reason_field = o.string("finish_reason_field");
   config->cache = o.boolean("cache");
   config->response_format = o.json("response_format");
@@ -563,14 +561,15 @@ NodeKind call_kind() {
   k.keys = {
       {"provider", KeyKind::string, true, "", "the [providers.NAME] to call"},
       {"endpoint", KeyKind::string, false, "",
-       "chat | embeddings | passthrough (default: chat with a prompt, else passthrough of the item's body)"},
+       "chat | embeddings | passthrough (default: chat with a prompt, else passthrough of the item's body)",
+       {"chat", "embeddings", "passthrough"}},
       {"model", KeyKind::string, false, "", "the model to ask"},
       {"system", KeyKind::string, false, "", "the system prompt, shared by every item"},
       {"prompt", KeyKind::string, false, "", "the user prompt, templated from item fields: \"{{text}}\""},
       {"output_field", KeyKind::string, false, "", "where the answer goes (default: output; passthrough: response)"},
       {"temperature", KeyKind::number, false, "", "sampling temperature"},
       {"max_tokens", KeyKind::integer, false, "", "the most output tokens per answer"},
-      {"parse", KeyKind::string, false, "text", "text | json: parse the answer as JSON into fields"},
+      {"parse", KeyKind::string, false, "text", "text | json: parse the answer as JSON into fields", {"text", "json"}},
       {"response_format", KeyKind::any, false, "", "OpenAI response_format table (JSON mode, JSON schema)"},
       {"cache", KeyKind::boolean, false, "false",
        "answer requests asked before (by any run or graph sharing pipeline.cache) from the lasting response cache"},

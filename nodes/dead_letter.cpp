@@ -86,10 +86,7 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   auto config = std::make_unique<DeadLetterConfig>();
   config->path = o.path("path");
   if (config->path.empty()) o.error("path", "must name a file");
-  const std::string format = o.string("format");
-  if (format == "openai_batch") config->format = DeadLetterFormat::openai_batch;
-  else if (format != "flowbatch")
-    o.error("format", "must be \"flowbatch\" or \"openai_batch\"" + did_you_mean(format, {"flowbatch", "openai_batch"}));
+  if (o.string("format") == "openai_batch") config->format = DeadLetterFormat::openai_batch;  // the reader checked it
   config->flush = read_flush_policy(o);
   return config;
 }
@@ -103,7 +100,7 @@ NodeKind dead_letter_kind() {
   k.summary = "writes items that could not succeed, with their reason, as JSON lines";
   k.keys = {{"path", KeyKind::path, true, "", "the JSONL file to write"},
             {"format", KeyKind::string, false, "flowbatch",
-             "flowbatch (full records) or openai_batch (the Batch API's error-file lines)"}};
+             "flowbatch (full records) or openai_batch (the Batch API's error-file lines)", {"flowbatch", "openai_batch"}}};
   k.keys.insert(k.keys.end(), flush_keys().begin(), flush_keys().end());
   k.accepts = {PortKind::failed, PortKind::invalid};
   k.terminal = true;

@@ -13,6 +13,7 @@
 
 #include "engine/cli/cache_command.h"
 #include "engine/cli/core_dumps.h"
+#include "engine/cli/describe.h"
 #include "engine/cli/list_types.h"
 #include "engine/cli/replay_setup.h"
 #include "engine/core/console.h"
@@ -20,6 +21,7 @@
 #include "engine/graph/compiler.h"
 #include "engine/graph/dot.h"
 #include "engine/graph/fingerprints.h"
+#include "engine/graph/pipeline_options.h"
 #include "engine/io/file_lock.h"
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/report.h"
@@ -43,9 +45,11 @@ void add_load_plugins_flag(CLI::App& cmd, GraphArgs& args) {
 }
 
 void add_graph_args(CLI::App& cmd, GraphArgs& args) {
-  cmd.add_option("graph", args.graph, "the pipeline's TOML file")->required();
+  // The type names GRAPH, FILE and KEY=VALUE tell the completion scripts what to offer.
+  cmd.add_option("graph", args.graph, "the pipeline's TOML file")->required()->type_name("GRAPH");
   cmd.add_option("--set", args.overrides, "override a key: --set sources.tickets.path=other.jsonl (repeatable)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->type_name("KEY=VALUE");
 }
 
 /// Prints the findings of a compile to stderr (redacted: a message may quote a value holding a
@@ -247,13 +251,8 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
 /// is compiled (without checking files or variables) only for its plugins; its other errors are
 /// listed after the types, which may be what helps fix them.
 int cmd_plugins(TypeRegistry& registry, const std::string& graph) {
-  CompileResult result;
   Redactor redactor;
-  if (!graph.empty()) {
-    CompileOptions options;
-    options.check_environment = false;
-    result = compile_file(graph, registry, redactor, options);
-  }
+  const CompileResult result = compile_for_types(registry, graph, redactor);
   list_types(registry);
   std::fflush(stdout);
   report(result, redactor);
@@ -262,7 +261,8 @@ int cmd_plugins(TypeRegistry& registry, const std::string& graph) {
 
 /// `flowbatch graph.toml` means `flowbatch run graph.toml`.
 std::vector<std::string> with_default_command(int argc, char** argv) {
-  static const std::vector<std::string> commands = {"run", "validate", "graph", "plugins", "replay", "status", "cache", "help"};
+  static const std::vector<std::string> commands = {"run",    "validate", "graph", "plugins",   "replay", "status",
+                                                    "cache",  "schema",   "help",  "completion"};
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0].rfind('-', 0) != 0 &&
       std::find(commands.begin(), commands.end(), args[0]) == commands.end())
@@ -276,10 +276,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   disable_core_dumps();  // before any key is read from the environment
   CLI::App app{"flowbatch: run large AI/LLM batch jobs as dataflow graphs", "flowbatch"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "flowbatch 0.1.0");
-  app.footer("A graph file alone runs it: `flowbatch graph.toml` is `flowbatch run graph.toml`.\n"
-             "Exit codes: 0 done, 3 done with dead letters, 64 usage error, 75 stopped early (resumable),\n"
-             "78 config error, 130 interrupted, 1 other error.");
+  app.set_version_flag("--version", version_text(), "print the version, the plugin API and the build, and exit");
+  app.footer(help_footer());
 
   GraphArgs run_args, validate_args, graph_args, replay_args, status_args;
   RunFlags run_flags, replay_flags;
@@ -290,10 +288,11 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   auto* run = app.add_subcommand("run", "run a pipeline");
   add_graph_args(*run, run_args);
   auto add_run_flags = [](CLI::App& cmd, RunFlags& f) {
-    cmd.add_option("--progress", f.progress, "auto | tty | plain | off")->check(CLI::IsMember({"auto", "tty", "plain", "off"}));
+    cmd.add_option("--progress", f.progress, "auto | tty | plain | off: sets pipeline.progress")
+        ->check(CLI::IsMember(progress_modes()));
     cmd.add_flag("-q,--quiet", f.quiet, "print only warnings, errors and a failed run's summary");
     cmd.add_flag("-v,--verbose", f.verbose, "also print debug lines (rate and concurrency decisions)");
-    cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file");
+    cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file")->type_name("FILE");
   };
   add_run_flags(*run, run_flags);
   run->add_flag("--fresh", run_flags.fresh, "start over: archive the previous state instead of resuming");
@@ -302,7 +301,9 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   add_graph_args(*status, status_args);
 
   auto* replay = app.add_subcommand("replay", "feed a dead-letter file back through a graph's sources (after fixing the cause)");
-  replay->add_option("dead_letters", dead_letters, "the dead-letter file (it is moved aside, then read)")->required();
+  replay->add_option("dead_letters", dead_letters, "the dead-letter file (it is moved aside, then read)")
+      ->required()
+      ->type_name("FILE");
   add_graph_args(*replay, replay_args);
   add_run_flags(*replay, replay_flags);
 
@@ -317,7 +318,26 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   add_load_plugins_flag(*graph, graph_args);
 
   auto* plugins = app.add_subcommand("plugins", "list every node type (built-in and from a graph's plugins) and its keys");
-  plugins->add_option("graph", plugins_graph, "also load the plugins this graph names");
+  plugins->add_option("graph", plugins_graph, "also load the plugins this graph names")->type_name("GRAPH");
+
+  std::string schema_graph, output;
+  auto* schema = app.add_subcommand("schema", "print the JSON Schema of graph files (for editors and validators)");
+  schema->add_option("graph", schema_graph, "also describe the types of the plugins this graph names (it loads them)")
+      ->type_name("GRAPH");
+  auto add_output = [&output](CLI::App& cmd) {
+    cmd.add_option("-o,--output", output, "write to this file instead of stdout")->type_name("FILE");
+  };
+  add_output(*schema);
+
+  bool man = false;
+  auto* help = app.add_subcommand("help", "print this help, or the manual page flowbatch(1)");
+  help->add_flag("--man", man, "print the manual page in roff (`man -l -` reads it)");
+  add_output(*help);
+
+  std::string shell;
+  auto* completion = app.add_subcommand("completion", "print the shell completion script for bash or zsh");
+  completion->add_option("shell", shell, "the shell")->required()->check(CLI::IsMember({"bash", "zsh"}));
+  add_output(*completion);
 
   CacheCommand cache_command;
   auto* cache = add_cache_command(app, cache_command);
@@ -339,6 +359,9 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   if (graph->parsed()) return cmd_graph(registry, graph_args);
   if (plugins->parsed()) return cmd_plugins(registry, plugins_graph);
   if (cache->parsed()) return run_cache_command(registry, cache_command);
+  if (schema->parsed()) return cmd_schema(registry, schema_graph, output);
+  if (help->parsed()) return cmd_help(app, man, output);
+  if (completion->parsed()) return cmd_completion(app, registry, shell, output);
   return kExitOk;
 }
 

@@ -49,10 +49,7 @@ void list_types(const TypeRegistry& registry) {
   print_keys(provider_keys());
   for (const auto& kind : registry.kinds()) {
     std::printf("  [%s.NAME]  %s\n", kind.table.c_str(), kind.summary.c_str());
-    std::vector<KeySpec> keys;
-    if (!kind.accepts.empty()) keys.push_back({"inputs", KeyKind::string_list, true, "", "upstream nodes and ports"});
-    if (kind.family != TypeFamily::none)
-      keys.push_back({"type", KeyKind::string, kind.default_type.empty(), kind.default_type, "its type (below)"});
+    std::vector<KeySpec> keys = node_common_keys(kind);
     keys.insert(keys.end(), kind.keys.begin(), kind.keys.end());
     print_keys(keys);
   }

@@ -70,12 +70,41 @@ void OptionReader::check_keys(const std::vector<std::string>& handled_elsewhere)
       // An empty path names no file; opening "" would fail at run time with no node named.
       context_.diagnostics.error(e.value.where, subject_ + "." + e.key, "must name a file (the path is empty)");
       mistyped_.push_back(e.key);
+    } else if (k && !k->choices.empty() && !check_choices(e.value, *k)) {
+      mistyped_.push_back(e.key);  // the type then reads its default and need not say it again
     }
   }
   for (const auto& k : schema_) {
     if (k.required && !table_.find(k.name))
       context_.diagnostics.error(table_.where, subject_ + "." + k.name, "missing required key");
   }
+}
+
+/// "a, b or c".
+static std::string either_of(const std::vector<std::string>& choices) {
+  if (choices.size() < 2) return join(choices, "");
+  const std::vector<std::string> head(choices.begin(), choices.end() - 1);
+  return join(head, ", ") + " or " + choices.back();
+}
+
+bool OptionReader::check_choices(const ConfigValue& value, const KeySpec& k) {
+  const auto allowed = [&](const std::string& text) {
+    return std::find(k.choices.begin(), k.choices.end(), text) != k.choices.end();
+  };
+  const std::string subject = subject_ + "." + k.name;
+  if (value.kind == ConfigValue::Kind::string) {
+    if (allowed(value.text)) return true;
+    context_.diagnostics.error(value.where, subject, "must be " + either_of(k.choices) + did_you_mean(value.text, k.choices));
+    return false;
+  }
+  for (const ConfigValue& item : value.items) {  // a string_list: each item is one of the choices
+    if (allowed(item.text)) continue;
+    context_.diagnostics.error(item.where, subject,
+                               fmt::format("unknown value \"{}\"{}; each must be {}", item.text,
+                                           did_you_mean(item.text, k.choices), either_of(k.choices)));
+    return false;
+  }
+  return true;
 }
 
 const KeySpec* OptionReader::spec(std::string_view key) const {

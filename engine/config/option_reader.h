@@ -62,6 +62,7 @@ class OptionReader final : public Options {
   const KeySpec* spec(std::string_view key) const;
   const ConfigValue* present(std::string_view key) const;  // only when it has the right type
   void check_keys(const std::vector<std::string>& handled_elsewhere);
+  bool check_choices(const ConfigValue& value, const KeySpec& k);  // reports a value outside k.choices
   void note_path_use(std::string_view key, const std::filesystem::path& p) const;
 
   const ConfigValue& table_;

@@ -215,11 +215,8 @@ class Compiler {
   /// The full key list of a node: `inputs`, `type`, the kind's keys and its type's keys.
   std::vector<KeySpec> schema_for(const NodeKind& kind, const ConfigValue& table, const std::string& subject,
                                   std::string& type_out) {
-    std::vector<KeySpec> schema;
-    if (!kind.accepts.empty())
-      schema.push_back({"inputs", KeyKind::string_list, true, "", "upstream nodes and ports: [\"node\", \"node.port\"]"});
+    std::vector<KeySpec> schema = node_common_keys(kind);
     if (kind.family != TypeFamily::none) {
-      schema.push_back({"type", KeyKind::string, kind.default_type.empty(), kind.default_type, "the type of this node"});
       const ConfigValue* type_value = table.find("type");
       type_out = type_value && type_value->kind == ConfigValue::Kind::string ? type_value->text : kind.default_type;
       const std::vector<KeySpec>* type_keys = registry_.type_keys(kind.family, type_out);

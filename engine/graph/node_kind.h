@@ -104,4 +104,8 @@ struct NodeKind {
   }
 };
 
+/// The keys a node of `kind` has besides its kind's and its type's: `inputs` when it takes inputs,
+/// `type` when it is typed. The compiler, `flowbatch plugins` and `flowbatch schema` share them.
+std::vector<KeySpec> node_common_keys(const NodeKind& kind);
+
 }  // namespace flowbatch

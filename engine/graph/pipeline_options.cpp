@@ -7,6 +7,11 @@
 
 namespace flowbatch {
 
+const std::vector<std::string>& progress_modes() {
+  static const std::vector<std::string> modes = {"auto", "tty", "plain", "off"};
+  return modes;
+}
+
 const std::vector<KeySpec>& pipeline_keys() {
   static const std::vector<KeySpec> keys = {
       {"name", KeyKind::string, false, "", "the job's name (default: the graph file's name)"},
@@ -17,7 +22,8 @@ const std::vector<KeySpec>& pipeline_keys() {
        "out/<name>.dead_letter.jsonl)"},
       {"shutdown_grace_ms", KeyKind::integer, false, "30000",
        "after Ctrl-C, how long in-flight items may finish before the run stops"},
-      {"progress", KeyKind::string, false, "auto", "auto | tty | plain | off"},
+      {"progress", KeyKind::string, false, "auto", "how progress is shown: a live line on a terminal (tty), lines (plain), "
+       "none (off), or tty when stderr is a terminal, else plain (auto)", progress_modes()},
       {"progress_interval_ms", KeyKind::integer, false, "10000", "period of plain (non-terminal) progress lines"},
       {"state", KeyKind::path, false, ".flowbatch/<graph>.db",
        "where the run's state lives (what is done, sink positions, the cache), so a killed run resumes; \"none\": keep none"},
@@ -79,13 +85,11 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   if (grace < 0) o.error("shutdown_grace_ms", "must not be negative");
   else p.shutdown_grace = std::chrono::milliseconds(grace);
 
-  const std::string progress = o.string("progress");
-  if (progress == "auto") p.progress = ProgressMode::automatic;
-  else if (progress == "tty") p.progress = ProgressMode::tty;
+  const std::string progress = o.string("progress");  // one of progress_modes(): the reader checked it
+  if (progress == "tty") p.progress = ProgressMode::tty;
   else if (progress == "plain") p.progress = ProgressMode::plain;
   else if (progress == "off") p.progress = ProgressMode::off;
-  else
-    o.error("progress", "must be one of auto, tty, plain, off" + did_you_mean(progress, {"auto", "tty", "plain", "off"}));
+  else p.progress = ProgressMode::automatic;
 
   const std::int64_t interval = o.integer("progress_interval_ms");
   if (interval < 100) o.error("progress_interval_ms", "must be at least 100");

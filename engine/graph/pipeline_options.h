@@ -7,6 +7,8 @@ namespace flowbatch {
 /// The keys of [pipeline] and the keys every [providers.*] table takes, whatever its type.
 const std::vector<KeySpec>& pipeline_keys();
 const std::vector<KeySpec>& provider_keys();
+/// The values of pipeline.progress (and of `run --progress`).
+const std::vector<std::string>& progress_modes();
 
 PipelineOptions read_pipeline_options(OptionReader& options, const std::filesystem::path& graph_file);
 ProviderSettings read_provider_settings(OptionReader& options);

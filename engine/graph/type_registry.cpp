@@ -13,6 +13,15 @@ std::string_view to_string(PortKind kind) {
   return "items";
 }
 
+std::vector<KeySpec> node_common_keys(const NodeKind& kind) {
+  std::vector<KeySpec> keys;
+  if (!kind.accepts.empty())
+    keys.push_back({"inputs", KeyKind::string_list, true, "", "upstream nodes and ports: [\"node\", \"node.port\"]"});
+  if (kind.family != TypeFamily::none)
+    keys.push_back({"type", KeyKind::string, kind.default_type.empty(), kind.default_type, "the type of this node"});
+  return keys;
+}
+
 template <class Type>
 void TypeRegistry::insert(std::map<std::string, Entry<Type>, std::less<>>& map, Type type, std::string_view family) {
   if (type.name.empty()) throw IncompleteTypeError(fmt::format("a {} type was registered without a name", family));

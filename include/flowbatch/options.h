@@ -30,6 +30,10 @@ struct KeySpec {
   /// commas ("email,phone"). Empty: no default.
   std::string default_value;
   std::string doc;
+  /// The values a string key may take (or each item of a string_list); empty: any. The engine
+  /// refuses any other value (with a did-you-mean) before the type sees it, and `flowbatch schema`
+  /// writes the list as the key's enum, so an editor offers the same values.
+  std::vector<std::string> choices = {};
 };
 
 /// Typed, validated access to one node's TOML table. Values of declared keys only; a key that is

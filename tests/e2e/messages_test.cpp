@@ -42,7 +42,7 @@ TEST_CASE("a usage error exits with 64 (EX_USAGE), as documented") {
   CHECK(missing.exit_code == 64);
   auto help = run_flowbatch({"--help"});
   CHECK(help.exit_code == 0);
-  CHECK(help.out.find("64 usage error") != std::string::npos);
+  CHECK(help.out.find("\n  64   usage error") != std::string::npos);
 }
 
 TEST_CASE("a sink that cannot be opened fails the run: the summary says failed, not interrupted") {

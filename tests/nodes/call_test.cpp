@@ -144,7 +144,7 @@ TEST_CASE("call options are checked") {
   const std::string all = r.diagnostics.str();
   CHECK(all.find("calls.c.endpoint: must be chat, embeddings or passthrough (did you mean \"chat\"?)") != std::string::npos);
   CHECK(all.find("calls.c.prompt: unclosed \"{{\"") != std::string::npos);
-  CHECK(all.find("calls.c.parse: must be \"text\" or \"json\"") != std::string::npos);
+  CHECK(all.find("calls.c.parse: must be text or json") != std::string::npos);
   CHECK(all.find("calls.c.max_tokens: must be at least 1") != std::string::npos);
   CHECK(all.find("calls.c.response_format: must be a table") != std::string::npos);
 }

@@ -78,7 +78,8 @@ TEST_CASE("retry options are checked, error classes by name") {
                         dir);
   CHECK(!r.plan);
   const std::string all = r.diagnostics.str();
-  CHECK(all.find("retries.r.retry_on: unknown error class \"ratelimit\" (did you mean \"rate_limit\"?)") != std::string::npos);
+  CHECK(all.find("retries.r.retry_on: unknown value \"ratelimit\" (did you mean \"rate_limit\"?); each must be rate_limit, ") !=
+        std::string::npos);
   CHECK(all.find("retries.r.jitter: must be full, equal or none (did you mean \"full\"?)") != std::string::npos);
   CHECK(all.find("retries.r.max_attempts: must be at least 1") != std::string::npos);
   CHECK(all.find("retries.r.multiplier: must be at least 1") != std::string::npos);

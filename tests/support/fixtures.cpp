@@ -164,7 +164,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());  // a bare name ("python3") is looked up in PATH
     ::_exit(127);
   }
   ::close(out_pipe[1]);

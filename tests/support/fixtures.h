@@ -66,12 +66,13 @@ InProcessRun run_text(const std::string& toml, const TempDir& dir, const std::ve
 InProcessRun resume_text(const std::string& toml, const TempDir& dir, const std::vector<std::string>& overrides = {},
                          TypeRegistry* registry = nullptr);
 
-/// Runs a program and captures its output.
+/// What a program run printed, and how it ended.
 struct ProcessResult {
   int exit_code = -1;
   std::string out;
   std::string err;
 };
+/// Runs a program (a path, or a name looked up in PATH) and captures its output.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& cwd = {});
 /// Runs the built flowbatch program.
 ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd = {});

@@ -51,6 +51,32 @@ TEST_CASE("unknown keys, wrong types and missing required keys are all reported 
   CHECK(o.number("rate") == 0.5);
 }
 
+TEST_CASE("a key with choices takes only those values, each item of a list too, and reads as its default otherwise") {
+  const std::vector<KeySpec> schema = {
+      {"mode", KeyKind::string, false, "text", "", {"text", "json"}},
+      {"classes", KeyKind::string_list, false, "server", "", {"server", "timeout", "network"}},
+  };
+  Redactor redactor;
+  {
+    Diagnostics d;
+    ConfigValue t = table("mode = \"json\"\nclasses = [\"timeout\", \"network\"]\n", d);
+    OptionReader o(t, "calls.c", "c", schema, {d, redactor, true});
+    CHECK_MESSAGE(!d.has_errors(), d.str());
+    CHECK(o.string("mode") == "json");
+    CHECK(o.strings("classes") == std::vector<std::string>{"timeout", "network"});
+  }
+  Diagnostics d;
+  ConfigValue t = table("mode = \"jsno\"\nclasses = [\"server\", \"timout\"]\n", d);
+  OptionReader o(t, "calls.c", "c", schema, {d, redactor, true});
+  REQUIRE(d.error_count() == 2);
+  const std::string all = d.str();
+  CHECK(all.find("opts.toml:1:8: error: calls.c.mode: must be text or json (did you mean \"json\"?)") != std::string::npos);
+  CHECK(all.find("opts.toml:2:22: error: calls.c.classes: unknown value \"timout\" (did you mean \"timeout\"?); each must be "
+                 "server, timeout or network") != std::string::npos);
+  CHECK(o.string("mode") == "text");
+  CHECK(o.strings("classes") == std::vector<std::string>{"server"});
+}
+
 TEST_CASE("keys handled elsewhere are accepted, and errors from types point at the key") {
   Diagnostics d;
   ConfigValue t = table("inputs = [\"a\"]\npath = \"p\"\nmax_items = 0\n", d);
