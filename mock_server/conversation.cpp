@@ -7,6 +7,8 @@
 #include <algorithm>
 
 #include "engine/core/hash.h"
+#include "mock_server/options.h"
+#include "nodes/calls/pack_simulation.h"
 
 namespace flowbatch::mock {
 namespace {
@@ -60,6 +62,8 @@ std::variant<Conversation, std::string> read_messages(const boost::json::value* 
     auto text = text_of_content(*content);
     if (!text) return fmt::format("messages[{}].content must be a string or an array of text blocks", i);
     conversation.content_chars += text->size();
+    conversation.prefill.clear();
+    if (role_name == "assistant" && i + 1 == list->size()) conversation.prefill = *text;
     if (role_name == "user") {
       has_user = true;
       conversation.last_user_index = i;
@@ -104,6 +108,25 @@ MockReply make_reply(std::string_view last_user_text, const std::vector<std::str
     reply.text.resize(utf8_boundary(reply.text, std::min(limit, reply.text.size())));
     reply.cut = true;
   }
+  reply.tokens = estimate_tokens(reply.text.size());
+  return reply;
+}
+
+std::optional<MockReply> make_packed_reply(const Conversation& conversation, const MockOptions& options,
+                                           std::uint64_t request_hash, std::optional<std::int64_t> max_tokens) {
+  auto answer_of = [&](std::string_view input, bool json) -> boost::json::value {
+    const MockReply alone = make_reply(input, options.replies, json, std::nullopt);
+    if (!json) return boost::json::string(alone.text);
+    return boost::json::parse(alone.text);
+  };
+  auto roll = [&](std::uint64_t n) { return unit_interval(hash_combine(request_hash, 0x9ac4000ULL + n)); };
+  const std::size_t max_chars = max_tokens ? static_cast<std::size_t>(std::min<std::int64_t>(*max_tokens, INT64_MAX / 4)) * 4 : 0;
+  auto packed = pack::answer_packed(conversation.last_user_text, answer_of, options.pack_faults, roll, max_chars,
+                                    conversation.prefill);
+  if (!packed) return std::nullopt;
+  MockReply reply;
+  reply.text = std::move(packed->text);
+  reply.cut = packed->cut;
   reply.tokens = estimate_tokens(reply.text.size());
   return reply;
 }

@@ -20,6 +20,7 @@ struct Conversation {
   std::size_t content_chars = 0;  ///< every message's content, added up
   std::string last_user_text;
   std::size_t last_user_index = 0;
+  std::string prefill;  ///< the content of a last message by the assistant: the answer continues it
 };
 
 /// `messages` must be a non-empty array of {role, content} with at least one "user" message;
@@ -48,5 +49,13 @@ struct MockReply {
 /// {"reply":"<hex16>","chars":N}; cut to max_tokens * 4 characters when it is longer.
 MockReply make_reply(std::string_view last_user_text, const std::vector<std::string>& replies, bool json_mode,
                      std::optional<std::int64_t> max_tokens);
+
+struct MockOptions;
+
+/// The reply to a packed prompt (the flowbatch packing contract), each item answered as
+/// make_reply answers that input alone, with --pack-*-rate faults rolled from `request_hash`;
+/// nothing when the last user message is not a packed prompt.
+std::optional<MockReply> make_packed_reply(const Conversation& conversation, const MockOptions& options,
+                                           std::uint64_t request_hash, std::optional<std::int64_t> max_tokens);
 
 }  // namespace flowbatch::mock

@@ -51,6 +51,14 @@ void add_flags(CLI::App& app, MockOptions& o) {
   // Also read from the environment, so the key need not show in `ps`.
   app.add_option("--api-key", o.api_key, "require this key (Authorization: Bearer, or x-api-key)")
       ->envname("FLOWBATCH_MOCK_API_KEY");
+  app.add_option("--pack-drop-rate", o.pack_faults.drop, "share of packed answers leaving one item out")->check(probability);
+  app.add_option("--pack-duplicate-rate", o.pack_faults.duplicate, "share of packed answers answering one item twice")
+      ->check(probability);
+  app.add_option("--pack-foreign-rate", o.pack_faults.foreign, "share of packed answers adding an id not asked")
+      ->check(probability);
+  app.add_option("--pack-shuffle-rate", o.pack_faults.shuffle, "share of packed answers out of order")->check(probability);
+  app.add_option("--pack-cut-rate", o.pack_faults.cut, "share of packed answers cut short (finish reason length)")
+      ->check(probability);
   app.add_option("--replies", o.replies, "chat replies to pick from by a hash of the prompt")->delimiter(',');
   app.add_option("--max-prompt-chars", o.max_prompt_chars, "longer prompts are answered 400")
       ->capture_default_str()->check(CLI::PositiveNumber);

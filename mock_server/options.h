@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "nodes/calls/pack_simulation.h"
+
 namespace flowbatch::mock {
 
 struct FaultRates {
@@ -35,6 +37,7 @@ struct MockOptions {
   double rolling_window_seconds = 0;
 
   FaultRates faults;
+  pack::PackFaults pack_faults;  ///< what packed answers get wrong on purpose
   std::uint64_t seed = 1;
 
   std::string api_key;               ///< empty: no authentication

@@ -43,7 +43,9 @@ RouteOutcome prepare_anthropic_messages(const ApiRequest& request, const RouteCo
   if (static_cast<std::int64_t>(prompt_chars) > context.options.max_prompt_chars)
     return invalid(prompt_too_long_message(prompt_chars, context.options.max_prompt_chars));
 
-  const MockReply reply = make_reply(conversation.last_user_text, context.options.replies, false, limit);
+  std::optional<MockReply> packed = make_packed_reply(conversation, context.options, context.request_hash, limit);
+  const MockReply reply =
+      packed ? std::move(*packed) : make_reply(conversation.last_user_text, context.options.replies, false, limit);
   const std::int64_t input_tokens = estimate_tokens(prompt_chars);
   const boost::json::object answer{
       {"id", "msg_" + hex16(context.request_hash)},

@@ -68,8 +68,10 @@ RouteOutcome prepare_openai_chat(const ApiRequest& request, const RouteContext& 
   auto json_mode = read_json_mode(body);
   if (auto* problem = std::get_if<std::string>(&json_mode)) return invalid(*problem, "response_format");
 
-  const MockReply reply =
-      make_reply(conversation.last_user_text, context.options.replies, std::get<bool>(json_mode), max_tokens);
+  std::optional<MockReply> packed = make_packed_reply(conversation, context.options, context.request_hash, max_tokens);
+  const MockReply reply = packed ? std::move(*packed)
+                                 : make_reply(conversation.last_user_text, context.options.replies,
+                                              std::get<bool>(json_mode), max_tokens);
   const std::int64_t prompt_tokens = estimate_tokens(conversation.content_chars);
   const boost::json::object answer{
       {"id", "chatcmpl-" + hex16(context.request_hash)},

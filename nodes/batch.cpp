@@ -7,6 +7,7 @@
 
 #include "engine/core/template.h"
 #include "engine/core/text.h"
+#include "engine/core/tokens.h"
 #include "engine/runtime/build_context.h"
 #include "engine/runtime/node_runtime.h"
 #include "nodes/kinds.h"
@@ -32,13 +33,13 @@ struct BatchConfig final : NodeConfig {
 
 /// A rough token count (about four characters per token) over an item's string fields: enough
 /// to keep a batch under a model's context budget without a tokenizer.
-std::size_t estimate_tokens(const boost::json::object& fields) {
+std::size_t item_tokens(const boost::json::object& fields) {
   std::size_t chars = 0;
   for (const auto& kv : fields) {
     if (const auto* s = kv.value().if_string()) chars += s->size();
     else if (!kv.value().is_null()) chars += 8;
   }
-  return (chars + 3) / 4;
+  return static_cast<std::size_t>(estimate_tokens(chars));
 }
 
 class BatchRuntime final : public NodeRuntime {
@@ -71,7 +72,7 @@ class BatchRuntime final : public NodeRuntime {
 
   void add(Item item) {
     Group& group = groups_[group_key(item)];
-    const std::size_t tokens = config_.max_tokens ? estimate_tokens(item.fields) : 0;
+    const std::size_t tokens = config_.max_tokens ? item_tokens(item.fields) : 0;
     if (config_.max_tokens && !group.items.empty() && group.tokens + tokens > config_.max_tokens) send(group);
     if (group.items.empty()) {
       group.opened = std::chrono::steady_clock::now();

@@ -1,21 +1,30 @@
-// [calls.NAME]: turns items into requests to a provider (one per item; a whole batch for
-// embeddings), sends them through the provider's shared lane (concurrency-limited) and puts each
-// answer on its item. Successes leave on the default port, failures on `NAME.error`, each with
-// its error class; one item's failure never touches the others.
+// [calls.NAME]: turns items into requests to a provider (one per item; several items in one packed
+// chat request with pack_max_items; a whole batch for embeddings) and puts each answer on its
+// item. The engine's CallSession sends them through the provider's shared lane and settles the
+// answers; this kind says how a request is made and how an answer is read. Successes leave on the
+// default port, failures on `NAME.error`, each with its error class; one item's failure never
+// touches the others.
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
 #include <atomic>
-#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+#include <variant>
 
 #include "engine/core/exceptions.h"
 #include "engine/core/hash.h"
 #include "engine/core/template.h"
 #include "engine/core/text.h"
+#include "engine/core/tokens.h"
 #include "engine/runtime/build_context.h"
+#include "engine/runtime/call_session.h"
 #include "engine/runtime/node_runtime.h"
-#include "engine/runtime/provider_lane.h"
+#include "engine/state/response_cache.h"
+#include "nodes/calls/answer.h"
+#include "nodes/calls/pack_format.h"
 #include "nodes/kinds.h"
 
 namespace flowbatch {
@@ -28,20 +37,25 @@ struct CallConfig final : NodeConfig {
   std::string model;
   std::string system;
   Template prompt;
-  std::string output_field;
-  bool output_field_given = false;
+  AnswerPlacement placement;
   std::optional<double> temperature;
   std::optional<std::int64_t> max_tokens;
-  bool parse_json = false;
   boost::json::value response_format;
   std::string finish_reason_field;
   bool cache = false;
+  std::size_t pack_max_items = 1;     ///< more than 1: several items share one request
+  std::int64_t pack_max_tokens = 4000;
+  bool prefill = false;               ///< packs ask for their format by prefilling the answer (Anthropic)
+  boost::json::value output_schema;   ///< packs with parse = "json": the schema of one output, if given
+
+  bool packs() const { return pack_max_items > 1; }
 
   Location prompt_where;
 
   std::string label() const override {
     std::string s = fmt::format("provider={} endpoint={}", provider_name, to_string(endpoint));
     if (!model.empty()) s += "\nmodel=" + model;
+    if (packs()) s += fmt::format("\npack={} items", pack_max_items);
     return s;
   }
   std::vector<FieldRead> fields_read() const override {
@@ -50,30 +64,23 @@ struct CallConfig final : NodeConfig {
     return out;
   }
   std::optional<std::vector<std::string>> fields_added() const override {
-    if (parse_json && !output_field_given) return std::nullopt;  // the answer's own fields are merged in
-    std::vector<std::string> added = {output_field};
+    if (placement.parse_json && !placement.output_field_given) return std::nullopt;  // the answer's own fields are merged in
+    std::vector<std::string> added = {placement.output_field};
     if (!finish_reason_field.empty()) added.push_back(finish_reason_field);
     return added;
   }
 };
 
-Failure failure_of(ErrorClass c, std::string message) { return Failure{c, std::move(message), 0, {}, {}, -1}; }
-
-struct CallExchange final : Exchange {
-  std::string cache_key;  ///< set when the answer may come from (or go to) the cache
-};
-
-/// The cache key of an exact request: which provider, where, what (never the headers: the key).
-std::string cache_key(const std::string& provider, const HttpRequest& r) {
-  const std::string what = provider + '\n' + r.method + '\n' + r.url + '\n';
-  const std::uint64_t a = stable_hash(r.body, stable_hash(what, 1));
-  const std::uint64_t b = stable_hash(r.body, stable_hash(what, 2));
-  return hex16(a) + hex16(b);
+Failure failure_of(ErrorClass c, std::string message) {
+  return make_failure(c, std::move(message));
 }
 
-/// What the cache keeps of an answer: its status and body, redacted (a server may echo the key,
-/// and the state file outlives the run). Never the headers: they may carry cookies or tokens,
-/// and what they tell (rate limits, request ids) is about the request that was sent, not this one.
+/// The key of an exact request: where it goes and what it says (never the headers: the key).
+std::string request_key(const HttpRequest& r) { return cache_key_of(r.method + '\n' + r.url + '\n' + r.body); }
+
+/// What the cache keeps of a whole answer: its status and body, redacted (a server may echo the
+/// key, and the cache outlives the run). Never the headers: they may carry cookies or tokens, and
+/// what they tell (rate limits, request ids) is about the request that was sent, not this one.
 std::string encode_response(const HttpResponse& r, const Redactor& redactor) {
   boost::system::error_code ec;
   boost::json::value body = boost::json::parse(r.body, ec);
@@ -90,24 +97,25 @@ std::string encode_response(const HttpResponse& r, const Redactor& redactor) {
 std::optional<HttpResponse> decode_response(const std::string& text) {
   boost::system::error_code ec;
   const boost::json::value v = boost::json::parse(text, ec);
-  if (ec || !v.is_object()) return std::nullopt;
+  const auto* o = v.if_object();
+  const auto* status = o ? o->if_contains("status") : nullptr;
+  const auto* body = o ? o->if_contains("body") : nullptr;
+  if (ec || !status || !status->is_int64() || !body || !body->is_string()) return std::nullopt;
   HttpResponse r;
-  const auto& o = v.get_object();
-  r.status = static_cast<int>(o.at("status").to_number<std::int64_t>());
-  r.body = std::string(o.at("body").as_string());
+  r.status = static_cast<int>(status->get_int64());
+  r.body = std::string(body->get_string());
   return r;
 }
 
-class CallRuntime final : public NodeRuntime, public ExchangeOwner {
+class CallRuntime final : public NodeRuntime, public CallShape {
  public:
   CallRuntime(const CallConfig& config, BuildContext& context)
       : config_(config),
+        session_(*this, context, config.provider),
         run_(context.run),
         stats_(context.stats),
-        name_(context.node().name),
-        lane_(context.lane(config.provider)),
-        ok_(context.output(0)),
-        error_(context.output(1)),
+        cache_(config.cache ? context.run.response_cache() : nullptr),
+        shuffle_seed_(std::random_device{}()),
         prepare_(context.graph, flow::unlimited, [this](const Packet& p) {
           prepare(p);
           return flow::continue_msg();
@@ -115,113 +123,8 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
 
   flow::receiver<Packet>* input() override { return &prepare_; }
 
-  void complete(const ExchangePtr& exchange) override {
-    auto& ex = static_cast<CallExchange&>(*exchange);
-    CallResult& result = ex.result;
-    if (should_split(ex, result)) {
-      split(ex);
-      return;
-    }
-    run_.metrics.input_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.input_tokens), std::memory_order_relaxed);
-    run_.metrics.output_tokens.fetch_add(static_cast<std::uint64_t>(result.usage.output_tokens), std::memory_order_relaxed);
-    if (!result.failure && result.outputs.size() != ex.items.size())
-      result.failure = failure_of(ErrorClass::malformed, fmt::format("the provider returned {} answers for {} items",
-                                                                 result.outputs.size(), ex.items.size()));
-    if (!result.failure)  // a server may echo the key in an answer: it must not reach an output
-      for (auto& output : result.outputs) run_.redactor.redact_json(output);
-    for (std::size_t i = 0; i < ex.items.size(); ++i) {
-      std::optional<Failure> failure = result.failure;
-      if (!failure) failure = apply_output(ex.items[i], result, i);
-      if (failure) record_failure(ex.items[i], std::move(*failure), result);
-      else ex.items[i].failure.reset();
-    }
-    remember(ex);
-    std::lock_guard lock(answered_mutex_);
-    for (Item& item : ex.items) (item.failure ? answered_failed_ : answered_ok_).push_back(std::move(item));
-  }
-
-  /// Sends on every item answered since the last flush. An answered item never waits for the
-  /// rest of the packet it came in: it reaches its sink (and its commit) at once, and a drain
-  /// or a crash does not throw paid answers away with an unfinished group.
-  void flush() override {
-    ItemVector ok, failed;
-    {
-      std::lock_guard lock(answered_mutex_);
-      ok.swap(answered_ok_);
-      failed.swap(answered_failed_);
-    }
-    ok_.emit(std::move(ok));
-    error_.emit(std::move(failed));
-  }
-
- private:
-  void prepare(const Packet& packet) {
-    ItemVector& items = *packet.items;
-    stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
-    const std::int64_t now = RunState::unix_ms();
-    if (config_.endpoint == Endpoint::embeddings) {
-      send(std::move(items), now);
-    } else {
-      for (Item& item : items) {
-        ItemVector one;
-        one.push_back(std::move(item));
-        send(std::move(one), now);
-      }
-    }
-    flush();  // what was answered at once (simulations, the cache, requests that could not be built)
-  }
-
-  void send(ItemVector items, std::int64_t now) {
-    auto ex = std::make_shared<CallExchange>();
-    ex->owner = this;
-    ex->items = std::move(items);
-    for (Item& item : ex->items) {
-      ++item.attempts;
-      if (item.first_attempt_unix_ms == 0) item.first_attempt_unix_ms = now;
-      item.last_attempt_unix_ms = now;
-    }
-    ex->bind_items();
-    if (auto problem = build_request(*ex)) {  // nothing to send: it fails here, never counted as a request
-      ex->result.failure = std::move(*problem);
-      complete(ex);
-      return;
-    }
-    try {
-      ex->dispatch = lane_.provider().dispatch(ex->request);
-    } catch (...) {  // a plugin provider that throws: the items fail, the run goes on
-      ex->dispatch = Dispatch::respond(
-          CallResult{failure_of(ErrorClass::invalid_request, current_exception_message()), {}, nullptr, {}, {}, {}, 0});
-    }
-    look_up_cache(*ex);
-    lane_.submit(std::move(ex));
-  }
-
-  /// `cache = true`: an exact request answered before (this run, or one before it) is not sent.
-  void look_up_cache(CallExchange& ex) const {
-    if (!config_.cache || !run_.state || ex.dispatch.kind != Dispatch::Kind::http) return;
-    ex.cache_key = cache_key(lane_.spec().name, ex.dispatch.http);
-    if (auto stored = run_.state->cache_get(ex.cache_key)) {
-      if (auto response = decode_response(*stored)) {
-        ex.response = std::move(*response);
-        ex.from_cache = true;
-      }
-    }
-  }
-
-  /// Keeps a successful answer for the next time the exact same request comes.
-  void remember(const CallExchange& ex) const {
-    if (ex.cache_key.empty() || ex.from_cache || ex.result.failure || ex.response.status < 200 || ex.response.status >= 300) return;
-    try {
-      run_.state->cache_put(ex.cache_key, encode_response(ex.response, run_.redactor));
-    } catch (const StorageFull& e) {  // the state's next commit cannot succeed either: stop now
-      run_.stop_resumable_now(fmt::format("{}: {}", name_, e.what()));
-    } catch (const std::exception& e) {  // a cache that cannot write costs money, not results
-      run_.console.log(LogLevel::warn, name_, fmt::format("cannot store an answer in the cache: {}", e.what()));
-    }
-  }
-
-  /// Fills ex.request from the items; returns why it cannot be built.
-  std::optional<Failure> build_request(Exchange& ex) const {
+  // --- CallShape ----------------------------------------------------------------------------
+  std::optional<Failure> build(Exchange& ex) override {
     CallRequest& r = ex.request;
     r.endpoint = config_.endpoint;
     r.model = config_.model;
@@ -230,41 +133,312 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
     r.response_format = config_.response_format;
     r.attempt = ex.items.front().attempts;
     std::size_t chars = 0;
-    switch (config_.endpoint) {
-      case Endpoint::chat: {
-        if (!config_.system.empty()) r.messages.push_back({"system", config_.system});
-        Rendering prompt = config_.prompt.render(ex.items.front().fields);
-        if (!prompt.ok()) return missing_field(ex.items.front(), *prompt.missing);
-        r.messages.push_back({"user", std::move(prompt.text)});
-        for (const auto& m : r.messages) chars += m.content.size();
-        break;
-      }
-      case Endpoint::embeddings:
-        for (const Item& item : ex.items) {
-          Rendering input = config_.prompt.render(item.fields);
-          if (!input.ok()) return missing_field(item, *input.missing);
-          r.inputs.push_back(std::move(input.text));
-          chars += r.inputs.back().size();
+    if (config_.packs()) {
+      if (auto problem = build_pack(ex, chars)) return problem;
+    } else {
+      switch (config_.endpoint) {
+        case Endpoint::chat: {
+          if (!config_.system.empty()) r.messages.push_back({"system", config_.system});
+          Rendering prompt = config_.prompt.render(ex.items.front().fields);
+          if (!prompt.ok()) return missing_field(ex.items.front(), *prompt.missing);
+          r.messages.push_back({"user", std::move(prompt.text)});
+          for (const auto& m : r.messages) chars += m.content.size();
+          break;
         }
-        break;
-      case Endpoint::passthrough: {
-        const Item& item = ex.items.front();
-        const boost::json::value* body = item.find("body");
-        if (!body || !body->is_object())
-          return failure_of(ErrorClass::invalid_request,
-                            "the item has no \"body\" object to send (set `prompt` to build requests instead)");
-        r.body = *body;
-        for (const char* key : {"max_tokens", "max_completion_tokens"})
-          if (const auto* m = body->as_object().if_contains(key); m && m->is_int64()) r.max_tokens = m->get_int64();
-        if (const auto* url = item.find("url"); url && url->is_string()) r.url_path = std::string(url->get_string());
-        if (const auto* method = item.find("method"); method && method->is_string())
-          r.method = std::string(method->get_string());
-        chars = boost::json::serialize(*body).size();
-        break;
+        case Endpoint::embeddings:
+          for (const Item& item : ex.items) {
+            Rendering input = config_.prompt.render(item.fields);
+            if (!input.ok()) return missing_field(item, *input.missing);
+            r.inputs.push_back(std::move(input.text));
+            chars += r.inputs.back().size();
+            ex.weights.push_back(r.inputs.back().size());
+          }
+          break;
+        case Endpoint::passthrough:
+          if (auto problem = build_passthrough(ex.items.front(), r)) return problem;
+          chars = approximate_json_chars(r.body);
+          break;
       }
     }
-    r.estimated_tokens = static_cast<std::int64_t>(chars / 4) + r.max_tokens.value_or(0);
+    r.estimated_tokens = estimate_tokens(chars) + r.max_tokens.value_or(0);
     return std::nullopt;
+  }
+
+  /// `cache = true` without packing: an exact request answered before (by any run, any graph
+  /// sharing the cache) is not sent.
+  void look_up(Exchange& ex) override {
+    if (!cache_ || config_.packs() || ex.dispatch.kind != Dispatch::Kind::http) return;
+    ex.cache_key = request_key(ex.dispatch.http);
+    if (auto stored = cache_get(ex.cache_key)) {
+      if (auto response = decode_response(stored->value)) {
+        ex.response = std::move(*response);
+        ex.from_cache = true;
+      }
+    }
+  }
+
+  void read(Exchange& ex, std::vector<Verdict>& verdicts) override {
+    CallResult& result = ex.result;
+    if (config_.packs()) return read_pack(ex, verdicts);
+    if (result.outputs.size() != ex.items.size()) {
+      for (auto& v : verdicts)
+        v = Verdict::fail(failure_of(ErrorClass::malformed, fmt::format("the provider returned {} answers for {} items",
+                                                                        result.outputs.size(), ex.items.size())));
+      return;
+    }
+    for (std::size_t i = 0; i < ex.items.size(); ++i) {
+      Item& item = ex.items[i];
+      mark_finish_reason(item, result.finish_reason);
+      if (auto failure = place(item, std::move(result.outputs[i]), result)) verdicts[i] = Verdict::fail(std::move(*failure));
+    }
+  }
+
+  /// Keeps a whole answer for the next time the exact same request comes: only a complete one
+  /// (finish reason "stop", or none given), never one cut short or filtered.
+  void settled(const Exchange& ex, const std::vector<Verdict>&) override {
+    const CallResult& result = ex.result;
+    if (ex.cache_key.empty() || ex.from_cache || result.failure || ex.response.status < 200 || ex.response.status >= 300)
+      return;
+    if (!result.finish_reason.empty() && result.finish_reason != "stop") return;
+    cache_put(ex.cache_key, CachedAnswer{encode_response(ex.response, run_.redactor), result.usage.input_tokens,
+                                         result.usage.output_tokens});
+  }
+
+ private:
+  void prepare(const Packet& packet) {
+    ItemVector& items = *packet.items;
+    stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
+    if (config_.endpoint == Endpoint::embeddings) {
+      session_.send(std::move(items));
+    } else if (config_.packs()) {
+      pack(std::move(items));
+    } else {
+      for (Item& item : items) {
+        ItemVector one;
+        one.push_back(std::move(item));
+        session_.send(std::move(one));
+      }
+    }
+    session_.flush();  // what was answered at once (simulations, the cache, requests that could not be built)
+  }
+
+  // --- packing ------------------------------------------------------------------------------
+  /// Groups items into packs of at most pack_max_items and about pack_max_tokens of inputs. An
+  /// item the cache answers is left out; one whose prompt cannot be made goes alone (and fails
+  /// there, alone); two items with one id never share a pack (answers are split back by id).
+  void pack(ItemVector items) {
+    ItemVector group;
+    std::vector<std::string> keys;
+    std::unordered_set<std::string> ids;
+    std::int64_t tokens = 0;
+    auto send_group = [&] {
+      if (group.empty()) return;
+      session_.send(std::move(group), std::move(keys));
+      group = ItemVector();
+      keys.clear();
+      ids.clear();
+      tokens = 0;
+    };
+    for (Item& item : items) {
+      Rendering input = config_.prompt.render(item.fields);
+      if (!input.ok()) {
+        ItemVector alone;
+        alone.push_back(std::move(item));
+        session_.send(std::move(alone));
+        continue;
+      }
+      std::string key = cache_ ? pack_item_key(input.text) : std::string();
+      if (!key.empty() && answer_from_cache(item, key)) continue;
+      const std::int64_t item_tokens = estimate_tokens(input.text.size() + item.id.size() + 16);
+      if (!group.empty() && (group.size() >= config_.pack_max_items || tokens + item_tokens > config_.pack_max_tokens ||
+                             ids.contains(item.id)))
+        send_group();
+      ids.insert(item.id);
+      tokens += item_tokens;
+      keys.push_back(std::move(key));
+      group.push_back(std::move(item));
+    }
+    send_group();
+  }
+
+  std::optional<Failure> build_pack(Exchange& ex, std::size_t& chars) {
+    CallRequest& r = ex.request;
+    std::vector<pack::Input> inputs;
+    inputs.reserve(ex.items.size());
+    for (const Item& item : ex.items) {
+      Rendering input = config_.prompt.render(item.fields);
+      if (!input.ok()) return missing_field(item, *input.missing);
+      ex.weights.push_back(input.text.size());
+      inputs.push_back(pack::Input{item.id, std::move(input.text)});
+    }
+    // An item's answer may depend on its place in a pack: no item keeps one place for good.
+    std::uint64_t dice = hash_combine(shuffle_seed_, shuffles_.fetch_add(1, std::memory_order_relaxed));
+    for (std::size_t i = inputs.size(); i > 1; --i) {
+      dice = hash_combine(dice, i);
+      std::swap(inputs[i - 1], inputs[dice % i]);
+    }
+    if (!config_.system.empty()) r.messages.push_back({"system", config_.system});
+    r.messages.push_back({"user", pack::user_message(inputs, config_.placement.parse_json)});
+    if (config_.prefill) r.messages.push_back({"assistant", std::string(pack::kPrefill)});
+    else r.response_format = pack::response_format(config_.placement.parse_json, config_.output_schema);
+    if (config_.max_tokens)  // per answer: a pack of n answers may take n times as many, and their ids
+      r.max_tokens = (*config_.max_tokens + 16) * static_cast<std::int64_t>(ex.items.size());
+    for (const auto& m : r.messages) chars += m.content.size();
+    count_pack(ex, chars);
+    return std::nullopt;
+  }
+
+  /// Against one request per item, a pack of n saves n - 1 system prompts and adds the
+  /// instruction and the ids.
+  void count_pack(const Exchange& ex, std::size_t pack_chars) const {
+    std::size_t inputs = 0;
+    for (auto w : ex.weights) inputs += w;
+    const std::size_t alone = ex.items.size() * config_.system.size() + inputs;
+    Metrics& m = run_.metrics;
+    m.packed_requests.fetch_add(1, std::memory_order_relaxed);
+    m.packed_items.fetch_add(ex.items.size(), std::memory_order_relaxed);
+    m.pack_saved_input_tokens.fetch_add(estimate_tokens(alone) - estimate_tokens(pack_chars), std::memory_order_relaxed);
+  }
+
+  /// Splits a packed answer back by id. An item answered exactly once gets its answer; one left
+  /// out, answered twice or under a garbled id goes again (in a smaller pack); answers for ids
+  /// that were not asked are dropped. A pack cut short or not readable goes again in halves.
+  void read_pack(Exchange& ex, std::vector<Verdict>& verdicts) {
+    const CallResult& result = ex.result;
+    const auto* text = result.outputs.size() == 1 ? result.outputs.front().if_string() : nullptr;
+    std::variant<std::vector<pack::Result>, std::string> answer =
+        text ? pack::read_answer(*text, config_.prefill ? pack::kPrefill : std::string_view())
+             : std::string("the provider returned no text answer");
+    const bool cut = result.finish_reason == "length";
+    if (cut || std::holds_alternative<std::string>(answer)) {
+      const std::string why = cut ? "the packed answer was cut short at max_tokens" : std::get<std::string>(answer);
+      for (auto& v : verdicts) v = ex.items.size() > 1 ? Verdict::retry() : Verdict::fail(failure_of(ErrorClass::parse, why));
+      return;
+    }
+    auto& results = std::get<std::vector<pack::Result>>(answer);
+    std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> by_id;  // id -> (count, index)
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      auto& [count, index] = by_id[results[k].id];
+      ++count;
+      index = k;
+    }
+    std::size_t total_weight = 0;
+    for (auto w : ex.weights) total_weight += w;
+    for (std::size_t i = 0; i < ex.items.size(); ++i) {
+      Item& item = ex.items[i];
+      const auto found = by_id.find(item.id);
+      if (found == by_id.end() || found->second.first != 1) {
+        verdicts[i] = ex.items.size() > 1 ? Verdict::retry()
+                                          : Verdict::fail(failure_of(ErrorClass::malformed,
+                                                                     found == by_id.end() ? "the packed answer left this item out"
+                                                                                          : "the packed answer answered this item twice"));
+        continue;
+      }
+      boost::json::value output = std::move(results[found->second.second].output);
+      if (!config_.placement.parse_json && !output.is_string()) output = boost::json::serialize(output);
+      const std::string cached = cache_ && i < ex.item_keys.size() && !ex.item_keys[i].empty()
+                                     ? boost::json::serialize(boost::json::object{{"output", output}})
+                                     : std::string();
+      if (auto failure = place(item, std::move(output), result)) {
+        verdicts[i] = Verdict::fail(std::move(*failure));
+        continue;
+      }
+      if (!cached.empty() && !ex.from_cache) {
+        const auto share = [&](std::int64_t amount) {
+          return total_weight ? static_cast<std::int64_t>(static_cast<double>(amount) * ex.weights[i] / total_weight) : 0;
+        };
+        cache_put(ex.item_keys[i], CachedAnswer{cached, share(result.usage.input_tokens), share(result.usage.output_tokens)});
+      }
+    }
+  }
+
+  /// What decides a packed item's answer: the request that item would make alone, under a fixed
+  /// id — the provider's URL, model, system, parameters, the contract's wording and version — so
+  /// a re-run hits whatever packs the items land in. Empty when the provider sends no HTTP.
+  std::string pack_item_key(const std::string& input) {
+    CallRequest r;
+    r.endpoint = Endpoint::chat;
+    r.model = config_.model;
+    r.temperature = config_.temperature;
+    r.max_tokens = config_.max_tokens;
+    if (!config_.system.empty()) r.messages.push_back({"system", config_.system});
+    r.messages.push_back({"user", pack::user_message({pack::Input{"0", input}}, config_.placement.parse_json)});
+    if (config_.prefill) r.messages.push_back({"assistant", std::string(pack::kPrefill)});
+    else r.response_format = pack::response_format(config_.placement.parse_json, config_.output_schema);
+    try {
+      const Dispatch d = session_.lane().provider().dispatch(r);
+      if (d.kind != Dispatch::Kind::http) return {};
+      return cache_key_of(fmt::format("pack/{}\n{}", pack::kVersion, d.http.url) + '\n' + d.http.body);
+    } catch (const std::exception&) {
+      return {};  // a provider that cannot make it cannot send it either: the item fails when sent
+    }
+  }
+
+  bool answer_from_cache(Item& item, const std::string& key) {
+    auto stored = cache_get(key);
+    if (!stored) return false;
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(stored->value, ec);
+    auto* o = v.if_object();
+    auto* output = o ? o->if_contains("output") : nullptr;
+    if (ec || !output) return false;
+    Item answered = item;
+    if (place(answered, std::move(*output), CallResult{})) return false;  // not usable here: ask again
+    run_.metrics.cache_hits.fetch_add(1, std::memory_order_relaxed);
+    run_.metrics.cache_saved_input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored->input_tokens)));
+    run_.metrics.cache_saved_output_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored->output_tokens)));
+    session_.answered_without_request(std::move(answered));
+    return true;
+  }
+
+  // --- the cache ----------------------------------------------------------------------------
+  std::optional<CachedAnswer> cache_get(const std::string& key) {
+    try {
+      return cache_->get(key);
+    } catch (const std::exception& e) {  // a cache that cannot be read costs money, not results
+      run_.console.log(LogLevel::warn, session_.name(), fmt::format("cannot read the response cache: {}", e.what()));
+      return std::nullopt;
+    }
+  }
+
+  void cache_put(const std::string& key, const CachedAnswer& answer) {
+    try {
+      cache_->put(key, answer);
+    } catch (const StorageFull& e) {  // the state's next commit cannot succeed either: stop now
+      run_.stop_resumable_now(fmt::format("{}: {}", session_.name(), e.what()));
+    } catch (const std::exception& e) {  // a cache that cannot write costs money, not results
+      run_.console.log(LogLevel::warn, session_.name(), fmt::format("cannot store an answer in the cache: {}", e.what()));
+    }
+  }
+
+  // --- answers ------------------------------------------------------------------------------
+  std::optional<Failure> build_passthrough(const Item& item, CallRequest& r) const {
+    const boost::json::value* body = item.find("body");
+    if (!body || !body->is_object())
+      return failure_of(ErrorClass::invalid_request,
+                        "the item has no \"body\" object to send (set `prompt` to build requests instead)");
+    r.body = *body;
+    for (const char* key : {"max_tokens", "max_completion_tokens"})
+      if (const auto* m = body->as_object().if_contains(key); m && m->is_int64()) r.max_tokens = m->get_int64();
+    if (const auto* url = item.find("url"); url && url->is_string()) r.url_path = std::string(url->get_string());
+    if (const auto* method = item.find("method"); method && method->is_string()) r.method = std::string(method->get_string());
+    return std::nullopt;
+  }
+
+  /// A truncated or filtered answer is still an answer; say so on the item.
+  void mark_finish_reason(Item& item, const std::string& finish_reason) const {
+    if (!config_.finish_reason_field.empty() && !finish_reason.empty() && finish_reason != "stop")
+      item.set(config_.finish_reason_field, boost::json::string(finish_reason));
+  }
+
+  std::optional<Failure> place(Item& item, boost::json::value answer, const CallResult& result) const {
+    if (config_.endpoint == Endpoint::passthrough) {
+      item.set(config_.placement.output_field, boost::json::object{{"status_code", result.http_status},
+                                                                   {"request_id", result.request_id},
+                                                                   {"body", std::move(answer)}});
+      return std::nullopt;
+    }
+    return place_answer(item, std::move(answer), config_.placement);
   }
 
   /// A prompt with a hole in it is never sent: the item lacks a field its template names.
@@ -276,99 +450,13 @@ class CallRuntime final : public NodeRuntime, public ExchangeOwner {
                                   names.empty() ? "none" : join(names, ", "), did_you_mean(field, names)));
   }
 
-  /// A request for several items that the API rejects as invalid may be rejecting one of them:
-  /// split it in halves and send each, until the poisoned item is alone and the rest succeed.
-  static bool should_split(const CallExchange& ex, const CallResult& result) {
-    return ex.items.size() > 1 && result.failure &&
-           (result.failure->error_class == ErrorClass::invalid_request ||
-            result.failure->error_class == ErrorClass::invalid_input);  // one item lacks a field: find it, send the rest
-  }
-
-  void split(CallExchange& ex) {
-    run_.metrics.splits.fetch_add(1, std::memory_order_relaxed);
-    const auto middle = ex.items.begin() + static_cast<std::ptrdiff_t>(ex.items.size() / 2);
-    ItemVector first(std::make_move_iterator(ex.items.begin()), std::make_move_iterator(middle));
-    ItemVector second(std::make_move_iterator(middle), std::make_move_iterator(ex.items.end()));
-    const std::int64_t now = RunState::unix_ms();
-    send(std::move(first), now);
-    send(std::move(second), now);
-  }
-
-  /// Puts answer `i` on the item; returns a failure when the answer is unusable.
-  std::optional<Failure> apply_output(Item& item, CallResult& result, std::size_t i) const {
-    boost::json::value& answer = result.outputs[i];
-    // A truncated or filtered answer is still an answer; say so on the item.
-    if (!config_.finish_reason_field.empty() && !result.finish_reason.empty() && result.finish_reason != "stop")
-      item.set(config_.finish_reason_field, boost::json::string(result.finish_reason));
-    if (config_.endpoint == Endpoint::passthrough) {
-      item.set(config_.output_field, boost::json::object{{"status_code", result.http_status},
-                                                         {"request_id", result.request_id},
-                                                         {"body", std::move(answer)}});
-      return std::nullopt;
-    }
-    if (!config_.parse_json) {
-      item.set(config_.output_field, std::move(answer));
-      return std::nullopt;
-    }
-    const auto* text = answer.if_string();
-    boost::system::error_code ec;
-    boost::json::value parsed = text ? boost::json::parse(strip_code_fence(*text), ec) : answer;
-    if (ec) return failure_of(ErrorClass::parse, fmt::format("the model's answer is not valid JSON: {}", ec.message()));
-    if (!config_.output_field_given && parsed.is_object()) return merge_answer(item, parsed.get_object());
-    item.set(config_.output_field, std::move(parsed));
-    return std::nullopt;
-  }
-
-  /// Merges a JSON answer's fields into the item. An answer never overwrites what the item
-  /// already holds (its id, its input, earlier answers): a key it repeats with the same value is
-  /// fine (models echo ids); one with another value fails the item, with the answer in the
-  /// message, rather than lose either value.
-  static std::optional<Failure> merge_answer(Item& item, boost::json::object& answer) {
-    for (const auto& kv : answer) {
-      const boost::json::value* own = item.find(kv.key());
-      if (!own || *own == kv.value()) continue;
-      std::string shown = boost::json::serialize(answer);
-      if (shown.size() > 300) shown = shown.substr(0, 300) + "...";
-      return failure_of(ErrorClass::parse,
-                        fmt::format("the answer's field \"{}\" ({}) would overwrite the item's own ({}); the item keeps "
-                                    "its fields: set output_field to keep the answer apart. The answer: {}",
-                                    std::string_view(kv.key()), boost::json::serialize(kv.value()), boost::json::serialize(*own),
-                                    shown));
-    }
-    for (auto& kv : answer)
-      if (!item.find(kv.key())) item.set(kv.key(), std::move(kv.value()));
-    return std::nullopt;
-  }
-
-  /// Models often wrap JSON in a ```json fence; accept that.
-  static std::string_view strip_code_fence(std::string_view text) {
-    text = trim(text);
-    if (text.substr(0, 3) != "```") return text;
-    const auto first_newline = text.find('\n');
-    const auto last_fence = text.rfind("```");
-    if (first_newline == std::string_view::npos || last_fence <= first_newline) return text;
-    return trim(text.substr(first_newline + 1, last_fence - first_newline - 1));
-  }
-
-  void record_failure(Item& item, Failure failure, const CallResult& result) const {
-    failure.node = name_;
-    failure.message = run_.redactor.redact_and_cut(failure.message, Redactor::kMaxMessageBytes);
-    if (failure.request_id.empty()) failure.request_id = result.request_id;
-    if (failure.http_status == 0) failure.http_status = result.http_status;
-    item.error_history.push_back(failure.error_class);
-    run_.metrics.count_attempt_error(failure.error_class);
-    item.failure = std::move(failure);
-  }
-
   const CallConfig& config_;
+  CallSession session_;
   RunState& run_;
   NodeStats& stats_;
-  std::string name_;
-  ProviderLane& lane_;
-  OutputPort& ok_;
-  OutputPort& error_;
-  std::mutex answered_mutex_;
-  ItemVector answered_ok_, answered_failed_;  // guarded by answered_mutex_; sent on by flush()
+  ResponseCache* cache_;
+  const std::uint64_t shuffle_seed_;
+  std::atomic<std::uint64_t> shuffles_{0};
   flow::function_node<Packet, flow::continue_msg> prepare_;
 };
 
@@ -377,6 +465,34 @@ std::optional<Endpoint> endpoint_named(std::string_view name) {
   if (name == "embeddings") return Endpoint::embeddings;
   if (name == "passthrough") return Endpoint::passthrough;
   return std::nullopt;
+}
+
+/// pack_max_items / pack_max_tokens: packing is for chat calls, and takes over response_format
+/// (a pack's answer has the contract's shape; a json_schema given is the shape of each output).
+void read_packing(Options& o, ParseContext& ctx, CallConfig& config) {
+  const std::int64_t items = o.integer("pack_max_items");
+  if (items < 1 || items > 1000) o.error("pack_max_items", "must be between 1 (no packing) and 1000");
+  else config.pack_max_items = static_cast<std::size_t>(items);
+  config.pack_max_tokens = o.integer("pack_max_tokens");
+  if (config.pack_max_tokens < 1) o.error("pack_max_tokens", "must be at least 1");
+  if (!config.packs()) return;
+  if (config.endpoint != Endpoint::chat)
+    o.error("pack_max_items", fmt::format("packs chat prompts; the {} endpoint sends {}", to_string(config.endpoint),
+                                          config.endpoint == Endpoint::embeddings ? "a whole batch in one request already"
+                                                                                  : "each item's own request body"));
+  config.prefill = config.provider < ctx.providers.size() && ctx.providers[config.provider].type == "anthropic";
+  const boost::json::value& format = config.response_format;
+  if (!format.is_null()) {
+    const auto* type = format.as_object().if_contains("type");
+    const auto* schema = format.as_object().if_contains("json_schema");
+    if (type && *type == "json_schema" && schema && schema->is_object() && schema->as_object().contains("schema") &&
+        config.placement.parse_json)
+      config.output_schema = schema->as_object().at("schema");
+    else if (!(type && *type == "json_object" && config.placement.parse_json))
+      o.error("response_format", "with packing, only a json_schema (the shape of each item's answer) or json_object, "
+                                 "with parse = \"json\"; a pack's answer has its own format (docs/packing.md)");
+    config.response_format = nullptr;
+  }
 }
 
 std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
@@ -415,23 +531,25 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
 
   config->model = o.string("model");
   config->system = o.string("system");
-  config->output_field_given = o.has("output_field");
-  config->output_field = config->output_field_given ? o.string("output_field")
-                                                    : (config->endpoint == Endpoint::passthrough ? "response" : "output");
-  if (config->output_field.empty()) o.error("output_field", "must not be empty");
+  AnswerPlacement& placement = config->placement;
+  placement.output_field_given = o.has("output_field");
+  placement.output_field = placement.output_field_given ? o.string("output_field")
+                                                        : (config->endpoint == Endpoint::passthrough ? "response" : "output");
+  if (placement.output_field.empty()) o.error("output_field", "must not be empty");
   if (o.has("temperature")) config->temperature = o.number("temperature");
   if (o.has("max_tokens")) {
     config->max_tokens = o.integer("max_tokens");
     if (*config->max_tokens < 1) o.error("max_tokens", "must be at least 1");
   }
   const std::string parse_mode = o.string("parse");
-  if (parse_mode == "json") config->parse_json = true;
+  if (parse_mode == "json") placement.parse_json = true;
   else if (parse_mode != "text") o.error("parse", "must be \"text\" or \"json\"" + did_you_mean(parse_mode, {"text", "json"}));
   config->finish_reason_field = o.string("finish_reason_field");
   config->cache = o.boolean("cache");
   config->response_format = o.json("response_format");
   if (!config->response_format.is_null() && !config->response_format.is_object())
     o.error("response_format", "must be a table, e.g. { type = \"json_object\" }");
+  read_packing(o, ctx, *config);
   return config;
 }
 
@@ -455,7 +573,10 @@ NodeKind call_kind() {
       {"parse", KeyKind::string, false, "text", "text | json: parse the answer as JSON into fields"},
       {"response_format", KeyKind::any, false, "", "OpenAI response_format table (JSON mode, JSON schema)"},
       {"cache", KeyKind::boolean, false, "false",
-       "answer identical requests from the run's state (resumes and re-runs pay once); needs pipeline.state"},
+       "answer requests asked before (by any run or graph sharing pipeline.cache) from the lasting response cache"},
+      {"pack_max_items", KeyKind::integer, false, "1",
+       "pack up to this many items into one chat request, sharing the system prompt (1: no packing; docs/packing.md)"},
+      {"pack_max_tokens", KeyKind::integer, false, "4000", "the most estimated tokens of items' prompts in one pack"},
       {"finish_reason_field", KeyKind::string, false, "finish_reason",
        "where a finish reason other than \"stop\" (length, content_filter) is written (\"\": nowhere)"},
   };

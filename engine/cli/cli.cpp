@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/cli/cache_command.h"
 #include "engine/cli/core_dumps.h"
 #include "engine/cli/list_types.h"
 #include "engine/cli/replay_setup.h"
@@ -18,6 +19,7 @@
 #include "engine/core/redactor.h"
 #include "engine/graph/compiler.h"
 #include "engine/graph/dot.h"
+#include "engine/graph/fingerprints.h"
 #include "engine/io/file_lock.h"
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/report.h"
@@ -231,7 +233,13 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
     for (const auto& [name, value] : s.counters) line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, with_commas(static_cast<std::uint64_t>(value)));
     std::printf("  last run: %s\n", line.c_str());
   }
-  if (s.cached_responses) std::printf("  cache: %s answers\n", with_commas(s.cached_responses).c_str());
+  if (!s.fingerprints.empty()) {
+    const auto changed = changed_keys(fingerprints_from_json(s.fingerprints), result.plan->fingerprints);
+    if (!changed.empty())
+      std::printf("  the graph changed since: %s (the next run starts over; with cache = true, unchanged calls are "
+                  "answered from the cache)\n",
+                  describe_changes(changed).c_str());
+  }
   return kExitOk;
 }
 
@@ -254,7 +262,7 @@ int cmd_plugins(TypeRegistry& registry, const std::string& graph) {
 
 /// `flowbatch graph.toml` means `flowbatch run graph.toml`.
 std::vector<std::string> with_default_command(int argc, char** argv) {
-  static const std::vector<std::string> commands = {"run", "validate", "graph", "plugins", "replay", "status", "help"};
+  static const std::vector<std::string> commands = {"run", "validate", "graph", "plugins", "replay", "status", "cache", "help"};
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0].rfind('-', 0) != 0 &&
       std::find(commands.begin(), commands.end(), args[0]) == commands.end())
@@ -311,6 +319,9 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   auto* plugins = app.add_subcommand("plugins", "list every node type (built-in and from a graph's plugins) and its keys");
   plugins->add_option("graph", plugins_graph, "also load the plugins this graph names");
 
+  CacheCommand cache_command;
+  auto* cache = add_cache_command(app, cache_command);
+
   const std::vector<std::string> args = with_default_command(argc, argv);
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -327,6 +338,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   if (validate->parsed()) return cmd_validate(registry, validate_args, !no_environment, deny_warnings);
   if (graph->parsed()) return cmd_graph(registry, graph_args);
   if (plugins->parsed()) return cmd_plugins(registry, plugins_graph);
+  if (cache->parsed()) return run_cache_command(registry, cache_command);
   return kExitOk;
 }
 

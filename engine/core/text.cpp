@@ -199,4 +199,13 @@ bool is_valid_name(std::string_view name) {
   });
 }
 
+std::string_view strip_code_fence(std::string_view text) {
+  text = trim(text);
+  if (text.substr(0, 3) != "```") return text;
+  const auto first_newline = text.find('\n');
+  const auto last_fence = text.rfind("```");
+  if (first_newline == std::string_view::npos || last_fence <= first_newline) return text;
+  return trim(text.substr(first_newline + 1, last_fence - first_newline - 1));
+}
+
 }  // namespace flowbatch

@@ -31,6 +31,9 @@ std::vector<std::string> split(std::string_view text, char separator);
 /// Leading and trailing ASCII white space removed.
 std::string_view trim(std::string_view text);
 
+/// `text` trimmed, and without the ```json ... ``` fence models often wrap JSON in.
+std::string_view strip_code_fence(std::string_view text);
+
 /// The UTF-8 byte order mark some editors put at the start of a file.
 inline constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 

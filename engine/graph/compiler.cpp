@@ -1,4 +1,5 @@
 #include "engine/graph/compiler.h"
+#include "engine/graph/fingerprints.h"
 
 #include <fmt/format.h>
 
@@ -39,6 +40,7 @@ class Compiler {
     if (options_.load_plugins) load_plugins(plan_.pipeline.plugins, registry_, diagnostics_);  // before nodes name them
     read_providers(root);
     read_nodes(root);
+    plan_.fingerprints = fingerprint_graph(root);
     if (plan_.nodes.empty() && !diagnostics_.has_errors())
       diagnostics_.error(Location{plan_.graph_file.string(), 0, 0}, "", "the graph has no nodes; add a [sources.NAME] table");
     resolve_edges();
@@ -85,6 +87,7 @@ class Compiler {
     OptionReader reader(*table, "pipeline", "pipeline", pipeline_keys(), reader_context());
     plan_.pipeline = read_pipeline_options(reader, plan_.graph_file);
     plan_.pipeline.state_where = reader.location("state");
+    plan_.pipeline.cache_where = reader.location("cache");
     if (reader.has("dead_letter")) pipeline_dead_letter_where_ = reader.location("dead_letter");
   }
 

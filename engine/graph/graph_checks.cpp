@@ -229,6 +229,13 @@ void GraphChecks::check_file_conflicts(const std::filesystem::path& replay_from)
                                 FileIdentity(p), true});
     }
   }
+  if (!plan.pipeline.cache.empty()) {  // the same for the response cache (shared by graphs: never written over)
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      const std::filesystem::path p = plan.pipeline.cache.string() + suffix;
+      files.push_back(NamedFile{FileUse{p, "cache", plan.pipeline.cache_where, true}, "the response cache",
+                                "pipeline.cache", FileIdentity(p), true});
+    }
+  }
   const Location nowhere{plan.graph_file.string(), 0, 0};
   files.push_back(NamedFile{FileUse{plan.graph_file, "", nowhere, false}, "the graph file", "", FileIdentity(plan.graph_file)});
   if (!replay_from.empty())
@@ -265,6 +272,7 @@ void GraphChecks::check_no_linked_outputs() {
     for (const FileUse& use : node.files)
       if (use.writes) refuse_link(use.path, use.where, node.kind->table + "." + node.name + "." + use.key);
   if (!plan.pipeline.state.empty()) refuse_link(plan.pipeline.state, plan.pipeline.state_where, "pipeline.state");
+  if (!plan.pipeline.cache.empty()) refuse_link(plan.pipeline.cache, plan.pipeline.cache_where, "pipeline.cache");
 }
 
 namespace {

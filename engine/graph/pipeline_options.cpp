@@ -21,6 +21,9 @@ const std::vector<KeySpec>& pipeline_keys() {
       {"progress_interval_ms", KeyKind::integer, false, "10000", "period of plain (non-terminal) progress lines"},
       {"state", KeyKind::path, false, ".flowbatch/<graph>.db",
        "where the run's state lives (what is done, sink positions, the cache), so a killed run resumes; \"none\": keep none"},
+      {"cache", KeyKind::path, false, ".flowbatch/cache.db",
+       "the lasting response cache of calls with cache = true: it outlives runs and --fresh, and graphs naming the "
+       "same file share it; \"none\": keep no cache"},
       {"threads", KeyKind::integer, false, "0",
        "worker threads for the graph's compute (parsing, templating, writing), the main thread included; 0: one per core"},
       {"io_threads", KeyKind::integer, false, "1",
@@ -94,6 +97,14 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
     p.state = std::filesystem::absolute(dir / ".flowbatch" / (graph_file.stem().string() + ".db")).lexically_normal();
   } else if (o.string("state") != "none") {
     p.state = o.path("state");
+  }
+
+  // The cache lives beside the graph, shared by the graphs of its folder, unless said otherwise.
+  if (!o.has("cache")) {
+    const auto dir = graph_file.parent_path().empty() ? std::filesystem::path(".") : graph_file.parent_path();
+    p.cache = std::filesystem::absolute(dir / ".flowbatch" / "cache.db").lexically_normal();
+  } else if (o.string("cache") != "none") {
+    p.cache = o.path("cache");
   }
 
   const std::int64_t threads = o.integer("threads");

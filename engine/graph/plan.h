@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ struct PipelineOptions {
   std::size_t threads = 0;     ///< worker threads of the flow graph, the main thread included (0: one per core)
   std::filesystem::path state;  ///< the run's state (resume, cache); empty: none
   Location state_where;         ///< where `state` is set (the [pipeline] table when it is not)
+  std::filesystem::path cache;  ///< the lasting response cache (calls with cache = true); empty: none
+  Location cache_where;
   std::vector<PluginRef> plugins;  ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
   std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
@@ -88,6 +91,8 @@ struct PlanEdge {
 
 struct Plan {
   std::filesystem::path graph_file;
+  /// What the results depend on (engine/graph/fingerprints.h): a run compares them with its state's.
+  std::map<std::string, std::string> fingerprints;
   PipelineOptions pipeline;
   std::vector<PlanProvider> providers;
   std::vector<PlanNode> nodes;

@@ -66,7 +66,15 @@ class Metrics {
   std::atomic<std::uint64_t> changed{0};      ///< of those, records whose input changed since
   std::atomic<std::uint64_t> already_replayed{0};  ///< replayed records an earlier replay sent already
   std::atomic<std::uint64_t> duplicate_ids{0};     ///< records whose id an earlier record of their source had
-  std::atomic<std::uint64_t> cache_hits{0};   ///< requests answered from the cache
+  std::atomic<std::uint64_t> cache_hits{0};   ///< requests (or packed items) answered from the cache
+  std::atomic<std::uint64_t> cache_saved_input_tokens{0};   ///< tokens the cache's answers cost when first paid for
+  std::atomic<std::uint64_t> cache_saved_output_tokens{0};
+  std::atomic<std::uint64_t> packed_items{0};     ///< items sent in packed requests (each attempt)
+  std::atomic<std::uint64_t> packed_requests{0};  ///< packed requests made
+  /// Input tokens packing saved against one request per item (estimated: the system prompt not
+  /// repeated, less the instruction and ids packing adds; negative when a pack costs more).
+  std::atomic<std::int64_t> pack_saved_input_tokens{0};
+  std::atomic<std::uint64_t> pack_resends{0};     ///< items a packed answer left out, repeated or garbled: sent again
   std::atomic<std::int64_t> retry_waiting{0}; ///< items waiting out a retry back-off now
   std::atomic<std::int64_t> peak_outstanding{0};  ///< the most items alive at once
   std::atomic<std::uint64_t> dead_held{0};    ///< items the dead-letter files hold (with a state: earlier runs' too)

@@ -140,7 +140,19 @@ std::string run_summary(const RunState& run, const std::string& job_name, RunSta
   if (m.already_replayed.load())
     out += fmt::format("  skipped {} records an earlier replay already sent through the graph (not sent again)\n",
                        with_commas(m.already_replayed.load()));
-  if (m.cache_hits.load()) out += fmt::format("  answered {} requests from the cache\n", with_commas(m.cache_hits.load()));
+  if (m.cache_hits.load())
+    out += fmt::format("  answered {} requests (or packed items) from the cache, saving {} tokens in, {} out\n",
+                       with_commas(m.cache_hits.load()), with_commas(m.cache_saved_input_tokens.load()),
+                       with_commas(m.cache_saved_output_tokens.load()));
+  if (m.packed_requests.load()) {
+    const std::int64_t saved = m.pack_saved_input_tokens.load();
+    out += fmt::format("  packed {} items into {} requests ({:.1f} a request, {} sent again); packing {} about {} input "
+                       "tokens against one request per item\n",
+                       with_commas(m.packed_items.load()), with_commas(m.packed_requests.load()),
+                       static_cast<double>(m.packed_items.load()) / static_cast<double>(m.packed_requests.load()),
+                       with_commas(m.pack_resends.load()), saved >= 0 ? "saved" : "cost",
+                       with_commas(static_cast<std::uint64_t>(saved >= 0 ? saved : -saved)));
+  }
   if (m.discarded.load())
     out += fmt::format("  discarded {} items (outputs connected to nothing)\n", with_commas(m.discarded.load()));
   if (m.abandoned.load() || interrupted) {
@@ -203,7 +215,14 @@ boost::json::object run_report_json(const RunState& run, const std::string& job_
                                        {"latency_ms", boost::json::object{{"p50", m.request_latency.percentile_ms(0.5)},
                                                                           {"p95", m.request_latency.percentile_ms(0.95)},
                                                                           {"p99", m.request_latency.percentile_ms(0.99)}}}}},
-      {"tokens", boost::json::object{{"input", m.input_tokens.load()}, {"output", m.output_tokens.load()}}},
+      {"tokens", boost::json::object{{"input", m.input_tokens.load()},
+                                     {"output", m.output_tokens.load()},
+                                     {"cache_saved_input", m.cache_saved_input_tokens.load()},
+                                     {"cache_saved_output", m.cache_saved_output_tokens.load()},
+                                     {"pack_saved_input", m.pack_saved_input_tokens.load()}}},
+      {"packing", boost::json::object{{"items", m.packed_items.load()},
+                                      {"requests", m.packed_requests.load()},
+                                      {"sent_again", m.pack_resends.load()}}},
   };
 }
 

@@ -14,11 +14,19 @@ RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redact
       replayed_before(std::move(services.replayed_before)),
       append_outputs(services.append_outputs),
       store(services.store),
-      commits(services.commits) {
+      commits(services.commits),
+      cache_file(std::move(services.cache_file)) {
   // With a state, discarded items complete their records through the commit thread.
   if (store) ledger.track_discards();
   ledger.set_idle_hook([this] { notify_idle(); });
   ledger.set_sources_done([this] { return sources_finished(); });
+}
+
+ResponseCache* RunState::response_cache() {
+  if (cache_file.empty()) return nullptr;
+  std::lock_guard lock(cache_mutex_);
+  if (!cache_) cache_ = std::make_unique<ResponseCache>(cache_file);
+  return cache_.get();
 }
 
 void RunState::commit_discards() {

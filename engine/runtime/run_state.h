@@ -15,6 +15,7 @@
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/packet.h"
 #include "engine/state/commit_queue.h"
+#include "engine/state/response_cache.h"
 #include "engine/state/state_store.h"
 
 namespace flowbatch {
@@ -27,6 +28,8 @@ struct RunServices {
   bool append_outputs = false;     ///< outputs add to their files instead of starting afresh (replay)
   /// A replay: the hashes of the dead-letter records earlier replays sent through the graph.
   std::unordered_set<std::uint64_t> replayed_before;
+  /// The lasting response cache's file (pipeline.cache); empty: none.
+  std::filesystem::path cache_file;
 };
 
 /// The shared state of one run: what every node may consult and report to. Thread-safe.
@@ -69,11 +72,13 @@ class RunState {
   const bool append_outputs;
   /// The run's durable state (resume, cache); null when the graph keeps none.
   StateStore* const store;
-  /// The old name of `store`, kept only for nodes/call.cpp, which the call-path split (issue 16)
-  /// rewrites at the same time; remove it once that has merged.
-  StateStore* const state = store;
   /// Where sinks send their commits (sync, then state); set whenever `store` is.
   CommitQueue* const commits;
+  /// Where the lasting response cache lives (pipeline.cache); empty: none.
+  const std::filesystem::path cache_file;
+  /// The lasting response cache, opened by the first node that asks (so a graph that caches
+  /// nothing creates no file); null when the graph keeps none. Throws when it cannot be opened.
+  ResponseCache* response_cache();
   /// Posts the items discarded since the last call to the commit thread, where their records
   /// complete in order with the outputs' commits. Thread-safe.
   void commit_discards();
@@ -117,6 +122,9 @@ class RunState {
   static std::int64_t unix_ms();
 
  private:
+  std::mutex cache_mutex_;
+  std::unique_ptr<ResponseCache> cache_;  // guarded by cache_mutex_ until opened
+
   void notify_idle() {
     if (idle_hook_) idle_hook_();
   }

@@ -3,6 +3,8 @@
 // report (engine/runtime/report.h), which decides the run's status once.
 #include "engine/runtime/runner.h"
 
+#include "engine/graph/fingerprints.h"
+
 #include <fmt/format.h>
 #include <oneapi/tbb/global_control.h>
 
@@ -37,10 +39,12 @@ class StateSession {
     // Held for the whole run, before anything is archived or cut back: a second run of the same
     // graph would otherwise send every request again and corrupt the first one's books.
     if (!options.state_locked) lock_ = lock_state(plan);
-    if (options.fresh) {
+    if (!options.fresh && options.replay_id == 0) changed_ = stale_settings(plan);
+    if (options.fresh || !changed_.empty()) {
       if (auto moved = StateStore::archive(plan.pipeline.state)) archived_ = moved->string();
     }
     store_ = std::make_unique<StateStore>(plan.pipeline.state, plan.pipeline.name);
+    store_->set_fingerprints(to_json(plan.fingerprints));
     if (options.replay_id != 0) {
       replayed_before_ = store_->replayed_records(options.replay_id);
     } else if (auto replay = store_->unfinished_replay()) {
@@ -54,15 +58,33 @@ class StateSession {
   StateSession& operator=(const StateSession&) = delete;
 
   /// What the run's shared state gets (the replayed hashes move there).
-  RunServices services(bool append_outputs) {
-    return RunServices{store_.get(), commits_.get(), append_outputs, std::move(replayed_before_)};
+  RunServices services(bool append_outputs, std::filesystem::path cache_file) {
+    return RunServices{store_.get(), commits_.get(), append_outputs, std::move(replayed_before_), std::move(cache_file)};
   }
+  /// The result-relevant keys changed since the state was written: the run started over.
+  const std::vector<std::string>& changed() const { return changed_; }
   StateStore* store() const { return store_.get(); }
   CommitQueue* commits() const { return commits_.get(); }
   const std::string& archived() const { return archived_; }
 
  private:
+  /// Results made under other result-relevant settings (a prompt, a model, an input path) are
+  /// never kept silently: the run starts over, as --fresh does, and says which keys changed. With
+  /// the response cache, unchanged calls are answered from it, so only the change is paid for.
+  static std::vector<std::string> stale_settings(const Plan& plan) {
+    if (!std::filesystem::exists(plan.pipeline.state)) return {};
+    StateSummary before;
+    try {
+      before = read_state_summary(plan.pipeline.state);
+    } catch (const std::runtime_error&) {
+      return {};  // a damaged state: opening it says so, with the way out
+    }
+    if (before.fingerprints.empty()) return {};  // a state older than fingerprints: nothing to compare
+    return changed_keys(fingerprints_from_json(before.fingerprints), plan.fingerprints);
+  }
+
   std::unique_ptr<RunLock> lock_;  // first: released last
+  std::vector<std::string> changed_;
   std::string archived_;           // --fresh: where the previous state went
   std::unique_ptr<StateStore> store_;
   std::unordered_set<std::uint64_t> replayed_before_;
@@ -84,9 +106,12 @@ class Runner {
                    if (disk_full) run_.stop_resumable_now(message);
                    else run_.fail(message);
                  }),
-        run_(plan.pipeline.max_in_flight, console, redactor, loop_, session_.services(options.append_outputs)),
+        run_(plan.pipeline.max_in_flight, console, redactor, loop_, session_.services(options.append_outputs, plan.pipeline.cache)),
         assembly_(graph_, plan, run_, http_, blocking_, options.replay_id),
         ticker_(graph_, flow::serial, [](int, Ticker::gateway_type&) {}) {
+    if (!session_.changed().empty())
+      run_.console.log(LogLevel::warn, "",
+                       fmt::format("{} changed since the last run: starting over", describe_changes(session_.changed())));
     run_.set_stop_hook([this] { hard_stop(); });
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });

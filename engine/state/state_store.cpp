@@ -2,6 +2,7 @@
 
 #include "engine/core/exceptions.h"
 #include "engine/io/durable.h"
+#include "engine/state/sqlite.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -17,6 +18,9 @@
 namespace flowbatch {
 namespace {
 
+using sqlite::is_io_error;
+using sqlite::Statement;
+
 constexpr const char* kSchema = "flowbatch-state-2";
 constexpr const char* kSchemaBefore = "flowbatch-state-1";  // upgraded in place: outputs had no item counts
 
@@ -26,35 +30,6 @@ std::string now_text() {
   gmtime_r(&t, &tm);
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
 }
-
-/// A prepared statement that finalizes itself.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(fmt::format("{} (in: {})", sqlite3_errmsg(db), sql));
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  sqlite3_stmt* get() { return stmt_; }
-  void bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
-  void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-  void bind_blob(int i, const void* data, std::size_t n) { sqlite3_bind_blob(stmt_, i, data, static_cast<int>(n), SQLITE_TRANSIENT); }
-  int step() { return sqlite3_step(stmt_); }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  std::string text(int col) {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
-  }
-  std::int64_t integer(int col) { return sqlite3_column_int64(stmt_, col); }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 std::runtime_error refused(const std::filesystem::path& file, const std::string& why) {
   return std::runtime_error(fmt::format(
@@ -66,20 +41,6 @@ std::runtime_error unwritable(const std::filesystem::path& file, const std::stri
   return std::runtime_error(fmt::format("cannot keep the run's state in {}: {}; make that folder writable, or set "
                                         "pipeline.state to another place (\"none\" keeps no state)",
                                         file.string(), why));
-}
-
-/// Errors of the file system (permissions, a full disk) rather than of the file's content.
-bool is_io_error(int sqlite_code) {
-  switch (sqlite_code & 0xFF) {
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-    case SQLITE_READONLY:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return true;
-    default: return false;
-  }
 }
 
 /// Checks up front what SQLite would otherwise report late and vaguely: the folder must exist
@@ -97,14 +58,6 @@ void check_writable(const std::filesystem::path& file) {
     throw unwritable(file, fmt::format("the folder {} is not writable ({})", folder.string(), std::strerror(errno)));
   if (::access(file.c_str(), F_OK) == 0 && ::access(file.c_str(), R_OK | W_OK) != 0)
     throw unwritable(file, fmt::format("the file is not writable ({})", std::strerror(errno)));
-}
-
-/// Creates the state file 0600 before SQLite opens it: SQLite would make it 0644, and gives its
-/// -wal and -shm files the main file's mode. The state holds prompts and answers.
-void create_private_file(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0 && errno != EEXIST) throw unwritable(file, std::strerror(errno));
-  if (fd >= 0) ::close(fd);
 }
 
 }  // namespace
@@ -133,7 +86,9 @@ CompletedRecords::Status CompletedRecords::lookup(std::uint64_t line, std::uint6
 StateStore::StateStore(const std::filesystem::path& file, const std::string& pipeline) : file_(file) {
   check_writable(file);
   const bool existed = std::filesystem::exists(file);
-  if (!existed) create_private_file(file);
+  if (!existed) {
+    if (const int error = sqlite::create_private_file(file)) throw unwritable(file, std::strerror(error));
+  }
   if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
     const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
@@ -160,7 +115,8 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     exec("CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)");
     exec("CREATE TABLE IF NOT EXISTS replays(id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, aside TEXT NOT NULL, "
          "output TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT)");
-    exec("CREATE TABLE IF NOT EXISTS cache(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID");
+    // States once kept the request cache (table `cache`); the lasting cache (pipeline.cache) took
+    // its place. An old state's table is left as it is.
   } catch (const StorageFull&) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -398,6 +354,13 @@ void StateStore::set_status(const std::string& status) {
   check(s.step(), "record the run's status");
 }
 
+void StateStore::set_fingerprints(const std::string& json) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('fingerprints', ?)");
+  s.bind(1, json);
+  check(s.step(), "record the graph's fingerprints");
+}
+
 void StateStore::set_counters(const std::map<std::string, std::int64_t>& counters) {
   std::lock_guard lock(mutex_);
   Statement s(db_, "INSERT OR REPLACE INTO counters(name, value) VALUES (?, ?)");
@@ -469,23 +432,6 @@ std::unordered_set<std::uint64_t> StateStore::replayed_records(std::int64_t exce
   return out;
 }
 
-std::optional<std::string> StateStore::cache_get(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  Statement s(db_, "SELECT value FROM cache WHERE key = ?");
-  s.bind(1, key);
-  if (s.step() != SQLITE_ROW) return std::nullopt;
-  const auto* blob = static_cast<const char*>(sqlite3_column_blob(s.get(), 0));
-  return std::string(blob ? blob : "", static_cast<std::size_t>(sqlite3_column_bytes(s.get(), 0)));
-}
-
-void StateStore::cache_put(const std::string& key, const std::string& value) {
-  std::lock_guard lock(mutex_);
-  Statement s(db_, "INSERT OR REPLACE INTO cache(key, value) VALUES (?, ?)");
-  s.bind(1, key);
-  s.bind_blob(2, value.data(), value.size());
-  check(s.step(), "store a cached answer");
-}
-
 StateSummary read_state_summary(const std::filesystem::path& file) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
@@ -501,6 +447,7 @@ StateSummary read_state_summary(const std::filesystem::path& file) {
       if (k == "status") s.status = meta.text(1);
       if (k == "started_at") s.started_at = meta.text(1);
       if (k == "updated_at") s.updated_at = meta.text(1);
+      if (k == "fingerprints") s.fingerprints = meta.text(1);
     }
     Statement counters(db, "SELECT name, value FROM counters");
     while (counters.step() == SQLITE_ROW) s.counters[counters.text(0)] = counters.integer(1);
@@ -511,8 +458,6 @@ StateSummary read_state_summary(const std::filesystem::path& file) {
     }
     Statement done(db, "SELECT source, SUM(LENGTH(hashes)) / 8 FROM completed GROUP BY source");
     while (done.step() == SQLITE_ROW) s.completed_per_source[done.text(0)] = static_cast<std::uint64_t>(done.integer(1));
-    Statement cached(db, "SELECT COUNT(*) FROM cache");
-    if (cached.step() == SQLITE_ROW) s.cached_responses = static_cast<std::uint64_t>(cached.integer(0));
   } catch (const std::exception& e) {
     sqlite3_close(db);
     throw std::runtime_error(fmt::format("{} is not a flowbatch state, or is damaged ({})", file.string(), e.what()));

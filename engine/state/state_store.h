@@ -103,6 +103,8 @@ class StateStore {
   void complete(const RecordRuns& records, const std::vector<std::string>& source_names);
 
   void set_status(const std::string& status);
+  /// The fingerprints (engine/graph/fingerprints.h, as JSON) of the graph that wrote the state.
+  void set_fingerprints(const std::string& json);
   /// Counters for `flowbatch status` (done items per terminal and so on), as name -> value.
   void set_counters(const std::map<std::string, std::int64_t>& counters);
 
@@ -124,10 +126,6 @@ class StateStore {
   void set_replay_status(std::int64_t id, const std::string& status);
   /// The hashes of the dead-letter records replays other than `except` completed.
   std::unordered_set<std::uint64_t> replayed_records(std::int64_t except);
-
-  // --- the request cache -------------------------------------------------------------------
-  std::optional<std::string> cache_get(const std::string& key);
-  void cache_put(const std::string& key, const std::string& value);
 
  private:
   void exec(const char* sql);
@@ -153,7 +151,7 @@ struct StateSummary {
   std::map<std::string, std::uint64_t> sink_positions;
   std::map<std::string, std::uint64_t> sink_items;
   std::map<std::string, std::uint64_t> completed_per_source;
-  std::uint64_t cached_responses = 0;
+  std::string fingerprints;  ///< of the graph that wrote it, as JSON; empty in states older than them
 };
 StateSummary read_state_summary(const std::filesystem::path& file);
 

@@ -70,6 +70,8 @@ struct Item {
   std::vector<ErrorClass> error_history;    ///< class of every failed attempt, oldest first
   std::int64_t first_attempt_unix_ms = 0;   ///< wall-clock time of the first call attempt
   std::int64_t last_attempt_unix_ms = 0;    ///< wall-clock time of the latest call attempt
+  std::int64_t input_tokens = 0;            ///< prompt tokens paid for this item, over its attempts (its share of a packed request's)
+  std::int64_t output_tokens = 0;           ///< answer tokens paid for this item, likewise
   std::string raw;                ///< the undecoded input, kept only for invalid records
 
   ItemTrace trace;                ///< the engine's bookkeeping (opaque)

@@ -9,6 +9,8 @@
 
 #include "engine/core/hash.h"
 #include "engine/core/text.h"
+#include "engine/core/tokens.h"
+#include "nodes/calls/pack_simulation.h"
 #include "nodes/kinds.h"
 
 namespace flowbatch {
@@ -24,6 +26,7 @@ struct MockSettings {
   std::vector<std::string> replies;
   std::uint64_t seed = 0;
   std::int64_t embedding_dims = 8;
+  pack::PackFaults pack_faults;
 };
 
 class MockProvider final : public Provider {
@@ -115,11 +118,15 @@ class MockProvider final : public Provider {
     result.http_status = 200;
     result.request_id = "mock-" + hex16(h);
     result.finish_reason = "stop";
-    result.usage.input_tokens = static_cast<std::int64_t>((prompt_chars + 3) / 4);
+    result.usage.input_tokens = estimate_tokens(prompt_chars);
     switch (r.endpoint) {
       case Endpoint::chat: {
         std::string text = reply_text(h);
-        result.usage.output_tokens = static_cast<std::int64_t>((text.size() + 3) / 4);
+        if (auto packed = answer_pack(r, h)) {
+          text = std::move(packed->text);
+          if (packed->cut) result.finish_reason = "length";
+        }
+        result.usage.output_tokens = estimate_tokens(text.size());
         result.outputs.emplace_back(std::move(text));
         break;
       }
@@ -128,7 +135,7 @@ class MockProvider final : public Provider {
         break;
       case Endpoint::passthrough: {
         std::string text = reply_text(h);
-        result.usage.output_tokens = static_cast<std::int64_t>((text.size() + 3) / 4);
+        result.usage.output_tokens = estimate_tokens(text.size());
         boost::json::object body{
             {"id", result.request_id},
             {"object", "chat.completion"},
@@ -145,6 +152,26 @@ class MockProvider final : public Provider {
       }
     }
     return result;
+  }
+
+  /// A packed prompt is answered item by item, each answer a function of the model and that
+  /// item's input alone (so it is the same in any pack, at any place), with the configured faults.
+  std::optional<pack::PackedReply> answer_pack(const CallRequest& r, std::uint64_t h) const {
+    const ChatMessage* user = nullptr;
+    for (const auto& m : r.messages)
+      if (m.role == "user") user = &m;
+    if (!user) return std::nullopt;
+    const std::string_view prefill =
+        r.messages.back().role == "assistant" ? std::string_view(r.messages.back().content) : std::string_view();
+    const std::uint64_t model = stable_hash(r.model, s_.seed);
+    auto answer_of = [&](std::string_view input, bool json) -> boost::json::value {
+      const std::uint64_t item = hash_combine(model, stable_hash(input));
+      if (json) return boost::json::object{{"reply", hex16(item)}, {"chars", input.size()}};
+      return boost::json::string(reply_text(item));
+    };
+    auto roll = [&](std::uint64_t n) { return unit_interval(hash_combine(h, 0x9ac4000ULL + n * 131 + r.attempt)); };
+    const std::size_t max_chars = r.max_tokens ? static_cast<std::size_t>(*r.max_tokens) * 4 : 0;
+    return pack::answer_packed(user->content, answer_of, s_.pack_faults, roll, max_chars, prefill);
   }
 
   boost::json::array embedding(std::uint64_t h) const {
@@ -177,7 +204,12 @@ void register_mock_provider(Registry& registry) {
        {"max_prompt_chars", KeyKind::integer, false, "32000", "longer prompts are rejected as invalid_request"},
        {"replies", KeyKind::string_list, false, "", "answers to pick from (by a hash of the prompt)"},
        {"seed", KeyKind::integer, false, "0", "changes every simulated answer, latency and failure"},
-       {"embedding_dims", KeyKind::integer, false, "8", "length of simulated embeddings"}},
+       {"embedding_dims", KeyKind::integer, false, "8", "length of simulated embeddings"},
+       {"pack_drop_rate", KeyKind::number, false, "0", "share of packed answers leaving one item out"},
+       {"pack_duplicate_rate", KeyKind::number, false, "0", "share of packed answers answering one item twice"},
+       {"pack_foreign_rate", KeyKind::number, false, "0", "share of packed answers adding an id that was not asked"},
+       {"pack_shuffle_rate", KeyKind::number, false, "0", "share of packed answers in another order than asked"},
+       {"pack_cut_rate", KeyKind::number, false, "0", "share of packed answers cut short (finish reason length)"}},
       [](Options& o) -> std::shared_ptr<Provider> {
         MockSettings s;
         s.latency_ms = o.number("latency_ms");
@@ -193,6 +225,11 @@ void register_mock_provider(Registry& registry) {
         s.seed = static_cast<std::uint64_t>(o.integer("seed"));
         s.embedding_dims = o.integer("embedding_dims");
         if (s.embedding_dims < 1) o.error("embedding_dims", "must be at least 1");
+        s.pack_faults = pack::PackFaults{.drop = rate(o, "pack_drop_rate"),
+                                         .duplicate = rate(o, "pack_duplicate_rate"),
+                                         .foreign = rate(o, "pack_foreign_rate"),
+                                         .shuffle = rate(o, "pack_shuffle_rate"),
+                                         .cut = rate(o, "pack_cut_rate")};
         return std::make_shared<MockProvider>(std::move(s));
       },
   });

@@ -59,17 +59,6 @@ TEST_CASE("a commit records a sink's position and its completed records, read ba
   CHECK(again.completed("nothing").size() == 0);
 }
 
-TEST_CASE("the request cache keeps answers by key") {
-  TempDir dir;
-  StateStore s(dir / "c.db", "job");
-  CHECK(!s.cache_get("k1"));
-  s.cache_put("k1", std::string("answer\0with a nul", 17));
-  s.cache_put("k2", "other");
-  REQUIRE(s.cache_get("k1"));
-  CHECK(s.cache_get("k1")->size() == 17);
-  CHECK(*s.cache_get("k2") == "other");
-}
-
 TEST_CASE("a state of another pipeline, or not a state at all, is refused with a way out") {
   TempDir dir;
   { StateStore s(dir / "a.db", "job"); }

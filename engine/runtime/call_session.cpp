@@ -1,0 +1,186 @@
+#include "engine/runtime/call_session.h"
+
+#include <fmt/format.h>
+
+#include "engine/core/exceptions.h"
+
+namespace flowbatch {
+
+CallSession::CallSession(CallShape& shape, BuildContext& context, std::size_t provider)
+    : shape_(shape),
+      run_(context.run),
+      name_(context.node().name),
+      lane_(context.lane(provider)),
+      ok_(context.output(0)),
+      error_(context.output(1)) {}
+
+void CallSession::send(ItemVector items, std::vector<std::string> item_keys) {
+  auto ex = std::make_shared<Exchange>();
+  ex->owner = this;
+  ex->items = std::move(items);
+  ex->item_keys = std::move(item_keys);
+  const std::int64_t now = RunState::unix_ms();
+  for (Item& item : ex->items) {
+    ++item.attempts;
+    if (item.first_attempt_unix_ms == 0) item.first_attempt_unix_ms = now;
+    item.last_attempt_unix_ms = now;
+  }
+  ex->bind_items();
+  if (auto problem = shape_.build(*ex)) {  // nothing to send: it fails here, never counted as a request
+    ex->result.failure = std::move(*problem);
+    complete(ex);
+    return;
+  }
+  try {
+    ex->dispatch = lane_.provider().dispatch(ex->request);
+  } catch (...) {  // a plugin provider that throws: the items fail, the run goes on
+    CallResult refused;
+    refused.failure = make_failure(ErrorClass::invalid_request, current_exception_message());
+    ex->dispatch = Dispatch::respond(std::move(refused));
+  }
+  shape_.look_up(*ex);
+  lane_.submit(std::move(ex));
+}
+
+void CallSession::answered_without_request(Item item) {
+  std::lock_guard lock(answered_mutex_);
+  answered_ok_.push_back(std::move(item));
+}
+
+void CallSession::complete(const ExchangePtr& exchange) {
+  Exchange& ex = *exchange;
+  CallResult& result = ex.result;
+  if (should_bisect(ex)) {
+    run_.metrics.splits.fetch_add(1, std::memory_order_relaxed);
+    const std::size_t half = (ex.items.size() + 1) / 2;
+    send_in_groups(std::move(ex.items), std::move(ex.item_keys), half);
+    return;
+  }
+  share_usage(ex);
+  std::vector<Verdict> verdicts(ex.items.size());
+  if (result.failure) {
+    for (auto& v : verdicts) v = Verdict::fail(*result.failure);
+  } else {
+    for (auto& output : result.outputs) run_.redactor.redact_json(output);  // a server may echo the key
+    shape_.read(ex, verdicts);
+  }
+  shape_.settled(ex, verdicts);
+
+  ItemVector again;
+  std::vector<std::string> again_keys;
+  ItemVector ok, failed;
+  for (std::size_t i = 0; i < ex.items.size(); ++i) {
+    Item& item = ex.items[i];
+    switch (verdicts[i].kind) {
+      case Verdict::Kind::answered:
+        item.failure.reset();
+        ok.push_back(std::move(item));
+        break;
+      case Verdict::Kind::failed:
+        record_failure(item, std::move(*verdicts[i].failure), result);
+        failed.push_back(std::move(item));
+        break;
+      case Verdict::Kind::again:
+        if (ex.items.size() == 1) {  // already alone: sending it again alone would not change a thing
+          record_failure(item, make_failure(ErrorClass::malformed, "the answer did not hold this item's answer"), result);
+          failed.push_back(std::move(item));
+          break;
+        }
+        if (!ex.item_keys.empty()) again_keys.push_back(std::move(ex.item_keys[i]));
+        again.push_back(std::move(item));
+        break;
+    }
+  }
+  if (!again.empty()) {
+    run_.metrics.pack_resends.fetch_add(again.size(), std::memory_order_relaxed);
+    const std::size_t smaller = std::max<std::size_t>(1, ex.items.size() / 2);
+    send_in_groups(std::move(again), std::move(again_keys), smaller);
+  }
+  std::lock_guard lock(answered_mutex_);
+  for (Item& item : ok) answered_ok_.push_back(std::move(item));
+  for (Item& item : failed) answered_failed_.push_back(std::move(item));
+}
+
+void CallSession::flush() {
+  ItemVector ok, failed;
+  {
+    std::lock_guard lock(answered_mutex_);
+    ok.swap(answered_ok_);
+    failed.swap(answered_failed_);
+  }
+  ok_.emit(std::move(ok));
+  error_.emit(std::move(failed));
+}
+
+bool CallSession::should_bisect(const Exchange& ex) {
+  const auto& failure = ex.result.failure;
+  return ex.items.size() > 1 && failure &&
+         (failure->error_class == ErrorClass::invalid_request ||
+          failure->error_class == ErrorClass::invalid_input);  // one item lacks a field: find it, send the rest
+}
+
+void CallSession::send_in_groups(ItemVector items, std::vector<std::string> keys, std::size_t group) {
+  group = std::max<std::size_t>(1, group);
+  for (std::size_t first = 0; first < items.size(); first += group) {
+    const std::size_t last = std::min(items.size(), first + group);
+    ItemVector part(std::make_move_iterator(items.begin() + static_cast<std::ptrdiff_t>(first)),
+                    std::make_move_iterator(items.begin() + static_cast<std::ptrdiff_t>(last)));
+    std::vector<std::string> part_keys;
+    if (!keys.empty())
+      part_keys.assign(std::make_move_iterator(keys.begin() + static_cast<std::ptrdiff_t>(first)),
+                       std::make_move_iterator(keys.begin() + static_cast<std::ptrdiff_t>(last)));
+    send(std::move(part), std::move(part_keys));
+  }
+}
+
+/// The tokens a request cost, on the run and on its items: each item's share is its share of the
+/// prompt (the largest remainders rounded up, so the shares add up to the whole exactly). An
+/// answer from the cache cost nothing now: what it cost once counts as saved.
+void CallSession::share_usage(Exchange& ex) const {
+  const Usage& usage = ex.result.usage;
+  const auto in = static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage.input_tokens));
+  const auto out = static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage.output_tokens));
+  if (ex.from_cache) {
+    run_.metrics.cache_saved_input_tokens.fetch_add(in, std::memory_order_relaxed);
+    run_.metrics.cache_saved_output_tokens.fetch_add(out, std::memory_order_relaxed);
+    return;
+  }
+  run_.metrics.input_tokens.fetch_add(in, std::memory_order_relaxed);
+  run_.metrics.output_tokens.fetch_add(out, std::memory_order_relaxed);
+  const std::size_t n = ex.items.size();
+  if (n == 0 || (in == 0 && out == 0)) return;
+  std::vector<std::uint64_t> weights(n, 1);
+  if (ex.weights.size() == n) {
+    for (std::size_t i = 0; i < n; ++i) weights[i] = std::max<std::uint64_t>(1, ex.weights[i]);
+  }
+  std::uint64_t total = 0;
+  for (auto w : weights) total += w;
+  auto share = [&](std::uint64_t amount, std::int64_t Item::*field) {
+    std::vector<std::pair<std::uint64_t, std::size_t>> remainders;
+    std::uint64_t given = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      // amount * w / total without overflow (w and total are prompt sizes, far below 2^32)
+      const std::uint64_t part = (amount % total) * weights[i];
+      const std::uint64_t whole = (amount / total) * weights[i] + part / total;
+      ex.items[i].*field += static_cast<std::int64_t>(whole);
+      given += whole;
+      remainders.emplace_back(part % total, i);
+    }
+    std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (std::size_t k = 0; given < amount && k < remainders.size(); ++k, ++given) ex.items[remainders[k].second].*field += 1;
+  };
+  share(in, &Item::input_tokens);
+  share(out, &Item::output_tokens);
+}
+
+void CallSession::record_failure(Item& item, Failure failure, const CallResult& result) const {
+  failure.node = name_;
+  failure.message = run_.redactor.redact_and_cut(failure.message, Redactor::kMaxMessageBytes);
+  if (failure.request_id.empty()) failure.request_id = result.request_id;
+  if (failure.http_status == 0) failure.http_status = result.http_status;
+  item.error_history.push_back(failure.error_class);
+  run_.metrics.count_attempt_error(failure.error_class);
+  item.failure = std::move(failure);
+}
+
+}  // namespace flowbatch
