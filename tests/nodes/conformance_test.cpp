@@ -7,12 +7,20 @@
 //   - exactly once: every input record ends once, ok or failed (dead letter); none unfinished;
 //     every item a terminal node counted is in its file once;
 //   - error ports: what reaches a dead letter carries its error class;
-//   - resume: a second run of the same graph finds every record complete and does nothing again.
+//   - resume: a second run of the same graph finds every record complete and does nothing again;
+//   - drain: a run given Ctrl-C early drains, and a resumed run does the rest, every record once
+//     across the two (where a run ends before the signal lands, this is the resume check again).
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "nodes/builtin.h"
 #include "tests/nodes/merge_kind.h"
@@ -179,10 +187,27 @@ std::optional<std::size_t> jsonl_lines(const std::filesystem::path& path) {
   return read_jsonl(path).size();
 }
 
+std::string graph_of(const Case& c, const TempDir& dir) {
+  dir.write(c.source.find("in.data") != std::string::npos ? "in.data" : "in.jsonl", c.input);
+  return "[pipeline]\nmax_in_flight = 16\n" + c.provider + c.source + c.nodes;
+}
+
+std::uint64_t records_done(const boost::json::object& report) {
+  return json_count(report, "records", "ok") + json_count(report, "records", "failed");
+}
+
+/// The items each terminal node ended, by destination.
+std::map<std::string, std::uint64_t> ended_by_destination(const boost::json::object& report) {
+  std::map<std::string, std::uint64_t> out;
+  for (const auto& n : report.at("nodes").as_array())
+    if (n.as_object().contains("destination"))
+      out[std::string(n.at("destination").as_string())] = n.at("ended").to_number<std::uint64_t>();
+  return out;
+}
+
 void check_case(const Case& c) {
   TempDir dir;
-  dir.write(c.source.find("in.data") != std::string::npos ? "in.data" : "in.jsonl", c.input);
-  const std::string graph = "[pipeline]\nmax_in_flight = 16\n" + c.provider + c.source + c.nodes;
+  const std::string graph = graph_of(c, dir);
   const InProcessRun run = run_text(graph, dir, {}, &registry());
   if (!run.compiled.plan) {
     FAIL_CHECK("the generated graph does not compile:\n" << graph);
@@ -193,21 +218,22 @@ void check_case(const Case& c) {
   // Exactly once: every record ended, once; nothing is left over.
   CHECK_MESSAGE((run.report.exit_code == 0 || run.report.exit_code == 3), run.console);
   CHECK(report.at("status").as_string() == "finished");
-  const std::uint64_t done = json_count(report, "records", "ok") + json_count(report, "records", "failed");
-  CHECK(done == kRecords + 1);
+  CHECK(records_done(report) == kRecords + 1);
   CHECK(json_count(report, "records", "failed") >= 1);  // the broken record, in its dead letter
   CHECK(json_count(report, "items", "unfinished") == 0);
 
   // Every item a terminal node ended is in its file once; dead letters say why.
   std::uint64_t ended_at_terminals = 0;
+  for (const auto& [destination, ended] : ended_by_destination(report)) {
+    ended_at_terminals += ended;
+    const std::filesystem::path file = dir / destination;
+    if (const auto lines = jsonl_lines(file)) CHECK_MESSAGE(*lines == ended, file.string());
+  }
   for (const auto& n : report.at("nodes").as_array()) {
     const auto& node = n.as_object();
-    if (!node.contains("destination")) continue;
-    const std::uint64_t ended = node.at("ended").to_number<std::uint64_t>();
-    ended_at_terminals += ended;
+    if (node.at("kind").as_string() != "dead letter" || !node.contains("destination")) continue;
     const std::filesystem::path file = dir / std::string(node.at("destination").as_string());
-    if (const auto lines = jsonl_lines(file)) CHECK_MESSAGE(*lines == ended, file.string());
-    if (node.at("kind").as_string() == "dead letter" && std::filesystem::exists(file))
+    if (std::filesystem::is_regular_file(file))
       for (const auto& record : read_jsonl(file)) CHECK(record.at("error").as_object().contains("class"));
   }
   CHECK(ended_at_terminals == run.report.succeeded + run.report.dead);
@@ -217,6 +243,46 @@ void check_case(const Case& c) {
   const InProcessRun again = resume_text(graph, dir, {}, &registry());
   CHECK(json_count(again.report.json, "records", "skipped") == kRecords + 1);
   CHECK(again.report.succeeded + again.report.dead == 0);
+}
+
+/// Ctrl-C 20 ms into a run, then a resumed run.
+void check_drain(const Case& c) {
+  TempDir dir;
+  const std::string graph = graph_of(c, dir);
+  CompileResult compiled = compile_text(graph, dir, {"pipeline.progress=off"}, &registry());
+  REQUIRE(compiled.plan);
+  // A Ctrl-C that lands after the run has put the previous handler back is ignored, not fatal.
+  const auto previous = std::signal(SIGINT, SIG_IGN);
+  RunReport first;
+  {
+    Redactor redactor;
+    std::FILE* log = std::tmpfile();
+    Console console(redactor, log);
+    RunOptions options;
+    options.fresh = true;
+    options.handle_signals = true;
+    std::thread interrupt([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      ::kill(::getpid(), SIGINT);
+    });
+    first = run_plan(*compiled.plan, console, redactor, options);
+    interrupt.join();
+    std::fclose(log);
+  }
+  std::signal(SIGINT, previous);
+  CHECK((first.status == RunStatus::interrupted || first.status == RunStatus::finished));
+
+  const InProcessRun second = resume_text(graph, dir, {}, &registry());
+  CHECK(second.report.status == RunStatus::finished);
+  // What the first run finished, the second skips; what it left, the second does; once in all.
+  CHECK(json_count(second.report.json, "records", "skipped") == records_done(first.json));
+  CHECK(records_done(first.json) + records_done(second.report.json) == kRecords + 1);
+  const auto before = ended_by_destination(first.json);
+  for (const auto& [destination, ended] : ended_by_destination(second.report.json)) {
+    const auto earlier = before.find(destination);
+    const std::uint64_t total = ended + (earlier == before.end() ? 0 : earlier->second);
+    if (const auto lines = jsonl_lines(dir / destination)) CHECK_MESSAGE(*lines == total, destination);
+  }
 }
 
 }  // namespace
@@ -233,5 +299,13 @@ TEST_CASE("conformance: every registered kind and type keeps exactly-once books,
   for (const Case& c : all) {
     INFO(c.name);
     check_case(c);
+  }
+}
+
+TEST_CASE("conformance: every registered kind and type drains on Ctrl-C and a resumed run does the rest") {
+  MockServer server;
+  for (const Case& c : cases(server)) {
+    INFO(c.name);
+    check_drain(c);
   }
 }
