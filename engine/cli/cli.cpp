@@ -76,6 +76,10 @@ int cmd_validate(TypeRegistry& registry, const GraphArgs& args, bool check_envir
   }
   std::printf("%s: valid (%zu nodes, %zu edges, %zu warning%s)\n", args.graph.c_str(), result.plan->nodes.size(),
               result.plan->edges.size(), d.warning_count(), d.warning_count() == 1 ? "" : "s");
+  if (const auto changed = result_settings_changed(*result.plan); !changed.empty())
+    std::printf("note: %s changed since the state was written: the next run starts over (with cache = true, unchanged "
+                "calls are answered from the cache)\n",
+                describe_changes(changed).c_str());
   return kExitOk;
 }
 
@@ -237,13 +241,10 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
     for (const auto& [name, value] : s.counters) line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, with_commas(static_cast<std::uint64_t>(value)));
     std::printf("  last run: %s\n", line.c_str());
   }
-  if (!s.fingerprints.empty()) {
-    const auto changed = changed_keys(fingerprints_from_json(s.fingerprints), result.plan->fingerprints);
-    if (!changed.empty())
-      std::printf("  the graph changed since: %s (the next run starts over; with cache = true, unchanged calls are "
-                  "answered from the cache)\n",
-                  describe_changes(changed).c_str());
-  }
+  if (const auto changed = result_settings_changed(*result.plan); !changed.empty())
+    std::printf("  the graph changed since: %s (the next run starts over; with cache = true, unchanged calls are "
+                "answered from the cache)\n",
+                describe_changes(changed).c_str());
   return kExitOk;
 }
 

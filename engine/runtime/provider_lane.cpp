@@ -119,7 +119,7 @@ void ProviderLane::run_blocking(const ExchangePtr& exchange) {
     result = exchange->dispatch.work();
   } catch (...) {  // a plugin's work that throws: this request fails, the run goes on
     result = CallResult{};
-    result.failure = Failure{ErrorClass::server, fmt::format("the provider failed: {}", current_exception_message()), 0, {}, {}, -1, {}};
+    result.failure = make_failure(ErrorClass::server, fmt::format("the provider failed: {}", current_exception_message()));
   }
   arrived(exchange);
 }
@@ -189,9 +189,9 @@ CallResult ProviderLane::read_answer(Exchange& ex) {
     return provider().parse(ex.request, ex.response);
   } catch (...) {  // a plugin provider that throws: this request fails, the run goes on
     CallResult r;
-    r.failure = Failure{ErrorClass::parse, fmt::format("the provider could not read the answer: {}", current_exception_message()),
-                        ex.response.status,
-                        {}, {}, -1, {}};
+    r.failure = make_failure(ErrorClass::parse,
+                             fmt::format("the provider could not read the answer: {}", current_exception_message()));
+    r.failure->http_status = ex.response.status;
     return r;
   }
 }

@@ -26,6 +26,19 @@
 #include "engine/state/state_store.h"
 
 namespace flowbatch {
+
+std::vector<std::string> result_settings_changed(const Plan& plan) {
+  if (plan.pipeline.state.empty() || !std::filesystem::exists(plan.pipeline.state)) return {};
+  StateSummary before;
+  try {
+    before = read_state_summary(plan.pipeline.state);
+  } catch (const std::runtime_error&) {
+    return {};  // a damaged state: opening it says so, with the way out
+  }
+  if (before.fingerprints.empty()) return {};  // a state older than fingerprints: nothing to compare
+  return changed_keys(fingerprints_from_json(before.fingerprints), plan.fingerprints);
+}
+
 namespace {
 
 using Ticker = flow::async_node<int, Packet>;
@@ -39,7 +52,7 @@ class StateSession {
     // Held for the whole run, before anything is archived or cut back: a second run of the same
     // graph would otherwise send every request again and corrupt the first one's books.
     if (!options.state_locked) lock_ = lock_state(plan);
-    if (!options.fresh && options.replay_id == 0) changed_ = stale_settings(plan);
+    if (!options.fresh && options.replay_id == 0) changed_ = result_settings_changed(plan);
     if (options.fresh || !changed_.empty()) {
       if (auto moved = StateStore::archive(plan.pipeline.state)) archived_ = moved->string();
     }
@@ -68,21 +81,6 @@ class StateSession {
   const std::string& archived() const { return archived_; }
 
  private:
-  /// Results made under other result-relevant settings (a prompt, a model, an input path) are
-  /// never kept silently: the run starts over, as --fresh does, and says which keys changed. With
-  /// the response cache, unchanged calls are answered from it, so only the change is paid for.
-  static std::vector<std::string> stale_settings(const Plan& plan) {
-    if (!std::filesystem::exists(plan.pipeline.state)) return {};
-    StateSummary before;
-    try {
-      before = read_state_summary(plan.pipeline.state);
-    } catch (const std::runtime_error&) {
-      return {};  // a damaged state: opening it says so, with the way out
-    }
-    if (before.fingerprints.empty()) return {};  // a state older than fingerprints: nothing to compare
-    return changed_keys(fingerprints_from_json(before.fingerprints), plan.fingerprints);
-  }
-
   std::unique_ptr<RunLock> lock_;  // first: released last
   std::vector<std::string> changed_;
   std::string archived_;           // --fresh: where the previous state went

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
@@ -25,6 +26,11 @@ std::unique_ptr<RunLock> lock_state(const Plan& plan);
 
 /// Builds the plan's tbb::flow graph, runs it to the end (or to a stop) and reports. Throws
 /// RunBlocked when it cannot start (another run holds the state, a replay is unfinished).
+/// The result-relevant keys (engine/graph/fingerprints.h) the graph changed since its state was
+/// written; empty without a state, or with one older than fingerprints. Results made under other
+/// settings are never kept silently: a run starts over when this is not empty.
+std::vector<std::string> result_settings_changed(const Plan& plan);
+
 RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options = {});
 
 }  // namespace flowbatch

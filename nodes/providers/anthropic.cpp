@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 
 #include "nodes/kinds.h"
-#include "nodes/providers/http_common.h"
-#include "nodes/providers/rate_headers.h"
+#include "flowbatch/http.h"
+#include "flowbatch/rate_headers.h"
 
 namespace flowbatch {
 namespace {
@@ -37,9 +37,9 @@ class AnthropicProvider final : public Provider {
     }
     if (!r.response_format.is_null()) {
       CallResult refused;
-      refused.failure = Failure{ErrorClass::invalid_request,
-                                "the Anthropic API has no response_format; ask for JSON in the prompt and set parse = \"json\"",
-                                0, {}, {}, -1};
+      refused.failure = make_failure(
+          ErrorClass::invalid_request,
+          "the Anthropic API has no response_format; ask for JSON in the prompt and set parse = \"json\"");
       return Dispatch::respond(std::move(refused));
     }
     // Anthropic takes the system prompt beside the messages, not among them.

@@ -8,8 +8,8 @@
 #include "engine/core/template.h"
 #include "engine/core/url.h"
 #include "nodes/kinds.h"
-#include "nodes/providers/http_common.h"
-#include "nodes/providers/rate_headers.h"
+#include "flowbatch/http.h"
+#include "flowbatch/rate_headers.h"
 
 namespace flowbatch {
 namespace {
@@ -90,7 +90,7 @@ std::optional<std::string> url_problem(std::string_view url, const FixedOrigin& 
 /// An item whose request may not be sent: it fails as invalid_input, without a request.
 Dispatch refuse(std::string why) {
   CallResult failed;
-  failed.failure = Failure{ErrorClass::invalid_input, std::move(why), 0, {}, {}, -1, {}};
+  failed.failure = make_failure(ErrorClass::invalid_input, std::move(why));
   return Dispatch::respond(std::move(failed));
 }
 

@@ -1,4 +1,4 @@
-#include "nodes/providers/http_common.h"
+#include "flowbatch/http.h"
 
 #include "engine/core/text.h"
 
@@ -78,12 +78,11 @@ CallResult http_failure(const HttpResponse& response, const boost::json::value* 
   CallResult r;
   r.http_status = response.status;
   r.request_id = request_id;
-  r.failure = Failure{class_of_status(response.status),
-                      fmt::format("HTTP {}: {}", response.status, error_message(body, response.body)),
-                      response.status,
-                      request_id,
-                      {},
-                      retry_after_ms(response)};
+  r.failure = make_failure(class_of_status(response.status),
+                           fmt::format("HTTP {}: {}", response.status, error_message(body, response.body)));
+  r.failure->http_status = response.status;
+  r.failure->request_id = request_id;
+  r.failure->retry_after_ms = retry_after_ms(response);
   return r;
 }
 
@@ -92,7 +91,9 @@ CallResult unusable_answer(const HttpResponse& response, std::string what, const
   CallResult r;
   r.http_status = response.status;
   r.request_id = request_id;
-  r.failure = Failure{error_class, std::move(what), response.status, request_id, {}, -1};
+  r.failure = make_failure(error_class, std::move(what));
+  r.failure->http_status = response.status;
+  r.failure->request_id = request_id;
   return r;
 }
 

@@ -102,7 +102,9 @@ class MockProvider final : public Provider {
 
   static CallResult failed(ErrorClass c, int status, std::string message, std::uint64_t h) {
     CallResult r;
-    r.failure = Failure{c, std::move(message), status, "mock-" + hex16(h), {}, -1};
+    r.failure = make_failure(c, std::move(message));
+    r.failure->http_status = status;
+    r.failure->request_id = "mock-" + hex16(h);
     r.http_status = status;
     r.request_id = r.failure->request_id;
     return r;

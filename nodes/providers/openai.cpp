@@ -7,8 +7,8 @@
 #include <algorithm>
 
 #include "nodes/kinds.h"
-#include "nodes/providers/http_common.h"
-#include "nodes/providers/rate_headers.h"
+#include "flowbatch/http.h"
+#include "flowbatch/rate_headers.h"
 
 namespace flowbatch {
 namespace {

@@ -1,4 +1,4 @@
-#include "nodes/providers/rate_headers.h"
+#include "flowbatch/rate_headers.h"
 
 #include <cctype>
 #include <charconv>
@@ -7,7 +7,7 @@
 #include <ctime>
 #include <string>
 
-#include "nodes/providers/http_common.h"
+#include "flowbatch/http.h"
 
 namespace flowbatch {
 

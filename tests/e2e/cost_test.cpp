@@ -214,6 +214,9 @@ TEST_CASE("a changed prompt re-runs only that call: the state notices, the cache
   dir.write("g.toml", two_calls(server.base_url(), "second, reworded: {{a}}", 16));
   auto status = run_flowbatch({"status", "g.toml"}, dir.path());
   CHECK(status.out.find("the graph changed since: calls.b.prompt") != std::string::npos);
+  auto validate = run_flowbatch({"validate", "g.toml"}, dir.path());
+  CHECK(validate.exit_code == 0);
+  CHECK(validate.out.find("note: calls.b.prompt changed since the state was written") != std::string::npos);
   auto changed = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(changed.exit_code == 0, changed.err);
   CHECK(changed.err.find("calls.b.prompt changed since the last run: starting over") != std::string::npos);

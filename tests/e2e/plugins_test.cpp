@@ -5,7 +5,10 @@
 
 #include <regex>
 
+#include <fmt/format.h>
+
 #include "tests/support/fixtures.h"
+#include "tests/support/mock_server.h"
 
 using namespace flowbatch::test;
 namespace fs = std::filesystem;
@@ -162,4 +165,42 @@ path = "out.jsonl"
   auto listed = run_process({(prefix / "bin/flowbatch").string(), "plugins", "named.toml"}, dir.path());
   CHECK_MESSAGE(listed.exit_code == 0, listed.err);
   CHECK(listed.out.find((prefix / "lib").string()) != std::string::npos);
+}
+
+TEST_CASE("a plugin provider built on the published HTTP helpers classifies answers as the built-ins do") {
+  MockServer server({"--error-rate", "0.3"});
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(40));
+  dir.write("g.toml", fmt::format(R"(
+[pipeline]
+progress = "off"
+plugins = ["{}"]
+[providers.p]
+type = "compat_chat"
+base_url = "{}"
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.c]
+inputs = ["in", "r"]
+provider = "p"
+prompt = "{{{{text}}}}"
+[retries.r]
+inputs = ["c.error"]
+max_attempts = 20
+initial_backoff_ms = 1
+max_backoff_ms = 5
+[dead_letters.dead]
+inputs = ["r.exhausted", "in.invalid"]
+path = "dead.jsonl"
+[sinks.out]
+inputs = ["c"]
+path = "out.jsonl"
+)",
+                                  (fs::path(FLOWBATCH_TEST_PLUGIN_DIR) / "http_helpers.so").string(), server.base_url()));
+  auto run = run_flowbatch({"g.toml"}, dir.path());
+  CHECK_MESSAGE(run.exit_code == 0, run.err);
+  CHECK(read_jsonl(dir / "out.jsonl").size() == 40);
+  // The 5xx answers were classed `server` by class_of_status (and so retried), not anything else.
+  CHECK(run.err.find("failed attempts by class: server") != std::string::npos);
 }

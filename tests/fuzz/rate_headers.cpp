@@ -1,8 +1,8 @@
 // The rate-limit header parsers on their own: OpenAI's x-ratelimit-* (Go durations), Anthropic's
 // anthropic-ratelimit-* (RFC 3339 times), retry-after(-ms) (numbers and HTTP dates),
 // x-should-retry. Input: header lines, "name: value".
-#include "nodes/providers/http_common.h"
-#include "nodes/providers/rate_headers.h"
+#include "flowbatch/http.h"
+#include "flowbatch/rate_headers.h"
 #include "tests/fuzz/support.h"
 
 using namespace flowbatch;

@@ -126,7 +126,8 @@ std::vector<Case> cases(const MockServer& server) {
     return fmt::format("[sinks.out]\ninputs = [\"{}\"]\npath = \"out.jsonl\"\n", input);
   };
   for (const auto& [type, entry] : reg.sources()) {
-    Case c{.name = "source type " + type};
+    Case c;
+    c.name = "source type " + type;
     const auto sample = source_samples().find(type);
     if (sample == source_samples().end()) {
       FAIL_CHECK("source type \"" << type << "\" has no sample input in the conformance test");
@@ -138,19 +139,22 @@ std::vector<Case> cases(const MockServer& server) {
     out.push_back(std::move(c));
   }
   for (const auto& [type, entry] : reg.sinks()) {
-    Case c{.name = "sink type " + type};
+    Case c;
+    c.name = "sink type " + type;
     c.nodes = fmt::format("[sinks.out]\ninputs = [\"in\"]\ntype = \"{}\"\n{}{}", type,
                           required_keys(entry.type.keys, "out"), kInvalidToDead);
     out.push_back(std::move(c));
   }
   for (const auto& [type, entry] : reg.transforms()) {
-    Case c{.name = "transform type " + type};
+    Case c;
+    c.name = "transform type " + type;
     c.nodes = node_with_outputs(*reg.kind_for_table("transforms"), "t", "in", fmt::format("type = \"{}\"\n", type)) +
               kInvalidToDead;
     out.push_back(std::move(c));
   }
   for (const auto& [type, entry] : reg.providers()) {
-    Case c{.name = "provider type " + type};
+    Case c;
+    c.name = "provider type " + type;
     const auto keys = provider_sample(type, server);
     if (!keys) {
       FAIL_CHECK("provider type \"" << type << "\" has no sample [providers] table in the conformance test");
@@ -163,7 +167,8 @@ std::vector<Case> cases(const MockServer& server) {
   // Every other kind, in its place: fed items, or the failures of a call when it takes only those.
   for (const NodeKind& kind : reg.kinds()) {
     if (kind.family != TypeFamily::none || kind.terminal || kind.accepts.empty() || kind.table == "calls") continue;
-    Case c{.name = "kind [" + kind.table + "]"};
+    Case c;
+    c.name = "kind [" + kind.table + "]";
     if (kind.accepts_kind(PortKind::items)) {
       c.nodes = node_with_outputs(kind, "k", "in", "");
     } else {

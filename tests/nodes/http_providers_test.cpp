@@ -4,7 +4,7 @@
 
 #include <boost/json.hpp>
 
-#include "nodes/providers/http_common.h"
+#include "flowbatch/http.h"
 #include "tests/support/fixtures.h"
 
 using namespace flowbatch;

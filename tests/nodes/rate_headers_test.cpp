@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "nodes/providers/rate_headers.h"
+#include "flowbatch/rate_headers.h"
 
 using namespace flowbatch;
 using namespace std::chrono_literals;

@@ -1,6 +1,8 @@
 #pragma once
-// What the HTTP providers (openai, anthropic, http) share: how a status code maps to an error
-// class, how servers say "wait", where APIs put their error message.
+// What every HTTP provider needs, the built-in ones (openai, anthropic, http) and a plugin's alike:
+// how a status code maps to an error class, how servers say "wait", where APIs put their error
+// message, what to make of a 2xx answer that is not what the API promises. Implemented in the
+// flowbatch program (nodes/providers/http_common.cpp), which a plugin is loaded into.
 #include <boost/json/value.hpp>
 
 #include <chrono>
