@@ -11,8 +11,8 @@
 //
 // --faults makes the server misbehave on packed answers (drop, duplicate, invent ids, reorder,
 // cut short), to measure what splitting back by id costs.
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <cstring>
 #include <fstream>
@@ -99,8 +99,8 @@ path = "failed-{}.jsonl"
 inputs = ["classify"]
 path = "out-{}.jsonl"
 )",
-                                      pack, base_url, input.string(), boost::json::serialize(boost::json::string(kInstructions)),
-                                      pack, pack, pack);
+                                      pack, base_url, input.string(),
+                                      boost::json::serialize(boost::json::string(kInstructions)), pack, pack, pack);
   return graph;
 }
 
@@ -116,7 +116,8 @@ Outcome run_mode(const fs::path& dir, const std::string& base, const fs::path& i
   const auto before = boost::json::parse(http_get(base + "/stats")).as_object();
   const Measured m = run_measured({FLOWBATCH_BINARY, "run", graph.string(), "--report", report.string()}, dir,
                                   dir / fmt::format("flowbatch-{}.log", pack));
-  if (m.exit_code != 0) throw std::runtime_error(fmt::format("flowbatch exited with {} (see the log in {})", m.exit_code, dir.string()));
+  if (m.exit_code != 0)
+    throw std::runtime_error(fmt::format("flowbatch exited with {} (see the log in {})", m.exit_code, dir.string()));
   const auto after = boost::json::parse(http_get(base + "/stats")).as_object();
   std::ifstream in(report);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -132,7 +133,8 @@ Outcome run_mode(const fs::path& dir, const std::string& base, const fs::path& i
   while (std::getline(results, line)) {
     const auto item = boost::json::parse(line).as_object();
     ++o.answered;
-    const std::string expected = "mock reply " + flowbatch::hex16(flowbatch::stable_hash(item.at("text").as_string(), 0));
+    const std::string expected =
+        "mock reply " + flowbatch::hex16(flowbatch::stable_hash(item.at("text").as_string(), 0));
     if (item.at("label").as_string() == expected) ++o.own;
   }
   return o;
@@ -150,14 +152,17 @@ int main(int argc, char** argv) {
   }
   try {
     const fs::path dir = scratch_dir("cost");
-    fmt::print("bench_cost  rev {}  {} cores  scratch {}\n", git_revision(), std::thread::hardware_concurrency(), dir.string());
+    fmt::print("bench_cost  rev {}  {} cores  scratch {}\n", git_revision(), std::thread::hardware_concurrency(),
+               dir.string());
     fmt::print("{} tickets, shared instructions of {} characters (~{} tokens){}\n\n", n, std::strlen(kInstructions),
                (std::strlen(kInstructions) + 3) / 4, faults ? ", packed answers with faults" : "");
     const int port = free_port();
-    std::vector<std::string> server_argv = {FLOWBATCH_MOCK_BINARY, "--port", std::to_string(port), "--latency-ms", "20"};
+    std::vector<std::string> server_argv = {FLOWBATCH_MOCK_BINARY, "--port", std::to_string(port), "--latency-ms",
+                                            "20"};
     if (faults)
-      server_argv.insert(server_argv.end(), {"--pack-drop-rate", "0.1", "--pack-duplicate-rate", "0.1", "--pack-foreign-rate",
-                                             "0.1", "--pack-shuffle-rate", "0.5", "--pack-cut-rate", "0.05"});
+      server_argv.insert(server_argv.end(),
+                         {"--pack-drop-rate", "0.1", "--pack-duplicate-rate", "0.1", "--pack-foreign-rate", "0.1",
+                          "--pack-shuffle-rate", "0.5", "--pack-cut-rate", "0.05"});
     Background server(server_argv, dir / "mock.log");
     if (!wait_for_port(port)) throw std::runtime_error("flowbatch-mock did not start");
     const std::string base = fmt::format("http://127.0.0.1:{}", port);
@@ -167,15 +172,14 @@ int main(int argc, char** argv) {
     const Outcome packed = run_mode(dir, base, input, pack, n);
     fmt::print("| mode | requests/item | input tokens/item | output tokens/item | wall s | answered | own answer |\n");
     fmt::print("|---|---:|---:|---:|---:|---:|---:|\n");
-    for (const auto& [name, o] : std::vector<std::pair<std::string, Outcome>>{{"one request per item", alone},
-                                                                              {fmt::format("{} items packed", pack), packed}})
+    for (const auto& [name, o] : std::vector<std::pair<std::string, Outcome>>{
+             {"one request per item", alone}, {fmt::format("{} items packed", pack), packed}})
       fmt::print("| {} | {:.3f} | {:.1f} | {:.1f} | {:.2f} | {} | {} |\n", name, double(o.requests) / double(o.items),
-                 double(o.input_tokens) / double(o.items), double(o.output_tokens) / double(o.items), o.seconds, o.answered,
-                 o.own);
+                 double(o.input_tokens) / double(o.items), double(o.output_tokens) / double(o.items), o.seconds,
+                 o.answered, o.own);
     const double saved = 1.0 - double(packed.input_tokens) / double(alone.input_tokens);
     fmt::print("\ninput tokens per item: {:.1f}% fewer packed (target >= 60%, aim >= 80%)\n", saved * 100);
-    fmt::print("every item answered with its own answer: {}\n",
-               alone.own == n && packed.own == n ? "yes" : "NO");
+    fmt::print("every item answered with its own answer: {}\n", alone.own == n && packed.own == n ? "yes" : "NO");
     return alone.own == n && packed.own == n && saved >= 0.6 ? 0 : 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_cost: {}\n", e.what());

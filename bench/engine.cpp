@@ -7,9 +7,9 @@
 // and one sync at the end, in alternated pairs: the cost of crash safety.
 //
 //   build/bench/bench_engine [--items 1000000] [--small 100000]
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <oneapi/tbb/flow_graph.h>
+#include <boost/json.hpp>
 
 #include <cstdio>
 #include <cstring>
@@ -31,8 +31,10 @@ fs::path make_input(const fs::path& dir, std::size_t n) {
   std::FILE* f = std::fopen(file.c_str(), "w");
   static const char* kCategories[] = {"billing", "shipping", "technical"};
   for (std::size_t i = 1; i <= n; ++i)
-    std::fprintf(f, "{\"id\":\"i%zu\",\"category\":\"%s\",\"text\":\"ticket %zu: the parcel did not arrive and I want a refund\"}\n", i,
-                 kCategories[i % 3], i);
+    std::fprintf(f,
+                 "{\"id\":\"i%zu\",\"category\":\"%s\",\"text\":\"ticket %zu: the parcel did not arrive and I want a "
+                 "refund\"}\n",
+                 i, kCategories[i % 3], i);
   std::fclose(f);
   return file;
 }
@@ -86,9 +88,8 @@ double bare_tbb(const fs::path& input, const fs::path& output) {
     if (!reader.next(line, n)) fc.stop();
     return line;
   });
-  flow::function_node<std::string, boost::json::object> parse(g, flow::unlimited, [](const std::string& line) {
-    return boost::json::parse(line).as_object();
-  });
+  flow::function_node<std::string, boost::json::object> parse(
+      g, flow::unlimited, [](const std::string& line) { return boost::json::parse(line).as_object(); });
   Items pending = std::make_shared<std::vector<boost::json::object>>();
   flow::function_node<boost::json::object, Items> batch(g, flow::serial, [&](const boost::json::object& o) {
     pending->push_back(o);
@@ -132,7 +133,8 @@ double bare_tbb(const fs::path& input, const fs::path& output) {
 
 std::size_t count_lines(const fs::path& file) {
   std::ifstream in(file);
-  return static_cast<std::size_t>(std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+  return static_cast<std::size_t>(
+      std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
 }
 
 }  // namespace
@@ -144,7 +146,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--small")) small = std::stoul(argv[i + 1]);
   }
   const fs::path dir = scratch_dir("engine");
-  fmt::print("bench_engine  rev {}  {} cores  scratch {}\n", git_revision(), std::thread::hardware_concurrency(), dir.string());
+  fmt::print("bench_engine  rev {}  {} cores  scratch {}\n", git_revision(), std::thread::hardware_concurrency(),
+             dir.string());
   fmt::print("{:>10} {:>10} {:>12} {:>9} {:>10} {:>12} {:>10} {:>12}\n", "items", "flowbatch", "items/s", "cpu s",
              "peak RSS", "bare tbb", "items/s", "flowbatch/bare");
   for (std::size_t n : {small, large}) {
@@ -159,8 +162,8 @@ int main(int argc, char** argv) {
     const double bare = bare_tbb(input, dir / "bare.jsonl");
     const double rate = static_cast<double>(n) / m.seconds;
     const double bare_rate = static_cast<double>(n) / bare;
-    fmt::print("{:>10} {:>9.2f}s {:>12.0f} {:>9.2f} {:>7.1f} MB {:>9.2f}s {:>12.0f} {:>12.2f}\n", n, m.seconds, rate, m.cpu_seconds,
-               static_cast<double>(m.peak_rss_kb) / 1024.0, bare, bare_rate, rate / bare_rate);
+    fmt::print("{:>10} {:>9.2f}s {:>12.0f} {:>9.2f} {:>7.1f} MB {:>9.2f}s {:>12.0f} {:>12.2f}\n", n, m.seconds, rate,
+               m.cpu_seconds, static_cast<double>(m.peak_rss_kb) / 1024.0, bare, bare_rate, rate / bare_rate);
   }
 
   // Crash safety: state (completed records, sink positions) and a commit (fsync + transaction)
@@ -187,7 +190,8 @@ int main(int argc, char** argv) {
   fmt::print("\n{} items, median of {} alternated runs each\n", large, kPairs);
   fmt::print("{:>40} {:>12} {:>10}\n", "items/s", "wall s", "cpu s");
   fmt::print("{:<28} {:>12.0f} {:>12.2f} {:>10.2f}\n", "without state", static_cast<double>(large) / w0, w0, c0);
-  fmt::print("{:<28} {:>12.0f} {:>12.2f} {:>10.2f}\n", "state + commit every second", static_cast<double>(large) / w1, w1, c1);
+  fmt::print("{:<28} {:>12.0f} {:>12.2f} {:>10.2f}\n", "state + commit every second", static_cast<double>(large) / w1,
+             w1, c1);
   fmt::print("throughput with / without = {:.3f}   cpu with / without = {:.3f}\n", w0 / w1, c1 / c0);
   return 0;
 }

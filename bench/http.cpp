@@ -23,7 +23,8 @@ namespace {
 
 constexpr const char* kCanned =
     R"({"id":"chatcmpl-canned","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"canned answer"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}})";
-constexpr const char* kBody = R"({"model":"m","max_tokens":16,"messages":[{"role":"user","content":"Say hello in one word."}]})";
+constexpr const char* kBody =
+    R"({"model":"m","max_tokens":16,"messages":[{"role":"user","content":"Say hello in one word."}]})";
 
 struct Endpoint {
   std::string name;
@@ -117,17 +118,19 @@ type = "openai_batch"
 path = "output.jsonl"
 flush_every = 100000
 )",
-                                      base_url, concurrency, std::max<std::size_t>(10000, concurrency * 8), input.string());
+                                      base_url, concurrency, std::max<std::size_t>(10000, concurrency * 8),
+                                      input.string());
   return graph;
 }
 
-double wrk_rate(const std::string& wrk, const fs::path& dir, const std::string& url, std::size_t connections, int seconds) {
+double wrk_rate(const std::string& wrk, const fs::path& dir, const std::string& url, std::size_t connections,
+                int seconds) {
   const fs::path script = dir / "post.lua";
-  std::ofstream(script) << "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '" << kBody << "'\n";
+  std::ofstream(script) << "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '"
+                        << kBody << "'\n";
   int code = 0;
-  const std::string out = run_capture({wrk, "-t1", fmt::format("-c{}", connections), fmt::format("-d{}s", seconds), "-s",
-                                       script.string(), url},
-                                      &code);
+  const std::string out = run_capture(
+      {wrk, "-t1", fmt::format("-c{}", connections), fmt::format("-d{}s", seconds), "-s", script.string(), url}, &code);
   std::smatch m;
   if (code != 0 || !std::regex_search(out, m, std::regex(R"(Requests/sec:\s+([0-9.]+))")))
     throw std::runtime_error("wrk failed:\n" + out);
@@ -136,7 +139,8 @@ double wrk_rate(const std::string& wrk, const fs::path& dir, const std::string& 
 
 std::size_t count_lines(const fs::path& file) {
   std::ifstream in(file);
-  return static_cast<std::size_t>(std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+  return static_cast<std::size_t>(
+      std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
 }
 
 Measured run_flowbatch(const fs::path& dir, const fs::path& graph, std::size_t expected) {
@@ -144,8 +148,8 @@ Measured run_flowbatch(const fs::path& dir, const fs::path& graph, std::size_t e
   const Measured m = run_measured({FLOWBATCH_BINARY, "run", graph.string()}, dir, dir / "flowbatch.log");
   const std::size_t written = count_lines(dir / "output.jsonl");
   if (m.exit_code != 0 || written != expected)
-    throw std::runtime_error(fmt::format("flowbatch: exit {}, {} of {} answers (see {})", m.exit_code, written, expected,
-                                         (dir / "flowbatch.log").string()));
+    throw std::runtime_error(fmt::format("flowbatch: exit {}, {} of {} answers (see {})", m.exit_code, written,
+                                         expected, (dir / "flowbatch.log").string()));
   return m;
 }
 
@@ -162,12 +166,14 @@ int main(int argc, char** argv) {
   }
   try {
     const fs::path dir = scratch_dir("http");
-    fmt::print("bench_http  rev {}  {} cores  scratch {}\n\n", git_revision(), std::thread::hardware_concurrency(), dir.string());
+    fmt::print("bench_http  rev {}  {} cores  scratch {}\n\n", git_revision(), std::thread::hardware_concurrency(),
+               dir.string());
 
     // 1. Throughput against a canned completion.
     const std::string nginx = find_program("nginx");
     const std::string wrk = find_program("wrk");
-    Endpoint canned = !nginx.empty() ? start_nginx(dir, nginx) : start_mock(dir, {"--threads", "1"}, "flowbatch-mock (no latency)");
+    Endpoint canned =
+        !nginx.empty() ? start_nginx(dir, nginx) : start_mock(dir, {"--threads", "1"}, "flowbatch-mock (no latency)");
     const fs::path input = write_batch_lines(dir, lines);
     fmt::print("1. throughput against {}, {} connections\n", canned.name, connections);
     double wrk_rps = 0;
@@ -179,19 +185,23 @@ int main(int argc, char** argv) {
     }
     const Measured m = run_flowbatch(dir, write_graph(dir, input, canned.base_url, connections), lines);
     const double rps = static_cast<double>(lines) / m.seconds;
-    fmt::print("   flowbatch, {} batch lines:  {:>9.0f} requests/s  ({:.2f} s, {:.1f} us CPU per request, peak RSS {:.0f} MB)\n",
-               lines, rps, m.seconds, m.cpu_seconds / static_cast<double>(lines) * 1e6, static_cast<double>(m.peak_rss_kb) / 1024);
+    fmt::print(
+        "   flowbatch, {} batch lines:  {:>9.0f} requests/s  ({:.2f} s, {:.1f} us CPU per request, peak RSS {:.0f} "
+        "MB)\n",
+        lines, rps, m.seconds, m.cpu_seconds / static_cast<double>(lines) * 1e6,
+        static_cast<double>(m.peak_rss_kb) / 1024);
     if (wrk_rps > 0) fmt::print("   flowbatch / wrk:               {:>9.2f}   (target >= 0.40)\n", rps / wrk_rps);
     canned.process.reset();
 
     // 2. Concurrency against a slow server.
-    Endpoint slow = start_mock(dir, {"--latency-ms", "200", "--latency-sigma", "0", "--threads", "1"}, "flowbatch-mock, 200 ms");
+    Endpoint slow =
+        start_mock(dir, {"--latency-ms", "200", "--latency-sigma", "0", "--threads", "1"}, "flowbatch-mock, 200 ms");
     const fs::path slow_input = write_batch_lines(dir, slow_requests);
     const Measured s = run_flowbatch(dir, write_graph(dir, slow_input, slow.base_url, 512), slow_requests);
     const double slow_rps = static_cast<double>(slow_requests) / s.seconds;
     fmt::print("\n2. {} requests to {} at max_concurrency = 512\n", slow_requests, slow.name);
-    fmt::print("   achieved {:.0f} requests/s of the ideal 2,560: {:.1f}%   (target >= 95%; {:.2f} s, {:.0f} MB)\n", slow_rps,
-               100.0 * slow_rps / 2560.0, s.seconds, static_cast<double>(s.peak_rss_kb) / 1024);
+    fmt::print("   achieved {:.0f} requests/s of the ideal 2,560: {:.1f}%   (target >= 95%; {:.2f} s, {:.0f} MB)\n",
+               slow_rps, 100.0 * slow_rps / 2560.0, s.seconds, static_cast<double>(s.peak_rss_kb) / 1024);
     return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_http: {}\n", e.what());

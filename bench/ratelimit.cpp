@@ -12,8 +12,8 @@
 //     flowbatch at fixed max_concurrency 32, 64, 128, 256, then "adaptive"; requests/s of each.
 //
 //   build/bench/bench_ratelimit [--minutes 2] [--adaptive-requests 12000]
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <cstring>
 #include <fstream>
@@ -45,11 +45,13 @@ Server start_mock(const fs::path& dir, const std::vector<std::string>& flags) {
 fs::path write_items(const fs::path& dir, std::size_t n) {
   const fs::path file = dir / fmt::format("items-{}.jsonl", n);
   std::ofstream out(file);
-  for (std::size_t i = 1; i <= n; ++i) out << fmt::format(R"({{"id":"i{}","text":"question number {}"}})", i, i) << "\n";
+  for (std::size_t i = 1; i <= n; ++i)
+    out << fmt::format(R"({{"id":"i{}","text":"question number {}"}})", i, i) << "\n";
   return file;
 }
 
-fs::path write_graph(const fs::path& dir, const std::string& base_url, const std::string& provider_keys, const fs::path& input) {
+fs::path write_graph(const fs::path& dir, const std::string& base_url, const std::string& provider_keys,
+                     const fs::path& input) {
   const fs::path graph = dir / "ratelimit.toml";
   std::ofstream(graph) << fmt::format(R"(
 [pipeline]
@@ -118,8 +120,9 @@ void rate_scenario(const fs::path& dir, const char* title, ServerLimit kind, dou
   std::vector<std::string> flags = {"--rpm", "3000", "--latency-ms", "50", "--threads", "1"};
   if (kind == ServerLimit::rolling_window) flags.insert(flags.end(), {"--rolling-window-seconds", "60"});
   Server server = start_mock(dir, flags);
-  const fs::path graph = write_graph(dir, server.base, fmt::format("requests_per_minute = {:.0f}\nmax_concurrency = 64", client_rpm),
-                                     write_items(dir, n));
+  const fs::path graph =
+      write_graph(dir, server.base, fmt::format("requests_per_minute = {:.0f}\nmax_concurrency = 64", client_rpm),
+                  write_items(dir, n));
   fs::remove(dir / "out.jsonl");
   fs::remove(dir / "failed.jsonl");
   const Measured m = run_measured(flowbatch_command(graph), dir, dir / "flowbatch.log");
@@ -129,15 +132,18 @@ void rate_scenario(const fs::path& dir, const char* title, ServerLimit kind, dou
   const int limited = status_count(stats, "429");
   const double achieved = static_cast<double>(ok) / (m.seconds / 60.0);
   const int peak = stats.at("per_minute_peak").to_number<int>();
-  fmt::print("{}\n   {} items in {:.1f} s: {:.0f} successful requests/min = {:.1f}% of the server's {:.0f}/min; "
-             "{} of {} answers were 429 ({:.2f}%); most arrivals in any 60 s (to the second): {}; "
-             "every item once: {}; exit {}\n",
-             title, n, m.seconds, achieved, 100.0 * achieved / server_rpm, server_rpm, limited, requests,
-             100.0 * limited / std::max(1, requests), peak, each_once(dir, n) ? "yes" : "NO", m.exit_code);
+  fmt::print(
+      "{}\n   {} items in {:.1f} s: {:.0f} successful requests/min = {:.1f}% of the server's {:.0f}/min; "
+      "{} of {} answers were 429 ({:.2f}%); most arrivals in any 60 s (to the second): {}; "
+      "every item once: {}; exit {}\n",
+      title, n, m.seconds, achieved, 100.0 * achieved / server_rpm, server_rpm, limited, requests,
+      100.0 * limited / std::max(1, requests), peak, each_once(dir, n) ? "yes" : "NO", m.exit_code);
 }
 
-double concurrency_scenario(const fs::path& dir, const std::string& setting, std::size_t n, std::string* log_line = nullptr) {
-  Server server = start_mock(dir, {"--latency-ms", "200", "--latency-sigma", "0", "--capacity", "128", "--threads", "1"});
+double concurrency_scenario(const fs::path& dir, const std::string& setting, std::size_t n,
+                            std::string* log_line = nullptr) {
+  Server server =
+      start_mock(dir, {"--latency-ms", "200", "--latency-sigma", "0", "--capacity", "128", "--threads", "1"});
   const std::string keys = setting == "adaptive" ? "max_concurrency = \"adaptive\"\nmax_concurrency_limit = 512"
                                                  : "max_concurrency = " + setting;
   const fs::path graph = write_graph(dir, server.base, keys, write_items(dir, n));
@@ -163,10 +169,12 @@ int main(int argc, char** argv) {
   }
   try {
     const fs::path dir = scratch_dir("ratelimit");
-    fmt::print("bench_ratelimit  rev {}  {} cores  scratch {}\n\n", git_revision(), std::thread::hardware_concurrency(), dir.string());
+    fmt::print("bench_ratelimit  rev {}  {} cores  scratch {}\n\n", git_revision(), std::thread::hardware_concurrency(),
+               dir.string());
     rate_scenario(dir, "1. server limit 3,000/min, flowbatch configured 3,000/min (target >= 97%, <= 1% 429)",
                   ServerLimit::token_bucket, 3000, minutes);
-    rate_scenario(dir, "2. server limit 3,000/min, flowbatch told 6,000/min (target: settles near the limit, nothing lost)",
+    rate_scenario(dir,
+                  "2. server limit 3,000/min, flowbatch told 6,000/min (target: settles near the limit, nothing lost)",
                   ServerLimit::token_bucket, 6000, minutes);
     rate_scenario(dir,
                   "3. rolling-window server, 3,000 in any 60 s; flowbatch configured exactly 3,000/min "
@@ -175,7 +183,8 @@ int main(int argc, char** argv) {
     rate_scenario(dir, "4. rolling-window server, 3,000 in any 60 s; flowbatch told 6,000/min (target: <= 1% 429)",
                   ServerLimit::rolling_window, 6000, minutes);
 
-    fmt::print("5. 200 ms latency, server at full speed up to 128 concurrent requests, {} requests each\n", adaptive_requests);
+    fmt::print("5. 200 ms latency, server at full speed up to 128 concurrent requests, {} requests each\n",
+               adaptive_requests);
     double best = 0;
     std::string best_setting;
     for (const char* fixed : {"32", "64", "128", "256"}) {
@@ -188,8 +197,9 @@ int main(int argc, char** argv) {
     }
     std::string ended;
     const double adaptive = concurrency_scenario(dir, "adaptive", adaptive_requests, &ended);
-    fmt::print("   max_concurrency = adaptive: {:>6.0f} requests/s = {:.1f}% of the best fixed setting ({}) (target >= 90%)\n",
-               adaptive, 100.0 * adaptive / best, best_setting);
+    fmt::print(
+        "   max_concurrency = adaptive: {:>6.0f} requests/s = {:.1f}% of the best fixed setting ({}) (target >= 90%)\n",
+        adaptive, 100.0 * adaptive / best, best_setting);
     if (!ended.empty()) fmt::print("   ({})\n", ended.substr(ended.find("provider")));
     return 0;
   } catch (const std::exception& e) {

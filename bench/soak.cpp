@@ -12,8 +12,8 @@
 // and the answers the server gave twice.
 //
 //   build/bench/bench_soak [--minutes 30] [--kill-every 300] [--rpm 6000]
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -57,7 +57,8 @@ std::optional<Sample> sample(int pid, double at_s, int segment) {
   if (rss.empty()) return std::nullopt;
   std::error_code ec;
   int fds = 0;
-  for (auto it = fs::directory_iterator(fmt::format("/proc/{}/fd", pid), ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+  for (auto it = fs::directory_iterator(fmt::format("/proc/{}/fd", pid), ec); !ec && it != fs::directory_iterator();
+       it.increment(ec))
     ++fds;
   return Sample{at_s, segment, std::stod(rss) / 1024.0, fds};
 }
@@ -122,7 +123,8 @@ std::tuple<std::size_t, std::size_t, std::size_t> count_ids(const std::vector<fs
       ++seen[std::string(v.at("id").as_string())];
     }
   }
-  const auto twice = static_cast<std::size_t>(std::count_if(seen.begin(), seen.end(), [](const auto& kv) { return kv.second > 1; }));
+  const auto twice =
+      static_cast<std::size_t>(std::count_if(seen.begin(), seen.end(), [](const auto& kv) { return kv.second > 1; }));
   return {seen.size(), lines, twice};
 }
 
@@ -144,7 +146,8 @@ void print_segment_summary(const std::vector<Sample>& samples, int segments) {
       fmt::print("  run {}: shorter than the warm-up\n", seg);
       continue;
     }
-    fmt::print("  run {}: RSS {:.1f}..{:.1f} MB (spread {:.1f} MB), descriptors {}..{}\n", seg, lo, hi, hi - lo, fd_lo, fd_hi);
+    fmt::print("  run {}: RSS {:.1f}..{:.1f} MB (spread {:.1f} MB), descriptors {}..{}\n", seg, lo, hi, hi - lo, fd_lo,
+               fd_hi);
   }
 }
 
@@ -167,13 +170,13 @@ int main(int argc, char** argv) {
     const int port = free_port();
     const std::string base = fmt::format("http://127.0.0.1:{}", port);
     Background mock({FLOWBATCH_MOCK_BINARY, "--port", std::to_string(port), "--latency-ms", "60", "--rpm",
-                     fmt::format("{}", s.rpm), "--error-rate", "0.05", "--reset-rate", "0.02", "--truncate-rate", "0.01",
-                     "--malformed-rate", "0.01", "--hang-rate", "0.005", "--seed", "42"},
+                     fmt::format("{}", s.rpm), "--error-rate", "0.05", "--reset-rate", "0.02", "--truncate-rate",
+                     "0.01", "--malformed-rate", "0.01", "--hang-rate", "0.005", "--seed", "42"},
                     dir / "mock.log");
     if (!wait_for_port(port)) throw std::runtime_error("flowbatch-mock did not start");
     const fs::path graph = write_graph(dir, base, s);
-    fmt::print("bench_soak  rev {}  {} items  {:.0f} min, SIGKILL every {:.0f} s  server {:.0f}/min  scratch {}\n", git_revision(),
-               items, s.minutes, s.kill_every_s, s.rpm, dir.string());
+    fmt::print("bench_soak  rev {}  {} items  {:.0f} min, SIGKILL every {:.0f} s  server {:.0f}/min  scratch {}\n",
+               git_revision(), items, s.minutes, s.kill_every_s, s.rpm, dir.string());
     fmt::print("{:>7} {:>4} {:>8} {:>4}\n", "time s", "run", "RSS MB", "fds");
 
     const auto t0 = Clock::now();
@@ -205,20 +208,25 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::seconds(5));
       }
       if (exit_code == 0 || exit_code == 3) finished = true;
-      else if (exit_code != -1) fmt::print("{:>7.0f}  run {} exited with {} (see run-{}.log); resuming\n", since(t0), segment, exit_code, segment);
+      else if (exit_code != -1)
+        fmt::print("{:>7.0f}  run {} exited with {} (see run-{}.log); resuming\n", since(t0), segment, exit_code,
+                   segment);
     }
     print_segment_summary(samples, segment);
 
     const auto [distinct, lines, twice] = count_ids({dir / "out/results.jsonl", dir / "out/failed.jsonl"});
     const auto stats = boost::json::parse(http_get(base + "/stats")).as_object();
     const auto requests = stats.at("requests").to_number<double>();
-    fmt::print("\n{} in {:.1f} min, {} runs, {} kills (last exit code {})\n", finished ? "finished" : "NOT FINISHED", since(t0) / 60,
-               segment, kills, exit_code);
+    fmt::print("\n{} in {:.1f} min, {} runs, {} kills (last exit code {})\n", finished ? "finished" : "NOT FINISHED",
+               since(t0) / 60, segment, kills, exit_code);
     fmt::print("ids: {} of {} present, {} lines, {} ids more than once -> {}\n", distinct, items, lines, twice,
                distinct == items && lines == items ? "every id exactly once" : "FAILED");
-    fmt::print("requests at the server: {:.0f} ({:.3f} per item); answered twice: {}; faults: {}\n", requests, requests / static_cast<double>(items),
-               boost::json::serialize(stats.at("repeated_answers")), boost::json::serialize(stats.at("faults")));
-    fmt::print("429s: {}\n", stats.at("by_status").as_object().contains("429") ? boost::json::serialize(stats.at("by_status").at("429")) : "0");
+    fmt::print("requests at the server: {:.0f} ({:.3f} per item); answered twice: {}; faults: {}\n", requests,
+               requests / static_cast<double>(items), boost::json::serialize(stats.at("repeated_answers")),
+               boost::json::serialize(stats.at("faults")));
+    fmt::print("429s: {}\n", stats.at("by_status").as_object().contains("429")
+                                 ? boost::json::serialize(stats.at("by_status").at("429"))
+                                 : "0");
     return finished && distinct == items && lines == items ? 0 : 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_soak: {}\n", e.what());

@@ -1,7 +1,7 @@
 #include "mock_server/api.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "engine/core/hash.h"
 
@@ -74,12 +74,11 @@ ApiReply MockApi::handle(const ApiRequest& request) {
   const std::uint64_t request_hash = hash_combine(stable_hash(route->path, options_.seed), sequence);
   ApiReply reply = answer(*route, request, sequence, request_hash, now);
   if (reply.is_answer) reply.request_hash = stable_hash(request.body, stable_hash(route->path, 0));
-  reply.delay = latency_.sample(dice_.roll(sequence, Dice::Purpose::latency_u1),
-                                dice_.roll(sequence, Dice::Purpose::latency_u2));
+  reply.delay =
+      latency_.sample(dice_.roll(sequence, Dice::Purpose::latency_u1), dice_.roll(sequence, Dice::Purpose::latency_u2));
   if (options_.capacity > 0) {  // processor sharing: past the capacity, everyone is slower
     const double load = static_cast<double>(stats_.in_flight()) / static_cast<double>(options_.capacity);
-    if (load > 1.0)
-      reply.delay = std::chrono::duration_cast<std::chrono::milliseconds>(reply.delay * load);
+    if (load > 1.0) reply.delay = std::chrono::duration_cast<std::chrono::milliseconds>(reply.delay * load);
   }
   if (reply.action == ReplyAction::respond || reply.action == ReplyAction::trickle)
     reply.headers.emplace_back(route->flavor == ApiFlavor::openai ? "x-request-id" : "request-id",
@@ -172,10 +171,8 @@ std::optional<ApiReply> MockApi::check_api_key(ApiFlavor flavor, const ApiReques
 }
 
 void MockApi::add_rate_headers(ApiFlavor flavor, const RateDecision& decision, ApiReply& reply) const {
-  if (flavor == ApiFlavor::openai)
-    add_openai_rate_headers(decision, reply.headers);
-  else
-    add_anthropic_rate_headers(decision, std::chrono::system_clock::now(), reply.headers);
+  if (flavor == ApiFlavor::openai) add_openai_rate_headers(decision, reply.headers);
+  else add_anthropic_rate_headers(decision, std::chrono::system_clock::now(), reply.headers);
 }
 
 }  // namespace flowbatch::mock

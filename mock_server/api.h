@@ -36,8 +36,8 @@ class MockApi {
   };
   static const Route* find_route(const ApiRequest& request);
 
-  ApiReply answer(const Route& route, const ApiRequest& request, std::uint64_t sequence,
-                  std::uint64_t request_hash, SteadyClock::time_point now);
+  ApiReply answer(const Route& route, const ApiRequest& request, std::uint64_t sequence, std::uint64_t request_hash,
+                  SteadyClock::time_point now);
   ApiReply answer_unfaulted(const Route& route, const ApiRequest& request, std::uint64_t request_hash,
                             SteadyClock::time_point now);
   std::optional<ApiReply> fault_reply(ApiFlavor flavor, std::uint64_t sequence);

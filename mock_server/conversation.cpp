@@ -1,8 +1,8 @@
 #include "mock_server/conversation.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 
@@ -35,8 +35,7 @@ std::optional<std::string> text_of_content(const boost::json::value& content) {
     if (!object) return std::nullopt;
     const auto* type = object->if_contains("type");
     const auto* text = object->if_contains("text");
-    if (!type || !type->is_string() || type->get_string() != "text" || !text || !text->is_string())
-      return std::nullopt;
+    if (!type || !type->is_string() || type->get_string() != "text" || !text || !text->is_string()) return std::nullopt;
     joined += text->get_string();
   }
   return joined;
@@ -55,7 +54,8 @@ std::variant<Conversation, std::string> read_messages(const boost::json::value* 
     const auto* role = message->if_contains("role");
     if (!role || !role->is_string()) return fmt::format("messages[{}].role must be a string", i);
     const std::string_view role_name = role->get_string();
-    if (!allowed_roles.empty() && std::find(allowed_roles.begin(), allowed_roles.end(), role_name) == allowed_roles.end())
+    if (!allowed_roles.empty() &&
+        std::find(allowed_roles.begin(), allowed_roles.end(), role_name) == allowed_roles.end())
       return fmt::format("messages[{}].role must be one of: {}", i, fmt::join(allowed_roles, ", "));
     const auto* content = message->if_contains("content");
     if (!content) return fmt::format("messages[{}].content is required", i);
@@ -77,8 +77,8 @@ std::variant<Conversation, std::string> read_messages(const boost::json::value* 
 }
 
 std::variant<std::optional<std::int64_t>, std::string> read_optional_integer(const boost::json::object& body,
-                                                                            std::string_view key,
-                                                                            std::int64_t minimum) {
+                                                                             std::string_view key,
+                                                                             std::int64_t minimum) {
   const auto* value = body.if_contains(key);
   if (!value || value->is_null()) return std::optional<std::int64_t>{};
   std::int64_t number = 0;
@@ -97,12 +97,9 @@ MockReply make_reply(std::string_view last_user_text, const std::vector<std::str
                      std::optional<std::int64_t> max_tokens) {
   const std::uint64_t h = stable_hash(last_user_text, 0);
   MockReply reply;
-  if (json_mode)
-    reply.text = fmt::format(R"({{"reply":"{}","chars":{}}})", hex16(h), last_user_text.size());
-  else if (!replies.empty())
-    reply.text = replies[h % replies.size()];
-  else
-    reply.text = "mock reply " + hex16(h);
+  if (json_mode) reply.text = fmt::format(R"({{"reply":"{}","chars":{}}})", hex16(h), last_user_text.size());
+  else if (!replies.empty()) reply.text = replies[h % replies.size()];
+  else reply.text = "mock reply " + hex16(h);
   if (max_tokens && *max_tokens < estimate_tokens(reply.text.size())) {
     const auto limit = static_cast<std::size_t>(std::min<std::int64_t>(*max_tokens, INT64_MAX / 4) * 4);
     reply.text.resize(utf8_boundary(reply.text, std::min(limit, reply.text.size())));
@@ -120,7 +117,8 @@ std::optional<MockReply> make_packed_reply(const Conversation& conversation, con
     return boost::json::parse(alone.text);
   };
   auto roll = [&](std::uint64_t n) { return unit_interval(hash_combine(request_hash, 0x9ac4000ULL + n)); };
-  const std::size_t max_chars = max_tokens ? static_cast<std::size_t>(std::min<std::int64_t>(*max_tokens, INT64_MAX / 4)) * 4 : 0;
+  const std::size_t max_chars =
+      max_tokens ? static_cast<std::size_t>(std::min<std::int64_t>(*max_tokens, INT64_MAX / 4)) * 4 : 0;
   auto packed = pack::answer_packed(conversation.last_user_text, answer_of, options.pack_faults, roll, max_chars,
                                     conversation.prefill);
   if (!packed) return std::nullopt;

@@ -34,8 +34,8 @@ std::optional<std::string> text_of_content(const boost::json::value& content);
 
 /// An optional integer field that must be at least `minimum` when present.
 std::variant<std::optional<std::int64_t>, std::string> read_optional_integer(const boost::json::object& body,
-                                                                            std::string_view key,
-                                                                            std::int64_t minimum);
+                                                                             std::string_view key,
+                                                                             std::int64_t minimum);
 
 bool is_blank(std::string_view text);
 

@@ -1,7 +1,7 @@
 #include "mock_server/error_replies.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace flowbatch::mock {
 namespace {
@@ -15,11 +15,9 @@ boost::json::value optional_string(std::optional<std::string_view> text) {
 
 ApiReply openai_error(unsigned status, std::string_view message, std::string_view type,
                       std::optional<std::string_view> code, std::optional<std::string_view> param) {
-  const boost::json::object body{{"error",
-                                  {{"message", message},
-                                   {"type", type},
-                                   {"param", optional_string(param)},
-                                   {"code", optional_string(code)}}}};
+  const boost::json::object body{
+      {"error",
+       {{"message", message}, {"type", type}, {"param", optional_string(param)}, {"code", optional_string(code)}}}};
   ApiReply reply;
   reply.status = status;
   reply.body = boost::json::serialize(body);
@@ -60,11 +58,11 @@ ApiReply rate_limited(ApiFlavor flavor, const RateDecision& decision) {
                                         "Please try again in {}.",
                                         decision.limit_per_minute, unit, format_go_duration(decision.retry_after)));
   } else {
-    reply = openai_error(429,
-                         fmt::format("Rate limit reached for {}: Limit {}, Requested {}. Please try again in {}.",
-                                     unit, decision.limit_per_minute, decision.requested,
-                                     format_go_duration(decision.retry_after)),
-                         decision.exceeded, "rate_limit_exceeded");
+    reply = openai_error(
+        429,
+        fmt::format("Rate limit reached for {}: Limit {}, Requested {}. Please try again in {}.", unit,
+                    decision.limit_per_minute, decision.requested, format_go_duration(decision.retry_after)),
+        decision.exceeded, "rate_limit_exceeded");
   }
   add_retry_after_headers(decision.retry_after, reply.headers);
   return reply;
@@ -75,10 +73,10 @@ ApiReply server_error(ApiFlavor flavor, double roll) {
   // The remaining part of [0, 1) is split evenly between the three statuses.
   const double rest = flavor == ApiFlavor::anthropic ? (roll - 0.5) * 2.0 : roll;
   const unsigned status = rest < 1.0 / 3 ? 500 : rest < 2.0 / 3 ? 502 : 503;
-  const std::string_view message =
-      status == 500   ? "The server had an error while processing your request. Sorry about that!"
-      : status == 502 ? "Bad gateway."
-                      : "The engine is currently overloaded, please try again later.";
+  const std::string_view message = status == 500
+                                       ? "The server had an error while processing your request. Sorry about that!"
+                                   : status == 502 ? "Bad gateway."
+                                                   : "The engine is currently overloaded, please try again later.";
   if (flavor == ApiFlavor::anthropic) return anthropic_error(status, "api_error", message);
   return openai_error(status, message, "server_error");
 }
@@ -92,9 +90,10 @@ ApiReply insufficient_quota(ApiFlavor flavor) {
 
 ApiReply malformed_success(ApiFlavor flavor) {
   ApiReply reply;
-  reply.body = flavor == ApiFlavor::anthropic
-                   ? R"({"id":"msg_truncated","type":"message","role":"assistant","content":[{"type":"text","text":"mock re)"
-                   : R"({"id":"chatcmpl-truncated","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"mock re)";
+  reply.body =
+      flavor == ApiFlavor::anthropic
+          ? R"({"id":"msg_truncated","type":"message","role":"assistant","content":[{"type":"text","text":"mock re)"
+          : R"({"id":"chatcmpl-truncated","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"mock re)";
   return reply;
 }
 

@@ -28,9 +28,8 @@ double Dice::roll(std::uint64_t request_sequence, Purpose purpose) const {
 
 Fault FaultPlan::decide(double roll) const {
   const std::pair<double, Fault> intervals[] = {
-      {rates_.server_error, Fault::server_error}, {rates_.reset, Fault::reset},
-      {rates_.malformed, Fault::malformed},       {rates_.truncated, Fault::truncated},
-      {rates_.hang, Fault::hang},                 {rates_.quota, Fault::quota},
+      {rates_.server_error, Fault::server_error}, {rates_.reset, Fault::reset}, {rates_.malformed, Fault::malformed},
+      {rates_.truncated, Fault::truncated},       {rates_.hang, Fault::hang},   {rates_.quota, Fault::quota},
       {rates_.trickle, Fault::trickle},
   };
   double upper = 0;

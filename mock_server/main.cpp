@@ -2,8 +2,8 @@
 // test and benchmark flowbatch against real HTTP. See mock_server/README.md.
 #include <sys/resource.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdio>
@@ -22,22 +22,29 @@ void add_flags(CLI::App& app, MockOptions& o) {
   app.add_option("--port", o.port, "port to listen on (0: an ephemeral port, printed on start)")->capture_default_str();
   app.add_option("--threads", o.threads, "io threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--latency-ms", o.latency_ms, "mean simulated latency per request (lognormal)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--latency-sigma", o.latency_sigma, "spread of that lognormal (0: always the mean)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--capacity", o.capacity,
                  "requests served at full speed at once; past it latency grows with the concurrency (0: no limit)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--rpm", o.requests_per_minute, "requests per minute allowed (0: unlimited)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--tpm", o.tokens_per_minute, "tokens per minute allowed (0: unlimited)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--burst-seconds", o.burst_seconds, "rate-limit bucket capacity, in seconds of the rate")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--rolling-window-seconds", o.rolling_window_seconds,
                  "count --rpm/--tpm over any rolling window this long, allowing its share of the minute's limit "
                  "(60: N in any 60 s; 0: token buckets)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   const auto probability = CLI::Range(0.0, 1.0);
   app.add_option("--error-rate", o.faults.server_error, "share of requests answered 5xx")->check(probability);
   app.add_option("--reset-rate", o.faults.reset, "share of connections closed without an answer")->check(probability);
@@ -46,22 +53,26 @@ void add_flags(CLI::App& app, MockOptions& o) {
       ->check(probability);
   app.add_option("--hang-rate", o.faults.hang, "share never answered")->check(probability);
   app.add_option("--quota-rate", o.faults.quota, "share answered 'insufficient quota'")->check(probability);
-  app.add_option("--trickle-rate", o.faults.trickle, "share whose answer is sent one byte a second")->check(probability);
+  app.add_option("--trickle-rate", o.faults.trickle, "share whose answer is sent one byte a second")
+      ->check(probability);
   app.add_option("--seed", o.seed, "seed of the simulated faults and latencies")->capture_default_str();
   // Also read from the environment, so the key need not show in `ps`.
   app.add_option("--api-key", o.api_key, "require this key (Authorization: Bearer, or x-api-key)")
       ->envname("FLOWBATCH_MOCK_API_KEY");
-  app.add_option("--pack-drop-rate", o.pack_faults.drop, "share of packed answers leaving one item out")->check(probability);
+  app.add_option("--pack-drop-rate", o.pack_faults.drop, "share of packed answers leaving one item out")
+      ->check(probability);
   app.add_option("--pack-duplicate-rate", o.pack_faults.duplicate, "share of packed answers answering one item twice")
       ->check(probability);
   app.add_option("--pack-foreign-rate", o.pack_faults.foreign, "share of packed answers adding an id not asked")
       ->check(probability);
-  app.add_option("--pack-shuffle-rate", o.pack_faults.shuffle, "share of packed answers out of order")->check(probability);
+  app.add_option("--pack-shuffle-rate", o.pack_faults.shuffle, "share of packed answers out of order")
+      ->check(probability);
   app.add_option("--pack-cut-rate", o.pack_faults.cut, "share of packed answers cut short (finish reason length)")
       ->check(probability);
   app.add_option("--replies", o.replies, "chat replies to pick from by a hash of the prompt")->delimiter(',');
   app.add_option("--max-prompt-chars", o.max_prompt_chars, "longer prompts are answered 400")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
 }
 
 /// Thousands of keep-alive connections need thousands of descriptors; the soft limit is often 1024.

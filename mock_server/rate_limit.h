@@ -29,7 +29,7 @@ struct BucketState {
 
 struct RateDecision {
   bool allowed = true;
-  std::string_view exceeded;  ///< "requests" or "tokens" when not allowed
+  std::string_view exceeded;          ///< "requests" or "tokens" when not allowed
   std::int64_t limit_per_minute = 0;  ///< of the exceeded bucket
   std::int64_t requested = 0;         ///< what the request asked of the exceeded bucket
   std::chrono::milliseconds retry_after{0};

@@ -1,6 +1,6 @@
 // POST /v1/messages, validated like Anthropic's Messages API validates it.
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "engine/core/hash.h"
 #include "mock_server/conversation.h"

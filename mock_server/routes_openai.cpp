@@ -1,6 +1,6 @@
 // POST /v1/chat/completions and POST /v1/embeddings, validated like OpenAI validates them.
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <ctime>
 
@@ -69,19 +69,18 @@ RouteOutcome prepare_openai_chat(const ApiRequest& request, const RouteContext& 
   if (auto* problem = std::get_if<std::string>(&json_mode)) return invalid(*problem, "response_format");
 
   std::optional<MockReply> packed = make_packed_reply(conversation, context.options, context.request_hash, max_tokens);
-  const MockReply reply = packed ? std::move(*packed)
-                                 : make_reply(conversation.last_user_text, context.options.replies,
-                                              std::get<bool>(json_mode), max_tokens);
+  const MockReply reply =
+      packed ? std::move(*packed)
+             : make_reply(conversation.last_user_text, context.options.replies, std::get<bool>(json_mode), max_tokens);
   const std::int64_t prompt_tokens = estimate_tokens(conversation.content_chars);
   const boost::json::object answer{
       {"id", "chatcmpl-" + hex16(context.request_hash)},
       {"object", "chat.completion"},
       {"created", static_cast<std::int64_t>(std::time(nullptr))},
       {"model", model->get_string()},
-      {"choices",
-       boost::json::array{{{"index", 0},
-                           {"message", {{"role", "assistant"}, {"content", reply.text}}},
-                           {"finish_reason", reply.cut ? "length" : "stop"}}}},
+      {"choices", boost::json::array{{{"index", 0},
+                                      {"message", {{"role", "assistant"}, {"content", reply.text}}},
+                                      {"finish_reason", reply.cut ? "length" : "stop"}}}},
       {"usage",
        {{"prompt_tokens", prompt_tokens},
         {"completion_tokens", reply.tokens},
@@ -120,8 +119,8 @@ RouteOutcome prepare_openai_embeddings(const ApiRequest& request, const RouteCon
     chars += inputs[i].size();
   }
   if (static_cast<std::int64_t>(chars) > context.options.max_prompt_chars)
-    return openai_error(400, prompt_too_long_message(chars, context.options.max_prompt_chars),
-                        "invalid_request_error", "context_length_exceeded", "input");
+    return openai_error(400, prompt_too_long_message(chars, context.options.max_prompt_chars), "invalid_request_error",
+                        "context_length_exceeded", "input");
 
   constexpr int kDimensions = 8;
   boost::json::array data;

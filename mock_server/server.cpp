@@ -1,9 +1,9 @@
 #include "mock_server/server.h"
 
+#include <fmt/format.h>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
 
 #include <csignal>
 #include <iostream>
@@ -34,7 +34,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(tcp::socket socket, MockApi& api, std::uint64_t body_limit)
       : stream_(std::move(socket)), timer_(stream_.get_executor()), api_(api), body_limit_(body_limit) {}
 
-  void start() { asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read_header, shared_from_this())); }
+  void start() {
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read_header, shared_from_this()));
+  }
 
  private:
   void read_header() {
@@ -42,7 +44,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(body_limit_);
     parser_->header_limit(kHeaderLimit);
     stream_.expires_after(kIdleTimeout);
-    http::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_header, shared_from_this()));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
   void on_header(beast::error_code ec, std::size_t) {
@@ -78,11 +81,11 @@ class Session : public std::enable_shared_from_this<Session> {
     // What remains is an HTTP parse error: answer it, then close (the stream cannot be resynced).
     keep_alive_ = false;
     if (ec == http::error::body_limit)
-      reply_ = openai_error(413, fmt::format("The request body is over {} bytes.", body_limit_), "invalid_request_error");
+      reply_ =
+          openai_error(413, fmt::format("The request body is over {} bytes.", body_limit_), "invalid_request_error");
     else if (ec == http::error::header_limit)
       reply_ = openai_error(431, "The request headers are too large.", "invalid_request_error");
-    else
-      reply_ = openai_error(400, fmt::format("Malformed HTTP request: {}.", ec.message()), "invalid_request_error");
+    else reply_ = openai_error(400, fmt::format("Malformed HTTP request: {}.", ec.message()), "invalid_request_error");
     reply_.counted = false;
     write_reply();
   }
@@ -186,9 +189,11 @@ class Session : public std::enable_shared_from_this<Session> {
   /// as when a proxy or the server dies mid-answer.
   void truncate() {
     drop();
-    const std::string body = R"({"id":"chatcmpl-cut","object":"chat.completion","choices":[{"index":0,"message":{"role":)";
-    raw_ = fmt::format("HTTP/1.1 200 OK\r\nServer: flowbatch-mock\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
-                       body.size() * 2, body);
+    const std::string body =
+        R"({"id":"chatcmpl-cut","object":"chat.completion","choices":[{"index":0,"message":{"role":)";
+    raw_ = fmt::format(
+        "HTTP/1.1 200 OK\r\nServer: flowbatch-mock\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        body.size() * 2, body);
     asio::async_write(stream_.socket(), asio::buffer(raw_),
                       [self = shared_from_this()](beast::error_code, std::size_t) { self->close(); });
   }
@@ -251,7 +256,10 @@ class Session : public std::enable_shared_from_this<Session> {
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(asio::io_context& io, const tcp::endpoint& endpoint, MockApi& api, std::uint64_t body_limit)
-      : io_(io), acceptor_(asio::make_strand(io)), retry_timer_(acceptor_.get_executor()), api_(api),
+      : io_(io),
+        acceptor_(asio::make_strand(io)),
+        retry_timer_(acceptor_.get_executor()),
+        api_(api),
         body_limit_(body_limit) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -298,9 +306,9 @@ struct HttpServer::Impl {
       : threads(thread_count),
         io(thread_count),
         // A JSON-escaped prompt can take several bytes per character; leave generous room.
-        listener(std::make_shared<Listener>(io, tcp::endpoint(asio::ip::make_address(host), port), api,
-                                            std::max<std::uint64_t>(8u << 20, 8 * static_cast<std::uint64_t>(
-                                                                                      api.options().max_prompt_chars)))),
+        listener(std::make_shared<Listener>(
+            io, tcp::endpoint(asio::ip::make_address(host), port), api,
+            std::max<std::uint64_t>(8u << 20, 8 * static_cast<std::uint64_t>(api.options().max_prompt_chars)))),
         signals(io, SIGINT, SIGTERM) {}
 
   int threads;

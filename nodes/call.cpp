@@ -4,9 +4,9 @@
 // answers; this kind says how a request is made and how an answer is read. Successes leave on the
 // default port, failures on `NAME.error`, each with its error class; one item's failure never
 // touches the others.
+#include <fmt/format.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
 
 #include <atomic>
 #include <random>
@@ -43,10 +43,10 @@ struct CallConfig final : NodeConfig {
   boost::json::value response_format;
   std::string finish_reason_field;
   bool cache = false;
-  std::size_t pack_max_items = 1;     ///< more than 1: several items share one request
+  std::size_t pack_max_items = 1;  ///< more than 1: several items share one request
   std::int64_t pack_max_tokens = 4000;
-  bool prefill = false;               ///< packs ask for their format by prefilling the answer (Anthropic)
-  boost::json::value output_schema;   ///< packs with parse = "json": the schema of one output, if given
+  bool prefill = false;              ///< packs ask for their format by prefilling the answer (Anthropic)
+  boost::json::value output_schema;  ///< packs with parse = "json": the schema of one output, if given
 
   bool packs() const { return pack_max_items > 1; }
 
@@ -64,16 +64,15 @@ struct CallConfig final : NodeConfig {
     return out;
   }
   std::optional<std::vector<std::string>> fields_added() const override {
-    if (placement.parse_json && !placement.output_field_given) return std::nullopt;  // the answer's own fields are merged in
+    if (placement.parse_json && !placement.output_field_given)
+      return std::nullopt;  // the answer's own fields are merged in
     std::vector<std::string> added = {placement.output_field};
     if (!finish_reason_field.empty()) added.push_back(finish_reason_field);
     return added;
   }
 };
 
-Failure failure_of(ErrorClass c, std::string message) {
-  return make_failure(c, std::move(message));
-}
+Failure failure_of(ErrorClass c, std::string message) { return make_failure(c, std::move(message)); }
 
 /// The key of an exact request: where it goes and what it says (never the headers: the key).
 std::string request_key(const HttpRequest& r) { return cache_key_of(r.method + '\n' + r.url + '\n' + r.body); }
@@ -189,7 +188,8 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     for (std::size_t i = 0; i < ex.items.size(); ++i) {
       Item& item = ex.items[i];
       mark_finish_reason(item, result.finish_reason);
-      if (auto failure = place(item, std::move(result.outputs[i]), result)) verdicts[i] = Verdict::fail(std::move(*failure));
+      if (auto failure = place(item, std::move(result.outputs[i]), result))
+        verdicts[i] = Verdict::fail(std::move(*failure));
     }
   }
 
@@ -197,7 +197,8 @@ class CallRuntime final : public NodeRuntime, public CallShape {
   /// (finish reason "stop", or none given), never one cut short or filtered.
   void settled(const Exchange& ex, const std::vector<Verdict>&) override {
     const CallResult& result = ex.result;
-    if (ex.cache_key.empty() || ex.from_cache || result.failure || ex.response.status < 200 || ex.response.status >= 300)
+    if (ex.cache_key.empty() || ex.from_cache || result.failure || ex.response.status < 200 ||
+        ex.response.status >= 300)
       return;
     if (!result.finish_reason.empty() && result.finish_reason != "stop") return;
     cache_put(ex.cache_key, CachedAnswer{encode_response(ex.response, run_.redactor), result.usage.input_tokens,
@@ -297,7 +298,8 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     Metrics& m = run_.metrics;
     m.packed_requests.fetch_add(1, std::memory_order_relaxed);
     m.packed_items.fetch_add(ex.items.size(), std::memory_order_relaxed);
-    m.pack_saved_input_tokens.fetch_add(estimate_tokens(alone) - estimate_tokens(pack_chars), std::memory_order_relaxed);
+    m.pack_saved_input_tokens.fetch_add(estimate_tokens(alone) - estimate_tokens(pack_chars),
+                                        std::memory_order_relaxed);
   }
 
   /// Splits a packed answer back by id. An item answered exactly once gets its answer; one left
@@ -312,7 +314,8 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     const bool cut = result.finish_reason == "length";
     if (cut || std::holds_alternative<std::string>(answer)) {
       const std::string why = cut ? "the packed answer was cut short at max_tokens" : std::get<std::string>(answer);
-      for (auto& v : verdicts) v = ex.items.size() > 1 ? Verdict::retry() : Verdict::fail(failure_of(ErrorClass::parse, why));
+      for (auto& v : verdicts)
+        v = ex.items.size() > 1 ? Verdict::retry() : Verdict::fail(failure_of(ErrorClass::parse, why));
       return;
     }
     auto& results = std::get<std::vector<pack::Result>>(answer);
@@ -328,10 +331,12 @@ class CallRuntime final : public NodeRuntime, public CallShape {
       Item& item = ex.items[i];
       const auto found = by_id.find(item.id);
       if (found == by_id.end() || found->second.first != 1) {
-        verdicts[i] = ex.items.size() > 1 ? Verdict::retry()
-                                          : Verdict::fail(failure_of(ErrorClass::malformed,
-                                                                     found == by_id.end() ? "the packed answer left this item out"
-                                                                                          : "the packed answer answered this item twice"));
+        verdicts[i] =
+            ex.items.size() > 1
+                ? Verdict::retry()
+                : Verdict::fail(failure_of(ErrorClass::malformed, found == by_id.end()
+                                                                      ? "the packed answer left this item out"
+                                                                      : "the packed answer answered this item twice"));
         continue;
       }
       boost::json::value output = std::move(results[found->second.second].output);
@@ -345,9 +350,11 @@ class CallRuntime final : public NodeRuntime, public CallShape {
       }
       if (!cached.empty() && !ex.from_cache) {
         const auto share = [&](std::int64_t amount) {
-          return total_weight ? static_cast<std::int64_t>(static_cast<double>(amount) * ex.weights[i] / total_weight) : 0;
+          return total_weight ? static_cast<std::int64_t>(static_cast<double>(amount) * ex.weights[i] / total_weight)
+                              : 0;
         };
-        cache_put(ex.item_keys[i], CachedAnswer{cached, share(result.usage.input_tokens), share(result.usage.output_tokens)});
+        cache_put(ex.item_keys[i],
+                  CachedAnswer{cached, share(result.usage.input_tokens), share(result.usage.output_tokens)});
       }
     }
   }
@@ -385,8 +392,10 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     Item answered = item;
     if (place(answered, std::move(*output), CallResult{})) return false;  // not usable here: ask again
     run_.metrics.cache_hits.fetch_add(1, std::memory_order_relaxed);
-    run_.metrics.cache_saved_input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored->input_tokens)));
-    run_.metrics.cache_saved_output_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored->output_tokens)));
+    run_.metrics.cache_saved_input_tokens.fetch_add(
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored->input_tokens)));
+    run_.metrics.cache_saved_output_tokens.fetch_add(
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored->output_tokens)));
     session_.answered_without_request(std::move(answered));
     return true;
   }
@@ -407,7 +416,8 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     } catch (const StorageFull& e) {  // the state's next commit cannot succeed either: stop now
       run_.stop_resumable_now(fmt::format("{}: {}", session_.name(), e.what()));
     } catch (const std::exception& e) {  // a cache that cannot write costs money, not results
-      run_.console.log(LogLevel::warn, session_.name(), fmt::format("cannot store an answer in the cache: {}", e.what()));
+      run_.console.log(LogLevel::warn, session_.name(),
+                       fmt::format("cannot store an answer in the cache: {}", e.what()));
     }
   }
 
@@ -421,7 +431,8 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     for (const char* key : {"max_tokens", "max_completion_tokens"})
       if (const auto* m = body->as_object().if_contains(key); m && m->is_int64()) r.max_tokens = m->get_int64();
     if (const auto* url = item.find("url"); url && url->is_string()) r.url_path = std::string(url->get_string());
-    if (const auto* method = item.find("method"); method && method->is_string()) r.method = std::string(method->get_string());
+    if (const auto* method = item.find("method"); method && method->is_string())
+      r.method = std::string(method->get_string());
     return std::nullopt;
   }
 
@@ -446,8 +457,8 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     std::vector<std::string> names;
     for (const auto& kv : item.fields) names.emplace_back(kv.key());
     return failure_of(ErrorClass::invalid_input,
-                      fmt::format("the prompt names {{{{{}}}}}, which this item does not have (its fields: {}){}", field,
-                                  names.empty() ? "none" : join(names, ", "), did_you_mean(field, names)));
+                      fmt::format("the prompt names {{{{{}}}}}, which this item does not have (its fields: {}){}",
+                                  field, names.empty() ? "none" : join(names, ", "), did_you_mean(field, names)));
   }
 
   const CallConfig& config_;
@@ -477,9 +488,10 @@ void read_packing(Options& o, ParseContext& ctx, CallConfig& config) {
   if (config.pack_max_tokens < 1) o.error("pack_max_tokens", "must be at least 1");
   if (!config.packs()) return;
   if (config.endpoint != Endpoint::chat)
-    o.error("pack_max_items", fmt::format("packs chat prompts; the {} endpoint sends {}", to_string(config.endpoint),
-                                          config.endpoint == Endpoint::embeddings ? "a whole batch in one request already"
-                                                                                  : "each item's own request body"));
+    o.error("pack_max_items",
+            fmt::format("packs chat prompts; the {} endpoint sends {}", to_string(config.endpoint),
+                        config.endpoint == Endpoint::embeddings ? "a whole batch in one request already"
+                                                                : "each item's own request body"));
   config.prefill = config.provider < ctx.providers.size() && ctx.providers[config.provider].type == "anthropic";
   const boost::json::value& format = config.response_format;
   if (!format.is_null()) {
@@ -489,8 +501,9 @@ void read_packing(Options& o, ParseContext& ctx, CallConfig& config) {
         config.placement.parse_json)
       config.output_schema = schema->as_object().at("schema");
     else if (!(type && *type == "json_object" && config.placement.parse_json))
-      o.error("response_format", "with packing, only a json_schema (the shape of each item's answer) or json_object, "
-                                 "with parse = \"json\"; a pack's answer has its own format (docs/packing.md)");
+      o.error("response_format",
+              "with packing, only a json_schema (the shape of each item's answer) or json_object, "
+              "with parse = \"json\"; a pack's answer has its own format (docs/packing.md)");
     config.response_format = nullptr;
   }
 }
@@ -523,7 +536,8 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   } catch (const std::invalid_argument& e) {
     o.error("prompt", e.what());
   }
-  if (found && ctx.providers[config->provider].provider && !ctx.providers[config->provider].provider->supports(config->endpoint))
+  if (found && ctx.providers[config->provider].provider &&
+      !ctx.providers[config->provider].provider->supports(config->endpoint))
     o.error(o.has("endpoint") ? "endpoint" : "provider",
             fmt::format("provider \"{}\" ({}) does not support the {} endpoint", config->provider_name,
                         ctx.providers[config->provider].type, to_string(config->endpoint)));
@@ -532,8 +546,9 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   config->system = o.string("system");
   AnswerPlacement& placement = config->placement;
   placement.output_field_given = o.has("output_field");
-  placement.output_field = placement.output_field_given ? o.string("output_field")
-                                                        : (config->endpoint == Endpoint::passthrough ? "response" : "output");
+  placement.output_field = placement.output_field_given
+                               ? o.string("output_field")
+                               : (config->endpoint == Endpoint::passthrough ? "response" : "output");
   if (placement.output_field.empty()) o.error("output_field", "must not be empty");
   if (o.has("temperature")) config->temperature = o.number("temperature");
   if (o.has("max_tokens")) {
@@ -560,7 +575,10 @@ NodeKind call_kind() {
   k.summary = "sends each item (or a batch, for embeddings) to a provider and puts the answer on it";
   k.keys = {
       {"provider", KeyKind::string, true, "", "the [providers.NAME] to call"},
-      {"endpoint", KeyKind::string, false, "",
+      {"endpoint",
+       KeyKind::string,
+       false,
+       "",
        "chat | embeddings | passthrough (default: chat with a prompt, else passthrough of the item's body)",
        {"chat", "embeddings", "passthrough"}},
       {"model", KeyKind::string, false, "", "the model to ask"},

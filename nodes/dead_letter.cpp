@@ -1,13 +1,13 @@
 // [dead_letters.NAME]: writes every item that could not succeed as one JSON line holding its id,
 // its original input, why it failed (class, message, HTTP status, request id), how often it was
 // tried and when. Never a secret: messages are redacted before they reach an item.
-#include <boost/json/serialize.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <boost/json/serialize.hpp>
 
 #include "engine/core/paths.h"
-#include "engine/runtime/build_context.h"
 #include "engine/core/text.h"
+#include "engine/runtime/build_context.h"
 #include "engine/runtime/writer_node.h"
 #include "nodes/kinds.h"
 #include "nodes/sinks/openai_batch.h"
@@ -41,7 +41,8 @@ class DeadLetterEncoder final : public RecordEncoder {
   void encode(const Item& item, std::string& out) const override {
     boost::json::object record;
     record["id"] = item.id.empty() ? boost::json::value(nullptr) : boost::json::value(item.id);
-    if (const auto source = ItemLedger::source(item); source < source_names_.size()) record["source"] = source_names_[source];
+    if (const auto source = ItemLedger::source(item); source < source_names_.size())
+      record["source"] = source_names_[source];
     if (item.line) record["line"] = item.line;
     boost::json::object error;
     if (item.failure) {
@@ -99,8 +100,12 @@ NodeKind dead_letter_kind() {
   k.name = "dead letter";
   k.summary = "writes items that could not succeed, with their reason, as JSON lines";
   k.keys = {{"path", KeyKind::path, true, "", "the JSONL file to write"},
-            {"format", KeyKind::string, false, "flowbatch",
-             "flowbatch (full records) or openai_batch (the Batch API's error-file lines)", {"flowbatch", "openai_batch"}}};
+            {"format",
+             KeyKind::string,
+             false,
+             "flowbatch",
+             "flowbatch (full records) or openai_batch (the Batch API's error-file lines)",
+             {"flowbatch", "openai_batch"}}};
   k.keys.insert(k.keys.end(), flush_keys().begin(), flush_keys().end());
   k.accepts = {PortKind::failed, PortKind::invalid};
   k.terminal = true;
@@ -110,7 +115,9 @@ NodeKind dead_letter_kind() {
     std::shared_ptr<const RecordEncoder> encoder;
     if (config.format == DeadLetterFormat::openai_batch) encoder = std::make_shared<OpenAiBatchErrorEncoder>();
     else encoder = std::make_shared<DeadLetterEncoder>(context.run.source_names);
-    auto open = [path = config.path, encoder](std::uint64_t resume_at) { return open_file_writer(path, encoder, resume_at); };
+    auto open = [path = config.path, encoder](std::uint64_t resume_at) {
+      return open_file_writer(path, encoder, resume_at);
+    };
     return std::make_unique<WriterNode>(context, open, config.flush, Ending::dead_letter, display_path(config.path));
   };
   return k;

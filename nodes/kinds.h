@@ -13,16 +13,16 @@ NodeKind retry_kind();        // nodes/retry.cpp        [retries.*]
 NodeKind dead_letter_kind();  // nodes/dead_letter.cpp  [dead_letters.*]
 NodeKind sink_kind();         // nodes/sink.cpp         [sinks.*]
 
-void register_jsonl_source(Registry& registry);   // nodes/sources/jsonl.cpp
-void register_csv_source(Registry& registry);     // nodes/sources/csv.cpp
-void register_jsonl_sink(Registry& registry);     // nodes/sinks/jsonl.cpp
-void register_csv_sink(Registry& registry);       // nodes/sinks/csv.cpp
-void register_stdout_sink(Registry& registry);    // nodes/sinks/stdout.cpp
-void register_mock_provider(Registry& registry);       // nodes/providers/mock.cpp
-void register_openai_provider(Registry& registry);     // nodes/providers/openai.cpp
-void register_anthropic_provider(Registry& registry);  // nodes/providers/anthropic.cpp
-void register_http_provider(Registry& registry);       // nodes/providers/http.cpp
-void register_openai_batch_source(Registry& registry); // nodes/sources/openai_batch.cpp
-void register_openai_batch_sink(Registry& registry);   // nodes/sinks/openai_batch.cpp
+void register_jsonl_source(Registry& registry);         // nodes/sources/jsonl.cpp
+void register_csv_source(Registry& registry);           // nodes/sources/csv.cpp
+void register_jsonl_sink(Registry& registry);           // nodes/sinks/jsonl.cpp
+void register_csv_sink(Registry& registry);             // nodes/sinks/csv.cpp
+void register_stdout_sink(Registry& registry);          // nodes/sinks/stdout.cpp
+void register_mock_provider(Registry& registry);        // nodes/providers/mock.cpp
+void register_openai_provider(Registry& registry);      // nodes/providers/openai.cpp
+void register_anthropic_provider(Registry& registry);   // nodes/providers/anthropic.cpp
+void register_http_provider(Registry& registry);        // nodes/providers/http.cpp
+void register_openai_batch_source(Registry& registry);  // nodes/sources/openai_batch.cpp
+void register_openai_batch_sink(Registry& registry);    // nodes/sinks/openai_batch.cpp
 
 }  // namespace flowbatch

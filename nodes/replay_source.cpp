@@ -1,8 +1,8 @@
 #include "nodes/replay_source.h"
 
+#include <fmt/format.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
 
 #include "engine/core/paths.h"
 #include "engine/core/text.h"
@@ -84,8 +84,7 @@ class ReplaySource final : public Source {
     // not need it, so an original that is gone is no reason to stop.
     try {
       original_->open();
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     return std::make_unique<ReplayReader>(file_, name_, only_named_);
   }
 
@@ -96,7 +95,8 @@ class ReplaySource final : public Source {
       fields = input->get_object();
       return std::nullopt;
     }
-    if (auto raw = raw_bytes(*dead)) return original_->decode(Record{original_line(*dead, record.line), std::move(*raw)}, fields);
+    if (auto raw = raw_bytes(*dead))
+      return original_->decode(Record{original_line(*dead, record.line), std::move(*raw)}, fields);
     return "a dead-letter record without \"input\", \"raw\" or \"raw_base64\"";
   }
 
@@ -112,9 +112,10 @@ class ReplaySource final : public Source {
 
 }  // namespace
 
-std::unique_ptr<Source> make_replay_source(std::filesystem::path dead_letters, std::string source_name, bool only_named_records,
-                                           std::unique_ptr<Source> original) {
-  return std::make_unique<ReplaySource>(std::move(dead_letters), std::move(source_name), only_named_records, std::move(original));
+std::unique_ptr<Source> make_replay_source(std::filesystem::path dead_letters, std::string source_name,
+                                           bool only_named_records, std::unique_ptr<Source> original) {
+  return std::make_unique<ReplaySource>(std::move(dead_letters), std::move(source_name), only_named_records,
+                                        std::move(original));
 }
 
 std::optional<ReplayOrigin> replay_origin(const Record& record) {

@@ -19,9 +19,7 @@ struct SourceConfig final : NodeConfig {
   std::unique_ptr<Source> source;
   std::string id_field;
   bool replaying = false;  ///< flowbatch replay: the source reads dead-letter records
-  std::string label() const override {
-    return source->describe() + (id_field.empty() ? "" : "\nid_field=" + id_field);
-  }
+  std::string label() const override { return source->describe() + (id_field.empty() ? "" : "\nid_field=" + id_field); }
   std::vector<boost::json::object> sample_records(std::size_t n) const override {
     std::vector<boost::json::object> samples;
     try {
@@ -139,8 +137,9 @@ class SourceRuntime final : public NodeRuntime {
       case CompletedRecords::Status::done: return true;
       case CompletedRecords::Status::changed:
         if (run_.metrics.changed.fetch_add(1) < 5)
-          log_.warn("line {} changed since a previous run completed it; its earlier result is kept (--fresh starts over)",
-                    item.line);
+          log_.warn(
+              "line {} changed since a previous run completed it; its earlier result is kept (--fresh starts over)",
+              item.line);
         return true;
     }
     return false;
@@ -151,9 +150,10 @@ class SourceRuntime final : public NodeRuntime {
   void note_duplicate_id(const Item& item) {
     if (config_.id_field.empty() || ids_seen_.insert(stable_hash(item.id))) return;
     if (run_.metrics.duplicate_ids.fetch_add(1, std::memory_order_relaxed) < 5)
-      log_.warn("line {}: id \"{}\" was already used by an earlier record; both are processed and their results share the "
-                "id",
-                item.line, item.id);
+      log_.warn(
+          "line {}: id \"{}\" was already used by an earlier record; both are processed and their results share the "
+          "id",
+          item.line, item.id);
   }
 
   /// A dead-letter record an earlier `flowbatch replay` already sent through the graph (the file

@@ -17,7 +17,9 @@ struct TransformConfig final : NodeConfig {
   bool concurrent = true;
   std::string type;
   std::string label() const override { return concurrent ? "" : "serial"; }
-  std::optional<std::vector<std::string>> fields_added() const override { return std::nullopt; }  // a plugin may add any
+  std::optional<std::vector<std::string>> fields_added() const override {
+    return std::nullopt;
+  }  // a plugin may add any
 };
 
 class Collector final : public ItemOutput {

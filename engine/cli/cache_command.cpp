@@ -93,7 +93,8 @@ int run_cache_command(TypeRegistry& registry, const CacheCommand& c) {
     std::printf("  %s answers, %.1f MB\n", with_commas(s.entries).c_str(), static_cast<double>(s.bytes) / 1e6);
     std::printf("  %s hits, which saved %s tokens in and %s out\n", with_commas(s.hits).c_str(),
                 with_commas(s.saved_input_tokens).c_str(), with_commas(s.saved_output_tokens).c_str());
-    std::printf("  least recently used %s, most recently %s\n", when(s.oldest_unix).c_str(), when(s.newest_unix).c_str());
+    std::printf("  least recently used %s, most recently %s\n", when(s.oldest_unix).c_str(),
+                when(s.newest_unix).c_str());
     return kExitOk;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -1,15 +1,15 @@
 #include "engine/cli/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <boost/json/serialize.hpp>
 
 #include <cerrno>
-#include <ctime>
-#include <filesystem>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 
 #include "engine/cli/cache_command.h"
 #include "engine/cli/core_dumps.h"
@@ -77,9 +77,10 @@ int cmd_validate(TypeRegistry& registry, const GraphArgs& args, bool check_envir
   std::printf("%s: valid (%zu nodes, %zu edges, %zu warning%s)\n", args.graph.c_str(), result.plan->nodes.size(),
               result.plan->edges.size(), d.warning_count(), d.warning_count() == 1 ? "" : "s");
   if (const auto changed = result_settings_changed(*result.plan); !changed.empty())
-    std::printf("note: %s changed since the state was written: the next run starts over (with cache = true, unchanged "
-                "calls are answered from the cache)\n",
-                describe_changes(changed).c_str());
+    std::printf(
+        "note: %s changed since the state was written: the next run starts over (with cache = true, unchanged "
+        "calls are answered from the cache)\n",
+        describe_changes(changed).c_str());
   return kExitOk;
 }
 
@@ -134,7 +135,8 @@ int execute(const Plan& plan, Redactor& redactor, const RunFlags& flags, const R
   if (!flags.quiet || run.exit_code != kExitOk) console.print(run.summary);
   if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
   if (!run.resumable_reason.empty()) console.log(LogLevel::error, "", "stopped: " + run.resumable_reason);
-  if (run.status == RunStatus::interrupted) console.print("interrupted: run the same command again to finish the remaining items\n");
+  if (run.status == RunStatus::interrupted)
+    console.print("interrupted: run the same command again to finish the remaining items\n");
   if (!run.archived_state.empty()) console.print("the previous state was moved to " + run.archived_state + "\n");
   if (!flags.report_path.empty()) write_report(flags.report_path, run, redactor);
   return run.exit_code;
@@ -167,7 +169,8 @@ int replay_without_state(TypeRegistry& registry, const std::filesystem::path& fi
   CompileResult result = compile_for_run(registry, redactor, args, flags, fs::absolute(aside));
   if (!report(result, redactor)) return kExitConfig;
   fs::rename(file, aside);
-  std::fprintf(stderr, "replaying %s (moved to %s); the graph keeps no state, so a replay killed midway cannot be resumed\n",
+  std::fprintf(stderr,
+               "replaying %s (moved to %s); the graph keeps no state, so a replay killed midway cannot be resumed\n",
                file.c_str(), aside.c_str());
   RunOptions run_options;
   run_options.append_outputs = true;
@@ -230,21 +233,23 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
     std::fprintf(stderr, "flowbatch status: %s\n", e.what());
     return kExitFatal;
   }
-  std::printf("%s: %s (started %s, updated %s)\n  state %s\n", s.pipeline.c_str(), s.status.c_str(), s.started_at.c_str(),
-              s.updated_at.c_str(), state.c_str());
+  std::printf("%s: %s (started %s, updated %s)\n  state %s\n", s.pipeline.c_str(), s.status.c_str(),
+              s.started_at.c_str(), s.updated_at.c_str(), state.c_str());
   for (const auto& [source, n] : s.completed_per_source)
     std::printf("  source %-20s %s records completed\n", source.c_str(), with_commas(n).c_str());
   for (const auto& [sink, position] : s.sink_positions)
     std::printf("  output %-20s committed up to %s\n", sink.c_str(), with_commas(position).c_str());
   if (!s.counters.empty()) {
     std::string line;
-    for (const auto& [name, value] : s.counters) line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, with_commas(static_cast<std::uint64_t>(value)));
+    for (const auto& [name, value] : s.counters)
+      line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, with_commas(static_cast<std::uint64_t>(value)));
     std::printf("  last run: %s\n", line.c_str());
   }
   if (const auto changed = result_settings_changed(*result.plan); !changed.empty())
-    std::printf("  the graph changed since: %s (the next run starts over; with cache = true, unchanged calls are "
-                "answered from the cache)\n",
-                describe_changes(changed).c_str());
+    std::printf(
+        "  the graph changed since: %s (the next run starts over; with cache = true, unchanged calls are "
+        "answered from the cache)\n",
+        describe_changes(changed).c_str());
   return kExitOk;
 }
 
@@ -262,8 +267,8 @@ int cmd_plugins(TypeRegistry& registry, const std::string& graph) {
 
 /// `flowbatch graph.toml` means `flowbatch run graph.toml`.
 std::vector<std::string> with_default_command(int argc, char** argv) {
-  static const std::vector<std::string> commands = {"run",    "validate", "graph", "plugins",   "replay", "status",
-                                                    "cache",  "schema",   "help",  "completion"};
+  static const std::vector<std::string> commands = {"run",    "validate", "graph",  "plugins", "replay",
+                                                    "status", "cache",    "schema", "help",    "completion"};
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0].rfind('-', 0) != 0 &&
       std::find(commands.begin(), commands.end(), args[0]) == commands.end())
@@ -293,7 +298,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
         ->check(CLI::IsMember(progress_modes()));
     cmd.add_flag("-q,--quiet", f.quiet, "print only warnings, errors and a failed run's summary");
     cmd.add_flag("-v,--verbose", f.verbose, "also print debug lines (rate and concurrency decisions)");
-    cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file")->type_name("FILE");
+    cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file")
+        ->type_name("FILE");
   };
   add_run_flags(*run, run_flags);
   run->add_flag("--fresh", run_flags.fresh, "start over: archive the previous state instead of resuming");
@@ -301,14 +307,16 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   auto* status = app.add_subcommand("status", "the progress of the running or last run, from its state");
   add_graph_args(*status, status_args);
 
-  auto* replay = app.add_subcommand("replay", "feed a dead-letter file back through a graph's sources (after fixing the cause)");
+  auto* replay =
+      app.add_subcommand("replay", "feed a dead-letter file back through a graph's sources (after fixing the cause)");
   replay->add_option("dead_letters", dead_letters, "the dead-letter file (it is moved aside, then read)")
       ->required()
       ->type_name("FILE");
   add_graph_args(*replay, replay_args);
   add_run_flags(*replay, replay_flags);
 
-  auto* validate = app.add_subcommand("validate", "check a pipeline without running it (exit 0, or 78 with every error)");
+  auto* validate =
+      app.add_subcommand("validate", "check a pipeline without running it (exit 0, or 78 with every error)");
   add_graph_args(*validate, validate_args);
   validate->add_flag("--no-environment", no_environment, "do not check input files or environment variables");
   validate->add_flag("--deny-warnings", deny_warnings, "treat warnings as errors");
@@ -318,7 +326,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   add_graph_args(*graph, graph_args);
   add_load_plugins_flag(*graph, graph_args);
 
-  auto* plugins = app.add_subcommand("plugins", "list every node type (built-in and from a graph's plugins) and its keys");
+  auto* plugins =
+      app.add_subcommand("plugins", "list every node type (built-in and from a graph's plugins) and its keys");
   plugins->add_option("graph", plugins_graph, "also load the plugins this graph names")->type_name("GRAPH");
 
   std::string schema_graph, output;

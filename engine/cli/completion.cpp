@@ -95,8 +95,8 @@ _flowbatch_set_keys() {
   for (const CLI::Option* o : visible_options(app, false))
     for (const auto& n : option_names(*o)) top += (top.empty() ? "" : " ") + n;
   for (const auto& n : valued) valued_list += " " + n;
-  out += "# The options of each command.\n_flowbatch_options() {\n  case $1 in\n    '') echo " + shell_word(top) + " ;;\n" +
-         options + "  esac\n}\n\n";
+  out += "# The options of each command.\n_flowbatch_options() {\n  case $1 in\n    '') echo " + shell_word(top) +
+         " ;;\n" + options + "  esac\n}\n\n";
   out += R"SH(# Reads the words before the cursor ("$@"; the last one is the word before it) and sets `what`
 # to what the word at the cursor may be; `cmd` and `graph` to the command and graph file typed.
 _flowbatch_decide() {
@@ -105,7 +105,8 @@ _flowbatch_decide() {
   for w in "$@"; do
     if (( skip )); then skip=0; prev=$w; continue; fi
     case $w in
-      -*) [[ ")SH" + valued_list + R"SH( " == *" $w "* ]] && skip=1 ;;
+      -*) [[ ")SH" +
+         valued_list + R"SH( " == *" $w "* ]] && skip=1 ;;
       *) [[ -z $cmd ]] && cmd=$w
          [[ -z $graph && $w == *.toml ]] && graph=$w
          npos=$(( npos + 1 )) ;;
@@ -159,7 +160,8 @@ _flowbatch() {
   _flowbatch_decide "${COMP_WORDS[@]:1:COMP_CWORD-1}"
   case $what in
     commands)
-      COMPREPLY=($(compgen -W ")SH" + command_list(app) + R"SH(" -- "$_flowbatch_cur"))
+      COMPREPLY=($(compgen -W ")SH" +
+         command_list(app) + R"SH(" -- "$_flowbatch_cur"))
       _flowbatch_files toml ;;
     options:*) COMPREPLY=($(compgen -W "$(_flowbatch_options "${what#options:}")" -- "$_flowbatch_cur")) ;;
     graph) _flowbatch_files toml ;;
@@ -185,7 +187,8 @@ std::string zsh_completion(const CLI::App& app, const TableKeys& keys) {
       "# definition and the graph format's keys: regenerate it rather than editing it.\n\n";
   out += shared_part(app, keys);
   std::string described;
-  for (const CLI::App* sub : visible_commands(app)) described += "    " + shell_word(sub->get_name() + ":" + sub->get_description()) + "\n";
+  for (const CLI::App* sub : visible_commands(app))
+    described += "    " + shell_word(sub->get_name() + ":" + sub->get_description()) + "\n";
   out += R"SH(_flowbatch() {
   local _flowbatch_cur=${words[CURRENT]} cmd graph what
   local -a commands keys
@@ -193,7 +196,8 @@ std::string zsh_completion(const CLI::App& app, const TableKeys& keys) {
   case $what in
     commands)
       commands=(
-)SH" + described + R"SH(      )
+)SH" + described +
+         R"SH(      )
       _describe command commands
       _files -g '*.toml' ;;
     options:*) compadd -- ${=$(_flowbatch_options "${what#options:}")} ;;

@@ -1,10 +1,10 @@
 #include "engine/cli/describe.h"
 
-#include <boost/version.hpp>
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <oneapi/tbb/version.h>
 #include <sqlite3.h>
+#include <boost/version.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -43,7 +43,8 @@ const std::vector<ExitCode>& exit_codes() {
   return codes;
 }
 
-constexpr const char* kDefaultCommand = "A graph file alone runs it: `flowbatch graph.toml` is `flowbatch run graph.toml`.";
+constexpr const char* kDefaultCommand =
+    "A graph file alone runs it: `flowbatch graph.toml` is `flowbatch run graph.toml`.";
 
 std::string compiler_name() {
 #if defined(__clang__)
@@ -66,10 +67,11 @@ TableKeys all_table_keys(const TypeRegistry& registry) {
 
 std::string version_text() {
   // The build string is what a plugin must match (flowbatch/version.h); the rest helps a bug report.
-  return fmt::format("flowbatch {}\nplugin API {} ({})\nbuilt with {}, Boost {}.{}.{}, oneTBB {}, libcurl {} (running {}), SQLite {}",
-                     FLOWBATCH_VERSION, kPluginApiVersion, kPluginBuild, compiler_name(), BOOST_VERSION / 100000,
-                     BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100, TBB_VERSION_STRING, LIBCURL_VERSION,
-                     curl_version_info(CURLVERSION_NOW)->version, sqlite3_libversion());
+  return fmt::format(
+      "flowbatch {}\nplugin API {} ({})\nbuilt with {}, Boost {}.{}.{}, oneTBB {}, libcurl {} (running {}), SQLite {}",
+      FLOWBATCH_VERSION, kPluginApiVersion, kPluginBuild, compiler_name(), BOOST_VERSION / 100000,
+      BOOST_VERSION / 100 % 1000, BOOST_VERSION % 100, TBB_VERSION_STRING, LIBCURL_VERSION,
+      curl_version_info(CURLVERSION_NOW)->version, sqlite3_libversion());
 }
 
 std::string help_footer() {
@@ -117,7 +119,8 @@ int cmd_help(const CLI::App& app, bool man, const std::string& output) {
   return write_output(man_page(app, FLOWBATCH_VERSION, description, extra), output) ? kExitOk : kExitFatal;
 }
 
-int cmd_completion(const CLI::App& app, const TypeRegistry& registry, const std::string& shell, const std::string& output) {
+int cmd_completion(const CLI::App& app, const TypeRegistry& registry, const std::string& shell,
+                   const std::string& output) {
   const TableKeys keys = all_table_keys(registry);
   const std::string script = shell == "zsh" ? zsh_completion(app, keys) : bash_completion(app, keys);
   return write_output(script, output) ? kExitOk : kExitFatal;

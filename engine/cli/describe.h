@@ -22,7 +22,8 @@ bool write_output(const std::string& text, const std::string& output);
 int cmd_help(const CLI::App& app, bool man, const std::string& output);
 
 /// `flowbatch completion bash|zsh`.
-int cmd_completion(const CLI::App& app, const TypeRegistry& registry, const std::string& shell, const std::string& output);
+int cmd_completion(const CLI::App& app, const TypeRegistry& registry, const std::string& shell,
+                   const std::string& output);
 
 /// A graph compiled only for the types its plugins add (loading them): its files and variables are
 /// not checked. `flowbatch plugins graph.toml` and `flowbatch schema graph.toml`.

@@ -25,8 +25,10 @@ std::string_view kind_word(KeyKind k) {
 
 void print_keys(const std::vector<KeySpec>& keys) {
   for (const auto& k : keys) {
-    std::string extra = k.required ? " (required)" : (k.default_value.empty() ? "" : " (default " + k.default_value + ")");
-    std::printf("      %-22s %-9s %s%s\n", k.name.c_str(), std::string(kind_word(k.kind)).c_str(), k.doc.c_str(), extra.c_str());
+    std::string extra =
+        k.required ? " (required)" : (k.default_value.empty() ? "" : " (default " + k.default_value + ")");
+    std::printf("      %-22s %-9s %s%s\n", k.name.c_str(), std::string(kind_word(k.kind)).c_str(), k.doc.c_str(),
+                extra.c_str());
   }
 }
 

@@ -37,7 +37,8 @@ fs::path aside_name(const fs::path& file) {
   localtime_r(&t, &tm);
   const std::string stem = file.stem().string() + fmt::format(".replayed-{:%Y%m%d-%H%M%S}", tm);
   fs::path aside = file.parent_path() / (stem + file.extension().string());
-  for (int n = 2; fs::exists(aside); ++n) aside = file.parent_path() / fmt::format("{}-{}{}", stem, n, file.extension().string());
+  for (int n = 2; fs::exists(aside); ++n)
+    aside = file.parent_path() / fmt::format("{}-{}{}", stem, n, file.extension().string());
   return aside;
 }
 
@@ -45,8 +46,8 @@ fs::path aside_name(const fs::path& file) {
 void finish_moving(StateStore& state, const StateStore::Replay& replay) {
   if (!fs::exists(replay.aside)) {
     if (!fs::exists(replay.file))
-      throw std::runtime_error(fmt::format("the replay of {} cannot go on: neither it nor {} exists any more", replay.file,
-                                           replay.aside));
+      throw std::runtime_error(
+          fmt::format("the replay of {} cannot go on: neither it nor {} exists any more", replay.file, replay.aside));
     rename_durably(replay.file, replay.aside);
   }
   state.set_replay_status(replay.id, "running");
@@ -58,13 +59,15 @@ PreparedReplay prepare_replay(const Plan& plan, const fs::path& file) {
   StateStore state(plan.pipeline.state, plan.pipeline.name);
   if (auto unfinished = state.unfinished_replay()) {
     if (!same_file(unfinished->file, file) && !same_file(unfinished->aside, file))
-      throw RunBlocked(fmt::format("a replay of {} is not finished (started {}); run `flowbatch replay {} {}` to finish it "
-                                   "first",
-                                   unfinished->file, unfinished->started_at, unfinished->file, plan.graph_file.string()));
+      throw RunBlocked(
+          fmt::format("a replay of {} is not finished (started {}); run `flowbatch replay {} {}` to finish it "
+                      "first",
+                      unfinished->file, unfinished->started_at, unfinished->file, plan.graph_file.string()));
     if (unfinished->status == "moving") finish_moving(state, *unfinished);
-    return PreparedReplay{unfinished->id, unfinished->aside,
-                          fmt::format("finishing the replay of {} started {} (reading {})", display_path(unfinished->file),
-                                      unfinished->started_at, display_path(unfinished->aside))};
+    return PreparedReplay{
+        unfinished->id, unfinished->aside,
+        fmt::format("finishing the replay of {} started {} (reading {})", display_path(unfinished->file),
+                    unfinished->started_at, display_path(unfinished->aside))};
   }
   if (!fs::is_regular_file(file)) throw std::invalid_argument(fmt::format("{} is not a file", file.string()));
   const std::string output = output_writing(plan, file);

@@ -10,9 +10,9 @@
 namespace flowbatch {
 
 struct PreparedReplay {
-  std::int64_t id = 0;             ///< the replay in the state
-  std::filesystem::path read_from; ///< the file its sources read (the set-aside dead letters)
-  std::string note;                ///< what was done, for the user: "replaying x (moved to y)"
+  std::int64_t id = 0;              ///< the replay in the state
+  std::filesystem::path read_from;  ///< the file its sources read (the set-aside dead letters)
+  std::string note;                 ///< what was done, for the user: "replaying x (moved to y)"
 };
 
 /// Finds the replay of `file` that a killed run left unfinished and goes on with it, or starts a

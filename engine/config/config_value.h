@@ -25,7 +25,7 @@ class ConfigValue {
   enum class Kind : std::uint8_t { string, integer, floating, boolean, array, table, datetime };
 
   Kind kind = Kind::table;
-  std::string text;        ///< string (and date-time, as written)
+  std::string text;  ///< string (and date-time, as written)
   std::int64_t integer = 0;
   double floating = 0;
   bool boolean = false;

@@ -32,7 +32,8 @@ void register_value(const ConfigValue& v, const std::string& subject, bool in_he
   }
 }
 
-void walk(const ConfigValue& v, const std::string& subject, bool in_headers, Redactor& redactor, Diagnostics& diagnostics) {
+void walk(const ConfigValue& v, const std::string& subject, bool in_headers, Redactor& redactor,
+          Diagnostics& diagnostics) {
   switch (v.kind) {
     case ConfigValue::Kind::string: register_value(v, subject, in_headers, redactor, diagnostics); break;
     case ConfigValue::Kind::array:

@@ -19,8 +19,8 @@ bool value_matches(const ConfigValue& value, KeyKind kind) {
     case KeyKind::number: return value.kind == K::integer || value.kind == K::floating;
     case KeyKind::boolean: return value.kind == K::boolean;
     case KeyKind::string_list:
-      return value.kind == K::array &&
-             std::all_of(value.items.begin(), value.items.end(), [](const ConfigValue& v) { return v.kind == K::string; });
+      return value.kind == K::array && std::all_of(value.items.begin(), value.items.end(),
+                                                   [](const ConfigValue& v) { return v.kind == K::string; });
     case KeyKind::any: return true;
   }
   return false;
@@ -57,7 +57,8 @@ void OptionReader::check_keys(const std::vector<std::string>& handled_elsewhere)
 
   for (const auto& e : table_.entries) {
     const KeySpec* k = spec(e.key);
-    const bool elsewhere = std::find(handled_elsewhere.begin(), handled_elsewhere.end(), e.key) != handled_elsewhere.end();
+    const bool elsewhere =
+        std::find(handled_elsewhere.begin(), handled_elsewhere.end(), e.key) != handled_elsewhere.end();
     if (!k && !elsewhere) {
       context_.diagnostics.error(e.key_where, subject_ + "." + e.key, "unknown key" + did_you_mean(e.key, known));
       continue;
@@ -94,7 +95,8 @@ bool OptionReader::check_choices(const ConfigValue& value, const KeySpec& k) {
   const std::string subject = subject_ + "." + k.name;
   if (value.kind == ConfigValue::Kind::string) {
     if (allowed(value.text)) return true;
-    context_.diagnostics.error(value.where, subject, "must be " + either_of(k.choices) + did_you_mean(value.text, k.choices));
+    context_.diagnostics.error(value.where, subject,
+                               "must be " + either_of(k.choices) + did_you_mean(value.text, k.choices));
     return false;
   }
   for (const ConfigValue& item : value.items) {  // a string_list: each item is one of the choices
@@ -203,8 +205,7 @@ std::string OptionReader::secret(std::string_view key) {
   if (variable.empty()) return {};
   const char* value = std::getenv(variable.c_str());
   if (!value || !*value) {
-    if (context_.check_environment)
-      error(key, fmt::format("environment variable {} is not set", variable));
+    if (context_.check_environment) error(key, fmt::format("environment variable {} is not set", variable));
     return {};
   }
   holds_secret_ = true;
@@ -221,7 +222,8 @@ Location OptionReader::location(std::string_view key) const {
 }
 
 void OptionReader::error(std::string_view key, std::string message) {
-  context_.diagnostics.error(location(key), key.empty() ? subject_ : subject_ + "." + std::string(key), std::move(message));
+  context_.diagnostics.error(location(key), key.empty() ? subject_ : subject_ + "." + std::string(key),
+                             std::move(message));
 }
 
 void OptionReader::warning(std::string_view key, std::string message) {

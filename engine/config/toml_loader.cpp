@@ -4,12 +4,12 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "engine/core/text.h"
 
@@ -49,8 +49,8 @@ struct Converter {
         v.kind = ConfigValue::Kind::table;
         for (const auto& [key, child] : *node.as_table()) {
           std::string k(key.str());
-          v.entries.push_back(ConfigEntry{k, location_of(key.source(), display_name),
-                                          convert(child, child_path(path, k), depth + 1)});
+          v.entries.push_back(
+              ConfigEntry{k, location_of(key.source(), display_name), convert(child, child_path(path, k), depth + 1)});
         }
         break;
       case toml::node_type::array: {
@@ -115,11 +115,12 @@ std::optional<Location> too_deep_key(std::string_view text, const std::string& d
   return std::nullopt;
 }
 
-ConfigValue parse_text(const std::string& text, const std::string& display_name,
-                       const std::filesystem::path& base_dir, Diagnostics& diagnostics) {
+ConfigValue parse_text(const std::string& text, const std::string& display_name, const std::filesystem::path& base_dir,
+                       Diagnostics& diagnostics) {
   if (auto where = too_deep_key(text, display_name)) {
-    diagnostics.error(*where, "", fmt::format("a key of more than {} dotted parts; tables nest at most {} levels deep",
-                                              kMaxKeyDots, kMaxDepth));
+    diagnostics.error(
+        *where, "",
+        fmt::format("a key of more than {} dotted parts; tables nest at most {} levels deep", kMaxKeyDots, kMaxDepth));
     ConfigValue empty;
     empty.base_dir = base_dir;
     return empty;
@@ -129,8 +130,7 @@ ConfigValue parse_text(const std::string& text, const std::string& display_name,
     Converter converter{display_name, base_dir, diagnostics};
     return converter.convert(table, "");
   } catch (const toml::parse_error& e) {
-    diagnostics.error(location_of(e.source(), display_name), "",
-                      fmt::format("invalid TOML: {}", e.description()));
+    diagnostics.error(location_of(e.source(), display_name), "", fmt::format("invalid TOML: {}", e.description()));
     ConfigValue empty;
     empty.base_dir = base_dir;
     return empty;

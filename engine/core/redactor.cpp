@@ -16,8 +16,8 @@ std::string percent_encoded(std::string_view s, const char* hex) {
   std::string out;
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || c == '-' || c == '.' || c == '_' ||
-        c == '~') {
+    if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
       out += c;
     } else {
       out += '%';
@@ -32,7 +32,7 @@ std::string percent_encoded(std::string_view s, const char* hex) {
 /// a 3-byte group (the characters it shares with its neighbours are left out).
 std::string base64_core(std::string_view secret, std::size_t offset) {
   const std::string encoded = base64_encode(std::string(offset, '\0') + std::string(secret));
-  const std::size_t first = (8 * offset + 5) / 6;                // first character of the secret's bits only
+  const std::size_t first = (8 * offset + 5) / 6;               // first character of the secret's bits only
   const std::size_t last = (8 * (offset + secret.size())) / 6;  // one past the last
   return encoded.substr(first, last - first);
 }
@@ -56,7 +56,8 @@ void replace_all(std::string& out, std::string_view what) {
 }  // namespace
 
 std::vector<std::string> encoded_forms(std::string_view secret) {
-  std::vector<std::string> forms = {percent_encoded(secret, "0123456789ABCDEF"), percent_encoded(secret, "0123456789abcdef")};
+  std::vector<std::string> forms = {percent_encoded(secret, "0123456789ABCDEF"),
+                                    percent_encoded(secret, "0123456789abcdef")};
   for (std::size_t offset = 0; offset < 3; ++offset) {
     forms.push_back(base64_core(secret, offset));
     forms.push_back(url_safe(forms.back()));

@@ -31,8 +31,8 @@ class Template {
   enum class Form { plain, raw, json };
   struct Part {
     bool is_field = false;
-    std::string text;                // literal text, or the field path as written (without a form)
-    std::vector<std::string> path;   // field path segments
+    std::string text;               // literal text, or the field path as written (without a form)
+    std::vector<std::string> path;  // field path segments
     Form form = Form::plain;
   };
 

@@ -42,7 +42,8 @@ class Compiler {
     read_nodes(root);
     plan_.fingerprints = fingerprint_graph(root);
     if (plan_.nodes.empty() && !diagnostics_.has_errors())
-      diagnostics_.error(Location{plan_.graph_file.string(), 0, 0}, "", "the graph has no nodes; add a [sources.NAME] table");
+      diagnostics_.error(Location{plan_.graph_file.string(), 0, 0}, "",
+                         "the graph has no nodes; add a [sources.NAME] table");
     resolve_edges();
     GraphChecks checks{plan_, registry_, redactor_, options_.check_environment, diagnostics_};
     checks.check_sources_exist();
@@ -128,7 +129,8 @@ class Compiler {
         try {
           p.provider = type->configure(reader);
         } catch (...) {  // a plugin type that throws instead of reporting through Options::error
-          diagnostics_.error(e.key_where, subject, "the provider type failed to configure: " + current_exception_message());
+          diagnostics_.error(e.key_where, subject,
+                             "the provider type failed to configure: " + current_exception_message());
         }
         if (!p.provider && diagnostics_.error_count() == errors_before)
           diagnostics_.error(e.key_where, subject, "the provider type could not be configured");
@@ -142,8 +144,7 @@ class Compiler {
   /// mock) never leaves the machine.
   void warn_plain_http(const ConfigValue& table, const std::string& subject, bool holds_secret) {
     bool sends_key = holds_secret;
-    if (const ConfigValue* headers = table.find("headers"))
-      sends_key = sends_key || has_expansion(*headers);
+    if (const ConfigValue* headers = table.find("headers")) sends_key = sends_key || has_expansion(*headers);
     const ConfigValue* url = find_plain_http_url(table);
     if (url && sends_key)
       diagnostics_.warning(url->where, subject,
@@ -179,9 +180,10 @@ class Compiler {
       return;
     }
     if (!seen.insert(e.key).second) {
-      diagnostics_.error(e.key_where, subject, fmt::format("a node named \"{}\" is already defined; names are shared by "
-                                                           "all node tables",
-                                                           e.key));
+      diagnostics_.error(e.key_where, subject,
+                         fmt::format("a node named \"{}\" is already defined; names are shared by "
+                                     "all node tables",
+                                     e.key));
       return;
     }
     if (!e.value.is_table()) {
@@ -199,7 +201,8 @@ class Compiler {
       return;
     }
     OptionReader reader(e.value, subject, e.key, std::move(schema), reader_context());
-    ParseContext context{reader, node.type, registry_, plan_.providers, plan_.pipeline, options_.replay_from, source_count_};
+    ParseContext context{reader,       node.type, registry_, plan_.providers, plan_.pipeline, options_.replay_from,
+                         source_count_};
     const std::size_t errors_before = diagnostics_.error_count();
     try {
       node.config = kind.parse(context);
@@ -224,8 +227,8 @@ class Compiler {
         const auto names = registry_.names(kind.family);
         diagnostics_.error(type_value ? type_value->where : table.where, subject + ".type",
                            fmt::format("unknown {} type \"{}\"{}; known types: {}{}", kind.name, type_out,
-                                       did_you_mean(type_out, names), names.empty() ? "none built in" : join(names, ", "),
-                                       plugins_hint()));
+                                       did_you_mean(type_out, names),
+                                       names.empty() ? "none built in" : join(names, ", "), plugins_hint()));
         return {};
       }
       schema.insert(schema.end(), type_keys->begin(), type_keys->end());
@@ -237,7 +240,7 @@ class Compiler {
   void read_inputs(const NodeKind& kind, const ConfigValue& table, const std::string& subject, std::size_t node_index) {
     const ConfigValue* inputs = table.find("inputs");
     if (!inputs || inputs->kind != ConfigValue::Kind::array) return;  // reported by the OptionReader
-    if (kind.accepts.empty()) return;                                // likewise ("unknown key")
+    if (kind.accepts.empty()) return;                                 // likewise ("unknown key")
     if (inputs->items.empty()) diagnostics_.error(inputs->where, subject + ".inputs", "must name at least one input");
     for (const auto& v : inputs->items)
       if (v.kind == ConfigValue::Kind::string) pending_inputs_.push_back({node_index, {v.text, v.where}});
@@ -262,7 +265,8 @@ class Compiler {
     const std::string port_name = dot == std::string::npos ? "" : ref.text.substr(dot + 1);
     const auto found = index.find(node_name);
     if (found == index.end()) {
-      diagnostics_.error(ref.where, subject, fmt::format("unknown node \"{}\"{}", node_name, did_you_mean(node_name, names)));
+      diagnostics_.error(ref.where, subject,
+                         fmt::format("unknown node \"{}\"{}", node_name, did_you_mean(node_name, names)));
       return;
     }
     const std::size_t from = found->second;

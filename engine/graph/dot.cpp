@@ -28,9 +28,10 @@ const char* shape_of(const NodeKind& kind) {
 }  // namespace
 
 std::string to_dot(const Plan& plan) {
-  std::string out = fmt::format("digraph {} {{\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
-                                "  edge [fontname=\"Helvetica\", fontsize=9];\n",
-                                dot_id(plan.pipeline.name));
+  std::string out = fmt::format(
+      "digraph {} {{\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
+      "  edge [fontname=\"Helvetica\", fontsize=9];\n",
+      dot_id(plan.pipeline.name));
   for (const auto& p : plan.providers) {
     const RateSettings& r = p.settings.rate;
     std::string limits = r.adaptive ? fmt::format("max_concurrency=adaptive (<= {})", r.concurrency_limit)

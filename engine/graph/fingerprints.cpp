@@ -1,8 +1,8 @@
 #include "engine/graph/fingerprints.h"
 
+#include <fmt/format.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
 
 #include <set>
 
@@ -13,13 +13,26 @@ namespace {
 
 /// Keys that decide how fast, how safely or how often, never what an answer is.
 bool operational(std::string_view key) {
-  static const std::set<std::string_view> keys = {
-      "cache",          "flush_every",   "max_concurrency", "max_concurrency_limit", "initial_concurrency",
-      "requests_per_minute", "tokens_per_minute", "ca_file", "low_speed_limit", "api_key", "api_key_env",
-      "headers",        "failure_rate",  "rate_limit_rate", "latency_sigma", "multiplier", "jitter",
-      "burst_seconds"};
+  static const std::set<std::string_view> keys = {"cache",
+                                                  "flush_every",
+                                                  "max_concurrency",
+                                                  "max_concurrency_limit",
+                                                  "initial_concurrency",
+                                                  "requests_per_minute",
+                                                  "tokens_per_minute",
+                                                  "ca_file",
+                                                  "low_speed_limit",
+                                                  "api_key",
+                                                  "api_key_env",
+                                                  "headers",
+                                                  "failure_rate",
+                                                  "rate_limit_rate",
+                                                  "latency_sigma",
+                                                  "multiplier",
+                                                  "jitter",
+                                                  "burst_seconds"};
   if (keys.contains(key)) return true;
-  if (key.ends_with("_ms")) return true;  // time-outs, back-offs, latencies, intervals
+  if (key.ends_with("_ms")) return true;                      // time-outs, back-offs, latencies, intervals
   return key.starts_with("pack_") && key.ends_with("_rate");  // a simulation's faults
 }
 

@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
 #include <algorithm>
 #include <map>
 #include <set>
-#include <sys/stat.h>
 
 #include "engine/config/option_reader.h"
 #include "engine/core/paths.h"
@@ -14,10 +14,11 @@
 namespace flowbatch {
 
 void GraphChecks::check_sources_exist() {
-  const bool has_source = std::any_of(plan.nodes.begin(), plan.nodes.end(),
-                                      [](const PlanNode& n) { return n.kind->accepts.empty(); });
+  const bool has_source =
+      std::any_of(plan.nodes.begin(), plan.nodes.end(), [](const PlanNode& n) { return n.kind->accepts.empty(); });
   if (!has_source && !plan.nodes.empty())
-    diagnostics.error(Location{plan.graph_file.string(), 0, 0}, "", "the graph has no source; add a [sources.NAME] table");
+    diagnostics.error(Location{plan.graph_file.string(), 0, 0}, "",
+                      "the graph has no source; add a [sources.NAME] table");
 }
 
 std::optional<std::size_t> GraphChecks::default_dead_letter(const std::optional<Location>& dead_letter_key) {
@@ -53,7 +54,8 @@ std::optional<std::size_t> GraphChecks::default_dead_letter(const std::optional<
   table.set("path", path, table.where);
 
   std::string name = "default_dead_letter";
-  while (std::any_of(plan.nodes.begin(), plan.nodes.end(), [&](const PlanNode& n) { return n.name == name; })) name += "_";
+  while (std::any_of(plan.nodes.begin(), plan.nodes.end(), [&](const PlanNode& n) { return n.name == name; }))
+    name += "_";
   OptionReader reader(table, "dead_letters." + name, name, kind->keys, {diagnostics, redactor, check_environment});
   static const std::string kNoType;
   static const std::filesystem::path kNoReplay;
@@ -77,7 +79,7 @@ void GraphChecks::route_unconnected_ports(const std::optional<Location>& dead_le
     dead_letter = default_dead_letter(dead_letter_key);
     looked_up = true;
   }
-  const std::size_t node_count = plan.nodes.size();  // the default dead letter may be appended
+  const std::size_t node_count = plan.nodes.size();         // the default dead letter may be appended
   std::set<std::pair<std::size_t, std::size_t>> connected;  // (node, port); a scan per port was quadratic
   for (const auto& e : plan.edges) connected.emplace(e.from, e.port);
   for (std::size_t n = 0; n < node_count; ++n) {
@@ -103,10 +105,10 @@ void GraphChecks::route_unconnected_ports(const std::optional<Location>& dead_le
       if (*dead_letter == n) continue;  // never route a node into itself
       plan.edges.push_back(PlanEdge{n, p, *dead_letter, true});
       const PlanNode& target = plan.nodes[*dead_letter];
-      diagnostics.warning(where, subject,
-                          fmt::format("\"{}\" is connected to nothing; its {} go to the default dead letter \"{}\"{}",
-                                      port, to_string(kind), target.name,
-                                      target.implicit ? " (" + target.config->label() + ")" : ""));
+      diagnostics.warning(
+          where, subject,
+          fmt::format("\"{}\" is connected to nothing; its {} go to the default dead letter \"{}\"{}", port,
+                      to_string(kind), target.name, target.implicit ? " (" + target.config->label() + ")" : ""));
     }
   }
 }
@@ -206,10 +208,10 @@ struct FileIdentity {
 
 struct NamedFile {
   FileUse use;
-  std::string owner;  ///< "sink \"results\"", "the run's state"
+  std::string owner;    ///< "sink \"results\"", "the run's state"
   std::string subject;  ///< "sinks.results.path"
   FileIdentity identity;
-  bool state = false;   ///< one of the state's own files
+  bool state = false;  ///< one of the state's own files
 };
 
 }  // namespace
@@ -225,8 +227,8 @@ void GraphChecks::check_file_conflicts(const std::filesystem::path& replay_from)
     // SQLite writes the state and two files beside it.
     for (const char* suffix : {"", "-wal", "-shm"}) {
       const std::filesystem::path p = plan.pipeline.state.string() + suffix;
-      files.push_back(NamedFile{FileUse{p, "state", plan.pipeline.state_where, true}, "the run's state", "pipeline.state",
-                                FileIdentity(p), true});
+      files.push_back(NamedFile{FileUse{p, "state", plan.pipeline.state_where, true}, "the run's state",
+                                "pipeline.state", FileIdentity(p), true});
     }
   }
   if (!plan.pipeline.cache.empty()) {  // the same for the response cache (shared by graphs: never written over)
@@ -237,9 +239,11 @@ void GraphChecks::check_file_conflicts(const std::filesystem::path& replay_from)
     }
   }
   const Location nowhere{plan.graph_file.string(), 0, 0};
-  files.push_back(NamedFile{FileUse{plan.graph_file, "", nowhere, false}, "the graph file", "", FileIdentity(plan.graph_file)});
+  files.push_back(
+      NamedFile{FileUse{plan.graph_file, "", nowhere, false}, "the graph file", "", FileIdentity(plan.graph_file)});
   if (!replay_from.empty())
-    files.push_back(NamedFile{FileUse{replay_from, "", nowhere, false}, "the replayed file", "", FileIdentity(replay_from)});
+    files.push_back(
+        NamedFile{FileUse{replay_from, "", nowhere, false}, "the replayed file", "", FileIdentity(replay_from)});
 
   for (std::size_t i = 0; i < files.size(); ++i) {
     for (std::size_t j = 0; j < files.size(); ++j) {
@@ -250,7 +254,8 @@ void GraphChecks::check_file_conflicts(const std::filesystem::path& replay_from)
       if (writer.state && other.state) continue;
       if (!writer.identity.same(other.identity)) continue;
       const std::string what = other.use.writes ? "also writes it" : "reads it";
-      const std::string where = other.subject.empty() ? "" : fmt::format(" ({} at {})", other.subject, other.use.where.str());
+      const std::string where =
+          other.subject.empty() ? "" : fmt::format(" ({} at {})", other.subject, other.use.where.str());
       diagnostics.error(writer.use.where, writer.subject,
                         fmt::format("{} writes {}, and {} {}{}; every output needs a file of its own, and nothing may "
                                     "overwrite an input",
@@ -332,11 +337,12 @@ void GraphChecks::check_template_fields() {
         if (lacking == 0) continue;
         std::vector<std::string> has;
         for (const auto& kv : records.front()) has.emplace_back(kv.key());
-        diagnostics.warning(read.where, node.kind->table + "." + node.name + "." + read.key,
-                            fmt::format("names {{{{{}}}}}, which {} of the first {} records of source \"{}\" lack{}{}; "
-                                        "such items fail as invalid_input instead of being sent",
-                                        read.field, lacking, records.size(), plan.nodes[s].name,
-                                        did_you_mean(field, has), has.empty() ? "" : " (fields: " + join(has, ", ") + ")"));
+        diagnostics.warning(
+            read.where, node.kind->table + "." + node.name + "." + read.key,
+            fmt::format("names {{{{{}}}}}, which {} of the first {} records of source \"{}\" lack{}{}; "
+                        "such items fail as invalid_input instead of being sent",
+                        read.field, lacking, records.size(), plan.nodes[s].name, did_you_mean(field, has),
+                        has.empty() ? "" : " (fields: " + join(has, ", ") + ")"));
       }
     }
   }

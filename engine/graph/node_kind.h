@@ -4,12 +4,12 @@
 // assembly use only this description, so a new kind needs neither changed. (The compiler does know
 // two tables by name: it counts [sources] for ParseContext::source_count, and adds an implicit
 // [dead_letters] node for unconnected error ports: see engine/graph/graph_checks.cpp.)
-#include <filesystem>
 #include <boost/json/object.hpp>
+#include <filesystem>
 
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,12 +79,12 @@ class BuildContext;  // engine/runtime/build_context.h
 class NodeRuntime;   // engine/runtime/node_runtime.h
 
 struct NodeKind {
-  std::string table;    ///< the TOML table holding nodes of this kind: "batches"
-  std::string name;     ///< singular, for messages: "batch"
+  std::string table;  ///< the TOML table holding nodes of this kind: "batches"
+  std::string name;   ///< singular, for messages: "batch"
   std::string summary;
   std::vector<KeySpec> keys;  ///< keys of the kind itself (a typed kind adds its type's keys)
   TypeFamily family = TypeFamily::none;
-  std::string default_type;     ///< typed kinds: the type when `type` is absent ("" = required)
+  std::string default_type;  ///< typed kinds: the type when `type` is absent ("" = required)
   std::vector<PortSpec> outputs;
   std::vector<PortKind> accepts;  ///< what its inputs may carry; empty: it takes no inputs
   bool breaks_cycles = false;     ///< a cycle through a node of this kind is allowed (retry)

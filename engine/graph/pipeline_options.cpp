@@ -22,16 +22,20 @@ const std::vector<KeySpec>& pipeline_keys() {
        "out/<name>.dead_letter.jsonl)"},
       {"shutdown_grace_ms", KeyKind::integer, false, "30000",
        "after Ctrl-C, how long in-flight items may finish before the run stops"},
-      {"progress", KeyKind::string, false, "auto", "how progress is shown: a live line on a terminal (tty), lines (plain), "
-       "none (off), or tty when stderr is a terminal, else plain (auto)", progress_modes()},
+      {"progress", KeyKind::string, false, "auto",
+       "how progress is shown: a live line on a terminal (tty), lines (plain), "
+       "none (off), or tty when stderr is a terminal, else plain (auto)",
+       progress_modes()},
       {"progress_interval_ms", KeyKind::integer, false, "10000", "period of plain (non-terminal) progress lines"},
       {"state", KeyKind::path, false, ".flowbatch/<graph>.db",
-       "where the run's state lives (what is done, sink positions, the cache), so a killed run resumes; \"none\": keep none"},
+       "where the run's state lives (what is done, sink positions, the cache), so a killed run resumes; \"none\": keep "
+       "none"},
       {"cache", KeyKind::path, false, ".flowbatch/cache.db",
        "the lasting response cache of calls with cache = true: it outlives runs and --fresh, and graphs naming the "
        "same file share it; \"none\": keep no cache"},
       {"threads", KeyKind::integer, false, "0",
-       "worker threads for the graph's compute (parsing, templating, writing), the main thread included; 0: one per core"},
+       "worker threads for the graph's compute (parsing, templating, writing), the main thread included; 0: one per "
+       "core"},
       {"io_threads", KeyKind::integer, false, "1",
        "threads running HTTP transfers (one libcurl multi loop each); one is plenty below ~5,000 requests/s"},
       {"plugins", KeyKind::string_list, false, "",
@@ -60,10 +64,13 @@ const std::vector<KeySpec>& provider_keys() {
       {"timeout_ms", KeyKind::integer, false, "60000", "one attempt's time-out, from start to last byte"},
       {"connect_timeout_ms", KeyKind::integer, false, "10000", "time-out for connecting (and the TLS handshake)"},
       {"ca_file", KeyKind::path, false, "",
-       "PEM file of the certificate authorities to trust for TLS (a private CA, a self-hosted server); default: the system's"},
+       "PEM file of the certificate authorities to trust for TLS (a private CA, a self-hosted server); default: the "
+       "system's"},
       {"low_speed_limit", KeyKind::integer, false, "16",
-       "bytes per second: an answer that has begun arriving but comes slower than this for low_speed_time_ms is a timeout (0: no check)"},
-      {"low_speed_time_ms", KeyKind::integer, false, "30000", "how long an answer may arrive slower than low_speed_limit"},
+       "bytes per second: an answer that has begun arriving but comes slower than this for low_speed_time_ms is a "
+       "timeout (0: no check)"},
+      {"low_speed_time_ms", KeyKind::integer, false, "30000",
+       "how long an answer may arrive slower than low_speed_limit"},
   };
   return keys;
 }
@@ -123,13 +130,16 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   if (blocking < 1 || blocking > 1024) o.error("blocking_threads", "must be between 1 and 1024");
   else p.blocking_threads = static_cast<std::size_t>(blocking);
   const std::int64_t response_mb = o.integer("response_memory_mb");
-  if (response_mb < 1 || response_mb > (std::int64_t{1} << 20)) o.error("response_memory_mb", "must be between 1 and 1048576");
+  if (response_mb < 1 || response_mb > (std::int64_t{1} << 20))
+    o.error("response_memory_mb", "must be between 1 and 1048576");
   else p.response_memory = static_cast<std::size_t>(response_mb) << 20;
 
   if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
     for (const ConfigValue& entry : list->items) {
       if (entry.text.empty()) o.error("plugins", "a plugin entry is empty");
-      else p.plugins.push_back(PluginRef{entry.text, entry.base_dir.empty() ? list->base_dir : entry.base_dir, entry.where});
+      else
+        p.plugins.push_back(
+            PluginRef{entry.text, entry.base_dir.empty() ? list->base_dir : entry.base_dir, entry.where});
     }
   }
   return p;

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "engine/core/diagnostics.h"
-#include "engine/ratelimit/rate_settings.h"
 #include "engine/graph/node_kind.h"
+#include "engine/ratelimit/rate_settings.h"
 #include "flowbatch/provider.h"
 
 namespace flowbatch {
@@ -22,36 +22,36 @@ enum class ProgressMode : std::uint8_t { automatic, tty, plain, off };
 /// One entry of `[pipeline] plugins`: a shared library's path (relative to the graph's folder) or
 /// a bare name looked up in the plugin folders.
 struct PluginRef {
-  std::string spec;               ///< as written: "plugins/libredact.so" or "redact_pii"
+  std::string spec;                ///< as written: "plugins/libredact.so" or "redact_pii"
   std::filesystem::path base_dir;  ///< the folder relative paths resolve against
-  Location where;                 ///< the entry in the TOML file, for errors
+  Location where;                  ///< the entry in the TOML file, for errors
 };
 
 struct PipelineOptions {
-  std::string name;                         ///< default: the graph file's name without .toml
-  std::size_t max_in_flight = 10000;        ///< items admitted but not yet at a sink or dead letter
-  std::string dead_letter;                  ///< the dead letter that unconnected error ports feed
+  std::string name;                                 ///< default: the graph file's name without .toml
+  std::size_t max_in_flight = 10000;                ///< items admitted but not yet at a sink or dead letter
+  std::string dead_letter;                          ///< the dead letter that unconnected error ports feed
   std::chrono::milliseconds shutdown_grace{30000};  ///< Ctrl-C: how long in-flight items may finish
   ProgressMode progress = ProgressMode::automatic;
   std::chrono::milliseconds progress_interval{10000};  ///< period of plain progress lines
-  std::size_t io_threads = 1;  ///< threads running the libcurl multi loop (timers run on the first)
-  std::size_t threads = 0;     ///< worker threads of the flow graph, the main thread included (0: one per core)
+  std::size_t io_threads = 1;   ///< threads running the libcurl multi loop (timers run on the first)
+  std::size_t threads = 0;      ///< worker threads of the flow graph, the main thread included (0: one per core)
   std::filesystem::path state;  ///< the run's state (resume, cache); empty: none
   Location state_where;         ///< where `state` is set (the [pipeline] table when it is not)
   std::filesystem::path cache;  ///< the lasting response cache (calls with cache = true); empty: none
   Location cache_where;
-  std::vector<PluginRef> plugins;  ///< shared libraries that add node types, loaded before nodes are read
+  std::vector<PluginRef> plugins;    ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
   std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.
 struct ProviderSettings {
-  RateSettings rate;  ///< concurrency (fixed or adaptive), requests and tokens per minute
-  std::chrono::milliseconds timeout{60000};          ///< one attempt, from start to last byte
+  RateSettings rate;                         ///< concurrency (fixed or adaptive), requests and tokens per minute
+  std::chrono::milliseconds timeout{60000};  ///< one attempt, from start to last byte
   std::chrono::milliseconds connect_timeout{10000};  ///< connecting (and TLS) within an attempt
   std::string ca_file;  ///< PEM certificates to trust for TLS instead of the system's; empty: the system's
-  std::int64_t low_speed_limit = 16;                ///< bytes/s below which an arriving answer is too slow (0: no check)
+  std::int64_t low_speed_limit = 16;  ///< bytes/s below which an arriving answer is too slow (0: no check)
   std::chrono::milliseconds low_speed_time{30000};  ///< ... for this long
 };
 
@@ -78,15 +78,15 @@ struct PlanNode {
   std::string type;  ///< typed kinds: the selected type
   std::unique_ptr<NodeConfig> config;
   Location where;
-  bool implicit = false;  ///< added by the compiler (the default dead letter)
+  bool implicit = false;       ///< added by the compiler (the default dead letter)
   std::vector<FileUse> files;  ///< the files its path keys name
 };
 
 struct PlanEdge {
-  std::size_t from = 0;  ///< producing node
-  std::size_t port = 0;  ///< index into the producer's kind->outputs
-  std::size_t to = 0;    ///< consuming node
-  bool implicit = false; ///< added by the compiler (an unconnected error port's route)
+  std::size_t from = 0;   ///< producing node
+  std::size_t port = 0;   ///< index into the producer's kind->outputs
+  std::size_t to = 0;     ///< consuming node
+  bool implicit = false;  ///< added by the compiler (an unconnected error port's route)
 };
 
 struct Plan {

@@ -26,13 +26,13 @@ template <class Type>
 void TypeRegistry::insert(std::map<std::string, Entry<Type>, std::less<>>& map, Type type, std::string_view family) {
   if (type.name.empty()) throw IncompleteTypeError(fmt::format("a {} type was registered without a name", family));
   if (!type.configure)
-    throw IncompleteTypeError(fmt::format("{} type \"{}\" was registered without a configure function", family, type.name));
+    throw IncompleteTypeError(
+        fmt::format("{} type \"{}\" was registered without a configure function", family, type.name));
   auto it = map.find(type.name);
   if (it != map.end()) {
     const std::string first = it->second.origin.empty() ? "built in" : "registered by " + it->second.origin;
-    throw DuplicateTypeError(
-        fmt::format("{} type \"{}\" is registered twice: {} and again{}", family, type.name, first,
-                    origin_.empty() ? " as a built-in" : " by " + origin_));
+    throw DuplicateTypeError(fmt::format("{} type \"{}\" is registered twice: {} and again{}", family, type.name, first,
+                                         origin_.empty() ? " as a built-in" : " by " + origin_));
   }
   std::string name = type.name;
   map.emplace(std::move(name), Entry<Type>{std::move(type), origin_});
@@ -44,7 +44,8 @@ void TypeRegistry::add(TransformType type) { insert(transforms_, std::move(type)
 void TypeRegistry::add(ProviderType type) { insert(providers_, std::move(type), "provider"); }
 
 void TypeRegistry::add_kind(NodeKind kind) {
-  if (kind_for_table(kind.table)) throw DuplicateTypeError(fmt::format("node kind [{}] is registered twice", kind.table));
+  if (kind_for_table(kind.table))
+    throw DuplicateTypeError(fmt::format("node kind [{}] is registered twice", kind.table));
   kinds_.push_back(std::move(kind));
 }
 

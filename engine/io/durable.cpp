@@ -45,10 +45,12 @@ void create_folders_durably(const std::filesystem::path& folder) {
     if (p == p.parent_path()) break;
   }
   if (!p.empty() && std::filesystem::exists(p) && !std::filesystem::is_directory(p))
-    throw std::runtime_error("cannot create the folder " + folder.string() + ": " + p.string() + " is a file, not a folder");
+    throw std::runtime_error("cannot create the folder " + folder.string() + ": " + p.string() +
+                             " is a file, not a folder");
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
     // 0700: the folders hold outputs and the state (prompts, answers); the umask may take more away.
-    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) throw_file_error("cannot create the folder " + it->string(), errno);
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST)
+      throw_file_error("cannot create the folder " + it->string(), errno);
     sync_folder(folder_of(*it));
   }
 }

@@ -17,7 +17,9 @@ struct CurlGlobal {
   ~CurlGlobal() { curl_global_cleanup(); }
 };
 
-std::runtime_error system_error(const char* what) { return std::runtime_error(std::string(what) + ": " + std::strerror(errno)); }
+std::runtime_error system_error(const char* what) {
+  return std::runtime_error(std::string(what) + ": " + std::strerror(errno));
+}
 }  // namespace
 
 EventLoop::EventLoop() {

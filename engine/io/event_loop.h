@@ -76,9 +76,7 @@ class EventLoop {
     bool skippable = false;
   };
   struct Later {
-    bool operator()(const Timer& a, const Timer& b) const {
-      return a.when != b.when ? a.when > b.when : a.seq > b.seq;
-    }
+    bool operator()(const Timer& a, const Timer& b) const { return a.when != b.when ? a.when > b.when : a.seq > b.seq; }
   };
 
   void run();
@@ -97,7 +95,7 @@ class EventLoop {
 
   CURLM* multi_ = nullptr;
   int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: other threads write to it to wake the loop
+  int wake_fd_ = -1;                                // eventfd: other threads write to it to wake the loop
   std::optional<Clock::time_point> curl_deadline_;  // when libcurl wants socket_action(TIMEOUT)
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};

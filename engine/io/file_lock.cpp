@@ -24,16 +24,17 @@ void file_lock::lock_or_throw(int fd, const std::filesystem::path& path, const s
   holder.l_type = F_WRLCK;
   holder.l_whence = SEEK_SET;
   const bool known = ::fcntl(fd, F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
-  throw FileBusy(fmt::format("{} is in use by another flowbatch run{} ({}); wait for it to end, or stop it, then run "
-                             "this command again",
-                             what, known ? fmt::format(" (pid {})", holder.l_pid) : "", path.string()));
+  throw FileBusy(
+      fmt::format("{} is in use by another flowbatch run{} ({}); wait for it to end, or stop it, then run "
+                  "this command again",
+                  what, known ? fmt::format(" (pid {})", holder.l_pid) : "", path.string()));
 }
 
 RunLock::RunLock(const std::filesystem::path& lock_file, const std::string& what) {
   if (lock_file.has_parent_path()) {
     try {
       create_folders_durably(lock_file.parent_path());  // 0700, as every folder flowbatch makes
-    } catch (const std::exception&) {  // open() below says what is wrong, naming the file
+    } catch (const std::exception&) {                   // open() below says what is wrong, naming the file
     }
   }
   fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -16,7 +16,8 @@ std::optional<HttpHeader> parse_header_line(std::string_view line) {
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+    value.remove_suffix(1);
   return HttpHeader{std::move(name), std::string(value)};
 }
 
@@ -129,9 +130,10 @@ bool cannot_connect(CURLcode code) {
 /// made (every connection busy) says so.
 Failure transport_failure(CURL* easy, CURLcode code, const Transfer& t) {
   if (t.too_slow)
-    return make_failure(ErrorClass::timeout,
-                        fmt::format("the answer arrived slower than {} bytes/s for {} ms (the provider's low_speed_limit)",
-                                    t.options.low_speed_limit, t.options.low_speed_time.count()));
+    return make_failure(
+        ErrorClass::timeout,
+        fmt::format("the answer arrived slower than {} bytes/s for {} ms (the provider's low_speed_limit)",
+                    t.options.low_speed_limit, t.options.low_speed_time.count()));
   if (t.over_budget)
     return make_failure(ErrorClass::network,
                         fmt::format("the answers being received at once would take more than {} of memory; this one "
@@ -146,8 +148,8 @@ Failure transport_failure(CURL* easy, CURLcode code, const Transfer& t) {
   curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us);
   const auto timeout_us = static_cast<curl_off_t>(t.options.timeout.count()) * 1000;
   if (request_sent_us == 0 && total_us < timeout_us)
-    return make_failure(ErrorClass::network, fmt::format("could not connect within {} ms ({})",
-                                                         t.options.connect_timeout.count(), detail));
+    return make_failure(ErrorClass::network,
+                        fmt::format("could not connect within {} ms ({})", t.options.connect_timeout.count(), detail));
   if (request_sent_us == 0)
     return make_failure(ErrorClass::timeout, fmt::format("no connection free within the request's {} ms time-out ({})",
                                                          t.options.timeout.count(), detail));
@@ -156,9 +158,7 @@ Failure transport_failure(CURL* easy, CURLcode code, const Transfer& t) {
 }
 
 /// What a transfer cut short by a stop (abort_all, a loop that stops) ends with.
-Failure cancelled_by_stop() {
-  return make_failure(ErrorClass::network, "cancelled: the run stopped");
-}
+Failure cancelled_by_stop() { return make_failure(ErrorClass::network, "cancelled: the run stopped"); }
 
 }  // namespace
 
@@ -325,9 +325,9 @@ struct HttpClient::Worker {
   std::mutex mutex;
   std::vector<std::unique_ptr<Transfer>> queue;  // guarded by mutex
   std::atomic<bool> aborting{false};
-  std::unordered_map<CURL*, Transfer*> active;   // loop thread only
-  std::vector<CURL*> spare;                      // loop thread only
-  SteadyClock::time_point last_speed_check;      // loop thread only
+  std::unordered_map<CURL*, Transfer*> active;  // loop thread only
+  std::vector<CURL*> spare;                     // loop thread only
+  SteadyClock::time_point last_speed_check;     // loop thread only
 };
 
 bool HttpClient::ResponseBudget::charge(std::size_t n) {

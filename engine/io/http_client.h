@@ -19,7 +19,7 @@ std::optional<HttpHeader> parse_header_line(std::string_view line);
 
 /// Per-transfer limits, from the provider's settings.
 struct TransferOptions {
-  std::chrono::milliseconds timeout{60000};         ///< the whole transfer, connection included
+  std::chrono::milliseconds timeout{60000};  ///< the whole transfer, connection included
   std::chrono::milliseconds connect_timeout{10000};
   /// PEM certificates to trust instead of the system's (nullptr: the system's). Not copied: it
   /// points into the provider's settings, which outlive every transfer of the run.

@@ -49,12 +49,13 @@ std::optional<std::string> LineReader::changed_while_read() const {
   if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   const auto now = static_cast<std::uint64_t>(st.st_size);
   if (now < size_at_open_)
-    return fmt::format("{} shrank while it was read (from {} to {} bytes): only the records before the cut were read", path_.string(),
-                       size_at_open_, now);
+    return fmt::format("{} shrank while it was read (from {} to {} bytes): only the records before the cut were read",
+                       path_.string(), size_at_open_, now);
   if (now > offset_)
-    return fmt::format("{} grew while it was read: the {} bytes added after its end was reached were not read; run the same "
-                       "command again to process them (records already done are skipped)",
-                       path_.string(), now - offset_);
+    return fmt::format(
+        "{} grew while it was read: the {} bytes added after its end was reached were not read; run the same "
+        "command again to process them (records already done are skipped)",
+        path_.string(), now - offset_);
   return std::nullopt;
 }
 
@@ -145,7 +146,7 @@ bool LineReader::skip_overlong(std::string& line, std::uint64_t& line_number) {
       return true;
     }
     offset_ += end_ - begin_;
-    begin_ = end_;  // fill() then reuses the buffer from its start instead of growing it
+    begin_ = end_;             // fill() then reuses the buffer from its start instead of growing it
     if (!fill()) return true;  // the file ends inside the line
   }
 }

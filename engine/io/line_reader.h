@@ -36,7 +36,9 @@ class LineReader {
   bool fill();
   void skip_bom();
   bool skip_overlong(std::string& line, std::uint64_t& line_number);
-  std::size_t head_size() const { return static_cast<std::size_t>(std::min<std::uint64_t>(kOverlongHead, max_line_bytes_)); }
+  std::size_t head_size() const {
+    return static_cast<std::size_t>(std::min<std::uint64_t>(kOverlongHead, max_line_bytes_));
+  }
 
   std::filesystem::path path_;
   int fd_ = -1;

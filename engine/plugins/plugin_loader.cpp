@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "engine/core/text.h"
 #include "engine/core/exceptions.h"
+#include "engine/core/text.h"
 #include "flowbatch/version.h"
 
 namespace flowbatch {
@@ -53,7 +53,8 @@ class PluginLoader {
  private:
   fs::path resolve(const PluginRef& ref) {
     if (!is_bare_name(ref.spec)) {
-      fs::path path = fs::path(ref.spec).is_absolute() ? fs::path(ref.spec) : (ref.base_dir / ref.spec).lexically_normal();
+      fs::path path =
+          fs::path(ref.spec).is_absolute() ? fs::path(ref.spec) : (ref.base_dir / ref.spec).lexically_normal();
       std::error_code ec;  // e.g. a folder we may not enter: reported at the entry, not thrown
       if (!fs::is_regular_file(path, ec)) {
         fail(fmt::format("plugin {} does not exist (relative paths start at the graph file's folder)", path.string()));
@@ -70,8 +71,9 @@ class PluginLoader {
       }
       looked.push_back(dir.string());
     }
-    fail(fmt::format("cannot find plugin \"{}\" (lib{}.so) in {}; give its path, or add its folder to FLOWBATCH_PLUGIN_PATH",
-                     ref.spec, ref.spec, looked.empty() ? "no plugin folder" : join(looked, ", ")));
+    fail(fmt::format(
+        "cannot find plugin \"{}\" (lib{}.so) in {}; give its path, or add its folder to FLOWBATCH_PLUGIN_PATH",
+        ref.spec, ref.spec, looked.empty() ? "no plugin folder" : join(looked, ", ")));
     return {};
   }
 
@@ -88,16 +90,20 @@ class PluginLoader {
     auto build = reinterpret_cast<BuildFn>(::dlsym(handle, "flowbatch_plugin_build"));
     auto register_types = reinterpret_cast<RegisterFn>(::dlsym(handle, "flowbatch_plugin_register"));
     if (!version || !build || !register_types) {
-      const char* missing = !version ? "flowbatch_plugin_api_version" : !build ? "flowbatch_plugin_build" : "flowbatch_plugin_register";
-      fail(fmt::format("{} is not a flowbatch plugin: it does not export {}() (define it with FLOWBATCH_PLUGIN from "
-                       "<flowbatch/plugin.h>)",
-                       path, missing));
+      const char* missing = !version ? "flowbatch_plugin_api_version"
+                            : !build ? "flowbatch_plugin_build"
+                                     : "flowbatch_plugin_register";
+      fail(
+          fmt::format("{} is not a flowbatch plugin: it does not export {}() (define it with FLOWBATCH_PLUGIN from "
+                      "<flowbatch/plugin.h>)",
+                      path, missing));
       return false;
     }
     if (const int v = version(); v != kPluginApiVersion) {
-      fail(fmt::format("{} was built for flowbatch plugin API version {}, but this flowbatch speaks version {}; rebuild "
-                       "the plugin against this flowbatch's headers",
-                       path, v, kPluginApiVersion));
+      fail(
+          fmt::format("{} was built for flowbatch plugin API version {}, but this flowbatch speaks version {}; rebuild "
+                      "the plugin against this flowbatch's headers",
+                      path, v, kPluginApiVersion));
       return false;
     }
     if (const char* b = build(); !b || std::strcmp(b, kPluginBuild) != 0) {

@@ -11,7 +11,8 @@ namespace flowbatch {
 
 /// The folders a bare plugin name (`plugins = ["redact_pii"]`) is looked up in, in order: each
 /// folder of FLOWBATCH_PLUGIN_PATH (colon-separated), then `plugins/` beside the flowbatch
-/// program (the build tree), then `../lib/flowbatch/plugins` from it (an installed flowbatch; the libdir is the install's).
+/// program (the build tree), then `../lib/flowbatch/plugins` from it (an installed flowbatch; the libdir is the
+/// install's).
 std::vector<std::filesystem::path> plugin_search_path();
 
 /// Loads every plugin of `[pipeline] plugins` into the registry: dlopen, then the API version

@@ -7,9 +7,9 @@ namespace flowbatch {
 
 namespace {
 constexpr double kDecreaseRatio = 0.9;
-constexpr double kRisingShare = 0.2;  // 20% over the base round trip means queueing
-constexpr std::size_t kProbeEvery = 30;             // windows between two probes of the base
-constexpr std::size_t kHorizon = kProbeEvery + 2;   // windows remembered: always one probe among them
+constexpr double kRisingShare = 0.2;               // 20% over the base round trip means queueing
+constexpr std::size_t kProbeEvery = 30;            // windows between two probes of the base
+constexpr std::size_t kHorizon = kProbeEvery + 2;  // windows remembered: always one probe among them
 constexpr double kMinWindowMs = 50;
 }  // namespace
 
@@ -49,7 +49,8 @@ void AdaptiveConcurrency::close_window(Clock::time_point now) {
     windows_since_probe_ = 0;
     limit_ = pushed_back_ ? std::max<std::size_t>(1, limit_before_probe_ * 9 / 10) : limit_before_probe_;
   } else if (pushed_back_ || rising) {
-    limit_ = std::max<std::size_t>(1, static_cast<std::size_t>(std::floor(static_cast<double>(limit_) * kDecreaseRatio)));
+    limit_ =
+        std::max<std::size_t>(1, static_cast<std::size_t>(std::floor(static_cast<double>(limit_) * kDecreaseRatio)));
     slow_start_ = false;
   } else if (reached_limit_) {
     limit_ = std::min(max_, slow_start_ ? limit_ * 2 : limit_ + 1);

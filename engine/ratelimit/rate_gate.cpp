@@ -129,7 +129,8 @@ void RateGate::learn(const AttemptFeedback& f, Clock::time_point now) {
       held.emplace(wanted, now);
     } else if (std::abs(held->per_minute() - wanted) > 0.5) {
       if (wanted < held->per_minute())
-        log_.info("the server allows {:.0f} {} per minute; using that instead of {:.0f}", wanted, what, held->per_minute());
+        log_.info("the server allows {:.0f} {} per minute; using that instead of {:.0f}", wanted, what,
+                  held->per_minute());
       held->set_per_minute(wanted, now);
     }
   };
@@ -162,7 +163,8 @@ void RateGate::cool_down(const AttemptFeedback& f, Clock::time_point now) {
   paused_ms_ += static_cast<std::uint64_t>(pause.count());
   // One line now and then, not one per 429.
   if (now >= next_pause_log_) {
-    log_.info("rate limited by the server: pausing all requests for {} ms ({} pauses so far)", pause.count(), pauses_.load());
+    log_.info("rate limited by the server: pausing all requests for {} ms ({} pauses so far)", pause.count(),
+              pauses_.load());
     next_pause_log_ = now + std::chrono::seconds(10);
   }
 }

@@ -22,7 +22,7 @@ struct AttemptFeedback {
   bool back_pressure = false;  ///< 429, 503/529 or a time-out: the server is overwhelmed
   bool rate_limited = false;   ///< a 429 (the provider cools down)
   RateLimitSignals signals;
-  std::uint64_t ticket = 0;    ///< the number the gate gave the request when it started
+  std::uint64_t ticket = 0;  ///< the number the gate gave the request when it started
 };
 
 /// Decides when each request to one provider may start: the moment it starts is when the
@@ -93,9 +93,9 @@ class RateGate {
   std::chrono::milliseconds next_cooldown_{1000};  // doubles on consecutive 429s without a hint
   std::optional<Clock::time_point> armed_at_;
   std::deque<Clock::time_point> recent_starts_;  // starts of the last few seconds
-  std::uint64_t started_ = 0;                     // requests started so far (tickets handed out)
+  std::uint64_t started_ = 0;                    // requests started so far (tickets handed out)
   bool server_announces_limits_ = false;
-  bool rate_learnt_ = false;                      // the request rate was lowered by 429s
+  bool rate_learnt_ = false;  // the request rate was lowered by 429s
   Clock::time_point last_429_{};
   Clock::time_point last_raise_{};
   Clock::time_point last_slow_down_{};

@@ -53,7 +53,8 @@ void GraphAssembly::build(flow::sender<Packet>& ticker) {
   for (const auto& node : plan_.nodes) {
     NodeStats& stats = run_.metrics.add_node(node.name, node.kind->name);
     auto& ports = ports_.emplace_back();
-    for (std::size_t p = 0; p < node.kind->outputs.size(); ++p) ports.push_back(std::make_unique<OutputPort>(graph_, stats));
+    for (std::size_t p = 0; p < node.kind->outputs.size(); ++p)
+      ports.push_back(std::make_unique<OutputPort>(graph_, stats));
   }
   for (const auto& provider : plan_.providers)
     lanes_.push_back(std::make_unique<ProviderLane>(graph_, provider, run_, http_, blocking_,

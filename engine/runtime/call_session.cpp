@@ -82,7 +82,8 @@ void CallSession::complete(const ExchangePtr& exchange) {
         break;
       case Verdict::Kind::again:
         if (ex.items.size() == 1) {  // already alone: sending it again alone would not change a thing
-          record_failure(item, make_failure(ErrorClass::malformed, "the answer did not hold this item's answer"), result);
+          record_failure(item, make_failure(ErrorClass::malformed, "the answer did not hold this item's answer"),
+                         result);
           failed.push_back(std::move(item));
           break;
         }
@@ -167,7 +168,8 @@ void CallSession::share_usage(Exchange& ex) const {
       remainders.emplace_back(part % total, i);
     }
     std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    for (std::size_t k = 0; given < amount && k < remainders.size(); ++k, ++given) ex.items[remainders[k].second].*field += 1;
+    for (std::size_t k = 0; given < amount && k < remainders.size(); ++k, ++given)
+      ex.items[remainders[k].second].*field += 1;
   };
   share(in, &Item::input_tokens);
   share(out, &Item::output_tokens);

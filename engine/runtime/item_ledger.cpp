@@ -9,7 +9,8 @@ namespace {
 /// every run for the same graph and input, so a resumed run recognises what an output committed.
 std::uint64_t child_part(std::uint64_t parent, std::uint64_t kind, std::uint64_t index) {
   const std::uint64_t words[3] = {parent, kind, index};
-  const std::uint64_t part = stable_hash(std::string_view(reinterpret_cast<const char*>(words), sizeof words), 0x1ed6e5);
+  const std::uint64_t part =
+      stable_hash(std::string_view(reinterpret_cast<const char*>(words), sizeof words), 0x1ed6e5);
   return part == 0 ? 1 : part;  // 0 is the record's own item
 }
 constexpr std::uint64_t kCopy = 1;
@@ -151,8 +152,7 @@ void ItemLedger::created(std::size_t n) {
   if (n == 0) return;
   const auto now = alive_.fetch_add(static_cast<std::int64_t>(n)) + static_cast<std::int64_t>(n);
   std::int64_t peak = metrics_.peak_outstanding.load(std::memory_order_relaxed);
-  while (now > peak && !metrics_.peak_outstanding.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+  while (now > peak && !metrics_.peak_outstanding.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {}
 }
 
 void ItemLedger::end(const ItemVector& items, Ending ending, NodeStats* at) {

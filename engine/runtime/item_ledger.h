@@ -37,11 +37,11 @@ enum class Ending : std::uint8_t {
 /// `members` (the traces of the items merged), whose records end, and complete, when the group's
 /// last item does.
 struct RecordTicket {
-  std::atomic<int> alive{1};        ///< items of the record that have not ended
-  std::atomic<int> uncommitted{1};  ///< items not yet committed by an output (or discarded)
-  std::atomic<bool> abandoned{false};     ///< one item was dropped by a stop: never complete
-  std::atomic<bool> dead_lettered{false}; ///< one item went to a dead letter: the record failed
-  std::vector<ItemTrace> members;   ///< a merged group: what it was made of (empty for a record)
+  std::atomic<int> alive{1};               ///< items of the record that have not ended
+  std::atomic<int> uncommitted{1};         ///< items not yet committed by an output (or discarded)
+  std::atomic<bool> abandoned{false};      ///< one item was dropped by a stop: never complete
+  std::atomic<bool> dead_lettered{false};  ///< one item went to a dead letter: the record failed
+  std::vector<ItemTrace> members;          ///< a merged group: what it was made of (empty for a record)
 };
 
 /// The items of output writes since its last commit, and what committing them means for their

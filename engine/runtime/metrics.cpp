@@ -16,7 +16,9 @@ std::size_t LatencyHistogram::bucket_of(double ms) {
   return std::min<std::size_t>(kBuckets - 1, static_cast<std::size_t>(b));
 }
 
-double LatencyHistogram::upper_ms(std::size_t bucket) { return kFirstMs * std::pow(kRatio, static_cast<double>(bucket)); }
+double LatencyHistogram::upper_ms(std::size_t bucket) {
+  return kFirstMs * std::pow(kRatio, static_cast<double>(bucket));
+}
 
 void LatencyHistogram::record(std::chrono::nanoseconds latency) {
   const double ms = std::chrono::duration<double, std::milli>(latency).count();

@@ -31,7 +31,7 @@ class LatencyHistogram {
 struct NodeStats {
   std::string name;
   std::string kind;
-  std::string destination;               ///< terminal nodes: where items were written
+  std::string destination;                 ///< terminal nodes: where items were written
   std::atomic<std::uint64_t> received{0};  ///< items in
   std::atomic<std::uint64_t> emitted{0};   ///< items out, all ports
   std::atomic<std::uint64_t> ended{0};     ///< items that ended here (terminal nodes)
@@ -51,23 +51,25 @@ class Metrics {
   const std::deque<NodeStats>& nodes() const { return nodes_; }
   NodeStats& node(std::size_t index) { return nodes_[index]; }
 
-  void count_attempt_error(ErrorClass c) { attempt_errors[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
+  void count_attempt_error(ErrorClass c) {
+    attempt_errors[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed);
+  }
   void count_dead(ErrorClass c) { dead_by_class[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
 
-  std::atomic<std::uint64_t> admitted{0};     ///< items read from sources
-  std::atomic<std::uint64_t> records_ok{0};      ///< input records done, every item at a sink (or discarded)
-  std::atomic<std::uint64_t> records_failed{0};  ///< input records done, some item in a dead letter
-  std::atomic<std::uint64_t> records_skipped{0}; ///< input records a previous run completed
-  std::atomic<std::uint64_t> succeeded{0};    ///< items written by sinks
-  std::atomic<std::uint64_t> dead{0};         ///< items written by dead letters
-  std::atomic<std::uint64_t> discarded{0};    ///< items that reached an output connected to nothing
-  std::atomic<std::uint64_t> abandoned{0};    ///< items dropped by a hard stop (resumable)
-  std::atomic<std::uint64_t> skipped{0};      ///< records a previous run completed (resuming)
-  std::atomic<std::uint64_t> changed{0};      ///< of those, records whose input changed since
-  std::atomic<std::uint64_t> already_replayed{0};  ///< replayed records an earlier replay sent already
-  std::atomic<std::uint64_t> duplicate_ids{0};     ///< records whose id an earlier record of their source had
-  std::atomic<std::uint64_t> cache_hits{0};   ///< requests (or packed items) answered from the cache
-  std::atomic<std::uint64_t> cache_saved_input_tokens{0};   ///< tokens the cache's answers cost when first paid for
+  std::atomic<std::uint64_t> admitted{0};                  ///< items read from sources
+  std::atomic<std::uint64_t> records_ok{0};                ///< input records done, every item at a sink (or discarded)
+  std::atomic<std::uint64_t> records_failed{0};            ///< input records done, some item in a dead letter
+  std::atomic<std::uint64_t> records_skipped{0};           ///< input records a previous run completed
+  std::atomic<std::uint64_t> succeeded{0};                 ///< items written by sinks
+  std::atomic<std::uint64_t> dead{0};                      ///< items written by dead letters
+  std::atomic<std::uint64_t> discarded{0};                 ///< items that reached an output connected to nothing
+  std::atomic<std::uint64_t> abandoned{0};                 ///< items dropped by a hard stop (resumable)
+  std::atomic<std::uint64_t> skipped{0};                   ///< records a previous run completed (resuming)
+  std::atomic<std::uint64_t> changed{0};                   ///< of those, records whose input changed since
+  std::atomic<std::uint64_t> already_replayed{0};          ///< replayed records an earlier replay sent already
+  std::atomic<std::uint64_t> duplicate_ids{0};             ///< records whose id an earlier record of their source had
+  std::atomic<std::uint64_t> cache_hits{0};                ///< requests (or packed items) answered from the cache
+  std::atomic<std::uint64_t> cache_saved_input_tokens{0};  ///< tokens the cache's answers cost when first paid for
   std::atomic<std::uint64_t> cache_saved_output_tokens{0};
   std::atomic<std::uint64_t> packed_items{0};     ///< items sent in packed requests (each attempt)
   std::atomic<std::uint64_t> packed_requests{0};  ///< packed requests made
@@ -75,15 +77,15 @@ class Metrics {
   /// repeated, less the instruction and ids packing adds; negative when a pack costs more).
   std::atomic<std::int64_t> pack_saved_input_tokens{0};
   std::atomic<std::uint64_t> pack_resends{0};     ///< items a packed answer left out, repeated or garbled: sent again
-  std::atomic<std::int64_t> retry_waiting{0}; ///< items waiting out a retry back-off now
+  std::atomic<std::int64_t> retry_waiting{0};     ///< items waiting out a retry back-off now
   std::atomic<std::int64_t> peak_outstanding{0};  ///< the most items alive at once
-  std::atomic<std::uint64_t> dead_held{0};    ///< items the dead-letter files hold (with a state: earlier runs' too)
-  std::atomic<std::uint64_t> retries{0};      ///< retry attempts scheduled
-  std::atomic<std::uint64_t> splits{0};       ///< multi-item requests split to isolate a bad item
+  std::atomic<std::uint64_t> dead_held{0};  ///< items the dead-letter files hold (with a state: earlier runs' too)
+  std::atomic<std::uint64_t> retries{0};    ///< retry attempts scheduled
+  std::atomic<std::uint64_t> splits{0};     ///< multi-item requests split to isolate a bad item
   std::array<std::atomic<std::uint64_t>, kClasses> attempt_errors{};  ///< every failed attempt, by class
   std::array<std::atomic<std::uint64_t>, kClasses> dead_by_class{};   ///< dead-lettered items, by final class
 
-  std::atomic<std::uint64_t> requests{0};        ///< requests completed (any outcome)
+  std::atomic<std::uint64_t> requests{0};  ///< requests completed (any outcome)
   std::atomic<std::uint64_t> input_tokens{0};
   std::atomic<std::uint64_t> output_tokens{0};
   LatencyHistogram request_latency;

@@ -26,7 +26,8 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
         std::vector<ExchangeOwner*> owners;
         for (const ExchangePtr& exchange : *batch) {
           completed(exchange);
-          if (std::find(owners.begin(), owners.end(), exchange->owner) == owners.end()) owners.push_back(exchange->owner);
+          if (std::find(owners.begin(), owners.end(), exchange->owner) == owners.end())
+            owners.push_back(exchange->owner);
         }
         for (ExchangeOwner* owner : owners) owner->flush();
         return flow::continue_msg();
@@ -67,17 +68,18 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
     arrived(exchange);
     return;
   }
-  gate_.request(static_cast<double>(exchange->request.estimated_tokens), [this, exchange](bool go, std::uint64_t ticket) {
-    if (!go || run_.draining()) {
-      if (go) gate_.cancelled();  // it took a slot after all: give it back
-      exchange->abandoned = true;
-      arrived(exchange);
-      return;
-    }
-    exchange->gated = true;
-    exchange->ticket = ticket;
-    dispatch(exchange);
-  });
+  gate_.request(static_cast<double>(exchange->request.estimated_tokens),
+                [this, exchange](bool go, std::uint64_t ticket) {
+                  if (!go || run_.draining()) {
+                    if (go) gate_.cancelled();  // it took a slot after all: give it back
+                    exchange->abandoned = true;
+                    arrived(exchange);
+                    return;
+                  }
+                  exchange->gated = true;
+                  exchange->ticket = ticket;
+                  dispatch(exchange);
+                });
 }
 
 void ProviderLane::dispatch(const ExchangePtr& exchange) {
@@ -102,9 +104,7 @@ void ProviderLane::dispatch(const ExchangePtr& exchange) {
       });
       return;
     }
-    case Dispatch::Kind::blocking:
-      blocking_.post([this, exchange] { run_blocking(exchange); });
-      return;
+    case Dispatch::Kind::blocking: blocking_.post([this, exchange] { run_blocking(exchange); }); return;
   }
 }
 
@@ -119,7 +119,8 @@ void ProviderLane::run_blocking(const ExchangePtr& exchange) {
     result = exchange->dispatch.work();
   } catch (...) {  // a plugin's work that throws: this request fails, the run goes on
     result = CallResult{};
-    result.failure = make_failure(ErrorClass::server, fmt::format("the provider failed: {}", current_exception_message()));
+    result.failure =
+        make_failure(ErrorClass::server, fmt::format("the provider failed: {}", current_exception_message()));
   }
   arrived(exchange);
 }
@@ -209,10 +210,12 @@ AttemptFeedback ProviderLane::feedback_of(const Exchange& ex) const {
     return f;
   }
   const Failure& failure = *r.failure;
-  if (!f.signals.retry_after && failure.retry_after_ms >= 0) f.signals.retry_after = std::chrono::milliseconds(failure.retry_after_ms);
+  if (!f.signals.retry_after && failure.retry_after_ms >= 0)
+    f.signals.retry_after = std::chrono::milliseconds(failure.retry_after_ms);
   f.rate_limited = failure.error_class == ErrorClass::rate_limit;
-  f.back_pressure = f.rate_limited || failure.error_class == ErrorClass::timeout ||
-                    (failure.error_class == ErrorClass::server && (failure.http_status == 503 || failure.http_status == 529));
+  f.back_pressure =
+      f.rate_limited || failure.error_class == ErrorClass::timeout ||
+      (failure.error_class == ErrorClass::server && (failure.http_status == 503 || failure.http_status == 529));
   return f;
 }
 
@@ -230,9 +233,10 @@ std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
     case ErrorClass::quota:
       return fmt::format("quota or credit exhausted ({}); add credit, then run the same command to go on", message);
     case ErrorClass::auth:
-      return fmt::format("the API refused the request's credentials ({}); check the key (api_key_env) and its permissions, "
-                         "then run the same command to go on",
-                         message);
+      return fmt::format(
+          "the API refused the request's credentials ({}); check the key (api_key_env) and its permissions, "
+          "then run the same command to go on",
+          message);
     default: break;
   }
   if (reached || reached_server_.load(std::memory_order_relaxed)) return std::nullopt;

@@ -40,13 +40,13 @@ struct Exchange {
   HttpResponse response;
   CallResult result;
   std::chrono::steady_clock::time_point started;
-  bool from_cache = false; ///< `response` came from the request cache: nothing is sent
-  std::string cache_key;   ///< set when the answer may come from (or go to) the cache
+  bool from_cache = false;             ///< `response` came from the request cache: nothing is sent
+  std::string cache_key;               ///< set when the answer may come from (or go to) the cache
   std::vector<std::string> item_keys;  ///< per item, when each item's answer is cached on its own (packing)
   std::vector<std::size_t> weights;    ///< per item, its share of the prompt (characters): how usage is shared out
-  bool gated = false;      ///< the rate gate let it start (and must hear how it ended)
-  std::uint64_t ticket = 0;  ///< the gate's number for its start
-  bool abandoned = false;  ///< never sent, or its answer unusable: a stop came first
+  bool gated = false;                  ///< the rate gate let it start (and must hear how it ended)
+  std::uint64_t ticket = 0;            ///< the gate's number for its start
+  bool abandoned = false;              ///< never sent, or its answer unusable: a stop came first
 
   /// Points request.items at `items`; call after `items` is final.
   void bind_items() {

@@ -101,8 +101,7 @@ std::string ProgressReporter::line() const {
   std::string eta = "--";
   if (total && rate > 0 && done < total)
     eta = short_duration(std::chrono::seconds(std::lround(static_cast<double>(total - done) / rate)));
-  else if (total && done >= total)
-    eta = "0s";
+  else if (total && done >= total) eta = "0s";
   return fmt::format("{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}", progress, rate, eta,
                      with_commas(m.records_ok.load() + m.records_skipped.load()),
                      with_commas(static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.retry_waiting.load()))),
@@ -123,20 +122,24 @@ std::string run_summary(const RunState& run, const std::string& job_name, RunSta
   const std::uint64_t done = records_done(m);
   const bool interrupted = status != RunStatus::finished;
   std::string out = fmt::format("{}: {} in {:.2f} s, {} items ({:.0f} items/s)\n", job_name, to_string(status), elapsed,
-                                with_commas(done),
-                                static_cast<double>(done) / std::max(elapsed, 1e-3));
+                                with_commas(done), static_cast<double>(done) / std::max(elapsed, 1e-3));
   for (const NodeStats& s : m.nodes()) {
     if (s.destination.empty()) continue;
-    out += fmt::format("  {:<12} {:<20} {:>10} items  {}\n", s.kind, s.name, with_commas(s.ended.load()), s.destination);
+    out +=
+        fmt::format("  {:<12} {:<20} {:>10} items  {}\n", s.kind, s.name, with_commas(s.ended.load()), s.destination);
   }
-  out += fmt::format("  peak in flight {} items (max_in_flight bounds it)\n", with_commas(static_cast<std::uint64_t>(m.peak_outstanding.load())));
+  out += fmt::format("  peak in flight {} items (max_in_flight bounds it)\n",
+                     with_commas(static_cast<std::uint64_t>(m.peak_outstanding.load())));
   if (m.skipped.load())
     out += fmt::format("  skipped {} items a previous run completed{}\n", with_commas(m.skipped.load()),
-                       m.changed.load() ? fmt::format(" ({} of them changed since; their earlier results are kept)", with_commas(m.changed.load())) : "");
+                       m.changed.load() ? fmt::format(" ({} of them changed since; their earlier results are kept)",
+                                                      with_commas(m.changed.load()))
+                                        : "");
   if (m.duplicate_ids.load())
-    out += fmt::format("  duplicate ids: {} records share an id with an earlier record of their source (each is processed; "
-                       "their results share the id)\n",
-                       with_commas(m.duplicate_ids.load()));
+    out += fmt::format(
+        "  duplicate ids: {} records share an id with an earlier record of their source (each is processed; "
+        "their results share the id)\n",
+        with_commas(m.duplicate_ids.load()));
   if (m.already_replayed.load())
     out += fmt::format("  skipped {} records an earlier replay already sent through the graph (not sent again)\n",
                        with_commas(m.already_replayed.load()));
@@ -146,28 +149,33 @@ std::string run_summary(const RunState& run, const std::string& job_name, RunSta
                        with_commas(m.cache_saved_output_tokens.load()));
   if (m.packed_requests.load()) {
     const std::int64_t saved = m.pack_saved_input_tokens.load();
-    out += fmt::format("  packed {} items into {} requests ({:.1f} a request, {} sent again); packing {} about {} input "
-                       "tokens against one request per item\n",
-                       with_commas(m.packed_items.load()), with_commas(m.packed_requests.load()),
-                       static_cast<double>(m.packed_items.load()) / static_cast<double>(m.packed_requests.load()),
-                       with_commas(m.pack_resends.load()), saved >= 0 ? "saved" : "cost",
-                       with_commas(static_cast<std::uint64_t>(saved >= 0 ? saved : -saved)));
+    out += fmt::format(
+        "  packed {} items into {} requests ({:.1f} a request, {} sent again); packing {} about {} input "
+        "tokens against one request per item\n",
+        with_commas(m.packed_items.load()), with_commas(m.packed_requests.load()),
+        static_cast<double>(m.packed_items.load()) / static_cast<double>(m.packed_requests.load()),
+        with_commas(m.pack_resends.load()), saved >= 0 ? "saved" : "cost",
+        with_commas(static_cast<std::uint64_t>(saved >= 0 ? saved : -saved)));
   }
   if (m.discarded.load())
     out += fmt::format("  discarded {} items (outputs connected to nothing)\n", with_commas(m.discarded.load()));
   if (m.abandoned.load() || interrupted) {
-    const auto unfinished = m.abandoned.load() + static_cast<std::uint64_t>(std::max<std::int64_t>(0, run.outstanding()));
+    const auto unfinished =
+        m.abandoned.load() + static_cast<std::uint64_t>(std::max<std::int64_t>(0, run.outstanding()));
     out += fmt::format("  unfinished {} items (stopped before they ended)\n", with_commas(unfinished));
   }
-  if (const std::string dead = classes_line(m.dead_by_class); !dead.empty()) out += "  dead-lettered by class: " + dead + "\n";
+  if (const std::string dead = classes_line(m.dead_by_class); !dead.empty())
+    out += "  dead-lettered by class: " + dead + "\n";
   if (const std::string attempts = classes_line(m.attempt_errors); !attempts.empty())
     out += "  failed attempts by class: " + attempts + "\n";
   if (m.requests.load()) {
-    out += fmt::format("  requests {} ({} retries), latency p50 {:.0f} ms, p95 {:.0f} ms, p99 {:.0f} ms\n",
-                       with_commas(m.requests.load()), with_commas(m.retries.load()), m.request_latency.percentile_ms(0.5),
-                       m.request_latency.percentile_ms(0.95), m.request_latency.percentile_ms(0.99));
+    out +=
+        fmt::format("  requests {} ({} retries), latency p50 {:.0f} ms, p95 {:.0f} ms, p99 {:.0f} ms\n",
+                    with_commas(m.requests.load()), with_commas(m.retries.load()), m.request_latency.percentile_ms(0.5),
+                    m.request_latency.percentile_ms(0.95), m.request_latency.percentile_ms(0.99));
     if (m.input_tokens.load() || m.output_tokens.load())
-      out += fmt::format("  tokens in {}, out {}\n", with_commas(m.input_tokens.load()), with_commas(m.output_tokens.load()));
+      out += fmt::format("  tokens in {}, out {}\n", with_commas(m.input_tokens.load()),
+                         with_commas(m.output_tokens.load()));
   }
   return out;
 }
@@ -185,8 +193,11 @@ boost::json::object run_report_json(const RunState& run, const std::string& job_
   const Metrics& m = run.metrics;
   boost::json::array nodes;
   for (const NodeStats& s : m.nodes()) {
-    boost::json::object n{{"name", s.name}, {"kind", s.kind}, {"received", s.received.load()},
-                          {"emitted", s.emitted.load()}, {"ended", s.ended.load()}};
+    boost::json::object n{{"name", s.name},
+                          {"kind", s.kind},
+                          {"received", s.received.load()},
+                          {"emitted", s.emitted.load()},
+                          {"ended", s.ended.load()}};
     if (!s.destination.empty()) n["destination"] = s.destination;
     nodes.push_back(std::move(n));
   }
@@ -209,12 +220,14 @@ boost::json::object run_report_json(const RunState& run, const std::string& job_
                                     {"cache_hits", m.cache_hits.load()},
                                     {"peak_in_flight", m.peak_outstanding.load()}}},
       {"nodes", std::move(nodes)},
-      {"errors", boost::json::object{{"attempts", classes_json(m.attempt_errors)}, {"dead_lettered", classes_json(m.dead_by_class)}}},
-      {"requests", boost::json::object{{"count", m.requests.load()},
-                                       {"retries", m.retries.load()},
-                                       {"latency_ms", boost::json::object{{"p50", m.request_latency.percentile_ms(0.5)},
-                                                                          {"p95", m.request_latency.percentile_ms(0.95)},
-                                                                          {"p99", m.request_latency.percentile_ms(0.99)}}}}},
+      {"errors", boost::json::object{{"attempts", classes_json(m.attempt_errors)},
+                                     {"dead_lettered", classes_json(m.dead_by_class)}}},
+      {"requests",
+       boost::json::object{{"count", m.requests.load()},
+                           {"retries", m.retries.load()},
+                           {"latency_ms", boost::json::object{{"p50", m.request_latency.percentile_ms(0.5)},
+                                                              {"p95", m.request_latency.percentile_ms(0.95)},
+                                                              {"p99", m.request_latency.percentile_ms(0.99)}}}}},
       {"tokens", boost::json::object{{"input", m.input_tokens.load()},
                                      {"output", m.output_tokens.load()},
                                      {"cache_saved_input", m.cache_saved_input_tokens.load()},
@@ -235,7 +248,9 @@ std::string provider_summary(const std::vector<std::unique_ptr<ProviderLane>>& l
     const RateGate& g = lane->gate();
     const RateSettings& s = lane->spec().settings.rate;
     std::string line;
-    if (g.pauses()) line += fmt::format(", {} pauses for rate limits ({:.1f} s)", g.pauses(), static_cast<double>(g.paused_ms()) / 1000.0);
+    if (g.pauses())
+      line += fmt::format(", {} pauses for rate limits ({:.1f} s)", g.pauses(),
+                          static_cast<double>(g.paused_ms()) / 1000.0);
     if (s.adaptive) line += fmt::format(", adaptive concurrency ended at {}", g.concurrency_limit());
     if (g.requests_per_minute() > 0 && g.requests_per_minute() != s.requests_per_minute)
       line += fmt::format(", requests/min settled at {:.0f}", g.requests_per_minute());

@@ -1,8 +1,8 @@
 #pragma once
 // Report: how a run ended (its one status, its exit code) and what it did (summary text, JSON).
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
-#include <boost/json/object.hpp>
 
 #include <memory>
 #include <string>
@@ -30,11 +30,11 @@ int exit_code(RunStatus status, bool dead_letters_hold_items);
 struct RunReport {
   RunStatus status = RunStatus::finished;
   int exit_code = 0;
-  std::string fatal_error;  ///< set when the run stopped on a fatal error
+  std::string fatal_error;       ///< set when the run stopped on a fatal error
   std::string resumable_reason;  ///< set when it stopped early and can be resumed (exit 75)
   std::string archived_state;    ///< --fresh: where the previous state was moved
-  std::string summary;      ///< the end-of-run report, ready to print
-  boost::json::object json; ///< the same, for machines (flowbatch run --report FILE)
+  std::string summary;           ///< the end-of-run report, ready to print
+  boost::json::object json;      ///< the same, for machines (flowbatch run --report FILE)
   std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;
   std::uint64_t requests = 0, retries = 0;
   std::int64_t peak_in_flight = 0;  ///< the most items alive at once (bounded by max_in_flight)

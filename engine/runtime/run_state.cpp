@@ -2,7 +2,6 @@
 
 #include "engine/core/exceptions.h"
 
-
 namespace flowbatch {
 
 RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redactor& redactor_ref, EventLoop& loop_ref,

@@ -61,9 +61,10 @@ class StateSession {
     if (options.replay_id != 0) {
       replayed_before_ = store_->replayed_records(options.replay_id);
     } else if (auto replay = store_->unfinished_replay()) {
-      throw RunBlocked(fmt::format("a replay of {} is not finished (started {}); run `flowbatch replay {} {}` again to "
-                                   "finish it first",
-                                   replay->file, replay->started_at, replay->file, plan.graph_file.string()));
+      throw RunBlocked(
+          fmt::format("a replay of {} is not finished (started {}); run `flowbatch replay {} {}` again to "
+                      "finish it first",
+                      replay->file, replay->started_at, replay->file, plan.graph_file.string()));
     }
     commits_ = std::make_unique<CommitQueue>(std::move(on_failure));
   }
@@ -72,7 +73,8 @@ class StateSession {
 
   /// What the run's shared state gets (the replayed hashes move there).
   RunServices services(bool append_outputs, std::filesystem::path cache_file) {
-    return RunServices{store_.get(), commits_.get(), append_outputs, std::move(replayed_before_), std::move(cache_file)};
+    return RunServices{store_.get(), commits_.get(), append_outputs, std::move(replayed_before_),
+                       std::move(cache_file)};
   }
   /// The result-relevant keys changed since the state was written: the run started over.
   const std::vector<std::string>& changed() const { return changed_; }
@@ -83,7 +85,7 @@ class StateSession {
  private:
   std::unique_ptr<RunLock> lock_;  // first: released last
   std::vector<std::string> changed_;
-  std::string archived_;           // --fresh: where the previous state went
+  std::string archived_;  // --fresh: where the previous state went
   std::unique_ptr<StateStore> store_;
   std::unordered_set<std::uint64_t> replayed_before_;
   std::unique_ptr<CommitQueue> commits_;  // after store_: its jobs use it
@@ -104,12 +106,14 @@ class Runner {
                    if (disk_full) run_.stop_resumable_now(message);
                    else run_.fail(message);
                  }),
-        run_(plan.pipeline.max_in_flight, console, redactor, loop_, session_.services(options.append_outputs, plan.pipeline.cache)),
+        run_(plan.pipeline.max_in_flight, console, redactor, loop_,
+             session_.services(options.append_outputs, plan.pipeline.cache)),
         assembly_(graph_, plan, run_, http_, blocking_, options.replay_id),
         ticker_(graph_, flow::serial, [](int, Ticker::gateway_type&) {}) {
     if (!session_.changed().empty())
-      run_.console.log(LogLevel::warn, "",
-                       fmt::format("{} changed since the last run: starting over", describe_changes(session_.changed())));
+      run_.console.log(
+          LogLevel::warn, "",
+          fmt::format("{} changed since the last run: starting over", describe_changes(session_.changed())));
     run_.set_stop_hook([this] { hard_stop(); });
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });
@@ -142,13 +146,14 @@ class Runner {
     for (auto& l : extra_loops_) l->start();
     try {
       for (const auto& r : assembly_.runtimes()) r->start();  // opens sources and sinks (a plugin's may throw anything)
-    } catch (const FileBusy& e) {  // an output another run is writing: nothing was touched
+    } catch (const FileBusy& e) {                             // an output another run is writing: nothing was touched
       run_.stop_resumable(e.what());
       hard_stop();
-    } catch (...) {  // no room for an output's folder (resumable), or a plugin's failure
+    } catch (...) {                       // no room for an output's folder (resumable), or a plugin's failure
       run_.stop_for_current_exception();  // stops the run through the stop hook
     }
-    loop_.at(EventLoop::Clock::time_point::min(), [this] { tick(); }, [this] { release_ticker(); });
+    loop_.at(
+        EventLoop::Clock::time_point::min(), [this] { tick(); }, [this] { release_ticker(); });
     graph_.wait_for_all();
     blocking_.stop();  // after a hard stop, blocking requests may still be finishing: wait for them
 
@@ -211,7 +216,8 @@ class Runner {
       next_state_flush_ = EventLoop::Clock::now() + std::chrono::seconds(1);
       run_.commit_discards();
     }
-    loop_.after(assembly_.tick_period(), [this] { tick(); }, [this] { release_ticker(); });
+    loop_.after(
+        assembly_.tick_period(), [this] { tick(); }, [this] { release_ticker(); });
   }
 
   /// On the loop thread, when the last item may just have ended.
@@ -272,7 +278,7 @@ class Runner {
 
   const Plan& plan_;
   RunOptions options_;
-  EventLoop loop_;  // declared before the graph: stopped only after wait_for_all()
+  EventLoop loop_;                                       // declared before the graph: stopped only after wait_for_all()
   std::vector<std::unique_ptr<EventLoop>> extra_loops_;  // more I/O threads (pipeline.io_threads)
   HttpClient http_;
   StateSession session_;  // before run_, which gets its services
@@ -281,7 +287,7 @@ class Runner {
   GraphAssembly assembly_;
   Ticker ticker_;
   std::optional<ProgressReporter> progress_;
-  bool ticker_released_ = false;  // loop thread only
+  bool ticker_released_ = false;                        // loop thread only
   JobQueue blocking_{plan_.pipeline.blocking_threads};  // after assembly_ (its lanes): its jobs use them
   EventLoop::Clock::time_point next_state_flush_{};
 };

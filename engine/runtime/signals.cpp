@@ -49,8 +49,7 @@ SignalPipe::~SignalPipe() {
 
 int SignalPipe::drain() {
   char buffer[64];
-  while (::read(fds_[0], buffer, sizeof buffer) > 0) {
-  }
+  while (::read(fds_[0], buffer, sizeof buffer) > 0) {}
   return g_signals.load();
 }
 

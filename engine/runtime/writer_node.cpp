@@ -58,7 +58,8 @@ void WriterNode::start() {
 /// Resuming a record that an earlier run did not finish: this output may already hold some of its
 /// items (committed while another output had not yet committed the rest).
 bool WriterNode::committed_before(const Item& item) {
-  return !committed_before_.empty() && ItemLedger::shares_record(item) && committed_before_.count(ItemLedger::key(item)) > 0;
+  return !committed_before_.empty() && ItemLedger::shares_record(item) &&
+         committed_before_.count(ItemLedger::key(item)) > 0;
 }
 
 void WriterNode::receive(const Packet& packet) {
@@ -82,7 +83,7 @@ void WriterNode::receive(const Packet& packet) {
       }
       if (run_.store) uncommitted_.add(item);  // either way its record counts it as committed here
     }
-  } catch (...) {  // a sink type's writer (maybe a plugin's) that throws: the run stops, resumable
+  } catch (...) {    // a sink type's writer (maybe a plugin's) that throws: the run stops, resumable
     broken_ = true;  // a full disk stops the run resumable, anything else fails it
     run_.stop_for_current_exception(destination_);
     run_.ledger.end(items, Ending::abandoned);

@@ -7,14 +7,14 @@
 #include <unordered_set>
 
 #include "engine/runtime/build_context.h"
-#include "engine/runtime/node_runtime.h"
 #include "engine/runtime/item_ledger.h"
+#include "engine/runtime/node_runtime.h"
 #include "flowbatch/sink.h"
 
 namespace flowbatch {
 
-/// When buffered records are flushed (handed to the destination, and committed with a state): every `every_items` items or every
-/// `interval`, whichever comes first, and at the end of the run.
+/// When buffered records are flushed (handed to the destination, and committed with a state): every `every_items` items
+/// or every `interval`, whichever comes first, and at the end of the run.
 struct FlushPolicy {
   std::size_t every_items = 200;
   std::chrono::milliseconds interval{1000};
@@ -47,7 +47,9 @@ class WriterNode final : public NodeRuntime {
 
  private:
   struct KeyHash {
-    std::size_t operator()(const ItemKey& k) const { return static_cast<std::size_t>(k.hash ^ (k.line * 0x9E3779B97F4A7C15ull) ^ k.part); }
+    std::size_t operator()(const ItemKey& k) const {
+      return static_cast<std::size_t>(k.hash ^ (k.line * 0x9E3779B97F4A7C15ull) ^ k.part);
+    }
   };
 
   void receive(const Packet& packet);
@@ -60,8 +62,8 @@ class WriterNode final : public NodeRuntime {
   NodeStats& stats_;
   Logger log_;
   std::string name_;
-  CommitBatch uncommitted_;        // items written (or found committed) since the last commit
-  std::uint64_t items_added_ = 0;  // of those, items written by this run
+  CommitBatch uncommitted_;                                // items written (or found committed) since the last commit
+  std::uint64_t items_added_ = 0;                          // of those, items written by this run
   std::unordered_set<ItemKey, KeyHash> committed_before_;  // resuming: what an earlier run committed here
   Opener open_;
   FlushPolicy policy_;

@@ -2,11 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "engine/core/exceptions.h"
 #include "engine/core/hash.h"
@@ -23,9 +23,10 @@ constexpr const char* kSchema = "flowbatch-cache-1";
 std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
 std::runtime_error unusable(const std::filesystem::path& file, const std::string& why) {
-  return std::runtime_error(fmt::format("cannot use the response cache {}: {}; set pipeline.cache to another file, or "
-                                        "to \"none\" to keep no cache",
-                                        file.string(), why));
+  return std::runtime_error(
+      fmt::format("cannot use the response cache {}: {}; set pipeline.cache to another file, or "
+                  "to \"none\" to keep no cache",
+                  file.string(), why));
 }
 
 void create_cache_file(const std::filesystem::path& file) {
@@ -38,7 +39,8 @@ sqlite3* open_read_only(const std::filesystem::path& file) {
   if (!std::filesystem::exists(file) ||
       sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
     sqlite3_close(db);
-    throw std::runtime_error(fmt::format("no response cache at {} (has a graph with cache = true run yet?)", file.string()));
+    throw std::runtime_error(
+        fmt::format("no response cache at {} (has a graph with cache = true run yet?)", file.string()));
   }
   sqlite3_busy_timeout(db, 5000);
   return db;
@@ -78,9 +80,10 @@ ResponseCache::ResponseCache(std::filesystem::path file) : file_(std::move(file)
     exec("PRAGMA synchronous=NORMAL");
     exec("PRAGMA busy_timeout=10000");
     exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    exec("CREATE TABLE IF NOT EXISTS answers(key TEXT PRIMARY KEY, value BLOB NOT NULL, input_tokens INTEGER NOT NULL, "
-         "output_tokens INTEGER NOT NULL, created_at INTEGER NOT NULL, used_at INTEGER NOT NULL, "
-         "hits INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID");
+    exec(
+        "CREATE TABLE IF NOT EXISTS answers(key TEXT PRIMARY KEY, value BLOB NOT NULL, input_tokens INTEGER NOT NULL, "
+        "output_tokens INTEGER NOT NULL, created_at INTEGER NOT NULL, used_at INTEGER NOT NULL, "
+        "hits INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID");
     exec("CREATE INDEX IF NOT EXISTS answers_by_use ON answers(used_at)");
     std::string schema;
     {
@@ -204,7 +207,8 @@ CacheStats ResponseCache::stats(const std::filesystem::path& file) {
     }
   } catch (const std::exception& e) {
     sqlite3_close(db);
-    throw std::runtime_error(fmt::format("{} is not a flowbatch response cache, or is damaged ({})", file.string(), e.what()));
+    throw std::runtime_error(
+        fmt::format("{} is not a flowbatch response cache, or is damaged ({})", file.string(), e.what()));
   }
   sqlite3_close(db);
   s.bytes = file_size_or_zero(file) + file_size_or_zero(file.string() + "-wal");

@@ -24,11 +24,11 @@ struct CachedAnswer {
 /// What `flowbatch cache stats` shows.
 struct CacheStats {
   std::uint64_t entries = 0;
-  std::uint64_t bytes = 0;          ///< the file and its write-ahead log on disk
-  std::uint64_t hits = 0;           ///< answers given from the cache, over its life
-  std::uint64_t saved_input_tokens = 0;   ///< tokens those hits did not pay for
+  std::uint64_t bytes = 0;               ///< the file and its write-ahead log on disk
+  std::uint64_t hits = 0;                ///< answers given from the cache, over its life
+  std::uint64_t saved_input_tokens = 0;  ///< tokens those hits did not pay for
   std::uint64_t saved_output_tokens = 0;
-  std::int64_t oldest_unix = 0;     ///< the entry least recently used (0: none)
+  std::int64_t oldest_unix = 0;  ///< the entry least recently used (0: none)
   std::int64_t newest_unix = 0;
 };
 

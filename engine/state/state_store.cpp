@@ -7,11 +7,11 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <unistd.h>
 #include <ctime>
 #include <stdexcept>
 
@@ -38,9 +38,10 @@ std::runtime_error refused(const std::filesystem::path& file, const std::string&
 
 /// A state that cannot be written where it is: --fresh would fail the same way, so say what to fix.
 std::runtime_error unwritable(const std::filesystem::path& file, const std::string& why) {
-  return std::runtime_error(fmt::format("cannot keep the run's state in {}: {}; make that folder writable, or set "
-                                        "pipeline.state to another place (\"none\" keeps no state)",
-                                        file.string(), why));
+  return std::runtime_error(
+      fmt::format("cannot keep the run's state in {}: {}; make that folder writable, or set "
+                  "pipeline.state to another place (\"none\" keeps no state)",
+                  file.string(), why));
 }
 
 /// Checks up front what SQLite would otherwise report late and vaguely: the folder must exist
@@ -74,7 +75,8 @@ void CompletedRecords::sort() {
 }
 
 CompletedRecords::Status CompletedRecords::lookup(std::uint64_t line, std::uint64_t hash) const {
-  auto it = std::upper_bound(runs_.begin(), runs_.end(), line, [](std::uint64_t l, const Run& r) { return l < r.first; });
+  auto it =
+      std::upper_bound(runs_.begin(), runs_.end(), line, [](std::uint64_t l, const Run& r) { return l < r.first; });
   if (it == runs_.begin()) return Status::unknown;
   --it;
   if (line >= it->first + it->hashes.size()) return Status::unknown;
@@ -89,7 +91,8 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
   if (!existed) {
     if (const int error = sqlite::create_private_file(file)) throw unwritable(file, std::strerror(error));
   }
-  if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
     const std::string why = db_ ? sqlite3_errmsg(db_) : "out of memory";
     const int code = db_ ? sqlite3_extended_errcode(db_) : SQLITE_NOMEM;
     sqlite3_close(db_);
@@ -106,15 +109,22 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     exec("PRAGMA synchronous=NORMAL");
     exec("PRAGMA busy_timeout=5000");
     exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-    exec("CREATE TABLE IF NOT EXISTS sinks(name TEXT PRIMARY KEY, position INTEGER NOT NULL, items INTEGER NOT NULL DEFAULT 0)");
-    exec("CREATE TABLE IF NOT EXISTS partial(sink TEXT NOT NULL, source TEXT NOT NULL, line INTEGER NOT NULL, "
-         "hash INTEGER NOT NULL, part INTEGER NOT NULL)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS sinks(name TEXT PRIMARY KEY, position INTEGER NOT NULL, items INTEGER NOT NULL "
+        "DEFAULT 0)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS partial(sink TEXT NOT NULL, source TEXT NOT NULL, line INTEGER NOT NULL, "
+        "hash INTEGER NOT NULL, part INTEGER NOT NULL)");
     exec("CREATE INDEX IF NOT EXISTS partial_by_sink ON partial(sink)");
-    exec("CREATE TABLE IF NOT EXISTS completed(source TEXT NOT NULL, first_line INTEGER NOT NULL, hashes BLOB NOT NULL)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS completed(source TEXT NOT NULL, first_line INTEGER NOT NULL, hashes BLOB NOT "
+        "NULL)");
     exec("CREATE INDEX IF NOT EXISTS completed_by_source ON completed(source)");
     exec("CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)");
-    exec("CREATE TABLE IF NOT EXISTS replays(id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, aside TEXT NOT NULL, "
-         "output TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT)");
+    exec(
+        "CREATE TABLE IF NOT EXISTS replays(id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, aside TEXT NOT "
+        "NULL, "
+        "output TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT)");
     // States once kept the request cache (table `cache`); the lasting cache (pipeline.cache) took
     // its place. An old state's table is left as it is.
   } catch (const StorageFull&) {
@@ -178,13 +188,15 @@ std::optional<std::filesystem::path> StateStore::archive(const std::filesystem::
   const std::string why = db ? sqlite3_errmsg(db) : "out of memory";
   sqlite3_close(db);  // the last connection: SQLite removes the emptied WAL and its index
   if (rc != SQLITE_OK) throw std::runtime_error(fmt::format("cannot set the state {} aside: {}", file.string(), why));
-  for (const char* suffix : {"-wal", "-shm"}) std::filesystem::remove(file.string() + suffix);  // empty after the checkpoint
+  for (const char* suffix : {"-wal", "-shm"})
+    std::filesystem::remove(file.string() + suffix);  // empty after the checkpoint
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
   localtime_r(&t, &tm);
   const std::string stem = file.string() + fmt::format(".{:%Y%m%d-%H%M%S}", tm);
   std::filesystem::path target = stem + ".old";
-  for (int n = 2; std::filesystem::exists(target); ++n) target = fmt::format("{}-{}.old", stem, n);  // never over an archive
+  for (int n = 2; std::filesystem::exists(target); ++n)
+    target = fmt::format("{}-{}.old", stem, n);  // never over an archive
   rename_durably(file, target);
   return target;
 }
@@ -219,9 +231,10 @@ void StateStore::check(int rc, const char* what) {
 /// output on a full disk: SQLite rolled the transaction back, so nothing is recorded half.
 void StateStore::throw_failure(int rc, const std::string& message) const {
   if ((rc & 0xFF) == SQLITE_FULL)
-    throw StorageFull(fmt::format("{} (the disk holding the state {} is full: free some space, then run the same command "
-                                  "to go on)",
-                                  message, file_.string()));
+    throw StorageFull(
+        fmt::format("{} (the disk holding the state {} is full: free some space, then run the same command "
+                    "to go on)",
+                    message, file_.string()));
   throw std::runtime_error(message);
 }
 
@@ -247,8 +260,9 @@ std::vector<ItemKey> StateStore::partial_items(const std::string& sink, const st
   while (s.step() == SQLITE_ROW) {
     const auto source = std::find(source_names.begin(), source_names.end(), s.text(0));
     if (source == source_names.end()) continue;  // a source the graph no longer has
-    out.push_back(ItemKey{static_cast<std::uint16_t>(source - source_names.begin()), static_cast<std::uint64_t>(s.integer(1)),
-                          static_cast<std::uint64_t>(s.integer(2)), static_cast<std::uint64_t>(s.integer(3))});
+    out.push_back(ItemKey{static_cast<std::uint16_t>(source - source_names.begin()),
+                          static_cast<std::uint64_t>(s.integer(1)), static_cast<std::uint64_t>(s.integer(2)),
+                          static_cast<std::uint64_t>(s.integer(3))});
   }
   return out;
 }
@@ -374,12 +388,15 @@ void StateStore::set_counters(const std::map<std::string, std::int64_t>& counter
 
 std::optional<StateStore::Replay> StateStore::unfinished_replay() {
   std::lock_guard lock(mutex_);
-  Statement s(db_, "SELECT id, file, aside, output, status, started_at FROM replays WHERE status != 'finished' ORDER BY id LIMIT 1");
+  Statement s(
+      db_,
+      "SELECT id, file, aside, output, status, started_at FROM replays WHERE status != 'finished' ORDER BY id LIMIT 1");
   if (s.step() != SQLITE_ROW) return std::nullopt;
   return Replay{s.integer(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)};
 }
 
-StateStore::Replay StateStore::begin_replay(const std::string& file, const std::string& aside, const std::string& output) {
+StateStore::Replay StateStore::begin_replay(const std::string& file, const std::string& aside,
+                                            const std::string& output) {
   std::lock_guard lock(mutex_);
   Replay r{0, file, aside, output, "moving", now_text()};
   durable_transaction([&] {
@@ -405,7 +422,8 @@ StateStore::Replay StateStore::begin_replay(const std::string& file, const std::
 void StateStore::set_replay_status(std::int64_t id, const std::string& status) {
   std::lock_guard lock(mutex_);
   durable_transaction([&] {
-    Statement s(db_, "UPDATE replays SET status = ?, finished_at = CASE WHEN ? = 'finished' THEN ? ELSE NULL END WHERE id = ?");
+    Statement s(
+        db_, "UPDATE replays SET status = ?, finished_at = CASE WHEN ? = 'finished' THEN ? ELSE NULL END WHERE id = ?");
     s.bind(1, status);
     s.bind(2, status);
     s.bind(3, now_text());
@@ -457,7 +475,8 @@ StateSummary read_state_summary(const std::filesystem::path& file) {
       s.sink_items[sinks.text(0)] = static_cast<std::uint64_t>(sinks.integer(2));
     }
     Statement done(db, "SELECT source, SUM(LENGTH(hashes)) / 8 FROM completed GROUP BY source");
-    while (done.step() == SQLITE_ROW) s.completed_per_source[done.text(0)] = static_cast<std::uint64_t>(done.integer(1));
+    while (done.step() == SQLITE_ROW)
+      s.completed_per_source[done.text(0)] = static_cast<std::uint64_t>(done.integer(1));
   } catch (const std::exception& e) {
     sqlite3_close(db);
     throw std::runtime_error(fmt::format("{} is not a flowbatch state, or is damaged ({})", file.string(), e.what()));

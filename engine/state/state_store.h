@@ -19,7 +19,7 @@ namespace flowbatch {
 struct RecordKey {
   std::uint16_t source = 0;  ///< index into the run's source names
   std::uint64_t line = 0;
-  std::uint64_t hash = 0;    ///< stable hash of the record's raw text
+  std::uint64_t hash = 0;  ///< stable hash of the record's raw text
 };
 
 /// One item of an input record: the record, and which part of it (0: the record's own item; a copy
@@ -92,9 +92,9 @@ class StateStore {
 
   /// What one commit of an output records, in one transaction.
   struct Commit {
-    std::uint64_t position = 0;         ///< the output's new durable position
-    std::uint64_t items_added = 0;      ///< items written since its last commit
-    const RecordRuns* completed = nullptr;         ///< records that became complete
+    std::uint64_t position = 0;                     ///< the output's new durable position
+    std::uint64_t items_added = 0;                  ///< items written since its last commit
+    const RecordRuns* completed = nullptr;          ///< records that became complete
     const std::vector<ItemKey>* partial = nullptr;  ///< items committed whose records are not complete yet
   };
   /// Records an output's commit.
@@ -133,7 +133,8 @@ class StateStore {
   void check(int rc, const char* what);
   [[noreturn]] void throw_failure(int rc, const std::string& message) const;
   void insert_runs(const RecordRuns& runs, const std::vector<std::string>& source_names);
-  void insert_partial(const std::string& sink, const std::vector<ItemKey>& items, const std::vector<std::string>& source_names);
+  void insert_partial(const std::string& sink, const std::vector<ItemKey>& items,
+                      const std::vector<std::string>& source_names);
   void upgrade_schema(const std::string& from);
 
   std::filesystem::path file_;

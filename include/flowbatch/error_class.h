@@ -23,9 +23,9 @@ enum class ErrorClass : std::uint8_t {
 };
 
 inline constexpr std::array<ErrorClass, 12> kAllErrorClasses = {
-    ErrorClass::rate_limit,    ErrorClass::server,    ErrorClass::timeout, ErrorClass::network,
-    ErrorClass::invalid_request, ErrorClass::auth,    ErrorClass::parse,   ErrorClass::quota,
-    ErrorClass::invalid_input, ErrorClass::transform, ErrorClass::budget,  ErrorClass::malformed};
+    ErrorClass::rate_limit,      ErrorClass::server,    ErrorClass::timeout, ErrorClass::network,
+    ErrorClass::invalid_request, ErrorClass::auth,      ErrorClass::parse,   ErrorClass::quota,
+    ErrorClass::invalid_input,   ErrorClass::transform, ErrorClass::budget,  ErrorClass::malformed};
 
 constexpr std::string_view to_string(ErrorClass c) {
   switch (c) {

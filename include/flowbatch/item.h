@@ -36,10 +36,10 @@ class ItemTrace {
 /// exceptions. Never holds a secret: messages are redacted before they are stored.
 struct Failure {
   ErrorClass error_class = ErrorClass::server;
-  std::string message;           ///< human-readable reason (the provider's message where there is one)
-  int http_status = 0;           ///< 0 when no HTTP response was received
-  std::string request_id;        ///< the provider's request id, for support tickets
-  std::string node;              ///< the node where it failed, e.g. "classify"
+  std::string message;               ///< human-readable reason (the provider's message where there is one)
+  int http_status = 0;               ///< 0 when no HTTP response was received
+  std::string request_id;            ///< the provider's request id, for support tickets
+  std::string node;                  ///< the node where it failed, e.g. "classify"
   std::int64_t retry_after_ms = -1;  ///< the server's Retry-After hint; -1 when none
   std::optional<bool> should_retry;  ///< the server's word (x-should-retry) over the retry policy
 };
@@ -61,20 +61,21 @@ inline Failure make_failure(ErrorClass error_class, std::string message, std::st
 /// Plugins read and write `fields`; the remaining members are what the engine knows of the item
 /// and are read-only for plugins.
 struct Item {
-  std::string id;                 ///< stable identity: the source's id_field, else the line number
-  std::uint64_t line = 0;         ///< 1-based position in its source (0 when not from a file)
-  boost::json::object fields;     ///< the data: decoded input plus what nodes add
+  std::string id;              ///< stable identity: the source's id_field, else the line number
+  std::uint64_t line = 0;      ///< 1-based position in its source (0 when not from a file)
+  boost::json::object fields;  ///< the data: decoded input plus what nodes add
 
-  std::optional<Failure> failure;           ///< set while the item travels an error port
-  std::uint32_t attempts = 0;               ///< call attempts made so far
-  std::vector<ErrorClass> error_history;    ///< class of every failed attempt, oldest first
-  std::int64_t first_attempt_unix_ms = 0;   ///< wall-clock time of the first call attempt
-  std::int64_t last_attempt_unix_ms = 0;    ///< wall-clock time of the latest call attempt
-  std::int64_t input_tokens = 0;            ///< prompt tokens paid for this item, over its attempts (its share of a packed request's)
-  std::int64_t output_tokens = 0;           ///< answer tokens paid for this item, likewise
-  std::string raw;                ///< the undecoded input, kept only for invalid records
+  std::optional<Failure> failure;          ///< set while the item travels an error port
+  std::uint32_t attempts = 0;              ///< call attempts made so far
+  std::vector<ErrorClass> error_history;   ///< class of every failed attempt, oldest first
+  std::int64_t first_attempt_unix_ms = 0;  ///< wall-clock time of the first call attempt
+  std::int64_t last_attempt_unix_ms = 0;   ///< wall-clock time of the latest call attempt
+  std::int64_t input_tokens =
+      0;  ///< prompt tokens paid for this item, over its attempts (its share of a packed request's)
+  std::int64_t output_tokens = 0;  ///< answer tokens paid for this item, likewise
+  std::string raw;                 ///< the undecoded input, kept only for invalid records
 
-  ItemTrace trace;                ///< the engine's bookkeeping (opaque)
+  ItemTrace trace;  ///< the engine's bookkeeping (opaque)
 
   /// The field's value, or nullptr when absent.
   const boost::json::value* find(std::string_view name) const { return fields.if_contains(name); }

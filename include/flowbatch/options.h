@@ -12,7 +12,7 @@ namespace flowbatch {
 enum class KeyKind : std::uint8_t {
   string,
   integer,
-  number,       ///< integer or float
+  number,  ///< integer or float
   boolean,
   string_list,  ///< array of strings
   path,         ///< a string naming a file; relative paths resolve against the graph file's folder

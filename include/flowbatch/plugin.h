@@ -24,12 +24,12 @@
 #include "flowbatch/transform.h"
 #include "flowbatch/version.h"
 
-#define FLOWBATCH_PLUGIN(registry)                                                        \
-  extern "C" __attribute__((visibility("default"))) int flowbatch_plugin_api_version() { \
-    return FLOWBATCH_PLUGIN_API_VERSION;                                                 \
-  }                                                                                      \
+#define FLOWBATCH_PLUGIN(registry)                                                         \
+  extern "C" __attribute__((visibility("default"))) int flowbatch_plugin_api_version() {   \
+    return FLOWBATCH_PLUGIN_API_VERSION;                                                   \
+  }                                                                                        \
   extern "C" __attribute__((visibility("default"))) const char* flowbatch_plugin_build() { \
-    return FLOWBATCH_PLUGIN_BUILD;                                                       \
-  }                                                                                      \
-  extern "C" __attribute__((visibility("default"))) void flowbatch_plugin_register(      \
+    return FLOWBATCH_PLUGIN_BUILD;                                                         \
+  }                                                                                        \
+  extern "C" __attribute__((visibility("default"))) void flowbatch_plugin_register(        \
       ::flowbatch::Registry& registry)  // NOLINT(bugprone-macro-parentheses): the argument names a parameter

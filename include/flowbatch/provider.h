@@ -38,17 +38,17 @@ struct ChatMessage {
 struct CallRequest {
   Endpoint endpoint = Endpoint::chat;
   std::string model;
-  std::vector<ChatMessage> messages;       ///< chat: the system message (if any) comes first
-  std::vector<std::string> inputs;         ///< embeddings: one input per item
+  std::vector<ChatMessage> messages;  ///< chat: the system message (if any) comes first
+  std::vector<std::string> inputs;    ///< embeddings: one input per item
   std::optional<double> temperature;
   std::optional<std::int64_t> max_tokens;
-  boost::json::value response_format;      ///< null when unset; else OpenAI's response_format object
-  std::string method = "POST";             ///< passthrough
-  std::string url_path;                    ///< passthrough: e.g. "/v1/chat/completions"
-  boost::json::value body;                 ///< passthrough: the request body
-  std::span<const Item* const> items;      ///< the items this request answers, in output order
-  std::uint32_t attempt = 1;               ///< 1 for the first try
-  std::int64_t estimated_tokens = 0;       ///< prompt + max output tokens, estimated before sending
+  boost::json::value response_format;  ///< null when unset; else OpenAI's response_format object
+  std::string method = "POST";         ///< passthrough
+  std::string url_path;                ///< passthrough: e.g. "/v1/chat/completions"
+  boost::json::value body;             ///< passthrough: the request body
+  std::span<const Item* const> items;  ///< the items this request answers, in output order
+  std::uint32_t attempt = 1;           ///< 1 for the first try
+  std::int64_t estimated_tokens = 0;   ///< prompt + max output tokens, estimated before sending
 };
 
 struct Usage {
@@ -60,14 +60,14 @@ struct Usage {
 /// engine's rate gate uses it to slow down before a 429, and to adopt a lower limit than the
 /// graph configures.
 struct RateLimitSignals {
-  std::optional<double> limit_requests;      ///< per minute
+  std::optional<double> limit_requests;  ///< per minute
   std::optional<double> remaining_requests;
   std::optional<std::chrono::milliseconds> reset_requests;  ///< until that budget is full again
-  std::optional<double> limit_tokens;        ///< per minute
+  std::optional<double> limit_tokens;                       ///< per minute
   std::optional<double> remaining_tokens;
   std::optional<std::chrono::milliseconds> reset_tokens;
-  std::optional<std::chrono::milliseconds> retry_after;     ///< Retry-After / retry-after-ms
-  std::optional<bool> should_retry;          ///< x-should-retry: the server's word on retrying
+  std::optional<std::chrono::milliseconds> retry_after;  ///< Retry-After / retry-after-ms
+  std::optional<bool> should_retry;                      ///< x-should-retry: the server's word on retrying
 };
 
 /// The outcome of one request.
@@ -76,10 +76,10 @@ struct CallResult {
   std::vector<boost::json::value> outputs;  ///< on success, one per item (text, or an embedding)
   boost::json::value body;                  ///< the response body (passthrough outputs keep it whole)
   Usage usage;
-  std::string finish_reason;                ///< "stop", "length", "content_filter", ...
+  std::string finish_reason;  ///< "stop", "length", "content_filter", ...
   std::string request_id;
   int http_status = 0;
-  RateLimitSignals rate;                    ///< what the server said about its limits
+  RateLimitSignals rate;  ///< what the server said about its limits
 };
 
 struct HttpHeader {
@@ -95,8 +95,8 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
-  int status = 0;                          ///< 0 when no response arrived (see transport_error)
-  std::vector<HttpHeader> headers;         ///< names lower-cased
+  int status = 0;                   ///< 0 when no response arrived (see transport_error)
+  std::vector<HttpHeader> headers;  ///< names lower-cased
   std::string body;
   std::optional<Failure> transport_error;  ///< time-out or network failure, already classified
   bool could_not_connect = false;          ///< refused, a name that does not resolve, TLS that fails: nothing went out
@@ -114,10 +114,10 @@ struct HttpResponse {
 struct Dispatch {
   enum class Kind : std::uint8_t { http, immediate, blocking };
   Kind kind = Kind::immediate;
-  HttpRequest http;                       ///< http: sent by the engine, then handed to parse()
-  CallResult result;                      ///< immediate: delivered after `delay`
+  HttpRequest http;   ///< http: sent by the engine, then handed to parse()
+  CallResult result;  ///< immediate: delivered after `delay`
   std::chrono::milliseconds delay{0};
-  std::function<CallResult()> work;       ///< blocking: run on the engine's blocking pool
+  std::function<CallResult()> work;  ///< blocking: run on the engine's blocking pool
 
   static Dispatch send(HttpRequest request) {
     Dispatch d;

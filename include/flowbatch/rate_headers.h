@@ -17,7 +17,8 @@ std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view text
 
 /// Milliseconds from `now` until an RFC 3339 time ("2026-11-27T01:22:50Z"); 0 when in the past,
 /// nothing when it is not one or further away than kMaxServerWait.
-std::optional<std::chrono::milliseconds> parse_rfc3339_from(std::string_view text, std::chrono::system_clock::time_point now);
+std::optional<std::chrono::milliseconds> parse_rfc3339_from(std::string_view text,
+                                                            std::chrono::system_clock::time_point now);
 
 /// x-ratelimit-{limit,remaining,reset}-{requests,tokens}, retry-after(-ms), x-should-retry.
 RateLimitSignals openai_rate_signals(const HttpResponse& response);

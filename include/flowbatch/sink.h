@@ -66,8 +66,7 @@ class RecordEncoder {
 /// A SinkWriter for a local file honouring the durability contract above (provided by the engine).
 /// Creates parent folders. The position it returns is a byte offset.
 std::unique_ptr<SinkWriter> open_file_writer(const std::filesystem::path& path,
-                                             std::shared_ptr<const RecordEncoder> encoder,
-                                             std::uint64_t resume_at);
+                                             std::shared_ptr<const RecordEncoder> encoder, std::uint64_t resume_at);
 
 /// A SinkWriter for standard output (positions count records; nothing can be taken back).
 std::unique_ptr<SinkWriter> open_stdout_writer(std::shared_ptr<const RecordEncoder> encoder);

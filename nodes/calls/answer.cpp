@@ -1,17 +1,15 @@
 #include "nodes/calls/answer.h"
 
+#include <fmt/format.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <fmt/format.h>
 
 #include "engine/core/text.h"
 
 namespace flowbatch {
 namespace {
 
-Failure parse_failure(std::string message) {
-  return make_failure(ErrorClass::parse, std::move(message));
-}
+Failure parse_failure(std::string message) { return make_failure(ErrorClass::parse, std::move(message)); }
 
 /// Merges a JSON answer's fields into the item. An answer never overwrites what the item already
 /// holds (its id, its input, earlier answers): a key it repeats with the same value is fine

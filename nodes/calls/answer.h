@@ -9,9 +9,9 @@
 namespace flowbatch {
 
 struct AnswerPlacement {
-  std::string output_field;          ///< where the answer goes
-  bool output_field_given = false;   ///< false: a JSON object answer is merged into the item instead
-  bool parse_json = false;           ///< parse = "json"
+  std::string output_field;         ///< where the answer goes
+  bool output_field_given = false;  ///< false: a JSON object answer is merged into the item instead
+  bool parse_json = false;          ///< parse = "json"
 };
 
 /// Puts `answer` (a string, or already a JSON value) on `item`; the failure when it cannot be

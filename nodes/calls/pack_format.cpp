@@ -31,18 +31,23 @@ std::string user_message(const std::vector<Input>& inputs, bool json_outputs) {
 
 boost::json::value response_format(bool json_outputs, const boost::json::value& output_schema) {
   if (json_outputs && output_schema.is_null()) return boost::json::object{{"type", "json_object"}};
-  const boost::json::value output = json_outputs ? output_schema : boost::json::value(boost::json::object{{"type", "string"}});
-  boost::json::object result{{"type", "object"},
-                             {"properties", boost::json::object{{"id", boost::json::object{{"type", "string"}}}, {"output", output}}},
-                             {"required", boost::json::array{"id", "output"}},
-                             {"additionalProperties", false}};
-  boost::json::object schema{{"type", "object"},
-                             {"properties", boost::json::object{{"results", boost::json::object{{"type", "array"}, {"items", std::move(result)}}}}},
-                             {"required", boost::json::array{"results"}},
-                             {"additionalProperties", false}};
+  const boost::json::value output =
+      json_outputs ? output_schema : boost::json::value(boost::json::object{{"type", "string"}});
+  boost::json::object result{
+      {"type", "object"},
+      {"properties", boost::json::object{{"id", boost::json::object{{"type", "string"}}}, {"output", output}}},
+      {"required", boost::json::array{"id", "output"}},
+      {"additionalProperties", false}};
+  boost::json::object schema{
+      {"type", "object"},
+      {"properties",
+       boost::json::object{{"results", boost::json::object{{"type", "array"}, {"items", std::move(result)}}}}},
+      {"required", boost::json::array{"results"}},
+      {"additionalProperties", false}};
   return boost::json::object{
       {"type", "json_schema"},
-      {"json_schema", boost::json::object{{"name", "packed_results"}, {"strict", true}, {"schema", std::move(schema)}}}};
+      {"json_schema",
+       boost::json::object{{"name", "packed_results"}, {"strict", true}, {"schema", std::move(schema)}}}};
 }
 
 std::variant<std::vector<Result>, std::string> read_answer(std::string_view text, std::string_view prefill) {

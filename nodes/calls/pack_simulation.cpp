@@ -16,7 +16,8 @@ std::optional<PackedReply> answer_packed(std::string_view user_text,
   if (!inputs) return std::nullopt;
   const bool json = asks_for_json_outputs(user_text);
   boost::json::array results;
-  for (const auto& in : *inputs) results.push_back(boost::json::object{{"id", in.id}, {"output", answer_of(in.input, json)}});
+  for (const auto& in : *inputs)
+    results.push_back(boost::json::object{{"id", in.id}, {"output", answer_of(in.input, json)}});
 
   auto pick = [&](std::uint64_t n) { return static_cast<std::size_t>(roll(n) * static_cast<double>(results.size())); };
   // Dropped first: a doubled answer keeps its right half, so every id answered once is answered

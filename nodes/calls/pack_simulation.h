@@ -31,9 +31,9 @@ struct PackedReply {
 /// model's answer to one input (text, or a JSON value when outputs are JSON); `roll(n)` a
 /// deterministic number in [0, 1) for the n-th decision; `max_chars` cuts the answer (0: none);
 /// `prefill`: what the answer continues from (left out of the text).
-std::optional<PackedReply> answer_packed(std::string_view user_text,
-                                         const std::function<boost::json::value(std::string_view input, bool json)>& answer_of,
-                                         const PackFaults& faults, const std::function<double(std::uint64_t)>& roll,
-                                         std::size_t max_chars, std::string_view prefill = {});
+std::optional<PackedReply> answer_packed(
+    std::string_view user_text, const std::function<boost::json::value(std::string_view input, bool json)>& answer_of,
+    const PackFaults& faults, const std::function<double(std::uint64_t)>& roll, std::size_t max_chars,
+    std::string_view prefill = {});
 
 }  // namespace flowbatch::pack

@@ -1,11 +1,11 @@
 // type = "anthropic": Anthropic's Messages API (x-api-key, anthropic-version). Chat calls and
 // passthrough of prepared bodies. The key is read from the environment and never printed.
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
-#include "nodes/kinds.h"
 #include "flowbatch/http.h"
 #include "flowbatch/rate_headers.h"
+#include "nodes/kinds.h"
 
 namespace flowbatch {
 namespace {
@@ -37,9 +37,9 @@ class AnthropicProvider final : public Provider {
     }
     if (!r.response_format.is_null()) {
       CallResult refused;
-      refused.failure = make_failure(
-          ErrorClass::invalid_request,
-          "the Anthropic API has no response_format; ask for JSON in the prompt and set parse = \"json\"");
+      refused.failure =
+          make_failure(ErrorClass::invalid_request,
+                       "the Anthropic API has no response_format; ask for JSON in the prompt and set parse = \"json\"");
       return Dispatch::respond(std::move(refused));
     }
     // Anthropic takes the system prompt beside the messages, not among them.
@@ -89,7 +89,8 @@ class AnthropicProvider final : public Provider {
       result.outputs.push_back(std::move(body));
       return result;
     }
-    if (const auto* stop = o.if_contains("stop_reason"); stop && stop->is_string()) result.finish_reason = finish_reason(stop->get_string());
+    if (const auto* stop = o.if_contains("stop_reason"); stop && stop->is_string())
+      result.finish_reason = finish_reason(stop->get_string());
     const auto* content = o.if_contains("content");
     if (!content || !content->is_array()) return unusable_answer(response, "the answer has no content", request_id);
     std::string text;

@@ -1,15 +1,15 @@
 // type = "http": any JSON-over-HTTP API. The URL, headers and body are templates over the item's
 // fields (plus {{prompt}}, {{system}} and {{model}} from the call, and {{api_key}} in headers);
 // the answer is taken from the response by a JSON pointer.
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
-#include "engine/core/text.h"
 #include "engine/core/template.h"
+#include "engine/core/text.h"
 #include "engine/core/url.h"
-#include "nodes/kinds.h"
 #include "flowbatch/http.h"
 #include "flowbatch/rate_headers.h"
+#include "nodes/kinds.h"
 
 namespace flowbatch {
 namespace {
@@ -70,20 +70,25 @@ std::optional<std::string> check_templates(const boost::json::value& v) {
   return std::nullopt;
 }
 
-bool has_line_break_or_nul(std::string_view text) { return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; }
+bool has_line_break_or_nul(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
 
 /// Why a rendered URL may not be sent, if it may not: it must be http(s), to the scheme and host
 /// its template writes out, with no blanks or control characters.
 std::optional<std::string> url_problem(std::string_view url, const FixedOrigin& fixed) {
   for (char c : url)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return "the URL would contain a blank or control character (from {{raw:...}}); not sent";
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return "the URL would contain a blank or control character (from {{raw:...}}); not sent";
   const std::optional<UrlOrigin> origin = url_origin(url);
   if (!origin || (origin->scheme != "http" && origin->scheme != "https"))
     return "the URL would not start with http:// or https:// once rendered; not sent";
   if (fixed.scheme && *fixed.scheme != origin->scheme)
-    return fmt::format("the item's data changes the URL's scheme from {} to {}; not sent", *fixed.scheme, origin->scheme);
+    return fmt::format("the item's data changes the URL's scheme from {} to {}; not sent", *fixed.scheme,
+                       origin->scheme);
   if (fixed.authority && *fixed.authority != origin->authority)
-    return fmt::format("the item's data changes the URL's host from \"{}\" to \"{}\"; not sent", *fixed.authority, origin->authority);
+    return fmt::format("the item's data changes the URL's host from \"{}\" to \"{}\"; not sent", *fixed.authority,
+                       origin->authority);
   return std::nullopt;
 }
 
@@ -103,10 +108,12 @@ void warn_unescaped_json(const Template& body, Options& o) {
   if (start.empty() || (start.front() != '{' && start.front() != '[')) return;
   for (const auto& part : parts)
     if (part.is_field && part.form == Template::Form::plain)
-      o.warning("body", fmt::format("{{{{{0}}}}} is inserted into this JSON body unescaped: a value with a quote in it can "
-                                    "rewrite the request. Write {{{{json:{0}}}}} (it adds the quotes) instead of \"{{{{{0}}}}}\", "
-                                    "or {{{{raw:{0}}}}} if the value is JSON already",
-                                    part.text));
+      o.warning(
+          "body",
+          fmt::format("{{{{{0}}}}} is inserted into this JSON body unescaped: a value with a quote in it can "
+                      "rewrite the request. Write {{{{json:{0}}}}} (it adds the quotes) instead of \"{{{{{0}}}}}\", "
+                      "or {{{{raw:{0}}}}} if the value is JSON already",
+                      part.text));
 }
 
 /// The `url` key: a template whose plain placeholders are percent-encoded, and whose literal
@@ -146,11 +153,13 @@ class HttpProvider final : public Provider {
       http.body = render(s_.body_text, vars, missing);
     }
     // Never send (and pay for) a request with a hole in it, or one the item's data steers.
-    if (missing) return refuse(fmt::format("the request template names {{{{{}}}}}, which this item does not have", *missing));
+    if (missing)
+      return refuse(fmt::format("the request template names {{{{{}}}}}, which this item does not have", *missing));
     if (auto problem = url_problem(http.url, s_.url_origin)) return refuse(*problem);
     for (const auto& h : http.headers)
       if (has_line_break_or_nul(h.value))
-        return refuse(fmt::format("header \"{}\" would contain a line break or NUL (from the item's data); not sent", h.name));
+        return refuse(
+            fmt::format("header \"{}\" would contain a line break or NUL (from the item's data); not sent", h.name));
     return Dispatch::send(std::move(http));
   }
 
@@ -163,7 +172,8 @@ class HttpProvider final : public Provider {
     const std::string* id = response.header("x-request-id");
     const std::string request_id = id ? *id : std::string();
     boost::json::value body = parse_body(response.body);
-    if (response.status < 200 || response.status >= 300) return http_failure(response, body.is_null() ? nullptr : &body, request_id);
+    if (response.status < 200 || response.status >= 300)
+      return http_failure(response, body.is_null() ? nullptr : &body, request_id);
     CallResult result;
     result.http_status = response.status;
     result.request_id = request_id;
@@ -174,7 +184,8 @@ class HttpProvider final : public Provider {
     }
     boost::system::error_code ec;
     const boost::json::value* found = body.find_pointer(s_.result_pointer, ec);
-    if (!found) return unusable_answer(response, fmt::format("the answer has nothing at \"{}\"", s_.result_pointer), request_id);
+    if (!found)
+      return unusable_answer(response, fmt::format("the answer has nothing at \"{}\"", s_.result_pointer), request_id);
     result.outputs.push_back(*found);
     return result;
   }
@@ -208,7 +219,8 @@ HttpSettings read_settings(Options& o) {
         continue;
       }
       if (has_line_break_or_nul(kv.key()) || kv.key().find(':') != boost::json::string_view::npos)
-        o.error("headers", fmt::format("header name \"{}\" may not hold a colon, a line break or NUL", std::string(kv.key())));
+        o.error("headers",
+                fmt::format("header name \"{}\" may not hold a colon, a line break or NUL", std::string(kv.key())));
       if (has_line_break_or_nul(kv.value().get_string()))
         o.error("headers", fmt::format("header \"{}\" may not hold a line break or NUL", std::string(kv.key())));
       try {
@@ -235,7 +247,8 @@ HttpSettings read_settings(Options& o) {
   }
   s.result_pointer = o.string("result_pointer");
   if (!s.result_pointer.empty() && s.result_pointer.front() != '/')
-    o.error("result_pointer", "must be a JSON pointer starting with '/' (e.g. \"/choices/0/text\"), or empty for the whole body");
+    o.error("result_pointer",
+            "must be a JSON pointer starting with '/' (e.g. \"/choices/0/text\"), or empty for the whole body");
   s.api_key = o.secret("api_key_env");
   return s;
 }

@@ -2,8 +2,8 @@
 
 #include "engine/core/text.h"
 
-#include <boost/json/parse.hpp>
 #include <fmt/format.h>
+#include <boost/json/parse.hpp>
 
 #include <cmath>
 #include <cstdlib>
@@ -14,7 +14,8 @@ namespace flowbatch {
 ErrorClass class_of_status(int status) {
   if (status == 429) return ErrorClass::rate_limit;
   if (status == 408) return ErrorClass::timeout;
-  if (status >= 500 || status == 409) return ErrorClass::server;  // 409: a conflict worth retrying, as OpenAI's SDK does
+  if (status >= 500 || status == 409)
+    return ErrorClass::server;  // 409: a conflict worth retrying, as OpenAI's SDK does
   if (status == 401 || status == 403) return ErrorClass::auth;
   return ErrorClass::invalid_request;
 }
@@ -47,7 +48,8 @@ std::int64_t retry_after_ms(const HttpResponse& response) {
     char* end = nullptr;
     const double seconds = std::strtod(after->c_str(), &end);
     if (end != after->c_str() && *end == '\0') wait = server_wait(std::trunc(seconds * 1000.0));
-    else if (auto s = seconds_until_http_date(*after)) wait = server_wait(std::max<double>(0, static_cast<double>(*s)) * 1000);
+    else if (auto s = seconds_until_http_date(*after))
+      wait = server_wait(std::max<double>(0, static_cast<double>(*s)) * 1000);
   }
   return wait ? wait->count() : -1;
 }
@@ -112,7 +114,8 @@ std::string join_url(std::string_view base, std::string_view path) {
   const auto last_slash = base.rfind('/');
   if (last_slash != std::string_view::npos) {
     const std::string_view version = base.substr(last_slash);  // "/v1"
-    if (version.size() > 1 && p.rfind(std::string(version) + "/", 0) == 0) return std::string(base.substr(0, last_slash)) + p;
+    if (version.size() > 1 && p.rfind(std::string(version) + "/", 0) == 0)
+      return std::string(base.substr(0, last_slash)) + p;
   }
   return std::string(base) + p;
 }
@@ -157,7 +160,8 @@ std::vector<HttpHeader> read_extra_headers(Options& o) {
     }
     const std::string name(kv.key()), value(kv.value().get_string());
     // A line break would end the header early and start another one: refused, as curl sends it raw.
-    if ((name + value).find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos || name.find(':') != std::string::npos) {
+    if ((name + value).find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos ||
+        name.find(':') != std::string::npos) {
       o.error("headers", fmt::format("header \"{}\" may not hold a line break or NUL (nor a colon in its name)", name));
       continue;
     }

@@ -2,8 +2,8 @@
 // failure is derived from the request itself, so runs are reproducible and tests can check that
 // each result belongs to its item. It rejects what a real API rejects (an empty prompt, one over
 // max_prompt_chars) as invalid_request.
-#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
+#include <boost/json/serialize.hpp>
 
 #include <cmath>
 
@@ -179,7 +179,8 @@ class MockProvider final : public Provider {
   boost::json::array embedding(std::uint64_t h) const {
     boost::json::array v;
     for (std::int64_t i = 0; i < s_.embedding_dims; ++i)
-      v.emplace_back(std::round((unit_interval(hash_combine(h, static_cast<std::uint64_t>(i))) * 2.0 - 1.0) * 1e6) / 1e6);
+      v.emplace_back(std::round((unit_interval(hash_combine(h, static_cast<std::uint64_t>(i))) * 2.0 - 1.0) * 1e6) /
+                     1e6);
     return v;
   }
 

@@ -1,14 +1,14 @@
 // type = "openai": any OpenAI-compatible API (OpenAI, Azure-style gateways, vLLM, Ollama,
 // llama.cpp's server). Chat completions, embeddings, and passthrough of prepared request bodies
 // (OpenAI Batch API lines). The key is read from the environment and never printed.
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 
-#include "nodes/kinds.h"
 #include "flowbatch/http.h"
 #include "flowbatch/rate_headers.h"
+#include "nodes/kinds.h"
 
 namespace flowbatch {
 namespace {
@@ -35,7 +35,8 @@ class OpenAiProvider final : public Provider {
     switch (r.endpoint) {
       case Endpoint::chat: {
         boost::json::array messages;
-        for (const auto& m : r.messages) messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
+        for (const auto& m : r.messages)
+          messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
         boost::json::object body{{"model", r.model}, {"messages", std::move(messages)}};
         if (r.temperature) body["temperature"] = *r.temperature;
         if (r.max_tokens) body[s_.max_tokens_field] = *r.max_tokens;
@@ -80,10 +81,9 @@ class OpenAiProvider final : public Provider {
     read_usage(body.get_object(), result.usage);
     switch (r.endpoint) {
       case Endpoint::chat: return read_chat(std::move(result), body.get_object(), response);
-      case Endpoint::embeddings: return read_embeddings(std::move(result), body.get_object(), r.inputs.size(), response);
-      case Endpoint::passthrough:
-        result.outputs.push_back(std::move(body));
-        return result;
+      case Endpoint::embeddings:
+        return read_embeddings(std::move(result), body.get_object(), r.inputs.size(), response);
+      case Endpoint::passthrough: result.outputs.push_back(std::move(body)); return result;
     }
     return result;
   }
@@ -109,7 +109,8 @@ class OpenAiProvider final : public Provider {
     const auto* e = error ? error->if_object() : nullptr;
     if (!e) return false;
     for (const char* key : {"code", "type"})
-      if (const auto* v = e->if_contains(key); v && v->is_string() && v->get_string() == "insufficient_quota") return true;
+      if (const auto* v = e->if_contains(key); v && v->is_string() && v->get_string() == "insufficient_quota")
+        return true;
     return false;
   }
 
@@ -128,7 +129,8 @@ class OpenAiProvider final : public Provider {
     if (!choices || !choices->is_array() || choices->get_array().empty() || !choices->get_array()[0].is_object())
       return unusable_answer(response, "the answer has no choices", result.request_id);
     const auto& choice = choices->get_array()[0].get_object();
-    if (const auto* f = choice.if_contains("finish_reason"); f && f->is_string()) result.finish_reason = f->get_string();
+    if (const auto* f = choice.if_contains("finish_reason"); f && f->is_string())
+      result.finish_reason = f->get_string();
     const auto* message = choice.if_contains("message");
     const auto* content = message && message->is_object() ? message->get_object().if_contains("content") : nullptr;
     if (!content || !content->is_string()) {
@@ -136,7 +138,8 @@ class OpenAiProvider final : public Provider {
       // the model's answer, which a retry would repeat; no text and no such reason is a broken answer.
       const bool models_choice = !result.finish_reason.empty() && result.finish_reason != "stop";
       return unusable_answer(response,
-                             fmt::format("the answer has no text (finish_reason: {})", result.finish_reason.empty() ? "none" : result.finish_reason),
+                             fmt::format("the answer has no text (finish_reason: {})",
+                                         result.finish_reason.empty() ? "none" : result.finish_reason),
                              result.request_id, models_choice ? ErrorClass::parse : ErrorClass::malformed);
     }
     result.outputs.emplace_back(content->get_string());

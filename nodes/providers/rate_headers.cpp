@@ -34,7 +34,8 @@ std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view text
   return server_wait(total_ms);
 }
 
-std::optional<std::chrono::milliseconds> parse_rfc3339_from(std::string_view text, std::chrono::system_clock::time_point now) {
+std::optional<std::chrono::milliseconds> parse_rfc3339_from(std::string_view text,
+                                                            std::chrono::system_clock::time_point now) {
   std::tm tm{};
   const std::string s(text);
   const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -101,7 +102,8 @@ RateLimitSignals anthropic_rate_signals(const HttpResponse& r, std::chrono::syst
   RateLimitSignals s;
   s.limit_requests = number(r, "anthropic-ratelimit-requests-limit");
   s.remaining_requests = number(r, "anthropic-ratelimit-requests-remaining");
-  if (const std::string* reset = r.header("anthropic-ratelimit-requests-reset")) s.reset_requests = parse_rfc3339_from(*reset, now);
+  if (const std::string* reset = r.header("anthropic-ratelimit-requests-reset"))
+    s.reset_requests = parse_rfc3339_from(*reset, now);
   // Combined token limits first; else the input-token limit (the one most jobs hit).
   for (const char* prefix : {"anthropic-ratelimit-tokens-", "anthropic-ratelimit-input-tokens-"}) {
     const std::string p(prefix);

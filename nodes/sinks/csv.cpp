@@ -2,8 +2,8 @@
 // of the first item written. Values that are not strings are written as JSON.
 #include <boost/json/serialize.hpp>
 
-#include "engine/core/template.h"
 #include "engine/core/paths.h"
+#include "engine/core/template.h"
 #include "nodes/kinds.h"
 
 namespace flowbatch {
@@ -100,10 +100,12 @@ void register_csv_sink(Registry& registry) {
       "csv",
       "comma-separated values with a header row",
       {{"path", KeyKind::path, true, "", "the file to write (its folder is created)"},
-       {"columns", KeyKind::string_list, false, "", "the columns, in order (default: id, then the first item's fields)"},
+       {"columns", KeyKind::string_list, false, "",
+        "the columns, in order (default: id, then the first item's fields)"},
        {"delimiter", KeyKind::string, false, ",", "the field separator (one character)"},
        {"csv_safe", KeyKind::boolean, false, "false",
-        "prefix cells starting with =, +, -, @ (or a tab or CR) with ' so spreadsheets read them as text, not formulas"}},
+        "prefix cells starting with =, +, -, @ (or a tab or CR) with ' so spreadsheets read them as text, not "
+        "formulas"}},
       [](Options& o) -> std::unique_ptr<Sink> {
         const std::string delimiter = o.string("delimiter");
         if (delimiter.size() != 1) o.error("delimiter", "must be exactly one character");

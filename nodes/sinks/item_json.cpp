@@ -57,7 +57,8 @@ namespace flowbatch {
 
 std::vector<KeySpec> item_json_keys() {
   return {{"fields", KeyKind::string_list, false, "", "write only these fields, in this order (default: all)"},
-          {"id_key", KeyKind::string, false, "id", "write the item's id under this key when no field has it (\"\": never)"}};
+          {"id_key", KeyKind::string, false, "id",
+           "write the item's id under this key when no field has it (\"\": never)"}};
 }
 
 ItemJsonShape read_item_json_shape(Options& options) {

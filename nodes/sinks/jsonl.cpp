@@ -10,7 +10,9 @@ class JsonlSink final : public Sink {
  public:
   JsonlSink(std::filesystem::path path, std::shared_ptr<const RecordEncoder> encoder)
       : path_(std::move(path)), encoder_(std::move(encoder)) {}
-  std::unique_ptr<SinkWriter> open(std::uint64_t resume_at) override { return open_file_writer(path_, encoder_, resume_at); }
+  std::unique_ptr<SinkWriter> open(std::uint64_t resume_at) override {
+    return open_file_writer(path_, encoder_, resume_at);
+  }
   std::string describe() const override { return display_path(path_); }
 
  private:

@@ -17,7 +17,9 @@ std::string custom_id_of(const Item& item) {
 }
 
 /// A stable per-request id in the Batch API's shape ("batch_req_...").
-std::string batch_request_id(const std::string& custom_id) { return "batch_req_" + hex16(stable_hash(custom_id, 0xba7c4)); }
+std::string batch_request_id(const std::string& custom_id) {
+  return "batch_req_" + hex16(stable_hash(custom_id, 0xba7c4));
+}
 
 class OpenAiBatchEncoder final : public RecordEncoder {
  public:
@@ -35,7 +37,9 @@ class OpenAiBatchSink final : public Sink {
  public:
   OpenAiBatchSink(std::filesystem::path path, std::string response_field)
       : path_(std::move(path)), encoder_(std::make_shared<OpenAiBatchEncoder>(std::move(response_field))) {}
-  std::unique_ptr<SinkWriter> open(std::uint64_t resume_at) override { return open_file_writer(path_, encoder_, resume_at); }
+  std::unique_ptr<SinkWriter> open(std::uint64_t resume_at) override {
+    return open_file_writer(path_, encoder_, resume_at);
+  }
   std::string describe() const override { return display_path(path_); }
 
  private:
@@ -54,8 +58,9 @@ void append_openai_batch_line(const Item& item, std::string_view response_field,
     line["error"] = nullptr;
   } else {
     line["response"] = nullptr;
-    line["error"] = boost::json::object{{"code", "no_response"},
-                                        {"message", "the item reached the sink without a response (is it after a passthrough call?)"}};
+    line["error"] = boost::json::object{
+        {"code", "no_response"},
+        {"message", "the item reached the sink without a response (is it after a passthrough call?)"}};
   }
   out += boost::json::serialize(line);
 }
@@ -69,7 +74,8 @@ void append_openai_batch_error_line(const Item& item, std::string& out) {
     line["response"] = boost::json::object{
         {"status_code", item.failure->http_status},
         {"request_id", item.failure->request_id},
-        {"body", boost::json::object{{"error", boost::json::object{{"message", message}, {"type", cls}, {"code", nullptr}}}}}};
+        {"body",
+         boost::json::object{{"error", boost::json::object{{"message", message}, {"type", cls}, {"code", nullptr}}}}}};
     line["error"] = nullptr;
   } else {
     line["response"] = nullptr;
@@ -83,8 +89,11 @@ void register_openai_batch_sink(Registry& registry) {
       "openai_batch",
       "OpenAI Batch API output lines: {id, custom_id, response: {status_code, request_id, body}, error}",
       {{"path", KeyKind::path, true, "", "the output file"},
-       {"response_field", KeyKind::string, false, "response", "the item field holding the response (a passthrough call's output_field)"}},
-      [](Options& o) -> std::unique_ptr<Sink> { return std::make_unique<OpenAiBatchSink>(o.path("path"), o.string("response_field")); },
+       {"response_field", KeyKind::string, false, "response",
+        "the item field holding the response (a passthrough call's output_field)"}},
+      [](Options& o) -> std::unique_ptr<Sink> {
+        return std::make_unique<OpenAiBatchSink>(o.path("path"), o.string("response_field"));
+      },
   });
 }
 

@@ -2,9 +2,9 @@
 // fields may hold delimiters, doubled quotes and line breaks. Every value is a string.
 #include <fmt/format.h>
 
+#include "engine/core/paths.h"
 #include "engine/core/text.h"
 #include "engine/io/line_reader.h"
-#include "engine/core/paths.h"
 #include "nodes/kinds.h"
 #include "nodes/sources/line_records.h"
 

@@ -1,7 +1,7 @@
 #include "nodes/sources/line_records.h"
 
-#include <boost/json/parse.hpp>
 #include <fmt/format.h>
+#include <boost/json/parse.hpp>
 
 #include "engine/core/text.h"
 

@@ -21,7 +21,8 @@ class OpenAiBatchSource final : public Source {
     if (auto overlong = overlong_->reason(record.line)) return overlong;
     if (auto bad = decode_json_object(record, fields)) return bad;
     const auto* id = fields.if_contains("custom_id");
-    if (!id || !id->is_string() || id->get_string().empty()) return "a batch line needs a non-empty string \"custom_id\"";
+    if (!id || !id->is_string() || id->get_string().empty())
+      return "a batch line needs a non-empty string \"custom_id\"";
     const auto* method = fields.if_contains("method");
     if (method && (!method->is_string() || method->get_string() != "POST"))
       return "\"method\" must be \"POST\" (the only method the Batch API takes)";

@@ -48,7 +48,8 @@ std::vector<std::string> options_in_help(const std::string& command) {
 /// COMPREPLY, one per line, after bash completes the words of `line` (the last word is the one
 /// being completed) with the generated script, in `cwd`.
 std::string bash_complete(const fs::path& script, const std::string& line, const fs::path& cwd) {
-  const std::string program = "source " + script.string() + "\n"
+  const std::string program = "source " + script.string() +
+                              "\n"
                               "read -ra COMP_WORDS <<< \"$LINE\"\n"
                               "[[ $LINE == *' ' ]] && COMP_WORDS+=('')\n"
                               "COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))\n"
@@ -60,8 +61,9 @@ std::string bash_complete(const fs::path& script, const std::string& line, const
   return r.out;
 }
 
-const char* kGraph = "[pipeline]\nname = \"g\"\n\n[sources.tickets]\npath = \"in.jsonl\"\n\n"
-                     "  [providers.sim]  # indented, with a comment\ntype = \"mock\"\n";
+const char* kGraph =
+    "[pipeline]\nname = \"g\"\n\n[sources.tickets]\npath = \"in.jsonl\"\n\n"
+    "  [providers.sim]  # indented, with a comment\ntype = \"mock\"\n";
 
 }  // namespace
 
@@ -87,7 +89,7 @@ TEST_CASE("the man page has every command and option --help has, and man renders
     for (std::string option : options_in_help(command)) {
       CAPTURE(option);
       if (option == "--help") continue;  // under OPTIONS, once
-      std::string roff;  // as the man page spells it: \-\-name, its hyphens as minus signs
+      std::string roff;                  // as the man page spells it: \-\-name, its hyphens as minus signs
       for (char c : option) roff += c == '-' ? std::string("\\-") : std::string(1, c);
       CHECK(man.out.find("\\fB" + roff + "\\fR") != std::string::npos);
     }
@@ -118,7 +120,8 @@ TEST_CASE("bash completes commands, options, their values, graph files and the g
   CHECK(bash_complete(script, "flowbatch va", dir.path()) == "validate\n");
 
   const std::string options = bash_complete(script, "flowbatch run g.toml --", dir.path());
-  for (const char* word : {"--set\n", "--fresh\n", "--progress\n", "--report\n"}) CHECK(options.find(word) != std::string::npos);
+  for (const char* word : {"--set\n", "--fresh\n", "--progress\n", "--report\n"})
+    CHECK(options.find(word) != std::string::npos);
   CHECK(options.find("--load-plugins") == std::string::npos);  // validate's, not run's
   CHECK(bash_complete(script, "flowbatch validate g.toml --lo", dir.path()) == "--load-plugins\n");
 
@@ -133,7 +136,8 @@ TEST_CASE("bash completes commands, options, their values, graph files and the g
                           "providers.sim.latency_ms=\n", "providers.sim.max_concurrency=\n"})
     CHECK_MESSAGE(keys.find(key) != std::string::npos, key, keys);
   CHECK(keys.find("sinks.") == std::string::npos);
-  CHECK(bash_complete(script, "flowbatch g.toml --set sources.tickets.id", dir.path()) == "sources.tickets.id_field=\n");
+  CHECK(bash_complete(script, "flowbatch g.toml --set sources.tickets.id", dir.path()) ==
+        "sources.tickets.id_field=\n");
 }
 
 TEST_CASE("the zsh script is valid zsh, and its shared part decides as bash's does") {
@@ -151,8 +155,9 @@ TEST_CASE("the zsh script is valid zsh, and its shared part decides as bash's do
   dir.write("g.toml", kGraph);
   const auto decide = [&](const std::string& words, const std::string& cur = "") {
     ScopedEnv env("CUR", cur);
-    auto r = run_process({"zsh", "-f", "-c", "source ./functions.zsh; _flowbatch_cur=$CUR; _flowbatch_decide " + words +
-                                                 "; print -r -- \"$cmd|$graph|$what\""},
+    auto r = run_process({"zsh", "-f", "-c",
+                          "source ./functions.zsh; _flowbatch_cur=$CUR; _flowbatch_decide " + words +
+                              "; print -r -- \"$cmd|$graph|$what\""},
                          dir.path());
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     return r.out;

@@ -2,8 +2,8 @@
 // program against flowbatch-mock (OpenAI and Anthropic flavours) on loopback.
 #include <doctest/doctest.h>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "engine/core/hash.h"
 #include "tests/support/fixtures.h"
@@ -69,7 +69,9 @@ boost::json::object report_of(const TempDir& dir) {
   return boost::json::parse(read_file(dir / "report.json")).as_object();
 }
 
-std::int64_t input_tokens(const TempDir& dir) { return report_of(dir).at("tokens").at("input").to_number<std::int64_t>(); }
+std::int64_t input_tokens(const TempDir& dir) {
+  return report_of(dir).at("tokens").at("input").to_number<std::int64_t>();
+}
 
 }  // namespace
 

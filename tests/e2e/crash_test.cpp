@@ -98,7 +98,8 @@ TEST_CASE("killed with SIGKILL ten times, resumed each time: every item once, ea
   CHECK(out.size() + failed.size() == kItems + 4);
 
   // Each result belongs to its item.
-  for (const auto& o : out) CHECK(o.at("output").as_string() == mock_reply("Q: " + std::string(o.at("text").as_string())));
+  for (const auto& o : out)
+    CHECK(o.at("output").as_string() == mock_reply("Q: " + std::string(o.at("text").as_string())));
 
   // Paid once: only requests in flight at a kill can have been answered twice.
   const auto stats = server.stats();
@@ -142,7 +143,9 @@ TEST_CASE("an input line changed under a resumed run is reported, its earlier re
   dir.write("in.jsonl", "{\"id\": \"a\", \"text\": \"one\"}\n{\"id\": \"b\", \"text\": \"two\"}\n");
   dir.write("g.toml", graph(server.base_url()));
   CHECK(run_flowbatch({"g.toml"}, dir.path()).exit_code == 0);
-  dir.write("in.jsonl", "{\"id\": \"a\", \"text\": \"ONE, edited\"}\n{\"id\": \"b\", \"text\": \"two\"}\n{\"id\": \"c\", \"text\": \"three\"}\n");
+  dir.write("in.jsonl",
+            "{\"id\": \"a\", \"text\": \"ONE, edited\"}\n{\"id\": \"b\", \"text\": \"two\"}\n{\"id\": \"c\", \"text\": "
+            "\"three\"}\n");
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK(r.exit_code == 0);
   CHECK(r.err.find("line 1 changed since a previous run completed it") != std::string::npos);

@@ -75,7 +75,9 @@ path = "out.jsonl"
 
 TEST_CASE("a template naming a field the item lacks: validate warns, the run sends nothing for it") {
   TempDir dir;
-  dir.write("in.jsonl", "{\"id\": \"a\", \"name\": \"Ann\"}\n{\"id\": \"b\", \"nmae\": \"Bob\"}\n{\"id\": \"c\", \"name\": \"Cy\"}\n");
+  dir.write(
+      "in.jsonl",
+      "{\"id\": \"a\", \"name\": \"Ann\"}\n{\"id\": \"b\", \"nmae\": \"Bob\"}\n{\"id\": \"c\", \"name\": \"Cy\"}\n");
   dir.write("g.toml", R"(
 [pipeline]
 progress = "off"
@@ -97,9 +99,10 @@ path = "out.jsonl"
 )");
   auto validate = run_flowbatch({"validate", "g.toml"}, dir.path());
   CHECK(validate.exit_code == 0);
-  CHECK_MESSAGE(validate.err.find("warning: calls.greet.prompt: names {{name}}, which 1 of the first 3 records of source "
-                                  "\"in\" lack") != std::string::npos,
-                validate.err);
+  CHECK_MESSAGE(
+      validate.err.find("warning: calls.greet.prompt: names {{name}}, which 1 of the first 3 records of source "
+                        "\"in\" lack") != std::string::npos,
+      validate.err);
 
   auto run = run_flowbatch({"g.toml", "--report", "report.json"}, dir.path());
   CHECK(run.exit_code == 3);
@@ -108,8 +111,8 @@ path = "out.jsonl"
   REQUIRE(dead.size() == 1);
   CHECK(dead[0].at("id").as_string() == "b");
   CHECK(dead[0].at("error").at("class").as_string() == "invalid_input");
-  CHECK(dead[0].at("error").at("message").as_string().find("{{name}}, which this item does not have (its fields: id, nmae)") !=
-        std::string::npos);
+  CHECK(dead[0].at("error").at("message").as_string().find(
+            "{{name}}, which this item does not have (its fields: id, nmae)") != std::string::npos);
   const auto report = boost::json::parse(read_file(dir / "report.json")).as_object();
   CHECK(report.at("requests").at("count").to_number<int>() == 2);  // nothing was sent for "b"
 }
@@ -168,8 +171,9 @@ path = "out.jsonl"
 
   auto second = run_flowbatch({"g.toml"}, dir.path());
   CHECK(second.exit_code == 75);
-  CHECK_MESSAGE(second.err.find("is in use by another flowbatch run (pid " + std::to_string(first) + ")") != std::string::npos,
-                second.err);
+  CHECK_MESSAGE(
+      second.err.find("is in use by another flowbatch run (pid " + std::to_string(first) + ")") != std::string::npos,
+      second.err);
   auto other = run_flowbatch({"other.toml"}, dir.path());
   CHECK(other.exit_code == 75);
   CHECK_MESSAGE(other.err.find("the output ") != std::string::npos, other.err);
@@ -185,8 +189,9 @@ path = "out.jsonl"
 TEST_CASE("duplicate ids in a source are processed, warned about with their lines, and counted in the summary") {
   TempDir dir;
   dir.write("in.jsonl", "{\"id\": \"a\"}\n{\"id\": \"b\"}\n{\"id\": \"a\"}\n{\"id\": \"c\"}\n{\"id\": \"a\"}\n");
-  dir.write("g.toml", "[pipeline]\nprogress = \"off\"\n[sources.in]\npath = \"in.jsonl\"\nid_field = \"id\"\n"
-                      "[sinks.out]\ninputs = [\"in\"]\npath = \"out.jsonl\"\n");
+  dir.write("g.toml",
+            "[pipeline]\nprogress = \"off\"\n[sources.in]\npath = \"in.jsonl\"\nid_field = \"id\"\n"
+            "[sinks.out]\ninputs = [\"in\"]\npath = \"out.jsonl\"\n");
   auto run = run_flowbatch({"g.toml", "--report", "report.json"}, dir.path());
   CHECK(run.exit_code == 0);
   CHECK(count_ids(read_jsonl(dir / "out.jsonl")).at("a") == 3);  // every record is processed

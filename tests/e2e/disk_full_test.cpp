@@ -115,8 +115,9 @@ TEST_CASE("a state on a full disk stops the run resumable, and after space is fr
   std::string toml = graph("results.jsonl", "state = \"disk/state.db\"", "cache = true\nmodel = \"m\"");
   const std::string mock = "[providers.sim]\ntype = \"mock\"\nlatency_ms = 1\n";
   REQUIRE(toml.find(mock) != std::string::npos);
-  toml.replace(toml.find(mock), mock.size(),
-               fmt::format("[providers.sim]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"\"\n", server.base_url()));
+  toml.replace(
+      toml.find(mock), mock.size(),
+      fmt::format("[providers.sim]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"\"\n", server.base_url()));
   dir.write("g.toml", toml);
   auto full = run_bounded(dir);
   REQUIRE_MESSAGE(full.exit_code == 75, full.err);

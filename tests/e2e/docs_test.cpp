@@ -35,7 +35,8 @@ std::string section(const std::string& doc, const std::string& level, const std:
 void check_documented(const std::string& text, const std::string& where, const std::vector<KeySpec>& keys) {
   REQUIRE_MESSAGE(!text.empty(), where, " has no section");
   for (const auto& k : keys)
-    CHECK_MESSAGE(text.find("| `" + k.name + "` |") != std::string::npos, where, ": `", k.name, "` is not documented there");
+    CHECK_MESSAGE(text.find("| `" + k.name + "` |") != std::string::npos, where, ": `", k.name,
+                  "` is not documented there");
 }
 
 /// Every key of every type of a family (sources, sinks, ...) in its own `type = "NAME"` section.
@@ -57,7 +58,8 @@ TEST_CASE("docs/config.md documents every key of every table and built-in type, 
   check_documented(section(doc, "##", "`[pipeline]`"), "[pipeline]", pipeline_keys());
   check_documented(section(doc, "##", "`[providers.NAME]`"), "[providers]", provider_keys());
   REQUIRE(!r.kinds().empty());
-  for (const auto& kind : r.kinds()) check_documented(section(doc, "##", "`[" + kind.table + ".NAME]`"), kind.table, kind.keys);
+  for (const auto& kind : r.kinds())
+    check_documented(section(doc, "##", "`[" + kind.table + ".NAME]`"), kind.table, kind.keys);
   std::size_t types = check_types_documented(doc, "sources", r.sources());
   types += check_types_documented(doc, "sinks", r.sinks());
   types += check_types_documented(doc, "providers", r.providers());
@@ -82,7 +84,8 @@ TEST_CASE("each example plugin's README documents every key of its types, and do
     const std::string doc = read_file(source_path("examples/plugins/" + plugin + "/README.md"));
     REQUIRE(!doc.empty());
     std::size_t types = 0;
-    for (const auto& [name, e] : registry.transforms()) check_documented(doc, "transform " + name, e.type.keys), ++types;
+    for (const auto& [name, e] : registry.transforms())
+      check_documented(doc, "transform " + name, e.type.keys), ++types;
     for (const auto& [name, e] : registry.providers()) check_documented(doc, "provider " + name, e.type.keys), ++types;
     for (const auto& [name, e] : registry.sources()) check_documented(doc, "source " + name, e.type.keys), ++types;
     for (const auto& [name, e] : registry.sinks()) check_documented(doc, "sink " + name, e.type.keys), ++types;

@@ -24,7 +24,8 @@ std::vector<std::string> synced_paths(const fs::path& trace, const std::string& 
     if (at == std::string::npos) continue;
     const auto open = line.find('<', at);
     const auto close = line.find('>', open);
-    if (open != std::string::npos && close != std::string::npos) paths.push_back(line.substr(open + 1, close - open - 1));
+    if (open != std::string::npos && close != std::string::npos)
+      paths.push_back(line.substr(open + 1, close - open - 1));
   }
   return paths;
 }
@@ -56,17 +57,17 @@ inputs = ["in"]
 path = "out/deep/results.jsonl"
 )");
   // LeakSanitizer cannot run under ptrace: in the ASan build the traced run keeps ASan, not LSan.
-  auto run = run_process({"/usr/bin/strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync", "-o", "trace.txt",
-                          "-E", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", FLOWBATCH_BINARY, "g.toml"},
+  auto run = run_process({"/usr/bin/strace", "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync", "-o", "trace.txt", "-E",
+                          "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", FLOWBATCH_BINARY, "g.toml"},
                          dir.path());
   REQUIRE_MESSAGE(run.exit_code == 3, run.err);
   const auto fsyncs = synced_paths(dir / "trace.txt", "fsync");
   const auto datasyncs = synced_paths(dir / "trace.txt", "fdatasync");
   INFO("fsync: " << flowbatch::join(fsyncs, ", "));
-  CHECK(contains(fsyncs, dir.path()));               // holds the new out/ and .flowbatch/
-  CHECK(contains(fsyncs, dir / "out"));              // holds the new deep/
-  CHECK(contains(fsyncs, dir / "out" / "deep"));     // holds the new output files
-  CHECK(contains(fsyncs, dir / ".flowbatch"));       // holds the new state file
+  CHECK(contains(fsyncs, dir.path()));                                 // holds the new out/ and .flowbatch/
+  CHECK(contains(fsyncs, dir / "out"));                                // holds the new deep/
+  CHECK(contains(fsyncs, dir / "out" / "deep"));                       // holds the new output files
+  CHECK(contains(fsyncs, dir / ".flowbatch"));                         // holds the new state file
   CHECK(contains(datasyncs, dir / "out" / "deep" / "results.jsonl"));  // and the data itself
   CHECK(contains(datasyncs, dir / "out" / "deep" / "failed.jsonl"));
 }

@@ -63,7 +63,9 @@ std::size_t lines_in(const std::filesystem::path& file) {
 
 }  // namespace
 
-TEST_CASE("a key the API refuses stops the run after the first answers, exit 75, nothing dead-lettered, and once fixed it finishes") {
+TEST_CASE(
+    "a key the API refuses stops the run after the first answers, exit 75, nothing dead-lettered, and once fixed it "
+    "finishes") {
   MockServer server({"--api-key", "right-key-123456"});
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(300));
@@ -72,8 +74,9 @@ TEST_CASE("a key the API refuses stops the run after the first answers, exit 75,
     ScopedEnv key("FAIL_FAST_TEST_KEY", "wrong-key-987654");
     auto run = run_flowbatch({"g.toml"}, dir.path());
     CHECK(run.exit_code == 75);
-    CHECK_MESSAGE(run.err.find("provider \"api\": the API refused the request's credentials (HTTP 401") != std::string::npos,
-                  run.err);
+    CHECK_MESSAGE(
+        run.err.find("provider \"api\": the API refused the request's credentials (HTTP 401") != std::string::npos,
+        run.err);
     CHECK(run.err.find("wrong-key-987654") == std::string::npos);  // never the key itself
     CHECK(lines_in(dir / "failed.jsonl") == 0);
     CHECK(server.stats().at("requests").to_number<int>() <= 4 * 2);  // the first few, not all 300

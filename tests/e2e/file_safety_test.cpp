@@ -59,7 +59,8 @@ TEST_CASE("outputs, dead letters and the state are created 0600, new folders 070
   dir.write("g.toml", kGraph);
   auto run = run_with_umask(0022, {"g.toml"}, dir.path());
   CHECK_MESSAGE(run.exit_code == 3, run.err);
-  const std::vector<fs::path> files = {dir / "out/deep/out.jsonl", dir / "out/deep/dead.jsonl", dir / ".flowbatch/g.db"};
+  const std::vector<fs::path> files = {dir / "out/deep/out.jsonl", dir / "out/deep/dead.jsonl",
+                                       dir / ".flowbatch/g.db"};
   REQUIRE(files.size() == 3);
   for (const auto& f : files) CHECK_MESSAGE(mode_of(f) == 0600, f);
   std::size_t state_files = 0;  // the lock, and -wal / -shm where SQLite left them
@@ -116,9 +117,11 @@ TEST_CASE("a dead letter or state that is a symbolic link is refused too") {
 TEST_CASE("pipeline.name follows the rule of node names, naming the file, line, column and key") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
-  dir.write("g.toml", std::string("[pipeline]\nname = \"../../../x\"\n") + std::string(kGraph).substr(std::string("[pipeline]\n").size()));
+  dir.write("g.toml", std::string("[pipeline]\nname = \"../../../x\"\n") +
+                          std::string(kGraph).substr(std::string("[pipeline]\n").size()));
   auto run = run_flowbatch({"validate", "g.toml"}, dir.path());
   CHECK(run.exit_code == 78);
-  CHECK_MESSAGE(run.err.find("g.toml:2:8: error: pipeline.name: may use only letters, digits, '_' and '-'") != std::string::npos,
-                run.err);
+  CHECK_MESSAGE(
+      run.err.find("g.toml:2:8: error: pipeline.name: may use only letters, digits, '_' and '-'") != std::string::npos,
+      run.err);
 }

@@ -13,7 +13,7 @@ namespace {
 /// A copy of graphs/ (examples and data) in a temporary folder.
 void copy_graphs(const TempDir& dir) {
   fs::copy(source_path("graphs"), dir.path(), fs::copy_options::recursive | fs::copy_options::skip_existing);
-  fs::remove_all(dir / "out");         // results and state of runs made in the source tree
+  fs::remove_all(dir / "out");  // results and state of runs made in the source tree
   fs::remove_all(dir / ".flowbatch");
 }
 
@@ -46,7 +46,8 @@ TEST_CASE("every example graph validates without errors") {
   REQUIRE(!graphs.empty());
   for (const auto& g : graphs) {
     // Our own graphs: trusted, so their plugins are loaded and checked too.
-    auto r = run_flowbatch({"validate", "--no-environment", "--load-plugins", source_path("graphs/" + g.string()).string()});
+    auto r =
+        run_flowbatch({"validate", "--no-environment", "--load-plugins", source_path("graphs/" + g.string()).string()});
     CHECK_MESSAGE(r.exit_code == 0, g, ": ", r.err);
   }
 }
@@ -90,11 +91,13 @@ TEST_CASE("every example graph runs to the end, and what it reports is what its 
       const auto records = read_jsonl(dir / destination);
       CHECK_MESSAGE(records.size() == n.at("ended").to_number<std::uint64_t>(), destination);
       written += records.size();
-      for (const auto& [id, count] : count_ids(records)) CHECK_MESSAGE(count == 1, destination, ": ", id, " written twice");
+      for (const auto& [id, count] : count_ids(records))
+        CHECK_MESSAGE(count == 1, destination, ": ", id, " written twice");
     }
     CHECK(files > 0);    // every example writes files: else nothing above was compared
     CHECK(written > 0);  // and it did something
-    CHECK(written == items.at("succeeded").to_number<std::uint64_t>() + items.at("dead_lettered").to_number<std::uint64_t>());
+    CHECK(written ==
+          items.at("succeeded").to_number<std::uint64_t>() + items.at("dead_lettered").to_number<std::uint64_t>());
   }
 }
 

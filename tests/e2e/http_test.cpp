@@ -22,7 +22,8 @@ std::string tickets_jsonl(int n) {
   return out;
 }
 
-std::string chat_graph(const std::string& provider_toml, const std::string& call_extra = "", const std::string& retry = "max_attempts = 1") {
+std::string chat_graph(const std::string& provider_toml, const std::string& call_extra = "",
+                       const std::string& retry = "max_attempts = 1") {
   return fmt::format(R"(
 [pipeline]
 progress = "off"
@@ -52,7 +53,8 @@ path = "out.jsonl"
 }
 
 std::string openai(const MockServer& s, const std::string& extra = "") {
-  return fmt::format("[providers.p]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"FLOWBATCH_E2E_KEY\"\n{}\n", s.base_url(), extra);
+  return fmt::format("[providers.p]\ntype = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"FLOWBATCH_E2E_KEY\"\n{}\n",
+                     s.base_url(), extra);
 }
 }  // namespace
 
@@ -81,13 +83,16 @@ TEST_CASE("anthropic: templated calls through real HTTP") {
   MockServer server;
   TempDir dir;
   dir.write("in.jsonl", tickets_jsonl(50));
-  dir.write("g.toml", chat_graph(fmt::format("[providers.p]\ntype = \"anthropic\"\nbase_url = \"{}\"\napi_key_env = \"FLOWBATCH_E2E_KEY\"\n",
-                                             server.base_url())));
+  dir.write("g.toml",
+            chat_graph(fmt::format(
+                "[providers.p]\ntype = \"anthropic\"\nbase_url = \"{}\"\napi_key_env = \"FLOWBATCH_E2E_KEY\"\n",
+                server.base_url())));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   const auto out = read_jsonl(dir / "out.jsonl");
   REQUIRE(out.size() == 50);
-  for (const auto& o : out) CHECK(o.at("output").as_string() == mock_reply("Q: " + std::string(o.at("text").as_string())));
+  for (const auto& o : out)
+    CHECK(o.at("output").as_string() == mock_reply("Q: " + std::string(o.at("text").as_string())));
   CHECK(server.stats().at("by_route").at("/v1/messages").to_number<int>() == 50);
 }
 
@@ -101,7 +106,8 @@ TEST_CASE("openai_batch lines in, Batch API output lines out: every custom_id on
         R"({{"custom_id": "req-{}", "method": "POST", "url": "/v1/chat/completions", "body": {{"model": "m", "messages": [{{"role": "user", "content": "question {}"}}]}}}})"
         "\n",
         i, i);
-  lines += R"({"custom_id": "bad", "method": "GET", "url": "/v1/chat/completions", "body": {}})" "\n";
+  lines += R"({"custom_id": "bad", "method": "GET", "url": "/v1/chat/completions", "body": {}})"
+           "\n";
   dir.write("batch.jsonl", lines);
   dir.write("g.toml", fmt::format(R"(
 [providers.openai]
@@ -138,7 +144,8 @@ path = "output.jsonl"
     CHECK(response.at("status_code").as_int64() == 200);
     CHECK(response.at("request_id").as_string().starts_with("req_"));
     const std::string n = custom_id.substr(4);
-    CHECK(response.at("body").at("choices").at(0).at("message").at("content").as_string() == mock_reply("question " + n));
+    CHECK(response.at("body").at("choices").at(0).at("message").at("content").as_string() ==
+          mock_reply("question " + n));
   }
   const auto errors = read_jsonl(dir / "errors.jsonl");
   REQUIRE(errors.size() == 1);
@@ -211,20 +218,22 @@ TEST_CASE("every error class comes from the right fault, classified") {
   }
 }
 
-TEST_CASE("broken answers are retried: with 5xx, resets and truncated 200s, only the poisoned items are dead-lettered") {
+TEST_CASE(
+    "broken answers are retried: with 5xx, resets and truncated 200s, only the poisoned items are dead-lettered") {
   ::setenv("FLOWBATCH_E2E_KEY", "sk-e2e-test-key-000111", 1);
   // 2% 5xx, 1% resets, 1% answers that are 200 OK with a truncated JSON body and 0.5% cut short of
   // their Content-Length. Ten items are too long for the server (400, invalid_request): those,
   // and only those, may end in the dead letter.
-  MockServer server({"--error-rate", "0.02", "--reset-rate", "0.01", "--malformed-rate", "0.01", "--truncate-rate", "0.005",
-                     "--max-prompt-chars", "200", "--seed", "11"});
+  MockServer server({"--error-rate", "0.02", "--reset-rate", "0.01", "--malformed-rate", "0.01", "--truncate-rate",
+                     "0.005", "--max-prompt-chars", "200", "--seed", "11"});
   TempDir dir;
   std::string input;
   std::set<std::string> poisoned;
   for (int i = 1; i <= 2000; ++i) {
     const bool too_long = i % 200 == 0;
     if (too_long) poisoned.insert(fmt::format("t{}", i));
-    input += fmt::format("{{\"id\": \"t{}\", \"text\": \"{}\"}}\n", i, too_long ? std::string(300, 'x') : fmt::format("ticket {}", i));
+    input += fmt::format("{{\"id\": \"t{}\", \"text\": \"{}\"}}\n", i,
+                         too_long ? std::string(300, 'x') : fmt::format("ticket {}", i));
   }
   dir.write("in.jsonl", input);
   // The default retry_on; six attempts make an item unlucky four times in a row (4% each) a
@@ -307,14 +316,14 @@ TEST_CASE("an API key never appears in any output, log line, report or graph dum
   auto run = run_flowbatch({"g.toml", "--report", "report.json", "--progress", "plain"}, dir.path());
   auto dot = run_flowbatch({"graph", "g.toml"}, dir.path());
   auto validate = run_flowbatch({"validate", "g.toml"}, dir.path());
-  CHECK(run.exit_code == 75);  // a refused key stops the run
+  CHECK(run.exit_code == 75);                              // a refused key stops the run
   CHECK(run.err.find("[REDACTED]") != std::string::npos);  // the echo was in the message, and was blanked
   const std::string dead = std::filesystem::exists(dir / "dead.jsonl") ? read_file(dir / "dead.jsonl") : "";
   const std::string report = read_file(dir / "report.json");
   CHECK(!report.empty());  // else the loop below would check nothing for it
   CHECK(!dot.out.empty());
-  for (const std::string& text : {run.out, run.err, dot.out, dot.err, validate.out, validate.err, dead, report,
-                                  read_file(dir / "out.jsonl")})
+  for (const std::string& text :
+       {run.out, run.err, dot.out, dot.err, validate.out, validate.err, dead, report, read_file(dir / "out.jsonl")})
     CHECK(text.find(key) == std::string::npos);
 }
 

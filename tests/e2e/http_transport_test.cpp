@@ -60,7 +60,8 @@ TEST_CASE("TLS is verified against ca_file, and HTTP/2 carries many requests ove
   TempDir dir;
   make_certificate(dir);
   const int port = free_port();
-  Nginx nginx(dir, fmt::format(R"(
+  Nginx nginx(dir,
+              fmt::format(R"(
   log_format transport '$server_protocol $connection $status';
   server {{
     listen 127.0.0.1:{0} ssl http2;
@@ -72,7 +73,7 @@ TEST_CASE("TLS is verified against ca_file, and HTTP/2 carries many requests ove
       return 200 '{2}';
     }}
   }})",
-                                   port, dir.path().string(), kCanned),
+                          port, dir.path().string(), kCanned),
               {port});
   dir.write("in.jsonl", make_jsonl(200));
   const std::string url = fmt::format("https://localhost:{}/v1", port);
@@ -121,7 +122,8 @@ TEST_CASE("http_proxy from the environment is honoured: requests reach the API t
   TempDir dir;
   const int proxy_port = free_port();
   // A forward proxy: whatever host a request names, nginx passes it on to the mock API.
-  Nginx proxy(dir, fmt::format(R"(
+  Nginx proxy(dir,
+              fmt::format(R"(
   log_format proxied '$request_method $request_uri $host $status';
   server {{
     listen 127.0.0.1:{0};
@@ -132,7 +134,7 @@ TEST_CASE("http_proxy from the environment is honoured: requests reach the API t
       proxy_set_header Connection "";
     }}
   }})",
-                                   proxy_port, dir.path().string(), api.port()),
+                          proxy_port, dir.path().string(), api.port()),
               {proxy_port});
   dir.write("in.jsonl", make_jsonl(50));
   // A host that exists nowhere: only the proxy can make these requests succeed.

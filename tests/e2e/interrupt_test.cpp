@@ -101,8 +101,9 @@ TEST_CASE("a second Ctrl-C stops at once, still flushing what was done") {
   CHECK(count_ids(out).size() == out.size());
 }
 
-TEST_CASE("Ctrl-C with a source wired straight to a call: every answered item is written, the drain ends with the "
-          "last answer, and the resumed run sends only what was never answered") {
+TEST_CASE(
+    "Ctrl-C with a source wired straight to a call: every answered item is written, the drain ends with the "
+    "last answer, and the resumed run sends only what was never answered") {
   MockServer server({"--latency-ms", "100", "--latency-sigma", "0"});
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(500));

@@ -7,9 +7,10 @@
 using namespace flowbatch::test;
 
 namespace {
-const char* kGraph = "[sources.in]\npath = \"in.jsonl\"\nid_field = \"id\"\n"
-                     "[dead_letters.bad]\ninputs = [\"in.invalid\"]\npath = \"bad.jsonl\"\n"
-                     "[sinks.out]\ninputs = [\"in\"]\npath = \"out.jsonl\"\n";
+const char* kGraph =
+    "[sources.in]\npath = \"in.jsonl\"\nid_field = \"id\"\n"
+    "[dead_letters.bad]\ninputs = [\"in.invalid\"]\npath = \"bad.jsonl\"\n"
+    "[sinks.out]\ninputs = [\"in\"]\npath = \"out.jsonl\"\n";
 }  // namespace
 
 TEST_CASE("a byte order mark at the start of a graph or an input is accepted") {

@@ -48,7 +48,8 @@ TEST_CASE("the .deb holds everything, depends on its libraries, and runs the qui
         "usr/share/man/man1/flowbatch.1.gz", "usr/share/bash-completion/completions/flowbatch",
         "usr/share/zsh/vendor-completions/_flowbatch", "usr/share/flowbatch/flowbatch.schema.json",
         "usr/share/doc/flowbatch/copyright", "usr/share/doc/flowbatch/changelog.gz",
-        "usr/share/doc/flowbatch/examples/graphs/quickstart.toml", "usr/share/doc/flowbatch/examples/graphs/data/tickets.jsonl",
+        "usr/share/doc/flowbatch/examples/graphs/quickstart.toml",
+        "usr/share/doc/flowbatch/examples/graphs/data/tickets.jsonl",
         "usr/share/doc/flowbatch/examples/plugins/redact_pii/CMakeLists.txt"})
     CHECK_MESSAGE(fs::exists(root / file), file, " is not in the package");
   CHECK(!fs::exists(root / "usr/share/doc/flowbatch/examples/graphs/out"));

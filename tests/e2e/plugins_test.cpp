@@ -21,7 +21,8 @@ std::string command_graph(const std::string& command, int timeout_ms = 10000) {
 plugins = ["command_provider"]
 [providers.local]
 type = "command"
-command = )" + command + "\ntimeout_ms = " + std::to_string(timeout_ms) + R"(
+command = )" +
+         command + "\ntimeout_ms = " + std::to_string(timeout_ms) + R"(
 [sources.in]
 path = "in.jsonl"
 id_field = "id"
@@ -103,8 +104,10 @@ TEST_CASE("command provider: a program that does not exist is a configuration er
   dir.write("g.toml", command_graph(R"(["no-such-program-here", "x"])"));
   auto r = run_flowbatch({"validate", "--load-plugins", "g.toml"}, dir.path());
   CHECK(r.exit_code == 78);
-  CHECK(r.err.find("g.toml:5:11: error: providers.local.command: cannot find the program \"no-such-program-here\" (in PATH)") !=
-        std::string::npos);
+  CHECK(
+      r.err.find(
+          "g.toml:5:11: error: providers.local.command: cannot find the program \"no-such-program-here\" (in PATH)") !=
+      std::string::npos);
 }
 
 TEST_CASE("flowbatch plugins lists built-in and plugin types, with where each came from and its keys") {
@@ -132,9 +135,9 @@ TEST_CASE("a plugin builds out of tree against an installed flowbatch, and the i
 
   // A copy of the example's folder, as a plugin author would have it: nothing of the flowbatch tree.
   fs::copy(source_path("examples/plugins/redact_pii"), dir / "redact", fs::copy_options::recursive);
-  auto configure = run_process({FLOWBATCH_CMAKE_COMMAND, "-S", (dir / "redact").string(), "-B", (dir / "redact/build").string(),
-                                "-G", FLOWBATCH_CMAKE_GENERATOR, "-DCMAKE_BUILD_TYPE=Release",
-                                "-DCMAKE_PREFIX_PATH=" + prefix.string()});
+  auto configure = run_process({FLOWBATCH_CMAKE_COMMAND, "-S", (dir / "redact").string(), "-B",
+                                (dir / "redact/build").string(), "-G", FLOWBATCH_CMAKE_GENERATOR,
+                                "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_PREFIX_PATH=" + prefix.string()});
   REQUIRE_MESSAGE(configure.exit_code == 0, configure.out, configure.err);
   auto build = run_process({FLOWBATCH_CMAKE_COMMAND, "--build", (dir / "redact/build").string()});
   REQUIRE_MESSAGE(build.exit_code == 0, build.out, build.err);
@@ -160,8 +163,9 @@ path = "out.jsonl"
   CHECK(out[0].at("text").as_string() == "call [PHONE] or write to [EMAIL]");
 
   // The installed program finds the installed example plugins by name.
-  dir.write("named.toml", "[pipeline]\nplugins = [\"command_provider\"]\n[sources.in]\npath = \"in.jsonl\"\n"
-                          "[sinks.out]\ninputs = [\"in\"]\npath = \"named.jsonl\"\n");
+  dir.write("named.toml",
+            "[pipeline]\nplugins = [\"command_provider\"]\n[sources.in]\npath = \"in.jsonl\"\n"
+            "[sinks.out]\ninputs = [\"in\"]\npath = \"named.jsonl\"\n");
   auto listed = run_process({(prefix / "bin/flowbatch").string(), "plugins", "named.toml"}, dir.path());
   CHECK_MESSAGE(listed.exit_code == 0, listed.err);
   CHECK(listed.out.find((prefix / "lib").string()) != std::string::npos);
@@ -171,7 +175,8 @@ TEST_CASE("a plugin provider built on the published HTTP helpers classifies answ
   MockServer server({"--error-rate", "0.3"});
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(40));
-  dir.write("g.toml", fmt::format(R"(
+  dir.write("g.toml",
+            fmt::format(R"(
 [pipeline]
 progress = "off"
 plugins = ["{}"]
@@ -197,7 +202,7 @@ path = "dead.jsonl"
 inputs = ["c"]
 path = "out.jsonl"
 )",
-                                  (fs::path(FLOWBATCH_TEST_PLUGIN_DIR) / "http_helpers.so").string(), server.base_url()));
+                        (fs::path(FLOWBATCH_TEST_PLUGIN_DIR) / "http_helpers.so").string(), server.base_url()));
   auto run = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(run.exit_code == 0, run.err);
   CHECK(read_jsonl(dir / "out.jsonl").size() == 40);

@@ -36,14 +36,15 @@ void check_each_once(const TempDir& dir, int n) {
 
 /// 300 items through flowbatch (`provider_keys`, `args`) against flowbatch-mock limited by
 /// `limit_flags` over a rolling 5 s: every item once, and not one request refused.
-void check_none_refused(const std::vector<std::string>& limit_flags, const std::string& items, const std::string& provider_keys,
-                        const std::vector<std::string>& args) {
+void check_none_refused(const std::vector<std::string>& limit_flags, const std::string& items,
+                        const std::string& provider_keys, const std::vector<std::string>& args) {
   std::vector<std::string> flags = {"--rolling-window-seconds", "5", "--latency-ms", "5"};
   flags.insert(flags.end(), limit_flags.begin(), limit_flags.end());
   MockServer server(flags);
   TempDir dir;
   dir.write("in.jsonl", items);
-  dir.write("g.toml", openai_chat_graph(server.base_url(), provider_keys + "\nmax_concurrency = 16", "max_attempts = 10"));
+  dir.write("g.toml",
+            openai_chat_graph(server.base_url(), provider_keys + "\nmax_concurrency = 16", "max_attempts = 10"));
   std::vector<std::string> argv = {"g.toml"};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run_flowbatch(argv, dir.path());
@@ -62,8 +63,10 @@ TEST_CASE("under a server-side limit with every fault on, each item ends once an
                      "--malformed-rate", "0.02", "--hang-rate", "0.01", "--seed", "7"});
   TempDir dir;
   dir.write("in.jsonl", items_jsonl(200));
-  dir.write("g.toml", openai_chat_graph(server.base_url(), "requests_per_minute = 3000\ntimeout_ms = 400\nmax_concurrency = 16",
-                            "max_attempts = 2\nretry_on = [\"rate_limit\", \"server\", \"timeout\", \"network\", \"malformed\"]"));
+  dir.write("g.toml",
+            openai_chat_graph(
+                server.base_url(), "requests_per_minute = 3000\ntimeout_ms = 400\nmax_concurrency = 16",
+                "max_attempts = 2\nretry_on = [\"rate_limit\", \"server\", \"timeout\", \"network\", \"malformed\"]"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE((r.exit_code == 0 || r.exit_code == 3), r.err);
   check_each_once(dir, 200);
@@ -101,7 +104,8 @@ TEST_CASE("configured exactly at a rolling-window server's tokens/min, no reques
   // 8 characters and max_tokens 8: 10 tokens a request, estimated as the server counts them.
   std::string items;
   for (int i = 1; i <= 300; ++i) items += fmt::format("{{\"id\": \"q{}\", \"text\": \"ask {:04}\"}}\n", i, i);
-  check_none_refused({"--tpm", "24000"}, items, "tokens_per_minute = 24000", {"--set", "calls.c.max_tokens=8"});  // 2,000 in any 5 s
+  check_none_refused({"--tpm", "24000"}, items, "tokens_per_minute = 24000",
+                     {"--set", "calls.c.max_tokens=8"});  // 2,000 in any 5 s
 }
 
 TEST_CASE("with no limit configured, the limit the server announces is obeyed") {
@@ -120,8 +124,10 @@ TEST_CASE("adaptive concurrency settles near a queueing server's capacity") {
   MockServer server({"--capacity", "16", "--latency-ms", "40", "--latency-sigma", "0", "--threads", "2"});
   TempDir dir;
   dir.write("in.jsonl", items_jsonl(2500));
-  dir.write("g.toml", openai_chat_graph(server.base_url(), "max_concurrency = \"adaptive\"\ninitial_concurrency = 2\nmax_concurrency_limit = 512",
-                            "max_attempts = 3"));
+  dir.write("g.toml",
+            openai_chat_graph(server.base_url(),
+                              "max_concurrency = \"adaptive\"\ninitial_concurrency = 2\nmax_concurrency_limit = 512",
+                              "max_attempts = 3"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   std::smatch m;
@@ -182,7 +188,8 @@ TEST_CASE("behind nginx's limit_req (no rate headers, just 429s), every item sti
   const int port = free_port();
   const std::string canned =
       R"({"id":"c","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}})";
-  Nginx nginx(dir, fmt::format(R"(
+  Nginx nginx(dir,
+              fmt::format(R"(
   limit_req_zone $server_name zone=api:1m rate=20r/s;
   server {{
     listen 127.0.0.1:{0};
@@ -193,10 +200,11 @@ TEST_CASE("behind nginx's limit_req (no rate headers, just 429s), every item sti
       return 200 '{1}';
     }}
   }})",
-                                   port, canned),
+                          port, canned),
               {port});
   dir.write("in.jsonl", items_jsonl(150));
-  dir.write("g.toml", openai_chat_graph(fmt::format("http://127.0.0.1:{}/v1", port), "max_concurrency = 16", "max_attempts = 30"));
+  dir.write("g.toml", openai_chat_graph(fmt::format("http://127.0.0.1:{}/v1", port), "max_concurrency = 16",
+                                        "max_attempts = 30"));
   auto r = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(r.exit_code == 0, r.err);
   check_each_once(dir, 150);

@@ -63,7 +63,8 @@ TEST_CASE("replay sends dead letters through the graph again and adds the result
 
   // The API is back: replay the dead letters.
   MockServer healthy;
-  auto r = run_flowbatch({"replay", "failed.jsonl", "g.toml", "--set", "providers.p.base_url=" + healthy.base_url()}, dir.path());
+  auto r = run_flowbatch({"replay", "failed.jsonl", "g.toml", "--set", "providers.p.base_url=" + healthy.base_url()},
+                         dir.path());
   CHECK_MESSAGE(r.exit_code == 3, r.err);  // the broken line is still broken
   CHECK(r.err.find("replaying failed.jsonl") != std::string::npos);
 
@@ -93,8 +94,9 @@ TEST_CASE("replay of a file that does not exist is a clear error, and touches no
   CHECK(r.err.find("nope.jsonl is not a file") != std::string::npos);
 }
 
-TEST_CASE("replay killed at random moments and run again until done: every replayed id once, and a normal run after it "
-          "works without --fresh") {
+TEST_CASE(
+    "replay killed at random moments and run again until done: every replayed id once, and a normal run after it "
+    "works without --fresh") {
   constexpr int kItems = 1000;
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(kItems, "t"));

@@ -60,8 +60,12 @@ Outcome run_graph(const TempDir& dir, const std::string& provider_keys, const st
   return o;
 }
 
-std::string error_class(const boost::json::object& dead) { return std::string(dead.at("error").at("class").as_string()); }
-std::string error_message(const boost::json::object& dead) { return std::string(dead.at("error").at("message").as_string()); }
+std::string error_class(const boost::json::object& dead) {
+  return std::string(dead.at("error").at("class").as_string());
+}
+std::string error_message(const boost::json::object& dead) {
+  return std::string(dead.at("error").at("message").as_string());
+}
 }  // namespace
 
 TEST_CASE("a header value with CR, LF or NUL from an item fails it as invalid_input, unsent") {
@@ -89,8 +93,9 @@ TEST_CASE("a header value with CR, LF or NUL from an item fails it as invalid_in
 TEST_CASE("values rendered into a URL are percent-encoded: they stay one path segment or query value") {
   MockServer server;
   TempDir dir;
-  const auto o = run_graph(dir, fmt::format("url = \"{}/echo/score/{{{{p}}}}?q={{{{q}}}}\"\nmethod = \"GET\"", server.url()),
-                           R"({"id": "a", "p": "../ok?x=", "q": "1&admin=true#f"}
+  const auto o =
+      run_graph(dir, fmt::format("url = \"{}/echo/score/{{{{p}}}}?q={{{{q}}}}\"\nmethod = \"GET\"", server.url()),
+                R"({"id": "a", "p": "../ok?x=", "q": "1&admin=true#f"}
 {"id": "b", "p": "..", "q": "plain-text_1.0~"}
 )");
   CHECK_MESSAGE(o.run.exit_code == 0, o.run.err);
@@ -117,7 +122,9 @@ TEST_CASE("a rendered URL may not leave http(s), nor change the scheme and host 
       CHECK(read_file(dir / "dead.jsonl").find("root:") == std::string::npos);  // the file was never read
     }
     TempDir other;
-    const auto plain = run_graph(other, "url = \"{{u}}\"", R"({"id": "file", "u": "file:///etc/passwd"})" "\n");
+    const auto plain = run_graph(other, "url = \"{{u}}\"",
+                                 R"({"id": "file", "u": "file:///etc/passwd"})"
+                                 "\n");
     REQUIRE(plain.dead.size() == 1);
     CHECK(error_class(plain.dead.at("file")) == "invalid_input");
   }
@@ -144,9 +151,9 @@ TEST_CASE("{{json:field}} in a string body inserts a JSON string: a quote in the
   TempDir dir;
   const std::string evil = R"(a"}, "admin": true, "x": {"y": ")";
   boost::json::object item{{"id", "evil"}, {"name", evil}};
-  const auto o = run_graph(dir,
-                           fmt::format("url = \"{}/echo\"\nbody = '{{\"name\": {{{{json:name}}}}, \"admin\": false}}'", server.url()),
-                           boost::json::serialize(item) + "\n");
+  const auto o = run_graph(
+      dir, fmt::format("url = \"{}/echo\"\nbody = '{{\"name\": {{{{json:name}}}}, \"admin\": false}}'", server.url()),
+      boost::json::serialize(item) + "\n");
   CHECK_MESSAGE(o.run.exit_code == 0, o.run.err);
   REQUIRE(o.out.size() == 1);
   const auto sent = boost::json::parse(o.out.at("evil").at("echo").at("body").as_string()).as_object();
@@ -158,8 +165,10 @@ TEST_CASE("{{json:field}} in a string body inserts a JSON string: a quote in the
 TEST_CASE("validate warns about a JSON string body with placeholders that are not escaped") {
   TempDir dir;
   dir.write("in.jsonl", "");
-  dir.write("unsafe.toml", http_graph("url = \"http://127.0.0.1:9/x\"\nbody = '{\"name\": \"{{name}}\", \"n\": {{json:n}}}'"));
-  dir.write("safe.toml", http_graph("url = \"http://127.0.0.1:9/x\"\nbody = '{\"name\": {{json:name}}, \"raw\": {{raw:doc}}}'"));
+  dir.write("unsafe.toml",
+            http_graph("url = \"http://127.0.0.1:9/x\"\nbody = '{\"name\": \"{{name}}\", \"n\": {{json:n}}}'"));
+  dir.write("safe.toml",
+            http_graph("url = \"http://127.0.0.1:9/x\"\nbody = '{\"name\": {{json:name}}, \"raw\": {{raw:doc}}}'"));
   const auto unsafe = run_flowbatch({"validate", "unsafe.toml"}, dir.path());
   const auto safe = run_flowbatch({"validate", "safe.toml"}, dir.path());
   CHECK_MESSAGE(unsafe.exit_code == 0, unsafe.err);
@@ -173,9 +182,11 @@ TEST_CASE("validate warns about a JSON string body with placeholders that are no
 TEST_CASE("an answer trickling in byte by byte is stopped by the low-speed limit, as a timeout") {
   MockServer server({"--trickle-rate", "1"});
   TempDir dir;
-  dir.write("in.jsonl", R"({"id": "t1", "text": "hello"})" "\n");
-  dir.write("g.toml", openai_chat_graph(server.base_url(), "timeout_ms = 60000\nlow_speed_limit = 8\nlow_speed_time_ms = 1500",
-                                        "max_attempts = 1"));
+  dir.write("in.jsonl", R"({"id": "t1", "text": "hello"})"
+                        "\n");
+  dir.write("g.toml",
+            openai_chat_graph(server.base_url(), "timeout_ms = 60000\nlow_speed_limit = 8\nlow_speed_time_ms = 1500",
+                              "max_attempts = 1"));
   const auto start = std::chrono::steady_clock::now();
   const auto r = run_flowbatch({"g.toml", "--progress", "off"}, dir.path());
   const auto took = std::chrono::steady_clock::now() - start;

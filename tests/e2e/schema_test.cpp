@@ -28,10 +28,12 @@ fs::path plugin_schema(const TempDir& dir) {
 
 const std::string kSource = "[sources.in]\npath = \"in.jsonl\"\nid_field = \"id\"\n";
 const std::string kSink = "[sinks.out]\ninputs = [\"in\"]\npath = \"out.jsonl\"\n";
-const std::string kCall = "[providers.sim]\ntype = \"mock\"\n"
-                          "[calls.c]\ninputs = [\"in\"]\nprovider = \"sim\"\nprompt = \"{{text}}\"\n";
-const std::string kCallSink = "[sinks.out]\ninputs = [\"c\"]\npath = \"out.jsonl\"\n"
-                              "[dead_letters.dead]\ninputs = [\"c.error\"]\npath = \"dead.jsonl\"\n";
+const std::string kCall =
+    "[providers.sim]\ntype = \"mock\"\n"
+    "[calls.c]\ninputs = [\"in\"]\nprovider = \"sim\"\nprompt = \"{{text}}\"\n";
+const std::string kCallSink =
+    "[sinks.out]\ninputs = [\"c\"]\npath = \"out.jsonl\"\n"
+    "[dead_letters.dead]\ninputs = [\"c.error\"]\npath = \"dead.jsonl\"\n";
 
 struct Case {
   const char* what;
@@ -46,7 +48,8 @@ TEST_CASE("every graph in graphs/ and every TOML graph in the docs validates aga
   std::vector<std::string> builtin_only, with_plugins;
   for (const auto& e : fs::directory_iterator(source_path("graphs"))) {
     if (e.path().extension() != ".toml") continue;
-    (read_file(e.path()).find("plugins =") == std::string::npos ? builtin_only : with_plugins).push_back(e.path().string());
+    (read_file(e.path()).find("plugins =") == std::string::npos ? builtin_only : with_plugins)
+        .push_back(e.path().string());
   }
   REQUIRE(builtin_only.size() >= 4);
   REQUIRE(!with_plugins.empty());
@@ -70,19 +73,22 @@ TEST_CASE("a graph with a misspelt key fails the schema, naming the key") {
   const fs::path graph = dir.write("g.toml", kSource + kSink + "[batches.b]\ninputs = [\"in\"]\nmax_itmes = 20\n");
   auto r = validate_with_jsonschema(source_path("schema/flowbatch.schema.json"), {graph.string()});
   CHECK(r.exit_code == 1);
-  CHECK_MESSAGE(r.out.find("batches.b: Additional properties are not allowed ('max_itmes' was unexpected)") != std::string::npos,
-                r.out);
+  CHECK_MESSAGE(
+      r.out.find("batches.b: Additional properties are not allowed ('max_itmes' was unexpected)") != std::string::npos,
+      r.out);
 }
 
 TEST_CASE("the schema and flowbatch validate agree on good and bad graphs") {
   const std::vector<Case> cases = {
       {"a source and a sink", kSource + kSink, true},
-      {"every table", kSource + kCall + kCallSink +
-                          "[pipeline]\nname = \"all\"\nprogress = \"plain\"\nmax_in_flight = 100\n"
-                          "[batches.b]\ninputs = [\"in\"]\nmax_items = 5\ngroup_by = \"text\"\n"
-                          "[retries.r]\ninputs = [\"c.error\"]\njitter = \"equal\"\nretry_on = [\"server\", \"timeout\"]\n",
+      {"every table",
+       kSource + kCall + kCallSink +
+           "[pipeline]\nname = \"all\"\nprogress = \"plain\"\nmax_in_flight = 100\n"
+           "[batches.b]\ninputs = [\"in\"]\nmax_items = 5\ngroup_by = \"text\"\n"
+           "[retries.r]\ninputs = [\"c.error\"]\njitter = \"equal\"\nretry_on = [\"server\", \"timeout\"]\n",
        true},
-      {"a csv source with its keys", "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\ndelimiter = \";\"\n" + kSink, true},
+      {"a csv source with its keys", "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\ndelimiter = \";\"\n" + kSink,
+       true},
       {"a call parsing JSON, its provider adaptive",
        kSource + kCall + "parse = \"json\"\nendpoint = \"chat\"\ntemperature = 0.5\n" + kCallSink +
            "[providers.sim2]\ntype = \"openai\"\napi_key_env = \"\"\nmax_concurrency = \"adaptive\"\n",
@@ -91,17 +97,20 @@ TEST_CASE("the schema and flowbatch validate agree on good and bad graphs") {
       {"a value of the wrong type", kSource + kSink + "[batches.b]\ninputs = [\"in\"]\nmax_items = \"20\"\n", false},
       {"a value outside the key's choices", kSource + kCall + "parse = \"yaml\"\n" + kCallSink, false},
       {"a list item outside the key's choices",
-       kSource + kCall + kCallSink + "[retries.r]\ninputs = [\"c.error\"]\nretry_on = [\"server\", \"ratelimit\"]\n", false},
+       kSource + kCall + kCallSink + "[retries.r]\ninputs = [\"c.error\"]\nretry_on = [\"server\", \"ratelimit\"]\n",
+       false},
       {"an unknown table", kSource + kSink + "[sink.x]\npath = \"x.jsonl\"\n", false},
       {"an unknown source type", "[sources.in]\ntype = \"parquet\"\npath = \"in.jsonl\"\n" + kSink, false},
-      {"an unknown provider type", kSource + kCallSink + "[providers.sim]\ntype = \"gemini\"\n"
-                                                         "[calls.c]\ninputs = [\"in\"]\nprovider = \"sim\"\nprompt = \"x\"\n",
+      {"an unknown provider type",
+       kSource + kCallSink +
+           "[providers.sim]\ntype = \"gemini\"\n"
+           "[calls.c]\ninputs = [\"in\"]\nprovider = \"sim\"\nprompt = \"x\"\n",
        false},
       {"a key of another type", "[sources.in]\npath = \"in.jsonl\"\ndelimiter = \";\"\n" + kSink, false},
       {"a missing required key", kSource + "[sinks.out]\ninputs = [\"in\"]\n", false},
       {"an empty path", kSource + "[sinks.out]\ninputs = [\"in\"]\npath = \"\"\n", false},
-      {"a transform with no plugin loaded", kSource + kSink + "[transforms.t]\ntype = \"redact_pii\"\ninputs = [\"in\"]\n",
-       false},
+      {"a transform with no plugin loaded",
+       kSource + kSink + "[transforms.t]\ntype = \"redact_pii\"\ninputs = [\"in\"]\n", false},
       {"a provider key of the wrong type", kSource + kCall + kCallSink + "latency_ms = \"fast\"\n", false},
       {"a bad node name", kSource + kSink + "[batches.\"a.b\"]\ninputs = [\"in\"]\n", false},
   };

@@ -50,7 +50,8 @@ std::string command_graph(const std::string& provider_lines) {
 plugins = ["command_provider"]
 [providers.local]
 type = "command"
-)" + provider_lines + R"(
+)" + provider_lines +
+         R"(
 [sources.in]
 path = "in.jsonl"
 [calls.c]
@@ -89,12 +90,12 @@ result_pointer = "/choices/0/message/content"
   auto run = run_flowbatch({"g.toml", "--report", "report.json"}, dir.path());
   auto dot = run_flowbatch({"graph", "g.toml"}, dir.path());
   auto validate = run_flowbatch({"validate", "g.toml"}, dir.path());
-  CHECK_MESSAGE(run.exit_code == 75, run.err);  // the key was refused
+  CHECK_MESSAGE(run.exit_code == 75, run.err);                                         // the key was refused
   CHECK(run.err.find("Incorrect API key provided: [REDACTED]") != std::string::npos);  // the echo, blanked
   CHECK(dot.exit_code == 0);
   CHECK(validate.exit_code == 0);
-  const std::vector<std::string> shown = {run.out, run.err, dot.out, dot.err, validate.out, validate.err,
-                                          all_files(dir.path())};
+  const std::vector<std::string> shown = {
+      run.out, run.err, dot.out, dot.err, validate.out, validate.err, all_files(dir.path())};
   REQUIRE(shown.size() == 7);
   for (const std::string& text : shown) CHECK(text.find(key) == std::string::npos);
 }
@@ -110,7 +111,8 @@ TEST_CASE("a key cut off in a long error body is redacted before the message is 
   const int port = free_port();
   // A 400 whose plain-text body quotes the Authorization header after 280 bytes: where flowbatch
   // used to cut error bodies (300 bytes), 12 characters of the key were left.
-  Nginx nginx(dir, fmt::format(R"(
+  Nginx nginx(dir,
+              fmt::format(R"(
   server {{
     listen 127.0.0.1:{0};
     access_log off;
@@ -119,7 +121,7 @@ TEST_CASE("a key cut off in a long error body is redacted before the message is 
       return 400 '{1} $http_authorization and more text after it';
     }}
   }})",
-                               port, std::string(280, 'x')),
+                          port, std::string(280, 'x')),
               {port});
   dir.write("in.jsonl", make_jsonl(2));
   dir.write("g.toml", graph_with(fmt::format("type = \"openai\"\nbase_url = \"http://127.0.0.1:{}/v1\"\n"
@@ -132,7 +134,8 @@ TEST_CASE("a key cut off in a long error body is redacted before the message is 
   const std::string message(dead[0].at("error").at("message").as_string());
   CHECK(message.find("Bearer [REDACTED]") != std::string::npos);
   CHECK(message.size() < 1100);  // still shortened, after redaction
-  for (const std::string& text : {run.err, read_file(dir / "dead.jsonl")}) CHECK(text.find(key.substr(0, 8)) == std::string::npos);
+  for (const std::string& text : {run.err, read_file(dir / "dead.jsonl")})
+    CHECK(text.find(key.substr(0, 8)) == std::string::npos);
 }
 
 TEST_CASE("a 200 that echoes the key is redacted in the outputs and in the state's cache, which keeps no headers") {
@@ -141,18 +144,20 @@ TEST_CASE("a 200 that echoes the key is redacted in the outputs and in the state
   MockServer server({"--replies", "your key is " + key + " and the answer is 42"});
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(4));
-  dir.write("g.toml", graph_with(fmt::format("type = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"FLOWBATCH_E2E_ECHO_KEY\"",
-                                             server.base_url()),
-                                 "cache = true"));
+  dir.write("g.toml",
+            graph_with(fmt::format("type = \"openai\"\nbase_url = \"{}\"\napi_key_env = \"FLOWBATCH_E2E_ECHO_KEY\"",
+                                   server.base_url()),
+                       "cache = true"));
   auto run = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(run.exit_code == 0, run.err);
   const auto out = read_jsonl(dir / "out.jsonl");
   REQUIRE(out.size() == 4);
-  for (const auto& record : out) CHECK(record.at("output").as_string() == "your key is [REDACTED] and the answer is 42");
+  for (const auto& record : out)
+    CHECK(record.at("output").as_string() == "your key is [REDACTED] and the answer is 42");
   const std::string state = all_files(dir / ".flowbatch");
   CHECK(state.find("the answer is 42") != std::string::npos);  // the answers are cached...
-  CHECK(state.find(key) == std::string::npos);                  // ...redacted
-  CHECK(state.find("x-request-id") == std::string::npos);        // and without the response's headers
+  CHECK(state.find(key) == std::string::npos);                 // ...redacted
+  CHECK(state.find("x-request-id") == std::string::npos);      // and without the response's headers
   // A second run answers from the cache, the same way.
   auto again = run_flowbatch({"g.toml", "--fresh"}, dir.path());
   CHECK_MESSAGE(again.exit_code == 0, again.err);
@@ -165,7 +170,8 @@ TEST_CASE("a key too short to be redacted is warned about once, without printing
   dir.write("in.jsonl", make_jsonl(1));
   dir.write("g.toml", graph_with(R"(type = "openai"
 base_url = "http://127.0.0.1:9/v1"
-api_key_env = "FLOWBATCH_E2E_SHORT_KEY")") + R"(
+api_key_env = "FLOWBATCH_E2E_SHORT_KEY")") +
+                          R"(
 [providers.q]
 type = "openai"
 base_url = "http://127.0.0.1:9/v1"
@@ -183,7 +189,10 @@ api_key_env = "FLOWBATCH_E2E_SHORT_KEY"
 TEST_CASE("the program runs with core dumps off: RLIMIT_CORE is 0, as its children inherit") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
-  dir.write("g.toml", command_graph(R"(command = ["sh", "-c", "cat > /dev/null; grep 'Max core file size' /proc/self/limits | tr -s ' '"])"));
+  dir.write(
+      "g.toml",
+      command_graph(
+          R"(command = ["sh", "-c", "cat > /dev/null; grep 'Max core file size' /proc/self/limits | tr -s ' '"])"));
   auto run = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(run.exit_code == 0, run.err);
   const auto out = read_jsonl(dir / "out.jsonl");
@@ -196,7 +205,10 @@ TEST_CASE("a command provider's program gets a minimal environment plus what pas
   ScopedEnv wanted("FLOWBATCH_E2E_WANTED", "passed-on");
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
-  dir.write("g.toml", command_graph(R"(command = ["sh", "-c", "cat > /dev/null; echo \"wanted=$FLOWBATCH_E2E_WANTED key=$FLOWBATCH_E2E_CHILD_KEY path=$${PATH:+set}\""]
+  dir.write(
+      "g.toml",
+      command_graph(
+          R"(command = ["sh", "-c", "cat > /dev/null; echo \"wanted=$FLOWBATCH_E2E_WANTED key=$FLOWBATCH_E2E_CHILD_KEY path=$${PATH:+set}\""]
 pass_env = ["FLOWBATCH_E2E_WANTED"])"));
   auto plain = run_flowbatch({"g.toml"}, dir.path());
   CHECK_MESSAGE(plain.exit_code == 0, plain.err);

@@ -52,7 +52,8 @@ TEST_CASE("without --load-plugins, a plugin's types are unknown, with a hint to 
   CHECK(plain.exit_code == 78);
   CHECK(plain.err.find("unknown transform type \"redact_pii\"") != std::string::npos);
   CHECK(plain.err.find("pass --load-plugins") != std::string::npos);
-  auto loaded = run_flowbatch({"validate", "--no-environment", "--load-plugins", "redact_and_classify.toml"}, dir.path());
+  auto loaded =
+      run_flowbatch({"validate", "--no-environment", "--load-plugins", "redact_and_classify.toml"}, dir.path());
   CHECK_MESSAGE(loaded.exit_code == 0, loaded.err);
 }
 
@@ -81,12 +82,14 @@ path = "out.jsonl"
   dir.write("remote.toml", graph("http://api.example.com/v1", "FLOWBATCH_E2E_PLAIN_KEY"));
   auto remote = run_flowbatch({"validate", "remote.toml"}, dir.path());
   CHECK(remote.exit_code == 0);
-  CHECK_MESSAGE(remote.err.find("remote.toml:3:12: warning: providers.p: this provider's key " + warning) != std::string::npos,
-                remote.err);
-  for (const auto& [name, url, key] : {std::tuple{"tls.toml", "https://api.example.com/v1", "FLOWBATCH_E2E_PLAIN_KEY"},
-                                       std::tuple{"local.toml", "http://127.0.0.1:8080/v1", "FLOWBATCH_E2E_PLAIN_KEY"},
-                                       std::tuple{"localhost.toml", "http://localhost:8080/v1", "FLOWBATCH_E2E_PLAIN_KEY"},
-                                       std::tuple{"nokey.toml", "http://api.example.com/v1", ""}}) {
+  CHECK_MESSAGE(
+      remote.err.find("remote.toml:3:12: warning: providers.p: this provider's key " + warning) != std::string::npos,
+      remote.err);
+  for (const auto& [name, url, key] :
+       {std::tuple{"tls.toml", "https://api.example.com/v1", "FLOWBATCH_E2E_PLAIN_KEY"},
+        std::tuple{"local.toml", "http://127.0.0.1:8080/v1", "FLOWBATCH_E2E_PLAIN_KEY"},
+        std::tuple{"localhost.toml", "http://localhost:8080/v1", "FLOWBATCH_E2E_PLAIN_KEY"},
+        std::tuple{"nokey.toml", "http://api.example.com/v1", ""}}) {
     dir.write(name, graph(url, key));
     auto r = run_flowbatch({"validate", name}, dir.path());
     CHECK(r.exit_code == 0);

@@ -43,7 +43,8 @@ auto configure(const Type* type, const std::string& name, const std::string& tom
   tables.push_back(load_toml_text(toml, name + ".toml", "/fuzz", diagnostics));
   OptionReader reader(tables.back(), name, name, type->keys, {diagnostics, redactor, /*check_environment=*/false});
   auto made = make(reader);
-  if (!made || diagnostics.has_errors()) fail(__FILE__, __LINE__, "cannot configure " + name + ": " + diagnostics.str());
+  if (!made || diagnostics.has_errors())
+    fail(__FILE__, __LINE__, "cannot configure " + name + ": " + diagnostics.str());
   return made;
 }
 

@@ -24,9 +24,9 @@ namespace flowbatch::fuzz {
 /// Prints `what` (with the check's place) and aborts: the input broke a property of the code.
 [[noreturn]] void fail(const char* file, int line, std::string_view what);
 
-#define FUZZ_CHECK(condition, what)                                                      \
-  do {                                                                                   \
-    if (!(condition)) ::flowbatch::fuzz::fail(__FILE__, __LINE__, std::string(what));    \
+#define FUZZ_CHECK(condition, what)                                                   \
+  do {                                                                                \
+    if (!(condition)) ::flowbatch::fuzz::fail(__FILE__, __LINE__, std::string(what)); \
   } while (false)
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {

@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(std::find(names.begin(), names.end(), *rendering.missing) != names.end(),
                "a missing field that the template does not name: " + *rendering.missing);
   const bool literal = text.find("{{") == std::string_view::npos;
-  FUZZ_CHECK(!literal || (rendering.ok() && rendering.text == text), "a template without placeholders rendered as something else");
+  FUZZ_CHECK(!literal || (rendering.ok() && rendering.text == text),
+             "a template without placeholders rendered as something else");
   FUZZ_CHECK(!literal || names.empty(), "fields found in a template without placeholders");
   FUZZ_CHECK(t.render({}).ok() == names.empty(), "an item without fields lacks none of a template's, or one of none");
   std::string appended = "x";

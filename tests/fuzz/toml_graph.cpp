@@ -42,8 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Redactor redactor;
   CompileOptions options;
   options.check_environment = false;
-  CompileResult result = compile_tree(std::move(root), "/fuzz/graph.toml", fuzz::registry(), redactor, options,
-                                      std::move(diagnostics));
+  CompileResult result =
+      compile_tree(std::move(root), "/fuzz/graph.toml", fuzz::registry(), redactor, options, std::move(diagnostics));
   check_diagnostics(result.diagnostics);
   FUZZ_CHECK(result.plan.has_value() != result.diagnostics.has_errors(), "a plan with errors, or no plan and no error");
   if (result.plan) (void)to_dot(*result.plan);

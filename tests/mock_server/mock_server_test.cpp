@@ -87,8 +87,9 @@ TEST_CASE("mock: the reply depends only on the last user message") {
   CHECK(r.json().at("usage").at("prompt_tokens").as_int64() == (9 + 16 + 14 + 5 + 3) / 4);
 
   // Content given as text parts is read like a string.
-  const json::array parts{{{"role", "user"}, {"content", json::array{{{"type", "text"}, {"text", "al"}},
-                                                                      {{"type", "text"}, {"text", "pha"}}}}}};
+  const json::array parts{
+      {{"role", "user"},
+       {"content", json::array{{{"type", "text"}, {"text", "al"}}, {{"type", "text"}, {"text", "pha"}}}}}};
   CHECK(chat_content(perform(chat_call(mock, "ignored", {{"messages", parts}}))) == first);
 }
 
@@ -158,8 +159,8 @@ TEST_CASE("mock: embeddings are 8 deterministic numbers in [-1, 1] per input") {
   REQUIRE(single.status == 200);
   CHECK(single.json().at("data").at(0).at("embedding") == data[0].at("embedding"));
 
-  for (const json::value& bad : {json::value(42), json::value(json::array{}), json::value(json::array{"ok", 3}),
-                                json::value("  ")}) {
+  for (const json::value& bad :
+       {json::value(42), json::value(json::array{}), json::value(json::array{"ok", 3}), json::value("  ")}) {
     CAPTURE(json::serialize(bad));
     const HttpResponse rejected = perform(embeddings_call(mock, bad));
     CHECK(rejected.status == 400);
@@ -184,8 +185,9 @@ TEST_CASE("mock: Anthropic messages have Anthropic's shape") {
   CHECK(body.at("usage").at("input_tokens").as_int64() == (22 + 9 + 3) / 4);
   CHECK(body.at("usage").at("output_tokens").as_int64() == 7);
 
-  const json::array blocks{{{"role", "user"}, {"content", json::array{{{"type", "text"}, {"text", "Summarise: "}},
-                                                                       {{"type", "text"}, {"text", "the cat sat"}}}}}};
+  const json::array blocks{{{"role", "user"},
+                            {"content", json::array{{{"type", "text"}, {"text", "Summarise: "}},
+                                                    {{"type", "text"}, {"text", "the cat sat"}}}}}};
   CHECK(messages_text(perform(messages_call(mock, "ignored", {{"messages", blocks}}))) ==
         expected_reply("Summarise: the cat sat"));
 
@@ -314,7 +316,8 @@ TEST_CASE("mock: /echo answers with what it received, and a trickle sends one by
   CHECK(echoed.at("method").as_string() == "POST");
   CHECK(echoed.at("body").as_string() == "body text");
   bool tagged = false;
-  for (const auto& h : echoed.at("headers").as_array()) tagged = tagged || (h.at(0).as_string() == "X-Tag" && h.at(1).as_string() == "v");
+  for (const auto& h : echoed.at("headers").as_array())
+    tagged = tagged || (h.at(0).as_string() == "X-Tag" && h.at(1).as_string() == "v");
   CHECK(tagged);
 
   HttpCall slow = chat_call(mock, "hi");
@@ -333,7 +336,8 @@ TEST_CASE("mock: connections are kept alive and large bodies need no Expect wait
   std::string sink;
   curl_easy_setopt(curl, CURLOPT_URL, call.url.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, call.body.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char*, std::size_t size, std::size_t n, void*) { return size * n; });
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char*, std::size_t size, std::size_t n, void*) { return size * n; });
   long connects = -1;
   CHECK(curl_easy_perform(curl) == CURLE_OK);
   curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);

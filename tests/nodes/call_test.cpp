@@ -77,14 +77,17 @@ TEST_CASE("empty and oversized prompts are invalid_request, never retried") {
 TEST_CASE("parse = json merges the answer's fields, or nests them under output_field") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(5));
-  run_text(graph("replies = ['{\"label\": \"billing\", \"score\": 0.5}']", "prompt = \"{{text}}\"\nparse = \"json\""), dir);
+  run_text(graph("replies = ['{\"label\": \"billing\", \"score\": 0.5}']", "prompt = \"{{text}}\"\nparse = \"json\""),
+           dir);
   const auto merged = read_jsonl(dir / "out.jsonl");
   REQUIRE(merged.size() == 5);
   for (const auto& r : merged) {
     CHECK(r.at("label").as_string() == "billing");
     CHECK(r.at("score").as_double() == 0.5);
   }
-  run_text(graph("replies = [\"```json\\n{\\\"label\\\": \\\"x\\\"}\\n```\"]", "prompt = \"{{text}}\"\nparse = \"json\"\noutput_field = \"result\""), dir);
+  run_text(graph("replies = [\"```json\\n{\\\"label\\\": \\\"x\\\"}\\n```\"]",
+                 "prompt = \"{{text}}\"\nparse = \"json\"\noutput_field = \"result\""),
+           dir);
   const auto nested = read_jsonl(dir / "out.jsonl");
   REQUIRE(nested.size() == 5);
   for (const auto& r : nested) CHECK(r.at("result").at("label").as_string() == "x");
@@ -105,10 +108,11 @@ TEST_CASE("an answer that is not the JSON asked for is a parse error on that ite
 
 TEST_CASE("passthrough sends each item's body and keeps the response whole") {
   TempDir dir;
-  dir.write("in.jsonl",
-            "{\"custom_id\": \"r1\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\", \"body\": {\"model\": \"m\", "
-            "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}}\n"
-            "{\"custom_id\": \"r2\", \"url\": \"/v1/chat/completions\"}\n");
+  dir.write(
+      "in.jsonl",
+      "{\"custom_id\": \"r1\", \"method\": \"POST\", \"url\": \"/v1/chat/completions\", \"body\": {\"model\": \"m\", "
+      "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}}\n"
+      "{\"custom_id\": \"r2\", \"url\": \"/v1/chat/completions\"}\n");
   auto run = run_text(graph("", ""), dir, {"sources.in.id_field=\"custom_id\""});
   CHECK(run.report.succeeded == 1);
   CHECK(run.report.dead == 1);
@@ -139,10 +143,13 @@ TEST_CASE("embeddings answer every item of a batch in one request") {
 TEST_CASE("call options are checked") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
-  auto r = compile_text(graph("", "endpoint = \"chatt\"\nprompt = \"{{text\"\nparse = \"yaml\"\nmax_tokens = 0\nresponse_format = 3"), dir);
+  auto r = compile_text(
+      graph("", "endpoint = \"chatt\"\nprompt = \"{{text\"\nparse = \"yaml\"\nmax_tokens = 0\nresponse_format = 3"),
+      dir);
   CHECK(!r.plan);
   const std::string all = r.diagnostics.str();
-  CHECK(all.find("calls.c.endpoint: must be chat, embeddings or passthrough (did you mean \"chat\"?)") != std::string::npos);
+  CHECK(all.find("calls.c.endpoint: must be chat, embeddings or passthrough (did you mean \"chat\"?)") !=
+        std::string::npos);
   CHECK(all.find("calls.c.prompt: unclosed \"{{\"") != std::string::npos);
   CHECK(all.find("calls.c.parse: must be text or json") != std::string::npos);
   CHECK(all.find("calls.c.max_tokens: must be at least 1") != std::string::npos);
@@ -151,10 +158,14 @@ TEST_CASE("call options are checked") {
 
 TEST_CASE("parse = json merges the answer's fields but never overwrites the item's own") {
   TempDir dir;
-  dir.write("in.jsonl", "{\"id\": \"t1\", \"kind\": \"ticket\", \"text\": \"a\"}\n{\"id\": \"t2\", \"kind\": \"ticket\", \"text\": \"b\"}\n");
+  dir.write("in.jsonl",
+            "{\"id\": \"t1\", \"kind\": \"ticket\", \"text\": \"a\"}\n{\"id\": \"t2\", \"kind\": \"ticket\", \"text\": "
+            "\"b\"}\n");
 
   SUBCASE("new fields are merged; a field repeated with the same value is fine") {
-    auto run = run_text(graph(R"(replies = ['{"label": "billing", "kind": "ticket"}'])", "prompt = \"{{text}}\"\nparse = \"json\""), dir);
+    auto run = run_text(
+        graph(R"(replies = ['{"label": "billing", "kind": "ticket"}'])", "prompt = \"{{text}}\"\nparse = \"json\""),
+        dir);
     const auto out = by_id(read_jsonl(dir / "out.jsonl"));
     REQUIRE(out.size() == 2);
     CHECK(out.at("t1").at("label").as_string() == "billing");
@@ -162,7 +173,8 @@ TEST_CASE("parse = json merges the answer's fields but never overwrites the item
     CHECK(out.at("t2").at("text").as_string() == "b");
   }
   SUBCASE("an answer that would overwrite the id fails the item, which keeps its id and input") {
-    auto run = run_text(graph(R"(replies = ['{"id": "X", "label": "billing"}'])", "prompt = \"{{text}}\"\nparse = \"json\""), dir);
+    auto run = run_text(
+        graph(R"(replies = ['{"id": "X", "label": "billing"}'])", "prompt = \"{{text}}\"\nparse = \"json\""), dir);
     CHECK(run.report.succeeded == 0);
     CHECK(run.report.dead == 2);
     const auto dead = read_jsonl(dir / "dead.jsonl");
@@ -180,7 +192,9 @@ TEST_CASE("parse = json merges the answer's fields but never overwrites the item
     CHECK(ids == std::set<std::string>{"t1", "t2"});
   }
   SUBCASE("with output_field the answer is kept apart, whatever its keys") {
-    run_text(graph(R"(replies = ['{"id": "X", "text": "other"}'])", "prompt = \"{{text}}\"\nparse = \"json\"\noutput_field = \"answer\""), dir);
+    run_text(graph(R"(replies = ['{"id": "X", "text": "other"}'])",
+                   "prompt = \"{{text}}\"\nparse = \"json\"\noutput_field = \"answer\""),
+             dir);
     const auto out = by_id(read_jsonl(dir / "out.jsonl"));
     REQUIRE(out.size() == 2);
     CHECK(out.at("t1").at("text").as_string() == "a");

@@ -75,9 +75,10 @@ std::optional<std::string> provider_sample(const std::string& type, const MockSe
   if (type == "openai" || type == "anthropic")
     return fmt::format("base_url = \"{}\"\napi_key_env = \"\"\n", server.base_url());
   if (type == "http")
-    return fmt::format("url = \"{}/chat/completions\"\nbody = {{ model = \"m\", messages = [{{ role = \"user\", "
-                       "content = \"{{{{text}}}}\" }}] }}\nresult_pointer = \"/choices/0/message/content\"\n",
-                       server.base_url());
+    return fmt::format(
+        "url = \"{}/chat/completions\"\nbody = {{ model = \"m\", messages = [{{ role = \"user\", "
+        "content = \"{{{{text}}}}\" }}] }}\nresult_pointer = \"/choices/0/message/content\"\n",
+        server.base_url());
   return std::nullopt;
 }
 
@@ -111,7 +112,8 @@ std::string node_with_outputs(const NodeKind& kind, const std::string& name, con
   for (const PortSpec& port : kind.outputs) {
     const std::string from = port.name.empty() ? name : name + "." + port.name;
     const std::string to = fmt::format("{}_{}", name, port.name.empty() ? "out" : port.name);
-    if (port.kind == PortKind::items) out += fmt::format("[sinks.{}]\ninputs = [\"{}\"]\npath = \"{}.jsonl\"\n", to, from, to);
+    if (port.kind == PortKind::items)
+      out += fmt::format("[sinks.{}]\ninputs = [\"{}\"]\npath = \"{}.jsonl\"\n", to, from, to);
     else out += fmt::format("[dead_letters.{}]\ninputs = [\"{}\"]\npath = \"{}.jsonl\"\n", to, from, to);
   }
   return out;

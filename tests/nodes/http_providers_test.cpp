@@ -78,8 +78,9 @@ TEST_CASE("URLs join without doubling the API version") {
 
 TEST_CASE("openai: chat requests carry the model, messages, options and the key") {
   ::setenv("FLOWBATCH_TEST_OPENAI_KEY", "sk-test-openai-123456", 1);
-  auto p = make_provider("openai", "base_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"FLOWBATCH_TEST_OPENAI_KEY\"\n"
-                                   "max_tokens_field = \"max_completion_tokens\"\norganization = \"org-1\"");
+  auto p = make_provider("openai",
+                         "base_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"FLOWBATCH_TEST_OPENAI_KEY\"\n"
+                         "max_tokens_field = \"max_completion_tokens\"\norganization = \"org-1\"");
   CallRequest r = chat("hello");
   r.temperature = 0.2;
   r.max_tokens = 50;
@@ -101,10 +102,11 @@ TEST_CASE("openai: chat requests carry the model, messages, options and the key"
 TEST_CASE("openai: answers, usage and every error class") {
   auto p = make_provider("openai", "base_url = \"http://x/v1\"\napi_key_env = \"\"");
   const CallRequest r = chat("hi");
-  CallResult ok = p->parse(r, response(200,
-                                       R"({"choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],
+  CallResult ok = p->parse(
+      r, response(200,
+                  R"({"choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],
                                            "usage":{"prompt_tokens":12,"completion_tokens":3}})",
-                                       {{"x-request-id", "req_1"}}));
+                  {{"x-request-id", "req_1"}}));
   REQUIRE(!ok.failure);
   CHECK(ok.outputs.at(0).as_string() == "Hello!");
   CHECK(ok.finish_reason == "stop");
@@ -119,16 +121,22 @@ TEST_CASE("openai: answers, usage and every error class") {
   CHECK(rate.failure->retry_after_ms == 3000);
   CHECK(rate.failure->message == "HTTP 429: Rate limit reached");
   CHECK(rate.failure->request_id == "req_2");
-  auto quota = p->parse(r, response(429, R"({"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}})"));
+  auto quota = p->parse(
+      r,
+      response(
+          429,
+          R"({"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}})"));
   CHECK(failure_class(quota) == ErrorClass::quota);
   CHECK(failure_class(p->parse(r, response(503, "upstream down"))) == ErrorClass::server);
   CHECK(failure_class(p->parse(r, response(401, R"({"error":{"message":"bad key"}})"))) == ErrorClass::auth);
-  CHECK(failure_class(p->parse(r, response(400, R"({"error":{"message":"bad request"}})"))) == ErrorClass::invalid_request);
+  CHECK(failure_class(p->parse(r, response(400, R"({"error":{"message":"bad request"}})"))) ==
+        ErrorClass::invalid_request);
   auto broken = p->parse(r, response(200, R"({"choices":[{"message":{"content":"trunc)"));
   CHECK(failure_class(broken) == ErrorClass::malformed);  // truncated: a retry is likely to cure it
   CHECK(failure_class(p->parse(r, response(200, R"({"id":"x"})"))) == ErrorClass::malformed);
   CHECK(failure_class(p->parse(r, response(200, "<html>502 Bad Gateway</html>"))) == ErrorClass::malformed);
-  auto no_text = p->parse(r, response(200, R"({"choices":[{"message":{"content":null},"finish_reason":"tool_calls"}]})"));
+  auto no_text =
+      p->parse(r, response(200, R"({"choices":[{"message":{"content":null},"finish_reason":"tool_calls"}]})"));
   CHECK(failure_class(no_text) == ErrorClass::parse);  // the model's own choice: a retry would repeat it
   auto empty_choice = p->parse(r, response(200, R"({"choices":[{"message":{"role":"assistant"}}]})"));
   CHECK(failure_class(empty_choice) == ErrorClass::malformed);
@@ -146,12 +154,14 @@ TEST_CASE("token counts and indexes that are not whole numbers are ignored, neve
     CHECK(r.usage.input_tokens == 0);
     CHECK(r.usage.output_tokens == 0);
   }
-  CHECK(openai->parse(chat("hi"), response(200, "{" + choices + R"(,"usage":{"prompt_tokens":12.0}})")).usage.input_tokens == 12);
+  CHECK(openai->parse(chat("hi"), response(200, "{" + choices + R"(,"usage":{"prompt_tokens":12.0}})"))
+            .usage.input_tokens == 12);
 
   CallRequest embed;
   embed.endpoint = Endpoint::embeddings;
   embed.inputs = {"a", "b"};
-  auto odd_index = openai->parse(embed, response(200, R"({"data":[{"index":-1,"embedding":[1]},{"index":0.5,"embedding":[2]},
+  auto odd_index =
+      openai->parse(embed, response(200, R"({"data":[{"index":-1,"embedding":[1]},{"index":0.5,"embedding":[2]},
                                                           {"index":1.0,"embedding":[3]},{"index":0,"embedding":[4]}]})"));
   REQUIRE(!odd_index.failure);
   CHECK(odd_index.outputs[0].as_array()[0].as_int64() == 4);
@@ -209,16 +219,24 @@ TEST_CASE("anthropic: the system prompt goes beside the messages — text blocks
   CHECK(body.at("messages").as_array().size() == 1);
   CHECK(body.at("max_tokens").as_int64() == 300);
 
-  auto ok = p->parse(chat("write"), response(200, R"({"content":[{"type":"text","text":"Two "},{"type":"text","text":"parts."}],
-      "stop_reason":"max_tokens","usage":{"input_tokens":9,"output_tokens":4}})", {{"request-id", "req_a"}}));
+  auto ok = p->parse(chat("write"),
+                     response(200, R"({"content":[{"type":"text","text":"Two "},{"type":"text","text":"parts."}],
+      "stop_reason":"max_tokens","usage":{"input_tokens":9,"output_tokens":4}})",
+                              {{"request-id", "req_a"}}));
   REQUIRE(!ok.failure);
   CHECK(ok.outputs[0].as_string() == "Two parts.");
   CHECK(ok.finish_reason == "length");
   CHECK(ok.usage.output_tokens == 4);
   CHECK(ok.request_id == "req_a");
-  CHECK(failure_class(p->parse(chat("x"), response(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"))) ==
+  CHECK(failure_class(p->parse(
+            chat("x"),
+            response(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"))) ==
         ErrorClass::server);
-  auto credit = p->parse(chat("x"), response(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}})"));
+  auto credit = p->parse(
+      chat("x"),
+      response(
+          400,
+          R"({"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}})"));
   CHECK(failure_class(credit) == ErrorClass::quota);
   CHECK(!p->supports(Endpoint::embeddings));
 }

@@ -5,8 +5,8 @@
 // With mode = "split" it splits such an answer back into one item per line, each under the id
 // and text of the record it answers. Each input record completes once what it was merged into is
 // committed (ItemLedger::merge), whether that is the merged item or the parts split from it.
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -62,7 +62,7 @@ class MergeRuntime final : public NodeRuntime {
       for (std::size_t first = 0; first < items.size(); first += config_.size) {
         ItemVector group(std::make_move_iterator(items.begin() + static_cast<std::ptrdiff_t>(first)),
                          std::make_move_iterator(items.begin() + static_cast<std::ptrdiff_t>(
-                                                                    std::min(items.size(), first + config_.size))));
+                                                                     std::min(items.size(), first + config_.size))));
         out.push_back(merge(group));
       }
     }

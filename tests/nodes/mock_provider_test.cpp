@@ -65,7 +65,8 @@ TEST_CASE("simulated failure rates are honoured per attempt, with their classes"
   // A later attempt of a failed request rolls again, so retries can succeed.
   int recovered = 0;
   for (int i = 0; i < 200; ++i) {
-    if (p->dispatch(chat("prompt " + std::to_string(i))).result.failure && !p->dispatch(chat("prompt " + std::to_string(i), 2)).result.failure)
+    if (p->dispatch(chat("prompt " + std::to_string(i))).result.failure &&
+        !p->dispatch(chat("prompt " + std::to_string(i), 2)).result.failure)
       ++recovered;
   }
   CHECK(recovered > 0);

@@ -35,7 +35,8 @@ TEST_CASE("a packed user message carries every input by id, and a model can read
 }
 
 TEST_CASE("an answer is read by id: fenced, prefilled, numeric ids, and broken ones say why") {
-  auto r = results_of("```json\n{\"results\": [{\"id\": \"b\", \"output\": \"two\"}, {\"id\": 7, \"output\": \"seven\"}]}\n```");
+  auto r = results_of(
+      "```json\n{\"results\": [{\"id\": \"b\", \"output\": \"two\"}, {\"id\": 7, \"output\": \"seven\"}]}\n```");
   REQUIRE(r.size() == 2);
   CHECK(r[0].id == "b");
   CHECK(r[1].id == "7");
@@ -54,8 +55,14 @@ TEST_CASE("the strict JSON schema asks for string outputs, or the given shape of
   const auto& item = text.at("json_schema").at("schema").at("properties").at("results").at("items");
   CHECK(item.at("properties").at("output").at("type") == "string");
   const boost::json::value shape = boost::json::object{{"type", "object"}};
-  CHECK(pack::response_format(true, shape).at("json_schema").at("schema").at("properties").at("results").at("items")
-            .at("properties").at("output") == shape);
+  CHECK(pack::response_format(true, shape)
+            .at("json_schema")
+            .at("schema")
+            .at("properties")
+            .at("results")
+            .at("items")
+            .at("properties")
+            .at("output") == shape);
   CHECK(pack::response_format(true, nullptr).at("type") == "json_object");
 }
 

@@ -32,10 +32,14 @@ TEST_CASE("RFC 3339 times as Anthropic sends them, relative to now") {
 
 TEST_CASE("OpenAI rate-limit headers become signals") {
   HttpResponse r;
-  r.headers = {{"x-ratelimit-limit-requests", "5000"},   {"x-ratelimit-remaining-requests", "4999"},
-               {"x-ratelimit-reset-requests", "12ms"},   {"x-ratelimit-limit-tokens", "160000"},
-               {"x-ratelimit-remaining-tokens", "159976"}, {"x-ratelimit-reset-tokens", "6m0s"},
-               {"retry-after-ms", "1500"},              {"x-should-retry", "false"}};
+  r.headers = {{"x-ratelimit-limit-requests", "5000"},
+               {"x-ratelimit-remaining-requests", "4999"},
+               {"x-ratelimit-reset-requests", "12ms"},
+               {"x-ratelimit-limit-tokens", "160000"},
+               {"x-ratelimit-remaining-tokens", "159976"},
+               {"x-ratelimit-reset-tokens", "6m0s"},
+               {"retry-after-ms", "1500"},
+               {"x-should-retry", "false"}};
   const RateLimitSignals s = openai_rate_signals(r);
   CHECK(s.limit_requests == 5000);
   CHECK(s.remaining_requests == 4999);
@@ -49,7 +53,8 @@ TEST_CASE("OpenAI rate-limit headers become signals") {
   azure.headers = {{"x-ratelimit-remaining-requests", "-1"}};  // seen from Azure: ignored, not obeyed
   CHECK(!openai_rate_signals(azure).remaining_requests);
   HttpResponse nonsense;
-  nonsense.headers = {{"x-ratelimit-limit-requests", "nan"}, {"x-ratelimit-limit-tokens", "inf"},
+  nonsense.headers = {{"x-ratelimit-limit-requests", "nan"},
+                      {"x-ratelimit-limit-tokens", "inf"},
                       {"x-ratelimit-remaining-tokens", "1e999"}};
   const RateLimitSignals n = openai_rate_signals(nonsense);
   CHECK(!n.limit_requests);

@@ -63,7 +63,8 @@ TEST_CASE("max_elapsed_ms gives up once the item has been failing that long") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(10));
   // The first failure comes at once (retried); the second comes after the 100 ms Retry-After (given up).
-  auto run = run_text(graph("rate_limit_rate = 1.0\nretry_after_ms = 100", "max_attempts = 10\nmax_elapsed_ms = 25"), dir);
+  auto run =
+      run_text(graph("rate_limit_rate = 1.0\nretry_after_ms = 100", "max_attempts = 10\nmax_elapsed_ms = 25"), dir);
   CHECK(run.report.dead == 10);
   const auto dead = read_jsonl(dir / "dead.jsonl");
   REQUIRE(dead.size() == 10);
@@ -73,13 +74,14 @@ TEST_CASE("max_elapsed_ms gives up once the item has been failing that long") {
 TEST_CASE("retry options are checked, error classes by name") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
-  auto r = compile_text(graph("", "retry_on = [\"server\", \"ratelimit\"]\njitter = \"fulll\"\nmax_attempts = 0\n"
-                                  "multiplier = 0.5"),
+  auto r = compile_text(graph("",
+                              "retry_on = [\"server\", \"ratelimit\"]\njitter = \"fulll\"\nmax_attempts = 0\n"
+                              "multiplier = 0.5"),
                         dir);
   CHECK(!r.plan);
   const std::string all = r.diagnostics.str();
-  CHECK(all.find("retries.r.retry_on: unknown value \"ratelimit\" (did you mean \"rate_limit\"?); each must be rate_limit, ") !=
-        std::string::npos);
+  CHECK(all.find("retries.r.retry_on: unknown value \"ratelimit\" (did you mean \"rate_limit\"?); each must be "
+                 "rate_limit, ") != std::string::npos);
   CHECK(all.find("retries.r.jitter: must be full, equal or none (did you mean \"full\"?)") != std::string::npos);
   CHECK(all.find("retries.r.max_attempts: must be at least 1") != std::string::npos);
   CHECK(all.find("retries.r.multiplier: must be at least 1") != std::string::npos);

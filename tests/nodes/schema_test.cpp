@@ -15,9 +15,11 @@ namespace json = boost::json;
 namespace {
 
 /// Every object in the schema that lists `properties`, with where it is.
-void tables_in(const json::value& v, const std::string& where, std::vector<std::pair<std::string, const json::object*>>& out) {
+void tables_in(const json::value& v, const std::string& where,
+               std::vector<std::pair<std::string, const json::object*>>& out) {
   if (v.is_array()) {
-    for (std::size_t i = 0; i < v.get_array().size(); ++i) tables_in(v.get_array()[i], where + "/" + std::to_string(i), out);
+    for (std::size_t i = 0; i < v.get_array().size(); ++i)
+      tables_in(v.get_array()[i], where + "/" + std::to_string(i), out);
     return;
   }
   if (!v.is_object()) return;
@@ -32,7 +34,9 @@ const json::object& def(const json::value& schema, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("schema/flowbatch.schema.json is the schema of the built-in types (regenerate: cmake --build build --target schema)") {
+TEST_CASE(
+    "schema/flowbatch.schema.json is the schema of the built-in types (regenerate: cmake --build build --target "
+    "schema)") {
   const std::string shipped = read_file(source_path("schema/flowbatch.schema.json"));
   REQUIRE(!shipped.empty());
   CHECK(shipped == pretty_json(graph_schema(builtin_registry())));

@@ -12,7 +12,8 @@ std::string graph(const std::string& sink_keys) {
 path = "in.jsonl"
 [sinks.out]
 inputs = ["in"]
-)" + sink_keys + "\n";
+)" + sink_keys +
+         "\n";
 }
 }  // namespace
 
@@ -46,10 +47,13 @@ TEST_CASE("results reach the file while the job runs (flush_every)") {
 
 TEST_CASE("csv sink: csv_safe makes cells a spreadsheet would run as formulas plain text") {
   TempDir dir;
-  dir.write("in.jsonl", R"j({"id": "1", "a": "=HYPERLINK(\"http://x\")", "b": "+1", "c": "-2", "d": "@SUM(A1)", "e": "a=b", "f": "\tx"})j"
-                        "\n");
+  dir.write(
+      "in.jsonl",
+      R"j({"id": "1", "a": "=HYPERLINK(\"http://x\")", "b": "+1", "c": "-2", "d": "@SUM(A1)", "e": "a=b", "f": "\tx"})j"
+      "\n");
   run_text(graph("type = \"csv\"\npath = \"out.csv\"\ncsv_safe = true"), dir);
-  CHECK(read_file(dir / "out.csv") == "id,a,b,c,d,e,f\n1,\"'=HYPERLINK(\"\"http://x\"\")\",'+1,'-2,'@SUM(A1),a=b,'\tx\n");
+  CHECK(read_file(dir / "out.csv") ==
+        "id,a,b,c,d,e,f\n1,\"'=HYPERLINK(\"\"http://x\"\")\",'+1,'-2,'@SUM(A1),a=b,'\tx\n");
   run_text(graph("type = \"csv\"\npath = \"plain.csv\""), dir);  // off by default
   CHECK(read_file(dir / "plain.csv") == "id,a,b,c,d,e,f\n1,\"=HYPERLINK(\"\"http://x\"\")\",+1,-2,@SUM(A1),a=b,\tx\n");
 }

@@ -115,12 +115,13 @@ TEST_CASE("csv: quoted fields with delimiters, quotes and line breaks — ragged
   CHECK(bad[0].at("error").at("message").as_string() == "line 6: expected 3 fields (as in the header), found 4");
 }
 
-TEST_CASE("jsonl, csv and openai_batch: a line over max_line_bytes is invalid, with its line number, and the rest is read") {
+TEST_CASE(
+    "jsonl, csv and openai_batch: a line over max_line_bytes is invalid, with its line number, and the rest is read") {
   TempDir dir;
   const std::string huge = "{\"id\": \"big\", \"text\": \"" + std::string(5000, 'x') + "\"}";
   dir.write("in.jsonl", "{\"id\": \"a\"}\n" + huge + "\n{\"id\": \"b\"}\n");
-  dir.write("in.csv", "id,text\na,x\nbig," + std::string(5000, 'x') + "\nb,y\nc,\"open quote " + std::string(5000, 'q') +
-                          "\n");
+  dir.write("in.csv",
+            "id,text\na,x\nbig," + std::string(5000, 'x') + "\nb,y\nc,\"open quote " + std::string(5000, 'q') + "\n");
   dir.write("in_batch.jsonl", "{\"custom_id\": \"big\", \"url\": \"/v1/chat/completions\", \"body\": {\"x\": \"" +
                                   std::string(5000, 'x') + "\"}}\n");
   struct Case {

@@ -64,18 +64,19 @@ TEST_CASE("a transform maps, drops, splits and rejects items — the run goes on
   TempDir dir;
   std::string input;
   for (int i = 0; i < 40; ++i) input += "{\"id\": \"k" + std::to_string(i) + "\", \"text\": \"keep\"}\n";
-  input += "{\"id\": \"d\", \"text\": \"drop\"}\n{\"id\": \"s\", \"text\": \"split\"}\n{\"id\": \"b\", \"text\": \"bad\"}\n";
+  input +=
+      "{\"id\": \"d\", \"text\": \"drop\"}\n{\"id\": \"s\", \"text\": \"split\"}\n{\"id\": \"b\", \"text\": \"bad\"}\n";
   dir.write("in.jsonl", input);
   auto run = run_text(kGraph, dir, {}, &registry_with_shout());
   CHECK(run.report.succeeded == 42);  // 40 kept + the split pair
   CHECK(run.report.dead == 1);
-  CHECK(run.report.discarded == 1);   // "drop", filtered on purpose
+  CHECK(run.report.discarded == 1);  // "drop", filtered on purpose
   const auto out = read_jsonl(dir / "out.jsonl");
   std::size_t shouted = 0;
   for (const auto& r : out) shouted += r.at("text").as_string() == "KEEP" ? 1 : 0;
   CHECK(shouted == 40);
   const auto ids = count_ids(out);
-  CHECK(ids.at("s") == 1);  // the transformed input keeps its id ...
+  CHECK(ids.at("s") == 1);    // the transformed input keeps its id ...
   CHECK(ids.at("s.0") == 1);  // ... the new item is named after it
   const auto dead = read_jsonl(dir / "dead.jsonl");
   REQUIRE(dead.size() == 1);

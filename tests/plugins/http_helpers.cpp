@@ -19,7 +19,8 @@ class CompatChat final : public Provider {
 
   Dispatch dispatch(const CallRequest& request) override {
     boost::json::array messages;
-    for (const auto& m : request.messages) messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
+    for (const auto& m : request.messages)
+      messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
     HttpRequest http;
     http.url = join_url(base_url_, "/chat/completions");
     http.headers = {{"Content-Type", "application/json"}};
@@ -32,7 +33,8 @@ class CompatChat final : public Provider {
     const std::string request_id = id ? *id : std::string();
     boost::json::value body = parse_body(response.body);
     if (response.status < 200 || response.status >= 300)
-      return with_signals(http_failure(response, body.is_null() ? nullptr : &body, request_id), openai_rate_signals(response));
+      return with_signals(http_failure(response, body.is_null() ? nullptr : &body, request_id),
+                          openai_rate_signals(response));
     const auto* text = body.is_object() ? body.as_object().if_contains("choices") : nullptr;
     if (!text || !text->is_array() || text->as_array().empty())
       return unusable_answer(response, "the answer has no choices", request_id);

@@ -32,8 +32,9 @@ class Splitter final : public Transform {
 }  // namespace
 
 FLOWBATCH_PLUGIN(registry) {
-  registry.add(TransformType{"split",
-                             "one item per part",
-                             {{"parts", KeyKind::integer, false, "3", "items per input without a \"parts\" field"}},
-                             [](Options& o) -> std::unique_ptr<Transform> { return std::make_unique<Splitter>(o.integer("parts")); }});
+  registry.add(TransformType{
+      "split",
+      "one item per part",
+      {{"parts", KeyKind::integer, false, "3", "items per input without a \"parts\" field"}},
+      [](Options& o) -> std::unique_ptr<Transform> { return std::make_unique<Splitter>(o.integer("parts")); }});
 }

@@ -80,13 +80,21 @@ class ThrowingProvider final : public Provider {
 }  // namespace
 
 FLOWBATCH_PLUGIN(registry) {
-  registry.add(SourceType{"throwing_lines", "test: lines as {text}; throws on \"boom\"",
+  registry.add(SourceType{"throwing_lines",
+                          "test: lines as {text}; throws on \"boom\"",
                           {{"path", KeyKind::path, true, "", "the file"}},
                           [](Options& o) { return std::make_unique<ThrowingLines>(o.path("path")); }});
-  registry.add(TransformType{"throwing", "test: throws on text \"boom\"", {},
-                             [](Options&) { return std::make_unique<ThrowingTransform>(); }, true});
-  registry.add(TransformType{"unconfigurable", "test: configure() throws", {},
-                             [](Options&) -> std::unique_ptr<Transform> { throw std::runtime_error("no model file"); }, true});
-  registry.add(ProviderType{"throwing", "test: throws on boom-dispatch and boom-work", {},
-                            [](Options&) { return std::make_shared<ThrowingProvider>(); }});
+  registry.add(TransformType{"throwing",
+                             "test: throws on text \"boom\"",
+                             {},
+                             [](Options&) { return std::make_unique<ThrowingTransform>(); },
+                             true});
+  registry.add(TransformType{"unconfigurable",
+                             "test: configure() throws",
+                             {},
+                             [](Options&) -> std::unique_ptr<Transform> { throw std::runtime_error("no model file"); },
+                             true});
+  registry.add(ProviderType{"throwing", "test: throws on boom-dispatch and boom-work", {}, [](Options&) {
+                              return std::make_shared<ThrowingProvider>();
+                            }});
 }

@@ -8,19 +8,19 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <deque>
-#include <mutex>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
 
-#include "engine/core/console.h"
-#include "engine/core/redactor.h"
 #include "engine/config/option_reader.h"
 #include "engine/config/toml_loader.h"
+#include "engine/core/console.h"
+#include "engine/core/redactor.h"
 #include "nodes/builtin.h"
 
 namespace flowbatch::test {
@@ -71,8 +71,8 @@ std::vector<boost::json::object> read_jsonl(const std::filesystem::path& path) {
 std::string make_jsonl(std::size_t n, const std::string& prefix, const std::string& extra_fields) {
   std::string out;
   for (std::size_t i = 1; i <= n; ++i)
-    out += fmt::format("{{\"id\": \"{}{}\", \"text\": \"item {}\"{}{}}}\n", prefix, i, i, extra_fields.empty() ? "" : ", ",
-                       extra_fields);
+    out += fmt::format("{{\"id\": \"{}{}\", \"text\": \"item {}\"{}{}}}\n", prefix, i, i,
+                       extra_fields.empty() ? "" : ", ", extra_fields);
   return out;
 }
 
@@ -248,7 +248,8 @@ std::map<std::string, int> count_ids(const std::vector<boost::json::object>& rec
   return counts;
 }
 
-std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys, const std::string& retry_keys) {
+std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys,
+                              const std::string& retry_keys) {
   return fmt::format(R"(
 [pipeline]
 progress = "off"
@@ -290,6 +291,8 @@ ScopedEnv::~ScopedEnv() {
   else ::unsetenv(name_.c_str());
 }
 
-std::filesystem::path source_path(const std::string& relative) { return std::filesystem::path(FLOWBATCH_SOURCE_DIR) / relative; }
+std::filesystem::path source_path(const std::string& relative) {
+  return std::filesystem::path(FLOWBATCH_SOURCE_DIR) / relative;
+}
 
 }  // namespace flowbatch::test

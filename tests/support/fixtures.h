@@ -1,8 +1,8 @@
 #pragma once
 // Shared test fixtures: temporary folders, files, in-process graph runs and runs of the built
 // flowbatch program. Everything real: real files, the real compiler and runner.
-#include <boost/json.hpp>
 #include <sys/types.h>
+#include <boost/json.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -108,7 +108,8 @@ std::map<std::string, int> count_ids(const std::vector<boost::json::object>& rec
 /// id_field "id") → call "c" (model "m", prompt "{{text}}") → sink out.jsonl; failures go through
 /// retry "r" to the dead letter "dead" (dead.jsonl). `provider_keys` and `retry_keys` are TOML
 /// lines added to [providers.p] and [retries.r].
-std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys, const std::string& retry_keys);
+std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys,
+                              const std::string& retry_keys);
 
 /// Sets an environment variable until the end of the scope (programs the test starts inherit it).
 class ScopedEnv {

@@ -25,7 +25,8 @@ constexpr auto kStopTimeout = std::chrono::seconds(5);
 std::string read_first_line(int fd, std::chrono::steady_clock::time_point deadline) {
   std::string text;
   while (text.find('\n') == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
     pollfd waiting{fd, POLLIN, 0};
     const int ready = ::poll(&waiting, 1, static_cast<int>(left.count()));

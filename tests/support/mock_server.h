@@ -24,7 +24,7 @@ class MockServer {
   MockServer(const MockServer&) = delete;
   MockServer& operator=(const MockServer&) = delete;
 
-  std::string url() const { return url_; }                ///< "http://127.0.0.1:PORT"
+  std::string url() const { return url_; }               ///< "http://127.0.0.1:PORT"
   std::string base_url() const { return url_ + "/v1"; }  ///< where an OpenAI-style client points
   int port() const { return port_; }
 

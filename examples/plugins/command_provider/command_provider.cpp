@@ -75,7 +75,9 @@ class CommandProvider final : public Provider {
  public:
   explicit CommandProvider(CommandConfig config) : config_(std::move(config)) {}
 
-  bool supports(Endpoint endpoint) const override { return endpoint == Endpoint::chat || endpoint == Endpoint::embeddings; }
+  bool supports(Endpoint endpoint) const override {
+    return endpoint == Endpoint::chat || endpoint == Endpoint::embeddings;
+  }
 
   Dispatch dispatch(const CallRequest& request) override {
     const bool embeddings = request.endpoint == Endpoint::embeddings;
@@ -92,26 +94,28 @@ class CommandProvider final : public Provider {
       input += '\n';
     }
     const OutputFormat format = embeddings ? OutputFormat::json : config_.output;
-    return Dispatch::run([this, input = std::move(input), n = request.items.size(), format] { return run(input, n, format); });
+    return Dispatch::run(
+        [this, input = std::move(input), n = request.items.size(), format] { return run(input, n, format); });
   }
 
  private:
   CallResult run(const std::string& input, std::size_t items, OutputFormat format) const {
     CallResult r;
-    const auto p = command_provider::run_process(config_.argv, config_.workdir, config_.environment, input, config_.timeout,
-                                                  kMaxOutput);
+    const auto p = command_provider::run_process(config_.argv, config_.workdir, config_.environment, input,
+                                                 config_.timeout, kMaxOutput);
     if (!p.spawn_error.empty()) {
       r.failure = failure(ErrorClass::invalid_request, p.spawn_error);
     } else if (p.timed_out) {
-      r.failure = failure(ErrorClass::timeout, "the command took longer than " + std::to_string(config_.timeout.count()) + " ms");
+      r.failure = failure(ErrorClass::timeout,
+                          "the command took longer than " + std::to_string(config_.timeout.count()) + " ms");
     } else if (p.output_too_large) {
       r.failure = failure(ErrorClass::parse, "the command wrote more than 64 MB");
     } else if (p.signal != 0) {
       r.failure = failure(ErrorClass::server, "the command was killed by signal " + std::to_string(p.signal));
     } else if (p.exit_code != 0) {
       const std::string why = last_line(p.err);
-      r.failure = failure(ErrorClass::server,
-                          "the command exited with status " + std::to_string(p.exit_code) + (why.empty() ? "" : ": " + why));
+      r.failure = failure(ErrorClass::server, "the command exited with status " + std::to_string(p.exit_code) +
+                                                  (why.empty() ? "" : ": " + why));
     } else {
       read_outputs(p.out, items, format, r);
     }
@@ -135,7 +139,8 @@ class CommandProvider final : public Provider {
       boost::json::value v = boost::json::parse(lines[i], ec);
       if (ec) {
         r.outputs.clear();
-        r.failure = failure(ErrorClass::parse, "line " + std::to_string(i + 1) + " of the command's answer is not JSON: " + ec.message());
+        r.failure = failure(ErrorClass::parse,
+                            "line " + std::to_string(i + 1) + " of the command's answer is not JSON: " + ec.message());
         return;
       }
       r.outputs.push_back(std::move(v));
@@ -162,9 +167,10 @@ std::shared_ptr<Provider> configure(Options& options) {
     return nullptr;
   }
   if (options.check_environment() && command_provider::find_program(c.argv[0], c.workdir).empty()) {
-    options.error("command", "cannot find the program \"" + c.argv[0] + "\" (" +
-                                 (c.argv[0].find('/') != std::string::npos ? "relative to " + c.workdir.string() : "in PATH") +
-                                 ") or it is not executable");
+    options.error("command",
+                  "cannot find the program \"" + c.argv[0] + "\" (" +
+                      (c.argv[0].find('/') != std::string::npos ? "relative to " + c.workdir.string() : "in PATH") +
+                      ") or it is not executable");
     return nullptr;
   }
   return std::make_shared<CommandProvider>(std::move(c));
@@ -179,7 +185,8 @@ FLOWBATCH_PLUGIN(registry) {
   type.keys = {
       {"command", KeyKind::string_list, true, "", "the program and its arguments"},
       {"workdir", KeyKind::path, false, ".", "where it runs (default: the graph file's folder)"},
-      {"output", KeyKind::string, false, "text", "how answer lines are read: text, or json (embeddings are always json)"},
+      {"output", KeyKind::string, false, "text",
+       "how answer lines are read: text, or json (embeddings are always json)"},
       {"pass_env", KeyKind::string_list, false, "",
        "environment variables the program gets besides PATH, HOME, LANG, LC_*, TMPDIR, TZ, USER, LOGNAME, SHELL, TERM"},
   };

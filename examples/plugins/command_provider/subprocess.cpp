@@ -50,8 +50,7 @@ class SigpipeBlocked {
   }
   ~SigpipeBlocked() {
     const timespec zero{0, 0};
-    while (::sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {
-    }
+    while (::sigtimedwait(&pipe_, nullptr, &zero) == SIGPIPE) {}
     ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
 
@@ -78,7 +77,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& w
   sigemptyset(&none);
   sigemptyset(&defaults);
   for (int s : {SIGPIPE, SIGINT, SIGTERM}) sigaddset(&defaults, s);
-  posix_spawnattr_setsigmask(&attr, &none);        // the calling thread's blocked signals are not the child's
+  posix_spawnattr_setsigmask(&attr, &none);         // the calling thread's blocked signals are not the child's
   posix_spawnattr_setsigdefault(&attr, &defaults);  // nor flowbatch's handlers
   posix_spawnattr_setpgroup(&attr, 0);              // its own group, so a time-out kills its children too
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
@@ -119,8 +118,8 @@ void reap(pid_t pid, Clock::time_point deadline, ProcessResult& r) {
 }
 
 bool always_passed(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"PATH", "HOME", "LANG", "LANGUAGE", "TMPDIR", "TZ",
-                                                "USER", "LOGNAME", "SHELL", "TERM"};
+  static constexpr std::string_view kNames[] = {"PATH", "HOME", "LANG",    "LANGUAGE", "TMPDIR",
+                                                "TZ",   "USER", "LOGNAME", "SHELL",    "TERM"};
   for (const std::string_view n : kNames)
     if (name == n) return true;
   return name.starts_with("LC_");
@@ -177,7 +176,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   in.close_read();
   out.close_write();
   err.close_write();
-  for (int fd : {in.write, out.read, err.read}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);  // never stall one on another
+  for (int fd : {in.write, out.read, err.read})
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);  // never stall one on another
   const Clock::time_point deadline = Clock::now() + timeout;
   std::size_t written = 0;
   if (input.empty()) in.close_write();
@@ -196,7 +196,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;
       if (fds[i].fd == in.write) {
-        const ssize_t w = ::write(in.write, input.data() + written, std::min<std::size_t>(input.size() - written, 65536));
+        const ssize_t w =
+            ::write(in.write, input.data() + written, std::min<std::size_t>(input.size() - written, 65536));
         if (w > 0) written += static_cast<std::size_t>(w);
         // It stopped reading (EPIPE), or it has everything.
         if ((w < 0 && errno != EINTR && errno != EAGAIN) || written == input.size()) in.close_write();

@@ -101,7 +101,9 @@ std::size_t date_end(std::string_view t, std::size_t b) {
   char separator = 0;
   for (int group = 0; group < 3; ++group) {
     if (group > 0) {
-      if (e >= t.size() || (separator && t[e] != separator) || (!separator && t[e] != '-' && t[e] != '/' && t[e] != '.')) return 0;
+      if (e >= t.size() || (separator && t[e] != separator) ||
+          (!separator && t[e] != '-' && t[e] != '/' && t[e] != '.'))
+        return 0;
       separator = t[e++];
     }
     while (e < t.size() && is_digit(t[e]) && lengths[group] < 5) ++e, ++lengths[group];
@@ -131,7 +133,8 @@ bool ipv4_at(std::string_view t, std::size_t b, Span& span) {
 
 class Redactor {
  public:
-  Redactor(std::vector<Kind> kinds, std::string replacement) : kinds_(std::move(kinds)), replacement_(std::move(replacement)) {}
+  Redactor(std::vector<Kind> kinds, std::string replacement)
+      : kinds_(std::move(kinds)), replacement_(std::move(replacement)) {}
 
   /// Redacts `text` in place; returns how many matches were replaced.
   std::size_t redact(std::string& text) const {
@@ -187,10 +190,11 @@ class Redactor {
     std::size_t digits = 0;
     const std::size_t b = t[i] == '+' ? i + 1 : i;
     const std::size_t e = number_run(t, b, digits, " -.()");
-    scan.no_number_before = std::max(e, i + 1);  // a run that is no number here is none further in
+    scan.no_number_before = std::max(e, i + 1);        // a run that is no number here is none further in
     if (e < t.size() && is_alnum(t[e])) return false;  // part of a word or code
     span = {i, e};
-    if (enabled(Kind::credit_card) && digits >= 13 && digits <= 19 && luhn(t, span)) return kind = Kind::credit_card, true;
+    if (enabled(Kind::credit_card) && digits >= 13 && digits <= 19 && luhn(t, span))
+      return kind = Kind::credit_card, true;
     if (enabled(Kind::phone) && digits >= 7 && digits <= 15) return kind = Kind::phone, true;
     return false;
   }
@@ -273,7 +277,8 @@ FLOWBATCH_PLUGIN(registry) {
   type.summary = "replaces e-mail addresses, phone numbers, card numbers and IPv4 addresses in text fields";
   type.keys = {
       {"patterns", KeyKind::string_list, false, "email,phone", "what to redact: email, phone, credit_card, ipv4"},
-      {"fields", KeyKind::string_list, false, "", "the fields to redact (default: every string field, nested ones too)"},
+      {"fields", KeyKind::string_list, false, "",
+       "the fields to redact (default: every string field, nested ones too)"},
       {"replacement", KeyKind::string, false, "[{kind}]", "what a match becomes; {kind} is EMAIL, PHONE, ..."},
       {"count_field", KeyKind::string, false, "", "also set this field to the number of matches replaced"},
   };

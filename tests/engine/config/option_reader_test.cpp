@@ -43,7 +43,8 @@ TEST_CASE("unknown keys, wrong types and missing required keys are all reported 
   OptionReader o(t, "batches.b", "b", kSchema, {d, redactor, true});
   REQUIRE(d.error_count() == 4);
   const std::string all = d.str();
-  CHECK(all.find("opts.toml:1:1: error: batches.b.max_itmes: unknown key (did you mean \"max_items\"?)") != std::string::npos);
+  CHECK(all.find("opts.toml:1:1: error: batches.b.max_itmes: unknown key (did you mean \"max_items\"?)") !=
+        std::string::npos);
   CHECK(all.find("opts.toml:2:8: error: batches.b.rate: expected a number, found string") != std::string::npos);
   CHECK(all.find("batches.b.retry_on: expected an array of strings, found array") != std::string::npos);
   CHECK(all.find("batches.b.path: missing required key") != std::string::npos);
@@ -70,9 +71,12 @@ TEST_CASE("a key with choices takes only those values, each item of a list too, 
   OptionReader o(t, "calls.c", "c", schema, {d, redactor, true});
   REQUIRE(d.error_count() == 2);
   const std::string all = d.str();
-  CHECK(all.find("opts.toml:1:8: error: calls.c.mode: must be text or json (did you mean \"json\"?)") != std::string::npos);
-  CHECK(all.find("opts.toml:2:22: error: calls.c.classes: unknown value \"timout\" (did you mean \"timeout\"?); each must be "
-                 "server, timeout or network") != std::string::npos);
+  CHECK(all.find("opts.toml:1:8: error: calls.c.mode: must be text or json (did you mean \"json\"?)") !=
+        std::string::npos);
+  CHECK(
+      all.find(
+          "opts.toml:2:22: error: calls.c.classes: unknown value \"timout\" (did you mean \"timeout\"?); each must be "
+          "server, timeout or network") != std::string::npos);
   CHECK(o.string("mode") == "text");
   CHECK(o.strings("classes") == std::vector<std::string>{"server"});
 }
@@ -94,7 +98,8 @@ TEST_CASE("secrets come from the environment and are registered for redaction") 
   Diagnostics d;
   ConfigValue t = table("api_key_env = \"FLOWBATCH_TEST_KEY\"\nother_env = \"FLOWBATCH_TEST_NO_KEY\"\n", d);
   Redactor redactor;
-  std::vector<KeySpec> schema = {{"api_key_env", KeyKind::string, false, "", ""}, {"other_env", KeyKind::string, false, "", ""}};
+  std::vector<KeySpec> schema = {{"api_key_env", KeyKind::string, false, "", ""},
+                                 {"other_env", KeyKind::string, false, "", ""}};
   OptionReader o(t, "providers.p", "p", schema, {d, redactor, true});
   CHECK(o.secret("api_key_env") == "sk-secret-value-123");
   CHECK(redactor.redact("key sk-secret-value-123") == "key [REDACTED]");

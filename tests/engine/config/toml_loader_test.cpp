@@ -109,8 +109,8 @@ TEST_CASE("tables nest at most 64 levels deep — deeper files are errors, not s
   CHECK(header.str().find("g.toml:1:1: error: a key of more than 1000 dotted parts") == 0);
 
   Diagnostics quoted;  // dots in a value are not a key's
-  load_toml_text("x = \"" + std::string(5000, '.') + "\"\nlist = [\n  \"" + std::string(5000, '.') + "\",\n]\n", "g.toml",
-                 ".", quoted);
+  load_toml_text("x = \"" + std::string(5000, '.') + "\"\nlist = [\n  \"" + std::string(5000, '.') + "\",\n]\n",
+                 "g.toml", ".", quoted);
   CHECK(!quoted.has_errors());
 
   Diagnostics set;

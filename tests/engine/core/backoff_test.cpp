@@ -30,6 +30,6 @@ TEST_CASE("jitter stays within its bounds") {
     CHECK(e >= 2000);
     CHECK(e <= 4000);
   }
-  CHECK(full_low);   // full jitter really spreads over the whole range
+  CHECK(full_low);  // full jitter really spreads over the whole range
   CHECK(full_high);
 }

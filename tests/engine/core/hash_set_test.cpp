@@ -21,6 +21,6 @@ TEST_CASE("ConcurrentHashSet: each hash is new once, whichever thread inserts it
   CHECK(fresh.load() == 50000);
   CHECK(set.size() == 50000);
   CHECK(!set.insert(7 * 0x9E3779B97F4A7C15ull));
-  CHECK(set.insert(0));   // 0 is a hash like any other
+  CHECK(set.insert(0));  // 0 is a hash like any other
   CHECK(!set.insert(0));
 }

@@ -63,7 +63,8 @@ TEST_CASE("a key too short to redact is reported once") {
 TEST_CASE("strings and keys inside JSON are redacted") {
   Redactor r;
   r.add("sk-json-secret-1");
-  boost::json::value v = boost::json::parse(R"({"a":["x sk-json-secret-1"],"sk-json-secret-1":{"b":"sk-json-secret-1"}})");
+  boost::json::value v =
+      boost::json::parse(R"({"a":["x sk-json-secret-1"],"sk-json-secret-1":{"b":"sk-json-secret-1"}})");
   r.redact_json(v);
   CHECK(boost::json::serialize(v) == R"({"a":["x [REDACTED]"],"[REDACTED]":{"b":"[REDACTED]"}})");
 }

@@ -45,7 +45,8 @@ TEST_CASE("{{json:field}} inserts a JSON value, {{raw:field}} the value as is") 
 }
 
 TEST_CASE("URL templates percent-encode plain placeholders, not raw ones") {
-  const auto fields = boost::json::parse(R"({"p":"../ok?x=","q":"a b&c=d#e/é","dots":"..","n":7,"path":"/v1/x"})").as_object();
+  const auto fields =
+      boost::json::parse(R"({"p":"../ok?x=","q":"a b&c=d#e/é","dots":"..","n":7,"path":"/v1/x"})").as_object();
   const Template url("https://h/score/{{p}}?q={{q}}&n={{n}}&d={{dots}}{{raw:path}}", Escaping::url);
   CHECK(url.render(fields).text == "https://h/score/..%2Fok%3Fx%3D?q=a%20b%26c%3Dd%23e%2F%C3%A9&n=7&d=%2E%2E/v1/x");
   CHECK(Template("{{p}}").render(fields).text == "../ok?x=");  // prompts and bodies are unchanged

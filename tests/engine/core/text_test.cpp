@@ -41,16 +41,19 @@ TEST_CASE("is_valid_utf8 accepts well-formed UTF-8 and refuses what JSON may not
   CHECK(is_valid_utf8("plain ascii"));
   CHECK(is_valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));  // é € 😀
   CHECK(!is_valid_utf8("\xFF"));
-  CHECK(!is_valid_utf8("caf\xE9"));             // Latin-1
-  CHECK(!is_valid_utf8("\xC0\xAF"));            // overlong '/'
-  CHECK(!is_valid_utf8("\xED\xA0\x80"));        // a UTF-16 surrogate
-  CHECK(!is_valid_utf8("\xF4\x90\x80\x80"));    // past U+10FFFF
-  CHECK(!is_valid_utf8("\xE2\x82"));            // cut short
+  CHECK(!is_valid_utf8("caf\xE9"));           // Latin-1
+  CHECK(!is_valid_utf8("\xC0\xAF"));          // overlong '/'
+  CHECK(!is_valid_utf8("\xED\xA0\x80"));      // a UTF-16 surrogate
+  CHECK(!is_valid_utf8("\xF4\x90\x80\x80"));  // past U+10FFFF
+  CHECK(!is_valid_utf8("\xE2\x82"));          // cut short
 }
 
 TEST_CASE("to_valid_utf8 replaces each bad sequence with U+FFFD and leaves good text alone") {
   CHECK(to_valid_utf8("ok \xC3\xA9") == "ok \xC3\xA9");
-  CHECK(to_valid_utf8("a\xFF" "b") == "a\xEF\xBF\xBD" "b");
+  CHECK(to_valid_utf8("a\xFF"
+                      "b") ==
+        "a\xEF\xBF\xBD"
+        "b");
   CHECK(is_valid_utf8(to_valid_utf8("\xE2\x82 tail \xC0\xAF")));
 }
 

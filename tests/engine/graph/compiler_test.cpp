@@ -97,7 +97,8 @@ TEST_CASE("unknown nodes and ports in inputs") {
   toml = replace(toml, "inputs = [\"classify.error\"]", "inputs = [\"classify.eror\"]");
   CompileResult r = compile(toml, dir);
   CHECK(has(r.diagnostics, "calls.classify.inputs: unknown node \"bb\" (did you mean \"b\"?)"));
-  CHECK(has(r.diagnostics, "retries.again.inputs: call \"classify\" has no port \"eror\" (did you mean \"classify.error\"?)"));
+  CHECK(has(r.diagnostics,
+            "retries.again.inputs: call \"classify\" has no port \"eror\" (did you mean \"classify.error\"?)"));
 }
 
 TEST_CASE("a port fed to a node that cannot take it") {
@@ -112,7 +113,8 @@ TEST_CASE("a port fed to a node that cannot take it") {
 TEST_CASE("cycles must pass through a retry node") {
   TempDir dir;
   // classify -> b -> classify, with no retry in between.
-  CompileResult r = compile(replace(kValid, "inputs = [\"tickets\"]\nmax_items", "inputs = [\"tickets\", \"classify\"]\nmax_items"), dir);
+  CompileResult r = compile(
+      replace(kValid, "inputs = [\"tickets\"]\nmax_items", "inputs = [\"tickets\", \"classify\"]\nmax_items"), dir);
   CHECK(has(r.diagnostics, "does not pass through a retry node"));
   CHECK(has(r.diagnostics, "b -> classify -> b"));
   // The retry loop itself is fine.
@@ -130,18 +132,23 @@ TEST_CASE("a chain of 30,000 nodes is checked for cycles without running out of 
   toml += fmt::format("[sinks.out]\ninputs = [\"b{}\"]\npath = \"out.jsonl\"\n", n - 1);
   CompileResult r = compile(toml, dir);
   CHECK_MESSAGE(r.plan, r.diagnostics.str());
-  CompileResult cycle = compile(replace(toml, "[batches.b1]\ninputs = [\"b0\"]", fmt::format("[batches.b1]\ninputs = [\"b0\", \"b{}\"]", n - 1)), dir);
+  CompileResult cycle = compile(
+      replace(toml, "[batches.b1]\ninputs = [\"b0\"]", fmt::format("[batches.b1]\ninputs = [\"b0\", \"b{}\"]", n - 1)),
+      dir);
   REQUIRE(!cycle.plan);
   CHECK(cycle.diagnostics.str().find("cycle b1 -> b2 -> b3") != std::string::npos);
 }
 
 TEST_CASE("outputs connected to nothing warn — error ports go to the default dead letter") {
   TempDir dir;
-  std::string toml = replace(kValid, "inputs = [\"again.exhausted\", \"tickets.invalid\"]", "inputs = [\"again.exhausted\"]");
+  std::string toml =
+      replace(kValid, "inputs = [\"again.exhausted\", \"tickets.invalid\"]", "inputs = [\"again.exhausted\"]");
   toml += "\n[calls.unused]\ninputs = [\"tickets\"]\nprovider = \"sim\"\nprompt = \"x\"\n";
   CompileResult r = compile(toml, dir);
   REQUIRE_MESSAGE(r.plan, r.diagnostics.str());
-  CHECK(has(r.diagnostics, "warning: sources.tickets: \"tickets.invalid\" is connected to nothing; its invalid records go to the default dead letter \"failed\""));
+  CHECK(has(r.diagnostics,
+            "warning: sources.tickets: \"tickets.invalid\" is connected to nothing; its invalid records go to the "
+            "default dead letter \"failed\""));
   CHECK(has(r.diagnostics, "warning: calls.unused: output \"unused\" is connected to nothing"));
   CHECK(has(r.diagnostics, "\"unused.error\" is connected to nothing; its failed items go to the default dead letter"));
   const auto& edges = r.plan->edges;
@@ -165,7 +172,8 @@ path = "out.jsonl"
 )";
   CompileResult r = compile(toml, dir);
   REQUIRE_MESSAGE(r.plan, r.diagnostics.str());
-  const auto it = std::find_if(r.plan->nodes.begin(), r.plan->nodes.end(), [](const PlanNode& n) { return n.implicit; });
+  const auto it =
+      std::find_if(r.plan->nodes.begin(), r.plan->nodes.end(), [](const PlanNode& n) { return n.implicit; });
   REQUIRE(it != r.plan->nodes.end());
   CHECK(it->name == "default_dead_letter");
   CHECK(has(r.diagnostics, "out/graph.dead_letter.jsonl"));

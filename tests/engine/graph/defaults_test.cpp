@@ -29,9 +29,8 @@ auto read_defaults(const std::vector<KeySpec>& keys, Read read, const std::strin
 }  // namespace
 
 TEST_CASE("[pipeline] key defaults equal PipelineOptions' initialisers") {
-  const PipelineOptions read = read_defaults(pipeline_keys(), [](OptionReader& o) {
-    return read_pipeline_options(o, "/base/graph.toml");
-  });
+  const PipelineOptions read =
+      read_defaults(pipeline_keys(), [](OptionReader& o) { return read_pipeline_options(o, "/base/graph.toml"); });
   const PipelineOptions plain;
   CHECK(read.max_in_flight == plain.max_in_flight);
   CHECK(read.dead_letter == plain.dead_letter);

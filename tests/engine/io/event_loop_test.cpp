@@ -54,9 +54,12 @@ TEST_CASE("cancelling runs on_cancel for pending timers and for timers scheduled
   EventLoop loop;
   loop.start();
   std::atomic<int> fired{0}, cancelled{0};
-  for (int i = 0; i < 10; ++i) loop.after(10s, [&] { ++fired; }, [&] { ++cancelled; });
+  for (int i = 0; i < 10; ++i)
+    loop.after(
+        10s, [&] { ++fired; }, [&] { ++cancelled; });
   loop.cancel_timers();
-  loop.after(1ms, [&] { ++fired; }, [&] { ++cancelled; });
+  loop.after(
+      1ms, [&] { ++fired; }, [&] { ++cancelled; });
   REQUIRE(eventually([&] { return cancelled.load() == 11; }));
   CHECK(fired == 0);
   loop.stop();
@@ -67,7 +70,8 @@ TEST_CASE("stopping the loop cancels what is still pending, so nobody waits fore
   {
     EventLoop loop;
     loop.start();
-    loop.after(1h, [] {}, [&] { ++cancelled; });
+    loop.after(
+        1h, [] {}, [&] { ++cancelled; });
     loop.stop();
   }
   CHECK(cancelled == 1);

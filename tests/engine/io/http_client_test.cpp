@@ -83,7 +83,8 @@ TEST_CASE("requests sent from many threads are all answered through the I/O loop
   for (int t = 0; t < 4; ++t)
     senders.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i)
-        http.send(chat_request(server.base_url(), "hello " + std::to_string(t * 100 + i)), TransferOptions{}, inbox.sink());
+        http.send(chat_request(server.base_url(), "hello " + std::to_string(t * 100 + i)), TransferOptions{},
+                  inbox.sink());
     });
   for (auto& s : senders) s.join();
   REQUIRE(inbox.wait_for(200));
@@ -105,7 +106,8 @@ TEST_CASE("a server that does not answer in time is a timeout, a closed port a n
   loop.start();
   Inbox inbox;
   http.send(chat_request(hanging.base_url(), "x"), TransferOptions{300ms, 1000ms}, inbox.sink());
-  http.send(chat_request("http://127.0.0.1:" + std::to_string(closed_port()) + "/v1", "x"), TransferOptions{}, inbox.sink());
+  http.send(chat_request("http://127.0.0.1:" + std::to_string(closed_port()) + "/v1", "x"), TransferOptions{},
+            inbox.sink());
   REQUIRE(inbox.wait_for(2));
   loop.stop();
   int timeouts = 0, network = 0;
@@ -137,8 +139,8 @@ TEST_CASE("a connection that cannot be made in time is a network failure that sa
   HttpClient http({&loop});
   loop.start();
   Inbox inbox;
-  http.send(chat_request("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1", "x"), TransferOptions{5000ms, 300ms},
-            inbox.sink());
+  http.send(chat_request("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1", "x"),
+            TransferOptions{5000ms, 300ms}, inbox.sink());
   REQUIRE(inbox.wait_for(1));
   loop.stop();
   for (int fd : fillers) ::close(fd);
@@ -146,7 +148,8 @@ TEST_CASE("a connection that cannot be made in time is a network failure that sa
   const HttpResponse& r = inbox.responses.at(0);
   REQUIRE(r.transport_error);
   CHECK(r.transport_error->error_class == ErrorClass::network);
-  CHECK_MESSAGE(r.transport_error->message.find("could not connect within 300 ms") != std::string::npos, r.transport_error->message);
+  CHECK_MESSAGE(r.transport_error->message.find("could not connect within 300 ms") != std::string::npos,
+                r.transport_error->message);
   CHECK(r.transport_error->message.find("no complete answer") == std::string::npos);
 }
 
@@ -159,7 +162,7 @@ TEST_CASE("abort_all ends running and queued transfers at once") {
   for (int i = 0; i < 5; ++i) http.send(chat_request(hanging.base_url(), "x"), TransferOptions{60s, 1s}, inbox.sink());
   std::this_thread::sleep_for(200ms);  // let them start
   http.abort_all();
-  REQUIRE(inbox.wait_for(5, 5s));  // far below the 60 s time-out
+  REQUIRE(inbox.wait_for(5, 5s));                                                        // far below the 60 s time-out
   http.send(chat_request(hanging.base_url(), "late"), TransferOptions{}, inbox.sink());  // refused at once
   REQUIRE(inbox.wait_for(6, 5s));
   loop.stop();
@@ -182,7 +185,8 @@ TEST_CASE("transfers spread over several I/O threads") {
     if (b.on_loop_thread()) ++on_b;
     sink(std::move(r));
   };
-  for (int i = 0; i < 40; ++i) http.send(chat_request(server.base_url(), "p" + std::to_string(i)), TransferOptions{}, done);
+  for (int i = 0; i < 40; ++i)
+    http.send(chat_request(server.base_url(), "p" + std::to_string(i)), TransferOptions{}, done);
   REQUIRE(inbox.wait_for(40));
   a.stop();
   b.stop();
@@ -265,7 +269,8 @@ class HalfAnswering {
         if (n <= 0) break;
         request.append(buffer, static_cast<std::size_t>(n));
       }
-      const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(promised_) + "\r\n\r\n" + std::string(sent_, 'x');
+      const std::string answer =
+          "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(promised_) + "\r\n\r\n" + std::string(sent_, 'x');
       for (std::size_t at = 0; at < answer.size();) {
         const ssize_t n = ::write(fd, answer.data() + at, answer.size() - at);
         if (n <= 0) break;
@@ -302,7 +307,8 @@ TEST_CASE("the answers being received together share one memory budget") {
     REQUIRE(r.transport_error);
     if (r.transport_error->error_class == ErrorClass::network) {
       ++over_budget;
-      CHECK_MESSAGE(r.transport_error->message.find("more than 100000 bytes of memory") != std::string::npos, r.transport_error->message);
+      CHECK_MESSAGE(r.transport_error->message.find("more than 100000 bytes of memory") != std::string::npos,
+                    r.transport_error->message);
     }
     if (r.transport_error->error_class == ErrorClass::timeout) ++timed_out;
   }

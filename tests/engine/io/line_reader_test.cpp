@@ -105,15 +105,13 @@ TEST_CASE("a file that changes while it is read says how, once its end is reache
   SUBCASE("unchanged: nothing to say") {
     const auto file = dir.write("a.txt", "one\ntwo\n");
     LineReader reader(file);
-    while (reader.next(line, n)) {
-    }
+    while (reader.next(line, n)) {}
     CHECK_FALSE(reader.changed_while_read().has_value());
   }
   SUBCASE("appended to after the end was reached") {
     const auto file = dir.write("a.txt", "one\ntwo\n");
     LineReader reader(file);
-    while (reader.next(line, n)) {
-    }
+    while (reader.next(line, n)) {}
     std::FILE* f = std::fopen(file.c_str(), "a");
     REQUIRE(f);
     std::fputs("three\n", f);
@@ -141,8 +139,8 @@ TEST_CASE("a line over max_line_bytes is cut short and skipped to its end withou
   const std::size_t max = 64 * 1024;
   // Longer than the 1 MiB read block, so the reader must drop blocks of it as it goes.
   const std::string huge(3 * 1024 * 1024, 'x');
-  const auto file = dir.write("long.txt", "a\n" + huge + "\n" + std::string(max + 1, 'y') + "\r\n" +
-                                              std::string(max, 'z') + "\nb\n" + huge);
+  const auto file = dir.write(
+      "long.txt", "a\n" + huge + "\n" + std::string(max + 1, 'y') + "\r\n" + std::string(max, 'z') + "\nb\n" + huge);
   LineReader reader(file, max);
   std::string line;
   std::uint64_t n = 0;
@@ -152,7 +150,7 @@ TEST_CASE("a line over max_line_bytes is cut short and skipped to its end withou
   CHECK(got[0] == std::make_tuple(std::uint64_t{1}, std::size_t{1}, false));
   CHECK(got[1] == std::make_tuple(std::uint64_t{2}, LineReader::kOverlongHead, true));
   CHECK(got[2] == std::make_tuple(std::uint64_t{3}, LineReader::kOverlongHead, true));  // found whole in the buffer
-  CHECK(got[3] == std::make_tuple(std::uint64_t{4}, max, false));                         // exactly the limit is fine
+  CHECK(got[3] == std::make_tuple(std::uint64_t{4}, max, false));                       // exactly the limit is fine
   CHECK(got[4] == std::make_tuple(std::uint64_t{5}, std::size_t{1}, false));
   CHECK(got[5] == std::make_tuple(std::uint64_t{6}, LineReader::kOverlongHead, true));  // the file ends inside it
   CHECK(reader.offset() == std::filesystem::file_size(file));

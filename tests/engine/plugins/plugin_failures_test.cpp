@@ -46,14 +46,16 @@ path = "out.jsonl"
   REQUIRE(dead.size() == 1);
   CHECK(dead[0].at("line").as_int64() == 2);
   CHECK(dead[0].at("raw").as_string() == "boom");
-  CHECK(dead[0].at("error").at("message").as_string() == "line 2: the source could not decode it: the decoder exploded");
+  CHECK(dead[0].at("error").at("message").as_string() ==
+        "line 2: the source could not decode it: the decoder exploded");
 }
 
 TEST_CASE("a plugin transform that throws sends the item to its error port with the message — the rest runs") {
   TempDir dir;
-  dir.write("in.jsonl",
-            "{\"id\": \"a\", \"text\": \"fine\"}\n{\"id\": \"b\", \"text\": \"boom\"}\n{\"id\": \"c\", \"text\": \"ok\"}\n"
-            "{\"id\": \"i\", \"text\": \"boom-int\"}\n");
+  dir.write(
+      "in.jsonl",
+      "{\"id\": \"a\", \"text\": \"fine\"}\n{\"id\": \"b\", \"text\": \"boom\"}\n{\"id\": \"c\", \"text\": \"ok\"}\n"
+      "{\"id\": \"i\", \"text\": \"boom-int\"}\n");
   auto run = run_text("[pipeline]\n" + plugins_line() + R"(
 [sources.in]
 path = "in.jsonl"
@@ -115,7 +117,8 @@ path = "out.jsonl"
   for (const auto& r : out) CHECK(r.at("answer").as_string() == "ok:" + std::string(r.at("text").as_string()));
   auto dead = dead_by_id(dir / "dead.jsonl");
   REQUIRE(dead.size() == 3);
-  CHECK(dead["n"].at("error").at("message").as_string() == "the provider failed: an exception that is not a std::exception");
+  CHECK(dead["n"].at("error").at("message").as_string() ==
+        "the provider failed: an exception that is not a std::exception");
   CHECK(dead["d"].at("error").at("class").as_string() == "invalid_request");
   CHECK(dead["d"].at("error").at("message").as_string() == "dispatch exploded");
   CHECK(dead["d"].at("attempts").as_int64() == 1);  // invalid_request is not retried

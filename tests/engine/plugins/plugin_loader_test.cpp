@@ -26,7 +26,8 @@ std::string graph(const std::string& plugins_line, const std::string& transform_
 [sources.in]
 path = "in.jsonl"
 [transforms.redact]
-type = ")" + transform_type + R"("
+type = ")" +
+         transform_type + R"("
 inputs = ["in"]
 [sinks.out]
 inputs = ["redact"]
@@ -84,11 +85,13 @@ TEST_CASE("a missing plugin file, or a name on no plugin path, is an error at it
   dir.write("in.jsonl", "{\"text\": \"x\"}\n");
   const std::string missing = errors_of(graph("plugins = [\"plugins/libnothing.so\"]"), dir);
   CHECK(missing.find("graph.toml:2:12: error: pipeline.plugins: plugin ") != std::string::npos);
-  CHECK(missing.find("libnothing.so does not exist (relative paths start at the graph file's folder)") != std::string::npos);
+  CHECK(missing.find("libnothing.so does not exist (relative paths start at the graph file's folder)") !=
+        std::string::npos);
 
   const std::string unknown = errors_of(graph("plugins = [\"redact_pii\", \"nothing_here\"]"), dir);
-  CHECK(unknown.find("graph.toml:2:26: error: pipeline.plugins: cannot find plugin \"nothing_here\" (libnothing_here.so) in " +
-                     std::string(FLOWBATCH_PLUGIN_DIR)) != std::string::npos);
+  CHECK(unknown.find(
+            "graph.toml:2:26: error: pipeline.plugins: cannot find plugin \"nothing_here\" (libnothing_here.so) in " +
+            std::string(FLOWBATCH_PLUGIN_DIR)) != std::string::npos);
   CHECK(unknown.find("FLOWBATCH_PLUGIN_PATH") != std::string::npos);
 }
 
@@ -101,16 +104,16 @@ TEST_CASE("a plugin built for another API version, or with other libraries, is r
   CHECK(version.find("graph.toml:2:12: error: pipeline.plugins:") != std::string::npos);
 
   const std::string build = errors_of(graph("plugins = [\"" + test_plugin("wrong_build") + "\"]"), dir);
-  CHECK(build.find("was built with Boost 1_74, libstdc++ (cxx11 ABI 1), but this flowbatch with " + std::string(kPluginBuild)) !=
-        std::string::npos);
+  CHECK(build.find("was built with Boost 1_74, libstdc++ (cxx11 ABI 1), but this flowbatch with " +
+                   std::string(kPluginBuild)) != std::string::npos);
 }
 
 TEST_CASE("a library without the plugin symbols, or one that is not a library at all, is a clear error") {
   TempDir dir;
   dir.write("in.jsonl", "{\"text\": \"x\"}\n");
   const std::string plain = errors_of(graph("plugins = [\"" + test_plugin("not_a_plugin") + "\"]"), dir);
-  CHECK(plain.find("is not a flowbatch plugin: it does not export flowbatch_plugin_api_version() (define it with FLOWBATCH_PLUGIN") !=
-        std::string::npos);
+  CHECK(plain.find("is not a flowbatch plugin: it does not export flowbatch_plugin_api_version() (define it with "
+                   "FLOWBATCH_PLUGIN") != std::string::npos);
 
   dir.write("fake.so", "this is text, not ELF");
   const std::string junk = errors_of(graph("plugins = [\"fake.so\"]"), dir);
@@ -122,8 +125,8 @@ TEST_CASE("a plugin registering a type that exists, or failing to register, is a
   TempDir dir;
   dir.write("in.jsonl", "{\"text\": \"x\"}\n");
   const std::string duplicate = errors_of(graph("plugins = [\"" + test_plugin("duplicate_type") + "\"]"), dir);
-  CHECK(duplicate.find("source type \"jsonl\" is registered twice: built in and again by " + test_plugin("duplicate_type")) !=
-        std::string::npos);
+  CHECK(duplicate.find("source type \"jsonl\" is registered twice: built in and again by " +
+                       test_plugin("duplicate_type")) != std::string::npos);
 
   const std::string throws = errors_of(graph("plugins = [\"" + test_plugin("throws_on_register") + "\"]"), dir);
   CHECK(throws.find("failed while registering its types: cannot find my model file") != std::string::npos);
@@ -132,11 +135,13 @@ TEST_CASE("a plugin registering a type that exists, or failing to register, is a
 TEST_CASE("every plugin problem is listed in one pass, with the unknown types they leave behind (did-you-mean)") {
   TempDir dir;
   dir.write("in.jsonl", "{\"text\": \"x\"}\n");
-  const std::string all =
-      errors_of(graph("plugins = [\"redact_pii\", \"nothing_here\", \"" + test_plugin("wrong_api_version") + "\"]", "redact_pi"), dir);
+  const std::string all = errors_of(
+      graph("plugins = [\"redact_pii\", \"nothing_here\", \"" + test_plugin("wrong_api_version") + "\"]", "redact_pi"),
+      dir);
   CHECK(all.find("cannot find plugin \"nothing_here\"") != std::string::npos);
   CHECK(all.find("API version 999") != std::string::npos);
-  CHECK(all.find("transforms.redact.type: unknown transform type \"redact_pi\" (did you mean \"redact_pii\"?)") != std::string::npos);
+  CHECK(all.find("transforms.redact.type: unknown transform type \"redact_pi\" (did you mean \"redact_pii\"?)") !=
+        std::string::npos);
 }
 
 TEST_CASE("the plugin search path: FLOWBATCH_PLUGIN_PATH first, then beside the program") {

@@ -31,7 +31,8 @@ TEST_CASE("with flat latency, slow start doubles the limit up to its ceiling") {
 TEST_CASE("back pressure cuts the limit by a tenth, then it grows by one") {
   auto t = Clock::now();
   AdaptiveConcurrency arc(100, 512, t);
-  drive(arc, t, 1, [](std::size_t) { return 100ms; }, true);
+  drive(
+      arc, t, 1, [](std::size_t) { return 100ms; }, true);
   CHECK(arc.limit() == 90);
   drive(arc, t, 3, [](std::size_t) { return 100ms; });
   CHECK(arc.limit() == 93);  // additive now: the slow start is over
@@ -53,6 +54,7 @@ TEST_CASE("rising latency (a queueing server) settles the limit near the server'
 TEST_CASE("the limit never drops below one") {
   auto t = Clock::now();
   AdaptiveConcurrency arc(3, 10, t);
-  drive(arc, t, 30, [](std::size_t) { return 10ms; }, true);
+  drive(
+      arc, t, 30, [](std::size_t) { return 10ms; }, true);
   CHECK(arc.limit() == 1);
 }

@@ -34,11 +34,11 @@ TEST_CASE("a take larger than the bucket goes when the bucket is full, into debt
   const auto t0 = Clock::now();
   TokenBucket tokens(6000, t0 - 1s);  // 100 tokens per second, capacity 100: full at t0
   CHECK(tokens.try_take(30, t0));
-  CHECK(!tokens.try_take(500, t0));               // not full: wait
+  CHECK(!tokens.try_take(500, t0));                     // not full: wait
   CHECK(tokens.when_available(500, t0) == t0 + 300ms);  // until full, not until 500 are there
-  CHECK(tokens.try_take(500, t0 + 300ms));        // full: it goes, leaving a debt of 400
+  CHECK(tokens.try_take(500, t0 + 300ms));              // full: it goes, leaving a debt of 400
   CHECK(tokens.level(t0 + 300ms) == doctest::Approx(-400));
-  CHECK(!tokens.try_take(1, t0 + 4s));            // the debt is paid back first (4 s from t0 + 300 ms)
+  CHECK(!tokens.try_take(1, t0 + 4s));  // the debt is paid back first (4 s from t0 + 300 ms)
   CHECK(tokens.try_take(1, t0 + 4310ms));
 }
 

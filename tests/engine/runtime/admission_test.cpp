@@ -29,7 +29,7 @@ TEST_CASE("released items open whole chunks, exactly, whatever the interleaving"
   CHECK(opened == 4);
   a.short_chunk(50);  // a last chunk of 50 items is credited its 12 missing slots
   CHECK(opened == 4);
-  a.release(40);      // 10 + 12 + 40 = 62
+  a.release(40);  // 10 + 12 + 40 = 62
   CHECK(opened == 5);
 
   Admission b(1000);

@@ -70,7 +70,8 @@ void check_exactly_once(const TempDir& dir, std::size_t n) {
 TEST_CASE("every item ends exactly once, through failures and retries") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(3000));
-  auto run = run_text(pipeline("failure_rate = 0.2\nrate_limit_rate = 0.05\nretry_after_ms = 2", "max_items = 16"), dir);
+  auto run =
+      run_text(pipeline("failure_rate = 0.2\nrate_limit_rate = 0.05\nretry_after_ms = 2", "max_items = 16"), dir);
   CHECK(run.report.exit_code == kExitOk);  // with 10 attempts, none is left failing
   CHECK(run.report.succeeded == 3000);
   CHECK(run.report.retries > 300);  // the failures really happened and were retried

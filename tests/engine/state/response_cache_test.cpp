@@ -34,7 +34,7 @@ TEST_CASE("the response cache keeps answers across openings, privately, and coun
   CHECK(s.saved_input_tokens == 200);
   CHECK(s.saved_output_tokens == 14);
   CHECK(s.bytes > 0);
-  CHECK(ResponseCache::prune(file, 3600) == 0);  // all used just now
+  CHECK(ResponseCache::prune(file, 3600) == 0);   // all used just now
   CHECK(ResponseCache::prune(file, -3600) == 2);  // "older than an hour from now": everything
   CHECK(ResponseCache::stats(file).entries == 0);
 }
@@ -42,8 +42,10 @@ TEST_CASE("the response cache keeps answers across openings, privately, and coun
 TEST_CASE("a file that is not a response cache is refused with a way out") {
   TempDir dir;
   const auto junk = dir.write("junk.db", std::string(4096, 'x'));
-  CHECK_THROWS_WITH_AS(ResponseCache{junk}, doctest::Contains("set pipeline.cache to another file"), std::runtime_error);
-  CHECK_THROWS_WITH_AS(ResponseCache::stats(dir / "none.db"), doctest::Contains("no response cache at"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(ResponseCache{junk}, doctest::Contains("set pipeline.cache to another file"),
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(ResponseCache::stats(dir / "none.db"), doctest::Contains("no response cache at"),
+                       std::runtime_error);
 }
 
 TEST_CASE("cache keys are 128-bit hex and differ for different requests") {

@@ -32,7 +32,7 @@ TEST_CASE("a commit records a sink's position and its completed records, read ba
     CHECK(!s.has_previous_run());
     CHECK(s.sink_position("results") == 0);
     // Out of order and with a gap (line 4 is not done): stored as runs of consecutive lines.
-  // (RecordRuns keeps the order it is given: 3 | 1 2 | 5, then 1 for the other source.)
+    // (RecordRuns keeps the order it is given: 3 | 1 2 | 5, then 1 for the other source.)
     commit(s, "results", 1234, runs({{0, 3, 30}, {0, 1, 10}, {0, 2, 20}, {0, 5, 50}, {1, 1, 99}}), 5);
     commit(s, "results", 2048, runs({{0, 6, 60}}), 1);
     commit(s, "failed", 77, RecordRuns{}, 0, {{0, 4, 40, 7}, {1, 2, 22, 9}});
@@ -62,10 +62,12 @@ TEST_CASE("a commit records a sink's position and its completed records, read ba
 TEST_CASE("a state of another pipeline, or not a state at all, is refused with a way out") {
   TempDir dir;
   { StateStore s(dir / "a.db", "job"); }
-  CHECK_THROWS_WITH_AS(StateStore(dir / "a.db", "other_job"), doctest::Contains("belongs to pipeline \"job\""), std::runtime_error);
+  CHECK_THROWS_WITH_AS(StateStore(dir / "a.db", "other_job"), doctest::Contains("belongs to pipeline \"job\""),
+                       std::runtime_error);
   CHECK_THROWS_WITH_AS(StateStore(dir / "a.db", "other_job"), doctest::Contains("--fresh"), std::runtime_error);
   const auto junk = dir.write("junk.db", std::string(4096, 'x'));
-  CHECK_THROWS_WITH_AS(StateStore(junk, "job"), doctest::Contains("is not a flowbatch state, or is damaged"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(StateStore(junk, "job"), doctest::Contains("is not a flowbatch state, or is damaged"),
+                       std::runtime_error);
 }
 
 TEST_CASE("a state that cannot be written where it is says what to fix, not --fresh (which would fail too)") {
