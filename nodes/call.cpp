@@ -176,7 +176,7 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     }
   }
 
-  void read(Exchange& ex, std::vector<Verdict>& verdicts) override {
+  void read(Exchange& ex, std::span<Verdict> verdicts) override {
     CallResult& result = ex.result;
     if (config_.packs()) return read_pack(ex, verdicts);
     if (result.outputs.size() != ex.items.size()) {
@@ -195,7 +195,7 @@ class CallRuntime final : public NodeRuntime, public CallShape {
 
   /// Keeps a whole answer for the next time the exact same request comes: only a complete one
   /// (finish reason "stop", or none given), never one cut short or filtered.
-  void settled(const Exchange& ex, const std::vector<Verdict>&) override {
+  void settled(const Exchange& ex, std::span<const Verdict>) override {
     const CallResult& result = ex.result;
     if (ex.cache_key.empty() || ex.from_cache || result.failure || ex.response.status < 200 ||
         ex.response.status >= 300)
@@ -305,7 +305,7 @@ class CallRuntime final : public NodeRuntime, public CallShape {
   /// Splits a packed answer back by id. An item answered exactly once gets its answer; one left
   /// out, answered twice or under a garbled id goes again (in a smaller pack); answers for ids
   /// that were not asked are dropped. A pack cut short or not readable goes again in halves.
-  void read_pack(Exchange& ex, std::vector<Verdict>& verdicts) {
+  void read_pack(Exchange& ex, std::span<Verdict> verdicts) {
     const CallResult& result = ex.result;
     const auto* text = result.outputs.size() == 1 ? result.outputs.front().if_string() : nullptr;
     std::variant<std::vector<pack::Result>, std::string> answer =

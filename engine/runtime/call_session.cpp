@@ -1,6 +1,7 @@
 #include "engine/runtime/call_session.h"
 
 #include <fmt/format.h>
+#include <boost/container/small_vector.hpp>
 
 #include "engine/core/exceptions.h"
 
@@ -57,39 +58,28 @@ void CallSession::complete(const ExchangePtr& exchange) {
     return;
   }
   share_usage(ex);
-  std::vector<Verdict> verdicts(ex.items.size());
+  // Almost every request is for one item: no allocation for its verdict.
+  boost::container::small_vector<Verdict, 1> verdicts(ex.items.size());
   if (result.failure) {
     for (auto& v : verdicts) v = Verdict::fail(*result.failure);
   } else {
     for (auto& output : result.outputs) run_.redactor.redact_json(output);  // a server may echo the key
-    shape_.read(ex, verdicts);
+    shape_.read(ex, std::span<Verdict>(verdicts.data(), verdicts.size()));
   }
-  shape_.settled(ex, verdicts);
+  shape_.settled(ex, std::span<const Verdict>(verdicts.data(), verdicts.size()));
 
+  // First the work that may take a while (redacting failures), then the hand-over under the lock.
   ItemVector again;
   std::vector<std::string> again_keys;
-  ItemVector ok, failed;
   for (std::size_t i = 0; i < ex.items.size(); ++i) {
     Item& item = ex.items[i];
-    switch (verdicts[i].kind) {
-      case Verdict::Kind::answered:
-        item.failure.reset();
-        ok.push_back(std::move(item));
-        break;
-      case Verdict::Kind::failed:
-        record_failure(item, std::move(*verdicts[i].failure), result);
-        failed.push_back(std::move(item));
-        break;
-      case Verdict::Kind::again:
-        if (ex.items.size() == 1) {  // already alone: sending it again alone would not change a thing
-          record_failure(item, make_failure(ErrorClass::malformed, "the answer did not hold this item's answer"),
-                         result);
-          failed.push_back(std::move(item));
-          break;
-        }
-        if (!ex.item_keys.empty()) again_keys.push_back(std::move(ex.item_keys[i]));
-        again.push_back(std::move(item));
-        break;
+    Verdict& verdict = verdicts[i];
+    if (verdict.kind == Verdict::Kind::again && ex.items.size() == 1)  // already alone: again would change nothing
+      verdict = Verdict::fail(make_failure(ErrorClass::malformed, "the answer did not hold this item's answer"));
+    if (verdict.kind == Verdict::Kind::failed) record_failure(item, std::move(*verdict.failure), result);
+    if (verdict.kind == Verdict::Kind::again) {
+      if (!ex.item_keys.empty()) again_keys.push_back(std::move(ex.item_keys[i]));
+      again.push_back(std::move(item));
     }
   }
   if (!again.empty()) {
@@ -98,8 +88,16 @@ void CallSession::complete(const ExchangePtr& exchange) {
     send_in_groups(std::move(again), std::move(again_keys), smaller);
   }
   std::lock_guard lock(answered_mutex_);
-  for (Item& item : ok) answered_ok_.push_back(std::move(item));
-  for (Item& item : failed) answered_failed_.push_back(std::move(item));
+  for (std::size_t i = 0; i < ex.items.size(); ++i) {
+    switch (verdicts[i].kind) {
+      case Verdict::Kind::answered:
+        ex.items[i].failure.reset();
+        answered_ok_.push_back(std::move(ex.items[i]));
+        break;
+      case Verdict::Kind::failed: answered_failed_.push_back(std::move(ex.items[i])); break;
+      case Verdict::Kind::again: break;  // sent again above
+    }
+  }
 }
 
 void CallSession::flush() {
@@ -150,6 +148,11 @@ void CallSession::share_usage(Exchange& ex) const {
   run_.metrics.output_tokens.fetch_add(out, std::memory_order_relaxed);
   const std::size_t n = ex.items.size();
   if (n == 0 || (in == 0 && out == 0)) return;
+  if (n == 1) {  // the common case: one item, all of it
+    ex.items[0].input_tokens += static_cast<std::int64_t>(in);
+    ex.items[0].output_tokens += static_cast<std::int64_t>(out);
+    return;
+  }
   std::vector<std::uint64_t> weights(n, 1);
   if (ex.weights.size() == n) {
     for (std::size_t i = 0; i < n; ++i) weights[i] = std::max<std::uint64_t>(1, ex.weights[i]);

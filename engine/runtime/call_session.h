@@ -7,6 +7,7 @@
 // through CallShape: how a request is made of some items, and how an answer is read back.
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,9 +42,9 @@ class CallShape {
   virtual void look_up(Exchange& exchange) { (void)exchange; }
   /// A successful answer (`exchange.result.failure` unset, outputs redacted): one verdict per item,
   /// `verdicts` already sized.
-  virtual void read(Exchange& exchange, std::vector<Verdict>& verdicts) = 0;
+  virtual void read(Exchange& exchange, std::span<Verdict> verdicts) = 0;
   /// After the verdicts, before the items move on: keep what is worth keeping (a cache).
-  virtual void settled(const Exchange& exchange, const std::vector<Verdict>& verdicts) {
+  virtual void settled(const Exchange& exchange, std::span<const Verdict> verdicts) {
     (void)exchange;
     (void)verdicts;
   }

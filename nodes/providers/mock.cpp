@@ -10,6 +10,7 @@
 #include "engine/core/hash.h"
 #include "engine/core/text.h"
 #include "engine/core/tokens.h"
+#include "nodes/calls/pack_format.h"
 #include "nodes/calls/pack_simulation.h"
 #include "nodes/kinds.h"
 
@@ -162,7 +163,7 @@ class MockProvider final : public Provider {
     const ChatMessage* user = nullptr;
     for (const auto& m : r.messages)
       if (m.role == "user") user = &m;
-    if (!user) return std::nullopt;
+    if (!user || user->content.find(pack::kInputsMarker) == std::string::npos) return std::nullopt;
     const std::string_view prefill =
         r.messages.back().role == "assistant" ? std::string_view(r.messages.back().content) : std::string_view();
     const std::uint64_t model = stable_hash(r.model, s_.seed);
