@@ -29,14 +29,14 @@ namespace flowbatch {
 
 std::vector<std::string> result_settings_changed(const Plan& plan) {
   if (plan.pipeline.state.empty() || !std::filesystem::exists(plan.pipeline.state)) return {};
-  StateSummary before;
+  std::string before;
   try {
-    before = read_state_summary(plan.pipeline.state);
+    before = read_state_fingerprints(plan.pipeline.state);
   } catch (const std::runtime_error&) {
     return {};  // a damaged state: opening it says so, with the way out
   }
-  if (before.fingerprints.empty()) return {};  // a state older than fingerprints: nothing to compare
-  return changed_keys(fingerprints_from_json(before.fingerprints), plan.fingerprints);
+  if (before.empty()) return {};  // a state older than fingerprints: nothing to compare
+  return changed_keys(fingerprints_from_json(before), plan.fingerprints);
 }
 
 namespace {

@@ -450,6 +450,24 @@ std::unordered_set<std::uint64_t> StateStore::replayed_records(std::int64_t exce
   return out;
 }
 
+std::string read_state_fingerprints(const std::filesystem::path& file) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("no state at " + file.string());
+  }
+  std::string json;
+  try {
+    Statement get(db, "SELECT value FROM meta WHERE key = 'fingerprints'");
+    if (get.step() == SQLITE_ROW) json = get.text(0);
+  } catch (const std::exception& e) {
+    sqlite3_close(db);
+    throw std::runtime_error(fmt::format("{} is not a flowbatch state, or is damaged ({})", file.string(), e.what()));
+  }
+  sqlite3_close(db);
+  return json;
+}
+
 StateSummary read_state_summary(const std::filesystem::path& file) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {

@@ -155,5 +155,8 @@ struct StateSummary {
   std::string fingerprints;  ///< of the graph that wrote it, as JSON; empty in states older than them
 };
 StateSummary read_state_summary(const std::filesystem::path& file);
+/// Only the fingerprints a state keeps (JSON; empty when it keeps none): what a run reads at
+/// start-up, without the summary's scan of every completed record.
+std::string read_state_fingerprints(const std::filesystem::path& file);
 
 }  // namespace flowbatch
