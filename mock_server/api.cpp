@@ -110,7 +110,7 @@ ApiReply MockApi::answer_unfaulted(const Route& route, const ApiRequest& request
     return std::move(*denied);
   }
 
-  RouteOutcome outcome = route.prepare(request, RouteContext{options_, request_hash});
+  RouteOutcome outcome = route.prepare(request, RouteContext{options_, request_hash, prompt_cache_});
   if (auto* error = std::get_if<ApiReply>(&outcome)) {
     add_rate_headers(route.flavor, limiter_.peek(now), *error);
     return std::move(*error);

@@ -11,6 +11,7 @@
 #include "mock_server/error_replies.h"
 #include "mock_server/faults.h"
 #include "mock_server/options.h"
+#include "mock_server/prompt_cache.h"
 #include "mock_server/rate_limit.h"
 #include "mock_server/routes.h"
 #include "mock_server/stats.h"
@@ -50,6 +51,7 @@ class MockApi {
   LatencyModel latency_;
   RateLimiter limiter_;
   Stats stats_;
+  PromptCache prompt_cache_;
   std::atomic<std::uint64_t> next_sequence_{0};
 };
 

@@ -10,12 +10,14 @@
 
 #include "mock_server/api_types.h"
 #include "mock_server/options.h"
+#include "mock_server/prompt_cache.h"
 
 namespace flowbatch::mock {
 
 struct RouteContext {
   const MockOptions& options;
   std::uint64_t request_hash;  ///< unique per request: names the answer (chatcmpl-..., msg_...)
+  PromptCache& prompt_cache;   ///< the server's simulated prompt caches
 };
 
 /// A valid request's answer, sent unless the rate limiter refuses it.

@@ -47,6 +47,9 @@ RouteOutcome prepare_anthropic_messages(const ApiRequest& request, const RouteCo
   const MockReply reply =
       packed ? std::move(*packed) : make_reply(conversation.last_user_text, context.options.replies, false, limit);
   const std::int64_t input_tokens = estimate_tokens(prompt_chars);
+  // Anthropic reports the cached part of the prompt apart from input_tokens.
+  const PromptCacheUse cached = context.prompt_cache.anthropic(body);
+  const std::int64_t uncached = std::max<std::int64_t>(0, input_tokens - cached.read - cached.written);
   const boost::json::object answer{
       {"id", "msg_" + hex16(context.request_hash)},
       {"type", "message"},
@@ -55,7 +58,11 @@ RouteOutcome prepare_anthropic_messages(const ApiRequest& request, const RouteCo
       {"content", boost::json::array{{{"type", "text"}, {"text", reply.text}}}},
       {"stop_reason", reply.cut ? "max_tokens" : "end_turn"},
       {"stop_sequence", nullptr},
-      {"usage", {{"input_tokens", input_tokens}, {"output_tokens", reply.tokens}}},
+      {"usage",
+       {{"input_tokens", uncached},
+        {"cache_read_input_tokens", cached.read},
+        {"cache_creation_input_tokens", cached.written},
+        {"output_tokens", reply.tokens}}},
   };
   PreparedAnswer prepared;
   prepared.rate_cost_tokens = input_tokens + *limit;

@@ -84,7 +84,9 @@ RouteOutcome prepare_openai_chat(const ApiRequest& request, const RouteContext& 
       {"usage",
        {{"prompt_tokens", prompt_tokens},
         {"completion_tokens", reply.tokens},
-        {"total_tokens", prompt_tokens + reply.tokens}}},
+        {"total_tokens", prompt_tokens + reply.tokens},
+        {"prompt_tokens_details",
+         {{"cached_tokens", std::min(prompt_tokens, context.prompt_cache.openai(body).read)}}}}},
   };
   PreparedAnswer prepared;
   prepared.rate_cost_tokens = prompt_tokens + max_tokens.value_or(16);

@@ -24,6 +24,8 @@
 #include "engine/runtime/node_runtime.h"
 #include "engine/state/response_cache.h"
 #include "nodes/calls/answer.h"
+#include "nodes/calls/cached_response.h"
+#include "nodes/calls/cost_check.h"
 #include "nodes/calls/pack_format.h"
 #include "nodes/kinds.h"
 
@@ -45,6 +47,7 @@ struct CallConfig final : NodeConfig {
   bool cache = false;
   std::size_t pack_max_items = 1;  ///< more than 1: several items share one request
   std::int64_t pack_max_tokens = 4000;
+  std::string prompt_cache_key;
   bool prefill = false;              ///< packs ask for their format by prefilling the answer (Anthropic)
   boost::json::value output_schema;  ///< packs with parse = "json": the schema of one output, if given
 
@@ -77,35 +80,6 @@ Failure failure_of(ErrorClass c, std::string message) { return make_failure(c, s
 /// The key of an exact request: where it goes and what it says (never the headers: the key).
 std::string request_key(const HttpRequest& r) { return cache_key_of(r.method + '\n' + r.url + '\n' + r.body); }
 
-/// What the cache keeps of a whole answer: its status and body, redacted (a server may echo the
-/// key, and the cache outlives the run). Never the headers: they may carry cookies or tokens, and
-/// what they tell (rate limits, request ids) is about the request that was sent, not this one.
-std::string encode_response(const HttpResponse& r, const Redactor& redactor) {
-  boost::system::error_code ec;
-  boost::json::value body = boost::json::parse(r.body, ec);
-  std::string text;
-  if (ec) {
-    text = redactor.redact(r.body);
-  } else {  // parsed, so that a key written with JSON escapes is found too
-    redactor.redact_json(body);
-    text = boost::json::serialize(body);
-  }
-  return boost::json::serialize(boost::json::object{{"status", r.status}, {"body", std::move(text)}});
-}
-
-std::optional<HttpResponse> decode_response(const std::string& text) {
-  boost::system::error_code ec;
-  const boost::json::value v = boost::json::parse(text, ec);
-  const auto* o = v.if_object();
-  const auto* status = o ? o->if_contains("status") : nullptr;
-  const auto* body = o ? o->if_contains("body") : nullptr;
-  if (ec || !status || !status->is_int64() || !body || !body->is_string()) return std::nullopt;
-  HttpResponse r;
-  r.status = static_cast<int>(status->get_int64());
-  r.body = std::string(body->get_string());
-  return r;
-}
-
 class CallRuntime final : public NodeRuntime, public CallShape {
  public:
   CallRuntime(const CallConfig& config, BuildContext& context)
@@ -130,6 +104,7 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     r.temperature = config_.temperature;
     r.max_tokens = config_.max_tokens;
     r.response_format = config_.response_format;
+    r.prompt_cache_key = config_.prompt_cache_key;
     r.attempt = ex.items.front().attempts;
     std::size_t chars = 0;
     if (config_.packs()) {
@@ -279,7 +254,9 @@ class CallRuntime final : public NodeRuntime, public CallShape {
       std::swap(inputs[i - 1], inputs[dice % i]);
     }
     if (!config_.system.empty()) r.messages.push_back({"system", config_.system});
-    r.messages.push_back({"user", pack::user_message(inputs, config_.placement.parse_json)});
+    std::string user = pack::user_message(inputs, config_.placement.parse_json);
+    const std::size_t marker = user.rfind(pack::kInputsMarker);  // the instructions before it are shared
+    r.messages.push_back({"user", std::move(user), marker == std::string::npos ? 0 : marker});
     if (config_.prefill) r.messages.push_back({"assistant", std::string(pack::kPrefill)});
     else r.response_format = pack::response_format(config_.placement.parse_json, config_.output_schema);
     if (config_.max_tokens)  // per answer: a pack of n answers may take n times as many, and their ids
@@ -298,8 +275,7 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     Metrics& m = run_.metrics;
     m.packed_requests.fetch_add(1, std::memory_order_relaxed);
     m.packed_items.fetch_add(ex.items.size(), std::memory_order_relaxed);
-    m.pack_saved_input_tokens.fetch_add(estimate_tokens(alone) - estimate_tokens(pack_chars),
-                                        std::memory_order_relaxed);
+    session_.count_saved_by_packing(estimate_tokens(alone) - estimate_tokens(pack_chars), config_.model);
   }
 
   /// Splits a packed answer back by id. An item answered exactly once gets its answer; one left
@@ -392,10 +368,10 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     Item answered = item;
     if (place(answered, std::move(*output), CallResult{})) return false;  // not usable here: ask again
     run_.metrics.cache_hits.fetch_add(1, std::memory_order_relaxed);
-    run_.metrics.cache_saved_input_tokens.fetch_add(
-        static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored->input_tokens)));
-    run_.metrics.cache_saved_output_tokens.fetch_add(
-        static_cast<std::uint64_t>(std::max<std::int64_t>(0, stored->output_tokens)));
+    Usage paid;
+    paid.input_tokens = stored->input_tokens;
+    paid.output_tokens = stored->output_tokens;
+    session_.count_saved_by_cache(paid, config_.model);
     session_.answered_without_request(std::move(answered));
     return true;
   }
@@ -559,10 +535,14 @@ std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
   placement.parse_json = parse_mode == "json";  // else "text": the reader checked the key's choices
   config->finish_reason_field = o.string("finish_reason_field");
   config->cache = o.boolean("cache");
+  config->prompt_cache_key = o.string("prompt_cache_key");
   config->response_format = o.json("response_format");
   if (!config->response_format.is_null() && !config->response_format.is_object())
     o.error("response_format", "must be a table, e.g. { type = \"json_object\" }");
   read_packing(o, ctx, *config);
+  if (found)
+    check_call_cost(
+        ctx, CallCost{config->provider, config->model, config->max_tokens, config->endpoint == Endpoint::embeddings});
   return config;
 }
 
@@ -594,6 +574,8 @@ NodeKind call_kind() {
       {"pack_max_items", KeyKind::integer, false, "1",
        "pack up to this many items into one chat request, sharing the system prompt (1: no packing; docs/packing.md)"},
       {"pack_max_tokens", KeyKind::integer, false, "4000", "the most estimated tokens of items' prompts in one pack"},
+      {"prompt_cache_key", KeyKind::string, false, "",
+       "sent as OpenAI's prompt_cache_key: requests sharing it are routed to the same prompt cache"},
       {"finish_reason_field", KeyKind::string, false, "finish_reason",
        "where a finish reason other than \"stop\" (length, content_filter) is written (\"\": nowhere)"},
   };

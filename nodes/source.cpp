@@ -20,6 +20,7 @@ struct SourceConfig final : NodeConfig {
   std::string id_field;
   bool replaying = false;  ///< flowbatch replay: the source reads dead-letter records
   std::string label() const override { return source->describe() + (id_field.empty() ? "" : "\nid_field=" + id_field); }
+  std::optional<std::uint64_t> count_records() const override { return source->count_records(); }
   std::vector<boost::json::object> sample_records(std::size_t n) const override {
     std::vector<boost::json::object> samples;
     try {
@@ -112,7 +113,7 @@ class SourceRuntime final : public NodeRuntime {
     for (Item& item : items) {
       const std::uint64_t hash = run_.store ? stable_hash(item.raw) : 0;
       ItemLedger::set_input_hash(item, hash);
-      if ((resuming_ && already_complete(item, hash)) || replayed_before(hash)) {
+      if ((resuming_ && already_complete(item, hash)) || replayed_before(hash) || !run_.sampled(item.line)) {
         skipped.push_back(std::move(item));
         continue;
       }

@@ -14,6 +14,7 @@
 #include "engine/cli/cache_command.h"
 #include "engine/cli/core_dumps.h"
 #include "engine/cli/describe.h"
+#include "engine/cli/estimate_command.h"
 #include "engine/cli/list_types.h"
 #include "engine/cli/replay_setup.h"
 #include "engine/core/console.h"
@@ -23,6 +24,7 @@
 #include "engine/graph/fingerprints.h"
 #include "engine/graph/pipeline_options.h"
 #include "engine/io/file_lock.h"
+#include "engine/runtime/cost_report.h"
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/report.h"
 #include "engine/runtime/runner.h"
@@ -108,7 +110,29 @@ struct RunFlags {
   bool verbose = false;
   bool fresh = false;
   std::string report_path;
+  std::string summary_path;  ///< --summary-json (it is always written beside the state too)
+  std::string max_cost;      ///< --max-cost: sets pipeline.max_cost_usd
 };
+
+/// Where a run's summary JSON always goes: .flowbatch/<graph>.summary.json beside the graph.
+std::filesystem::path default_summary_path(const Plan& plan) {
+  const auto dir = plan.graph_file.parent_path().empty() ? std::filesystem::path(".") : plan.graph_file.parent_path();
+  return dir / ".flowbatch" / (plan.graph_file.stem().string() + ".summary.json");
+}
+
+/// Writes the run summary where it always goes and where --summary-json says; a summary that
+/// cannot be written is said, and changes nothing about the run.
+void write_summaries(const Plan& plan, const RunReport& run, const RunFlags& flags, Console& console) {
+  std::vector<std::filesystem::path> paths = {default_summary_path(plan)};
+  if (!flags.summary_path.empty()) paths.emplace_back(flags.summary_path);
+  for (const auto& path : paths) {
+    try {
+      write_summary_json(path, run.summary_json);
+    } catch (const std::exception& e) {
+      console.log(LogLevel::warn, "", e.what());
+    }
+  }
+}
 
 /// Compiles the graph as `flowbatch run` would (with --progress folded into the overrides).
 CompileResult compile_for_run(TypeRegistry& registry, Redactor& redactor, const GraphArgs& args, const RunFlags& flags,
@@ -116,6 +140,7 @@ CompileResult compile_for_run(TypeRegistry& registry, Redactor& redactor, const 
   CompileOptions options;
   options.overrides = args.overrides;
   if (!flags.progress.empty()) options.overrides.push_back("pipeline.progress=" + flags.progress);
+  if (!flags.max_cost.empty()) options.overrides.push_back("pipeline.max_cost_usd=" + flags.max_cost);
   options.replay_from = replay_from;
   return compile_file(args.graph, registry, redactor, options);
 }
@@ -139,6 +164,7 @@ int execute(const Plan& plan, Redactor& redactor, const RunFlags& flags, const R
     console.print("interrupted: run the same command again to finish the remaining items\n");
   if (!run.archived_state.empty()) console.print("the previous state was moved to " + run.archived_state + "\n");
   if (!flags.report_path.empty()) write_report(flags.report_path, run, redactor);
+  write_summaries(plan, run, flags, console);
   return run.exit_code;
 }
 
@@ -241,9 +267,14 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
     std::printf("  output %-20s committed up to %s\n", sink.c_str(), with_commas(position).c_str());
   if (!s.counters.empty()) {
     std::string line;
-    for (const auto& [name, value] : s.counters)
+    for (const auto& [name, value] : s.counters) {
+      if (name == "cost_nano_usd") continue;  // the job's, not the last run's: its own line
       line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, with_commas(static_cast<std::uint64_t>(value)));
+    }
     std::printf("  last run: %s\n", line.c_str());
+    if (auto cost = s.counters.find("cost_nano_usd"); cost != s.counters.end() && cost->second > 0)
+      std::printf("  cost so far %s (every run of this state; max_cost_usd counts it)\n",
+                  format_usd(cost->second).c_str());
   }
   if (const auto changed = result_settings_changed(*result.plan); !changed.empty())
     std::printf(
@@ -266,13 +297,12 @@ int cmd_plugins(TypeRegistry& registry, const std::string& graph) {
 }
 
 /// `flowbatch graph.toml` means `flowbatch run graph.toml`.
-std::vector<std::string> with_default_command(int argc, char** argv) {
-  static const std::vector<std::string> commands = {"run",    "validate", "graph",  "plugins", "replay",
-                                                    "status", "cache",    "schema", "help",    "completion"};
+std::vector<std::string> with_default_command(CLI::App& app, int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (!args.empty() && args[0].rfind('-', 0) != 0 &&
-      std::find(commands.begin(), commands.end(), args[0]) == commands.end())
-    args.insert(args.begin(), "run");
+  if (args.empty() || args[0].rfind('-', 0) == 0) return args;
+  for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; }))
+    if (command->get_name() == args[0]) return args;
+  args.insert(args.begin(), "run");  // `flowbatch graph.toml` runs it
   return args;
 }
 
@@ -300,6 +330,11 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
     cmd.add_flag("-v,--verbose", f.verbose, "also print debug lines (rate and concurrency decisions)");
     cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file")
         ->type_name("FILE");
+    cmd.add_option("--summary-json", f.summary_path,
+                   "also write the run summary (docs/summary.md) to this file; it is always written to "
+                   ".flowbatch/<graph>.summary.json")
+        ->type_name("FILE");
+    cmd.add_option("--max-cost", f.max_cost, "a hard cost cap in USD: sets pipeline.max_cost_usd")->type_name("USD");
   };
   add_run_flags(*run, run_flags);
   run->add_flag("--fresh", run_flags.fresh, "start over: archive the previous state instead of resuming");
@@ -351,8 +386,10 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
 
   CacheCommand cache_command;
   auto* cache = add_cache_command(app, cache_command);
+  EstimateCommand estimate_command;
+  auto* estimate = add_estimate_command(app, estimate_command);
 
-  const std::vector<std::string> args = with_default_command(argc, argv);
+  const std::vector<std::string> args = with_default_command(app, argc, argv);
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     app.parse(reversed);
@@ -369,6 +406,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   if (graph->parsed()) return cmd_graph(registry, graph_args);
   if (plugins->parsed()) return cmd_plugins(registry, plugins_graph);
   if (cache->parsed()) return run_cache_command(registry, cache_command);
+  if (estimate->parsed()) return run_estimate_command(registry, estimate_command);
   if (schema->parsed()) return cmd_schema(registry, schema_graph, output);
   if (help->parsed()) return cmd_help(app, man, output);
   if (completion->parsed()) return cmd_completion(app, registry, shell, output);

@@ -179,7 +179,9 @@ std::vector<std::string> OptionReader::strings(std::string_view key) const {
 std::filesystem::path OptionReader::path(std::string_view key) const {
   std::filesystem::path p = string(key);
   if (p.empty()) return p;
-  if (p.is_absolute()) {
+  if (!context_.outputs_under.empty()) {
+    p = context_.outputs_under / (node_name_ + "." + std::string(key) + p.extension().string());
+  } else if (p.is_absolute()) {
     p = p.lexically_normal();
   } else {
     const ConfigValue* v = present(key);

@@ -20,6 +20,9 @@ class OptionReader final : public Options {
     Diagnostics& diagnostics;
     Redactor& redactor;
     bool check_environment = true;
+    /// Non-empty: every path the reader gives is a file in this folder instead, named after the
+    /// node and key (flowbatch estimate's trial run writes none of the graph's own outputs).
+    std::filesystem::path outputs_under = {};
   };
 
   /// `subject` is the table's dotted name ("calls.classify"); `handled_elsewhere` lists keys that

@@ -45,7 +45,7 @@ class Compiler {
       diagnostics_.error(Location{plan_.graph_file.string(), 0, 0}, "",
                          "the graph has no nodes; add a [sources.NAME] table");
     resolve_edges();
-    GraphChecks checks{plan_, registry_, redactor_, options_.check_environment, diagnostics_};
+    GraphChecks checks{plan_, registry_, redactor_, options_.check_environment, diagnostics_, options_.outputs_under};
     checks.check_sources_exist();
     checks.route_unconnected_ports(pipeline_dead_letter_where_);
     checks.check_cycles();
@@ -124,6 +124,7 @@ class Compiler {
       }
       OptionReader reader(e.value, subject, e.key, schema, reader_context());
       p.settings = read_provider_settings(reader);
+      p.prices = read_provider_prices(reader, type ? std::string_view(type->prices) : std::string_view());
       if (type) {
         const std::size_t errors_before = diagnostics_.error_count();
         try {
@@ -200,7 +201,9 @@ class Compiler {
       plan_.nodes.push_back(std::move(node));
       return;
     }
-    OptionReader reader(e.value, subject, e.key, std::move(schema), reader_context());
+    OptionReader::Context reading = reader_context();
+    if (kind.terminal) reading.outputs_under = options_.outputs_under;
+    OptionReader reader(e.value, subject, e.key, std::move(schema), reading);
     ParseContext context{reader,       node.type, registry_, plan_.providers, plan_.pipeline, options_.replay_from,
                          source_count_};
     const std::size_t errors_before = diagnostics_.error_count();

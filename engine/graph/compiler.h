@@ -20,6 +20,8 @@ struct CompileOptions {
   /// Load the graph's plugins (run their code). `validate` and `graph` do not unless asked: a
   /// graph from elsewhere should be checkable without running what it names.
   bool load_plugins = true;
+  /// Non-empty: what sinks and dead letters write goes into this folder instead (flowbatch estimate).
+  std::filesystem::path outputs_under = {};
 };
 
 struct CompileResult {

@@ -56,7 +56,8 @@ std::optional<std::size_t> GraphChecks::default_dead_letter(const std::optional<
   std::string name = "default_dead_letter";
   while (std::any_of(plan.nodes.begin(), plan.nodes.end(), [&](const PlanNode& n) { return n.name == name; }))
     name += "_";
-  OptionReader reader(table, "dead_letters." + name, name, kind->keys, {diagnostics, redactor, check_environment});
+  OptionReader reader(table, "dead_letters." + name, name, kind->keys,
+                      {diagnostics, redactor, check_environment, outputs_under});
   static const std::string kNoType;
   static const std::filesystem::path kNoReplay;
   ParseContext context{reader, kNoType, registry, plan.providers, plan.pipeline, kNoReplay, 0};

@@ -20,6 +20,7 @@ struct GraphChecks {
   Redactor& redactor;
   bool check_environment;
   Diagnostics& diagnostics;
+  std::filesystem::path outputs_under;  ///< CompileOptions::outputs_under
 
   void check_sources_exist();
   /// Error and invalid ports connected to nothing feed the default dead letter (created when the

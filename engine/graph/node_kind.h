@@ -53,6 +53,9 @@ class NodeConfig {
   /// The fields the node adds to the items it passes on; nothing when it may add any field (a JSON
   /// answer merged into the item, a plugin's transform), which ends `validate`'s field check.
   virtual std::optional<std::vector<std::string>> fields_added() const { return std::vector<std::string>{}; }
+  /// Sources: how many records the input holds, when that can be counted without decoding them
+  /// (read by `estimate` only).
+  virtual std::optional<std::uint64_t> count_records() const { return std::nullopt; }
   /// Sources: the decoded fields of the first `n` records (read by `validate` only).
   virtual std::vector<boost::json::object> sample_records(std::size_t n) const {
     (void)n;

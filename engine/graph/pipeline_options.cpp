@@ -1,6 +1,7 @@
 #include "engine/graph/pipeline_options.h"
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
 
 #include "engine/core/text.h"
 #include "engine/io/line_reader.h"
@@ -46,6 +47,10 @@ const std::vector<KeySpec>& pipeline_keys() {
       {"response_memory_mb", KeyKind::integer, false, "1024",
        "the most memory all HTTP answers being received at once may take; a transfer that would go beyond it fails "
        "(network, retried)"},
+      {"max_cost_usd", KeyKind::number, false, "0",
+       "a hard cap on what the job may cost in USD (earlier runs of its state included): a request whose worst case "
+       "would pass it does not start, and the run stops resumably (exit 75); 0: no cap"},
+      {"warn_cost_usd", KeyKind::number, false, "0", "say so once when the job's cost passes this (USD; 0: never)"},
   };
   return keys;
 }
@@ -71,6 +76,9 @@ const std::vector<KeySpec>& provider_keys() {
        "timeout (0: no check)"},
       {"low_speed_time_ms", KeyKind::integer, false, "30000",
        "how long an answer may arrive slower than low_speed_limit"},
+      {"prices", KeyKind::any, false, "",
+       "what its models cost, USD per million tokens, over the prices its type ships: { \"gpt-4o-mini\" = { input = "
+       "0.15, output = 0.6 } } (also cached_input, cache_write, batch_discount, max_output; \"*\": any model)"},
   };
   return keys;
 }
@@ -134,6 +142,11 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
     o.error("response_memory_mb", "must be between 1 and 1048576");
   else p.response_memory = static_cast<std::size_t>(response_mb) << 20;
 
+  p.max_cost_usd = o.number("max_cost_usd");
+  if (p.max_cost_usd < 0) o.error("max_cost_usd", "must not be negative (0: no cap)");
+  p.warn_cost_usd = o.number("warn_cost_usd");
+  if (p.warn_cost_usd < 0) o.error("warn_cost_usd", "must not be negative (0: no warning)");
+
   if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
     for (const ConfigValue& entry : list->items) {
       if (entry.text.empty()) o.error("plugins", "a plugin entry is empty");
@@ -186,6 +199,25 @@ ProviderSettings read_provider_settings(OptionReader& o) {
     s.ca_file = ca.string();
   }
   return s;
+}
+
+PriceList read_provider_prices(OptionReader& o, std::string_view shipped) {
+  PriceList prices;
+  if (!shipped.empty()) {
+    boost::system::error_code ec;
+    const boost::json::value doc = boost::json::parse(shipped, ec);
+    const boost::json::value* models = doc.is_object() ? doc.get_object().if_contains("models") : nullptr;
+    auto parsed = PriceList::parse(models ? *models : doc);
+    if (ec) o.error("prices", "the provider type's own price table is not JSON: " + ec.message());
+    else if (auto* problem = std::get_if<std::string>(&parsed)) o.error("prices", "the type's own prices: " + *problem);
+    else prices = std::get<PriceList>(std::move(parsed));
+  }
+  if (o.has("prices")) {
+    auto mine = PriceList::parse(o.json("prices"));
+    if (auto* problem = std::get_if<std::string>(&mine)) o.error("prices", *problem);
+    else prices.override_with(std::get<PriceList>(mine));
+  }
+  return prices;
 }
 
 }  // namespace flowbatch

@@ -12,5 +12,8 @@ const std::vector<std::string>& progress_modes();
 
 PipelineOptions read_pipeline_options(OptionReader& options, const std::filesystem::path& graph_file);
 ProviderSettings read_provider_settings(OptionReader& options);
+/// The provider's `prices` over `shipped` (its type's price table, JSON: {"models": {...}} or the
+/// models alone; empty: none). Errors name the model and key.
+PriceList read_provider_prices(OptionReader& options, std::string_view shipped);
 
 }  // namespace flowbatch

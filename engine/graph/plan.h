@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/core/diagnostics.h"
+#include "engine/cost/price.h"
 #include "engine/graph/node_kind.h"
 #include "engine/ratelimit/rate_settings.h"
 #include "flowbatch/provider.h"
@@ -43,6 +44,8 @@ struct PipelineOptions {
   std::vector<PluginRef> plugins;    ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
   std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
+  double max_cost_usd = 0;                             ///< the cost cap, earlier runs of the state included (0: none)
+  double warn_cost_usd = 0;                            ///< say so once when spending passes this (0: never)
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.
@@ -61,6 +64,7 @@ struct PlanProvider {
   Location where;
   std::shared_ptr<Provider> provider;
   ProviderSettings settings;
+  PriceList prices;  ///< [providers.X.prices] over the prices its type ships
 };
 
 /// A file a node reads or writes, named by one of its path keys. The compiler refuses a graph in

@@ -32,6 +32,7 @@ void CallSession::send(ItemVector items, std::vector<std::string> item_keys) {
     complete(ex);
     return;
   }
+  if (run_.dry_calls) return settle_without_sending(*ex);
   try {
     ex->dispatch = lane_.provider().dispatch(ex->request);
   } catch (...) {  // a plugin provider that throws: the items fail, the run goes on
@@ -41,6 +42,15 @@ void CallSession::send(ItemVector items, std::vector<std::string> item_keys) {
   }
   shape_.look_up(*ex);
   lane_.submit(std::move(ex));
+}
+
+/// flowbatch estimate --no-calls: the request's prompt tokens, estimated from its text, are what it
+/// would have cost in; what it would answer is not known. Its items end here.
+void CallSession::settle_without_sending(Exchange& ex) {
+  ex.result.usage.input_tokens = ex.request.estimated_tokens - ex.request.max_tokens.value_or(0);
+  lane_.charge_unsent(ex);
+  share_usage(ex);
+  run_.ledger.end(ex.items, Ending::discarded);
 }
 
 void CallSession::answered_without_request(Item item) {
@@ -132,50 +142,92 @@ void CallSession::send_in_groups(ItemVector items, std::vector<std::string> keys
   }
 }
 
-/// The tokens a request cost, on the run and on its items: each item's share is its share of the
-/// prompt (the largest remainders rounded up, so the shares add up to the whole exactly). An
-/// answer from the cache cost nothing now: what it cost once counts as saved.
+/// Shares `amount` out over `items` by `weights` into `field`: each item's share is its share of
+/// the weights, the largest remainders rounded up, so the shares add up to the whole exactly.
+static void share_out(ItemVector& items, const std::vector<std::uint64_t>& weights, std::uint64_t amount,
+                      std::int64_t Item::*field) {
+  const std::size_t n = items.size();
+  std::uint64_t total = 0;
+  for (auto w : weights) total += w;
+  std::vector<std::pair<std::uint64_t, std::size_t>> remainders;
+  std::uint64_t given = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    // amount * w / total without overflow (w and total are prompt sizes, far below 2^32)
+    const std::uint64_t part = (amount % total) * weights[i];
+    const std::uint64_t whole = (amount / total) * weights[i] + part / total;
+    items[i].*field += static_cast<std::int64_t>(whole);
+    given += whole;
+    remainders.emplace_back(part % total, i);
+  }
+  std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t k = 0; given < amount && k < remainders.size(); ++k, ++given)
+    items[remainders[k].second].*field += 1;
+}
+
+/// The tokens and money a request cost, on the run and on its items: each item's share is its
+/// share of the prompt. An answer from the cache cost nothing now: what it cost once counts as saved.
 void CallSession::share_usage(Exchange& ex) const {
   const Usage& usage = ex.result.usage;
   const auto in = static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage.input_tokens));
   const auto out = static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage.output_tokens));
   if (ex.from_cache) {
-    run_.metrics.cache_saved_input_tokens.fetch_add(in, std::memory_order_relaxed);
-    run_.metrics.cache_saved_output_tokens.fetch_add(out, std::memory_order_relaxed);
+    count_saved_by_cache(usage, model_of(ex.request));
     return;
   }
   run_.metrics.input_tokens.fetch_add(in, std::memory_order_relaxed);
   run_.metrics.output_tokens.fetch_add(out, std::memory_order_relaxed);
   const std::size_t n = ex.items.size();
+  if (!ex.priced)
+    for (Item& item : ex.items) item.cost_nano_usd = -1;  // unknown, and stays so whatever else it costs
   if (n == 0 || (in == 0 && out == 0)) return;
+  const auto cost = static_cast<std::uint64_t>(std::max<NanoUsd>(0, ex.cost));
   if (n == 1) {  // the common case: one item, all of it
-    ex.items[0].input_tokens += static_cast<std::int64_t>(in);
-    ex.items[0].output_tokens += static_cast<std::int64_t>(out);
+    Item& item = ex.items[0];
+    item.input_tokens += static_cast<std::int64_t>(in);
+    item.output_tokens += static_cast<std::int64_t>(out);
+    if (item.cost_nano_usd >= 0) item.cost_nano_usd += static_cast<std::int64_t>(cost);
     return;
   }
   std::vector<std::uint64_t> weights(n, 1);
   if (ex.weights.size() == n) {
     for (std::size_t i = 0; i < n; ++i) weights[i] = std::max<std::uint64_t>(1, ex.weights[i]);
   }
-  std::uint64_t total = 0;
-  for (auto w : weights) total += w;
-  auto share = [&](std::uint64_t amount, std::int64_t Item::*field) {
-    std::vector<std::pair<std::uint64_t, std::size_t>> remainders;
-    std::uint64_t given = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      // amount * w / total without overflow (w and total are prompt sizes, far below 2^32)
-      const std::uint64_t part = (amount % total) * weights[i];
-      const std::uint64_t whole = (amount / total) * weights[i] + part / total;
-      ex.items[i].*field += static_cast<std::int64_t>(whole);
-      given += whole;
-      remainders.emplace_back(part % total, i);
-    }
-    std::sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    for (std::size_t k = 0; given < amount && k < remainders.size(); ++k, ++given)
-      ex.items[remainders[k].second].*field += 1;
-  };
-  share(in, &Item::input_tokens);
-  share(out, &Item::output_tokens);
+  share_out(ex.items, weights, in, &Item::input_tokens);
+  share_out(ex.items, weights, out, &Item::output_tokens);
+  if (!ex.priced) return;
+  std::vector<std::int64_t> before(n);
+  for (std::size_t i = 0; i < n; ++i) before[i] = ex.items[i].cost_nano_usd;
+  share_out(ex.items, weights, cost, &Item::cost_nano_usd);
+  for (std::size_t i = 0; i < n; ++i)
+    if (before[i] < 0) ex.items[i].cost_nano_usd = -1;
+}
+
+void CallSession::count_saved_by_cache(const Usage& usage, std::string_view model) const {
+  Metrics& m = run_.metrics;
+  m.cache_saved_input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage.input_tokens)),
+                                       std::memory_order_relaxed);
+  m.cache_saved_output_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, usage.output_tokens)),
+                                        std::memory_order_relaxed);
+  if (auto price = lane_.price_of(model)) {
+    const NanoUsd saved = cost_of(usage, *price);
+    m.saved_cache_nano.fetch_add(saved, std::memory_order_relaxed);
+    add_saved(saved);
+  }
+}
+
+void CallSession::count_saved_by_packing(std::int64_t input_tokens, std::string_view model) const {
+  run_.metrics.pack_saved_input_tokens.fetch_add(input_tokens, std::memory_order_relaxed);
+  if (auto price = lane_.price_of(model)) {
+    Usage usage;
+    usage.input_tokens = std::abs(input_tokens);
+    const NanoUsd saved = input_tokens < 0 ? -cost_of(usage, *price) : cost_of(usage, *price);
+    run_.metrics.saved_pack_nano.fetch_add(saved, std::memory_order_relaxed);
+    add_saved(saved);
+  }
+}
+
+void CallSession::add_saved(NanoUsd saved) const {
+  lane_.stats().saved_nano.fetch_add(saved, std::memory_order_relaxed);
 }
 
 void CallSession::record_failure(Item& item, Failure failure, const CallResult& result) const {

@@ -67,6 +67,12 @@ class CallSession final : public ExchangeOwner {
   /// a crash does not throw paid answers away with an unfinished group.
   void flush() override;
 
+  /// An answer taken from the response cache: what it cost when first paid for (`usage`, at
+  /// `model`'s price today) counts as saved.
+  void count_saved_by_cache(const Usage& usage, std::string_view model) const;
+  /// Packing saved `input_tokens` (estimated, may be negative) of `model` against one request per item.
+  void count_saved_by_packing(std::int64_t input_tokens, std::string_view model) const;
+
   RunState& run() const { return run_; }
   ProviderLane& lane() const { return lane_; }
   const std::string& name() const { return name_; }
@@ -77,6 +83,8 @@ class CallSession final : public ExchangeOwner {
   /// Sends `items` again in groups of at most `group` (halves, down to one item alone).
   void send_in_groups(ItemVector items, std::vector<std::string> keys, std::size_t group);
   void share_usage(Exchange& exchange) const;
+  void settle_without_sending(Exchange& exchange);
+  void add_saved(NanoUsd saved) const;
   void record_failure(Item& item, Failure failure, const CallResult& result) const;
 
   CallShape& shape_;

@@ -166,6 +166,8 @@ void ItemLedger::end(const Item& item, Ending ending, NodeStats* at) { count(1, 
 
 std::size_t ItemLedger::item_ended(const Item& item, Ending ending) {
   if (ending == Ending::dead_letter && item.failure) metrics_.count_dead(item.failure->error_class);
+  if (ending != Ending::abandoned && ending != Ending::skipped && metrics_.item_costs.enabled())
+    metrics_.item_costs.add({item.cost_nano_usd, item.input_tokens, item.output_tokens});
   if (ending == Ending::discarded && track_discards_) {
     std::lock_guard lock(discarded_mutex_);
     discarded_.add_discarded(item);

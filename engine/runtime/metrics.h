@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "flowbatch/error_class.h"
 
@@ -37,6 +39,46 @@ struct NodeStats {
   std::atomic<std::uint64_t> ended{0};     ///< items that ended here (terminal nodes)
 };
 
+/// Counters of one provider (its lane), for the summary's per-provider lines and JSON. Costs in
+/// nano-dollars (engine/cost/price.h).
+struct ProviderStats {
+  std::string name;
+  std::atomic<std::uint64_t> requests{0};  ///< requests completed (any outcome)
+  std::atomic<std::uint64_t> items{0};     ///< items those requests carried
+  std::atomic<std::uint64_t> input_tokens{0};
+  std::atomic<std::uint64_t> output_tokens{0};
+  std::atomic<std::uint64_t> cached_input_tokens{0};  ///< of the input, read from the provider's prompt cache
+  std::atomic<std::int64_t> cost_nano{0};             ///< what priced requests cost
+  std::atomic<std::int64_t> saved_nano{0};            ///< what the response cache, packing and prompt caching saved
+  std::atomic<std::uint64_t> unpriced_requests{0};    ///< answered requests of a model with no known price
+};
+
+/// What each item that reached a sink or dead letter cost: kept only when asked (flowbatch
+/// estimate reads the spread of a sample's costs from it).
+class ItemCostLog {
+ public:
+  struct Entry {
+    std::int64_t cost_nano = 0;  ///< -1: unknown
+    std::int64_t input_tokens = 0;
+    std::int64_t output_tokens = 0;
+  };
+  void enable() { enabled_ = true; }
+  bool enabled() const { return enabled_; }
+  void add(Entry e) {
+    std::lock_guard lock(mutex_);
+    entries_.push_back(e);
+  }
+  std::vector<Entry> entries() const {
+    std::lock_guard lock(mutex_);
+    return entries_;
+  }
+
+ private:
+  bool enabled_ = false;  // set before the run starts
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;  // guarded by mutex_
+};
+
 /// Everything counted during a run; read by the progress line and the summary.
 class Metrics {
  public:
@@ -49,6 +91,12 @@ class Metrics {
     return s;
   }
   const std::deque<NodeStats>& nodes() const { return nodes_; }
+  ProviderStats& add_provider(std::string name) {
+    ProviderStats& s = providers_.emplace_back();
+    s.name = std::move(name);
+    return s;
+  }
+  const std::deque<ProviderStats>& providers() const { return providers_; }
   NodeStats& node(std::size_t index) { return nodes_[index]; }
 
   void count_attempt_error(ErrorClass c) {
@@ -88,10 +136,22 @@ class Metrics {
   std::atomic<std::uint64_t> requests{0};  ///< requests completed (any outcome)
   std::atomic<std::uint64_t> input_tokens{0};
   std::atomic<std::uint64_t> output_tokens{0};
+  std::atomic<std::uint64_t> cached_input_tokens{0};  ///< of the input, read from providers' prompt caches
+  std::atomic<std::uint64_t> cache_write_tokens{0};   ///< of the input, written to providers' prompt caches
   LatencyHistogram request_latency;
+  ItemCostLog item_costs;
+
+  // Money, in nano-dollars (1e-9 USD; engine/cost/price.h).
+  std::atomic<std::int64_t> cost_nano{0};                ///< what this run's priced requests cost
+  std::atomic<std::uint64_t> unpriced_requests{0};       ///< answered requests of a model with no known price
+  std::atomic<std::int64_t> saved_cache_nano{0};         ///< answers from the response cache, at today's prices
+  std::atomic<std::int64_t> saved_pack_nano{0};          ///< packing, against one request per item (estimated)
+  std::atomic<std::int64_t> saved_prompt_cache_nano{0};  ///< the providers' prompt-cache discounts
+  std::atomic<std::int64_t> spent_before_nano{0};        ///< what earlier runs of this state spent (resumed)
 
  private:
   std::deque<NodeStats> nodes_;  // deque: stable addresses while nodes are added
+  std::deque<ProviderStats> providers_;
 };
 
 }  // namespace flowbatch

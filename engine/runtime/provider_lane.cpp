@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/json/parse.hpp>
 
 #include "engine/core/exceptions.h"
+#include "engine/core/tokens.h"
 
 namespace flowbatch {
 
@@ -15,6 +17,7 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
       http_(http),
       blocking_(blocking),
       log_(log),
+      stats_(run.metrics.add_provider(provider.name)),
       gate_(provider.settings.rate, run.loop, log),
       queue_(graph),
       limiter_(graph, provider.settings.rate.concurrency_limit),
@@ -49,11 +52,18 @@ void ProviderLane::submit(ExchangePtr exchange) {
     // An item its provider refused to send (invalid_input: a hole in a template, data that would
     // steer the request) made no request; an in-process answer (the mock provider's) did.
     const bool refused = d.result.failure && d.result.failure->error_class == ErrorClass::invalid_input;
+    if (!refused && !reserve_cost(*exchange)) {
+      run_.ledger.end(exchange->items, Ending::abandoned);
+      return;
+    }
+    exchange->result = std::move(exchange->dispatch.result);
     if (!refused) {
       run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
       run_.metrics.request_latency.record(std::chrono::nanoseconds(0));
+      stats_.requests.fetch_add(1, std::memory_order_relaxed);
+      stats_.items.fetch_add(exchange->items.size(), std::memory_order_relaxed);
+      charge(*exchange);
     }
-    exchange->result = std::move(exchange->dispatch.result);
     exchange->owner->complete(exchange);
     return;
   }
@@ -78,6 +88,13 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
                   }
                   exchange->gated = true;
                   exchange->ticket = ticket;
+                  if (!reserve_cost(*exchange)) {  // the cost cap: it never starts, the run stops
+                    gate_.cancelled();
+                    exchange->gated = false;
+                    exchange->abandoned = true;
+                    arrived(exchange);
+                    return;
+                  }
                   dispatch(exchange);
                 });
 }
@@ -158,12 +175,16 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   } free_slot{limiter_};
   if (exchange->abandoned || run_.hard_stopped()) {
     if (exchange->gated) gate_.cancelled();
+    release_reservation(*exchange);
     run_.ledger.end(exchange->items, Ending::abandoned);
     return;
   }
   run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
   run_.metrics.request_latency.record(std::chrono::steady_clock::now() - exchange->started);
+  stats_.requests.fetch_add(1, std::memory_order_relaxed);
+  stats_.items.fetch_add(exchange->items.size(), std::memory_order_relaxed);
   exchange->result = read_answer(*exchange);
+  charge(*exchange);
   AttemptFeedback feedback = feedback_of(*exchange);
   if (auto why = why_stop(*exchange)) {
     gate_.finished(std::move(feedback));
@@ -253,6 +274,132 @@ void ProviderLane::stop_provider(const Exchange& ex, const std::string& why) {
     run_.stop_resumable(fmt::format("provider \"{}\": {}", spec_.name, why));
   }
   run_.ledger.end(ex.items, Ending::abandoned);
+}
+
+std::string_view model_of(const CallRequest& r) {
+  if (!r.model.empty() || !r.body.is_object()) return r.model;
+  const auto* model = r.body.get_object().if_contains("model");
+  return model && model->is_string() ? std::string_view(model->get_string()) : std::string_view();
+}
+
+namespace {
+
+/// The request's output limit as written in a JSON body (max_tokens and its newer names).
+std::optional<std::int64_t> max_output_in(const boost::json::value& body) {
+  const auto* o = body.if_object();
+  if (!o) return std::nullopt;
+  for (const char* key : {"max_tokens", "max_completion_tokens", "max_output_tokens"})
+    if (const auto* v = o->if_contains(key); v && v->is_int64() && v->get_int64() > 0) return v->get_int64();
+  return std::nullopt;
+}
+
+/// The most input tokens the request can hold: its bytes (a token is at least one byte of text),
+/// counted on the wire form when there is one.
+std::int64_t input_token_bound(const Exchange& ex) {
+  if (ex.dispatch.kind == Dispatch::Kind::http) return static_cast<std::int64_t>(ex.dispatch.http.body.size());
+  const CallRequest& r = ex.request;
+  std::size_t bytes = 64;
+  for (const auto& m : r.messages) bytes += m.content.size() + 16;
+  for (const auto& input : r.inputs) bytes += input.size() + 4;
+  if (!r.body.is_null()) bytes += approximate_json_chars(r.body);
+  return static_cast<std::int64_t>(bytes);
+}
+
+/// The most output tokens the request can be answered with, if anything bounds it.
+std::optional<std::int64_t> output_token_bound(const Exchange& ex, const Price& price) {
+  const CallRequest& r = ex.request;
+  if (r.endpoint == Endpoint::embeddings) return 0;
+  if (r.max_tokens) return *r.max_tokens;
+  if (auto given = max_output_in(r.body)) return given;
+  if (ex.dispatch.kind == Dispatch::Kind::http) {  // a provider's own default (Anthropic's default_max_tokens)
+    boost::system::error_code ec;
+    if (auto given = max_output_in(boost::json::parse(ex.dispatch.http.body, ec)); given && !ec) return given;
+  }
+  if (price.max_output > 0) return price.max_output;
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool ProviderLane::reserve_cost(Exchange& ex) {
+  Budget& budget = run_.budget;
+  if (!budget.capped()) return true;
+  const std::string_view model = model_of(ex.request);
+  const std::optional<Price> price = price_of(model);
+  std::string why;
+  if (!price) {
+    why = fmt::format(
+        "model \"{}\" of provider \"{}\" has no known price, so max_cost_usd cannot bound it; set "
+        "[providers.{}.prices]",
+        model, spec_.name, spec_.name);
+  } else if (auto output = output_token_bound(ex, *price)) {
+    ex.reserved = worst_cost(input_token_bound(ex), *output, *price);
+    if (budget.reserve(ex.reserved)) return true;
+    ex.reserved = 0;
+    why = fmt::format(
+        "the cost cap: ${:.4f} spent and ${:.4f} held by requests in flight, and the next request may cost up to "
+        "${:.4f}, over max_cost_usd = ${:.4f}; raise the cap (max_cost_usd, or --max-cost) and run the same command "
+        "to go on",
+        to_usd(budget.spent()), to_usd(budget.reserved()), to_usd(worst_cost(input_token_bound(ex), *output, *price)),
+        to_usd(budget.limits().cap));
+  } else {
+    why = fmt::format(
+        "a request of model \"{}\" has no max_tokens, so max_cost_usd cannot bound it; set max_tokens "
+        "on the call (or max_output in [providers.{}.prices])",
+        model, spec_.name);
+  }
+  run_.stop_resumable(std::move(why));
+  return false;
+}
+
+void ProviderLane::charge(Exchange& ex) {
+  const CallResult& r = ex.result;
+  const Usage& u = r.usage;
+  const bool answered = !r.failure || u.input_tokens > 0 || u.output_tokens > 0;
+  if (!answered) return release_reservation(ex);
+  const std::optional<Price> price = price_of(model_of(ex.request));
+  Metrics& m = run_.metrics;
+  m.cached_input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.cached_input_tokens)),
+                                  std::memory_order_relaxed);
+  m.cache_write_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.cache_write_tokens)),
+                                 std::memory_order_relaxed);
+  stats_.input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.input_tokens)),
+                                std::memory_order_relaxed);
+  stats_.output_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.output_tokens)),
+                                 std::memory_order_relaxed);
+  stats_.cached_input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.cached_input_tokens)),
+                                       std::memory_order_relaxed);
+  if (!price) {
+    ex.priced = false;
+    m.unpriced_requests.fetch_add(1, std::memory_order_relaxed);
+    stats_.unpriced_requests.fetch_add(1, std::memory_order_relaxed);
+    run_.budget.settle(ex.reserved, ex.reserved);
+    ex.reserved = 0;
+    return;
+  }
+  ex.cost = cost_of(u, *price);
+  m.cost_nano.fetch_add(ex.cost, std::memory_order_relaxed);
+  stats_.cost_nano.fetch_add(ex.cost, std::memory_order_relaxed);
+  // What the provider's prompt cache took off (reads are cheaper; Anthropic's writes cost more).
+  Usage uncached = u;
+  uncached.cached_input_tokens = uncached.cache_write_tokens = 0;
+  const NanoUsd discount = cost_of(uncached, *price) - ex.cost;
+  m.saved_prompt_cache_nano.fetch_add(discount, std::memory_order_relaxed);
+  stats_.saved_nano.fetch_add(discount, std::memory_order_relaxed);
+  run_.budget.settle(ex.reserved, ex.cost);
+  ex.reserved = 0;
+  if (run_.budget.take_warning())
+    log_.warn("the job has cost ${:.4f}, past warn_cost_usd = ${:.4f}", to_usd(run_.budget.spent()),
+              to_usd(run_.budget.limits().warn));
+}
+
+void ProviderLane::release_reservation(Exchange& ex) {
+  if (ex.reserved == 0) return;
+  // Sent, but no answer came (a time-out, a reset): the provider may have billed it all the same.
+  const bool went_out = ex.gated && !ex.abandoned && ex.dispatch.kind == Dispatch::Kind::http &&
+                        ex.response.status == 0 && !ex.response.could_not_connect;
+  run_.budget.settle(ex.reserved, went_out ? ex.reserved : 0);
+  ex.reserved = 0;
 }
 
 }  // namespace flowbatch

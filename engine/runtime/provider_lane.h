@@ -17,6 +17,9 @@ namespace flowbatch {
 
 struct Exchange;
 
+/// The model a request names (a passthrough body's "model").
+std::string_view model_of(const CallRequest& request);
+
 /// Whoever sent an exchange and gets it back when it completes (a call node).
 class ExchangeOwner {
  public:
@@ -47,6 +50,9 @@ struct Exchange {
   bool gated = false;                  ///< the rate gate let it start (and must hear how it ended)
   std::uint64_t ticket = 0;            ///< the gate's number for its start
   bool abandoned = false;              ///< never sent, or its answer unusable: a stop came first
+  NanoUsd reserved = 0;                ///< what the cost cap holds for it while it is out (its worst case)
+  NanoUsd cost = 0;                    ///< what it cost (its usage at its model's price), once answered
+  bool priced = true;                  ///< false: its model has no known price, `cost` is unknown
 
   /// Points request.items at `items`; call after `items` is final.
   void bind_items() {
@@ -86,6 +92,17 @@ class ProviderLane {
   Provider& provider() { return *spec_.provider; }
   const PlanProvider& spec() const { return spec_; }
   const RateGate& gate() const { return gate_; }
+  /// The price of `model` on this provider, if known.
+  std::optional<Price> price_of(std::string_view model) const { return spec_.prices.find(model); }
+  /// flowbatch estimate --no-calls: a request counted and priced (its usage estimated) but never sent.
+  void charge_unsent(Exchange& exchange) {
+    stats_.requests.fetch_add(1, std::memory_order_relaxed);
+    stats_.items.fetch_add(exchange.items.size(), std::memory_order_relaxed);
+    run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+    charge(exchange);
+  }
+  /// The counters the summary shows for this provider.
+  ProviderStats& stats() const { return stats_; }
 
  private:
   using Transport = flow::async_node<ExchangePtr, ExchangeBatch>;
@@ -102,6 +119,15 @@ class ProviderLane {
   CallResult read_answer(Exchange& exchange);
   AttemptFeedback feedback_of(const Exchange& exchange) const;
   std::optional<std::string> why_stop(const Exchange& exchange);
+  /// Under a cost cap: reserves the most the request can cost; false when the cap stops it (the
+  /// run is then stopped, resumably).
+  bool reserve_cost(Exchange& exchange);
+  /// What an answered request cost, on the exchange, the run and this provider; settles its
+  /// reservation.
+  void charge(Exchange& exchange);
+  /// A reserved request ends without an answer to charge: what it may have cost stays spent when
+  /// it went out (the provider may have billed it), else the reservation is given back.
+  void release_reservation(Exchange& exchange);
   void stop_provider(const Exchange& exchange, const std::string& why);
 
   const PlanProvider& spec_;
@@ -109,6 +135,7 @@ class ProviderLane {
   HttpClient& http_;
   JobQueue& blocking_;
   Logger log_;
+  ProviderStats& stats_;
   RateGate gate_;
   flow::queue_node<ExchangePtr> queue_;
   flow::limiter_node<ExchangePtr, long> limiter_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/runtime/cost_report.h"
 #include "engine/runtime/exit_codes.h"
 #include "engine/runtime/provider_lane.h"
 
@@ -102,10 +103,10 @@ std::string ProgressReporter::line() const {
   if (total && rate > 0 && done < total)
     eta = short_duration(std::chrono::seconds(std::lround(static_cast<double>(total - done) / rate)));
   else if (total && done >= total) eta = "0s";
-  return fmt::format("{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}", progress, rate, eta,
+  return fmt::format("{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}{}", progress, rate, eta,
                      with_commas(m.records_ok.load() + m.records_skipped.load()),
                      with_commas(static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.retry_waiting.load()))),
-                     with_commas(m.records_failed.load()));
+                     with_commas(m.records_failed.load()), cost_progress(m, run_.budget));
 }
 
 void ProgressReporter::update() {
@@ -177,7 +178,7 @@ std::string run_summary(const RunState& run, const std::string& job_name, RunSta
       out += fmt::format("  tokens in {}, out {}\n", with_commas(m.input_tokens.load()),
                          with_commas(m.output_tokens.load()));
   }
-  return out;
+  return out + cost_summary(m, run.budget);
 }
 
 namespace {
@@ -280,6 +281,9 @@ RunReport make_run_report(const RunState& run, const std::string& job_name,
   r.json = run_report_json(run, job_name, r.status);
   r.json["exit_code"] = r.exit_code;
   if (!r.fatal_error.empty()) r.json["error"] = r.fatal_error;
+  r.summary_json = run_summary_json(run, job_name, r.status, r.exit_code);
+  if (m.item_costs.enabled()) r.item_costs = m.item_costs.entries();
+  r.records_done = m.records_ok.load() + m.records_failed.load();
   return r;
 }
 

@@ -30,11 +30,14 @@ int exit_code(RunStatus status, bool dead_letters_hold_items);
 struct RunReport {
   RunStatus status = RunStatus::finished;
   int exit_code = 0;
-  std::string fatal_error;       ///< set when the run stopped on a fatal error
-  std::string resumable_reason;  ///< set when it stopped early and can be resumed (exit 75)
-  std::string archived_state;    ///< --fresh: where the previous state was moved
-  std::string summary;           ///< the end-of-run report, ready to print
-  boost::json::object json;      ///< the same, for machines (flowbatch run --report FILE)
+  std::string fatal_error;                     ///< set when the run stopped on a fatal error
+  std::string resumable_reason;                ///< set when it stopped early and can be resumed (exit 75)
+  std::string archived_state;                  ///< --fresh: where the previous state was moved
+  std::string summary;                         ///< the end-of-run report, ready to print
+  boost::json::object json;                    ///< the same, for machines (flowbatch run --report FILE)
+  boost::json::object summary_json;            ///< the stable run summary (docs/summary.md; --summary-json)
+  std::vector<ItemCostLog::Entry> item_costs;  ///< what each item cost, when RunOptions::log_item_costs
+  std::uint64_t records_done = 0;              ///< input records that ended this run (not skipped)
   std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;
   std::uint64_t requests = 0, retries = 0;
   std::int64_t peak_in_flight = 0;  ///< the most items alive at once (bounded by max_in_flight)

@@ -1,12 +1,14 @@
 #include "engine/runtime/run_state.h"
 
 #include "engine/core/exceptions.h"
+#include "engine/core/hash.h"
 
 namespace flowbatch {
 
 RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redactor& redactor_ref, EventLoop& loop_ref,
                    RunServices services)
     : admission(max_in_flight),
+      budget(services.cost),
       console(console_ref),
       redactor(redactor_ref),
       loop(loop_ref),
@@ -14,11 +16,23 @@ RunState::RunState(std::size_t max_in_flight, Console& console_ref, const Redact
       append_outputs(services.append_outputs),
       store(services.store),
       commits(services.commits),
-      cache_file(std::move(services.cache_file)) {
+      cache_file(std::move(services.cache_file)),
+      dry_calls(services.dry_calls),
+      sample_rate_(services.sample_rate),
+      sample_seed_(services.sample_seed) {
   // With a state, discarded items complete their records through the commit thread.
   if (store) ledger.track_discards();
   ledger.set_idle_hook([this] { notify_idle(); });
   ledger.set_sources_done([this] { return sources_finished(); });
+  metrics.spent_before_nano.store(services.cost.spent_before);
+}
+
+bool RunState::sampled(std::uint64_t line) const {
+  if (sample_rate_ >= 1) return true;
+  // A pseudo-random pick that needs no count of the records: the same lines for the same seed.
+  const std::uint64_t h =
+      stable_hash(std::string_view(reinterpret_cast<const char*>(&line), sizeof line), sample_seed_);
+  return static_cast<double>(h >> 11) * 0x1.0p-53 < sample_rate_;
 }
 
 ResponseCache* RunState::response_cache() {

@@ -9,6 +9,7 @@
 
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
+#include "engine/cost/budget.h"
 #include "engine/io/event_loop.h"
 #include "engine/runtime/admission.h"
 #include "engine/runtime/item_ledger.h"
@@ -30,6 +31,15 @@ struct RunServices {
   std::unordered_set<std::uint64_t> replayed_before;
   /// The lasting response cache's file (pipeline.cache); empty: none.
   std::filesystem::path cache_file;
+  /// The cost cap and warning ([pipeline] max_cost_usd, warn_cost_usd), with what earlier runs spent.
+  CostLimits cost;
+  /// flowbatch estimate: only this share of each source's records goes through the graph (a
+  /// pseudo-random pick by line number and `sample_seed`); the rest are skipped.
+  double sample_rate = 1;
+  std::uint64_t sample_seed = 0;
+  /// flowbatch estimate --no-calls: calls send nothing; each request's prompt tokens are counted
+  /// (estimated from its text) and its items end there.
+  bool dry_calls = false;
 };
 
 /// The shared state of one run: what every node may consult and report to. Thread-safe.
@@ -44,6 +54,8 @@ class RunState {
 
   Metrics metrics;
   Admission admission;
+  /// What the run may still spend: requests reserve their worst case here before they start.
+  Budget budget;
   ItemLedger ledger{admission, metrics};
   Console& console;
   const Redactor& redactor;
@@ -76,6 +88,11 @@ class RunState {
   CommitQueue* const commits;
   /// Where the lasting response cache lives (pipeline.cache); empty: none.
   const std::filesystem::path cache_file;
+  /// flowbatch estimate: whether the record at `line` of a source is in the sample (always, in a
+  /// normal run).
+  bool sampled(std::uint64_t line) const;
+  /// flowbatch estimate --no-calls (RunServices::dry_calls).
+  const bool dry_calls;
   /// The lasting response cache, opened by the first node that asks (so a graph that caches
   /// nothing creates no file); null when the graph keeps none. Throws when it cannot be opened.
   ResponseCache* response_cache();
@@ -122,6 +139,8 @@ class RunState {
   static std::int64_t unix_ms();
 
  private:
+  double sample_rate_;
+  std::uint64_t sample_seed_;
   std::mutex cache_mutex_;
   std::unique_ptr<ResponseCache> cache_;  // guarded by cache_mutex_ until opened
 

@@ -42,6 +42,8 @@ std::vector<std::string> result_settings_changed(const Plan& plan) {
 namespace {
 
 using Ticker = flow::async_node<int, Packet>;
+/// The state's counter of what the job has spent, earlier runs included (nano-dollars).
+constexpr const char* kCostCounter = "cost_nano_usd";
 
 /// The run's durable state, opened before the run's shared state is made (which gets it as a
 /// fixed service) and held until the run is over: the lock, the store and the commit thread.
@@ -72,9 +74,12 @@ class StateSession {
   StateSession& operator=(const StateSession&) = delete;
 
   /// What the run's shared state gets (the replayed hashes move there).
-  RunServices services(bool append_outputs, std::filesystem::path cache_file) {
-    return RunServices{store_.get(), commits_.get(), append_outputs, std::move(replayed_before_),
-                       std::move(cache_file)};
+  RunServices services(const RunOptions& options, const PipelineOptions& pipeline) {
+    CostLimits cost{from_usd(pipeline.max_cost_usd), from_usd(pipeline.warn_cost_usd), 0};
+    if (store_) cost.spent_before = store_->counter(kCostCounter);  // the cap is the job's, not one run's
+    return RunServices{store_.get(),     commits_.get(), options.append_outputs, std::move(replayed_before_),
+                       pipeline.cache,   cost,           options.sample_rate,    options.sample_seed,
+                       options.dry_calls};
   }
   /// The result-relevant keys changed since the state was written: the run started over.
   const std::vector<std::string>& changed() const { return changed_; }
@@ -106,14 +111,14 @@ class Runner {
                    if (disk_full) run_.stop_resumable_now(message);
                    else run_.fail(message);
                  }),
-        run_(plan.pipeline.max_in_flight, console, redactor, loop_,
-             session_.services(options.append_outputs, plan.pipeline.cache)),
+        run_(plan.pipeline.max_in_flight, console, redactor, loop_, session_.services(options, plan.pipeline)),
         assembly_(graph_, plan, run_, http_, blocking_, options.replay_id),
         ticker_(graph_, flow::serial, [](int, Ticker::gateway_type&) {}) {
     if (!session_.changed().empty())
       run_.console.log(
           LogLevel::warn, "",
           fmt::format("{} changed since the last run: starting over", describe_changes(session_.changed())));
+    if (options.log_item_costs) run_.metrics.item_costs.enable();
     run_.set_stop_hook([this] { hard_stop(); });
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });
@@ -186,7 +191,8 @@ class Runner {
       run_.commit_discards();
       session_.commits()->drain();  // the outputs' last commits and the discards, before the run's status
       const Metrics& m = run_.metrics;
-      store->set_counters({{"succeeded", static_cast<std::int64_t>(m.succeeded.load())},
+      store->set_counters({{kCostCounter, run_.budget.spent()},
+                           {"succeeded", static_cast<std::int64_t>(m.succeeded.load())},
                            {"dead_lettered", static_cast<std::int64_t>(m.dead.load())},
                            {"discarded", static_cast<std::int64_t>(m.discarded.load())},
                            {"skipped", static_cast<std::int64_t>(m.skipped.load())},
@@ -215,9 +221,21 @@ class Runner {
     if (session_.store() && EventLoop::Clock::now() >= next_state_flush_) {  // discarded records, now and then
       next_state_flush_ = EventLoop::Clock::now() + std::chrono::seconds(1);
       run_.commit_discards();
+      record_spending();
     }
     loop_.after(
         assembly_.tick_period(), [this] { tick(); }, [this] { release_ticker(); });
+  }
+
+  /// What the job has spent, kept in the state now and then (and at the end), so a resumed run's
+  /// cost cap counts it: a kill -9 forgets at most the last second's spending.
+  void record_spending() {
+    const NanoUsd spent = run_.budget.spent();
+    if (spent == recorded_spending_) return;
+    recorded_spending_ = spent;
+    session_.commits()->post("the job's spending", [store = session_.store(), spent] {
+      store->set_counters({{kCostCounter, spent}});
+    });
   }
 
   /// On the loop thread, when the last item may just have ended.
@@ -290,6 +308,7 @@ class Runner {
   bool ticker_released_ = false;                        // loop thread only
   JobQueue blocking_{plan_.pipeline.blocking_threads};  // after assembly_ (its lanes): its jobs use them
   EventLoop::Clock::time_point next_state_flush_{};
+  NanoUsd recorded_spending_ = -1;  // what record_spending() last wrote (loop thread only)
 };
 
 }  // namespace

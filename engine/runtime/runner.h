@@ -18,6 +18,11 @@ struct RunOptions {
   bool use_state = true;        ///< keep the graph's state
   bool state_locked = false;    ///< the caller holds the state's lock already (flowbatch replay)
   std::int64_t replay_id = 0;   ///< flowbatch replay: the replay the state recorded (0: a normal run)
+  // flowbatch estimate:
+  double sample_rate = 1;         ///< the share of each source's records that goes through
+  std::uint64_t sample_seed = 0;  ///< which ones
+  bool dry_calls = false;         ///< calls send nothing (--no-calls)
+  bool log_item_costs = false;    ///< keep what each item cost (Metrics::item_costs)
 };
 
 /// Takes the lock on the plan's state that a run holds for its lifetime. Throws FileBusy (a

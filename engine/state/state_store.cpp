@@ -386,6 +386,13 @@ void StateStore::set_counters(const std::map<std::string, std::int64_t>& counter
   }
 }
 
+std::int64_t StateStore::counter(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Statement s(db_, "SELECT value FROM counters WHERE name = ?");
+  s.bind(1, name);
+  return s.step() == SQLITE_ROW ? s.integer(0) : 0;
+}
+
 std::optional<StateStore::Replay> StateStore::unfinished_replay() {
   std::lock_guard lock(mutex_);
   Statement s(

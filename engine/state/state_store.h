@@ -107,6 +107,8 @@ class StateStore {
   void set_fingerprints(const std::string& json);
   /// Counters for `flowbatch status` (done items per terminal and so on), as name -> value.
   void set_counters(const std::map<std::string, std::int64_t>& counters);
+  /// A counter an earlier run recorded (0 when none did).
+  std::int64_t counter(const std::string& name);
 
   // --- flowbatch replay ----------------------------------------------------------------------
   /// A replay of a dead-letter file, as the state remembers it until it is finished.

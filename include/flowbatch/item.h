@@ -73,7 +73,10 @@ struct Item {
   std::int64_t input_tokens =
       0;  ///< prompt tokens paid for this item, over its attempts (its share of a packed request's)
   std::int64_t output_tokens = 0;  ///< answer tokens paid for this item, likewise
-  std::string raw;                 ///< the undecoded input, kept only for invalid records
+  /// What this item's requests cost, its share, in nano-dollars (1e-9 USD); -1: unknown (a model
+  /// with no price).
+  std::int64_t cost_nano_usd = 0;
+  std::string raw;  ///< the undecoded input, kept only for invalid records
 
   ItemTrace trace;  ///< the engine's bookkeeping (opaque)
 

@@ -32,6 +32,9 @@ constexpr std::string_view to_string(Endpoint e) {
 struct ChatMessage {
   std::string role;  ///< "system", "user" or "assistant"
   std::string content;
+  /// The first this-many bytes of `content` are the same in every request of the call (a packed
+  /// request's instructions): a prompt cache may end there. A system message is shared whole.
+  std::size_t shared_prefix = 0;
 };
 
 /// One request, provider-neutral. Built by the call node on a worker thread.
@@ -49,11 +52,16 @@ struct CallRequest {
   std::span<const Item* const> items;  ///< the items this request answers, in output order
   std::uint32_t attempt = 1;           ///< 1 for the first try
   std::int64_t estimated_tokens = 0;   ///< prompt + max output tokens, estimated before sending
+  std::string prompt_cache_key;        ///< sent as OpenAI's prompt_cache_key when set (the call's key)
 };
 
+/// What a request used, as the provider reports it. `input_tokens` counts every prompt token,
+/// those read from or written to the provider's prompt cache included (they are priced apart).
 struct Usage {
   std::int64_t input_tokens = 0;
   std::int64_t output_tokens = 0;
+  std::int64_t cached_input_tokens = 0;  ///< of the input, read from the provider's prompt cache
+  std::int64_t cache_write_tokens = 0;   ///< of the input, written to the prompt cache (Anthropic)
 };
 
 /// What a server said about its rate limits in one response (x-ratelimit-* and the like). The

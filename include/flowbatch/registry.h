@@ -44,6 +44,9 @@ struct ProviderType {
   std::string summary;
   std::vector<KeySpec> keys;
   std::function<std::shared_ptr<Provider>(Options&)> configure;
+  /// What its models cost, as JSON: {"model": {"input": 0.15, "output": 0.6, ...}} in USD per
+  /// million tokens (engine/cost/price.h reads it). A graph's [providers.X.prices] come first.
+  std::string prices = {};
 };
 
 /// Where node types are registered: built-in types (nodes/) and plugins use this same interface.

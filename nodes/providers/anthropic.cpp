@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include "engine/core/tokens.h"
 #include "flowbatch/http.h"
 #include "flowbatch/rate_headers.h"
 #include "nodes/kinds.h"
+#include "nodes/providers/prices/prices.h"
 
 namespace flowbatch {
 namespace {
@@ -15,6 +17,7 @@ struct AnthropicSettings {
   std::string api_key;
   std::string version;
   std::int64_t default_max_tokens = 1024;
+  bool prompt_cache = true;
   std::vector<HttpHeader> extra_headers;
 };
 
@@ -44,15 +47,25 @@ class AnthropicProvider final : public Provider {
     }
     // Anthropic takes the system prompt beside the messages, not among them.
     std::string system;
-    boost::json::array messages;
-    for (const auto& m : r.messages) {
+    for (const auto& m : r.messages)
       if (m.role == "system") system += (system.empty() ? "" : "\n\n") + m.content;
-      else messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
+    const CacheBreak cache_break = s_.prompt_cache ? where_to_cache(system, r.messages) : CacheBreak::none;
+    boost::json::array messages;
+    bool first_user = true;
+    for (const auto& m : r.messages) {
+      if (m.role == "system") continue;
+      if (m.role == "user" && first_user && cache_break == CacheBreak::user_prefix) {
+        messages.push_back(boost::json::object{{"role", m.role}, {"content", split_at_shared_prefix(m)}});
+      } else {
+        messages.push_back(boost::json::object{{"role", m.role}, {"content", m.content}});
+      }
+      if (m.role == "user") first_user = false;
     }
     boost::json::object body{{"model", r.model},
                              {"max_tokens", r.max_tokens.value_or(s_.default_max_tokens)},
                              {"messages", std::move(messages)}};
-    if (!system.empty()) body["system"] = system;
+    if (cache_break == CacheBreak::system) body["system"] = boost::json::array{cached_text_block(system)};
+    else if (!system.empty()) body["system"] = system;
     if (r.temperature) body["temperature"] = *r.temperature;
     http.url = join_url(s_.base_url, "/messages");
     http.body = boost::json::serialize(body);
@@ -79,12 +92,7 @@ class AnthropicProvider final : public Provider {
     result.http_status = response.status;
     result.request_id = request_id;
     const auto& o = body.get_object();
-    if (const auto* u = o.if_contains("usage"); u && u->is_object()) {
-      if (const auto* in = u->get_object().if_contains("input_tokens"))
-        if (auto n = count_of(*in)) result.usage.input_tokens = static_cast<std::int64_t>(*n);
-      if (const auto* out = u->get_object().if_contains("output_tokens"))
-        if (auto n = count_of(*out)) result.usage.output_tokens = static_cast<std::int64_t>(*n);
-    }
+    if (const auto* u = o.if_contains("usage"); u && u->is_object()) read_usage(u->get_object(), result.usage);
     if (r.endpoint == Endpoint::passthrough) {
       result.outputs.push_back(std::move(body));
       return result;
@@ -113,6 +121,54 @@ class AnthropicProvider final : public Provider {
     return std::string(stop);
   }
 
+  /// Where the prompt's shared part ends, if it is long enough for Anthropic to cache (below the
+  /// smallest minimum of any model, 1,024 tokens, a cache_control mark is ignored — but a longer
+  /// part marked once is read back at a tenth of the price by every later request).
+  enum class CacheBreak : std::uint8_t { none, system, user_prefix };
+  static constexpr std::int64_t kCacheMinTokens = 1024;
+
+  static CacheBreak where_to_cache(const std::string& system, const std::vector<ChatMessage>& messages) {
+    std::size_t shared = system.size();
+    const ChatMessage* user = nullptr;
+    for (const auto& m : messages)
+      if (m.role == "user") {
+        user = &m;
+        break;
+      }
+    if (user && user->shared_prefix > 0) shared += user->shared_prefix;
+    if (estimate_tokens(shared) < kCacheMinTokens) return CacheBreak::none;
+    return user && user->shared_prefix > 0 ? CacheBreak::user_prefix : CacheBreak::system;
+  }
+
+  static boost::json::object cached_text_block(std::string_view text) {
+    return boost::json::object{
+        {"type", "text"}, {"text", text}, {"cache_control", boost::json::object{{"type", "ephemeral"}}}};
+  }
+
+  /// A message whose start every request shares, as two text blocks: the shared part marked for
+  /// the cache (everything before the mark is cached with it, the system prompt included).
+  static boost::json::array split_at_shared_prefix(const ChatMessage& m) {
+    const std::string_view text = m.content;
+    const std::size_t cut = std::min(m.shared_prefix, text.size());
+    boost::json::array blocks{cached_text_block(text.substr(0, cut))};
+    if (cut < text.size()) blocks.push_back(boost::json::object{{"type", "text"}, {"text", text.substr(cut)}});
+    return blocks;
+  }
+
+  /// Anthropic counts the prompt's cached part apart from `input_tokens`: flowbatch's input is all
+  /// of it, with what was read from and written to the cache noted (they are priced apart).
+  static void read_usage(const boost::json::object& u, Usage& usage) {
+    auto count = [&u](const char* key) -> std::int64_t {
+      const auto* v = u.if_contains(key);
+      const auto n = v ? count_of(*v) : std::nullopt;
+      return n ? static_cast<std::int64_t>(*n) : 0;
+    };
+    usage.cached_input_tokens = count("cache_read_input_tokens");
+    usage.cache_write_tokens = count("cache_creation_input_tokens");
+    usage.input_tokens = count("input_tokens") + usage.cached_input_tokens + usage.cache_write_tokens;
+    usage.output_tokens = count("output_tokens");
+  }
+
   AnthropicSettings s_;
 };
 
@@ -127,9 +183,13 @@ void register_anthropic_provider(Registry& registry) {
        {"version", KeyKind::string, false, "2023-06-01", "sent as anthropic-version"},
        {"default_max_tokens", KeyKind::integer, false, "1024",
         "max_tokens for calls that set none (the Messages API requires one)"},
-       {"headers", KeyKind::any, false, "", "extra request headers, a table of strings"}},
+       {"headers", KeyKind::any, false, "", "extra request headers, a table of strings"},
+       {"prompt_cache", KeyKind::boolean, false, "true",
+        "mark the part every request shares (system prompt, packing instructions) for Anthropic's prompt cache "
+        "when it is long enough to be cached (1,024 tokens): later requests read it at a tenth of the price"}},
       [](Options& o) -> std::shared_ptr<Provider> {
         AnthropicSettings s;
+        s.prompt_cache = o.boolean("prompt_cache");
         s.base_url = read_base_url(o);
         s.api_key = o.secret("api_key_env");
         s.version = o.string("version");
@@ -138,6 +198,7 @@ void register_anthropic_provider(Registry& registry) {
         s.extra_headers = read_extra_headers(o);
         return std::make_shared<AnthropicProvider>(std::move(s));
       },
+      kAnthropicPrices,
   });
 }
 

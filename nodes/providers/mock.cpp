@@ -236,6 +236,8 @@ void register_mock_provider(Registry& registry) {
                                          .cut = rate(o, "pack_cut_rate")};
         return std::make_shared<MockProvider>(std::move(s));
       },
+      // A simulation costs nothing; a graph may give it prices to rehearse a budget.
+      R"({"models": {"*": {"input": 0, "output": 0}}})",
   });
 }
 

@@ -9,6 +9,7 @@
 #include "flowbatch/http.h"
 #include "flowbatch/rate_headers.h"
 #include "nodes/kinds.h"
+#include "nodes/providers/prices/prices.h"
 
 namespace flowbatch {
 namespace {
@@ -41,6 +42,7 @@ class OpenAiProvider final : public Provider {
         if (r.temperature) body["temperature"] = *r.temperature;
         if (r.max_tokens) body[s_.max_tokens_field] = *r.max_tokens;
         if (!r.response_format.is_null()) body["response_format"] = r.response_format;
+        if (!r.prompt_cache_key.empty()) body["prompt_cache_key"] = r.prompt_cache_key;
         http.url = join_url(s_.base_url, "/chat/completions");
         http.body = boost::json::serialize(body);
         break;
@@ -122,6 +124,11 @@ class OpenAiProvider final : public Provider {
       if (auto n = count_of(*p)) usage.input_tokens = static_cast<std::int64_t>(*n);
     if (const auto* c = o.if_contains("completion_tokens"))
       if (auto n = count_of(*c)) usage.output_tokens = static_cast<std::int64_t>(*n);
+    // Of the prompt, what the automatic prompt cache held (priced at the cached-input rate).
+    if (const auto* d = o.if_contains("prompt_tokens_details"); d && d->is_object())
+      if (const auto* cached = d->get_object().if_contains("cached_tokens"))
+        if (auto n = count_of(*cached))
+          usage.cached_input_tokens = std::min(static_cast<std::int64_t>(*n), usage.input_tokens);
   }
 
   static CallResult read_chat(CallResult result, const boost::json::object& body, const HttpResponse& response) {
@@ -198,6 +205,7 @@ void register_openai_provider(Registry& registry) {
         s.extra_headers = read_extra_headers(o);
         return std::make_shared<OpenAiProvider>(std::move(s));
       },
+      kOpenAiPrices,
   });
 }
 

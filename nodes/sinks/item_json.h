@@ -12,6 +12,7 @@ namespace flowbatch {
 struct ItemJsonShape {
   std::string id_key = "id";        ///< the id goes under this key unless a (listed) field has it ("" never)
   std::vector<std::string> fields;  ///< only these, in this order (empty: all)
+  bool include_usage = false;       ///< add "usage" (tokens) and "cost_usd", where the item has no such field
 };
 
 /// Appends the item as one JSON object (no newline).

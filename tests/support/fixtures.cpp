@@ -281,6 +281,37 @@ path = "out.jsonl"
                      base_url, provider_keys, retry_keys);
 }
 
+std::string ChatGraph::toml() const {
+  return fmt::format(R"(
+[pipeline]
+progress = "off"
+{}
+[providers.p]
+type = "{}"
+base_url = "{}"
+api_key_env = ""
+{}
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[calls.c]
+inputs = ["in"]
+provider = "p"
+model = "m"
+system = "{}"
+prompt = "{{{{text}}}}"
+{}
+[dead_letters.dead]
+inputs = ["c.error", "in.invalid"]
+path = "dead.jsonl"
+[sinks.out]
+inputs = ["c"]
+path = "out.jsonl"
+{}
+)",
+                     pipeline, type, base_url, provider, system, call, sink);
+}
+
 ScopedEnv::ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
   if (const char* old = std::getenv(name_.c_str())) saved_ = old;
   ::setenv(name_.c_str(), value.c_str(), 1);

@@ -111,6 +111,21 @@ std::map<std::string, int> count_ids(const std::vector<boost::json::object>& rec
 std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys,
                               const std::string& retry_keys);
 
+/// A graph calling provider "p" (`type` at `base_url`, no key) with every item of in.jsonl
+/// (id_field "id"): call "c" (model "m", `system`, prompt "{{text}}") → sink "out" (out.jsonl); its
+/// error port and the source's invalid records go to the dead letter "dead" (dead.jsonl). Each
+/// string member holds TOML lines added to its table.
+struct ChatGraph {
+  std::string type = "openai";
+  std::string base_url;
+  std::string system = "Answer briefly.";
+  std::string pipeline;                          ///< lines for [pipeline]
+  std::string provider = "max_concurrency = 4";  ///< lines for [providers.p]
+  std::string call;                              ///< lines for [calls.c]
+  std::string sink;                              ///< lines for [sinks.out]
+  std::string toml() const;
+};
+
 /// Sets an environment variable until the end of the scope (programs the test starts inherit it).
 class ScopedEnv {
  public:
