@@ -46,6 +46,11 @@ const std::vector<KeySpec>& pipeline_keys() {
       {"response_memory_mb", KeyKind::integer, false, "1024",
        "the most memory all HTTP answers being received at once may take; a transfer that would go beyond it fails "
        "(network, retried)"},
+      {"window", KeyKind::string, false, "",
+       "the hours in which requests may start, e.g. \"22:00-06:00\" (local time) or \"22:00-06:00 UTC+02:00\"; "
+       "outside it the run waits"},
+      {"window_exit", KeyKind::boolean, false, "false",
+       "outside the window, stop resumably (exit code 75) instead of waiting, for cron or a systemd timer"},
   };
   return keys;
 }
@@ -133,6 +138,13 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   if (response_mb < 1 || response_mb > (std::int64_t{1} << 20))
     o.error("response_memory_mb", "must be between 1 and 1048576");
   else p.response_memory = static_cast<std::size_t>(response_mb) << 20;
+
+  if (o.has("window")) {
+    std::string why;
+    p.window = parse_run_window(o.string("window"), why);
+    if (!p.window) o.error("window", why);
+  }
+  p.window_exit = o.boolean("window_exit");
 
   if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
     for (const ConfigValue& entry : list->items) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/core/diagnostics.h"
+#include "engine/core/run_window.h"
 #include "engine/graph/node_kind.h"
 #include "engine/ratelimit/rate_settings.h"
 #include "flowbatch/provider.h"
@@ -43,6 +44,8 @@ struct PipelineOptions {
   std::vector<PluginRef> plugins;    ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
   std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
+  std::optional<RunWindow> window;                     ///< requests start only inside it; nothing: at any time
+  bool window_exit = false;  ///< outside the window: stop resumably (exit 75) instead of waiting
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.

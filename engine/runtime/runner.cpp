@@ -114,6 +114,8 @@ class Runner {
       run_.console.log(
           LogLevel::warn, "",
           fmt::format("{} changed since the last run: starting over", describe_changes(session_.changed())));
+    run_.window = plan.pipeline.window;
+    run_.window_exit = plan.pipeline.window_exit;
     run_.set_stop_hook([this] { hard_stop(); });
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });
