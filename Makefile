@@ -20,7 +20,7 @@ WERROR     ?= OFF
 # with groff, and build the .deb (dpkg-dev: dpkg-shlibdeps works out its dependencies).
 DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
   libtbb-dev libcurl4-openssl-dev libboost-json1.81-dev libfmt-dev libtomlplusplus-dev \
-  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev libbenchmark-dev nginx-light openssl strace \
+  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev redis-server libbenchmark-dev nginx-light openssl strace \
   python3 python3-jsonschema zsh groff-base dpkg-dev
 
 .PHONY: all deps configure build run test bench test-asan test-tsan fuzz package schema ci clean format format-check tidy tidy-changed

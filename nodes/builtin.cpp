@@ -27,6 +27,8 @@ void register_builtin(TypeRegistry& registry) {
   register_http_provider(registry);
   register_openai_batch_source(registry);
   register_openai_batch_sink(registry);
+  register_redis_stream_source(registry);
+  register_redis_sinks(registry);
 }
 
 }  // namespace flowbatch

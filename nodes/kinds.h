@@ -24,5 +24,7 @@ void register_anthropic_provider(Registry& registry);   // nodes/providers/anthr
 void register_http_provider(Registry& registry);        // nodes/providers/http.cpp
 void register_openai_batch_source(Registry& registry);  // nodes/sources/openai_batch.cpp
 void register_openai_batch_sink(Registry& registry);    // nodes/sinks/openai_batch.cpp
+void register_redis_stream_source(Registry& registry);  // nodes/sources/redis_stream.cpp
+void register_redis_sinks(Registry& registry);          // nodes/sinks/redis.cpp
 
 }  // namespace flowbatch

@@ -23,6 +23,7 @@ struct SourceConfig final : NodeConfig {
   std::optional<std::uint64_t> count_records() const override { return source->count_records(); }
   std::vector<boost::json::object> sample_records(std::size_t n) const override {
     std::vector<boost::json::object> samples;
+    if (source->acknowledger()) return samples;  // reading a queue takes entries from it: no peeking
     try {
       std::vector<Record> records;
       source->open()->read(records, n);
@@ -52,13 +53,25 @@ class SourceRuntime final : public NodeRuntime {
           return flow::continue_msg();
         }) {
     source_index_ = context.admit(reader_node_, decode_node_);
+    // Set while the graph is built, before any commit can read it.
+    if (auto acknowledger = config_.source->acknowledger()) {
+      if (run_.acknowledgers.size() <= source_index_) run_.acknowledgers.resize(source_index_ + 1);
+      run_.acknowledgers[source_index_] = std::move(acknowledger);
+    }
   }
 
   flow::receiver<Packet>* input() override { return nullptr; }
 
   void start() override {
-    // Resuming: the records a previous run completed are skipped (not read again into calls).
-    if (run_.store && run_.store->has_previous_run()) {
+    const bool acknowledges = source_index_ < run_.acknowledgers.size() && run_.acknowledgers[source_index_];
+    if (acknowledges && !run_.store)
+      throw std::runtime_error(fmt::format(
+          "source {} acknowledges what it reads only once its results are committed, which needs the pipeline's "
+          "state (pipeline.state is \"none\")",
+          node_name_));
+    // Resuming: the records a previous run completed are skipped (not read again into calls). A
+    // queue-like source's lines are this run's numbering: the queue itself gives back what is not done.
+    if (run_.store && run_.store->has_previous_run() && !acknowledges) {
       completed_ = run_.store->completed(run_.source_keys[source_index_]);
       resuming_ = completed_.size() > 0;
     }
@@ -81,10 +94,17 @@ class SourceRuntime final : public NodeRuntime {
       if (exhausted_)
         if (auto change = reader_->input_changed()) log_.warn("{}", *change);
     } catch (...) {
-      run_.fail(fmt::format("source {}: {}", node_name_, current_exception_message()));
-      return stop(fc);
+      if (!follows_) {
+        run_.fail(fmt::format("source {}: {}", node_name_, current_exception_message()));
+        return stop(fc);
+      }
+      return unreachable(fc, current_exception_message());
     }
-    if (records_.empty()) return stop(fc);
+    if (unreachable_) {
+      unreachable_ = false;
+      log_.info("reading again");
+    }
+    if (records_.empty()) return exhausted_ ? stop(fc) : wait_for_more(fc, kFollowPoll);
     ItemVector items(records_.size());
     for (std::size_t i = 0; i < records_.size(); ++i) {
       items[i].line = records_[i].line;
@@ -93,6 +113,26 @@ class SourceRuntime final : public NodeRuntime {
     run_.ledger.admit(items, source_index_);
     if (items.size() < chunk) run_.admission.short_chunk(items.size());
     return Packet::of(std::move(items));
+  }
+
+  /// A followed source with nothing new: this node rests, and the I/O loop's timer wakes it to ask
+  /// again (no worker waits). At most one wake-up is pending at a time.
+  Packet wait_for_more(oneapi::tbb::flow_control& fc, std::chrono::milliseconds delay) {
+    fc.stop();
+    if (!wake_pending_.exchange(true))
+      run_.loop.after(delay, [this] {
+        wake_pending_ = false;
+        if (!run_.hard_stopped()) reader_node_.activate();
+      });
+    return Packet::tick();
+  }
+
+  /// A followed source that cannot reach its input (a server down) waits and tries again: a
+  /// pipeline that runs for days outlives a server's restart.
+  Packet unreachable(oneapi::tbb::flow_control& fc, const std::string& why) {
+    if (!unreachable_) log_.warn("cannot read ({}); trying again", why);
+    unreachable_ = true;
+    return wait_for_more(fc, kUnreachableRetry);
   }
 
   Packet stop(oneapi::tbb::flow_control& fc) {
@@ -220,6 +260,11 @@ class SourceRuntime final : public NodeRuntime {
   bool resuming_ = false;
   bool exhausted_ = false;
   bool open_ = false;
+  const bool follows_ = config_.source->follows();
+  bool unreachable_ = false;
+  std::atomic<bool> wake_pending_{false};
+  static constexpr std::chrono::milliseconds kFollowPoll{100};
+  static constexpr std::chrono::milliseconds kUnreachableRetry{500};
   flow::input_node<Packet> reader_node_;
   flow::function_node<Packet, flow::continue_msg> decode_node_;
 };

@@ -5,7 +5,11 @@
 namespace flowbatch {
 namespace {
 
-bool is_url(std::string_view text) { return text.starts_with("http://") || text.starts_with("https://"); }
+bool is_url(std::string_view text) {
+  for (std::string_view scheme : {"http://", "https://", "redis://", "rediss://", "postgres://", "postgresql://"})
+    if (text.starts_with(scheme)) return true;
+  return false;
+}
 
 /// Whether `span` of `url` lies within its scheme, host and port (and so is no secret): a base
 /// address chosen per environment ("https://${API_HOST}/v1") is not a key.

@@ -51,6 +51,11 @@ const std::vector<KeySpec>& pipeline_keys() {
        "a hard cap on what the job may cost in USD (earlier runs of its state included): a request whose worst case "
        "would pass it does not start, and the run stops resumably (exit 75); 0: no cap"},
       {"warn_cost_usd", KeyKind::number, false, "0", "say so once when the job's cost passes this (USD; 0: never)"},
+      {"window", KeyKind::string, false, "",
+       "the hours in which requests may start, e.g. \"22:00-06:00\" (local time) or \"22:00-06:00 UTC+02:00\"; "
+       "outside it the run waits"},
+      {"window_exit", KeyKind::boolean, false, "false",
+       "outside the window, stop resumably (exit code 75) instead of waiting, for cron or a systemd timer"},
   };
   return keys;
 }
@@ -146,6 +151,12 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   if (p.max_cost_usd < 0) o.error("max_cost_usd", "must not be negative (0: no cap)");
   p.warn_cost_usd = o.number("warn_cost_usd");
   if (p.warn_cost_usd < 0) o.error("warn_cost_usd", "must not be negative (0: no warning)");
+  if (o.has("window")) {
+    std::string why;
+    p.window = parse_run_window(o.string("window"), why);
+    if (!p.window) o.error("window", why);
+  }
+  p.window_exit = o.boolean("window_exit");
 
   if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
     for (const ConfigValue& entry : list->items) {

@@ -11,6 +11,7 @@
 
 #include "engine/core/diagnostics.h"
 #include "engine/cost/price.h"
+#include "engine/core/run_window.h"
 #include "engine/graph/node_kind.h"
 #include "engine/ratelimit/rate_settings.h"
 #include "flowbatch/provider.h"
@@ -46,6 +47,8 @@ struct PipelineOptions {
   std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
   double max_cost_usd = 0;                             ///< the cost cap, earlier runs of the state included (0: none)
   double warn_cost_usd = 0;                            ///< say so once when spending passes this (0: never)
+  std::optional<RunWindow> window;                     ///< requests start only inside it; nothing: at any time
+  bool window_exit = false;  ///< outside the window: stop resumably (exit 75) instead of waiting
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.

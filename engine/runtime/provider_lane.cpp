@@ -48,7 +48,7 @@ void ProviderLane::submit(ExchangePtr exchange) {
     return;
   }
   const Dispatch& d = exchange->dispatch;
-  if (d.kind == Dispatch::Kind::immediate && d.delay.count() <= 0) {
+  if (d.kind == Dispatch::Kind::immediate && d.delay.count() <= 0 && !run_.window) {  // a window holds even these
     // An item its provider refused to send (invalid_input: a hole in a template, data that would
     // steer the request) made no request; an in-process answer (the mock provider's) did.
     const bool refused = d.result.failure && d.result.failure->error_class == ErrorClass::invalid_input;
@@ -73,10 +73,18 @@ void ProviderLane::submit(ExchangePtr exchange) {
 void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway) {
   // Every exchange leaving here comes back through arrived(); the graph waits for it meanwhile.
   gateway.reserve_wait();
+  admit(exchange);
+}
+
+void ProviderLane::admit(const ExchangePtr& exchange) {
   if (run_.draining()) {  // after Ctrl-C no new request starts; the resumed run sends it
     exchange->abandoned = true;
     arrived(exchange);
     return;
+  }
+  if (run_.window) {
+    const std::chrono::seconds wait = run_.window->until_open(std::chrono::system_clock::now());
+    if (wait.count() > 0) return wait_for_window(exchange, wait);
   }
   gate_.request(static_cast<double>(exchange->request.estimated_tokens),
                 [this, exchange](bool go, std::uint64_t ticket) {
@@ -97,6 +105,26 @@ void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gatew
                   }
                   dispatch(exchange);
                 });
+}
+
+void ProviderLane::wait_for_window(const ExchangePtr& exchange, std::chrono::seconds wait) {
+  const std::string window = run_.window->describe();
+  if (run_.window_exit) {
+    run_.stop_resumable(fmt::format("outside the run window {}: run again inside it to go on", window));
+    exchange->abandoned = true;
+    arrived(exchange);
+    return;
+  }
+  if (!told_window_.exchange(true))
+    log_.info("outside the run window {}: requests wait {} min for it to open", window, (wait.count() + 59) / 60);
+  // A drain cuts the wait short (skippable); the window is checked again when it ends, so a
+  // change of the clock (daylight saving time) only means another wait.
+  run_.loop.after_skippable(
+      wait, [this, exchange] { admit(exchange); },
+      [this, exchange] {
+        exchange->abandoned = true;
+        arrived(exchange);
+      });
 }
 
 void ProviderLane::dispatch(const ExchangePtr& exchange) {

@@ -107,6 +107,10 @@ class ProviderLane {
  private:
   using Transport = flow::async_node<ExchangePtr, ExchangeBatch>;
   void start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway);
+  /// Passes the request to the gate, or holds it until the run window opens.
+  void admit(const ExchangePtr& exchange);
+  /// Outside the run window: waits for it (the I/O loop's timer), or stops the run resumably.
+  void wait_for_window(const ExchangePtr& exchange, std::chrono::seconds wait);
   /// On the loop thread, once the gate lets the request go.
   void dispatch(const ExchangePtr& exchange);
   /// On a blocking thread: runs the provider's work for the request.
@@ -143,6 +147,7 @@ class ProviderLane {
   flow::function_node<ExchangeBatch, flow::continue_msg> complete_;
   std::atomic<bool> reached_server_{false};  // some request was not refused a connection
   std::atomic<bool> stopped_{false};         // nothing more is sent: see why_stop()
+  std::atomic<bool> told_window_{false};     // the wait for the window was logged
   std::mutex arrived_mutex_;
   std::vector<ExchangePtr> arrived_;  // guarded by arrived_mutex_
 };

@@ -46,12 +46,23 @@ void RunState::commit_discards() {
   if (!store || !commits) return;
   CommitBatch discarded = ledger.take_discarded();
   if (discarded.empty()) return;
-  commits->post("discarded items", [discarded = std::move(discarded), store = store, names = &source_keys]() mutable {
+  commits->post("discarded items", [this, discarded = std::move(discarded), names = &source_keys]() mutable {
     RecordRuns completed;
     std::vector<ItemKey> partial;  // a discarded item needs no memory: a redone record discards it again
     discarded.settle(completed, partial);
     store->complete(completed, *names);
+    acknowledge(completed);
   });
+}
+
+void RunState::acknowledge(const RecordRuns& completed) const {
+  if (acknowledgers.empty()) return;
+  std::vector<std::vector<std::uint64_t>> lines(acknowledgers.size());
+  for (const RecordRuns::Run& run : completed.runs())
+    if (run.source < acknowledgers.size() && acknowledgers[run.source])
+      for (std::size_t i = 0; i < run.count; ++i) lines[run.source].push_back(run.first_line + i);
+  for (std::size_t s = 0; s < lines.size(); ++s)
+    if (!lines[s].empty()) acknowledgers[s]->acknowledge(lines[s]);
 }
 
 void RunState::fail(std::string message) {

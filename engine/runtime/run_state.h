@@ -10,6 +10,7 @@
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
 #include "engine/cost/budget.h"
+#include "engine/core/run_window.h"
 #include "engine/io/event_loop.h"
 #include "engine/runtime/admission.h"
 #include "engine/runtime/item_ledger.h"
@@ -18,6 +19,7 @@
 #include "engine/state/commit_queue.h"
 #include "engine/state/response_cache.h"
 #include "engine/state/state_store.h"
+#include "flowbatch/source.h"
 
 namespace flowbatch {
 
@@ -71,6 +73,14 @@ class RunState {
     if (sources_open_.fetch_sub(1) == 1 && outstanding() == 0) notify_idle();
   }
   bool sources_finished() const { return sources_open_.load() == 0; }
+  /// Queue-like sources' acknowledgers by source index (null for the others), set at their start.
+  std::vector<std::shared_ptr<Acknowledger>> acknowledgers;
+  /// On the commit thread, once the state recorded `completed`: queue-like sources acknowledge
+  /// those of their records.
+  void acknowledge(const RecordRuns& completed) const;
+  /// [pipeline] window: requests start only inside it (set before the graph runs).
+  std::optional<RunWindow> window;
+  bool window_exit = false;  ///< outside the window: stop resumably instead of waiting
   /// Known total of input records across sources (0 when unknown), for progress and ETA.
   std::atomic<std::uint64_t> expected_items{0};
   /// The name of each source node, by ItemLedger::source (filled while the graph is built).

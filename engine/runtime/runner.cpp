@@ -119,6 +119,8 @@ class Runner {
           LogLevel::warn, "",
           fmt::format("{} changed since the last run: starting over", describe_changes(session_.changed())));
     if (options.log_item_costs) run_.metrics.item_costs.enable();
+    run_.window = plan.pipeline.window;
+    run_.window_exit = plan.pipeline.window_exit;
     run_.set_stop_hook([this] { hard_stop(); });
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });

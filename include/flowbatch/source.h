@@ -20,11 +20,26 @@ class SourceReader {
  public:
   virtual ~SourceReader() = default;
   /// Appends at most `max` records to `out`. Returns false once the input is exhausted
-  /// (records appended in that same call still count).
+  /// (records appended in that same call still count). A followed source (Source::follows())
+  /// returns true with nothing appended when nothing new has arrived yet, and never waits for it:
+  /// the engine asks again a little later. Its failures to reach the input (a server down) are
+  /// warned about and retried, not fatal.
   virtual bool read(std::vector<Record>& out, std::size_t max) = 0;
   /// Once read() returned false: how the input changed while it was read (a file cut short, or
   /// appended to after its end was reached), for a warning; nothing when it did not or cannot tell.
   virtual std::optional<std::string> input_changed() const { return std::nullopt; }
+};
+
+/// What a queue-like source (a stream, a table of pending rows) does with records that are done.
+/// The engine calls it on its commit thread, after the outputs holding every item of those records
+/// (results or dead letters) are durable and the state has recorded them: the exactly-once promise
+/// rests on acknowledging nothing earlier. May block for a round trip; must not throw (a record
+/// not acknowledged is delivered again, which the outputs then overwrite or the state skips).
+class Acknowledger {
+ public:
+  virtual ~Acknowledger() = default;
+  /// The records (by Record::line, as the reader numbered them) that are done.
+  virtual void acknowledge(const std::vector<std::uint64_t>& lines) = 0;
 };
 
 /// A configured source type (one per [sources.NAME] table).
@@ -42,6 +57,13 @@ class Source {
   virtual std::optional<std::uint64_t> count_records() const { return std::nullopt; }
   /// Where the records come from, for graph dumps and the summary.
   virtual std::string describe() const = 0;
+  /// True for an input that goes on (a stream, a queue, a followed file): the run reads it until it
+  /// is drained (Ctrl-C, SIGTERM) or the reader says it is exhausted.
+  virtual bool follows() const { return false; }
+  /// For a queue-like source: who acknowledges its records once done (see Acknowledger). Its
+  /// records' lines are then numbers the reader gave this run, not places in a file, so a resumed
+  /// run relies on the queue (what was not acknowledged comes again), not on the state's lines.
+  virtual std::shared_ptr<Acknowledger> acknowledger() { return nullptr; }
 };
 
 }  // namespace flowbatch

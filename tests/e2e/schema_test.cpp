@@ -57,13 +57,15 @@ TEST_CASE("every graph in graphs/ and every TOML graph in the docs validates aga
   CHECK_MESSAGE(shipped.exit_code == 0, shipped.out, shipped.err);
 
   std::vector<std::string> docs = with_plugins;
-  for (const auto* md : {"README.md", "docs/config.md", "docs/plugins.md", "docs/nightly.md", "docs/self_hosted.md",
-                         "examples/plugins/redact_pii/README.md", "examples/plugins/command_provider/README.md"})
+  for (const auto* md :
+       {"README.md", "docs/config.md", "docs/plugins.md", "docs/nightly.md", "docs/self_hosted.md", "docs/scale_out.md",
+        "examples/plugins/redact_pii/README.md", "examples/plugins/command_provider/README.md"})
     docs.push_back(source_path(md).string());
   auto all = validate_with_jsonschema(plugin_schema(dir), docs);
   CHECK_MESSAGE(all.exit_code == 0, all.out, all.err);
   CHECK(all.out.find("docs/self_hosted.md (toml block 3): valid") != std::string::npos);
   CHECK(all.out.find("docs/nightly.md (toml block 1): valid") != std::string::npos);
+  CHECK(all.out.find("docs/scale_out.md (toml block 1): valid") != std::string::npos);
   CHECK(all.out.find("README.md (toml block 2): valid") != std::string::npos);  // the plugin example
 }
 
