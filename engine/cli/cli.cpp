@@ -13,6 +13,7 @@
 
 #include "engine/cli/cache_command.h"
 #include "engine/cli/core_dumps.h"
+#include "engine/cli/ctl_command.h"
 #include "engine/cli/describe.h"
 #include "engine/cli/list_types.h"
 #include "engine/cli/replay_setup.h"
@@ -108,6 +109,7 @@ struct RunFlags {
   bool verbose = false;
   bool fresh = false;
   std::string report_path;
+  std::string listen;
 };
 
 /// Compiles the graph as `flowbatch run` would (with --progress folded into the overrides).
@@ -116,6 +118,7 @@ CompileResult compile_for_run(TypeRegistry& registry, Redactor& redactor, const 
   CompileOptions options;
   options.overrides = args.overrides;
   if (!flags.progress.empty()) options.overrides.push_back("pipeline.progress=" + flags.progress);
+  if (!flags.listen.empty()) options.overrides.push_back("pipeline.listen=" + flags.listen);
   options.replay_from = replay_from;
   return compile_file(args.graph, registry, redactor, options);
 }
@@ -267,8 +270,8 @@ int cmd_plugins(TypeRegistry& registry, const std::string& graph) {
 
 /// `flowbatch graph.toml` means `flowbatch run graph.toml`.
 std::vector<std::string> with_default_command(int argc, char** argv) {
-  static const std::vector<std::string> commands = {"run",    "validate", "graph",  "plugins", "replay",
-                                                    "status", "cache",    "schema", "help",    "completion"};
+  static const std::vector<std::string> commands = {"run",   "validate", "graph", "plugins", "replay",    "status",
+                                                    "cache", "schema",   "help",  "ctl",     "completion"};
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0].rfind('-', 0) != 0 &&
       std::find(commands.begin(), commands.end(), args[0]) == commands.end())
@@ -300,6 +303,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
     cmd.add_flag("-v,--verbose", f.verbose, "also print debug lines (rate and concurrency decisions)");
     cmd.add_option("--report", f.report_path, "also write the end-of-run report as JSON to this file")
         ->type_name("FILE");
+    cmd.add_option("--listen", f.listen, "serve /metrics, /status and control on HOST:PORT: sets pipeline.listen")
+        ->type_name("HOST:PORT");
   };
   add_run_flags(*run, run_flags);
   run->add_flag("--fresh", run_flags.fresh, "start over: archive the previous state instead of resuming");
@@ -351,6 +356,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
 
   CacheCommand cache_command;
   auto* cache = add_cache_command(app, cache_command);
+  CtlCommand ctl_command;
+  auto* ctl = add_ctl_command(app, ctl_command);
 
   const std::vector<std::string> args = with_default_command(argc, argv);
   try {
@@ -369,6 +376,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   if (graph->parsed()) return cmd_graph(registry, graph_args);
   if (plugins->parsed()) return cmd_plugins(registry, plugins_graph);
   if (cache->parsed()) return run_cache_command(registry, cache_command);
+  if (ctl->parsed()) return run_ctl_command(registry, ctl_command);
   if (schema->parsed()) return cmd_schema(registry, schema_graph, output);
   if (help->parsed()) return cmd_help(app, man, output);
   if (completion->parsed()) return cmd_completion(app, registry, shell, output);

@@ -43,6 +43,8 @@ struct PipelineOptions {
   std::vector<PluginRef> plugins;    ///< shared libraries that add node types, loaded before nodes are read
   std::size_t blocking_threads = 8;  ///< threads for providers whose requests block (Dispatch::run)
   std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
+  std::string listen;        ///< "host:port" of the run's HTTP endpoint (metrics, status, control); empty: none
+  std::string listen_token;  ///< what control requests must bear (Authorization: Bearer); a secret, redacted
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.

@@ -17,13 +17,19 @@ class LatencyHistogram {
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   /// The latency below which a fraction `q` (0..1) of samples fall, in milliseconds (0 when empty).
   double percentile_ms(double q) const;
+  /// The sum of every sample, in seconds (a Prometheus histogram's _sum).
+  double sum_seconds() const { return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9; }
+
+  static constexpr std::size_t kBuckets = 96;
+  /// Samples in bucket `i` (those at most upper_ms(i) and above upper_ms(i - 1)).
+  std::uint64_t in_bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  static double upper_ms(std::size_t bucket);
 
  private:
-  static constexpr std::size_t kBuckets = 96;
   static std::size_t bucket_of(double ms);
-  static double upper_ms(std::size_t bucket);
   std::array<std::atomic<std::uint64_t>, kBuckets> buckets_{};
   std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_ns_{0};
 };
 
 /// Counters of one node. `emitted` is counted by its OutputPorts and `ended` by the ItemLedger, the
@@ -35,6 +41,22 @@ struct NodeStats {
   std::atomic<std::uint64_t> received{0};  ///< items in
   std::atomic<std::uint64_t> emitted{0};   ///< items out, all ports
   std::atomic<std::uint64_t> ended{0};     ///< items that ended here (terminal nodes)
+  std::atomic<std::uint64_t> commits{0};   ///< sinks and dead letters: commits done (data synced, state written)
+  LatencyHistogram commit_latency;         ///< ... each from being posted to done
+};
+
+/// Counters of one provider, kept by its lane as requests end (the /metrics endpoint's labels).
+struct ProviderStats {
+  std::string name;
+  std::string type;
+  std::atomic<std::uint64_t> requests{0};  ///< requests completed (any outcome)
+  /// Answers by HTTP status (index: the status; 0: no HTTP answer, e.g. a transport failure or
+  /// an in-process provider's answer).
+  std::array<std::atomic<std::uint64_t>, 600> by_status{};
+  std::array<std::atomic<std::uint64_t>, kAllErrorClasses.size()> errors{};  ///< failed attempts, by class
+  std::atomic<std::uint64_t> input_tokens{0};                                ///< as the provider's answers report them
+  std::atomic<std::uint64_t> output_tokens{0};
+  LatencyHistogram latency;
 };
 
 /// Everything counted during a run; read by the progress line and the summary.
@@ -49,6 +71,13 @@ class Metrics {
     return s;
   }
   const std::deque<NodeStats>& nodes() const { return nodes_; }
+  ProviderStats& add_provider(std::string name, std::string type) {
+    ProviderStats& s = providers_.emplace_back();
+    s.name = std::move(name);
+    s.type = std::move(type);
+    return s;
+  }
+  const std::deque<ProviderStats>& providers() const { return providers_; }
   NodeStats& node(std::size_t index) { return nodes_[index]; }
 
   void count_attempt_error(ErrorClass c) {
@@ -92,6 +121,7 @@ class Metrics {
 
  private:
   std::deque<NodeStats> nodes_;  // deque: stable addresses while nodes are added
+  std::deque<ProviderStats> providers_;
 };
 
 }  // namespace flowbatch

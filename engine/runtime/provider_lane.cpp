@@ -15,6 +15,7 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
       http_(http),
       blocking_(blocking),
       log_(log),
+      stats_(run.metrics.add_provider(provider.name, provider.type)),
       gate_(provider.settings.rate, run.loop, log),
       queue_(graph),
       limiter_(graph, provider.settings.rate.concurrency_limit),
@@ -49,11 +50,8 @@ void ProviderLane::submit(ExchangePtr exchange) {
     // An item its provider refused to send (invalid_input: a hole in a template, data that would
     // steer the request) made no request; an in-process answer (the mock provider's) did.
     const bool refused = d.result.failure && d.result.failure->error_class == ErrorClass::invalid_input;
-    if (!refused) {
-      run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
-      run_.metrics.request_latency.record(std::chrono::nanoseconds(0));
-    }
     exchange->result = std::move(exchange->dispatch.result);
+    if (!refused) count_request(*exchange, std::chrono::nanoseconds(0));
     exchange->owner->complete(exchange);
     return;
   }
@@ -161,9 +159,8 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
     run_.ledger.end(exchange->items, Ending::abandoned);
     return;
   }
-  run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
-  run_.metrics.request_latency.record(std::chrono::steady_clock::now() - exchange->started);
   exchange->result = read_answer(*exchange);
+  count_request(*exchange, std::chrono::steady_clock::now() - exchange->started);
   AttemptFeedback feedback = feedback_of(*exchange);
   if (auto why = why_stop(*exchange)) {
     gate_.finished(std::move(feedback));
@@ -177,6 +174,24 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   }
   exchange->owner->complete(exchange);
   gate_.finished(std::move(feedback));  // after complete: the answer is remembered before another request starts
+}
+
+/// One request completed: the run's counters and this provider's (what /metrics labels by provider).
+void ProviderLane::count_request(const Exchange& ex, std::chrono::nanoseconds latency) {
+  run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+  run_.metrics.request_latency.record(latency);
+  stats_.requests.fetch_add(1, std::memory_order_relaxed);
+  stats_.latency.record(latency);
+  const CallResult& r = ex.result;
+  const int status = ex.dispatch.kind == Dispatch::Kind::http ? ex.response.status : 0;
+  stats_.by_status[status > 0 && status < 600 ? static_cast<std::size_t>(status) : 0].fetch_add(
+      1, std::memory_order_relaxed);
+  if (r.failure)
+    stats_.errors[static_cast<std::size_t>(r.failure->error_class)].fetch_add(1, std::memory_order_relaxed);
+  stats_.input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.usage.input_tokens)),
+                                std::memory_order_relaxed);
+  stats_.output_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.usage.output_tokens)),
+                                 std::memory_order_relaxed);
 }
 
 CallResult ProviderLane::read_answer(Exchange& ex) {

@@ -86,6 +86,9 @@ class ProviderLane {
   Provider& provider() { return *spec_.provider; }
   const PlanProvider& spec() const { return spec_; }
   const RateGate& gate() const { return gate_; }
+  /// The run's control (pause, resume, limits) acts on the gate, where requests start.
+  RateGate& gate() { return gate_; }
+  const ProviderStats& stats() const { return stats_; }
 
  private:
   using Transport = flow::async_node<ExchangePtr, ExchangeBatch>;
@@ -100,6 +103,7 @@ class ProviderLane {
   void deliver();
   void completed(const ExchangePtr& exchange);
   CallResult read_answer(Exchange& exchange);
+  void count_request(const Exchange& exchange, std::chrono::nanoseconds latency);
   AttemptFeedback feedback_of(const Exchange& exchange) const;
   std::optional<std::string> why_stop(const Exchange& exchange);
   void stop_provider(const Exchange& exchange, const std::string& why);
@@ -109,6 +113,7 @@ class ProviderLane {
   HttpClient& http_;
   JobQueue& blocking_;
   Logger log_;
+  ProviderStats& stats_;
   RateGate gate_;
   flow::queue_node<ExchangePtr> queue_;
   flow::limiter_node<ExchangePtr, long> limiter_;
