@@ -58,6 +58,10 @@ const std::vector<KeySpec>& pipeline_keys() {
        "the environment variable holding the token control requests must bear (Authorization: Bearer)"},
       {"listen_token_file", KeyKind::path, false, "",
        "a file holding that token instead (its first line; keep it readable by you only)"},
+      {"report_html", KeyKind::path, false, "",
+       "write the run report as one self-contained HTML page here (e.g. \"out/report.html\"), refreshed while "
+       "the run goes; empty: none"},
+      {"report_interval_ms", KeyKind::integer, false, "10000", "how often the HTML report is rewritten while running"},
   };
   return keys;
 }
@@ -192,6 +196,10 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   else p.response_memory = static_cast<std::size_t>(response_mb) << 20;
 
   read_listen(o, p);
+  if (o.has("report_html")) p.report_html = o.path("report_html");
+  const std::int64_t report_every = o.integer("report_interval_ms");
+  if (report_every < 100) o.error("report_interval_ms", "must be at least 100");
+  else p.report_interval = std::chrono::milliseconds(report_every);
 
   if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
     for (const ConfigValue& entry : list->items) {

@@ -45,6 +45,8 @@ struct PipelineOptions {
   std::size_t response_memory = std::size_t{1} << 30;  ///< bytes all HTTP answers being received may take
   std::string listen;        ///< "host:port" of the run's HTTP endpoint (metrics, status, control); empty: none
   std::string listen_token;  ///< what control requests must bear (Authorization: Bearer); a secret, redacted
+  std::filesystem::path report_html;                 ///< the HTML run report; empty: none
+  std::chrono::milliseconds report_interval{10000};  ///< how often it is rewritten while the run goes
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.

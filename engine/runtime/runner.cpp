@@ -20,6 +20,7 @@
 #include "engine/runtime/assembly.h"
 #include "engine/runtime/flow.h"
 #include "engine/runtime/report.h"
+#include "engine/runtime/report_html.h"
 #include "engine/runtime/run_control.h"
 #include "engine/runtime/run_state.h"
 #include "engine/runtime/signals.h"
@@ -134,6 +135,7 @@ class Runner {
 
   RunReport run() {
     assembly_.build(flow::output_port<0>(ticker_));  // an async_node's successors attach to its port
+    if (!plan_.pipeline.report_html.empty()) html_.emplace(plan_, run_, assembly_.lanes());
     start_listening();
     std::optional<SignalPipe> signals;
     if (options_.handle_signals) {
@@ -167,6 +169,7 @@ class Runner {
     finish_nodes();
     close_state();
     stop_listening();
+    if (html_) html_->finish(to_string(run_status(run_)));
     for (auto& l : extra_loops_) l->stop();
     loop_.stop();
     RunReport report = make_run_report(run_, plan_.pipeline.name, assembly_.lanes());
@@ -252,6 +255,7 @@ class Runner {
     }
     ticker_.gateway().try_put(Packet::tick());
     if (progress_) progress_->update();
+    if (html_) html_->tick();  // a page of some 100 KB, rewritten every report_interval_ms at most
     if (session_.store() && EventLoop::Clock::now() >= next_state_flush_) {  // discarded records, now and then
       next_state_flush_ = EventLoop::Clock::now() + std::chrono::seconds(1);
       run_.commit_discards();
@@ -330,6 +334,7 @@ class Runner {
   Ticker ticker_;
   std::optional<ProgressReporter> progress_;
   std::optional<RunControl> control_;                   // set when server_ is
+  std::optional<HtmlReport> html_;                      // pipeline.report_html
   bool ticker_released_ = false;                        // loop thread only
   JobQueue blocking_{plan_.pipeline.blocking_threads};  // after assembly_ (its lanes): its jobs use them
   EventLoop::Clock::time_point next_state_flush_{};
