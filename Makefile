@@ -17,11 +17,12 @@ WERROR     ?= OFF
 
 # Every package the build, the tests and the benchmarks use (Debian 12 names). The tests also
 # check the graph schema with python3-jsonschema, the completions in bash and zsh, the man page
-# with groff, and build the .deb (dpkg-dev: dpkg-shlibdeps works out its dependencies).
+# with groff, build the .deb (dpkg-dev: dpkg-shlibdeps works out its dependencies), and check
+# /metrics with promtool (prometheus) and render the HTML report in headless chromium.
 DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
   libtbb-dev libcurl4-openssl-dev libboost-json1.81-dev libfmt-dev libtomlplusplus-dev \
   doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev redis-server libbenchmark-dev nginx-light openssl strace \
-  python3 python3-jsonschema zsh groff-base dpkg-dev
+  python3 python3-jsonschema zsh groff-base dpkg-dev prometheus chromium
 
 .PHONY: all deps configure build run test bench test-asan test-tsan fuzz package schema ci clean format format-check tidy tidy-changed
 

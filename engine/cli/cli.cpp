@@ -13,6 +13,7 @@
 
 #include "engine/cli/cache_command.h"
 #include "engine/cli/core_dumps.h"
+#include "engine/cli/ctl_command.h"
 #include "engine/cli/describe.h"
 #include "engine/cli/estimate_command.h"
 #include "engine/cli/list_types.h"
@@ -112,6 +113,7 @@ struct RunFlags {
   std::string report_path;
   std::string summary_path;  ///< --summary-json (it is always written beside the state too)
   std::string max_cost;      ///< --max-cost: sets pipeline.max_cost_usd
+  std::string listen;
 };
 
 /// Where a run's summary JSON always goes: .flowbatch/<graph>.summary.json beside the graph.
@@ -141,6 +143,7 @@ CompileResult compile_for_run(TypeRegistry& registry, Redactor& redactor, const 
   options.overrides = args.overrides;
   if (!flags.progress.empty()) options.overrides.push_back("pipeline.progress=" + flags.progress);
   if (!flags.max_cost.empty()) options.overrides.push_back("pipeline.max_cost_usd=" + flags.max_cost);
+  if (!flags.listen.empty()) options.overrides.push_back("pipeline.listen=" + flags.listen);
   options.replay_from = replay_from;
   return compile_file(args.graph, registry, redactor, options);
 }
@@ -335,6 +338,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
                    ".flowbatch/<graph>.summary.json")
         ->type_name("FILE");
     cmd.add_option("--max-cost", f.max_cost, "a hard cost cap in USD: sets pipeline.max_cost_usd")->type_name("USD");
+    cmd.add_option("--listen", f.listen, "serve /metrics, /status and control on HOST:PORT: sets pipeline.listen")
+        ->type_name("HOST:PORT");
   };
   add_run_flags(*run, run_flags);
   run->add_flag("--fresh", run_flags.fresh, "start over: archive the previous state instead of resuming");
@@ -388,6 +393,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   auto* cache = add_cache_command(app, cache_command);
   EstimateCommand estimate_command;
   auto* estimate = add_estimate_command(app, estimate_command);
+  CtlCommand ctl_command;
+  auto* ctl = add_ctl_command(app, ctl_command);
 
   const std::vector<std::string> args = with_default_command(app, argc, argv);
   try {
@@ -407,6 +414,7 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   if (plugins->parsed()) return cmd_plugins(registry, plugins_graph);
   if (cache->parsed()) return run_cache_command(registry, cache_command);
   if (estimate->parsed()) return run_estimate_command(registry, estimate_command);
+  if (ctl->parsed()) return run_ctl_command(registry, ctl_command);
   if (schema->parsed()) return cmd_schema(registry, schema_graph, output);
   if (help->parsed()) return cmd_help(app, man, output);
   if (completion->parsed()) return cmd_completion(app, registry, shell, output);

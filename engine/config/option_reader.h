@@ -40,6 +40,8 @@ class OptionReader final : public Options {
   boost::json::value json(std::string_view key) const override;
   std::string secret(std::string_view key) override;
   bool check_environment() const override { return context_.check_environment; }
+  /// Where values that are secrets go (so they are never printed).
+  Redactor& redactor() const { return context_.redactor; }
   void error(std::string_view key, std::string message) override;
   void warning(std::string_view key, std::string message) override;
   std::string_view node_name() const override { return node_name_; }

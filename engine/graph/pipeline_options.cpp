@@ -2,7 +2,13 @@
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
+#include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+#include "engine/config/expanded_secrets.h"
 #include "engine/core/text.h"
 #include "engine/io/line_reader.h"
 
@@ -56,6 +62,17 @@ const std::vector<KeySpec>& pipeline_keys() {
        "outside it the run waits"},
       {"window_exit", KeyKind::boolean, false, "false",
        "outside the window, stop resumably (exit code 75) instead of waiting, for cron or a systemd timer"},
+      {"listen", KeyKind::string, false, "",
+       "host:port of the run's HTTP endpoint (/metrics, /status, control; see docs/watching.md): off when empty; "
+       "anything but loopback needs a token"},
+      {"listen_token_env", KeyKind::string, false, "",
+       "the environment variable holding the token control requests must bear (Authorization: Bearer)"},
+      {"listen_token_file", KeyKind::path, false, "",
+       "a file holding that token instead (its first line; keep it readable by you only)"},
+      {"report_html", KeyKind::path, false, "",
+       "write the run report as one self-contained HTML page here (e.g. \"out/report.html\"), refreshed while "
+       "the run goes; empty: none"},
+      {"report_interval_ms", KeyKind::integer, false, "10000", "how often the HTML report is rewritten while running"},
   };
   return keys;
 }
@@ -87,6 +104,51 @@ const std::vector<KeySpec>& provider_keys() {
   };
   return keys;
 }
+
+namespace {
+
+/// The token of the run's endpoint: from an environment variable or a file, never the graph itself
+/// (a graph is shared and committed; a token in it would be too). Registered for redaction.
+std::string read_listen_token(OptionReader& o) {
+  if (o.has("listen_token_env") && o.has("listen_token_file"))
+    o.error("listen_token_file", "give the token in listen_token_env or in listen_token_file, not both");
+  if (o.has("listen_token_env")) return o.secret("listen_token_env");
+  if (!o.has("listen_token_file")) return {};
+  const std::filesystem::path file = o.path("listen_token_file");
+  if (auto why = why_unreadable(file)) {
+    if (o.check_environment()) o.error("listen_token_file", *why);
+    return {};
+  }
+  std::ifstream in(file);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty()) {
+    o.error("listen_token_file", fmt::format("{} is empty", file.string()));
+    return {};
+  }
+  if (o.redactor().add(token) != Redactor::Added::yes)
+    o.error("listen_token_file", fmt::format("the token must be at least {} characters", Redactor::kMinLength));
+  return token;
+}
+
+void read_listen(OptionReader& o, PipelineOptions& p) {
+  p.listen = o.string("listen");
+  p.listen_token = read_listen_token(o);
+  if (p.listen.empty()) return;
+  const std::size_t colon = p.listen.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : p.listen.substr(0, colon);
+  if (host.empty() || colon + 1 == p.listen.size()) {
+    o.error("listen", "must be host:port, e.g. \"127.0.0.1:9464\" (port 0: any free port)");
+    return;
+  }
+  // Anyone who can reach the port could pause or drain the job: beyond this machine, only with a token.
+  if (!has_loopback_host("http://" + p.listen) && p.listen_token.empty())
+    o.error("listen",
+            fmt::format("{} is reachable from other machines: set listen_token_env or listen_token_file", p.listen));
+}
+
+}  // namespace
 
 PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::path& graph_file) {
   PipelineOptions p;
@@ -157,6 +219,11 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
     if (!p.window) o.error("window", why);
   }
   p.window_exit = o.boolean("window_exit");
+  read_listen(o, p);
+  if (o.has("report_html")) p.report_html = o.path("report_html");
+  const std::int64_t report_every = o.integer("report_interval_ms");
+  if (report_every < 100) o.error("report_interval_ms", "must be at least 100");
+  else p.report_interval = std::chrono::milliseconds(report_every);
 
   if (const ConfigValue* list = o.table().find("plugins"); list && value_matches(*list, KeyKind::string_list)) {
     for (const ConfigValue& entry : list->items) {

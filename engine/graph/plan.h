@@ -49,6 +49,10 @@ struct PipelineOptions {
   double warn_cost_usd = 0;                            ///< say so once when spending passes this (0: never)
   std::optional<RunWindow> window;                     ///< requests start only inside it; nothing: at any time
   bool window_exit = false;  ///< outside the window: stop resumably (exit 75) instead of waiting
+  std::string listen;        ///< "host:port" of the run's HTTP endpoint (metrics, status, control); empty: none
+  std::string listen_token;  ///< what control requests must bear (Authorization: Bearer); a secret, redacted
+  std::filesystem::path report_html;                 ///< the HTML run report; empty: none
+  std::chrono::milliseconds report_interval{10000};  ///< how often it is rewritten while the run goes
 };
 
 /// Provider keys that the engine itself enforces, whatever the provider type.

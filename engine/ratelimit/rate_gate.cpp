@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 namespace flowbatch {
 
 namespace {
@@ -28,6 +30,7 @@ void RateGate::request(double estimated_tokens, Start start) {
       [this, estimated_tokens, start = std::move(start)]() mutable {
         waiting_.push_back(Waiting{estimated_tokens, std::move(start)});
         pump();
+        publish();
       },
       std::move(never_goes));
 }
@@ -44,8 +47,8 @@ void RateGate::finished(AttemptFeedback feedback) {
         else if (!f.back_pressure) next_cooldown_ = std::chrono::milliseconds(1000);
         recover_rate(now);
         if (arc_) arc_->on_end(f.rtt, f.back_pressure, now);
-        publish();
         pump();
+        publish();
       },
       [this] { stop_now(); });
 }
@@ -57,6 +60,61 @@ void RateGate::cancelled() {
         pump();
       },
       [this] { stop_now(); });
+}
+
+void RateGate::pause() {
+  paused_seen_ = true;  // at once, for whoever asks next (the status), before the loop applies it
+  loop_.post([this] { paused_ = true; }, [this] { stop_now(); });
+}
+
+void RateGate::resume() {
+  paused_seen_ = false;
+  loop_.post(
+      [this] {
+        paused_ = false;
+        pump();
+        publish();
+      },
+      [this] { stop_now(); });
+}
+
+void RateGate::change_limits(LimitChange change, std::function<void()> applied) {
+  loop_.post(
+      [this, change, applied] {
+        const auto now = Clock::now();
+        auto apply = [now](std::optional<MinuteLimit>& held, double& configured, double wanted) {
+          configured = wanted;
+          if (wanted <= 0) held.reset();
+          else if (held) held->set_per_minute(wanted, now);
+          else held.emplace(wanted, now);
+        };
+        if (change.requests_per_minute) {
+          apply(requests_, settings_.requests_per_minute, *change.requests_per_minute);
+          rate_learnt_ = false;  // the user's word replaces a rate guessed from 429s
+        }
+        if (change.tokens_per_minute) apply(tokens_, settings_.tokens_per_minute, *change.tokens_per_minute);
+        if (change.concurrency) {
+          arc_.reset();
+          settings_.adaptive = false;
+          settings_.concurrency_limit = *change.concurrency;
+        }
+        log_.info("limits changed while running: {}", describe_limits());
+        pump();
+        publish();
+        applied();
+      },
+      [this, applied] {
+        stop_now();
+        applied();
+      });
+}
+
+std::string RateGate::describe_limits() const {
+  auto per_minute = [](const std::optional<MinuteLimit>& m) {
+    return m ? fmt::format("{:.0f}", m->per_minute()) : std::string("none");
+  };
+  return fmt::format("requests_per_minute {}, tokens_per_minute {}, max_concurrency {}", per_minute(requests_),
+                     per_minute(tokens_), limit());
 }
 
 void RateGate::stop() {
@@ -80,6 +138,7 @@ void RateGate::pump() {
       w.start(false, 0);
       continue;
     }
+    if (paused_) return;  // resume() pumps again
     const auto now = Clock::now();
     if (now < cooldown_until_) return arm(cooldown_until_);
     if (in_flight_ >= limit()) return;  // a finishing request pumps again
@@ -206,6 +265,9 @@ void RateGate::publish() {
                concurrency_limit_seen_.load(), limit(), in_flight_, arc_->last_window_ms(), arc_->last_base_ms());
   concurrency_limit_seen_ = limit();
   requests_per_minute_seen_ = requests_ ? requests_->per_minute() : 0.0;
+  tokens_per_minute_seen_ = tokens_ ? tokens_->per_minute() : 0.0;
+  in_flight_seen_ = in_flight_;
+  waiting_seen_ = waiting_.size();
 }
 
 }  // namespace flowbatch

@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -56,12 +57,33 @@ class RateGate {
   /// Stops for good: every waiting request (and every later one) is told not to go.
   void stop();
 
+  /// Pause: no request starts until resume() (requests under way finish; waiting ones keep
+  /// their place). A stop still releases everything waiting. Thread-safe.
+  void pause();
+  void resume();
+  bool paused() const { return paused_seen_.load(); }
+
+  /// Limits changed while running (the run's control API); each unset one is kept. A limit of 0
+  /// removes requests_per_minute or tokens_per_minute; `concurrency` (at least 1) makes the limit
+  /// fixed. Thread-safe: applied on the loop thread, which then calls `applied` (also when the
+  /// run stops first).
+  struct LimitChange {
+    std::optional<double> requests_per_minute;
+    std::optional<double> tokens_per_minute;
+    std::optional<std::size_t> concurrency;
+  };
+  void change_limits(LimitChange change, std::function<void()> applied);
+
   /// For tests and the summary: the current concurrency limit and request rate (0: none).
   std::size_t concurrency_limit() const { return concurrency_limit_seen_.load(); }
   double requests_per_minute() const { return requests_per_minute_seen_.load(); }
   /// Provider-wide pauses after 429s, and their total length.
   std::uint64_t pauses() const { return pauses_.load(); }
   std::uint64_t paused_ms() const { return paused_ms_.load(); }
+  /// Requests started and not yet finished, and requests waiting to start (for /metrics).
+  std::size_t in_flight() const { return in_flight_seen_.load(); }
+  std::size_t waiting() const { return waiting_seen_.load(); }
+  double tokens_per_minute() const { return tokens_per_minute_seen_.load(); }
 
  private:
   struct Waiting {
@@ -80,6 +102,7 @@ class RateGate {
   void recover_rate(Clock::time_point now);
   double observed_per_minute(Clock::time_point now);
   void publish();
+  std::string describe_limits() const;
 
   RateSettings settings_;
   EventLoop& loop_;
@@ -100,11 +123,16 @@ class RateGate {
   Clock::time_point last_raise_{};
   Clock::time_point last_slow_down_{};
   bool stopped_ = false;
+  bool paused_ = false;
   Clock::time_point next_pause_log_{};
   std::atomic<std::uint64_t> pauses_{0};
   std::atomic<std::uint64_t> paused_ms_{0};
   std::atomic<std::size_t> concurrency_limit_seen_{0};
   std::atomic<double> requests_per_minute_seen_{0};
+  std::atomic<double> tokens_per_minute_seen_{0};
+  std::atomic<std::size_t> in_flight_seen_{0};
+  std::atomic<std::size_t> waiting_seen_{0};
+  std::atomic<bool> paused_seen_{false};
 };
 
 }  // namespace flowbatch

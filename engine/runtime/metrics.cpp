@@ -24,6 +24,7 @@ void LatencyHistogram::record(std::chrono::nanoseconds latency) {
   const double ms = std::chrono::duration<double, std::milli>(latency).count();
   buckets_[bucket_of(ms)].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, latency.count())), std::memory_order_relaxed);
 }
 
 double LatencyHistogram::percentile_ms(double q) const {

@@ -19,13 +19,19 @@ class LatencyHistogram {
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   /// The latency below which a fraction `q` (0..1) of samples fall, in milliseconds (0 when empty).
   double percentile_ms(double q) const;
+  /// The sum of every sample, in seconds (a Prometheus histogram's _sum).
+  double sum_seconds() const { return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9; }
+
+  static constexpr std::size_t kBuckets = 96;
+  /// Samples in bucket `i` (those at most upper_ms(i) and above upper_ms(i - 1)).
+  std::uint64_t in_bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  static double upper_ms(std::size_t bucket);
 
  private:
-  static constexpr std::size_t kBuckets = 96;
   static std::size_t bucket_of(double ms);
-  static double upper_ms(std::size_t bucket);
   std::array<std::atomic<std::uint64_t>, kBuckets> buckets_{};
   std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_ns_{0};
 };
 
 /// Counters of one node. `emitted` is counted by its OutputPorts and `ended` by the ItemLedger, the
@@ -37,20 +43,28 @@ struct NodeStats {
   std::atomic<std::uint64_t> received{0};  ///< items in
   std::atomic<std::uint64_t> emitted{0};   ///< items out, all ports
   std::atomic<std::uint64_t> ended{0};     ///< items that ended here (terminal nodes)
+  std::atomic<std::uint64_t> commits{0};   ///< sinks and dead letters: commits done (data synced, state written)
+  LatencyHistogram commit_latency;         ///< ... each from being posted to done
 };
 
-/// Counters of one provider (its lane), for the summary's per-provider lines and JSON. Costs in
-/// nano-dollars (engine/cost/price.h).
+/// Counters of one provider, kept by its lane as requests end: the /metrics endpoint's labels,
+/// the summary's per-provider lines and JSON. Costs in nano-dollars (engine/cost/price.h).
 struct ProviderStats {
   std::string name;
+  std::string type;
   std::atomic<std::uint64_t> requests{0};  ///< requests completed (any outcome)
   std::atomic<std::uint64_t> items{0};     ///< items those requests carried
-  std::atomic<std::uint64_t> input_tokens{0};
+  /// Answers by HTTP status (index: the status; 0: no HTTP answer, e.g. a transport failure or
+  /// an in-process provider's answer).
+  std::array<std::atomic<std::uint64_t>, 600> by_status{};
+  std::array<std::atomic<std::uint64_t>, kAllErrorClasses.size()> errors{};  ///< failed attempts, by class
+  std::atomic<std::uint64_t> input_tokens{0};                                ///< as the provider's answers report them
   std::atomic<std::uint64_t> output_tokens{0};
   std::atomic<std::uint64_t> cached_input_tokens{0};  ///< of the input, read from the provider's prompt cache
   std::atomic<std::int64_t> cost_nano{0};             ///< what priced requests cost
   std::atomic<std::int64_t> saved_nano{0};            ///< what the response cache, packing and prompt caching saved
   std::atomic<std::uint64_t> unpriced_requests{0};    ///< answered requests of a model with no known price
+  LatencyHistogram latency;
 };
 
 /// What each item that reached a sink or dead letter cost: kept only when asked (flowbatch
@@ -91,9 +105,10 @@ class Metrics {
     return s;
   }
   const std::deque<NodeStats>& nodes() const { return nodes_; }
-  ProviderStats& add_provider(std::string name) {
+  ProviderStats& add_provider(std::string name, std::string type) {
     ProviderStats& s = providers_.emplace_back();
     s.name = std::move(name);
+    s.type = std::move(type);
     return s;
   }
   const std::deque<ProviderStats>& providers() const { return providers_; }

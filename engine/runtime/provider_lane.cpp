@@ -17,7 +17,7 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
       http_(http),
       blocking_(blocking),
       log_(log),
-      stats_(run.metrics.add_provider(provider.name)),
+      stats_(run.metrics.add_provider(provider.name, provider.type)),
       gate_(provider.settings.rate, run.loop, log),
       queue_(graph),
       limiter_(graph, provider.settings.rate.concurrency_limit),
@@ -58,10 +58,7 @@ void ProviderLane::submit(ExchangePtr exchange) {
     }
     exchange->result = std::move(exchange->dispatch.result);
     if (!refused) {
-      run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
-      run_.metrics.request_latency.record(std::chrono::nanoseconds(0));
-      stats_.requests.fetch_add(1, std::memory_order_relaxed);
-      stats_.items.fetch_add(exchange->items.size(), std::memory_order_relaxed);
+      count_request(*exchange, std::chrono::nanoseconds(0));
       charge(*exchange);
     }
     exchange->owner->complete(exchange);
@@ -207,11 +204,8 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
     run_.ledger.end(exchange->items, Ending::abandoned);
     return;
   }
-  run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
-  run_.metrics.request_latency.record(std::chrono::steady_clock::now() - exchange->started);
-  stats_.requests.fetch_add(1, std::memory_order_relaxed);
-  stats_.items.fetch_add(exchange->items.size(), std::memory_order_relaxed);
   exchange->result = read_answer(*exchange);
+  count_request(*exchange, std::chrono::steady_clock::now() - exchange->started);
   charge(*exchange);
   AttemptFeedback feedback = feedback_of(*exchange);
   if (auto why = why_stop(*exchange)) {
@@ -226,6 +220,25 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   }
   exchange->owner->complete(exchange);
   gate_.finished(std::move(feedback));  // after complete: the answer is remembered before another request starts
+}
+
+/// One request completed: the run's counters and this provider's (what /metrics labels by provider).
+void ProviderLane::count_request(const Exchange& ex, std::chrono::nanoseconds latency) {
+  run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+  run_.metrics.request_latency.record(latency);
+  stats_.requests.fetch_add(1, std::memory_order_relaxed);
+  stats_.items.fetch_add(ex.items.size(), std::memory_order_relaxed);
+  stats_.latency.record(latency);
+  const CallResult& r = ex.result;
+  const int status = ex.dispatch.kind == Dispatch::Kind::http ? ex.response.status : 0;
+  stats_.by_status[status > 0 && status < 600 ? static_cast<std::size_t>(status) : 0].fetch_add(
+      1, std::memory_order_relaxed);
+  if (r.failure)
+    stats_.errors[static_cast<std::size_t>(r.failure->error_class)].fetch_add(1, std::memory_order_relaxed);
+  stats_.input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.usage.input_tokens)),
+                                std::memory_order_relaxed);
+  stats_.output_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, r.usage.output_tokens)),
+                                 std::memory_order_relaxed);
 }
 
 CallResult ProviderLane::read_answer(Exchange& ex) {
@@ -390,10 +403,6 @@ void ProviderLane::charge(Exchange& ex) {
   m.cached_input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.cached_input_tokens)),
                                   std::memory_order_relaxed);
   m.cache_write_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.cache_write_tokens)),
-                                 std::memory_order_relaxed);
-  stats_.input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.input_tokens)),
-                                std::memory_order_relaxed);
-  stats_.output_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.output_tokens)),
                                  std::memory_order_relaxed);
   stats_.cached_input_tokens.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, u.cached_input_tokens)),
                                        std::memory_order_relaxed);

@@ -96,12 +96,12 @@ class ProviderLane {
   std::optional<Price> price_of(std::string_view model) const { return spec_.prices.find(model); }
   /// flowbatch estimate --no-calls: a request counted and priced (its usage estimated) but never sent.
   void charge_unsent(Exchange& exchange) {
-    stats_.requests.fetch_add(1, std::memory_order_relaxed);
-    stats_.items.fetch_add(exchange.items.size(), std::memory_order_relaxed);
-    run_.metrics.requests.fetch_add(1, std::memory_order_relaxed);
+    count_request(exchange, std::chrono::nanoseconds(0));
     charge(exchange);
   }
-  /// The counters the summary shows for this provider.
+  /// The run's control (pause, resume, limits) acts on the gate, where requests start.
+  RateGate& gate() { return gate_; }
+  /// The counters the summary and /metrics show for this provider.
   ProviderStats& stats() const { return stats_; }
 
  private:
@@ -121,6 +121,7 @@ class ProviderLane {
   void deliver();
   void completed(const ExchangePtr& exchange);
   CallResult read_answer(Exchange& exchange);
+  void count_request(const Exchange& exchange, std::chrono::nanoseconds latency);
   AttemptFeedback feedback_of(const Exchange& exchange) const;
   std::optional<std::string> why_stop(const Exchange& exchange);
   /// Under a cost cap: reserves the most the request can cost; false when the cap stops it (the

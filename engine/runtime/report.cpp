@@ -103,7 +103,8 @@ std::string ProgressReporter::line() const {
   if (total && rate > 0 && done < total)
     eta = short_duration(std::chrono::seconds(std::lround(static_cast<double>(total - done) / rate)));
   else if (total && done >= total) eta = "0s";
-  return fmt::format("{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}{}", progress, rate, eta,
+  return fmt::format("{}{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}{}",
+                     run_.paused() ? "PAUSED  " : "", progress, rate, eta,
                      with_commas(m.records_ok.load() + m.records_skipped.load()),
                      with_commas(static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.retry_waiting.load()))),
                      with_commas(m.records_failed.load()), cost_progress(m, run_.budget));

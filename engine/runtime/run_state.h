@@ -117,6 +117,9 @@ class RunState {
   /// Ctrl-C: sources stop reading and newly admitted chunks are dropped (not started).
   void begin_drain() { draining_ = true; }
   bool draining() const { return draining_.load(); }
+  /// Paused from the run's control API: no request starts (the progress line says so).
+  void set_paused(bool paused) { paused_ = paused; }
+  bool paused() const { return paused_.load(); }
   /// Second Ctrl-C, grace period over, or a fatal error: stop now.
   void mark_hard_stop() { hard_stopped_ = true; }
   bool hard_stopped() const { return hard_stopped_.load(); }
@@ -160,6 +163,7 @@ class RunState {
 
   std::atomic<int> sources_open_{0};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> paused_{false};
   std::atomic<bool> hard_stopped_{false};
   std::atomic<bool> fatal_{false};
   std::function<void()> stop_hook_;

@@ -20,6 +20,8 @@
 #include "engine/runtime/assembly.h"
 #include "engine/runtime/flow.h"
 #include "engine/runtime/report.h"
+#include "engine/runtime/report_html.h"
+#include "engine/runtime/run_control.h"
 #include "engine/runtime/run_state.h"
 #include "engine/runtime/signals.h"
 #include "engine/state/commit_queue.h"
@@ -103,6 +105,7 @@ class Runner {
   Runner(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options)
       : plan_(plan),
         options_(options),
+        server_(make_server(plan)),  // before the state is touched: a busy port blocks the run first
         extra_loops_(make_extra_loops(plan.pipeline.io_threads)),
         http_(all_loops(), plan.pipeline.response_memory),
         // Commits run only once nodes post them, long after run_ exists.
@@ -124,6 +127,8 @@ class Runner {
     run_.set_stop_hook([this] { hard_stop(); });
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });
+    if (server_)
+      control_.emplace(run_, plan_, assembly_.lanes(), [this] { loop_.post([this] { drain("drain requested"); }); });
   }
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
@@ -131,11 +136,14 @@ class Runner {
   /// The commit thread's jobs use the writers, which go before the session does: whatever is
   /// still queued (a run left by an exception) runs while they exist.
   ~Runner() {
+    stop_listening();
     if (session_.commits()) session_.commits()->drain();
   }
 
   RunReport run() {
     assembly_.build(flow::output_port<0>(ticker_));  // an async_node's successors attach to its port
+    if (!plan_.pipeline.report_html.empty()) html_.emplace(plan_, run_, assembly_.lanes());
+    start_listening();
     std::optional<SignalPipe> signals;
     if (options_.handle_signals) {
       signals.emplace();
@@ -167,6 +175,8 @@ class Runner {
     if (progress_) run_.console.clear_status();
     finish_nodes();
     close_state();
+    stop_listening();
+    if (html_) html_->finish(to_string(run_status(run_)));
     for (auto& l : extra_loops_) l->stop();
     loop_.stop();
     RunReport report = make_run_report(run_, plan_.pipeline.name, assembly_.lanes());
@@ -175,6 +185,39 @@ class Runner {
   }
 
  private:
+  static std::unique_ptr<ControlServer> make_server(const Plan& plan) {
+    if (plan.pipeline.listen.empty()) return nullptr;
+    try {
+      return std::make_unique<ControlServer>(plan.pipeline.listen, plan.pipeline.listen_token);
+    } catch (const std::runtime_error& e) {  // a port another run holds: nothing was touched
+      throw RunBlocked(fmt::format("pipeline.listen: {}", e.what()));
+    }
+  }
+
+  void start_listening() {
+    if (!server_) return;
+    server_->start([this](const ControlRequest& request) { return control_->handle(request); });
+    const std::string address = server_->address();
+    if (const auto file = listen_file(plan_); !file.empty()) {
+      try {
+        record_listen_address(file, address);
+      } catch (const std::exception& e) {  // flowbatch ctl then needs the address in the graph; the run goes on
+        run_.console.log(LogLevel::warn, "", fmt::format("{} (flowbatch ctl will not find the run)", e.what()));
+      }
+    }
+    run_.console.log(LogLevel::info, "", fmt::format("listening on http://{} (/metrics, /status)", address));
+  }
+
+  /// The endpoint goes before the run's state does (its handler reads it); `ctl` then finds no run.
+  void stop_listening() {
+    if (!server_) return;
+    server_->stop();
+    if (const auto file = listen_file(plan_); !file.empty()) {
+      std::error_code ignored;  // already gone: nothing to tidy
+      std::filesystem::remove(file, ignored);
+    }
+  }
+
   static std::vector<std::unique_ptr<EventLoop>> make_extra_loops(std::size_t io_threads) {
     std::vector<std::unique_ptr<EventLoop>> loops;
     for (std::size_t i = 1; i < io_threads; ++i) loops.push_back(std::make_unique<EventLoop>());
@@ -220,6 +263,7 @@ class Runner {
     }
     ticker_.gateway().try_put(Packet::tick());
     if (progress_) progress_->update();
+    if (html_) html_->tick();  // a page of some 100 KB, rewritten every report_interval_ms at most
     if (session_.store() && EventLoop::Clock::now() >= next_state_flush_) {  // discarded records, now and then
       next_state_flush_ = EventLoop::Clock::now() + std::chrono::seconds(1);
       run_.commit_discards();
@@ -264,7 +308,8 @@ class Runner {
   void drain(const std::string& why) {
     if (run_.draining()) return;
     run_.begin_drain();
-    loop_.skip_waits();  // items waiting to retry would start new requests: leave them for the resume
+    if (control_) control_->resume();  // requests held by a pause must reach the gate's exit to be let go
+    loop_.skip_waits();                // items waiting to retry would start new requests: leave them for the resume
     run_.console.log(LogLevel::warn, "",
                      fmt::format("{}: finishing in-flight items (up to {} s; press Ctrl-C again to stop now)", why,
                                  plan_.pipeline.shutdown_grace.count() / 1000));
@@ -298,7 +343,8 @@ class Runner {
 
   const Plan& plan_;
   RunOptions options_;
-  EventLoop loop_;                                       // declared before the graph: stopped only after wait_for_all()
+  std::unique_ptr<ControlServer> server_;  // stopped explicitly (stop_listening) before what it reads goes
+  EventLoop loop_;                         // declared before the graph: stopped only after wait_for_all()
   std::vector<std::unique_ptr<EventLoop>> extra_loops_;  // more I/O threads (pipeline.io_threads)
   HttpClient http_;
   StateSession session_;  // before run_, which gets its services
@@ -307,6 +353,8 @@ class Runner {
   GraphAssembly assembly_;
   Ticker ticker_;
   std::optional<ProgressReporter> progress_;
+  std::optional<RunControl> control_;                   // set when server_ is
+  std::optional<HtmlReport> html_;                      // pipeline.report_html
   bool ticker_released_ = false;                        // loop thread only
   JobQueue blocking_{plan_.pipeline.blocking_threads};  // after assembly_ (its lanes): its jobs use them
   EventLoop::Clock::time_point next_state_flush_{};

@@ -1,0 +1,51 @@
+// The HTML run report as its readers see it: rendered by a real browser (headless Chromium,
+// Debian package chromium), without network, with data in its charts.
+#include <doctest/doctest.h>
+
+#include "tests/support/fixtures.h"
+#include "tests/support/mock_server.h"
+
+using namespace flowbatch;
+using namespace flowbatch::test;
+
+TEST_CASE("the HTML report renders in headless Chromium with data in its charts") {
+  REQUIRE_MESSAGE(run_process({"sh", "-c", "command -v chromium"}).exit_code == 0,
+                  "chromium is missing: install the Debian package chromium (make deps)");
+  MockServer mock({"--latency-ms", "5"});
+  TempDir dir;
+  dir.write("graph.toml", openai_chat_graph(mock.base_url(), "max_concurrency = 4", ""));
+  dir.write("in.jsonl", make_jsonl(200));
+  const ProcessResult run = run_flowbatch(
+      {"run", "graph.toml", "--set", "pipeline.report_html=report.html", "--set", "pipeline.report_interval_ms=100"},
+      dir.path());
+  REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+
+  // No network for the browser: the page must need none. Its own profile, so runs never share one.
+  const std::vector<std::string> browser = {"chromium",
+                                            "--headless",
+                                            "--no-sandbox",
+                                            "--disable-gpu",
+                                            "--no-first-run",
+                                            "--proxy-server=127.0.0.1:9",
+                                            "--user-data-dir=" + (dir / "profile").string(),
+                                            "--enable-logging=stderr",
+                                            "--v=0"};
+  auto with = [&](const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {"timeout", "60"};
+    argv.insert(argv.end(), browser.begin(), browser.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back("file://" + (dir / "report.html").string());
+    return run_process(argv);
+  };
+  const ProcessResult dom = with({"--dump-dom"});
+  REQUIRE_MESSAGE(dom.exit_code == 0, dom.err);
+  // The browser's own DOM: the charts' lines have points, the graph's boxes are there.
+  CHECK(dom.out.find("<polyline class=\"series\" points=\"56.0,") != std::string::npos);
+  CHECK(dom.out.find("<rect") != std::string::npos);
+  CHECK(dom.err.find("Uncaught") == std::string::npos);
+
+  const ProcessResult shot =
+      with({"--hide-scrollbars", "--window-size=1100,1400", "--screenshot=" + (dir / "report.png").string()});
+  REQUIRE_MESSAGE(shot.exit_code == 0, shot.err);
+  CHECK(std::filesystem::file_size(dir / "report.png") > 20000);  // a blank page is a few KB
+}
