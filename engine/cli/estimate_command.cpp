@@ -53,7 +53,9 @@ Spread spread_of(std::vector<double> values) {
   double squares = 0;
   for (double v : values) squares += (v - s.mean) * (v - s.mean);
   s.sd = values.size() > 1 ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : 0;
-  auto at = [&](double q) { return values[static_cast<std::size_t>(q * static_cast<double>(values.size() - 1) + 0.5)]; };
+  auto at = [&](double q) {
+    return values[static_cast<std::size_t>(q * static_cast<double>(values.size() - 1) + 0.5)];
+  };
   s.p10 = at(0.1);
   s.p90 = at(0.9);
   return s;
@@ -91,8 +93,7 @@ Trial compile_trial(TypeRegistry& registry, Redactor& redactor, const EstimateCo
   options.overrides.push_back("pipeline.progress=off");
   options.outputs_under = scratch;
   CompileResult result = compile_file(command.graph, registry, redactor, options);
-  if (!result.diagnostics.items().empty())
-    std::fputs(redactor.redact(result.diagnostics.str()).c_str(), stderr);
+  if (!result.diagnostics.items().empty()) std::fputs(redactor.redact(result.diagnostics.str()).c_str(), stderr);
   Trial trial;
   if (!result.plan) return trial;
   for (const PlanNode& node : result.plan->nodes) {
@@ -111,11 +112,11 @@ Trial compile_trial(TypeRegistry& registry, Redactor& redactor, const EstimateCo
 
 /// What the sample cost and used: totals and the spread over its items.
 struct Sample {
-  std::uint64_t records = 0;   ///< records of the sample that ended
-  std::size_t items = 0;       ///< items that ended (a record may make several)
-  bool priced = true;          ///< every item's cost is known
+  std::uint64_t records = 0;  ///< records of the sample that ended
+  std::size_t items = 0;      ///< items that ended (a record may make several)
+  bool priced = true;         ///< every item's cost is known
   double cost = 0, tokens_in = 0, tokens_out = 0;
-  Spread item_cost;            ///< USD per item
+  Spread item_cost;  ///< USD per item
 };
 
 Sample read_sample(const RunReport& report) {
@@ -155,7 +156,8 @@ Estimate scale_up(const Plan& plan, const RunReport& report, const Sample& sampl
   e.cost = sample.cost * e.scale;
   // A 90% interval of the total: the mean per item ± 1.645 standard errors, for every item.
   const double items = static_cast<double>(sample.items) * e.scale;
-  const double margin = sample.items > 1 ? 1.645 * sample.item_cost.sd / std::sqrt(static_cast<double>(sample.items)) : 0;
+  const double margin =
+      sample.items > 1 ? 1.645 * sample.item_cost.sd / std::sqrt(static_cast<double>(sample.items)) : 0;
   e.cost_low = std::max(0.0, (sample.item_cost.mean - margin) * items);
   e.cost_high = (sample.item_cost.mean + margin) * items;
   e.cost_batch = e.cost * 0.5;  // both OpenAI's Batch API and Anthropic's Message Batches take half off
@@ -172,11 +174,12 @@ boost::json::object estimate_json(const Plan& plan, const Sample& sample, const 
       {"sample_records", sample.records},
       {"no_calls", no_calls},
       {"per_record",
-       boost::json::object{{"tokens_in", sample.tokens_in / static_cast<double>(std::max<std::uint64_t>(1, sample.records))},
-                           {"tokens_out", sample.tokens_out / static_cast<double>(std::max<std::uint64_t>(1, sample.records))},
-                           {"cost_usd", usd(sample.cost / static_cast<double>(std::max<std::uint64_t>(1, sample.records)))},
-                           {"cost_usd_p10", usd(sample.item_cost.p10)},
-                           {"cost_usd_p90", usd(sample.item_cost.p90)}}},
+       boost::json::object{
+           {"tokens_in", sample.tokens_in / static_cast<double>(std::max<std::uint64_t>(1, sample.records))},
+           {"tokens_out", sample.tokens_out / static_cast<double>(std::max<std::uint64_t>(1, sample.records))},
+           {"cost_usd", usd(sample.cost / static_cast<double>(std::max<std::uint64_t>(1, sample.records)))},
+           {"cost_usd_p10", usd(sample.item_cost.p10)},
+           {"cost_usd_p90", usd(sample.item_cost.p90)}}},
       {"tokens_in", e.tokens_in},
       {"tokens_out", no_calls ? boost::json::value(nullptr) : boost::json::value(e.tokens_out)},
       {"requests", e.requests},
@@ -191,17 +194,20 @@ boost::json::object estimate_json(const Plan& plan, const Sample& sample, const 
 std::string estimate_text(const Plan& plan, const Sample& sample, const Estimate& e, bool no_calls) {
   const double per_record = sample.cost / static_cast<double>(std::max<std::uint64_t>(1, sample.records));
   auto usd = [&](double v) { return sample.priced ? format_usd(from_usd(v)) : std::string("unknown"); };
-  std::string out = fmt::format("{}: {} records; estimated from {} of them{}\n", plan.pipeline.name, with_commas(e.records),
-                                with_commas(sample.records), no_calls ? ", without calling (prompts only)" : "");
-  out += fmt::format("  per record  {:.0f} tokens in{}, cost {} (10th-90th percentile {} - {})\n",
-                     sample.tokens_in / static_cast<double>(std::max<std::uint64_t>(1, sample.records)),
-                     no_calls ? ""
-                              : fmt::format(", {:.0f} out", sample.tokens_out / static_cast<double>(std::max<std::uint64_t>(
-                                                                                   1, sample.records))),
-                     usd(per_record), usd(sample.item_cost.p10), usd(sample.item_cost.p90));
-  out += fmt::format("  whole job   {} tokens in{}, {} requests\n", with_commas(static_cast<std::uint64_t>(e.tokens_in)),
-                     no_calls ? "" : fmt::format(", {} out", with_commas(static_cast<std::uint64_t>(e.tokens_out))),
-                     with_commas(static_cast<std::uint64_t>(e.requests)));
+  std::string out =
+      fmt::format("{}: {} records; estimated from {} of them{}\n", plan.pipeline.name, with_commas(e.records),
+                  with_commas(sample.records), no_calls ? ", without calling (prompts only)" : "");
+  out += fmt::format(
+      "  per record  {:.0f} tokens in{}, cost {} (10th-90th percentile {} - {})\n",
+      sample.tokens_in / static_cast<double>(std::max<std::uint64_t>(1, sample.records)),
+      no_calls ? ""
+               : fmt::format(", {:.0f} out",
+                             sample.tokens_out / static_cast<double>(std::max<std::uint64_t>(1, sample.records))),
+      usd(per_record), usd(sample.item_cost.p10), usd(sample.item_cost.p90));
+  out +=
+      fmt::format("  whole job   {} tokens in{}, {} requests\n", with_commas(static_cast<std::uint64_t>(e.tokens_in)),
+                  no_calls ? "" : fmt::format(", {} out", with_commas(static_cast<std::uint64_t>(e.tokens_out))),
+                  with_commas(static_cast<std::uint64_t>(e.requests)));
   out += fmt::format("  cost        {} (90% interval {} - {}){}; with a Batch API (half price): {}\n", usd(e.cost),
                      usd(e.cost_low), usd(e.cost_high), no_calls ? ", input only" : "", usd(e.cost_batch));
   if (!sample.priced) out += "  some model has no known price: set [providers.NAME.prices] (docs/cost.md)\n";
@@ -209,19 +215,24 @@ std::string estimate_text(const Plan& plan, const Sample& sample, const Estimate
                      short_duration(std::chrono::seconds(std::lround(e.wall_s))),
                      no_calls ? " (latency not measured)" : "");
   if (!no_calls)
-    out += "  calls with cache = true kept the sample's answers (pipeline.cache): the run will not pay for them again\n";
+    out +=
+        "  calls with cache = true kept the sample's answers (pipeline.cache): the run will not pay for them again\n";
   return out;
 }
 
 }  // namespace
 
 CLI::App* add_estimate_command(CLI::App& app, EstimateCommand& c) {
-  c.app = app.add_subcommand("estimate", "what the whole job will cost and take, from a random sample of it sent for real");
+  c.app =
+      app.add_subcommand("estimate", "what the whole job will cost and take, from a random sample of it sent for real");
   c.app->add_option("graph", c.graph, "the pipeline's TOML file")->required()->type_name("GRAPH");
   c.app->add_option("--set", c.overrides, "override a key: --set calls.c.model=gpt-4o-mini (repeatable)")
       ->allow_extra_args(false)
       ->type_name("KEY=VALUE");
-  c.app->add_option("--sample", c.sample, "about how many records to send")->capture_default_str()->check(CLI::Range(1, 1000000))->type_name("N");
+  c.app->add_option("--sample", c.sample, "about how many records to send")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000))
+      ->type_name("N");
   c.app->add_option("--seed", c.seed, "which records are picked")->capture_default_str()->type_name("N");
   c.app->add_flag("--json", c.json, "print the estimate as JSON");
   c.app->add_flag("--no-calls", c.no_calls,
@@ -260,7 +271,8 @@ int run_estimate_command(TypeRegistry& registry, const EstimateCommand& command)
     return kExitFatal;
   }
   const Estimate estimate = scale_up(plan, report, sample, trial.records);
-  if (command.json) std::printf("%s\n", boost::json::serialize(estimate_json(plan, sample, estimate, command.no_calls)).c_str());
+  if (command.json)
+    std::printf("%s\n", boost::json::serialize(estimate_json(plan, sample, estimate, command.no_calls)).c_str());
   else std::fputs(estimate_text(plan, sample, estimate, command.no_calls).c_str(), stdout);
   return kExitOk;
 }

@@ -58,8 +58,8 @@ NanoUsd cost_of(const Usage& usage, const Price& price, bool batch) {
 }
 
 NanoUsd worst_cost(std::int64_t input_tokens, std::int64_t max_output, const Price& price) {
-  const double input = std::max({price.input, or_input(price.cached_input, price.input),
-                                 or_input(price.cache_write, price.input)});
+  const double input =
+      std::max({price.input, or_input(price.cached_input, price.input), or_input(price.cache_write, price.input)});
   // Rounded up: a reservation may never be below what the request can cost.
   return static_cast<NanoUsd>(std::ceil(nano(input_tokens, input) + nano(max_output, price.output)));
 }

@@ -1,8 +1,8 @@
 #include "engine/graph/pipeline_options.h"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <boost/json/parse.hpp>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "engine/core/diagnostics.h"
-#include "engine/cost/price.h"
 #include "engine/core/run_window.h"
+#include "engine/cost/price.h"
 #include "engine/graph/node_kind.h"
 #include "engine/ratelimit/rate_settings.h"
 #include "flowbatch/provider.h"

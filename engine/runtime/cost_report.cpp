@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <boost/json/serialize.hpp>
 #include <fcntl.h>
 #include <unistd.h>
+#include <boost/json/serialize.hpp>
 
 #include <cerrno>
 #include <cmath>
@@ -55,9 +55,8 @@ std::string cost_summary(const Metrics& m, const Budget& budget) {
                          format_usd(m.saved_prompt_cache_nano.load()));
   }
   if (unpriced)
-    out += fmt::format(
-        "  cost unknown for {} requests: their model has no known price (set [providers.NAME.prices])\n",
-        with_commas(unpriced));
+    out += fmt::format("  cost unknown for {} requests: their model has no known price (set [providers.NAME.prices])\n",
+                       with_commas(unpriced));
   if (const auto cached = m.cached_input_tokens.load(); cached && m.input_tokens.load())
     out += fmt::format("  prompt cache: {} of {} input tokens read from the provider's cache ({:.1f}%)\n",
                        with_commas(cached), with_commas(m.input_tokens.load()),
@@ -118,10 +117,9 @@ boost::json::object run_summary_json(const RunState& run, const std::string& job
       {"cost_priced_usd", to_usd(m.cost_nano.load())},
       {"unpriced_requests", m.unpriced_requests.load()},
       {"cost_saved_usd", to_usd(saved_total(m))},
-      {"cost_saved",
-       boost::json::object{{"response_cache_usd", to_usd(m.saved_cache_nano.load())},
-                           {"packing_usd", to_usd(m.saved_pack_nano.load())},
-                           {"prompt_cache_usd", to_usd(m.saved_prompt_cache_nano.load())}}},
+      {"cost_saved", boost::json::object{{"response_cache_usd", to_usd(m.saved_cache_nano.load())},
+                                         {"packing_usd", to_usd(m.saved_pack_nano.load())},
+                                         {"prompt_cache_usd", to_usd(m.saved_prompt_cache_nano.load())}}},
       {"cost_total_usd", usd_or_null(budget.spent(), priced)},
       {"cost_cap_usd", budget.capped() ? boost::json::value(to_usd(budget.limits().cap)) : boost::json::value(nullptr)},
       {"providers", std::move(providers)},

@@ -21,8 +21,7 @@ std::string cost_summary(const Metrics& metrics, const Budget& budget);
 /// "  $0.1234" for the progress line, or "" when there is nothing to say.
 std::string cost_progress(const Metrics& metrics, const Budget& budget);
 /// The machine-readable run summary (docs/summary.md).
-boost::json::object run_summary_json(const RunState& run, const std::string& job_name, RunStatus status,
-                                     int exit_code);
+boost::json::object run_summary_json(const RunState& run, const std::string& job_name, RunStatus status, int exit_code);
 /// Writes it whole or not at all (a temporary file renamed over `path`). Throws naming the file.
 void write_summary_json(const std::filesystem::path& path, const boost::json::object& summary);
 

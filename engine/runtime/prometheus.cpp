@@ -155,7 +155,24 @@ void provider_metrics(Exposition& e, const std::vector<std::unique_ptr<ProviderL
     e.sample("flowbatch_tokens_total", label("provider", s.name) + "," + label("direction", "output"),
              s.output_tokens.load());
   }
-  // Cost in dollars is the cost issue's (12): its counters join here once Metrics holds them.
+  e.family("flowbatch_cached_input_tokens_total", "counter", "Input tokens read from the provider's prompt cache.");
+  for (const auto& lane : lanes)
+    e.sample("flowbatch_cached_input_tokens_total", label("provider", lane->stats().name),
+             lane->stats().cached_input_tokens.load());
+  e.family("flowbatch_cost_dollars_total", "counter",
+           "What the provider's priced requests cost, in USD (docs/cost.md); see flowbatch_unpriced_requests_total.");
+  for (const auto& lane : lanes)
+    e.sample("flowbatch_cost_dollars_total", label("provider", lane->stats().name),
+             to_usd(lane->stats().cost_nano.load()));
+  e.family("flowbatch_cost_saved_dollars_total", "counter",
+           "What the response cache, packing and prompt caching saved, in USD.");
+  for (const auto& lane : lanes)
+    e.sample("flowbatch_cost_saved_dollars_total", label("provider", lane->stats().name),
+             to_usd(lane->stats().saved_nano.load()));
+  e.family("flowbatch_unpriced_requests_total", "counter", "Answered requests of a model with no known price.");
+  for (const auto& lane : lanes)
+    e.sample("flowbatch_unpriced_requests_total", label("provider", lane->stats().name),
+             lane->stats().unpriced_requests.load());
 }
 
 void gate_metrics(Exposition& e, const std::vector<std::unique_ptr<ProviderLane>>& lanes) {

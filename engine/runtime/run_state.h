@@ -9,8 +9,8 @@
 
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
-#include "engine/cost/budget.h"
 #include "engine/core/run_window.h"
+#include "engine/cost/budget.h"
 #include "engine/io/event_loop.h"
 #include "engine/runtime/admission.h"
 #include "engine/runtime/item_ledger.h"

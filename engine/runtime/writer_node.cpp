@@ -121,19 +121,18 @@ void WriterNode::commit() {
 void WriterNode::post_commit(std::uint64_t position) {
   // Records are settled on the commit thread, after the sync: commits run in order there, so a
   // record shared with another output completes only once both have synced their items.
-  run_.commits->post(destination_,
-                     [&run = run_, writer = writer_.get(), state = run_.store, names = &run_.source_keys, name = name_,
-                      position, added = items_added_, batch = std::move(uncommitted_), stats = &stats_,
-                      posted = std::chrono::steady_clock::now()]() mutable {
-                       writer->sync();
-                       RecordRuns completed;
-                       std::vector<ItemKey> partial;
-                       batch.settle(completed, partial);
-                       state->commit(name, StateStore::Commit{position, added, &completed, &partial}, *names);
-                       stats->commits.fetch_add(1, std::memory_order_relaxed);
-                       stats->commit_latency.record(std::chrono::steady_clock::now() - posted);
-                       run.acknowledge(completed);  // queue-like sources: only now, with results and state durable
-                     });
+  run_.commits->post(destination_, [&run = run_, writer = writer_.get(), state = run_.store, names = &run_.source_keys,
+                                    name = name_, position, added = items_added_, batch = std::move(uncommitted_),
+                                    stats = &stats_, posted = std::chrono::steady_clock::now()]() mutable {
+    writer->sync();
+    RecordRuns completed;
+    std::vector<ItemKey> partial;
+    batch.settle(completed, partial);
+    state->commit(name, StateStore::Commit{position, added, &completed, &partial}, *names);
+    stats->commits.fetch_add(1, std::memory_order_relaxed);
+    stats->commit_latency.record(std::chrono::steady_clock::now() - posted);
+    run.acknowledge(completed);  // queue-like sources: only now, with results and state durable
+  });
   uncommitted_ = CommitBatch();
   items_added_ = 0;
 }

@@ -14,12 +14,12 @@ void check_call_cost(ParseContext& context, const CallCost& call) {
   const bool capped = context.pipeline.max_cost_usd > 0;
   const std::optional<Price> price = provider.prices.find(call.model);
   if (!price) {
-    const std::string why =
-        fmt::format("model \"{}\" has no known price on provider \"{}\" (type {}): {}; set [providers.{}.prices] "
-                    "\"{}\" = {{ input = ..., output = ... }} (USD per million tokens)",
-                    call.model, provider.name, provider.type,
-                    capped ? "max_cost_usd cannot bound what it cannot price" : "its cost will be reported as unknown",
-                    provider.name, call.model);
+    const std::string why = fmt::format(
+        "model \"{}\" has no known price on provider \"{}\" (type {}): {}; set [providers.{}.prices] "
+        "\"{}\" = {{ input = ..., output = ... }} (USD per million tokens)",
+        call.model, provider.name, provider.type,
+        capped ? "max_cost_usd cannot bound what it cannot price" : "its cost will be reported as unknown",
+        provider.name, call.model);
     if (capped) o.error("model", why);
     else o.warning("model", why);
     return;

@@ -43,7 +43,8 @@ TEST_CASE("the cost cap stops a run before it passes the cap, and a higher cap f
   // Answers of very different lengths: what a request costs is not known before it is answered.
   MockServer server({"--replies", "ok," + std::string(40, 'a') + "," + std::string(400, 'b')});
   TempDir dir;
-  dir.write("in.jsonl", lines(200, [](int i) { return fmt::format(R"({{"id":"t{}","text":"ticket number {}"}})", i, i); }));
+  dir.write("in.jsonl",
+            lines(200, [](int i) { return fmt::format(R"({{"id":"t{}","text":"ticket number {}"}})", i, i); }));
   ChatGraph k;
   k.base_url = server.base_url();
   k.provider += std::string("\n") + kDearPrices;
@@ -68,7 +69,8 @@ TEST_CASE("the cost cap stops a run before it passes the cap, and a higher cap f
     const auto output = tokens_of(r.at("output").as_string().size());
     paid += static_cast<double>(input) * 1e-3 + static_cast<double>(output) * 2e-3;
     CHECK(r.at("usage").at("input_tokens").to_number<std::int64_t>() == input);
-    CHECK(number(r.at("cost_usd")) == doctest::Approx(static_cast<double>(input) * 1e-3 + static_cast<double>(output) * 2e-3));
+    CHECK(number(r.at("cost_usd")) ==
+          doctest::Approx(static_cast<double>(input) * 1e-3 + static_cast<double>(output) * 2e-3));
   }
   CHECK(paid <= 8.0);
   CHECK(server.stats().at("requests").to_number<std::int64_t>() == static_cast<std::int64_t>(out.size()));
@@ -86,8 +88,7 @@ TEST_CASE("the cost cap stops a run before it passes the cap, and a higher cap f
   CHECK(all.size() == 200);
   CHECK(count_ids(all).size() == 200);
   CHECK(server.stats().at("requests").to_number<std::int64_t>() == 200);  // nothing paid twice
-  CHECK(number(summary_of(dir).at("cost_total_usd")) ==
-        doctest::Approx(paid + number(summary_of(dir).at("cost_usd"))));
+  CHECK(number(summary_of(dir).at("cost_total_usd")) == doctest::Approx(paid + number(summary_of(dir).at("cost_usd"))));
 }
 
 TEST_CASE("every field of the run summary JSON is documented in docs/summary.md, and every documented one is there") {
@@ -111,7 +112,8 @@ prices = { "m" = { input = 0.15, output = 0.6 } })";
     documented.insert((*it)[1]);
   std::set<std::string> present;
   for (const auto& [key, value] : summary) present.insert(std::string(key));
-  for (const auto& [key, value] : summary.at("cost_saved").as_object()) present.insert("cost_saved." + std::string(key));
+  for (const auto& [key, value] : summary.at("cost_saved").as_object())
+    present.insert("cost_saved." + std::string(key));
   for (const auto& [key, value] : summary.at("providers").at("p").as_object())
     present.insert("providers.NAME." + std::string(key));
   for (const auto& field : present) CHECK_MESSAGE(documented.count(field), field, " is not documented");
@@ -174,7 +176,8 @@ TEST_CASE("Anthropic's prompt cache: a long shared system prompt is marked, writ
   k.type = "anthropic";
   k.base_url = server.base_url();
   k.system = std::string(6000, 's');  // about 1,500 tokens: long enough to be cached
-  k.provider = "max_concurrency = 1\nprices = { \"m\" = { input = 3, cache_write = 3.75, cached_input = 0.3, output = 15 } }";
+  k.provider =
+      "max_concurrency = 1\nprices = { \"m\" = { input = 3, cache_write = 3.75, cached_input = 0.3, output = 15 } }";
   k.call = "max_tokens = 50";
   dir.write("graph.toml", k.toml());
   REQUIRE(run_flowbatch({"run", "graph.toml"}, dir.path()).exit_code == 0);
@@ -212,7 +215,8 @@ TEST_CASE("OpenAI's automatic prompt cache: a shared prefix of 1,024 tokens or m
 TEST_CASE("per-item usage and cost add up to the run's, for packed requests too") {
   MockServer server;
   TempDir dir;
-  dir.write("in.jsonl", lines(60, [](int i) { return fmt::format(R"({{"id":"t{}","text":"ticket {}"}})", i, i * 7919); }));
+  dir.write("in.jsonl",
+            lines(60, [](int i) { return fmt::format(R"({{"id":"t{}","text":"ticket {}"}})", i, i * 7919); }));
   ChatGraph k;
   k.base_url = server.base_url();
   k.provider += std::string("\n") + kDearPrices;
@@ -236,10 +240,12 @@ TEST_CASE("per-item usage and cost add up to the run's, for packed requests too"
   CHECK(s.at("requests").to_number<std::uint64_t>() < 60);  // packed
 }
 
-TEST_CASE("estimate sends a sample for real, writes none of the graph's outputs, and the run does not pay for it again") {
+TEST_CASE(
+    "estimate sends a sample for real, writes none of the graph's outputs, and the run does not pay for it again") {
   MockServer server({"--replies", "ok," + std::string(40, 'a') + "," + std::string(120, 'b')});
   TempDir dir;
-  dir.write("in.jsonl", lines(400, [](int i) { return fmt::format(R"({{"id":"t{}","text":"ticket {}"}})", i, i * 31); }));
+  dir.write("in.jsonl",
+            lines(400, [](int i) { return fmt::format(R"({{"id":"t{}","text":"ticket {}"}})", i, i * 31); }));
   ChatGraph k;
   k.base_url = server.base_url();
   k.provider += "\nprices = { \"m\" = { input = 2, output = 8 } }";
@@ -259,7 +265,8 @@ TEST_CASE("estimate sends a sample for real, writes none of the graph's outputs,
 
   REQUIRE(run_flowbatch({"run", "graph.toml"}, dir.path()).exit_code == 0);
   CHECK(server.stats().at("requests").to_number<std::int64_t>() == 400);  // the sample was not paid twice
-  const double actual = number(summary_of(dir).at("cost_usd")) + number(summary_of(dir).at("cost_saved").at("response_cache_usd"));
+  const double actual =
+      number(summary_of(dir).at("cost_usd")) + number(summary_of(dir).at("cost_saved").at("response_cache_usd"));
   CHECK(number(e.at("cost_usd")) == doctest::Approx(actual).epsilon(0.25));
   CHECK(number(e.at("cost_usd_low")) <= number(e.at("cost_usd")));
   CHECK(number(e.at("cost_usd_high")) >= number(e.at("cost_usd")));

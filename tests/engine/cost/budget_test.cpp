@@ -28,7 +28,8 @@ TEST_CASE("whatever requests really cost, below their worst case, spending never
   int refused = 0;
   for (int i = 0; i < 10'000; ++i) {
     const NanoUsd worst = 1000 + static_cast<NanoUsd>(rng() % 9000);
-    if (b.reserve(worst)) in_flight.emplace_back(worst, static_cast<NanoUsd>(rng() % static_cast<std::uint64_t>(worst + 1)));
+    if (b.reserve(worst))
+      in_flight.emplace_back(worst, static_cast<NanoUsd>(rng() % static_cast<std::uint64_t>(worst + 1)));
     else ++refused;
     if (!in_flight.empty() && rng() % 2) {  // answers come back in any order
       const std::size_t k = rng() % in_flight.size();

@@ -47,10 +47,11 @@ TEST_CASE("a model's price is found by its name, a dated snapshot of it, or \"*\
 TEST_CASE("the graph's prices come before the shipped ones, whole models at a time") {
   PriceList shipped = parse(R"({"gpt-4o-mini": {"input": 0.15, "output": 0.6, "max_output": 16384},
                                 "gpt-4o": {"input": 2.5, "output": 10}})");
-  shipped.override_with(parse(R"({"gpt-4o-mini": {"input": 0.1, "output": 0.5}, "local-*": {"input": 0, "output": 0}})"));
+  shipped.override_with(
+      parse(R"({"gpt-4o-mini": {"input": 0.1, "output": 0.5}, "local-*": {"input": 0, "output": 0}})"));
   CHECK(shipped.find("gpt-4o-mini")->input == 0.1);
   CHECK(shipped.find("gpt-4o-mini")->max_output == 0);  // the graph's entry replaces the shipped one whole
-  CHECK(shipped.find("gpt-4o")->output == 10);           // what the graph does not name keeps its price
+  CHECK(shipped.find("gpt-4o")->output == 10);          // what the graph does not name keeps its price
   CHECK(shipped.find("gpt-4o-mini-2024-07-18")->input == 0.1);
 
   PriceList with_star = parse(R"({"gpt-4o": {"input": 2.5, "output": 10}})");
@@ -59,7 +60,8 @@ TEST_CASE("the graph's prices come before the shipped ones, whole models at a ti
 }
 
 TEST_CASE("a request's cost prices cached reads, cache writes and output apart, in nano-dollars") {
-  const Price p = parse(R"({"m": {"input": 3, "cached_input": 0.3, "cache_write": 3.75, "output": 15}})").find("m").value();
+  const Price p =
+      parse(R"({"m": {"input": 3, "cached_input": 0.3, "cache_write": 3.75, "output": 15}})").find("m").value();
   CHECK(cost_of(usage(1'000'000, 0), p) == from_usd(3));
   CHECK(cost_of(usage(0, 1'000'000), p) == from_usd(15));
   // 1,000 tokens: 200 plain, 500 read from the cache, 300 written to it; 100 out.
@@ -72,7 +74,8 @@ TEST_CASE("a request's cost prices cached reads, cache writes and output apart, 
 }
 
 TEST_CASE("the worst case of a request is never below what it can cost") {
-  const Price p = parse(R"({"m": {"input": 0.15, "cached_input": 0.075, "cache_write": 0.2, "output": 0.6}})").find("m").value();
+  const Price p =
+      parse(R"({"m": {"input": 0.15, "cached_input": 0.075, "cache_write": 0.2, "output": 0.6}})").find("m").value();
   const NanoUsd worst = worst_cost(1000, 200, p);
   CHECK(worst >= cost_of(usage(1000, 200), p));
   CHECK(worst >= cost_of(usage(1000, 200, 0, 1000), p));  // all of it written to the cache: the dearest input
