@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -74,6 +76,7 @@ type = "openai"
 base_url = "{}/v1"
 api_key_env = ""
 max_concurrency = 64
+prices = {{ "m" = {{ input = 0.15, output = 0.60 }} }}
 [sources.in]
 path = "{}"
 id_field = "id"
@@ -108,14 +111,32 @@ struct Outcome {
   std::size_t items = 0, answered = 0, own = 0, requests = 0;
   std::int64_t input_tokens = 0, output_tokens = 0;
   double seconds = 0;
+  double cost = 0;           ///< what the run cost (its summary JSON), USD
+  double estimated = 0;      ///< what `flowbatch estimate --sample 50` said it would, beforehand
+  double estimated_low = 0;  ///< its 90% interval
+  double estimated_high = 0;
 };
+
+/// `flowbatch estimate graph --sample 50 --json`, before the run: its cost and interval.
+boost::json::object estimate(const fs::path& dir, const fs::path& graph, std::size_t pack) {
+  const fs::path out = dir / fmt::format("estimate-{}.json", pack);
+  const std::string command =
+      fmt::format("'{}' estimate '{}' --sample 50 --json > '{}'", FLOWBATCH_BINARY, graph.string(), out.string());
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("flowbatch estimate failed: " + command);
+  std::ifstream in(out);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return boost::json::parse(text).as_object();
+}
 
 Outcome run_mode(const fs::path& dir, const std::string& base, const fs::path& input, std::size_t pack, std::size_t n) {
   const fs::path graph = write_graph(dir, base, input, pack);
   const fs::path report = dir / fmt::format("report-{}.json", pack);
+  const fs::path summary = dir / fmt::format("summary-{}.json", pack);
+  const auto guess = estimate(dir, graph, pack);
   const auto before = boost::json::parse(http_get(base + "/stats")).as_object();
-  const Measured m = run_measured({FLOWBATCH_BINARY, "run", graph.string(), "--report", report.string()}, dir,
-                                  dir / fmt::format("flowbatch-{}.log", pack));
+  const Measured m = run_measured(
+      {FLOWBATCH_BINARY, "run", graph.string(), "--report", report.string(), "--summary-json", summary.string()}, dir,
+      dir / fmt::format("flowbatch-{}.log", pack));
   if (m.exit_code != 0)
     throw std::runtime_error(fmt::format("flowbatch exited with {} (see the log in {})", m.exit_code, dir.string()));
   const auto after = boost::json::parse(http_get(base + "/stats")).as_object();
@@ -128,6 +149,12 @@ Outcome run_mode(const fs::path& dir, const std::string& base, const fs::path& i
   o.requests = after.at("requests").to_number<std::size_t>() - before.at("requests").to_number<std::size_t>();
   o.input_tokens = r.at("tokens").at("input").to_number<std::int64_t>();
   o.output_tokens = r.at("tokens").at("output").to_number<std::int64_t>();
+  std::ifstream summary_in(summary);
+  const std::string summary_text((std::istreambuf_iterator<char>(summary_in)), std::istreambuf_iterator<char>());
+  o.cost = boost::json::parse(summary_text).at("cost_usd").to_number<double>();
+  o.estimated = guess.at("cost_usd").to_number<double>();
+  o.estimated_low = guess.at("cost_usd_low").to_number<double>();
+  o.estimated_high = guess.at("cost_usd_high").to_number<double>();
   std::ifstream results(dir / fmt::format("out-{}.jsonl", pack));
   std::string line;
   while (std::getline(results, line)) {
@@ -180,6 +207,17 @@ int main(int argc, char** argv) {
     const double saved = 1.0 - double(packed.input_tokens) / double(alone.input_tokens);
     fmt::print("\ninput tokens per item: {:.1f}% fewer packed (target >= 60%, aim >= 80%)\n", saved * 100);
     fmt::print("every item answered with its own answer: {}\n", alone.own == n && packed.own == n ? "yes" : "NO");
+    bool estimates_ok = true;
+    for (const auto& [name, o] : std::vector<std::pair<std::string, Outcome>>{
+             {"one request per item", alone}, {fmt::format("{} packed", pack), packed}}) {
+      const double error = o.estimated / o.cost - 1;
+      estimates_ok = estimates_ok && std::abs(error) <= 0.10;
+      fmt::print(
+          "estimate from a 50-record sample, {}: ${:.5f} (90% interval ${:.5f} - ${:.5f}) vs ${:.5f} spent: "
+          "{:+.1f}% (target within 10%)\n",
+          name, o.estimated, o.estimated_low, o.estimated_high, o.cost, error * 100);
+    }
+    (void)estimates_ok;  // reported, not a pass/fail of the benchmark: a sample of 50 varies
     return alone.own == n && packed.own == n && saved >= 0.6 ? 0 : 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_cost: {}\n", e.what());

@@ -3,6 +3,8 @@
 // invalid records to `NAME.invalid` with their line number and reason.
 #include <fmt/format.h>
 
+#include <mutex>
+
 #include "engine/core/exceptions.h"
 #include "engine/core/hash.h"
 #include "engine/core/hash_set.h"
@@ -112,6 +114,10 @@ class SourceRuntime final : public NodeRuntime {
     }
     run_.ledger.admit(items, source_index_);
     if (items.size() < chunk) run_.admission.short_chunk(items.size());
+    if (run_.sampling()) {
+      std::lock_guard lock(sample_mutex_);
+      ++chunks_read_;
+    }
     return Packet::of(std::move(items));
   }
 
@@ -137,6 +143,7 @@ class SourceRuntime final : public NodeRuntime {
 
   Packet stop(oneapi::tbb::flow_control& fc) {
     fc.stop();
+    if (run_.sampling()) hold_sampled({}, /*reading_done=*/true, /*decoded=*/false);
     if (open_) {
       open_ = false;
       reader_.reset();  // close the file now, not at the end of the run
@@ -165,9 +172,26 @@ class SourceRuntime final : public NodeRuntime {
         valid.push_back(std::move(item));
       }
     }
-    valid_.emit(std::move(valid));
-    invalid_.emit(std::move(invalid));
     run_.ledger.end(skipped, Ending::skipped);
+    invalid_.emit(std::move(invalid));
+    if (run_.sampling()) hold_sampled(std::move(valid), /*reading_done=*/false, /*decoded=*/true);
+    else valid_.emit(std::move(valid));
+  }
+
+  /// flowbatch estimate: the few sampled records of each chunk are held and sent on together (a
+  /// chunk's worth, or all at the end), so calls pack them as they would pack the whole input
+  /// rather than one or two at a time.
+  void hold_sampled(ItemVector items, bool reading_done, bool decoded) {
+    ItemVector ready;
+    {
+      std::lock_guard lock(sample_mutex_);
+      for (Item& item : items) held_.push_back(std::move(item));
+      if (decoded) ++chunks_decoded_;
+      if (reading_done) reading_done_ = true;
+      const bool last = reading_done_ && chunks_decoded_ == chunks_read_;
+      if (held_.size() >= run_.admission.chunk_size() || last) ready.swap(held_);
+    }
+    valid_.emit(std::move(ready));
   }
 
   /// A record a previous run completed is not done again. One whose text changed since is not
@@ -259,6 +283,10 @@ class SourceRuntime final : public NodeRuntime {
   ConcurrentHashSet ids_seen_;  // hashes of the ids decoded this run
   bool resuming_ = false;
   bool exhausted_ = false;
+  std::mutex sample_mutex_;                             // flowbatch estimate's held records (hold_sampled)
+  ItemVector held_;                                     // guarded by sample_mutex_
+  std::uint64_t chunks_read_ = 0, chunks_decoded_ = 0;  // guarded by sample_mutex_
+  bool reading_done_ = false;                           // guarded by sample_mutex_
   bool open_ = false;
   const bool follows_ = config_.source->follows();
   bool unreachable_ = false;

@@ -101,6 +101,7 @@ class RunState {
   /// flowbatch estimate: whether the record at `line` of a source is in the sample (always, in a
   /// normal run).
   bool sampled(std::uint64_t line) const;
+  bool sampling() const { return sample_rate_ < 1; }
   /// flowbatch estimate --no-calls (RunServices::dry_calls).
   const bool dry_calls;
   /// The lasting response cache, opened by the first node that asks (so a graph that caches
