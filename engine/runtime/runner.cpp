@@ -273,10 +273,12 @@ class Runner {
         assembly_.tick_period(), [this] { tick(); }, [this] { release_ticker(); });
   }
 
-  /// What the job has spent, kept in the state now and then (and at the end), so a resumed run's
-  /// cost cap counts it: a kill -9 forgets at most the last second's spending.
+  /// What the job has spent, kept in the state now and then (and exactly at the end), so a resumed
+  /// run's cost cap counts it. While running, the requests in flight count as spent: after a kill -9
+  /// their answers are lost but the provider may have billed them, so the cap must not forget them.
+  /// What such a kill can still forget: answers in the last second since the previous record.
   void record_spending() {
-    const NanoUsd spent = run_.budget.spent();
+    const NanoUsd spent = run_.budget.spent() + run_.budget.reserved();
     if (spent == recorded_spending_) return;
     recorded_spending_ = spent;
     session_.commits()->post("the job's spending", [store = session_.store(), spent] {
