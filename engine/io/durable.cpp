@@ -63,4 +63,28 @@ void rename_durably(const std::filesystem::path& from, const std::filesystem::pa
   if (folder_of(from) != folder_of(to)) sync_folder(folder_of(from));
 }
 
+void write_file_atomically(const std::filesystem::path& file, std::string_view text, bool durable) {
+  if (!file.parent_path().empty()) {
+    if (durable) create_folders_durably(file.parent_path());
+    else std::filesystem::create_directories(file.parent_path());
+  }
+  const std::filesystem::path temporary = file.string() + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw_file_error("cannot write " + temporary.string(), errno);
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      throw_file_error("cannot write " + temporary.string(), error);
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if ((durable && ::fsync(fd) != 0) || ::close(fd) != 0) throw_file_error("cannot write " + temporary.string(), errno);
+  if (durable) rename_durably(temporary, file);
+  else std::filesystem::rename(temporary, file);
+}
+
 }  // namespace flowbatch

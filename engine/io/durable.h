@@ -21,4 +21,10 @@ void create_folders_durably(const std::filesystem::path& folder);
 /// rename(2), then syncs the folder(s) involved.
 void rename_durably(const std::filesystem::path& from, const std::filesystem::path& to);
 
+/// Replaces `file` with `text` whole or not at all: written to `file`.tmp (mode 0600, as every file
+/// flowbatch writes; its folder created), then renamed over it. `durable`: synced, so the new text
+/// survives a power cut (a summary); else only atomic (a report rewritten every few seconds, where
+/// an fsync on the I/O thread would cost more than a lost copy). Throws naming the file.
+void write_file_atomically(const std::filesystem::path& file, std::string_view text, bool durable);
+
 }  // namespace flowbatch

@@ -128,26 +128,7 @@ boost::json::object run_summary_json(const RunState& run, const std::string& job
 }
 
 void write_summary_json(const std::filesystem::path& path, const boost::json::object& summary) {
-  if (!path.parent_path().empty()) create_folders_durably(path.parent_path());
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  // 0600, as every file flowbatch writes: a summary names the pipeline and its costs.
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) throw_file_error("cannot write the run summary " + temporary.string(), errno);
-  const std::string text = boost::json::serialize(summary) + "\n";
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int error = errno;
-      ::close(fd);
-      throw_file_error("cannot write the run summary " + temporary.string(), error);
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    throw_file_error("cannot write the run summary " + temporary.string(), errno);
-  rename_durably(temporary, path);
+  write_file_atomically(path, boost::json::serialize(summary) + "\n", /*durable=*/true);
 }
 
 }  // namespace flowbatch

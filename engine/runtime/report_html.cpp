@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <ctime>
-#include <fstream>
 
+#include "engine/io/durable.h"
 #include "engine/runtime/provider_lane.h"
 #include "engine/runtime/report.h"
 #include "engine/runtime/report_svg.h"
@@ -104,15 +104,8 @@ HtmlReport::Sample HtmlReport::take_sample() const {
 
 void HtmlReport::write(std::string_view status) {
   const std::filesystem::path& file = plan_.pipeline.report_html;
-  const std::filesystem::path partial = file.string() + ".partial";
   try {
-    std::filesystem::create_directories(file.parent_path());
-    {
-      std::ofstream out(partial, std::ios::trunc | std::ios::binary);
-      out << run_.redactor.redact(page(status));
-      if (!out.flush()) throw std::runtime_error("the disk refused it");
-    }
-    std::filesystem::rename(partial, file);
+    write_file_atomically(file, run_.redactor.redact(page(status)), /*durable=*/false);
   } catch (const std::exception& e) {  // a report is for people: it never stops a run
     run_.console.log(LogLevel::warn, "", fmt::format("cannot write the report {}: {}", file.string(), e.what()));
   }

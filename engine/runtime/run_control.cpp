@@ -4,9 +4,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include <fstream>
 #include <future>
 
+#include "engine/io/durable.h"
 #include "engine/runtime/prometheus.h"
 #include "engine/runtime/provider_lane.h"
 #include "engine/runtime/report.h"
@@ -152,13 +152,7 @@ std::filesystem::path listen_file(const Plan& plan) {
 }
 
 void record_listen_address(const std::filesystem::path& file, const std::string& address) {
-  const std::filesystem::path partial = file.string() + ".partial";
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    out << address << "\n";
-    if (!out.flush()) throw std::runtime_error(fmt::format("cannot write {}", partial.string()));
-  }
-  std::filesystem::rename(partial, file);
+  write_file_atomically(file, address + "\n", /*durable=*/false);
 }
 
 }  // namespace flowbatch

@@ -35,6 +35,11 @@ std::string lines(int n, F line) {
   return text;
 }
 
+/// `n` short records {"id": "t<i>", "text": "x<i>"}.
+std::string tickets(int n) {
+  return lines(n, [](int i) { return fmt::format(R"({{"id":"t{}","text":"x{}"}})", i, i); });
+}
+
 std::int64_t tokens_of(std::size_t chars) { return static_cast<std::int64_t>((chars + 3) / 4); }
 
 }  // namespace
@@ -94,7 +99,7 @@ TEST_CASE("the cost cap stops a run before it passes the cap, and a higher cap f
 TEST_CASE("every field of the run summary JSON is documented in docs/summary.md, and every documented one is there") {
   MockServer server;
   TempDir dir;
-  dir.write("in.jsonl", lines(5, [](int i) { return fmt::format(R"({{"id":"t{}","text":"x{}"}})", i, i); }));
+  dir.write("in.jsonl", tickets(5));
   ChatGraph k;
   k.base_url = server.base_url();
   k.provider += R"(
@@ -131,7 +136,7 @@ prices = { "m" = { input = 0.15, output = 0.6 } })";
 TEST_CASE("a model with no known price: validate warns, the cost is unknown (never 0), and a cap refuses it") {
   MockServer server;
   TempDir dir;
-  dir.write("in.jsonl", lines(3, [](int i) { return fmt::format(R"({{"id":"t{}","text":"x{}"}})", i, i); }));
+  dir.write("in.jsonl", tickets(3));
   ChatGraph k;
   k.base_url = server.base_url();
   dir.write("graph.toml", k.toml());
@@ -155,7 +160,7 @@ TEST_CASE("a model with no known price: validate warns, the cost is unknown (nev
 TEST_CASE("a shipped price: gpt-4o-mini is priced without any price in the graph") {
   MockServer server;
   TempDir dir;
-  dir.write("in.jsonl", lines(4, [](int i) { return fmt::format(R"({{"id":"t{}","text":"x{}"}})", i, i); }));
+  dir.write("in.jsonl", tickets(4));
   ChatGraph k;
   k.base_url = server.base_url();
   std::string text = k.toml();
@@ -171,7 +176,7 @@ TEST_CASE("a shipped price: gpt-4o-mini is priced without any price in the graph
 TEST_CASE("Anthropic's prompt cache: a long shared system prompt is marked, written once and read after") {
   MockServer server;
   TempDir dir;
-  dir.write("in.jsonl", lines(20, [](int i) { return fmt::format(R"({{"id":"t{}","text":"x{}"}})", i, i); }));
+  dir.write("in.jsonl", tickets(20));
   ChatGraph k;
   k.type = "anthropic";
   k.base_url = server.base_url();
@@ -198,7 +203,7 @@ TEST_CASE("Anthropic's prompt cache: a long shared system prompt is marked, writ
 TEST_CASE("OpenAI's automatic prompt cache: a shared prefix of 1,024 tokens or more is counted at its price") {
   MockServer server;
   TempDir dir;
-  dir.write("in.jsonl", lines(10, [](int i) { return fmt::format(R"({{"id":"t{}","text":"x{}"}})", i, i); }));
+  dir.write("in.jsonl", tickets(10));
   ChatGraph k;
   k.base_url = server.base_url();
   k.system = std::string(6000, 's');

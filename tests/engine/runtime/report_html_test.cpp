@@ -62,5 +62,5 @@ TEST_CASE("the HTML report is rewritten whole while the run goes and is final at
   CHECK(html.find("<link") == std::string::npos);
   CHECK(html.find(kKey) == std::string::npos);
   CHECK(html.find(">c<") != std::string::npos);  // the graph's nodes, by name
-  CHECK_FALSE(std::filesystem::exists(dir / "out/report.html.partial"));
+  CHECK_FALSE(std::filesystem::exists(dir / "out/report.html.tmp"));
 }
