@@ -10,38 +10,38 @@
 namespace flowbatch::mock {
 namespace {
 
-ApiReply invalid(std::string_view message) { return invalid_request(ApiFlavor::anthropic, message); }
+ApiReply invalid_anthropic(std::string_view message) { return invalid_request(ApiFlavor::anthropic, message); }
 
 }  // namespace
 
 RouteOutcome prepare_anthropic_messages(const ApiRequest& request, const RouteContext& context) {
-  if (!request.header("anthropic-version")) return invalid("anthropic-version: header is required");
+  if (!request.header("anthropic-version")) return invalid_anthropic("anthropic-version: header is required");
 
   auto parsed = parse_json_object(request.body);
-  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid(*problem);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid_anthropic(*problem);
   const auto& body = std::get<boost::json::object>(parsed);
 
   const auto* model = body.if_contains("model");
-  if (!model || !model->is_string()) return invalid("model: field required (a string)");
+  if (!model || !model->is_string()) return invalid_anthropic("model: field required (a string)");
 
   auto max_tokens = read_optional_integer(body, "max_tokens", 1);
-  if (auto* problem = std::get_if<std::string>(&max_tokens)) return invalid(*problem);
+  if (auto* problem = std::get_if<std::string>(&max_tokens)) return invalid_anthropic(*problem);
   const auto limit = std::get<std::optional<std::int64_t>>(max_tokens);
-  if (!limit) return invalid("max_tokens: field required");
+  if (!limit) return invalid_anthropic("max_tokens: field required");
 
   std::size_t system_chars = 0;
   if (const auto* system = body.if_contains("system"); system && !system->is_null()) {
     const auto text = text_of_content(*system);
-    if (!text) return invalid("system: must be a string or an array of text blocks");
+    if (!text) return invalid_anthropic("system: must be a string or an array of text blocks");
     system_chars = text->size();
   }
 
   auto messages = read_messages(body.if_contains("messages"), {"user", "assistant"});
-  if (auto* problem = std::get_if<std::string>(&messages)) return invalid(*problem);
+  if (auto* problem = std::get_if<std::string>(&messages)) return invalid_anthropic(*problem);
   const auto& conversation = std::get<Conversation>(messages);
   const std::size_t prompt_chars = conversation.content_chars + system_chars;
   if (static_cast<std::int64_t>(prompt_chars) > context.options.max_prompt_chars)
-    return invalid(prompt_too_long_message(prompt_chars, context.options.max_prompt_chars));
+    return invalid_anthropic(prompt_too_long_message(prompt_chars, context.options.max_prompt_chars));
 
   std::optional<MockReply> packed = make_packed_reply(conversation, context.options, context.request_hash, limit);
   const MockReply reply =

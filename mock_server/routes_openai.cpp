@@ -12,7 +12,7 @@
 namespace flowbatch::mock {
 namespace {
 
-ApiReply invalid(std::string_view message, std::optional<std::string_view> param = std::nullopt) {
+ApiReply invalid_openai(std::string_view message, std::optional<std::string_view> param = std::nullopt) {
   return invalid_request(ApiFlavor::openai, message, param);
 }
 
@@ -45,14 +45,14 @@ std::string prompt_too_long_message(std::size_t chars, std::int64_t max_chars) {
 
 RouteOutcome prepare_openai_chat(const ApiRequest& request, const RouteContext& context) {
   auto parsed = parse_json_object(request.body);
-  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid(*problem);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid_openai(*problem);
   const auto& body = std::get<boost::json::object>(parsed);
 
   const auto* model = body.if_contains("model");
-  if (!model || !model->is_string()) return invalid("you must provide a model parameter (a string)", "model");
+  if (!model || !model->is_string()) return invalid_openai("you must provide a model parameter (a string)", "model");
 
   auto messages = read_messages(body.if_contains("messages"), {});
-  if (auto* problem = std::get_if<std::string>(&messages)) return invalid(*problem, "messages");
+  if (auto* problem = std::get_if<std::string>(&messages)) return invalid_openai(*problem, "messages");
   const auto& conversation = std::get<Conversation>(messages);
   if (static_cast<std::int64_t>(conversation.content_chars) > context.options.max_prompt_chars)
     return openai_error(400, prompt_too_long_message(conversation.content_chars, context.options.max_prompt_chars),
@@ -62,11 +62,11 @@ RouteOutcome prepare_openai_chat(const ApiRequest& request, const RouteContext& 
   std::optional<std::int64_t> max_tokens;
   for (std::string_view key : {"max_tokens", "max_completion_tokens"}) {
     auto value = read_optional_integer(body, key, 1);
-    if (auto* problem = std::get_if<std::string>(&value)) return invalid(*problem, key);
+    if (auto* problem = std::get_if<std::string>(&value)) return invalid_openai(*problem, key);
     if (auto given = std::get<std::optional<std::int64_t>>(value)) max_tokens = given;
   }
   auto json_mode = read_json_mode(body);
-  if (auto* problem = std::get_if<std::string>(&json_mode)) return invalid(*problem, "response_format");
+  if (auto* problem = std::get_if<std::string>(&json_mode)) return invalid_openai(*problem, "response_format");
 
   std::optional<MockReply> packed = make_packed_reply(conversation, context.options, context.request_hash, max_tokens);
   const MockReply reply =
@@ -97,11 +97,11 @@ RouteOutcome prepare_openai_chat(const ApiRequest& request, const RouteContext& 
 
 RouteOutcome prepare_openai_embeddings(const ApiRequest& request, const RouteContext& context) {
   auto parsed = parse_json_object(request.body);
-  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid(*problem);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return invalid_openai(*problem);
   const auto& body = std::get<boost::json::object>(parsed);
 
   const auto* model = body.if_contains("model");
-  if (!model || !model->is_string()) return invalid("you must provide a model parameter (a string)", "model");
+  if (!model || !model->is_string()) return invalid_openai("you must provide a model parameter (a string)", "model");
 
   std::vector<std::string_view> inputs;
   const auto* input = body.if_contains("input");
@@ -109,15 +109,15 @@ RouteOutcome prepare_openai_embeddings(const ApiRequest& request, const RouteCon
     inputs.push_back(input->get_string());
   } else if (input && input->is_array() && !input->get_array().empty()) {
     for (const auto& element : input->get_array()) {
-      if (!element.is_string()) return invalid("input must be a string or an array of strings", "input");
+      if (!element.is_string()) return invalid_openai("input must be a string or an array of strings", "input");
       inputs.push_back(element.get_string());
     }
   } else {
-    return invalid("input must be a string or a non-empty array of strings", "input");
+    return invalid_openai("input must be a string or a non-empty array of strings", "input");
   }
   std::size_t chars = 0;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    if (is_blank(inputs[i])) return invalid(fmt::format("input[{}] must not be empty", i), "input");
+    if (is_blank(inputs[i])) return invalid_openai(fmt::format("input[{}] must not be empty", i), "input");
     chars += inputs[i].size();
   }
   if (static_cast<std::int64_t>(chars) > context.options.max_prompt_chars)

@@ -116,7 +116,7 @@ class BatchRuntime final : public NodeRuntime {
   flow::function_node<Packet, flow::continue_msg> node_;
 };
 
-std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+std::unique_ptr<NodeConfig> parse_batch(ParseContext& ctx) {
   Options& o = ctx.options;
   auto config = std::make_unique<BatchConfig>();
   const std::int64_t max_items = o.integer("max_items");
@@ -149,7 +149,7 @@ NodeKind batch_kind() {
   };
   k.outputs = {{"", PortKind::items}};
   k.accepts = {PortKind::items};
-  k.parse = parse;
+  k.parse = parse_batch;
   k.build = [](const NodeConfig& config, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     return std::make_unique<BatchRuntime>(static_cast<const BatchConfig&>(config), context);
   };

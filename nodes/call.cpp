@@ -484,7 +484,7 @@ void read_packing(Options& o, ParseContext& ctx, CallConfig& config) {
   }
 }
 
-std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+std::unique_ptr<NodeConfig> parse_call(ParseContext& ctx) {
   Options& o = ctx.options;
   auto config = std::make_unique<CallConfig>();
   config->provider_name = o.string("provider");
@@ -581,7 +581,7 @@ NodeKind call_kind() {
   };
   k.outputs = {{"", PortKind::items}, {"error", PortKind::failed}};
   k.accepts = {PortKind::items};
-  k.parse = parse;
+  k.parse = parse_call;
   k.build = [](const NodeConfig& config, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     return std::make_unique<CallRuntime>(static_cast<const CallConfig&>(config), context);
   };

@@ -82,7 +82,7 @@ class OpenAiBatchErrorEncoder final : public RecordEncoder {
   }
 };
 
-std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+std::unique_ptr<NodeConfig> parse_dead_letter(ParseContext& ctx) {
   Options& o = ctx.options;
   auto config = std::make_unique<DeadLetterConfig>();
   config->path = o.path("path");
@@ -109,7 +109,7 @@ NodeKind dead_letter_kind() {
   k.keys.insert(k.keys.end(), flush_keys().begin(), flush_keys().end());
   k.accepts = {PortKind::failed, PortKind::invalid};
   k.terminal = true;
-  k.parse = parse;
+  k.parse = parse_dead_letter;
   k.build = [](const NodeConfig& c, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     const auto& config = static_cast<const DeadLetterConfig&>(c);
     std::shared_ptr<const RecordEncoder> encoder;

@@ -127,7 +127,7 @@ class RetryRuntime final : public NodeRuntime {
   flow::function_node<Packet, flow::continue_msg> release_;
 };
 
-std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+std::unique_ptr<NodeConfig> parse_retry(ParseContext& ctx) {
   Options& o = ctx.options;
   auto config = std::make_unique<RetryConfig>();
   const std::int64_t attempts = o.integer("max_attempts");
@@ -190,7 +190,7 @@ NodeKind retry_kind() {
   k.outputs = {{"", PortKind::items}, {"exhausted", PortKind::failed}};
   k.accepts = {PortKind::failed};
   k.breaks_cycles = true;
-  k.parse = parse;
+  k.parse = parse_retry;
   k.build = [](const NodeConfig& config, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     return std::make_unique<RetryRuntime>(static_cast<const RetryConfig&>(config), context);
   };

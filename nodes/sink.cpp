@@ -14,7 +14,7 @@ struct SinkConfig final : NodeConfig {
   std::string label() const override { return sink->describe(); }
 };
 
-std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+std::unique_ptr<NodeConfig> parse_sink(ParseContext& ctx) {
   auto config = std::make_unique<SinkConfig>();
   config->flush = read_flush_policy(ctx.options);
   config->sink = ctx.types.sink(ctx.type)->configure(ctx.options);
@@ -34,7 +34,7 @@ NodeKind sink_kind() {
   k.default_type = "jsonl";
   k.accepts = {PortKind::items};
   k.terminal = true;
-  k.parse = parse;
+  k.parse = parse_sink;
   k.build = [](const NodeConfig& c, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     const auto& config = static_cast<const SinkConfig&>(c);
     auto open = [sink = config.sink](std::uint64_t resume_at) { return sink->open(resume_at); };

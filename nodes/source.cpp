@@ -297,7 +297,7 @@ class SourceRuntime final : public NodeRuntime {
   flow::function_node<Packet, flow::continue_msg> decode_node_;
 };
 
-std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+std::unique_ptr<NodeConfig> parse_source(ParseContext& ctx) {
   auto config = std::make_unique<SourceConfig>();
   const SourceType* type = ctx.types.source(ctx.type);
   config->source = type->configure(ctx.options);
@@ -322,7 +322,7 @@ NodeKind source_kind() {
   k.family = TypeFamily::source;
   k.default_type = "jsonl";
   k.outputs = {{"", PortKind::items}, {"invalid", PortKind::invalid}};
-  k.parse = parse;
+  k.parse = parse_source;
   k.build = [](const NodeConfig& config, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     return std::make_unique<SourceRuntime>(static_cast<const SourceConfig&>(config), context);
   };

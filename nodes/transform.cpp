@@ -102,7 +102,7 @@ class TransformRuntime final : public NodeRuntime {
   flow::function_node<Packet, flow::continue_msg> node_;
 };
 
-std::unique_ptr<NodeConfig> parse(ParseContext& ctx) {
+std::unique_ptr<NodeConfig> parse_transform(ParseContext& ctx) {
   auto config = std::make_unique<TransformConfig>();
   const TransformType* type = ctx.types.transform(ctx.type);
   config->type = ctx.type;
@@ -122,7 +122,7 @@ NodeKind transform_kind() {
   k.family = TypeFamily::transform;
   k.outputs = {{"", PortKind::items}, {"error", PortKind::failed}};
   k.accepts = {PortKind::items};
-  k.parse = parse;
+  k.parse = parse_transform;
   k.build = [](const NodeConfig& config, BuildContext& context) -> std::unique_ptr<NodeRuntime> {
     return std::make_unique<TransformRuntime>(static_cast<const TransformConfig&>(config), context);
   };

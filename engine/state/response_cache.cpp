@@ -18,7 +18,7 @@ namespace {
 
 using sqlite::Statement;
 
-constexpr const char* kSchema = "flowbatch-cache-1";
+constexpr const char* kCacheSchema = "flowbatch-cache-1";
 
 std::int64_t now_unix() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -90,8 +90,8 @@ ResponseCache::ResponseCache(std::filesystem::path file) : file_(std::move(file)
       Statement get(db_, "SELECT value FROM meta WHERE key = 'schema'");
       if (get.step() == SQLITE_ROW) schema = get.text(0);
     }
-    if (schema.empty()) exec(fmt::format("INSERT INTO meta(key, value) VALUES ('schema', '{}')", kSchema).c_str());
-    else if (schema != kSchema)
+    if (schema.empty()) exec(fmt::format("INSERT INTO meta(key, value) VALUES ('schema', '{}')", kCacheSchema).c_str());
+    else if (schema != kCacheSchema)
       throw std::runtime_error(fmt::format("it was written by another program or version (schema \"{}\")", schema));
   } catch (const StorageFull&) {
     sqlite3_close(db_);

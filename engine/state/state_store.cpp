@@ -21,8 +21,8 @@ namespace {
 using sqlite::is_io_error;
 using sqlite::Statement;
 
-constexpr const char* kSchema = "flowbatch-state-2";
-constexpr const char* kSchemaBefore = "flowbatch-state-1";  // upgraded in place: outputs had no item counts
+constexpr const char* kStateSchema = "flowbatch-state-2";
+constexpr const char* kStateSchemaBefore = "flowbatch-state-1";  // upgraded in place: outputs had no item counts
 
 std::string now_text() {
   const std::time_t t = std::time(nullptr);
@@ -147,8 +147,8 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     Statement get(db_, "SELECT key, value FROM meta");
     while (get.step() == SQLITE_ROW) meta[get.text(0)] = get.text(1);
   }
-  if (!meta.empty() && meta["schema"] == kSchemaBefore) upgrade_schema(meta["schema"]);
-  else if (!meta.empty() && meta["schema"] != kSchema) {
+  if (!meta.empty() && meta["schema"] == kStateSchemaBefore) upgrade_schema(meta["schema"]);
+  else if (!meta.empty() && meta["schema"] != kStateSchema) {
     sqlite3_close(db_);
     db_ = nullptr;
     throw refused(file, fmt::format("was written by another program or version (schema \"{}\")", meta["schema"]));
@@ -166,7 +166,7 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
     put.step();
     put.reset();
   };
-  set("schema", kSchema);
+  set("schema", kStateSchema);
   set("pipeline", pipeline);
   if (!previous_run_) set("started_at", now_text());
   set("updated_at", now_text());

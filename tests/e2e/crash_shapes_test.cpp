@@ -16,7 +16,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int kConcurrency = 8;
+constexpr int kShapesConcurrency = 8;
 
 std::string input(int items) {
   std::string text;
@@ -52,7 +52,7 @@ path = "failed.jsonl"
 flush_every = 5
 flush_interval_ms = 50
 )",
-                     pipeline_keys, base_url, kConcurrency);
+                     pipeline_keys, base_url, kShapesConcurrency);
 }
 
 /// Kills the run ten times, then finishes it; returns the kills.
@@ -70,7 +70,7 @@ void check_paid_once(const MockServer& server, int kills) {
   const auto stats = server.stats();
   const int repeated = stats.at("repeated_answers").to_number<int>();
   MESSAGE("kills: ", kills, ", requests: ", stats.at("requests").to_number<int>(), ", answered twice: ", repeated);
-  CHECK(repeated <= kills * kConcurrency);
+  CHECK(repeated <= kills * kShapesConcurrency);
 }
 
 }  // namespace

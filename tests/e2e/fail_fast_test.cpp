@@ -14,7 +14,7 @@ using namespace flowbatch::test;
 
 namespace {
 
-std::string graph(const std::string& base_url) {
+std::string fail_fast_graph(const std::string& base_url) {
   return fmt::format(R"(
 [pipeline]
 progress = "off"
@@ -69,7 +69,7 @@ TEST_CASE(
   MockServer server({"--api-key", "right-key-123456"});
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(300));
-  dir.write("g.toml", graph(server.base_url()));
+  dir.write("g.toml", fail_fast_graph(server.base_url()));
   {
     ScopedEnv key("FAIL_FAST_TEST_KEY", "wrong-key-987654");
     auto run = run_flowbatch({"g.toml"}, dir.path());
@@ -92,7 +92,7 @@ TEST_CASE(
 TEST_CASE("a server never reached (a wrong base_url) stops the run at once, exit 75, nothing dead-lettered") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(300));
-  dir.write("g.toml", graph(fmt::format("http://127.0.0.1:{}/v1", closed_port())));
+  dir.write("g.toml", fail_fast_graph(fmt::format("http://127.0.0.1:{}/v1", closed_port())));
   ScopedEnv key("FAIL_FAST_TEST_KEY", "some-key-123456");
   auto run = run_flowbatch({"g.toml"}, dir.path());
   CHECK(run.exit_code == 75);

@@ -7,7 +7,7 @@
 using namespace flowbatch::test;
 
 namespace {
-const char* kGraph =
+const char* kMessagesGraph =
     "[sources.in]\npath = \"in.jsonl\"\nid_field = \"id\"\n"
     "[dead_letters.bad]\ninputs = [\"in.invalid\"]\npath = \"bad.jsonl\"\n"
     "[sinks.out]\ninputs = [\"in\"]\npath = \"out.jsonl\"\n";
@@ -16,7 +16,7 @@ const char* kGraph =
 TEST_CASE("a byte order mark at the start of a graph or an input is accepted") {
   TempDir dir;
   dir.write("in.jsonl", "\xEF\xBB\xBF{\"id\": \"a\"}\n{\"id\": \"b\"}\n");
-  dir.write("g.toml", std::string("\xEF\xBB\xBF") + kGraph);
+  dir.write("g.toml", std::string("\xEF\xBB\xBF") + kMessagesGraph);
   auto valid = run_flowbatch({"validate", "g.toml"}, dir.path());
   CHECK_MESSAGE(valid.exit_code == 0, valid.err);
   auto run = run_flowbatch({"g.toml"}, dir.path());
@@ -27,7 +27,7 @@ TEST_CASE("a byte order mark at the start of a graph or an input is accepted") {
 TEST_CASE("a null id is reported as null, not as missing") {
   TempDir dir;
   dir.write("in.jsonl", "{\"id\": null}\n{\"text\": \"x\"}\n");
-  dir.write("g.toml", kGraph);
+  dir.write("g.toml", kMessagesGraph);
   auto run = run_flowbatch({"g.toml"}, dir.path());
   CHECK(run.exit_code == 3);
   const auto bad = read_jsonl(dir / "bad.jsonl");
@@ -50,7 +50,7 @@ TEST_CASE("a sink that cannot be opened fails the run: the summary says failed, 
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(5));
   dir.write("blocker", "a file where the sink wants a folder");
-  std::string graph = kGraph;
+  std::string graph = kMessagesGraph;
   graph.replace(graph.find("path = \"out.jsonl\""), 18, "path = \"blocker/out.jsonl\"");
   dir.write("g.toml", graph);
   auto run = run_flowbatch({"g.toml"}, dir.path());

@@ -11,7 +11,7 @@ using namespace flowbatch;
 using namespace flowbatch::test;
 
 namespace {
-std::string graph(const std::string& provider_keys, const std::string& call_keys, int max_attempts = 6) {
+std::string pack_graph(const std::string& provider_keys, const std::string& call_keys, int max_attempts = 6) {
   return fmt::format(R"(
 [providers.sim]
 type = "mock"
@@ -61,7 +61,7 @@ void check_every_answer_is_its_own(const TempDir& dir, std::size_t expected) {
 TEST_CASE("packed items each get their own answer, the same as alone") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(100));
-  auto run = run_text(graph("", "pack_max_items = 20"), dir);
+  auto run = run_text(pack_graph("", "pack_max_items = 20"), dir);
   CHECK(run.report.succeeded == 100);
   check_every_answer_is_its_own(dir, 100);
   CHECK(run.report.summary.find("packed 100 items into 5 requests") != std::string::npos);
@@ -70,9 +70,9 @@ TEST_CASE("packed items each get their own answer, the same as alone") {
 TEST_CASE("every item's answer is its own under dropped, doubled, foreign, shuffled and cut answers") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(300));
-  auto run = run_text(graph("pack_drop_rate = 0.3\npack_duplicate_rate = 0.3\npack_foreign_rate = 0.3\n"
-                            "pack_shuffle_rate = 1\npack_cut_rate = 0.1",
-                            "pack_max_items = 20", 12),
+  auto run = run_text(pack_graph("pack_drop_rate = 0.3\npack_duplicate_rate = 0.3\npack_foreign_rate = 0.3\n"
+                                 "pack_shuffle_rate = 1\npack_cut_rate = 0.1",
+                                 "pack_max_items = 20", 12),
                       dir);
   CHECK(run.report.succeeded + run.report.dead == 300);
   CHECK(run.report.dead == 0);
@@ -85,7 +85,7 @@ TEST_CASE("a poisoned item in a pack is isolated and dead-lettered alone, the re
   std::string input = make_jsonl(39);
   input += fmt::format("{{\"id\": \"poison\", \"text\": \"{}\"}}\n", std::string(5000, 'p'));
   dir.write("in.jsonl", input);
-  auto run = run_text(graph("max_prompt_chars = 4000", "pack_max_items = 40\npack_max_tokens = 100000"), dir);
+  auto run = run_text(pack_graph("max_prompt_chars = 4000", "pack_max_items = 40\npack_max_tokens = 100000"), dir);
   CHECK(run.report.succeeded == 39);
   CHECK(run.report.dead == 1);
   const auto dead = read_jsonl(dir / "dead.jsonl");
@@ -98,10 +98,10 @@ TEST_CASE("a poisoned item in a pack is isolated and dead-lettered alone, the re
 TEST_CASE("pack sizes follow pack_max_items and pack_max_tokens") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(40));
-  auto by_items = run_text(graph("", "pack_max_items = 8"), dir);
+  auto by_items = run_text(pack_graph("", "pack_max_items = 8"), dir);
   CHECK(by_items.report.summary.find("packed 40 items into 5 requests") != std::string::npos);
   // Each item is about 10 tokens with its id: 30 tokens hold two or three.
-  auto by_tokens = run_text(graph("", "pack_max_items = 40\npack_max_tokens = 30"), dir);
+  auto by_tokens = run_text(pack_graph("", "pack_max_items = 40\npack_max_tokens = 30"), dir);
   CHECK(by_tokens.report.summary.find("packed 40 items into 40 requests") == std::string::npos);
   CHECK(by_tokens.report.summary.find("packed 40 items into 5 requests") == std::string::npos);
   check_every_answer_is_its_own(dir, 40);
@@ -111,7 +111,7 @@ TEST_CASE("packing options are checked") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
   auto bad = [&](const std::string& keys, const std::string& expected) {
-    auto r = compile_text(graph("", keys), dir);
+    auto r = compile_text(pack_graph("", keys), dir);
     CHECK(!r.plan);
     CHECK_MESSAGE(r.diagnostics.str().find(expected) != std::string::npos, r.diagnostics.str());
   };

@@ -20,7 +20,7 @@ std::shared_ptr<Provider> mock(const std::string& toml) {
   return p;
 }
 
-CallRequest chat(const std::string& user, std::uint32_t attempt = 1) {
+CallRequest mock_chat(const std::string& user, std::uint32_t attempt = 1) {
   CallRequest r;
   r.model = "m";
   r.messages = {{"system", "be brief"}, {"user", user}};
@@ -31,8 +31,8 @@ CallRequest chat(const std::string& user, std::uint32_t attempt = 1) {
 
 TEST_CASE("the mock answers deterministically, with usage, after a reproducible latency") {
   auto p = mock("latency_ms = 40\nreplies = [\"a\", \"b\", \"c\"]");
-  const Dispatch one = p->dispatch(chat("hello"));
-  const Dispatch two = p->dispatch(chat("hello"));
+  const Dispatch one = p->dispatch(mock_chat("hello"));
+  const Dispatch two = p->dispatch(mock_chat("hello"));
   REQUIRE(one.kind == Dispatch::Kind::immediate);
   REQUIRE(!one.result.failure);
   CHECK(one.result.outputs.at(0) == two.result.outputs.at(0));
@@ -48,7 +48,7 @@ TEST_CASE("simulated failure rates are honoured per attempt, with their classes"
   auto p = mock("failure_rate = 0.3\nrate_limit_rate = 0.1\nretry_after_ms = 250");
   int server = 0, rate = 0, ok = 0;
   for (int i = 0; i < 4000; ++i) {
-    const Dispatch d = p->dispatch(chat("prompt " + std::to_string(i)));
+    const Dispatch d = p->dispatch(mock_chat("prompt " + std::to_string(i)));
     if (!d.result.failure) ++ok;
     else if (d.result.failure->error_class == ErrorClass::server) ++server;
     else if (d.result.failure->error_class == ErrorClass::rate_limit) {
@@ -65,8 +65,8 @@ TEST_CASE("simulated failure rates are honoured per attempt, with their classes"
   // A later attempt of a failed request rolls again, so retries can succeed.
   int recovered = 0;
   for (int i = 0; i < 200; ++i) {
-    if (p->dispatch(chat("prompt " + std::to_string(i))).result.failure &&
-        !p->dispatch(chat("prompt " + std::to_string(i), 2)).result.failure)
+    if (p->dispatch(mock_chat("prompt " + std::to_string(i))).result.failure &&
+        !p->dispatch(mock_chat("prompt " + std::to_string(i), 2)).result.failure)
       ++recovered;
   }
   CHECK(recovered > 0);
@@ -74,11 +74,11 @@ TEST_CASE("simulated failure rates are honoured per attempt, with their classes"
 
 TEST_CASE("the mock rejects what a real API rejects") {
   auto p = mock("max_prompt_chars = 100");
-  auto empty = p->dispatch(chat("   ")).result;
+  auto empty = p->dispatch(mock_chat("   ")).result;
   REQUIRE(empty.failure);
   CHECK(empty.failure->error_class == ErrorClass::invalid_request);
   CHECK(empty.failure->http_status == 400);
-  auto huge = p->dispatch(chat(std::string(200, 'x'))).result;
+  auto huge = p->dispatch(mock_chat(std::string(200, 'x'))).result;
   REQUIRE(huge.failure);
   CHECK(huge.failure->error_class == ErrorClass::invalid_request);
 }

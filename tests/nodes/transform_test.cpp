@@ -42,7 +42,7 @@ TypeRegistry& registry_with_shout() {
   return *r;
 }
 
-const char* kGraph = R"(
+const char* kTransformGraph = R"(
 [pipeline]
 max_in_flight = 8
 [sources.in]
@@ -67,7 +67,7 @@ TEST_CASE("a transform maps, drops, splits and rejects items — the run goes on
   input +=
       "{\"id\": \"d\", \"text\": \"drop\"}\n{\"id\": \"s\", \"text\": \"split\"}\n{\"id\": \"b\", \"text\": \"bad\"}\n";
   dir.write("in.jsonl", input);
-  auto run = run_text(kGraph, dir, {}, &registry_with_shout());
+  auto run = run_text(kTransformGraph, dir, {}, &registry_with_shout());
   CHECK(run.report.succeeded == 42);  // 40 kept + the split pair
   CHECK(run.report.dead == 1);
   CHECK(run.report.discarded == 1);  // "drop", filtered on purpose
@@ -88,7 +88,7 @@ TEST_CASE("a transform maps, drops, splits and rejects items — the run goes on
 TEST_CASE("an unknown transform type gets a did-you-mean") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
-  std::string g = kGraph;
+  std::string g = kTransformGraph;
   g.replace(g.find("\"shout\""), 7, "\"shuot\"");
   auto r = compile_text(g, dir, {}, &registry_with_shout());
   CHECK(r.diagnostics.str().find("transforms.t.type: unknown transform type \"shuot\" (did you mean \"shout\"?)") !=

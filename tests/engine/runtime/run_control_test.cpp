@@ -17,10 +17,10 @@ using namespace flowbatch::test;
 
 namespace {
 
-constexpr const char* kKey = "sk-watch-test-key-0123456789";     // the provider's key: never shown
+constexpr const char* kProviderKey = "sk-watch-test-key-0123456789";     // the provider's key: never shown
 constexpr const char* kToken = "listen-token-abcdef0123456789";  // the endpoint's
 
-/// openai_chat_graph listening on a free loopback port, its provider sending kKey in a header.
+/// openai_chat_graph listening on a free loopback port, its provider sending kProviderKey in a header.
 std::string graph(const std::string& base_url, const std::string& provider_keys) {
   return openai_chat_graph(base_url, provider_keys + "\nheaders = { X-Key = \"${WATCH_TEST_KEY}\" }", "");
 }
@@ -88,7 +88,7 @@ void check_with_promtool(const TempDir& dir, const std::string& text) {
 }  // namespace
 
 TEST_CASE("pause stops new requests at the server, /metrics agrees with it, resume finishes every item once") {
-  ScopedEnv key("WATCH_TEST_KEY", kKey);
+  ScopedEnv key("WATCH_TEST_KEY", kProviderKey);
   MockServer mock({"--latency-ms", "20"});
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(300));
@@ -109,7 +109,7 @@ TEST_CASE("pause stops new requests at the server, /metrics agrees with it, resu
   const std::string metrics = http_get(run, "/metrics").body;
   CHECK(metric_sum(metrics, "flowbatch_requests_total") == doctest::Approx(static_cast<double>(at_pause)));
   CHECK(metric_sum(metrics, "flowbatch_run_paused") == 1);
-  CHECK(metrics.find(kKey) == std::string::npos);
+  CHECK(metrics.find(kProviderKey) == std::string::npos);
   check_with_promtool(dir, metrics);
 
   REQUIRE(http_post(run, "/resume").status == 200);
@@ -126,7 +126,7 @@ TEST_CASE("pause stops new requests at the server, /metrics agrees with it, resu
 
 TEST_CASE("a requests_per_minute lowered while running holds at the server within a second") {
   MockServer mock({"--latency-ms", "2"});
-  ScopedEnv key("WATCH_TEST_KEY", kKey);
+  ScopedEnv key("WATCH_TEST_KEY", kProviderKey);
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(400));
   BackgroundRun run(dir, graph(mock.base_url(), "max_concurrency = 8\nrequests_per_minute = 6000"));
@@ -148,7 +148,7 @@ TEST_CASE("a requests_per_minute lowered while running holds at the server withi
 
 TEST_CASE("control requests need the token when one is set but reads do not, and neither shows it") {
   MockServer mock({"--latency-ms", "20"});
-  ScopedEnv key("WATCH_TEST_KEY", kKey);
+  ScopedEnv key("WATCH_TEST_KEY", kProviderKey);
   ScopedEnv token("WATCH_TEST_TOKEN", kToken);
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(200));
@@ -169,7 +169,7 @@ TEST_CASE("control requests need the token when one is set but reads do not, and
   for (const char* path : {"/metrics", "/status"}) {
     const std::string body = http_get(run, path).body;
     CHECK(body.find(kToken) == std::string::npos);
-    CHECK(body.find(kKey) == std::string::npos);
+    CHECK(body.find(kProviderKey) == std::string::npos);
   }
   const auto drained = http_post(run, "/drain", "{}", kToken);
   CHECK(drained.status == 200);
@@ -181,7 +181,7 @@ TEST_CASE("control requests need the token when one is set but reads do not, and
 TEST_CASE("a graph listening beyond loopback without a token is refused, naming the key") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));
-  ScopedEnv key("WATCH_TEST_KEY", kKey);
+  ScopedEnv key("WATCH_TEST_KEY", kProviderKey);
   const CompileResult open = compile_text(graph("http://127.0.0.1:1/v1", ""), dir, {"pipeline.listen=0.0.0.0:9464"});
   CHECK_FALSE(open.plan);
   CHECK(open.diagnostics.str().find("pipeline.listen") != std::string::npos);
@@ -196,7 +196,7 @@ TEST_CASE("a graph listening beyond loopback without a token is refused, naming 
 
 TEST_CASE("a port another process holds blocks the run before anything is touched") {
   MockServer mock;
-  ScopedEnv key("WATCH_TEST_KEY", kKey);
+  ScopedEnv key("WATCH_TEST_KEY", kProviderKey);
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(5));
   // RunBlocked: `flowbatch run` reports it and exits 75, as for a state another run holds.
