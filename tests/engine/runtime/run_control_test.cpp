@@ -17,8 +17,8 @@ using namespace flowbatch::test;
 
 namespace {
 
-constexpr const char* kProviderKey = "sk-watch-test-key-0123456789";     // the provider's key: never shown
-constexpr const char* kToken = "listen-token-abcdef0123456789";  // the endpoint's
+constexpr const char* kProviderKey = "sk-watch-test-key-0123456789";  // the provider's key: never shown
+constexpr const char* kToken = "listen-token-abcdef0123456789";       // the endpoint's
 
 /// openai_chat_graph listening on a free loopback port, its provider sending kProviderKey in a header.
 std::string graph(const std::string& base_url, const std::string& provider_keys) {
