@@ -62,6 +62,19 @@ bool report(const CompileResult& result, const Redactor& redactor) {
   return result.plan.has_value();
 }
 
+/// The same for a run with --log-format json: each finding one JSON line, with where it is.
+bool report(const CompileResult& result, const Redactor& redactor, LogFormat format) {
+  if (format == LogFormat::human) return report(result, redactor);
+  Console console(redactor);
+  console.set_format(format);
+  for (const Diagnostic& d : result.diagnostics.items()) {
+    const boost::json::object where{
+        {"file", d.where.file}, {"line", d.where.line}, {"column", d.where.column}, {"key", d.subject}};
+    console.log(d.severity == Severity::error ? LogLevel::error : LogLevel::warn, "config", d.message, where);
+  }
+  return result.plan.has_value();
+}
+
 int cmd_validate(TypeRegistry& registry, const GraphArgs& args, bool check_environment, bool deny_warnings) {
   Redactor redactor;
   CompileOptions options{args.overrides, check_environment, {}, args.load_plugins};
@@ -114,6 +127,8 @@ struct RunFlags {
   std::string summary_path;  ///< --summary-json (it is always written beside the state too)
   std::string max_cost;      ///< --max-cost: sets pipeline.max_cost_usd
   std::string listen;
+  std::string log_format = "human";  ///< --log-format
+  LogFormat format() const { return log_format == "json" ? LogFormat::json : LogFormat::human; }
 };
 
 /// Where a run's summary JSON always goes: .flowbatch/<graph>.summary.json beside the graph.
@@ -151,6 +166,7 @@ CompileResult compile_for_run(TypeRegistry& registry, Redactor& redactor, const 
 /// Runs a compiled plan and prints what the user needs to know; returns the exit code.
 int execute(const Plan& plan, Redactor& redactor, const RunFlags& flags, const RunOptions& run_options) {
   Console console(redactor);
+  console.set_format(flags.format(), plan.pipeline.name);
   if (flags.quiet) console.set_level(LogLevel::warn);
   if (flags.verbose) console.set_level(LogLevel::debug);
   RunReport run;
@@ -160,7 +176,8 @@ int execute(const Plan& plan, Redactor& redactor, const RunFlags& flags, const R
     console.log(LogLevel::error, "", e.what());
     return kExitResumable;
   }
-  if (!flags.quiet || run.exit_code != kExitOk) console.print(run.summary);
+  if (flags.format() == LogFormat::json) console.log(LogLevel::info, "", "run summary", run.summary_json);
+  else if (!flags.quiet || run.exit_code != kExitOk) console.print(run.summary);
   if (!run.fatal_error.empty()) console.log(LogLevel::error, "", run.fatal_error);
   if (!run.resumable_reason.empty()) console.log(LogLevel::error, "", "stopped: " + run.resumable_reason);
   if (run.status == RunStatus::interrupted)
@@ -174,7 +191,7 @@ int execute(const Plan& plan, Redactor& redactor, const RunFlags& flags, const R
 int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags) {
   Redactor redactor;
   CompileResult result = compile_for_run(registry, redactor, args, flags);
-  if (!report(result, redactor)) return kExitConfig;
+  if (!report(result, redactor, flags.format())) return kExitConfig;
   RunOptions run_options;
   run_options.fresh = flags.fresh;
   return execute(*result.plan, redactor, flags, run_options);
@@ -196,7 +213,7 @@ int replay_without_state(TypeRegistry& registry, const std::filesystem::path& fi
   }
   Redactor redactor;
   CompileResult result = compile_for_run(registry, redactor, args, flags, fs::absolute(aside));
-  if (!report(result, redactor)) return kExitConfig;
+  if (!report(result, redactor, flags.format())) return kExitConfig;
   fs::rename(file, aside);
   std::fprintf(stderr,
                "replaying %s (moved to %s); the graph keeps no state, so a replay killed midway cannot be resumed\n",
@@ -213,7 +230,7 @@ int replay_without_state(TypeRegistry& registry, const std::filesystem::path& fi
 int cmd_replay(TypeRegistry& registry, const std::string& dead_letters, const GraphArgs& args, const RunFlags& flags) {
   Redactor redactor;
   const CompileResult graph = compile_for_run(registry, redactor, args, flags);
-  if (!report(graph, redactor)) return kExitConfig;
+  if (!report(graph, redactor, flags.format())) return kExitConfig;
   const Plan& plain = *graph.plan;
   if (plain.pipeline.state.empty()) return replay_without_state(registry, dead_letters, args, flags);
   std::unique_ptr<RunLock> lock;
@@ -338,6 +355,10 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
                    ".flowbatch/<graph>.summary.json")
         ->type_name("FILE");
     cmd.add_option("--max-cost", f.max_cost, "a hard cost cap in USD: sets pipeline.max_cost_usd")->type_name("USD");
+    cmd.add_option("--log-format", f.log_format,
+                   "human | json: json writes each log line as one JSON object (time, level, kind, node, message, "
+                   "fields), for log shippers")
+        ->check(CLI::IsMember({"human", "json"}));
     cmd.add_option("--listen", f.listen, "serve /metrics, /status and control on HOST:PORT: sets pipeline.listen")
         ->type_name("HOST:PORT");
   };

@@ -4,6 +4,10 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
 
 namespace flowbatch {
 
@@ -206,6 +210,17 @@ std::string_view strip_code_fence(std::string_view text) {
   const auto last_fence = text.rfind("```");
   if (first_newline == std::string_view::npos || last_fence <= first_newline) return text;
   return trim(text.substr(first_newline + 1, last_fence - first_newline - 1));
+}
+
+std::string utc_now_text(bool milliseconds) {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const std::time_t t = system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  if (!milliseconds) return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
+  const auto ms = duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", tm, ms);
 }
 
 }  // namespace flowbatch

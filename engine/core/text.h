@@ -49,4 +49,7 @@ std::string base64_encode(std::string_view bytes);
 /// The bytes back, or nothing when `text` is not base64.
 std::optional<std::string> base64_decode(std::string_view text);
 
+/// Now in UTC, ISO 8601: "2026-11-30T11:20:03Z", or with milliseconds "2026-11-30T11:20:03.125Z".
+std::string utc_now_text(bool milliseconds = false);
+
 }  // namespace flowbatch

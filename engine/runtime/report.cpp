@@ -114,8 +114,22 @@ void ProgressReporter::update() {
   const auto now = std::chrono::steady_clock::now();
   if (now < next_) return;
   next_ = now + interval_;
-  if (live_) console_.status(line());
-  else console_.print("progress: " + line() + "\n");
+  if (live_) {
+    console_.status(line());
+  } else if (console_.format() == LogFormat::json) {  // the numbers as fields, for dashboards built on logs
+    const Metrics& m = run_.metrics;
+    console_.log(LogLevel::info, "", "progress: " + line(),
+                 {{"done", records_done(m)},
+                  {"expected", run_.expected_items.load()},
+                  {"ok", m.records_ok.load() + m.records_skipped.load()},
+                  {"failed", m.records_failed.load()},
+                  {"retrying", std::max<std::int64_t>(0, m.retry_waiting.load())},
+                  {"in_flight", run_.outstanding()},
+                  {"paused", run_.paused()},
+                  {"cost_usd", static_cast<double>(run_.budget.spent()) / 1e9}});
+  } else {
+    console_.print("progress: " + line() + "\n");
+  }
 }
 
 std::string run_summary(const RunState& run, const std::string& job_name, RunStatus status) {

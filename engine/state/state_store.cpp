@@ -1,5 +1,7 @@
 #include "engine/state/state_store.h"
 
+#include "engine/core/text.h"
+
 #include "engine/core/exceptions.h"
 #include "engine/io/durable.h"
 #include "engine/state/sqlite.h"
@@ -24,12 +26,7 @@ using sqlite::Statement;
 constexpr const char* kStateSchema = "flowbatch-state-2";
 constexpr const char* kStateSchemaBefore = "flowbatch-state-1";  // upgraded in place: outputs had no item counts
 
-std::string now_text() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
-}
+std::string now_text() { return utc_now_text(); }
 
 std::runtime_error refused(const std::filesystem::path& file, const std::string& why) {
   return std::runtime_error(fmt::format(
