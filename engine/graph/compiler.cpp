@@ -39,6 +39,7 @@ class Compiler {
     read_pipeline(root);
     if (options_.load_plugins) load_plugins(plan_.pipeline.plugins, registry_, diagnostics_);  // before nodes name them
     read_providers(root);
+    read_notify(root);
     read_nodes(root);
     plan_.fingerprints = fingerprint_graph(root);
     if (plan_.nodes.empty() && !diagnostics_.has_errors())
@@ -67,7 +68,7 @@ class Compiler {
   OptionReader::Context reader_context() { return {diagnostics_, redactor_, options_.check_environment}; }
 
   void check_top_level(const ConfigValue& root) {
-    std::vector<std::string> known = {"pipeline", "providers"};
+    std::vector<std::string> known = {"pipeline", "providers", "notify"};
     for (const auto& kind : registry_.kinds()) known.push_back(kind.table);
     for (const auto& e : root.entries) {
       if (std::find(known.begin(), known.end(), e.key) == known.end()) {
@@ -138,6 +139,24 @@ class Compiler {
       }
       warn_plain_http(e.value, subject, reader.holds_secret());
       plan_.providers.push_back(std::move(p));
+    }
+  }
+
+  void read_notify(const ConfigValue& root) {
+    const ConfigValue* tables = root.find("notify");
+    if (!tables || !tables->is_table()) return;
+    const std::filesystem::path workdir = plan_.graph_file.parent_path();
+    for (const auto& e : tables->entries) {
+      const std::string subject = "notify." + e.key;
+      if (!e.value.is_table()) {
+        diagnostics_.error(e.value.where, subject, fmt::format("expected a table, found {}", e.value.kind_name()));
+        continue;
+      }
+      OptionReader reader(e.value, subject, subject, notify_keys(), reader_context());
+      NotifyRule rule = read_notify_rule(reader, subject, workdir.empty() ? "." : workdir);
+      if (rule.on_commit && plan_.pipeline.state.empty())
+        reader.error("on", "\"commit\" needs the run's state ([pipeline] state): without one nothing is committed");
+      plan_.notify.push_back(std::move(rule));
     }
   }
 

@@ -13,6 +13,7 @@
 #include "engine/core/run_window.h"
 #include "engine/cost/price.h"
 #include "engine/graph/node_kind.h"
+#include "engine/graph/notify_options.h"
 #include "engine/ratelimit/rate_settings.h"
 #include "flowbatch/provider.h"
 
@@ -106,6 +107,7 @@ struct Plan {
   std::map<std::string, std::string> fingerprints;
   PipelineOptions pipeline;
   std::vector<PlanProvider> providers;
+  std::vector<NotifyRule> notify;  ///< [notify.NAME]
   std::vector<PlanNode> nodes;
   std::vector<PlanEdge> edges;
 

@@ -196,7 +196,7 @@ json::value default_as_json(const KeySpec& k) {
 }
 
 std::vector<std::string> graph_tables(const TypeRegistry& registry) {
-  std::vector<std::string> tables = {"pipeline", "providers"};
+  std::vector<std::string> tables = {"pipeline", "providers", "notify"};
   for (const auto& kind : registry.kinds()) tables.push_back(kind.table);
   return tables;
 }
@@ -208,6 +208,9 @@ json::value graph_schema(const TypeRegistry& registry) {
   properties["providers"] =
       named_tables("providers", "model APIs, each shared by every call node that names it", false);
   typed_defs(defs, "providers", "a model API", provider_keys(), {}, registry.providers(), "");
+  properties["notify"] =
+      named_tables("notify", "tell downstream systems that results are ready (webhook or command)", false);
+  defs["notify"] = table_schema("a notification", notify_keys());
   for (const NodeKind& kind : registry.kinds()) {
     properties[kind.table] = named_tables(kind.table, kind.summary, true);
     const std::vector<KeySpec> common = node_common_keys(kind);
@@ -248,6 +251,7 @@ std::vector<std::string> table_keys(const TypeRegistry& registry, const std::str
     for (const auto& k : list) keys.insert(k.name);
   };
   if (table == "pipeline") add(pipeline_keys());
+  if (table == "notify") add(notify_keys());
   if (table == "providers") {
     add(provider_keys());
     add_type_keys(keys, registry.providers());

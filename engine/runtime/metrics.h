@@ -45,6 +45,10 @@ struct NodeStats {
   std::atomic<std::uint64_t> ended{0};     ///< items that ended here (terminal nodes)
   std::atomic<std::uint64_t> commits{0};   ///< sinks and dead letters: commits done (data synced, state written)
   LatencyHistogram commit_latency;         ///< ... each from being posted to done
+  /// Where the output's file is durable up to after its last commit (bytes), and the items this
+  /// run has committed to it: what [notify.NAME] tells downstream systems.
+  std::atomic<std::uint64_t> committed_position{0};
+  std::atomic<std::uint64_t> committed_items{0};
 };
 
 /// Counters of one provider, kept by its lane as requests end: the /metrics endpoint's labels,

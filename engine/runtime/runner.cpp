@@ -18,7 +18,9 @@
 #include "engine/io/file_lock.h"
 #include "engine/io/http_client.h"
 #include "engine/runtime/assembly.h"
+#include "engine/runtime/delivery.h"
 #include "engine/runtime/flow.h"
+#include "engine/runtime/notifier.h"
 #include "engine/runtime/report.h"
 #include "engine/runtime/report_html.h"
 #include "engine/runtime/run_control.h"
@@ -129,6 +131,10 @@ class Runner {
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });
     if (server_)
       control_.emplace(run_, plan_, assembly_.lanes(), [this] { loop_.post([this] { drain("drain requested"); }); });
+    if (!plan.notify.empty()) {
+      delivery_.emplace(http_, loop_, run_.console);
+      notifier_.emplace(plan_, run_, *delivery_);
+    }
   }
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
@@ -177,10 +183,11 @@ class Runner {
     close_state();
     stop_listening();
     if (html_) html_->finish(to_string(run_status(run_)));
-    for (auto& l : extra_loops_) l->stop();
-    loop_.stop();
     RunReport report = make_run_report(run_, plan_.pipeline.name, assembly_.lanes());
     report.archived_state = session_.archived();
+    if (notifier_) notifier_->finish(report);  // before the loops stop: webhooks go through them
+    for (auto& l : extra_loops_) l->stop();
+    loop_.stop();
     return report;
   }
 
@@ -263,6 +270,7 @@ class Runner {
     }
     ticker_.gateway().try_put(Packet::tick());
     if (progress_) progress_->update();
+    if (notifier_) notifier_->tick();
     if (html_) html_->tick();  // a page of some 100 KB, rewritten every report_interval_ms at most
     if (session_.store() && EventLoop::Clock::now() >= next_state_flush_) {  // discarded records, now and then
       next_state_flush_ = EventLoop::Clock::now() + std::chrono::seconds(1);
@@ -355,8 +363,10 @@ class Runner {
   GraphAssembly assembly_;
   Ticker ticker_;
   std::optional<ProgressReporter> progress_;
-  std::optional<RunControl> control_;                   // set when server_ is
-  std::optional<HtmlReport> html_;                      // pipeline.report_html
+  std::optional<RunControl> control_;  // set when server_ is
+  std::optional<HtmlReport> html_;     // pipeline.report_html
+  std::optional<Delivery> delivery_;   // [notify.NAME]: before the notifier, which uses it
+  std::optional<Notifier> notifier_;
   bool ticker_released_ = false;                        // loop thread only
   JobQueue blocking_{plan_.pipeline.blocking_threads};  // after assembly_ (its lanes): its jobs use them
   EventLoop::Clock::time_point next_state_flush_{};

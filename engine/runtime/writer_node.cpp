@@ -130,6 +130,8 @@ void WriterNode::post_commit(std::uint64_t position) {
     batch.settle(completed, partial);
     state->commit(name, StateStore::Commit{position, added, &completed, &partial}, *names);
     stats->commits.fetch_add(1, std::memory_order_relaxed);
+    stats->committed_items.fetch_add(added, std::memory_order_relaxed);
+    stats->committed_position.store(position, std::memory_order_release);
     stats->commit_latency.record(std::chrono::steady_clock::now() - posted);
     run.acknowledge(completed);  // queue-like sources: only now, with results and state durable
   });

@@ -57,6 +57,7 @@ TEST_CASE("docs/config.md documents every key of every table and built-in type, 
   TypeRegistry& r = builtin_registry();
   check_documented(section(doc, "##", "`[pipeline]`"), "[pipeline]", pipeline_keys());
   check_documented(section(doc, "##", "`[providers.NAME]`"), "[providers]", provider_keys());
+  check_documented(section(doc, "##", "`[notify.NAME]`"), "[notify]", notify_keys());
   REQUIRE(!r.kinds().empty());
   for (const auto& kind : r.kinds())
     check_documented(section(doc, "##", "`[" + kind.table + ".NAME]`"), kind.table, kind.keys);

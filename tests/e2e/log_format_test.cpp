@@ -43,7 +43,8 @@ TEST_CASE("--log-format json: progress, warnings and the summary are JSON lines 
   graph.pipeline = "progress_interval_ms = 100";
   dir.write("graph.toml", graph.toml());
   dir.write("in.jsonl", make_jsonl(300) + R"({"id":"long","text":")" + std::string(400, 'x') + "\"}\n");
-  const ProcessResult run = run_flowbatch({"run", "graph.toml", "--log-format", "json", "--progress", "plain"}, dir.path());
+  const ProcessResult run =
+      run_flowbatch({"run", "graph.toml", "--log-format", "json", "--progress", "plain"}, dir.path());
   CHECK_MESSAGE(run.exit_code == 3, run.err);  // the prompt too long for the server is in the dead letter
   const auto lines = parse_lines(run.err);
   const auto* summary = find_message(lines, "run summary");

@@ -187,23 +187,27 @@ ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::fil
   return run_process(argv, cwd);
 }
 
-pid_t start_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
-  std::vector<std::string> argv = {FLOWBATCH_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
+pid_t start_program(const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
     const int devnull = ::open("/dev/null", O_WRONLY);
     ::dup2(devnull, 1);
     ::dup2(devnull, 2);
     std::vector<char*> raw;
     for (const auto& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
     raw.push_back(nullptr);
-    ::execv(raw[0], raw.data());
+    ::execvp(raw[0], raw.data());  // a bare name ("python3") is looked up in PATH
     ::_exit(127);
   }
   return pid;
+}
+
+pid_t start_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
+  std::vector<std::string> argv = {FLOWBATCH_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return start_program(argv, cwd);
 }
 
 int kill_at_random_moments(const std::vector<std::string>& args, const std::filesystem::path& cwd, int attempts,

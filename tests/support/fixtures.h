@@ -77,6 +77,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
 /// Runs the built flowbatch program.
 ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd = {});
 
+/// Starts `argv` (a bare program name is looked up in PATH) in `cwd` (empty: here) without
+/// waiting; its output goes to /dev/null.
+pid_t start_program(const std::vector<std::string>& argv, const std::filesystem::path& cwd = {});
 /// Starts the built flowbatch program in `cwd` without waiting (its output goes to /dev/null).
 pid_t start_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd);
 

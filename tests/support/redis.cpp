@@ -37,15 +37,7 @@ RedisProcess::RedisProcess(const TempDir& dir, const std::vector<std::string>& e
                                    "--logfile",
                                    (dir / "redis.log").string()};
   args.insert(args.end(), extra.begin(), extra.end());
-  pid_ = ::fork();
-  REQUIRE(pid_ >= 0);
-  if (pid_ == 0) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(redis.c_str(), argv.data());
-    ::_exit(127);
-  }
+  pid_ = start_program(args);
   RedisAddress address{"127.0.0.1", port_, 0, "", ""};
   for (std::size_t i = 0; i + 1 < extra.size(); ++i)
     if (extra[i] == "--requirepass") address.password = extra[i + 1];

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "subprocess.h"
+#include <flowbatch/subprocess.h>
 
 namespace {
 
@@ -101,8 +101,7 @@ class CommandProvider final : public Provider {
  private:
   CallResult run(const std::string& input, std::size_t items, OutputFormat format) const {
     CallResult r;
-    const auto p = command_provider::run_process(config_.argv, config_.workdir, config_.environment, input,
-                                                 config_.timeout, kMaxOutput);
+    const auto p = run_process(config_.argv, config_.workdir, config_.environment, input, config_.timeout, kMaxOutput);
     if (!p.spawn_error.empty()) {
       r.failure = failure(ErrorClass::invalid_request, p.spawn_error);
     } else if (p.timed_out) {
@@ -159,14 +158,14 @@ std::shared_ptr<Provider> configure(Options& options) {
   }
   c.workdir = options.path("workdir");
   c.timeout = std::chrono::milliseconds(options.integer("timeout_ms"));
-  c.environment = command_provider::minimal_environment(options.strings("pass_env"));
+  c.environment = minimal_environment(options.strings("pass_env"));
   const std::string output = options.string("output");
   if (output == "json") c.output = OutputFormat::json;
   else if (output != "text") {
     options.error("output", "must be \"text\" or \"json\"");
     return nullptr;
   }
-  if (options.check_environment() && command_provider::find_program(c.argv[0], c.workdir).empty()) {
+  if (options.check_environment() && find_program(c.argv[0], c.workdir).empty()) {
     options.error("command",
                   "cannot find the program \"" + c.argv[0] + "\" (" +
                       (c.argv[0].find('/') != std::string::npos ? "relative to " + c.workdir.string() : "in PATH") +

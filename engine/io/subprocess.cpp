@@ -1,4 +1,4 @@
-#include "subprocess.h"
+#include "flowbatch/subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace command_provider {
+namespace flowbatch {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -101,7 +101,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& w
 }
 
 /// Reaps the child; kills its group at the deadline if it is still running by then.
-void reap(pid_t pid, Clock::time_point deadline, ProcessResult& r) {
+void reap(pid_t pid, Clock::time_point deadline, SubprocessResult& r) {
   int status = 0;
   for (;;) {
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
@@ -157,10 +157,10 @@ std::filesystem::path find_program(const std::string& program, const std::filesy
   return {};
 }
 
-ProcessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& workdir,
-                          const std::vector<std::string>& environment, std::string_view input,
-                          std::chrono::milliseconds timeout, std::size_t max_output) {
-  ProcessResult r;
+SubprocessResult run_process(const std::vector<std::string>& argv, const std::filesystem::path& workdir,
+                             const std::vector<std::string>& environment, std::string_view input,
+                             std::chrono::milliseconds timeout, std::size_t max_output) {
+  SubprocessResult r;
   if (argv.empty()) {
     r.spawn_error = "no command";
     return r;
@@ -222,4 +222,4 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::files
   return r;
 }
 
-}  // namespace command_provider
+}  // namespace flowbatch
