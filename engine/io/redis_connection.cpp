@@ -103,7 +103,7 @@ void RedisConnection::connect() {
   if (!context_) lost("cannot allocate a connection");
   if (context_->err) lost(fmt::format("cannot connect: {}", context_->errstr));
   redisSetTimeout(context_, to_timeval(timeout_));
-  const auto check = [&](RedisReply r, const char* what) {
+  const auto check = [&](const RedisReply& r, const char* what) {
     if (r.is_nil() && context_->err) lost(fmt::format("{}: {}", what, context_->errstr));
     if (r.is_error()) lost(fmt::format("{} refused: {}", what, r.text()));
   };
