@@ -11,20 +11,20 @@ namespace flowbatch {
 namespace {
 
 /// libpq's messages end with a newline (sometimes two lines: "FATAL: ..."): one line for ours.
-std::string one_line(const char* message) {
+std::string pq_one_line(const char* message) {
   std::string text = message ? message : "";
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   std::replace(text.begin(), text.end(), '\n', ' ');
   return text;
 }
 
-std::string option(const PQconninfoOption* options, const char* name) {
+std::string conninfo_option(const PQconninfoOption* options, const char* name) {
   for (const PQconninfoOption* o = options; o->keyword; ++o)
     if (std::string_view(o->keyword) == name && o->val) return o->val;
   return {};
 }
 
-bool name_part(std::string_view part) {
+bool sql_name_part(std::string_view part) {
   if (part.empty() || std::isdigit(static_cast<unsigned char>(part.front()))) return false;
   return std::all_of(part.begin(), part.end(),
                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; });
@@ -42,10 +42,10 @@ std::optional<PostgresTarget> parse_postgres_target(const std::string& conninfo,
     why = "is not a PostgreSQL connection string (postgres://user@host:port/db, or host=... dbname=... pairs)";
     return std::nullopt;
   }
-  std::string host = option(options, "host");
-  if (host.empty()) host = option(options, "hostaddr");
-  const std::string port = option(options, "port");
-  const std::string db = option(options, "dbname");
+  std::string host = conninfo_option(options, "host");
+  if (host.empty()) host = conninfo_option(options, "hostaddr");
+  const std::string port = conninfo_option(options, "port");
+  const std::string db = conninfo_option(options, "dbname");
   PQconninfoFree(options);
   std::string described = "postgres://" + (host.empty() ? std::string("(default host)") : host);
   if (!port.empty()) described += ":" + port;
@@ -64,7 +64,7 @@ bool PgResult::ok() const {
   return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
 }
 std::string PgResult::error() const {
-  return result_ ? one_line(PQresultErrorMessage(result_.get())) : "no result (out of memory)";
+  return result_ ? pq_one_line(PQresultErrorMessage(result_.get())) : "no result (out of memory)";
 }
 int PgResult::rows() const { return result_ ? PQntuples(result_.get()) : 0; }
 bool PgResult::is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column) != 0; }
@@ -99,7 +99,7 @@ void PostgresConnection::ensure_connected() {
   connection_ = PQconnectdbParams(keys, values, 1);
   if (!connection_) lost("cannot allocate a connection");
   if (PQstatus(connection_) != CONNECTION_OK)
-    lost(fmt::format("cannot connect: {}", one_line(PQerrorMessage(connection_))));
+    lost(fmt::format("cannot connect: {}", pq_one_line(PQerrorMessage(connection_))));
   pacing_.connected();
 }
 
@@ -127,7 +127,7 @@ PgResult PostgresConnection::exchange(const std::string& sql, const std::vector<
                                  : PQexecParams(connection_, sql.c_str(), static_cast<int>(params.size()), types.data(),
                                                 values.data(), nullptr, nullptr, 0));
   if (PQstatus(connection_) != CONNECTION_OK)
-    lost(fmt::format("connection lost: {}", one_line(PQerrorMessage(connection_))));
+    lost(fmt::format("connection lost: {}", pq_one_line(PQerrorMessage(connection_))));
   if (!result.ok()) throw std::runtime_error(fmt::format("{}: {}", target_.described, result.error()));
   return result;
 }
@@ -149,13 +149,13 @@ std::string pg_array_literal(const std::vector<std::string>& values) {
 std::optional<std::string> pg_quoted_name(const std::string& name, bool qualified) {
   const auto dot = name.find('.');
   if (dot == std::string::npos) {
-    if (!name_part(name)) return std::nullopt;
+    if (!sql_name_part(name)) return std::nullopt;
     return "\"" + name + "\"";
   }
   if (!qualified) return std::nullopt;
   const std::string schema = name.substr(0, dot);
   const std::string table = name.substr(dot + 1);
-  if (!name_part(schema) || !name_part(table)) return std::nullopt;
+  if (!sql_name_part(schema) || !sql_name_part(table)) return std::nullopt;
   return "\"" + schema + "\".\"" + table + "\"";
 }
 

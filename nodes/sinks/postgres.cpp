@@ -103,7 +103,7 @@ class PostgresSink final : public Sink {
   std::string table_;
 };
 
-std::vector<KeySpec> keys() {
+std::vector<KeySpec> postgres_sink_keys() {
   std::vector<KeySpec> k = postgres_server_keys();
   k.push_back({"table", KeyKind::string, true, "",
                "the results' table (schema.table or table), created if missing: id text primary key, result jsonb, "
@@ -112,7 +112,7 @@ std::vector<KeySpec> keys() {
   return k;
 }
 
-std::unique_ptr<Sink> configure(Options& o) {
+std::unique_ptr<Sink> configure_postgres_sink(Options& o) {
   auto server = read_postgres_server(o);
   const std::string table = read_sql_name(o, "table", true);
   auto shape = read_item_json_shape(o);
@@ -126,8 +126,8 @@ void register_postgres_sink(Registry& registry) {
   registry.add(SinkType{
       "postgres",
       "each result as JSON in a PostgreSQL table, upserted under its item's id (a redelivered item overwrites)",
-      keys(),
-      configure,
+      postgres_sink_keys(),
+      configure_postgres_sink,
   });
 }
 

@@ -68,7 +68,7 @@ std::optional<std::string> PostgresQueueSource::unpack_json_column(boost::json::
   return std::nullopt;
 }
 
-std::vector<KeySpec> keys() {
+std::vector<KeySpec> queue_keys() {
   std::vector<KeySpec> k = postgres_server_keys();
   const std::vector<KeySpec> own = {
       {"table", KeyKind::string, true, "", "the table of rows to do (schema.table or table)"},
@@ -109,7 +109,7 @@ QueueStatements read_statements(Options& o, const std::string& table, const std:
                                   read_sql_name(o, "deliveries_column", false));
 }
 
-std::unique_ptr<Source> configure(Options& o) {
+std::unique_ptr<Source> configure_queue(Options& o) {
   auto server = read_postgres_server(o);
   QueueSettings s;
   s.table = o.string("table");
@@ -134,8 +134,8 @@ std::unique_ptr<Source> configure(Options& o) {
 }  // namespace
 
 void register_postgres_queue_source(Registry& registry) {
-  registry.add(SourceType{"postgres_queue", "the pending rows of a PostgreSQL table, shared by several workers", keys(),
-                          configure});
+  registry.add(SourceType{"postgres_queue", "the pending rows of a PostgreSQL table, shared by several workers",
+                          queue_keys(), configure_queue});
 }
 
 }  // namespace flowbatch

@@ -19,7 +19,7 @@ namespace {
 
 /// A worker: rows of "jobs" → call (mock; prompts over 200 characters are refused) → "results".
 /// `source_keys` are more lines for [sources.in].
-std::string worker_graph(const std::string& url, const std::string& source_keys) {
+std::string pg_worker_graph(const std::string& url, const std::string& source_keys) {
   return fmt::format(R"([pipeline]
 max_in_flight = 16
 progress = "off"
@@ -53,7 +53,7 @@ path = "dead.jsonl"
 
 /// `n` workers of graph.toml in `dir`, each with a state of its own and `per_worker` settings
 /// ("{}" is the worker's number).
-std::vector<pid_t> start_workers(int n, const TempDir& dir, const std::vector<std::string>& per_worker) {
+std::vector<pid_t> start_pg_workers(int n, const TempDir& dir, const std::vector<std::string>& per_worker) {
   std::vector<pid_t> workers;
   for (int w = 1; w <= n; ++w) {
     std::vector<std::string> args = {"run", "graph.toml", "--set", fmt::format("pipeline.state=w{}.db", w)};
@@ -64,7 +64,7 @@ std::vector<pid_t> start_workers(int n, const TempDir& dir, const std::vector<st
   return workers;
 }
 
-std::vector<std::string> column(PostgresProcess& pg, const std::string& sql) {
+std::vector<std::string> pg_column(PostgresProcess& pg, const std::string& sql) {
   const PgResult r = pg.exec(sql);
   std::vector<std::string> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0));
@@ -72,7 +72,7 @@ std::vector<std::string> column(PostgresProcess& pg, const std::string& sql) {
 }
 
 /// The ids in a dead-letter file: an item's id, or a row's that never became an item (its raw record).
-std::vector<std::string> dead_ids(const std::filesystem::path& file) {
+std::vector<std::string> pg_dead_ids(const std::filesystem::path& file) {
   std::vector<std::string> ids;
   if (!std::filesystem::exists(file)) return ids;
   for (const auto& record : read_jsonl(file)) {
@@ -83,7 +83,7 @@ std::vector<std::string> dead_ids(const std::filesystem::path& file) {
 }
 
 /// Every id 1..n exactly once across `lists`.
-void check_each_once(const std::vector<std::vector<std::string>>& lists, int n) {
+void check_each_id_once(const std::vector<std::vector<std::string>>& lists, int n) {
   std::map<std::string, int> seen;
   for (const auto& list : lists)
     for (const auto& id : list) ++seen[id];
@@ -106,15 +106,15 @@ TEST_CASE("postgres: 1,200 rows with poisoned ones: every id once in the result 
   pg.exec(
       "UPDATE jobs SET status = 'claimed', claimed_at = now() - interval '1 hour', deliveries = 5 "
       "WHERE substr(id, 2)::int % 100 = 7");
-  dir.write("graph.toml", worker_graph(pg.url(), "until_empty = true"));
+  dir.write("graph.toml", pg_worker_graph(pg.url(), "until_empty = true"));
   const ProcessResult run = run_flowbatch({"run", "graph.toml"}, dir.path());
   CHECK_MESSAGE(run.exit_code == 3, run.err);  // done, with dead letters
 
-  const auto dead = dead_ids(dir / "dead.jsonl");
+  const auto dead = pg_dead_ids(dir / "dead.jsonl");
   CHECK(dead.size() == kRows / 40 + kRows / 100);
   const std::string reasons = read_file(dir / "dead.jsonl");
   CHECK(reasons.find("was delivered 6 times (max_deliveries = 5)") != std::string::npos);
-  check_each_once({column(pg, "SELECT id FROM results"), dead}, kRows);
+  check_each_id_once({pg_column(pg, "SELECT id FROM results"), dead}, kRows);
   CHECK(pg.value("SELECT count(*) FROM jobs WHERE status <> 'done'") == "0");
   CHECK(pg.value("SELECT result->>'text' FROM results WHERE id = 'i1'") == "item 1");
 }
@@ -125,15 +125,15 @@ TEST_CASE("postgres: two workers share one table: each does a part, every id onc
   TempDir dir;
   PostgresProcess pg;
   pg.make_queue("jobs", kRows);
-  dir.write("graph.toml", worker_graph(pg.url(), "until_empty = true"));
+  dir.write("graph.toml", pg_worker_graph(pg.url(), "until_empty = true"));
   // Each writes its own result table, to show who did what; together they must hold every id once.
-  const auto workers = start_workers(2, dir, {"sinks.out.table=results_{}", "dead_letters.dead.path=dead{}.jsonl"});
+  const auto workers = start_pg_workers(2, dir, {"sinks.out.table=results_{}", "dead_letters.dead.path=dead{}.jsonl"});
   for (pid_t w : workers) CHECK(wait_exit(w) == 0);
-  const auto first = column(pg, "SELECT id FROM results_1");
-  const auto second = column(pg, "SELECT id FROM results_2");
+  const auto first = pg_column(pg, "SELECT id FROM results_1");
+  const auto second = pg_column(pg, "SELECT id FROM results_2");
   CHECK(first.size() > 100);
   CHECK(second.size() > 100);
-  check_each_once({first, second}, kRows);
+  check_each_id_once({first, second}, kRows);
   CHECK(pg.value("SELECT count(*) FROM jobs WHERE status <> 'done' OR deliveries <> 1") == "0");
 }
 
@@ -143,8 +143,8 @@ TEST_CASE("postgres: 3 workers share 2,000 rows, one is killed: its rows come ba
   TempDir dir;
   PostgresProcess pg;
   pg.make_queue("jobs", kRows);
-  dir.write("graph.toml", worker_graph(pg.url(), ""));  // followed: runs until drained
-  const auto workers = start_workers(3, dir, {"dead_letters.dead.path=dead{}.jsonl"});
+  dir.write("graph.toml", pg_worker_graph(pg.url(), ""));  // followed: runs until drained
+  const auto workers = start_pg_workers(3, dir, {"dead_letters.dead.path=dead{}.jsonl"});
   REQUIRE(eventually([&] { return pg.value("SELECT to_regclass('results') IS NOT NULL") == "t"; },
                      std::chrono::seconds(30)));
   const auto results = [&] { return std::stoi(pg.value("SELECT count(*) FROM results")); };
@@ -159,7 +159,7 @@ TEST_CASE("postgres: 3 workers share 2,000 rows, one is killed: its rows come ba
     ::kill(workers[w], SIGINT);  // a followed queue ends by a drain
     CHECK(wait_exit(workers[w]) != 128 + SIGKILL);
   }
-  check_each_once({column(pg, "SELECT id FROM results")}, kRows);
+  check_each_id_once({pg_column(pg, "SELECT id FROM results")}, kRows);
   CHECK(std::stoi(pg.value("SELECT count(*) FROM jobs WHERE deliveries = 2")) > 0);  // taken back after the lease
-  for (int w = 2; w <= 3; ++w) CHECK(dead_ids(dir / fmt::format("dead{}.jsonl", w)).empty());
+  for (int w = 2; w <= 3; ++w) CHECK(pg_dead_ids(dir / fmt::format("dead{}.jsonl", w)).empty());
 }

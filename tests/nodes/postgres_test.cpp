@@ -14,7 +14,7 @@ using namespace flowbatch::test;
 namespace {
 
 /// postgres_queue source "in" (until_empty) on table "jobs" → sink `sink_toml`; its invalid port → bad.jsonl.
-std::string queue_graph(const std::string& url, const std::string& source_keys, const std::string& sink_toml) {
+std::string pg_queue_graph(const std::string& url, const std::string& source_keys, const std::string& sink_toml) {
   return fmt::format(R"([sources.in]
 type = "postgres_queue"
 connection = "{}"
@@ -38,7 +38,7 @@ TEST_CASE("postgres_queue: every pending row becomes an item with its columns, a
   TempDir dir;
   PostgresProcess pg;
   pg.make_queue("jobs", 25);
-  const auto run = run_text(queue_graph(pg.url(), "", "path = \"out.jsonl\""), dir);
+  const auto run = run_text(pg_queue_graph(pg.url(), "", "path = \"out.jsonl\""), dir);
   REQUIRE_MESSAGE(run.report.exit_code == 0, run.console);
   const auto out = read_jsonl(dir / "out.jsonl");
   CHECK(out.size() == 25);
@@ -60,7 +60,7 @@ TEST_CASE(
   pg.exec(
       "UPDATE jobs SET status = 'claimed', claimed_at = now() - interval '1 minute', deliveries = 1 "
       "WHERE id IN ('i1', 'i2', 'i3', 'i4')");
-  const auto run = run_text(queue_graph(pg.url(), "lease_ms = 20\nmax_deliveries = 1", "path = \"out.jsonl\""), dir);
+  const auto run = run_text(pg_queue_graph(pg.url(), "lease_ms = 20\nmax_deliveries = 1", "path = \"out.jsonl\""), dir);
   REQUIRE_MESSAGE(run.report.exit_code == 3, run.console);
   CHECK(read_jsonl(dir / "out.jsonl").size() == 2);  // the two nobody had claimed
   const auto bad = read_jsonl(dir / "bad.jsonl");
@@ -113,7 +113,7 @@ json_column = "body"
 claim_sql = "UPDATE inbox SET taken = true, tries = tries + 1 WHERE n IN (SELECT n FROM inbox WHERE NOT taken LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING n, body, tries"
 complete_sql = "UPDATE inbox SET finished = true WHERE n = ANY($1)"
 )toml";
-  std::string graph = queue_graph(pg.url(), source, "path = \"out.jsonl\"");
+  std::string graph = pg_queue_graph(pg.url(), source, "path = \"out.jsonl\"");
   graph.replace(graph.find("table = \"jobs\"\n"), 15, "");
   const auto run = run_text(graph, dir);
   REQUIRE_MESSAGE(run.report.exit_code == 3, run.console);

@@ -18,21 +18,21 @@ namespace flowbatch::test {
 namespace {
 
 /// Who runs the server: "nobody" when the tests run as root (PostgreSQL refuses root), else us.
-struct Owner {
+struct PgOwner {
   uid_t uid = ::geteuid();
   gid_t gid = ::getegid();
 };
 
-Owner server_owner() {
-  Owner o;
+PgOwner pg_server_owner() {
+  PgOwner o;
   if (o.uid != 0) return o;
   const passwd* nobody = ::getpwnam("nobody");
   REQUIRE_MESSAGE(nobody, "running as root, and there is no user \"nobody\" to run PostgreSQL as");
-  return Owner{nobody->pw_uid, nobody->pw_gid};
+  return PgOwner{nobody->pw_uid, nobody->pw_gid};
 }
 
 /// Starts `args` as the server's owner, its output appended to `log`.
-pid_t spawn(const std::vector<std::string>& args, const Owner& owner, const std::filesystem::path& log) {
+pid_t spawn_as(const std::vector<std::string>& args, const PgOwner& owner, const std::filesystem::path& log) {
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -52,7 +52,7 @@ pid_t spawn(const std::vector<std::string>& args, const Owner& owner, const std:
 }
 
 /// A new folder only the server's owner can read.
-std::filesystem::path owned_folder(const Owner& owner) {
+std::filesystem::path pg_owned_folder(const PgOwner& owner) {
   std::string name = (std::filesystem::temp_directory_path() / "flowbatch-pg-XXXXXX").string();
   REQUIRE(::mkdtemp(name.data()) != nullptr);
   REQUIRE(::chown(name.c_str(), owner.uid, owner.gid) == 0);
@@ -74,24 +74,24 @@ std::filesystem::path PostgresProcess::bin_dir() {
 PostgresProcess::PostgresProcess() : port_(free_port()) {
   const std::filesystem::path bin = bin_dir();
   REQUIRE_MESSAGE(!bin.empty(), "PostgreSQL is not installed");
-  const Owner owner = server_owner();
-  folder_ = owned_folder(owner);
+  const PgOwner owner = pg_server_owner();
+  folder_ = pg_owned_folder(owner);
   const std::filesystem::path log = folder_ / "server.log";
   std::ofstream(folder_ / "password") << kPassword << "\n";
   REQUIRE(::chown((folder_ / "password").c_str(), owner.uid, owner.gid) == 0);
 
   const pid_t initdb =
-      spawn({(bin / "initdb").string(), "-D", (folder_ / "data").string(), "-U", kUser, "--auth=scram-sha-256",
-             "--pwfile=" + (folder_ / "password").string(), "-E", "UTF8", "--no-sync", "--no-instructions"},
-            owner, log);
+      spawn_as({(bin / "initdb").string(), "-D", (folder_ / "data").string(), "-U", kUser, "--auth=scram-sha-256",
+                "--pwfile=" + (folder_ / "password").string(), "-E", "UTF8", "--no-sync", "--no-instructions"},
+               owner, log);
   int status = 0;
   ::waitpid(initdb, &status, 0);
   REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "initdb failed: " << read_file(log));
 
   // fsync off: a throwaway cluster for tests, where speed matters and a power cut does not.
-  pid_ = spawn({(bin / "postgres").string(), "-D", (folder_ / "data").string(), "-p", std::to_string(port_), "-k",
-                folder_.string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=60"},
-               owner, log);
+  pid_ = spawn_as({(bin / "postgres").string(), "-D", (folder_ / "data").string(), "-p", std::to_string(port_), "-k",
+                   folder_.string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=60"},
+                  owner, log);
   connection_ = std::make_unique<PostgresConnection>(PostgresTarget{url(), "test postgres", std::chrono::seconds(5)});
   const bool up = eventually(
       [&] {
