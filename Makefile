@@ -28,7 +28,7 @@ TEST_JOBS  ?= $(shell echo $$(( $$(nproc) * 2 )))
 # /metrics with promtool (prometheus) and render the HTML report in headless chromium.
 DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
   libtbb-dev libcurl4-openssl-dev libboost-json1.81-dev libfmt-dev libtomlplusplus-dev \
-  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev redis-server libbenchmark-dev nginx-light openssl strace \
+  doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev redis-server libpq-dev postgresql libbenchmark-dev nginx-light openssl strace \
   python3 python3-jsonschema zsh groff-base dpkg-dev prometheus chromium
 
 .PHONY: all deps configure build run test bench test-asan test-tsan fuzz package schema ci clean format format-check tidy tidy-changed

@@ -29,6 +29,8 @@ void register_builtin(TypeRegistry& registry) {
   register_openai_batch_sink(registry);
   register_redis_stream_source(registry);
   register_redis_sinks(registry);
+  register_postgres_queue_source(registry);
+  register_postgres_sink(registry);
 }
 
 }  // namespace flowbatch

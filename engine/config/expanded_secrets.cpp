@@ -36,6 +36,10 @@ void register_value(const ConfigValue& v, const std::string& subject, bool in_he
   }
 }
 
+/// Keys whose every expanded value is secret, URL or not: a PostgreSQL connection string may be
+/// key=value pairs ("host=db password=${PGPASSWORD}").
+bool secret_key(const std::string& key) { return key == "headers" || key == "connection"; }
+
 void walk(const ConfigValue& v, const std::string& subject, bool in_headers, Redactor& redactor,
           Diagnostics& diagnostics) {
   switch (v.kind) {
@@ -45,7 +49,7 @@ void walk(const ConfigValue& v, const std::string& subject, bool in_headers, Red
       break;
     case ConfigValue::Kind::table:
       for (const auto& e : v.entries)
-        walk(e.value, subject.empty() ? e.key : subject + "." + e.key, in_headers || e.key == "headers", redactor,
+        walk(e.value, subject.empty() ? e.key : subject + "." + e.key, in_headers || secret_key(e.key), redactor,
              diagnostics);
       break;
     default: break;

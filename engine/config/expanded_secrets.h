@@ -12,7 +12,8 @@ namespace flowbatch {
 /// anywhere under a `headers` table) or into a URL (a string starting with http:// or https://),
 /// except where it is only the URL's scheme, host or port. `Authorization = "Bearer ${KEY}"` or
 /// `url = "https://x/v1?key=${KEY}"` hold keys as surely as api_key_env does. A value too short to
-/// be redacted is warned about (never printed).
+/// be redacted is warned about (never printed). A value expanded anywhere into a `connection` key
+/// (a PostgreSQL connection string) is registered whole, like a header's.
 void register_expanded_secrets(const ConfigValue& tree, const std::string& subject, Redactor& redactor,
                                Diagnostics& diagnostics);
 

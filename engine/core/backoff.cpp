@@ -28,4 +28,11 @@ std::chrono::milliseconds Backoff::delay(std::uint32_t attempt, std::mt19937_64&
   return std::chrono::milliseconds(top);
 }
 
+void ReconnectPacing::failed() {
+  const auto delay = std::chrono::milliseconds(100) * (1u << std::min<std::uint32_t>(failures_, 6));
+  next_attempt_ =
+      std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(5));
+  ++failures_;
+}
+
 }  // namespace flowbatch

@@ -25,4 +25,18 @@ struct Backoff {
   std::chrono::milliseconds delay(std::uint32_t attempt, std::mt19937_64& rng) const;
 };
 
+/// When a lost server connection (Redis, PostgreSQL) may be tried again: 100 ms after a failure,
+/// doubling with each failure in a row up to 5 s, so a server that is down is not hammered.
+class ReconnectPacing {
+ public:
+  void failed();  ///< one more failure in a row: the next attempt waits longer
+  void connected() { failures_ = 0; }
+  bool may_try() const { return std::chrono::steady_clock::now() >= next_attempt_; }
+  void try_now() { next_attempt_ = {}; }  ///< a connection found stale at its first use: replaced at once
+
+ private:
+  std::uint32_t failures_ = 0;
+  std::chrono::steady_clock::time_point next_attempt_{};
+};
+
 }  // namespace flowbatch

@@ -94,11 +94,7 @@ RedisConnection::~RedisConnection() {
 void RedisConnection::lost(const std::string& what) {
   if (context_) redisFree(context_);
   context_ = nullptr;
-  // Back-off before the next attempt: 100 ms doubling, at most 5 s.
-  const auto delay = std::chrono::milliseconds(100) * (1u << std::min<std::uint32_t>(failures_, 6));
-  next_attempt_ =
-      std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(5));
-  ++failures_;
+  pacing_.failed();
   throw std::runtime_error(fmt::format("{}: {}", address_.describe(), what));
 }
 
@@ -107,7 +103,7 @@ void RedisConnection::connect() {
   if (!context_) lost("cannot allocate a connection");
   if (context_->err) lost(fmt::format("cannot connect: {}", context_->errstr));
   redisSetTimeout(context_, to_timeval(timeout_));
-  const auto check = [&](RedisReply r, const char* what) {
+  const auto check = [&](const RedisReply& r, const char* what) {
     if (r.is_nil() && context_->err) lost(fmt::format("{}: {}", what, context_->errstr));
     if (r.is_error()) lost(fmt::format("{} refused: {}", what, r.text()));
   };
@@ -135,10 +131,10 @@ void RedisConnection::connect() {
 
 void RedisConnection::ensure_connected() {
   if (context_) return;
-  if (std::chrono::steady_clock::now() < next_attempt_)
+  if (!pacing_.may_try())
     throw std::runtime_error(fmt::format("{}: not connected (reconnecting)", address_.describe()));
   connect();
-  failures_ = 0;
+  pacing_.connected();
 }
 
 RedisReply RedisConnection::command(const std::vector<std::string>& args) {
@@ -155,7 +151,7 @@ std::vector<RedisReply> RedisConnection::pipeline(const std::vector<std::vector<
     // A connection that went stale while idle (the server restarted): one fresh try at once.
     // Sending again is safe for the commands used here: they are idempotent (HSET, XACK, XCLAIM),
     // or at worst append once more (XADD), or leave entries pending to be claimed (XREADGROUP).
-    next_attempt_ = {};
+    pacing_.try_now();
     return exchange(commands);
   }
 }

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/core/backoff.h"
+
 struct redisContext;
 struct redisReply;
 
@@ -76,8 +78,7 @@ class RedisConnection {
   RedisAddress address_;
   std::chrono::milliseconds timeout_;
   redisContext* context_ = nullptr;
-  std::uint32_t failures_ = 0;
-  std::chrono::steady_clock::time_point next_attempt_{};
+  ReconnectPacing pacing_;
 };
 
 }  // namespace flowbatch

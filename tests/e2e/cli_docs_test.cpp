@@ -136,7 +136,7 @@ TEST_CASE("bash completes commands, options, their values, graph files and the g
                           "providers.sim.latency_ms=\n", "providers.sim.max_concurrency=\n"})
     CHECK_MESSAGE(keys.find(key) != std::string::npos, key, keys);
   CHECK(keys.find("sinks.") == std::string::npos);
-  CHECK(bash_complete(script, "flowbatch g.toml --set sources.tickets.id", dir.path()) ==
+  CHECK(bash_complete(script, "flowbatch g.toml --set sources.tickets.id_f", dir.path()) ==
         "sources.tickets.id_field=\n");
 }
 

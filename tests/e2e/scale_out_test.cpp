@@ -50,12 +50,6 @@ path = "dead.jsonl"
                      url);
 }
 
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 }  // namespace
 
 TEST_CASE("redis: 3 workers share a stream of 2,000 entries, one is killed: every id once, every entry acknowledged") {

@@ -10,6 +10,7 @@
 #include "tests/support/fixtures.h"
 #include "tests/support/mock_server.h"
 #include "tests/support/nginx.h"
+#include "tests/support/postgres.h"
 
 using namespace flowbatch;
 using namespace flowbatch::test;
@@ -215,4 +216,44 @@ pass_env = ["FLOWBATCH_E2E_WANTED"])"));
   const auto out = read_jsonl(dir / "out.jsonl");
   REQUIRE(out.size() == 1);
   CHECK(out[0].at("output").as_string() == "wanted=passed-on key= path=set");
+}
+
+TEST_CASE("a PostgreSQL password given as ${VAR}, in a URL or in key=value pairs, is in no error, log or graph dump") {
+  REQUIRE_POSTGRES_OR_SKIP();
+  TempDir dir;
+  PostgresProcess pg;
+  pg.make_queue("jobs", 5);
+  dir.write("graph.toml", fmt::format(R"([pipeline]
+progress = "off"
+[sources.in]
+type = "postgres_queue"
+connection = "${{FB_TEST_PG_URL}}"
+table = "jobs"
+until_empty = true
+[sinks.out]
+inputs = ["in"]
+type = "postgres"
+connection = "host=127.0.0.1 port={} user=flowbatch dbname=postgres password=${{FB_TEST_PG_PASSWORD}}"
+table = "results"
+)",
+                                      pg.port()));
+  {
+    ScopedEnv url("FB_TEST_PG_URL", pg.url("wrong-pa55word-1"));
+    ScopedEnv password("FB_TEST_PG_PASSWORD", "wrong-pa55word-2");
+    const ProcessResult run = run_flowbatch({"run", "graph.toml"}, dir.path());
+    CHECK(run.exit_code == 1);  // fatal: the server refuses
+    CHECK_MESSAGE(run.err.find("password authentication failed") != std::string::npos, run.err);
+    CHECK(run.err.find(fmt::format("127.0.0.1:{}", pg.port())) != std::string::npos);  // which server, not who
+    const std::string everything = run.out + run.err + all_files(dir.path());
+    CHECK(everything.find("wrong-pa55word") == std::string::npos);
+    const ProcessResult dump = run_flowbatch({"graph", "graph.toml"}, dir.path());
+    CHECK(dump.out.find("127.0.0.1") != std::string::npos);
+    CHECK(dump.out.find("wrong-pa55word") == std::string::npos);
+  }
+  ScopedEnv url("FB_TEST_PG_URL", pg.url());
+  ScopedEnv password("FB_TEST_PG_PASSWORD", PostgresProcess::kPassword);
+  const ProcessResult run = run_flowbatch({"run", "graph.toml"}, dir.path());
+  CHECK_MESSAGE(run.exit_code == 0, run.err);
+  CHECK(pg.value("SELECT count(*) FROM results") == "5");
+  CHECK((run.out + run.err + all_files(dir.path())).find(PostgresProcess::kPassword) == std::string::npos);
 }

@@ -26,6 +26,7 @@
 #include "tests/nodes/merge_kind.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/mock_server.h"
+#include "tests/support/postgres.h"
 #include "tests/support/redis.h"
 
 using namespace flowbatch;
@@ -69,8 +70,19 @@ const std::map<std::string, std::function<std::string()>>& source_samples() {
   return samples;
 }
 
-/// Types that need a Redis server: started once for the conformance test when installed.
+/// Types that need a Redis server or a PostgreSQL server: each started once for the conformance
+/// test when installed.
 bool needs_redis(const std::string& type) { return type.starts_with("redis_"); }
+bool needs_postgres(const std::string& type) { return type.starts_with("postgres"); }
+
+/// The servers the queue types need (null where not installed).
+struct Servers {
+  RedisProcess* redis = nullptr;
+  PostgresProcess* postgres = nullptr;
+  bool has_for(const std::string& type) const {
+    return (!needs_redis(type) || redis) && (!needs_postgres(type) || postgres);
+  }
+};
 
 /// A queue source's sample: the same records as entries of a new stream (one per graph, so a
 /// resumed run reads the stream its first run left), and how the graph reads it.
@@ -95,11 +107,34 @@ QueueSample redis_stream_sample(RedisProcess& redis) {
   return q;
 }
 
+QueueSample postgres_queue_sample(PostgresProcess& pg) {
+  static int tables = 0;
+  const std::string table = fmt::format("conformance{}", ++tables);
+  QueueSample q;
+  q.source = fmt::format(
+      "[sources.in]\ntype = \"postgres_queue\"\nconnection = \"{}\"\ntable = \"{}\"\njson_column = \"text\"\n"
+      "until_empty = true\nlease_ms = 50\n",
+      pg.url(), table);
+  q.fill = [&pg, table] {
+    pg.make_queue(table, static_cast<int>(kRecords));
+    // The items as JSON in the text column, and one that is not JSON.
+    pg.exec(fmt::format(R"(UPDATE {} SET text = json_build_object('id', id, 'text', text)::text)", table));
+    pg.exec(fmt::format("INSERT INTO {} (id, text) VALUES ('broken', '{{not json')", table));
+  };
+  return q;
+}
+
+QueueSample queue_sample(const std::string& type, const Servers& servers) {
+  return needs_redis(type) ? redis_stream_sample(*servers.redis) : postgres_queue_sample(*servers.postgres);
+}
+
 /// A sink type's keys, where they are not a file's path.
-std::string redis_sink_keys(const std::string& type, RedisProcess& redis) {
+std::string server_sink_keys(const std::string& type, const Servers& servers) {
   static int keys = 0;
-  return fmt::format("url = \"{}\"\n{} = \"conformance-out{}\"\n", redis.url(), type == "redis_hash" ? "key" : "stream",
-                     ++keys);
+  if (needs_postgres(type))
+    return fmt::format("connection = \"{}\"\ntable = \"conformance_out{}\"\n", servers.postgres->url(), ++keys);
+  return fmt::format("url = \"{}\"\n{} = \"conformance-out{}\"\n", servers.redis->url(),
+                     type == "redis_hash" ? "key" : "stream", ++keys);
 }
 
 /// A provider type's [providers.p] keys, against the mock server where it speaks HTTP. The mock
@@ -158,7 +193,7 @@ std::string node_with_outputs(const NodeKind& kind, const std::string& name, con
 
 constexpr const char* kInvalidToDead = "[dead_letters.bad]\ninputs = [\"in.invalid\"]\npath = \"bad.jsonl\"\n";
 
-std::vector<Case> cases(const MockServer& server, RedisProcess* redis, std::size_t& skipped) {
+std::vector<Case> cases(const MockServer& server, const Servers& servers, std::size_t& skipped) {
   const TypeRegistry& reg = registry();
   std::vector<Case> out;
   const auto sink_of = [](const std::string& input) {
@@ -167,12 +202,12 @@ std::vector<Case> cases(const MockServer& server, RedisProcess* redis, std::size
   for (const auto& [type, entry] : reg.sources()) {
     Case c;
     c.name = "source type " + type;
-    if (needs_redis(type)) {
-      if (!redis) {
+    if (needs_redis(type) || needs_postgres(type)) {
+      if (!servers.has_for(type)) {
         ++skipped;
         continue;
       }
-      QueueSample q = redis_stream_sample(*redis);
+      QueueSample q = queue_sample(type, servers);
       c.source = q.source;
       c.fill_queue = q.fill;
       c.nodes = sink_of("in") + kInvalidToDead;
@@ -192,11 +227,12 @@ std::vector<Case> cases(const MockServer& server, RedisProcess* redis, std::size
   for (const auto& [type, entry] : reg.sinks()) {
     Case c;
     c.name = "sink type " + type;
-    if (needs_redis(type) && !redis) {
+    if (!servers.has_for(type)) {
       ++skipped;
       continue;
     }
-    const std::string keys = needs_redis(type) ? redis_sink_keys(type, *redis) : required_keys(entry.type.keys, "out");
+    const std::string keys = needs_redis(type) || needs_postgres(type) ? server_sink_keys(type, servers)
+                                                                       : required_keys(entry.type.keys, "out");
     c.nodes = fmt::format("[sinks.out]\ninputs = [\"in\"]\ntype = \"{}\"\n{}{}", type, keys, kInvalidToDead);
     out.push_back(std::move(c));
   }
@@ -347,16 +383,27 @@ void check_drain(const Case& c) {
   }
 }
 
+/// The servers of the queue types, started where installed (the types are skipped, said once, where not).
+struct QueueServers {
+  TempDir redis_dir;
+  std::optional<RedisProcess> redis;
+  std::optional<PostgresProcess> postgres;
+  QueueServers() {
+    if (!RedisProcess::program().empty()) redis.emplace(redis_dir);
+    else MESSAGE("the Redis types are skipped: redis-server is not installed (make deps installs it)");
+    if (!PostgresProcess::bin_dir().empty()) postgres.emplace();
+    else MESSAGE("the PostgreSQL types are skipped: PostgreSQL is not installed (make deps installs it)");
+  }
+  Servers servers() { return Servers{redis ? &*redis : nullptr, postgres ? &*postgres : nullptr}; }
+};
+
 }  // namespace
 
 TEST_CASE("conformance: every registered kind and type keeps exactly-once books, routes errors and resumes") {
   MockServer server;
-  TempDir redis_dir;
-  std::optional<RedisProcess> redis;
-  if (!RedisProcess::program().empty()) redis.emplace(redis_dir);
-  else MESSAGE("the Redis types are skipped: redis-server is not installed (make deps installs it)");
+  QueueServers queues;
   std::size_t skipped = 0;
-  const std::vector<Case> all = cases(server, redis ? &*redis : nullptr, skipped);
+  const std::vector<Case> all = cases(server, queues.servers(), skipped);
   // What the registry holds is what is checked: nothing is left out silently.
   const TypeRegistry& reg = registry();
   std::size_t expected = reg.sources().size() + reg.sinks().size() + reg.transforms().size() + reg.providers().size();
@@ -371,11 +418,9 @@ TEST_CASE("conformance: every registered kind and type keeps exactly-once books,
 
 TEST_CASE("conformance: every registered kind and type drains on Ctrl-C and a resumed run does the rest") {
   MockServer server;
-  TempDir redis_dir;
-  std::optional<RedisProcess> redis;
-  if (!RedisProcess::program().empty()) redis.emplace(redis_dir);
+  QueueServers queues;
   std::size_t skipped = 0;
-  for (const Case& c : cases(server, redis ? &*redis : nullptr, skipped)) {
+  for (const Case& c : cases(server, queues.servers(), skipped)) {
     INFO(c.name);
     check_drain(c);
   }

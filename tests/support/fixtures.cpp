@@ -187,6 +187,12 @@ ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::fil
   return run_process(argv, cwd);
 }
 
+int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 pid_t start_program(const std::vector<std::string>& argv, const std::filesystem::path& cwd) {
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);

@@ -82,6 +82,8 @@ ProcessResult run_flowbatch(const std::vector<std::string>& args, const std::fil
 pid_t start_program(const std::vector<std::string>& argv, const std::filesystem::path& cwd = {});
 /// Starts the built flowbatch program in `cwd` without waiting (its output goes to /dev/null).
 pid_t start_flowbatch(const std::vector<std::string>& args, const std::filesystem::path& cwd);
+/// Waits for a started program: its exit code, or 128 + the signal that ended it.
+int wait_exit(pid_t pid);
 
 /// Runs `flowbatch args...` in `cwd` up to `attempts` times, each killed with SIGKILL after a
 /// random delay in [min_delay, max_delay] (from `seed`); stops early once a run finishes before
