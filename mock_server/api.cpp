@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "engine/core/hash.h"
+#include "mock_server/batch_routes.h"
 
 namespace flowbatch::mock {
 namespace {
@@ -61,6 +62,12 @@ ApiReply MockApi::handle(const ApiRequest& request) {
   if (request.path == "/echo" || request.path.starts_with("/echo/")) {
     stats_.on_arrival("/echo", now);
     return echo(request);
+  }
+  if (const auto flavor = batch_route_flavor(request.path)) {
+    // The batch endpoints meet no simulated faults or rate limits: their lines do (batch_store).
+    stats_.on_arrival(request.path.starts_with("/v1/files") ? "/v1/files" : "batches", now);
+    if (auto denied = check_api_key(*flavor, request)) return std::move(*denied);
+    return handle_batch_route(batches_, request, options_);
   }
   const Route* route = find_route(request);
   if (!route) {
