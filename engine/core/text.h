@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,5 +49,8 @@ std::string to_valid_utf8(std::string_view text);
 std::string base64_encode(std::string_view bytes);
 /// The bytes back, or nothing when `text` is not base64.
 std::optional<std::string> base64_decode(std::string_view text);
+
+/// "30d" → seconds; also h, m, s. Nothing when it is not a positive whole number and a unit.
+std::optional<std::int64_t> parse_age(const std::string& text);
 
 }  // namespace flowbatch
