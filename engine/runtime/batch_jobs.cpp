@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <unordered_set>
 
 #include "engine/core/hash.h"
 #include "engine/runtime/provider_lane.h"
@@ -41,15 +42,19 @@ struct BatchJobs::Job {
   std::size_t fetches_left = 0;
   bool busy = false;  ///< a request about it is under way
   bool cancel_sent = false;
-  std::string refused;  ///< the provider refused the job as a whole: why
+  bool recovering = false;  ///< its create got no answer: it is being looked for at the provider
+  std::string refused;      ///< the provider refused the job as a whole: why
 };
 
 struct BatchJobs::Collecting {
   const BatchSettings* settings = nullptr;
-  std::vector<ExchangePtr> exchanges;
+  std::vector<ExchangePtr> exchanges;  ///< one per line
+  std::vector<ExchangePtr>
+      followers;  ///< the same request as one of `exchanges` (same custom id): answered by its line
+  std::unordered_set<std::string> ids;
   std::string lines;
   bool timer = false;
-  std::chrono::steady_clock::time_point last_added;
+  std::chrono::steady_clock::time_point first_added, last_added;
 };
 
 BatchJobs::BatchJobs(ProviderLane& lane, const BatchApi& api, RunState& run, HttpClient& http, TransferOptions transfer,
@@ -76,8 +81,13 @@ void BatchJobs::load() {
     for (const auto& id : job->custom_ids) job_of_[id] = job->record.key;
     if (job->record.status != "ended")
       log_.info("batch job {} ({}) from an earlier run: its requests re-attach to it", job->record.key,
-                job->record.batch_id.empty() ? "not created yet" : job->record.batch_id);
-    jobs_.emplace(job->record.key, std::move(job));
+                job->record.batch_id.empty() ? "its create got no answer" : job->record.batch_id);
+    const std::string key = job->record.key;
+    const bool lost = job->record.batch_id.empty();
+    jobs_.emplace(key, std::move(job));
+    // Found (or given up) before this run creates any batch: a lost create is told apart from
+    // this run's own batches by their being known.
+    if (lost) recover(key, {}, 0);
   }
 }
 
@@ -90,6 +100,9 @@ std::string BatchJobs::custom_id_of(const Exchange& ex) const {
   std::uint64_t h = stable_hash(ex.batch->node);
   for (const auto& [id, line] : items) h = hash_combine(hash_combine(h, stable_hash(id)), line);
   h = hash_combine(h, ex.items.empty() ? 0 : ex.items.front().attempts);
+  // Items a transform made of one record share its id and line: their requests tell them apart. A
+  // pack's request is left out: its items are shuffled anew each time, its item set is what stays.
+  if (ex.items.size() == 1) h = hash_combine(h, stable_hash(ex.dispatch.http.body));
   return "fb-" + hex16(h);
 }
 
@@ -121,13 +134,19 @@ void BatchJobs::collect(ExchangePtr ex) {
   if (!slot) slot = std::make_unique<Collecting>();
   Collecting& c = *slot;
   c.settings = &settings;
+  if (c.ids.contains(ex->custom_id)) {  // a line holds this very request already: one answer serves both
+    c.followers.push_back(std::move(ex));
+    return;
+  }
   std::string line = api_.line(ex->custom_id, ex->dispatch.http);
   const std::size_t max_items = settings.max_items ? std::min(settings.max_items, api_.max_lines()) : api_.max_lines();
   if (!c.exchanges.empty() && c.lines.size() + line.size() + 1 > api_.max_bytes()) submit(settings.node);
   c.lines += line;
   c.lines += '\n';
+  c.ids.insert(ex->custom_id);
   c.exchanges.push_back(std::move(ex));
   c.last_added = std::chrono::steady_clock::now();
+  if (c.exchanges.size() == 1) c.first_added = c.last_added;
   if (c.exchanges.size() >= max_items) return submit(settings.node);
   if (!c.timer) {
     c.timer = true;
@@ -143,10 +162,12 @@ void BatchJobs::collect_timer(const BatchSettings& settings) {
       [this, node] {
         std::lock_guard guard(mutex_);
         Collecting& c = *collecting_.at(node);
-        const auto quiet = std::chrono::steady_clock::now() - c.last_added;
+        const auto now = std::chrono::steady_clock::now();
+        // A steady trickle of requests does not hold a job back for ever: ten quiet periods at most.
+        const bool waited_enough = now - c.first_added >= 10 * c.settings->collect;
         if (c.exchanges.empty()) {
           c.timer = false;
-        } else if (quiet < c.settings->collect) {
+        } else if (now - c.last_added < c.settings->collect && !waited_enough) {
           collect_timer(*c.settings);
         } else {
           c.timer = false;
@@ -162,13 +183,16 @@ void BatchJobs::collect_timer(const BatchSettings& settings) {
 /// Makes a job of what a call gathered; in auto mode, too few requests go online instead.
 void BatchJobs::submit(const std::string& node) {
   Collecting& c = *collecting_.at(node);
-  std::vector<ExchangePtr> exchanges;
+  std::vector<ExchangePtr> exchanges, followers;
   exchanges.swap(c.exchanges);
+  followers.swap(c.followers);
+  c.ids.clear();
   std::string lines;
   lines.swap(c.lines);
   if (exchanges.empty()) return;
   if (c.settings->mode == CallMode::automatic && exchanges.size() < c.settings->min_items) {
     for (auto& ex : exchanges) resend(ex, "fewer requests than batch_min_items");
+    for (auto& ex : followers) resend(ex, "fewer requests than batch_min_items");
     return;
   }
   auto job = std::make_unique<Job>();
@@ -188,6 +212,7 @@ void BatchJobs::submit(const std::string& node) {
     job_of_[ex->custom_id] = job->record.key;
     job->waiting[ex->custom_id].push_back(std::move(ex));
   }
+  for (auto& ex : followers) job->waiting[ex->custom_id].push_back(std::move(ex));
   const std::string key = job->record.key;
   try {  // before any request: a crash from here on finds the job in the state
     if (run_.store) run_.store->begin_batch_job(job->record, job->custom_ids);
@@ -222,9 +247,13 @@ void BatchJobs::create(const std::string& key) {
     });
     return;
   }
+  if (!api_.keeps_metadata() && recovering_ > 0)  // a batch made now could pass for a lost one
+    return later(kCreateRetry, [this, key] { create(key); });
   const std::string input = api_.uploads() ? job.record.upload_id : job.input;
+  ++creating_;
   send(api_.create(key, pipeline_, input, job.sample), [this, key](HttpResponse response) {
     std::lock_guard lock(mutex_);
+    --creating_;
     const bool transport = response.transport_error.has_value();
     created(key, api_.read_job(response), transport);
   });
@@ -242,6 +271,7 @@ void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Fai
     return later(kCreateRetry, [this, key] { create(key); });
   }
   const BatchJobStatus& status = std::get<BatchJobStatus>(answer);
+  end_recovery(job);
   job.busy = false;
   job.input.clear();
   job.record.batch_id = status.id;
@@ -256,7 +286,14 @@ void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Fai
 /// metadata, or for a provider without metadata by its time and size), else cleans up its upload
 /// and sends its requests again. Under mutex_.
 void BatchJobs::recover(const std::string& key, std::string cursor, int pages) {
-  jobs_.at(key)->busy = true;
+  Job& lost = *jobs_.at(key);
+  lost.busy = true;
+  if (!lost.recovering) {
+    lost.recovering = true;
+    ++recovering_;
+  }
+  // Without metadata a batch is recognised by its time and size: none of ours may be in creation.
+  if (!api_.keeps_metadata() && creating_ > 0) return later(kCreateRetry, [this, key] { recover(key, {}, 0); });
   send(api_.list(cursor), [this, key, pages](HttpResponse response) {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
@@ -285,8 +322,15 @@ void BatchJobs::recover(const std::string& key, std::string cursor, int pages) {
 
 /// A job that never became a batch: its upload is deleted and its requests sent again (a new
 /// job); a job the provider refused fails its requests. Under mutex_.
+void BatchJobs::end_recovery(Job& job) {
+  if (!job.recovering) return;
+  job.recovering = false;
+  --recovering_;
+}
+
 void BatchJobs::give_up(const std::string& key) {
   Job& job = *jobs_.at(key);
+  end_recovery(job);
   job.busy = false;
   if (api_.uploads() && !job.record.upload_id.empty()) {
     send(api_.remove_upload(job.record.upload_id), [](HttpResponse) {});
@@ -471,9 +515,12 @@ void BatchJobs::abandon_everything() {
   stopping_ = true;
   std::size_t n = 0;
   for (auto& [node, c] : collecting_) {
-    n += c->exchanges.size();
+    n += c->exchanges.size() + c->followers.size();
     for (auto& ex : c->exchanges) abandon(ex);
+    for (auto& ex : c->followers) abandon(ex);
     c->exchanges.clear();
+    c->followers.clear();
+    c->ids.clear();
     c->lines.clear();
   }
   for (auto& [key, job] : jobs_) {

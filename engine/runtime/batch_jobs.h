@@ -74,6 +74,7 @@ class BatchJobs {
   void created(const std::string& key, std::variant<BatchJobStatus, Failure> answer, bool transport);
   void recover(const std::string& key, std::string cursor, int pages);
   void give_up(const std::string& key);
+  void end_recovery(Job& job);
   void ensure_polling();
   void poll();
   void polled(const std::string& key, std::variant<BatchJobStatus, Failure> answer);
@@ -108,6 +109,8 @@ class BatchJobs {
   std::chrono::milliseconds interval_{0};
   std::chrono::milliseconds base_interval_{0};
   std::uint64_t next_job_ = 0;
+  int recovering_ = 0;  ///< jobs whose create got no answer, being looked for
+  int creating_ = 0;    ///< create requests under way
 };
 
 }  // namespace flowbatch

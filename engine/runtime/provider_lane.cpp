@@ -58,8 +58,10 @@ void ProviderLane::send_online(const ExchangePtr& exchange) {
 }
 
 void ProviderLane::submit(ExchangePtr exchange) {
+  // flowbatch estimate samples online: a batch job's answer may take hours (charge() prices it at
+  // the batch discount all the same).
   if (batches_ && exchange->batch && exchange->batch->mode != CallMode::online && !exchange->from_cache &&
-      exchange->dispatch.kind == Dispatch::Kind::http)
+      exchange->dispatch.kind == Dispatch::Kind::http && !run_.sampling())
     return batches_->add(std::move(exchange));
   if (exchange->from_cache) {
     run_.metrics.cache_hits.fetch_add(1, std::memory_order_relaxed);
@@ -448,8 +450,10 @@ void ProviderLane::charge(Exchange& ex) {
     ex.reserved = 0;
     return;
   }
-  ex.cost = cost_of(u, *price, ex.batched);
-  if (ex.batched) {
+  // flowbatch estimate sends a batch call's sample online, and prices it as the batch will be.
+  const bool batch_price = ex.batched || (run_.sampling() && ex.batch && ex.batch->mode != CallMode::online);
+  ex.cost = cost_of(u, *price, batch_price);
+  if (batch_price) {
     const NanoUsd saved = cost_of(u, *price) - ex.cost;
     m.saved_batch_nano.fetch_add(saved, std::memory_order_relaxed);
     stats_.saved_nano.fetch_add(saved, std::memory_order_relaxed);
@@ -459,7 +463,7 @@ void ProviderLane::charge(Exchange& ex) {
   // What the provider's prompt cache took off (reads are cheaper; Anthropic's writes cost more).
   Usage uncached = u;
   uncached.cached_input_tokens = uncached.cache_write_tokens = 0;
-  const NanoUsd discount = cost_of(uncached, *price, ex.batched) - ex.cost;
+  const NanoUsd discount = cost_of(uncached, *price, batch_price) - ex.cost;
   m.saved_prompt_cache_nano.fetch_add(discount, std::memory_order_relaxed);
   stats_.saved_nano.fetch_add(discount, std::memory_order_relaxed);
   run_.budget.settle(ex.reserved, ex.cost);

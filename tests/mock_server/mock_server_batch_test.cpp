@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <thread>
 
 #include "tests/mock_server/http_client.h"
@@ -84,7 +85,7 @@ json::object wait_for(const MockServer& mock, const std::string& path,
 }  // namespace
 
 TEST_CASE(
-    "mock: an OpenAI batch goes validating, in_progress, completed; its output and error files join by custom_id") {
+    "mock: an OpenAI batch goes validating, in_progress, completed, and its output and error files join by custom_id") {
   MockServer mock({"--batch-seconds", "1", "--max-prompt-chars", "100"});
   const std::string file = upload(mock, chat_line("a", "hello") + "\n" + chat_line("b", std::string(200, 'x')) + "\n" +
                                             chat_line("c", "world") + "\n");
@@ -130,7 +131,7 @@ TEST_CASE(
   call_json(mock, "GET", "/v1/files/" + file, nullptr, 404);
 }
 
-TEST_CASE("mock: OpenAI batches fail validation on a duplicate custom_id or too many lines; expire; cancel") {
+TEST_CASE("mock: OpenAI batches fail validation on a duplicate custom_id or too many lines, expire and cancel") {
   MockServer mock({"--batch-seconds", "30", "--batch-expire-seconds", "0.5", "--batch-max-lines", "2"});
   const auto create = [&](const std::string& lines) {
     return call_json(mock, "POST", "/v1/batches",
