@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <tuple>
 #include <unordered_set>
 
 #include "engine/core/hash.h"
@@ -91,15 +92,15 @@ void BatchJobs::load() {
   }
 }
 
-/// Stable across runs: the call, its items (id and line), the attempt. A resumed run makes the
+/// Stable across runs: the call, its items (id, line and attempt). A resumed run makes the
 /// same request again with the same custom id, and finds it in the job that holds it.
 std::string BatchJobs::custom_id_of(const Exchange& ex) const {
-  std::vector<std::pair<std::string_view, std::uint64_t>> items;
-  for (const Item& item : ex.items) items.emplace_back(item.id, item.line);
+  std::vector<std::tuple<std::string_view, std::uint64_t, std::uint32_t>> items;
+  for (const Item& item : ex.items) items.emplace_back(item.id, item.line, item.attempts);
   std::sort(items.begin(), items.end());
   std::uint64_t h = stable_hash(ex.batch->node);
-  for (const auto& [id, line] : items) h = hash_combine(hash_combine(h, stable_hash(id)), line);
-  h = hash_combine(h, ex.items.empty() ? 0 : ex.items.front().attempts);
+  for (const auto& [id, line, attempt] : items)
+    h = hash_combine(hash_combine(hash_combine(h, stable_hash(id)), line), attempt);
   // Items a transform made of one record share its id and line: their requests tell them apart. A
   // pack's request is left out: its items are shuffled anew each time, its item set is what stays.
   if (ex.items.size() == 1) h = hash_combine(h, stable_hash(ex.dispatch.http.body));
@@ -237,7 +238,10 @@ void BatchJobs::create(const std::string& key) {
       if (auto* failure = std::get_if<Failure>(&uploaded)) {
         if (stopping_) return;
         if (response.transport_error) return recover(key, {}, 0);  // it may have arrived: look for it
-        if (!retryable(*failure)) return give_up(key);
+        if (!retryable(*failure)) {  // too large, or refused: sending it again would change nothing
+          current.refused = failure->message;
+          return give_up(key);
+        }
         return later(kCreateRetry, [this, key] { create(key); });
       }
       current.record.upload_id = std::get<std::string>(uploaded);

@@ -113,7 +113,9 @@ TEST_CASE("batch mode, Anthropic Message Batches: 1,000 items, poisoned ones dea
 TEST_CASE("batch mode killed with SIGKILL during upload, create and polling, resumed: no item in two batches") {
   for (const std::string type : {"openai", "anthropic"}) {
     CAPTURE(type);
-    MockServer mock({"--batch-seconds", "6", "--max-prompt-chars", std::to_string(kMaxPromptChars)});
+    // Every batch request takes ~150 ms: kills land between a create and its answer.
+    MockServer mock({"--batch-seconds", "6", "--latency-ms", "150", "--latency-sigma", "0", "--max-prompt-chars",
+                     std::to_string(kMaxPromptChars)});
     TempDir dir;
     const auto poisoned = write_input(dir);
     dir.write("g.toml", graph(mock, type,
