@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kMaxPollInterval{10 * 60 * 1000};
 constexpr std::chrono::milliseconds kCreateRetry{2000};
+constexpr std::chrono::milliseconds kCreateWait{50};  // for the create before it (see create())
 constexpr int kMaxListPages = 20;  // looking for a lost create: the newest 2,000 batches
 
 bool retryable(const Failure& f) {
@@ -251,9 +252,16 @@ void BatchJobs::create(const std::string& key) {
     });
     return;
   }
-  if (!api_.keeps_metadata() && recovering_ > 0)  // a batch made now could pass for a lost one
-    return later(kCreateRetry, [this, key] { create(key); });
+  // Without metadata, a batch whose create got no answer is known by its time and size alone: one
+  // create at a time, and none while such a batch is looked for, so that no two can be taken for
+  // each other.
+  if (!api_.keeps_metadata() && (recovering_ > 0 || creating_ > 0))
+    return later(kCreateWait, [this, key] { create(key); });
   const std::string input = api_.uploads() ? job.record.upload_id : job.input;
+  // Only a job recorded as "creating" can have a batch it did not hear of: the others are given up
+  // at once after a crash, and never taken for the owner of another job's batch.
+  job.record.status = "creating";
+  record(job);
   ++creating_;
   send(api_.create(key, pipeline_, input, job.sample), [this, key](HttpResponse response) {
     std::lock_guard lock(mutex_);
@@ -291,6 +299,7 @@ void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Fai
 /// and sends its requests again. Under mutex_.
 void BatchJobs::recover(const std::string& key, std::string cursor, int pages) {
   Job& lost = *jobs_.at(key);
+  if (lost.record.status != "creating") return give_up(key);  // no create went out: no batch to find
   lost.busy = true;
   if (!lost.recovering) {
     lost.recovering = true;

@@ -134,7 +134,9 @@ class StateStore {
     std::string key;       ///< flowbatch's name for it (in the provider's metadata, where it keeps any)
     std::string provider;  ///< [providers.NAME]
     std::string node;      ///< the call
-    std::string status;    ///< "submitting", "uploaded", "running", "ended", "abandoned" (never created)
+    /// "submitting" (its lines recorded), "uploaded", "creating" (the create request went out),
+    /// "running", "ended", "abandoned" (never became a batch)
+    std::string status;
     std::string upload_id, batch_id;
     std::string provider_status;  ///< what the provider said last
     std::int64_t lines = 0, succeeded = 0, errored = 0;
