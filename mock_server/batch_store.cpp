@@ -18,25 +18,25 @@
 namespace flowbatch::mock {
 namespace {
 
-constexpr double kValidatingShare = 0.1;  // of batch_seconds spent "validating" before any line is done
+constexpr double kBatchValidatingShare = 0.1;  // of batch_seconds spent "validating" before any line is done
 
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t batch_unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-std::string rfc3339(std::int64_t unix_seconds) {
+std::string batch_rfc3339(std::int64_t unix_seconds) {
   const std::time_t t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
 }
 
-boost::json::value parsed_or_string(const std::string& body) {
+boost::json::value batch_body_json(const std::string& body) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(body, ec);
   if (ec) return boost::json::string(body);
   return v;
 }
 
-std::string_view phase_name(BatchView::Phase phase) {
+std::string_view batch_phase_name(BatchView::Phase phase) {
   switch (phase) {
     case BatchView::Phase::validating: return "validating";
     case BatchView::Phase::in_progress: return "in_progress";
@@ -51,11 +51,11 @@ std::string_view phase_name(BatchView::Phase phase) {
 }
 
 /// The request body of one JSONL line of an OpenAI batch input file, checked as OpenAI checks it.
-struct OpenAiLine {
+struct OpenAiBatchLine {
   std::string custom_id, url, body;
 };
 
-std::variant<OpenAiLine, std::string> read_openai_line(std::string_view text, std::size_t number) {
+std::variant<OpenAiBatchLine, std::string> read_openai_batch_line(std::string_view text, std::size_t number) {
   auto parsed = parse_json_object(text);
   if (auto* problem = std::get_if<std::string>(&parsed)) return fmt::format("line {}: {}", number, *problem);
   const auto& o = std::get<boost::json::object>(parsed);
@@ -68,7 +68,7 @@ std::variant<OpenAiLine, std::string> read_openai_line(std::string_view text, st
   if (!method || *method != "POST") return fmt::format("line {}: method must be POST", number);
   if (!url || !url->is_string()) return fmt::format("line {}: url is required", number);
   if (!body || !body->is_object()) return fmt::format("line {}: body must be an object", number);
-  return OpenAiLine{std::string(id->get_string()), std::string(url->get_string()), boost::json::serialize(*body)};
+  return OpenAiBatchLine{std::string(id->get_string()), std::string(url->get_string()), boost::json::serialize(*body)};
 }
 
 }  // namespace
@@ -83,7 +83,7 @@ std::string BatchStore::next_id(std::string_view prefix) {
 
 MockFile& BatchStore::add_file(std::string filename, std::string purpose, std::string content) {
   const std::lock_guard lock(mutex_);
-  MockFile file{next_id("file-"), std::move(filename), std::move(purpose), std::move(content), unix_now()};
+  MockFile file{next_id("file-"), std::move(filename), std::move(purpose), std::move(content), batch_unix_now()};
   auto [it, added] = files_.emplace(file.id, std::move(file));
   (void)added;
   return it->second;
@@ -166,17 +166,17 @@ std::variant<boost::json::object, ApiReply> BatchStore::create_openai(const boos
   std::string text;
   std::size_t number = 0;
   std::set<std::string> ids;
-  std::vector<OpenAiLine> valid;
+  std::vector<OpenAiBatchLine> valid;
   while (batch.failure.empty() && std::getline(lines, text)) {
     ++number;
     if (text.empty()) continue;
-    auto read = read_openai_line(text, number);
+    auto read = read_openai_batch_line(text, number);
     if (auto* problem = std::get_if<std::string>(&read)) batch.failure = *problem;
-    else if (std::get<OpenAiLine>(read).url != batch.endpoint)
+    else if (std::get<OpenAiBatchLine>(read).url != batch.endpoint)
       batch.failure = fmt::format("line {}: url must be the batch's endpoint {}", number, batch.endpoint);
-    else if (!ids.insert(std::get<OpenAiLine>(read).custom_id).second)
-      batch.failure = fmt::format("line {}: duplicate custom_id {}", number, std::get<OpenAiLine>(read).custom_id);
-    else valid.push_back(std::move(std::get<OpenAiLine>(read)));
+    else if (!ids.insert(std::get<OpenAiBatchLine>(read).custom_id).second)
+      batch.failure = fmt::format("line {}: duplicate custom_id {}", number, std::get<OpenAiBatchLine>(read).custom_id);
+    else valid.push_back(std::move(std::get<OpenAiBatchLine>(read)));
   }
   if (batch.failure.empty() && valid.size() > static_cast<std::size_t>(options_.batch_max_lines))
     batch.failure =
@@ -189,7 +189,7 @@ std::variant<boost::json::object, ApiReply> BatchStore::create_openai(const boos
   const std::lock_guard lock(mutex_);
   batch.id = next_id("batch_");
   batch.created = now();
-  batch.created_unix = unix_now();
+  batch.created_unix = batch_unix_now();
   batches_.push_back(std::move(batch));
   return openai_object(batches_.back());
 }
@@ -225,15 +225,15 @@ std::variant<boost::json::object, ApiReply> BatchStore::create_anthropic(const b
   const std::lock_guard lock(mutex_);
   batch.id = next_id("msgbatch_");
   batch.created = now();
-  batch.created_unix = unix_now();
+  batch.created_unix = batch_unix_now();
   batches_.push_back(std::move(batch));
   return anthropic_object(batches_.back(), {});
 }
 
 double BatchStore::done_at(const MockBatch& batch, std::size_t i) const {
   const double n = static_cast<double>(batch.lines.size());
-  return batch.created +
-         options_.batch_seconds * (kValidatingShare + (1 - kValidatingShare) * static_cast<double>(i + 1) / n);
+  return batch.created + options_.batch_seconds *
+                             (kBatchValidatingShare + (1 - kBatchValidatingShare) * static_cast<double>(i + 1) / n);
 }
 
 BatchView BatchStore::view(const MockBatch& batch) const {
@@ -255,11 +255,11 @@ BatchView BatchStore::view(const MockBatch& batch) const {
     if (batch.lines[i].status != 200) ++v.failed;
   }
   if (batch.cancelled && *batch.cancelled < std::min(finish, expire)) {
-    const double settle = std::min(1.0, kValidatingShare * seconds);  // "cancelling" lasts a moment
+    const double settle = std::min(1.0, kBatchValidatingShare * seconds);  // "cancelling" lasts a moment
     v.phase = t < *batch.cancelled + settle ? BatchView::Phase::cancelling : BatchView::Phase::cancelled;
   } else if (t >= expire && expire < finish) {
     v.phase = BatchView::Phase::expired;
-  } else if (t < batch.created + kValidatingShare * seconds) {
+  } else if (t < batch.created + kBatchValidatingShare * seconds) {
     v.phase = BatchView::Phase::validating;
   } else if (t < finish) {
     v.phase = BatchView::Phase::in_progress;
@@ -279,7 +279,7 @@ void BatchStore::write_openai_results(MockBatch& batch, const BatchView& view) {
     if (i < view.done) {
       record["response"] = boost::json::object{{"status_code", line.status},
                                                {"request_id", "req_" + hex16(stable_hash(request_id))},
-                                               {"body", parsed_or_string(line.body)}};
+                                               {"body", batch_body_json(line.body)}};
       record["error"] = nullptr;
       (line.status == 200 ? output : errors) += boost::json::serialize(record) + "\n";
       continue;
@@ -293,7 +293,7 @@ void BatchStore::write_openai_results(MockBatch& batch, const BatchView& view) {
     errors += boost::json::serialize(record) + "\n";
   }
   const auto add = [&](std::string content) {
-    MockFile file{next_id("file-"), batch.id + "_output.jsonl", "batch_output", std::move(content), unix_now()};
+    MockFile file{next_id("file-"), batch.id + "_output.jsonl", "batch_output", std::move(content), batch_unix_now()};
     const std::string id = file.id;
     files_.emplace(id, std::move(file));
     return id;
@@ -322,7 +322,7 @@ boost::json::object BatchStore::openai_object(MockBatch& batch) {
       {"errors", errors},
       {"input_file_id", batch.input_file_id},
       {"completion_window", batch.completion_window},
-      {"status", phase_name(v.phase)},
+      {"status", batch_phase_name(v.phase)},
       {"output_file_id",
        batch.output_file_id.empty() ? boost::json::value(nullptr) : boost::json::value(batch.output_file_id)},
       {"error_file_id",
@@ -355,10 +355,11 @@ boost::json::object BatchStore::anthropic_object(const MockBatch& batch, std::st
         {"errored", v.failed},
         {"canceled", ended && cancelled ? rest : 0},
         {"expired", ended && !cancelled ? rest : 0}}},
-      {"created_at", rfc3339(batch.created_unix)},
-      {"expires_at", rfc3339(batch.created_unix + 24 * 3600)},
-      {"ended_at", ended ? boost::json::value(rfc3339(unix_now())) : boost::json::value(nullptr)},
-      {"cancel_initiated_at", batch.cancelled ? boost::json::value(rfc3339(unix_now())) : boost::json::value(nullptr)},
+      {"created_at", batch_rfc3339(batch.created_unix)},
+      {"expires_at", batch_rfc3339(batch.created_unix + 24 * 3600)},
+      {"ended_at", ended ? boost::json::value(batch_rfc3339(batch_unix_now())) : boost::json::value(nullptr)},
+      {"cancel_initiated_at",
+       batch.cancelled ? boost::json::value(batch_rfc3339(batch_unix_now())) : boost::json::value(nullptr)},
       {"archived_at", nullptr},
       {"results_url", ended
                           ? boost::json::value(fmt::format("{}/v1/messages/batches/{}/results", results_base, batch.id))
@@ -428,8 +429,8 @@ std::optional<std::string> BatchStore::anthropic_results(const std::string& id) 
       const BatchLine& line = batch.lines[i];
       boost::json::object result;
       if (i >= v.done) result = {{"type", cancelled ? "canceled" : "expired"}};
-      else if (line.status == 200) result = {{"type", "succeeded"}, {"message", parsed_or_string(line.body)}};
-      else result = {{"type", "errored"}, {"error", parsed_or_string(line.body)}};
+      else if (line.status == 200) result = {{"type", "succeeded"}, {"message", batch_body_json(line.body)}};
+      else result = {{"type", "errored"}, {"error", batch_body_json(line.body)}};
       out += boost::json::serialize(boost::json::object{{"custom_id", line.custom_id}, {"result", std::move(result)}});
       out += '\n';
     }

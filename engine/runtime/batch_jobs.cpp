@@ -14,12 +14,12 @@
 namespace flowbatch {
 namespace {
 
-constexpr std::chrono::milliseconds kMaxPollInterval{10 * 60 * 1000};
-constexpr std::chrono::milliseconds kCreateRetry{2000};
-constexpr std::chrono::milliseconds kCreateWait{50};  // for the create before it (see create())
-constexpr int kMaxListPages = 20;  // looking for a lost create: the newest 2,000 batches
+constexpr std::chrono::milliseconds kMaxBatchPollInterval{10 * 60 * 1000};
+constexpr std::chrono::milliseconds kBatchCreateRetry{2000};
+constexpr std::chrono::milliseconds kBatchCreateWait{50};  // for the create before it (see create())
+constexpr int kMaxBatchListPages = 20;                     // looking for a lost create: the newest 2,000 batches
 
-bool retryable(const Failure& f) {
+bool batch_retryable(const Failure& f) {
   switch (f.error_class) {
     case ErrorClass::rate_limit:
     case ErrorClass::server:
@@ -239,11 +239,11 @@ void BatchJobs::create(const std::string& key) {
       if (auto* failure = std::get_if<Failure>(&uploaded)) {
         if (stopping_) return;
         if (response.transport_error) return recover(key, {}, 0);  // it may have arrived: look for it
-        if (!retryable(*failure)) {  // too large, or refused: sending it again would change nothing
+        if (!batch_retryable(*failure)) {  // too large, or refused: sending it again would change nothing
           current.refused = failure->message;
           return give_up(key);
         }
-        return later(kCreateRetry, [this, key] { create(key); });
+        return later(kBatchCreateRetry, [this, key] { create(key); });
       }
       current.record.upload_id = std::get<std::string>(uploaded);
       current.record.status = "uploaded";
@@ -256,7 +256,7 @@ void BatchJobs::create(const std::string& key) {
   // create at a time, and none while such a batch is looked for, so that no two can be taken for
   // each other.
   if (!api_.keeps_metadata() && (recovering_ > 0 || creating_ > 0))
-    return later(kCreateWait, [this, key] { create(key); });
+    return later(kBatchCreateWait, [this, key] { create(key); });
   const std::string input = api_.uploads() ? job.record.upload_id : job.input;
   // Only a job recorded as "creating" can have a batch it did not hear of: the others are given up
   // at once after a crash, and never taken for the owner of another job's batch.
@@ -276,11 +276,11 @@ void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Fai
   if (auto* failure = std::get_if<Failure>(&answer)) {
     // No answer: the batch may exist all the same. Look for it rather than create a second one.
     if (transport) return recover(key, {}, 0);
-    if (!retryable(*failure)) {
+    if (!batch_retryable(*failure)) {
       job.refused = failure->message;
       return give_up(key);
     }
-    return later(kCreateRetry, [this, key] { create(key); });
+    return later(kBatchCreateRetry, [this, key] { create(key); });
   }
   const BatchJobStatus& status = std::get<BatchJobStatus>(answer);
   end_recovery(job);
@@ -306,14 +306,14 @@ void BatchJobs::recover(const std::string& key, std::string cursor, int pages) {
     ++recovering_;
   }
   // Without metadata a batch is recognised by its time and size: none of ours may be in creation.
-  if (!api_.keeps_metadata() && creating_ > 0) return later(kCreateRetry, [this, key] { recover(key, {}, 0); });
+  if (!api_.keeps_metadata() && creating_ > 0) return later(kBatchCreateRetry, [this, key] { recover(key, {}, 0); });
   send(api_.list(cursor), [this, key, pages](HttpResponse response) {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     Job& job = *jobs_.at(key);
     auto page = api_.read_page(response);
     if (auto* failure = std::get_if<Failure>(&page)) {
-      if (retryable(*failure)) return later(kCreateRetry, [this, key] { recover(key, {}, 0); });
+      if (batch_retryable(*failure)) return later(kBatchCreateRetry, [this, key] { recover(key, {}, 0); });
       return give_up(key);
     }
     const BatchPage& p = std::get<BatchPage>(page);
@@ -328,7 +328,7 @@ void BatchJobs::recover(const std::string& key, std::string cursor, int pages) {
         return created(key, found, false);
       }
     }
-    if (!p.next.empty() && pages + 1 < kMaxListPages) return recover(key, p.next, pages + 1);
+    if (!p.next.empty() && pages + 1 < kMaxBatchListPages) return recover(key, p.next, pages + 1);
     give_up(key);
   });
 }
@@ -431,7 +431,7 @@ void BatchJobs::polled(const std::string& key, std::variant<BatchJobStatus, Fail
   job.record.succeeded = status.succeeded;
   job.record.errored = status.errored;
   // Polling is cheap while things move, and backs off while they do not.
-  interval_ = changed ? base_interval_ : std::min(kMaxPollInterval, interval_ * 3 / 2);
+  interval_ = changed ? base_interval_ : std::min(kMaxBatchPollInterval, interval_ * 3 / 2);
   if (changed) record(job);
   if (!status.ended) return;
   if (status.refused) {

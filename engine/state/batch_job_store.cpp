@@ -7,8 +7,6 @@
 
 namespace flowbatch {
 
-using sqlite::Statement;
-
 void StateStore::create_batch_tables() {
   exec(
       "CREATE TABLE IF NOT EXISTS batch_jobs(key TEXT PRIMARY KEY, provider TEXT NOT NULL, node TEXT NOT NULL, "
@@ -21,10 +19,10 @@ void StateStore::create_batch_tables() {
 
 namespace {
 
-constexpr const char* kJobColumns =
+constexpr const char* kBatchJobColumns =
     "key, provider, node, status, upload_id, batch_id, provider_status, lines, succeeded, errored, created_unix_ms";
 
-StateStore::BatchJob read_job(Statement& s) {
+StateStore::BatchJob read_batch_job_row(sqlite::Statement& s) {
   StateStore::BatchJob job;
   job.key = s.text(0);
   job.provider = s.text(1);
@@ -40,7 +38,7 @@ StateStore::BatchJob read_job(Statement& s) {
   return job;
 }
 
-void bind_job(Statement& s, const StateStore::BatchJob& job) {
+void bind_batch_job(sqlite::Statement& s, const StateStore::BatchJob& job) {
   s.bind(1, job.key);
   s.bind(2, job.provider);
   s.bind(3, job.node);
@@ -59,11 +57,12 @@ void bind_job(Statement& s, const StateStore::BatchJob& job) {
 void StateStore::begin_batch_job(const BatchJob& job, const std::vector<std::string>& custom_ids) {
   std::lock_guard lock(mutex_);
   durable_transaction([&] {
-    Statement s(
-        db_, fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kJobColumns).c_str());
-    bind_job(s, job);
+    sqlite::Statement s(
+        db_,
+        fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kBatchJobColumns).c_str());
+    bind_batch_job(s, job);
     check(s.step(), "record a batch job");
-    Statement line(db_, "INSERT INTO batch_lines(job, custom_id) VALUES (?, ?)");
+    sqlite::Statement line(db_, "INSERT INTO batch_lines(job, custom_id) VALUES (?, ?)");
     for (const auto& id : custom_ids) {
       line.bind(1, job.key);
       line.bind(2, id);
@@ -76,9 +75,10 @@ void StateStore::begin_batch_job(const BatchJob& job, const std::vector<std::str
 void StateStore::update_batch_job(const BatchJob& job) {
   std::lock_guard lock(mutex_);
   durable_transaction([&] {
-    Statement s(
-        db_, fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kJobColumns).c_str());
-    bind_job(s, job);
+    sqlite::Statement s(
+        db_,
+        fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kBatchJobColumns).c_str());
+    bind_batch_job(s, job);
     check(s.step(), "record a batch job");
   });
 }
@@ -87,13 +87,13 @@ std::vector<std::pair<StateStore::BatchJob, std::vector<std::string>>> StateStor
     const std::string& provider) {
   std::lock_guard lock(mutex_);
   std::vector<std::pair<BatchJob, std::vector<std::string>>> out;
-  Statement jobs(db_, fmt::format("SELECT {} FROM batch_jobs WHERE provider = ? AND status != 'abandoned' "
-                                  "ORDER BY created_unix_ms, rowid",
-                                  kJobColumns)
-                          .c_str());
+  sqlite::Statement jobs(db_, fmt::format("SELECT {} FROM batch_jobs WHERE provider = ? AND status != 'abandoned' "
+                                          "ORDER BY created_unix_ms, rowid",
+                                          kBatchJobColumns)
+                                  .c_str());
   jobs.bind(1, provider);
-  while (jobs.step() == SQLITE_ROW) out.emplace_back(read_job(jobs), std::vector<std::string>());
-  Statement lines(db_, "SELECT custom_id FROM batch_lines WHERE job = ?");
+  while (jobs.step() == SQLITE_ROW) out.emplace_back(read_batch_job_row(jobs), std::vector<std::string>());
+  sqlite::Statement lines(db_, "SELECT custom_id FROM batch_lines WHERE job = ?");
   for (auto& [job, ids] : out) {
     lines.bind(1, job.key);
     while (lines.step() == SQLITE_ROW) ids.push_back(lines.text(0));
@@ -105,8 +105,9 @@ std::vector<std::pair<StateStore::BatchJob, std::vector<std::string>>> StateStor
 std::vector<StateStore::BatchJob> read_batch_jobs(sqlite3* db) {
   std::vector<StateStore::BatchJob> out;
   try {
-    Statement jobs(db, fmt::format("SELECT {} FROM batch_jobs ORDER BY created_unix_ms, rowid", kJobColumns).c_str());
-    while (jobs.step() == SQLITE_ROW) out.push_back(read_job(jobs));
+    sqlite::Statement jobs(
+        db, fmt::format("SELECT {} FROM batch_jobs ORDER BY created_unix_ms, rowid", kBatchJobColumns).c_str());
+    while (jobs.step() == SQLITE_ROW) out.push_back(read_batch_job_row(jobs));
   } catch (const std::exception&) {  // a state older than batch jobs has no such table
   }
   return out;

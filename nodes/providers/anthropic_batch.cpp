@@ -14,11 +14,11 @@
 namespace flowbatch {
 namespace {
 
-constexpr std::size_t kMaxLines = 100000;        // per batch (Anthropic's limit)
-constexpr std::size_t kMaxBytes = 240ULL << 20;  // of 256 MB, with room for the envelope
+constexpr std::size_t kAnthropicBatchLines = 100000;        // per batch (Anthropic's limit)
+constexpr std::size_t kAnthropicBatchBytes = 240ULL << 20;  // of 256 MB, with room for the envelope
 
 /// "2026-11-30T10:00:00Z" (fractions and offsets other than Z ignored: a few seconds do not matter here).
-std::int64_t unix_of(const std::string& rfc3339) {
+std::int64_t unix_of_rfc3339(const std::string& rfc3339) {
   std::tm tm{};
   if (std::sscanf(rfc3339.c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
                   &tm.tm_sec) != 6)
@@ -29,7 +29,7 @@ std::int64_t unix_of(const std::string& rfc3339) {
 }
 
 /// The HTTP status the online API gives an error of this type.
-int status_of_error(std::string_view type) {
+int status_of_anthropic_error(std::string_view type) {
   if (type == "invalid_request_error") return 400;
   if (type == "authentication_error") return 401;
   if (type == "permission_error") return 403;
@@ -40,7 +40,7 @@ int status_of_error(std::string_view type) {
   return 500;  // api_error and anything new: the server's fault
 }
 
-BatchJobStatus read_batch(const boost::json::object& o) {
+BatchJobStatus read_anthropic_batch(const boost::json::object& o) {
   BatchJobStatus job;
   job.id = string_at(o, "id");
   job.status = string_at(o, "processing_status");
@@ -53,18 +53,18 @@ BatchJobStatus read_batch(const boost::json::object& o) {
         count_at(c, "processing") + job.succeeded + job.errored + count_at(c, "canceled") + count_at(c, "expired");
   }
   if (std::string url = string_at(o, "results_url"); !url.empty()) job.results.push_back(std::move(url));
-  job.created_unix = unix_of(string_at(o, "created_at"));
+  job.created_unix = unix_of_rfc3339(string_at(o, "created_at"));
   return job;
 }
 
 class AnthropicBatchApi final : public JsonBatchApi {
  public:
   AnthropicBatchApi(std::string base_url, std::vector<HttpHeader> headers)
-      : JsonBatchApi(std::move(base_url), std::move(headers), Shape{"request-id", "last_id", &read_batch, &read_line}) {
-  }
+      : JsonBatchApi(std::move(base_url), std::move(headers),
+                     Shape{"request-id", "last_id", &read_anthropic_batch, &read_line}) {}
 
-  std::size_t max_lines() const override { return kMaxLines; }
-  std::size_t max_bytes() const override { return kMaxBytes; }
+  std::size_t max_lines() const override { return kAnthropicBatchLines; }
+  std::size_t max_bytes() const override { return kAnthropicBatchBytes; }
 
   std::string line(const std::string& custom_id, const HttpRequest& online) const override {
     return fmt::format(R"({{"custom_id":{},"params":{}}})", boost::json::serialize(boost::json::string(custom_id)),
@@ -118,7 +118,8 @@ class AnthropicBatchApi final : public JsonBatchApi {
       r.answered = true;
       const auto* outer = res->at("error").if_object();
       const auto* inner = outer ? outer->if_contains("error") : nullptr;
-      r.response.status = status_of_error(inner && inner->is_object() ? string_at(inner->get_object(), "type") : "");
+      r.response.status =
+          status_of_anthropic_error(inner && inner->is_object() ? string_at(inner->get_object(), "type") : "");
       r.response.body = boost::json::serialize(res->at("error"));
     } else {
       r.why = type.empty() ? "no result" : type;

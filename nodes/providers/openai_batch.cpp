@@ -11,10 +11,10 @@
 namespace flowbatch {
 namespace {
 
-constexpr std::size_t kMaxLines = 50000;         // per batch (OpenAI's limit)
-constexpr std::size_t kMaxBytes = 190ULL << 20;  // of a 200 MB input file, with room to spare
+constexpr std::size_t kOpenAiBatchLines = 50000;         // per batch (OpenAI's limit)
+constexpr std::size_t kOpenAiBatchBytes = 190ULL << 20;  // of a 200 MB input file, with room to spare
 
-BatchJobStatus read_batch(const boost::json::object& o) {
+BatchJobStatus read_openai_batch(const boost::json::object& o) {
   BatchJobStatus job;
   job.id = string_at(o, "id");
   job.status = string_at(o, "status");
@@ -41,10 +41,11 @@ BatchJobStatus read_batch(const boost::json::object& o) {
 class OpenAiBatchApi final : public JsonBatchApi {
  public:
   OpenAiBatchApi(std::string base_url, std::vector<HttpHeader> headers)
-      : JsonBatchApi(std::move(base_url), std::move(headers), Shape{"x-request-id", "", &read_batch, &read_line}) {}
+      : JsonBatchApi(std::move(base_url), std::move(headers),
+                     Shape{"x-request-id", "", &read_openai_batch, &read_line}) {}
 
-  std::size_t max_lines() const override { return kMaxLines; }
-  std::size_t max_bytes() const override { return kMaxBytes; }
+  std::size_t max_lines() const override { return kOpenAiBatchLines; }
+  std::size_t max_bytes() const override { return kOpenAiBatchBytes; }
 
   std::string line(const std::string& custom_id, const HttpRequest& online) const override {
     // The online body is spliced in as it is: the same bytes the online API would get.

@@ -17,7 +17,7 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-std::string chat_line(const std::string& id, const std::string& text) {
+std::string batch_chat_line(const std::string& id, const std::string& text) {
   return json::serialize(
       json::object{{"custom_id", id},
                    {"method", "POST"},
@@ -25,7 +25,7 @@ std::string chat_line(const std::string& id, const std::string& text) {
                    {"body", {{"model", "m"}, {"messages", json::array{{{"role", "user"}, {"content", text}}}}}}});
 }
 
-std::string upload(const MockServer& mock, const std::string& lines) {
+std::string upload_batch_file(const MockServer& mock, const std::string& lines) {
   HttpCall call;
   call.url = mock.url() + "/v1/files";
   call.headers = {"Content-Type: multipart/form-data; boundary=XyZ"};
@@ -38,8 +38,8 @@ std::string upload(const MockServer& mock, const std::string& lines) {
   return std::string(r.json().at("id").as_string());
 }
 
-json::object call_json(const MockServer& mock, const std::string& method, const std::string& path,
-                       const json::value& body = nullptr, long expect = 200) {
+json::object batch_call_json(const MockServer& mock, const std::string& method, const std::string& path,
+                             const json::value& body = nullptr, long expect = 200) {
   HttpCall call;
   call.method = method;
   call.url = mock.url() + path;
@@ -50,7 +50,7 @@ json::object call_json(const MockServer& mock, const std::string& method, const 
   return r.json().as_object();
 }
 
-std::string get_text(const MockServer& mock, const std::string& path) {
+std::string batch_get_text(const MockServer& mock, const std::string& path) {
   HttpCall call;
   call.method = "GET";
   call.url = path.starts_with("http") ? path : mock.url() + path;
@@ -59,7 +59,7 @@ std::string get_text(const MockServer& mock, const std::string& path) {
   return r.body;
 }
 
-std::vector<json::object> lines_of(const std::string& jsonl) {
+std::vector<json::object> batch_lines_of(const std::string& jsonl) {
   std::vector<json::object> out;
   std::size_t start = 0;
   while (start < jsonl.size()) {
@@ -71,11 +71,11 @@ std::vector<json::object> lines_of(const std::string& jsonl) {
 }
 
 /// Polls a batch until `done` says so (bounded).
-json::object wait_for(const MockServer& mock, const std::string& path,
-                      const std::function<bool(const json::object&)>& done) {
+json::object wait_for_batch(const MockServer& mock, const std::string& path,
+                            const std::function<bool(const json::object&)>& done) {
   json::object batch;
   for (int i = 0; i < 200; ++i) {
-    batch = call_json(mock, "GET", path);
+    batch = batch_call_json(mock, "GET", path);
     if (done(batch)) break;
     std::this_thread::sleep_for(50ms);
   }
@@ -87,24 +87,26 @@ json::object wait_for(const MockServer& mock, const std::string& path,
 TEST_CASE(
     "mock: an OpenAI batch goes validating, in_progress, completed, and its output and error files join by custom_id") {
   MockServer mock({"--batch-seconds", "1", "--max-prompt-chars", "100"});
-  const std::string file = upload(mock, chat_line("a", "hello") + "\n" + chat_line("b", std::string(200, 'x')) + "\n" +
-                                            chat_line("c", "world") + "\n");
-  auto batch = call_json(mock, "POST", "/v1/batches",
-                         json::object{{"input_file_id", file},
-                                      {"endpoint", "/v1/chat/completions"},
-                                      {"completion_window", "24h"},
-                                      {"metadata", {{"flowbatch_job", "j1"}}}});
+  const std::string file =
+      upload_batch_file(mock, batch_chat_line("a", "hello") + "\n" + batch_chat_line("b", std::string(200, 'x')) +
+                                  "\n" + batch_chat_line("c", "world") + "\n");
+  auto batch = batch_call_json(mock, "POST", "/v1/batches",
+                               json::object{{"input_file_id", file},
+                                            {"endpoint", "/v1/chat/completions"},
+                                            {"completion_window", "24h"},
+                                            {"metadata", {{"flowbatch_job", "j1"}}}});
   CHECK(batch.at("status").as_string() == "validating");
   CHECK(batch.at("metadata").at("flowbatch_job").as_string() == "j1");
   const std::string id(batch.at("id").as_string());
-  batch = wait_for(mock, "/v1/batches/" + id, [](const json::object& b) { return b.at("status") == "completed"; });
+  batch =
+      wait_for_batch(mock, "/v1/batches/" + id, [](const json::object& b) { return b.at("status") == "completed"; });
   REQUIRE(batch.at("status").as_string() == "completed");
   CHECK(batch.at("request_counts").at("total").to_number<int>() == 3);
   CHECK(batch.at("request_counts").at("completed").to_number<int>() == 2);
   CHECK(batch.at("request_counts").at("failed").to_number<int>() == 1);
 
   const auto output =
-      lines_of(get_text(mock, fmt::format("/v1/files/{}/content", batch.at("output_file_id").as_string())));
+      batch_lines_of(batch_get_text(mock, fmt::format("/v1/files/{}/content", batch.at("output_file_id").as_string())));
   REQUIRE(output.size() == 2);
   for (const auto& line : output) {
     const std::string custom_id(line.at("custom_id").as_string());
@@ -114,51 +116,54 @@ TEST_CASE(
           expected_reply(text));
   }
   const auto errors =
-      lines_of(get_text(mock, fmt::format("/v1/files/{}/content", batch.at("error_file_id").as_string())));
+      batch_lines_of(batch_get_text(mock, fmt::format("/v1/files/{}/content", batch.at("error_file_id").as_string())));
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].at("custom_id").as_string() == "b");
   CHECK(errors[0].at("response").at("status_code").to_number<int>() == 400);  // the same 400 as online
 
   // Listed, newest first, with its metadata; counted once per request.
-  const auto list = call_json(mock, "GET", "/v1/batches?limit=10");
+  const auto list = batch_call_json(mock, "GET", "/v1/batches?limit=10");
   CHECK(list.at("data").at(0).at("id").as_string() == id);
   const auto stats = mock.stats().at("batch").as_object();
   CHECK(stats.at("batches").to_number<int>() == 1);
   CHECK(stats.at("per_request").at("distinct").to_number<int>() == 3);
   CHECK(stats.at("per_request").at("max").to_number<int>() == 1);
   // The input file can be deleted.
-  CHECK(call_json(mock, "DELETE", "/v1/files/" + file).at("deleted").as_bool());
-  call_json(mock, "GET", "/v1/files/" + file, nullptr, 404);
+  CHECK(batch_call_json(mock, "DELETE", "/v1/files/" + file).at("deleted").as_bool());
+  batch_call_json(mock, "GET", "/v1/files/" + file, nullptr, 404);
 }
 
 TEST_CASE("mock: OpenAI batches fail validation on a duplicate custom_id or too many lines, expire and cancel") {
   MockServer mock({"--batch-seconds", "30", "--batch-expire-seconds", "0.5", "--batch-max-lines", "2"});
   const auto create = [&](const std::string& lines) {
-    return call_json(mock, "POST", "/v1/batches",
-                     json::object{{"input_file_id", upload(mock, lines)},
-                                  {"endpoint", "/v1/chat/completions"},
-                                  {"completion_window", "24h"}});
+    return batch_call_json(mock, "POST", "/v1/batches",
+                           json::object{{"input_file_id", upload_batch_file(mock, lines)},
+                                        {"endpoint", "/v1/chat/completions"},
+                                        {"completion_window", "24h"}});
   };
-  auto dup = create(chat_line("a", "x") + "\n" + chat_line("a", "y") + "\n");
+  auto dup = create(batch_chat_line("a", "x") + "\n" + batch_chat_line("a", "y") + "\n");
   CHECK(dup.at("status").as_string() == "failed");
   CHECK(std::string(dup.at("errors").at("data").at(0).at("message").as_string()).find("duplicate") !=
         std::string::npos);
-  auto many = create(chat_line("a", "x") + "\n" + chat_line("b", "y") + "\n" + chat_line("c", "z") + "\n");
+  auto many =
+      create(batch_chat_line("a", "x") + "\n" + batch_chat_line("b", "y") + "\n" + batch_chat_line("c", "z") + "\n");
   CHECK(many.at("status").as_string() == "failed");
 
-  auto expiring = create(chat_line("a", "x") + "\n");
+  auto expiring = create(batch_chat_line("a", "x") + "\n");
   const std::string id(expiring.at("id").as_string());
-  expiring = wait_for(mock, "/v1/batches/" + id, [](const json::object& b) { return b.at("status") == "expired"; });
+  expiring =
+      wait_for_batch(mock, "/v1/batches/" + id, [](const json::object& b) { return b.at("status") == "expired"; });
   REQUIRE(expiring.at("status").as_string() == "expired");
-  const auto errors =
-      lines_of(get_text(mock, fmt::format("/v1/files/{}/content", expiring.at("error_file_id").as_string())));
+  const auto errors = batch_lines_of(
+      batch_get_text(mock, fmt::format("/v1/files/{}/content", expiring.at("error_file_id").as_string())));
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].at("error").at("code").as_string() == "batch_expired");
 
-  auto cancelled = create(chat_line("q", "x") + "\n");
+  auto cancelled = create(batch_chat_line("q", "x") + "\n");
   const std::string cid(cancelled.at("id").as_string());
-  CHECK(call_json(mock, "POST", "/v1/batches/" + cid + "/cancel").at("status").as_string() == "cancelling");
-  cancelled = wait_for(mock, "/v1/batches/" + cid, [](const json::object& b) { return b.at("status") == "cancelled"; });
+  CHECK(batch_call_json(mock, "POST", "/v1/batches/" + cid + "/cancel").at("status").as_string() == "cancelling");
+  cancelled =
+      wait_for_batch(mock, "/v1/batches/" + cid, [](const json::object& b) { return b.at("status") == "cancelled"; });
   CHECK(cancelled.at("status").as_string() == "cancelled");
   CHECK(mock.stats().at("batch").at("cancelled").to_number<int>() == 1);
 }
@@ -171,18 +176,18 @@ TEST_CASE("mock: an Anthropic message batch ends with succeeded and errored resu
         {"params",
          {{"model", "m"}, {"max_tokens", 64}, {"messages", json::array{{{"role", "user"}, {"content", text}}}}}}};
   };
-  auto batch = call_json(
+  auto batch = batch_call_json(
       mock, "POST", "/v1/messages/batches",
       json::object{{"requests", json::array{request("ok-1", "hello"), request("bad-1", std::string(200, 'x'))}}});
   CHECK(batch.at("processing_status").as_string() == "in_progress");
   CHECK(batch.at("results_url").is_null());
   const std::string id(batch.at("id").as_string());
-  batch = wait_for(mock, "/v1/messages/batches/" + id,
-                   [](const json::object& b) { return b.at("processing_status") == "ended"; });
+  batch = wait_for_batch(mock, "/v1/messages/batches/" + id,
+                         [](const json::object& b) { return b.at("processing_status") == "ended"; });
   REQUIRE(batch.at("processing_status").as_string() == "ended");
   CHECK(batch.at("request_counts").at("succeeded").to_number<int>() == 1);
   CHECK(batch.at("request_counts").at("errored").to_number<int>() == 1);
-  const auto results = lines_of(get_text(mock, std::string(batch.at("results_url").as_string())));
+  const auto results = batch_lines_of(batch_get_text(mock, std::string(batch.at("results_url").as_string())));
   REQUIRE(results.size() == 2);
   for (const auto& r : results) {
     if (r.at("custom_id") == "ok-1") {
@@ -194,9 +199,9 @@ TEST_CASE("mock: an Anthropic message batch ends with succeeded and errored resu
     }
   }
   // A custom_id Anthropic would refuse is a 400 at once.
-  call_json(mock, "POST", "/v1/messages/batches", json::object{{"requests", json::array{request("no spaces", "x")}}},
-            400);
-  CHECK(call_json(mock, "GET", "/v1/messages/batches").at("data").at(0).at("id").as_string() == id);
+  batch_call_json(mock, "POST", "/v1/messages/batches",
+                  json::object{{"requests", json::array{request("no spaces", "x")}}}, 400);
+  CHECK(batch_call_json(mock, "GET", "/v1/messages/batches").at("data").at(0).at("id").as_string() == id);
 }
 
 }  // namespace flowbatch::test

@@ -11,14 +11,14 @@ using namespace flowbatch;
 
 namespace {
 
-HttpRequest online(const std::string& url) {
+HttpRequest online_request(const std::string& url) {
   HttpRequest r;
   r.url = url;
   r.body = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
   return r;
 }
 
-HttpResponse answer(int status, std::string body) {
+HttpResponse batch_answer(int status, std::string body) {
   HttpResponse r;
   r.status = status;
   r.body = std::move(body);
@@ -29,13 +29,14 @@ HttpResponse answer(int status, std::string body) {
 
 TEST_CASE("OpenAI batch: a line is the online request's body as is, under its path, and results join by custom_id") {
   const auto api = make_openai_batch_api("https://api.example.com/v1", {{"Authorization", "Bearer k"}});
-  const auto line = boost::json::parse(api->line("fb-1", online("https://api.example.com/v1/chat/completions")));
+  const auto line =
+      boost::json::parse(api->line("fb-1", online_request("https://api.example.com/v1/chat/completions")));
   CHECK(line.at("custom_id") == "fb-1");
   CHECK(line.at("url") == "/v1/chat/completions");
   CHECK(line.at("body").at("messages").at(0).at("content") == "hi");
 
   const HttpRequest create =
-      api->create("fbjob-9", "tickets", "file-1", online("https://api.example.com/v1/chat/completions"));
+      api->create("fbjob-9", "tickets", "file-1", online_request("https://api.example.com/v1/chat/completions"));
   const auto body = boost::json::parse(create.body);
   CHECK(body.at("endpoint") == "/v1/chat/completions");
   CHECK(body.at("metadata").at("flowbatch_job") == "fbjob-9");
@@ -53,21 +54,22 @@ TEST_CASE("OpenAI batch: a line is the online request's body as is, under its pa
   CHECK_FALSE(results[1].answered);
   CHECK(results[1].why.find("batch_expired") != std::string::npos);
 
-  const auto job = api->read_job(
-      answer(200, R"({"id":"batch_1","status":"completed","output_file_id":"file-o","error_file_id":"file-e",)"
-                  R"("request_counts":{"total":3,"completed":2,"failed":1},"metadata":{"flowbatch_job":"fbjob-9"}})"));
+  const auto job = api->read_job(batch_answer(
+      200, R"({"id":"batch_1","status":"completed","output_file_id":"file-o","error_file_id":"file-e",)"
+           R"("request_counts":{"total":3,"completed":2,"failed":1},"metadata":{"flowbatch_job":"fbjob-9"}})"));
   const auto& status = std::get<BatchJobStatus>(job);
   CHECK(status.ended);
   CHECK(status.results == std::vector<std::string>{"file-o", "file-e"});
   CHECK(status.job_key == "fbjob-9");
-  CHECK(std::get<Failure>(api->read_job(answer(500, "oops"))).error_class == ErrorClass::server);
+  CHECK(std::get<Failure>(api->read_job(batch_answer(500, "oops"))).error_class == ErrorClass::server);
 }
 
 TEST_CASE(
     "Anthropic batch: results map onto the online answers' statuses, and results are fetched only from its host") {
   const auto api = make_anthropic_batch_api("https://api.anthropic.test/v1", {{"x-api-key", "k"}});
   const auto create =
-      api->create("fbjob-1", "p", api->line("a", online("")) + "\n" + api->line("b", online("")) + "\n", online(""));
+      api->create("fbjob-1", "p", api->line("a", online_request("")) + "\n" + api->line("b", online_request("")) + "\n",
+                  online_request(""));
   CHECK(boost::json::parse(create.body).at("requests").as_array().size() == 2);
 
   const auto results = api->read_results(
