@@ -232,7 +232,7 @@ void BatchJobs::create(const std::string& key) {
   Job& job = *jobs_.at(key);
   job.busy = true;
   if (api_.uploads() && job.record.upload_id.empty()) {
-    send(api_.upload(key, job.input), [this, key](HttpResponse response) {
+    send(api_.upload(key, job.input), [this, key](const HttpResponse& response) {
       std::lock_guard guard(mutex_);
       Job& current = *jobs_.at(key);
       auto uploaded = api_.read_upload(response);
@@ -263,7 +263,7 @@ void BatchJobs::create(const std::string& key) {
   job.record.status = "creating";
   record(job);
   ++creating_;
-  send(api_.create(key, pipeline_, input, job.sample), [this, key](HttpResponse response) {
+  send(api_.create(key, pipeline_, input, job.sample), [this, key](const HttpResponse& response) {
     std::lock_guard lock(mutex_);
     --creating_;
     const bool transport = response.transport_error.has_value();
@@ -297,7 +297,7 @@ void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Fai
 /// A job whose create got no answer: finds the batch among the provider's (by its key in the
 /// metadata, or for a provider without metadata by its time and size), else cleans up its upload
 /// and sends its requests again. Under mutex_.
-void BatchJobs::recover(const std::string& key, std::string cursor, int pages) {
+void BatchJobs::recover(const std::string& key, const std::string& cursor, int pages) {
   Job& lost = *jobs_.at(key);
   if (lost.record.status != "creating") return give_up(key);  // no create went out: no batch to find
   lost.busy = true;
@@ -307,7 +307,7 @@ void BatchJobs::recover(const std::string& key, std::string cursor, int pages) {
   }
   // Without metadata a batch is recognised by its time and size: none of ours may be in creation.
   if (!api_.keeps_metadata() && creating_ > 0) return later(kBatchCreateRetry, [this, key] { recover(key, {}, 0); });
-  send(api_.list(cursor), [this, key, pages](HttpResponse response) {
+  send(api_.list(cursor), [this, key, pages](const HttpResponse& response) {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     Job& job = *jobs_.at(key);
@@ -346,12 +346,12 @@ void BatchJobs::give_up(const std::string& key) {
   end_recovery(job);
   job.busy = false;
   if (api_.uploads() && !job.record.upload_id.empty()) {
-    send(api_.remove_upload(job.record.upload_id), [](HttpResponse) {});
+    send(api_.remove_upload(job.record.upload_id), [](const HttpResponse&) {});
   } else if (api_.uploads() && job.refused.empty()) {
     // The upload's answer may have been lost: it is found by its name, the job's key.
-    send(api_.list_uploads(), [this, name = key + ".jsonl"](HttpResponse response) {
+    send(api_.list_uploads(), [this, name = key + ".jsonl"](const HttpResponse& response) {
       for (const auto& upload : api_.read_uploads(response))
-        if (upload.name == name) send(api_.remove_upload(upload.id), [](HttpResponse) {});
+        if (upload.name == name) send(api_.remove_upload(upload.id), [](const HttpResponse&) {});
     });
   }
   job.record.status = "abandoned";
@@ -408,7 +408,7 @@ void BatchJobs::poll() {
       job->cancel_sent = true;
       log_.info("batch job {} is past its batch_deadline: cancelled, what is left goes online", key);
     }
-    send(cancel ? api_.cancel(id) : api_.get(id), [this, key = key](HttpResponse response) {
+    send(cancel ? api_.cancel(id) : api_.get(id), [this, key = key](const HttpResponse& response) {
       std::lock_guard guard(mutex_);
       polled(key, api_.read_job(response));
     });
@@ -452,7 +452,7 @@ void BatchJobs::polled(const std::string& key, std::variant<BatchJobStatus, Fail
       --job.fetches_left;
       continue;
     }
-    send(std::move(*request), [this, key](HttpResponse response) {
+    send(std::move(*request), [this, key](const HttpResponse& response) {
       std::lock_guard guard(mutex_);
       Job& current = *jobs_.at(key);
       if (response.transport_error || response.status < 200 || response.status >= 300) {
@@ -554,7 +554,7 @@ void BatchJobs::cancel_all() {
     if (job->record.batch_id.empty() || job->record.status == "ended" || job->record.status == "abandoned") continue;
     log_.info("cancelling batch job {} ({})", key, job->record.batch_id);
     job->cancel_sent = true;
-    send(api_.cancel(job->record.batch_id), [](HttpResponse) {});
+    send(api_.cancel(job->record.batch_id), [](const HttpResponse&) {});
   }
 }
 
@@ -568,7 +568,7 @@ void BatchJobs::record(const Job& job) {
 }
 
 void BatchJobs::send(HttpRequest request, std::function<void(HttpResponse)> done) {
-  http_.send(std::move(request), transfer_, [this, done = std::move(done)](HttpResponse response) {
+  http_.send(std::move(request), transfer_, [this, done = std::move(done)](const HttpResponse& response) {
     if (run_.hard_stopped()) {
       std::lock_guard guard(mutex_);
       return abandon_everything();

@@ -72,7 +72,7 @@ class BatchJobs {
   void submit(const std::string& node);
   void create(const std::string& key);
   void created(const std::string& key, std::variant<BatchJobStatus, Failure> answer, bool transport);
-  void recover(const std::string& key, std::string cursor, int pages);
+  void recover(const std::string& key, const std::string& cursor, int pages);
   void give_up(const std::string& key);
   void end_recovery(Job& job);
   void ensure_polling();
