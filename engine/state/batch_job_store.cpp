@@ -38,7 +38,11 @@ StateStore::BatchJob read_batch_job_row(sqlite::Statement& s) {
   return job;
 }
 
-void bind_batch_job(sqlite::Statement& s, const StateStore::BatchJob& job) {
+/// Writes a job's row (a new one, or over the old); returns SQLite's code.
+int write_batch_job(sqlite3* db, const StateStore::BatchJob& job) {
+  sqlite::Statement s(
+      db,
+      fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kBatchJobColumns).c_str());
   s.bind(1, job.key);
   s.bind(2, job.provider);
   s.bind(3, job.node);
@@ -50,6 +54,7 @@ void bind_batch_job(sqlite::Statement& s, const StateStore::BatchJob& job) {
   s.bind(9, job.succeeded);
   s.bind(10, job.errored);
   s.bind(11, job.created_unix_ms);
+  return s.step();
 }
 
 }  // namespace
@@ -57,11 +62,7 @@ void bind_batch_job(sqlite::Statement& s, const StateStore::BatchJob& job) {
 void StateStore::begin_batch_job(const BatchJob& job, const std::vector<std::string>& custom_ids) {
   std::lock_guard lock(mutex_);
   durable_transaction([&] {
-    sqlite::Statement s(
-        db_,
-        fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kBatchJobColumns).c_str());
-    bind_batch_job(s, job);
-    check(s.step(), "record a batch job");
+    check(write_batch_job(db_, job), "record a batch job");
     sqlite::Statement line(db_, "INSERT INTO batch_lines(job, custom_id) VALUES (?, ?)");
     for (const auto& id : custom_ids) {
       line.bind(1, job.key);
@@ -74,13 +75,7 @@ void StateStore::begin_batch_job(const BatchJob& job, const std::vector<std::str
 
 void StateStore::update_batch_job(const BatchJob& job) {
   std::lock_guard lock(mutex_);
-  durable_transaction([&] {
-    sqlite::Statement s(
-        db_,
-        fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kBatchJobColumns).c_str());
-    bind_batch_job(s, job);
-    check(s.step(), "record a batch job");
-  });
+  durable_transaction([&] { check(write_batch_job(db_, job), "record a batch job"); });
 }
 
 std::vector<std::pair<StateStore::BatchJob, std::vector<std::string>>> StateStore::batch_jobs(
