@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "engine/core/hash.h"
+#include "mock_server/batch_routes.h"
 
 namespace flowbatch::mock {
 namespace {
@@ -61,6 +62,18 @@ ApiReply MockApi::handle(const ApiRequest& request) {
   if (request.path == "/echo" || request.path.starts_with("/echo/")) {
     stats_.on_arrival("/echo", now);
     return echo(request);
+  }
+  if (const auto flavor = batch_route_flavor(request.path)) {
+    // The batch endpoints meet no simulated faults or rate limits: their lines do (batch_store).
+    stats_.on_arrival(request.path.starts_with("/v1/files") ? "/v1/files" : "batches", now);
+    if (auto denied = check_api_key(*flavor, request)) return std::move(*denied);
+    // Done at once, answered after the simulated latency: a client that dies meanwhile has made
+    // the file or the batch without hearing of it (what a crash-safe client must cope with).
+    ApiReply reply = handle_batch_route(batches_, request, options_);
+    const std::uint64_t sequence = next_sequence_.fetch_add(1, std::memory_order_relaxed);
+    reply.delay = latency_.sample(dice_.roll(sequence, Dice::Purpose::latency_u1),
+                                  dice_.roll(sequence, Dice::Purpose::latency_u2));
+    return reply;
   }
   const Route* route = find_route(request);
   if (!route) {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "mock_server/api_types.h"
+#include "mock_server/batch_store.h"
 #include "mock_server/error_replies.h"
 #include "mock_server/faults.h"
 #include "mock_server/options.h"
@@ -52,6 +53,7 @@ class MockApi {
   RateLimiter limiter_;
   Stats stats_;
   PromptCache prompt_cache_;
+  BatchStore batches_{options_, stats_, prompt_cache_};
   std::atomic<std::uint64_t> next_sequence_{0};
 };
 

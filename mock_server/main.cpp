@@ -73,6 +73,19 @@ void add_flags(CLI::App& app, MockOptions& o) {
   app.add_option("--max-prompt-chars", o.max_prompt_chars, "longer prompts are answered 400")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--batch-seconds", o.batch_seconds, "how long a batch takes from creation until every line is done")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--batch-expire-seconds", o.batch_expire_seconds,
+                 "a batch expires this long after creation, lines not done then expired (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--batch-max-lines", o.batch_max_lines, "the most requests one batch may hold")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--batch-max-bytes", o.batch_max_bytes, "the largest batch input file")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
 }
 
 /// Thousands of keep-alive connections need thousands of descriptors; the soft limit is often 1024.

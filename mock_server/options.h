@@ -43,6 +43,12 @@ struct MockOptions {
   std::string api_key;               ///< empty: no authentication
   std::vector<std::string> replies;  ///< empty: "mock reply <hash>"
   std::int64_t max_prompt_chars = 100000;
+
+  // The batch APIs (batch_store.h): how long a batch takes, when it expires, what it may hold.
+  double batch_seconds = 5;         ///< from creation until every line is done
+  double batch_expire_seconds = 0;  ///< 0: batches never expire (before batch_seconds)
+  std::int64_t batch_max_lines = 50000;
+  std::int64_t batch_max_bytes = 200LL << 20;
 };
 
 }  // namespace flowbatch::mock

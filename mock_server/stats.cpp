@@ -68,6 +68,39 @@ void Stats::add_tokens(std::int64_t tokens) {
   tokens_ += tokens;
 }
 
+void Stats::on_batch_created() {
+  const std::lock_guard lock(mutex_);
+  ++batches_;
+}
+
+void Stats::on_batch_line(std::uint64_t content, const std::string& custom_id) {
+  const std::lock_guard lock(mutex_);
+  ++batch_lines_;
+  ++batches_per_content_[content];
+  ++batches_per_custom_id_[custom_id];
+}
+
+void Stats::on_batch_cancelled() {
+  const std::lock_guard lock(mutex_);
+  ++batches_cancelled_;
+}
+
+namespace {
+
+/// {"distinct": N, "max": M, "several": K}: how many keys, the most batches one was in, how many were in more than one.
+template <class Map>
+boost::json::object submissions(const Map& counts) {
+  std::uint32_t most = 0;
+  std::uint64_t several = 0;
+  for (const auto& [key, n] : counts) {
+    most = std::max(most, n);
+    if (n > 1) ++several;
+  }
+  return {{"distinct", counts.size()}, {"max", most}, {"several", several}};
+}
+
+}  // namespace
+
 std::string Stats::to_json() const {
   const std::lock_guard lock(mutex_);
   boost::json::object by_status;
@@ -92,6 +125,12 @@ std::string Stats::to_json() const {
       {"tokens", tokens_},
       {"connections", connections_},
       {"repeated_answers", repeated_ok_},
+      {"batch",
+       {{"batches", batches_},
+        {"lines", batch_lines_},
+        {"cancelled", batches_cancelled_},
+        {"per_request", submissions(batches_per_content_)},
+        {"per_custom_id", submissions(batches_per_custom_id_)}}},
   };
   return boost::json::serialize(stats);
 }
@@ -109,6 +148,9 @@ void Stats::reset() {
   connections_ = 0;
   answered_ok_.clear();
   repeated_ok_ = 0;
+  batches_ = batch_lines_ = batches_cancelled_ = 0;
+  batches_per_content_.clear();
+  batches_per_custom_id_.clear();
 }
 
 }  // namespace flowbatch::mock

@@ -28,6 +28,10 @@ class Stats {
   void add_tokens(std::int64_t tokens);
   /// A client opened a TCP connection (so tests can see keep-alive at work).
   void on_connection();
+  /// A batch was created; one of its lines holds a request with this content (url and body).
+  void on_batch_created();
+  void on_batch_line(std::uint64_t content, const std::string& custom_id);
+  void on_batch_cancelled();
 
   std::string to_json() const;
   std::int64_t in_flight() const;
@@ -62,6 +66,11 @@ class Stats {
   std::uint64_t connections_ = 0;
   std::unordered_set<std::uint64_t> answered_ok_;  // requests answered 200 (by hash)
   std::uint64_t repeated_ok_ = 0;                  // 200s for a request answered 200 before
+  // The batch APIs: how many batches each request (by content) and each custom_id was put in, so a
+  // test can check that no item was ever submitted twice.
+  std::uint64_t batches_ = 0, batch_lines_ = 0, batches_cancelled_ = 0;
+  std::map<std::uint64_t, std::uint32_t> batches_per_content_;
+  std::map<std::string, std::uint32_t, std::less<>> batches_per_custom_id_;
 };
 
 }  // namespace flowbatch::mock

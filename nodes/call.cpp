@@ -24,6 +24,7 @@
 #include "engine/runtime/node_runtime.h"
 #include "engine/state/response_cache.h"
 #include "nodes/calls/answer.h"
+#include "nodes/calls/batch_mode.h"
 #include "nodes/calls/cached_response.h"
 #include "nodes/calls/cost_check.h"
 #include "nodes/calls/pack_format.h"
@@ -50,6 +51,7 @@ struct CallConfig final : NodeConfig {
   std::string prompt_cache_key;
   bool prefill = false;              ///< packs ask for their format by prefilling the answer (Anthropic)
   boost::json::value output_schema;  ///< packs with parse = "json": the schema of one output, if given
+  BatchSettings batch;               ///< mode and batch_* keys
 
   bool packs() const { return pack_max_items > 1; }
 
@@ -92,7 +94,9 @@ class CallRuntime final : public NodeRuntime, public CallShape {
         prepare_(context.graph, flow::unlimited, [this](const Packet& p) {
           prepare(p);
           return flow::continue_msg();
-        }) {}
+        }) {
+    if (config.batch.mode != CallMode::online) session_.use_batches(config.batch, context.plan.pipeline.name);
+  }
 
   flow::receiver<Packet>* input() override { return &prepare_; }
 
@@ -540,6 +544,7 @@ std::unique_ptr<NodeConfig> parse_call(ParseContext& ctx) {
   if (!config->response_format.is_null() && !config->response_format.is_object())
     o.error("response_format", "must be a table, e.g. { type = \"json_object\" }");
   read_packing(o, ctx, *config);
+  config->batch = read_batch_mode(o, found ? &ctx.providers[config->provider] : nullptr);
   if (found)
     check_call_cost(
         ctx, CallCost{config->provider, config->model, config->max_tokens, config->endpoint == Endpoint::embeddings});
@@ -579,6 +584,7 @@ NodeKind call_kind() {
       {"finish_reason_field", KeyKind::string, false, "finish_reason",
        "where a finish reason other than \"stop\" (length, content_filter) is written (\"\": nowhere)"},
   };
+  for (auto& key : batch_mode_keys()) k.keys.push_back(std::move(key));
   k.outputs = {{"", PortKind::items}, {"error", PortKind::failed}};
   k.accepts = {PortKind::items};
   k.parse = parse_call;

@@ -40,21 +40,6 @@ std::optional<std::filesystem::path> cache_file_of(TypeRegistry& registry, const
 
 }  // namespace
 
-std::optional<std::int64_t> parse_age(const std::string& text) {
-  if (text.size() < 2) return std::nullopt;
-  std::int64_t n = 0;
-  const char* end = text.data() + text.size() - 1;
-  const auto [ptr, ec] = std::from_chars(text.data(), end, n);
-  if (ec != std::errc() || ptr != end || n <= 0 || n > 100LL * 365 * 24 * 3600) return std::nullopt;
-  switch (text.back()) {
-    case 'd': return n * 24 * 3600;
-    case 'h': return n * 3600;
-    case 'm': return n * 60;
-    case 's': return n;
-    default: return std::nullopt;
-  }
-}
-
 CLI::App* add_cache_command(CLI::App& app, CacheCommand& c) {
   auto* cache = app.add_subcommand("cache", "the lasting response cache (pipeline.cache): its statistics, pruning");
   cache->require_subcommand(1);

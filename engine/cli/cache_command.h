@@ -1,4 +1,5 @@
 #pragma once
+#include "engine/core/text.h"
 // `flowbatch cache stats [graph.toml]` and `flowbatch cache prune --older-than 30d [graph.toml]`.
 #include <CLI/CLI.hpp>
 
@@ -21,8 +22,5 @@ struct CacheCommand {
 CLI::App* add_cache_command(CLI::App& app, CacheCommand& command);
 /// Runs whichever sub-command was parsed; returns the exit code.
 int run_cache_command(TypeRegistry& registry, const CacheCommand& command);
-
-/// "30d" → seconds; also h, m, s. Nothing when it is not a positive whole number and a unit.
-std::optional<std::int64_t> parse_age(const std::string& text);
 
 }  // namespace flowbatch

@@ -129,6 +129,7 @@ struct RunFlags {
   std::string listen;
   std::string log_format = "human";  ///< --log-format
   LogFormat format() const { return log_format == "json" ? LogFormat::json : LogFormat::human; }
+  bool cancel_batches = false;  ///< cancel the batch jobs earlier runs left, then go on
 };
 
 /// Where a run's summary JSON always goes: .flowbatch/<graph>.summary.json beside the graph.
@@ -194,6 +195,7 @@ int cmd_run(TypeRegistry& registry, const GraphArgs& args, const RunFlags& flags
   if (!report(result, redactor, flags.format())) return kExitConfig;
   RunOptions run_options;
   run_options.fresh = flags.fresh;
+  run_options.cancel_batches = flags.cancel_batches;
   return execute(*result.plan, redactor, flags, run_options);
 }
 
@@ -296,6 +298,15 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
       std::printf("  cost so far %s (every run of this state; max_cost_usd counts it)\n",
                   format_usd(cost->second).c_str());
   }
+  for (const auto& job : s.batch_jobs) {
+    if (job.status == "abandoned") continue;  // never created: nothing runs at the provider
+    std::printf("  batch job %s  %s %s  %s: %s, %s of %s lines answered (%s errored)\n", job.key.c_str(),
+                job.provider.c_str(), job.batch_id.empty() ? "(no id yet)" : job.batch_id.c_str(), job.node.c_str(),
+                job.provider_status.empty() ? job.status.c_str() : job.provider_status.c_str(),
+                with_commas(static_cast<std::uint64_t>(job.succeeded + job.errored)).c_str(),
+                with_commas(static_cast<std::uint64_t>(job.lines)).c_str(),
+                with_commas(static_cast<std::uint64_t>(job.errored)).c_str());
+  }
   if (const auto changed = result_settings_changed(*result.plan); !changed.empty())
     std::printf(
         "  the graph changed since: %s (the next run starts over; with cache = true, unchanged calls are "
@@ -364,6 +375,8 @@ int run_cli(int argc, char** argv, TypeRegistry& registry) {
   };
   add_run_flags(*run, run_flags);
   run->add_flag("--fresh", run_flags.fresh, "start over: archive the previous state instead of resuming");
+  run->add_flag("--cancel-batches", run_flags.cancel_batches,
+                "cancel the provider batch jobs earlier runs left (what they did not answer is sent again)");
 
   auto* status = app.add_subcommand("status", "the progress of the running or last run, from its state");
   add_graph_args(*status, status_args);

@@ -1,5 +1,7 @@
 #include "engine/core/text.h"
 
+#include <charconv>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -221,6 +223,21 @@ std::string utc_now_text(bool milliseconds) {
   if (!milliseconds) return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
   const auto ms = duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", tm, ms);
+}
+
+std::optional<std::int64_t> parse_age(const std::string& text) {
+  if (text.size() < 2) return std::nullopt;
+  std::int64_t n = 0;
+  const char* end = text.data() + text.size() - 1;
+  const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+  if (ec != std::errc() || ptr != end || n <= 0 || n > 100LL * 365 * 24 * 3600) return std::nullopt;
+  switch (text.back()) {
+    case 'd': return n * 24 * 3600;
+    case 'h': return n * 3600;
+    case 'm': return n * 60;
+    case 's': return n;
+    default: return std::nullopt;
+  }
 }
 
 }  // namespace flowbatch

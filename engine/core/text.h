@@ -1,4 +1,5 @@
 #pragma once
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,5 +52,8 @@ std::optional<std::string> base64_decode(std::string_view text);
 
 /// Now in UTC, ISO 8601: "2026-11-30T11:20:03Z", or with milliseconds "2026-11-30T11:20:03.125Z".
 std::string utc_now_text(bool milliseconds = false);
+
+/// "30d" → seconds; also h, m, s. Nothing when it is not a positive whole number and a unit.
+std::optional<std::int64_t> parse_age(const std::string& text);
 
 }  // namespace flowbatch

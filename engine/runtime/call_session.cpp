@@ -18,6 +18,7 @@ CallSession::CallSession(CallShape& shape, BuildContext& context, std::size_t pr
 void CallSession::send(ItemVector items, std::vector<std::string> item_keys) {
   auto ex = std::make_shared<Exchange>();
   ex->owner = this;
+  ex->batch = batch_;
   ex->items = std::move(items);
   ex->item_keys = std::move(item_keys);
   const std::int64_t now = RunState::unix_ms();

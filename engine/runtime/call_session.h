@@ -55,6 +55,13 @@ class CallSession final : public ExchangeOwner {
   /// `provider`: the index of the provider (in plan.providers) whose lane it sends on.
   CallSession(CallShape& shape, BuildContext& context, std::size_t provider);
 
+  /// The call's batch keys: in batch or auto mode its requests go to the provider's batch jobs.
+  /// False when the provider has no batch API. Call while the graph is built.
+  bool use_batches(const BatchSettings& settings, const std::string& pipeline) {
+    batch_ = &settings;
+    return lane_.enable_batches(pipeline);
+  }
+
   /// Sends one request for `items`. `item_keys`: each item's own cache key, when items are cached
   /// one by one (they travel with their items through any resend).
   void send(ItemVector items, std::vector<std::string> item_keys = {});
@@ -93,6 +100,7 @@ class CallSession final : public ExchangeOwner {
   ProviderLane& lane_;
   OutputPort& ok_;
   OutputPort& error_;
+  const BatchSettings* batch_ = nullptr;
   std::mutex answered_mutex_;
   ItemVector answered_ok_, answered_failed_;  // guarded by answered_mutex_; sent on by flush()
 };

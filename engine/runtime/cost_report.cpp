@@ -27,7 +27,8 @@ std::string format_usd(NanoUsd amount) {
 namespace {
 
 NanoUsd saved_total(const Metrics& m) {
-  return m.saved_cache_nano.load() + m.saved_pack_nano.load() + m.saved_prompt_cache_nano.load();
+  return m.saved_cache_nano.load() + m.saved_pack_nano.load() + m.saved_prompt_cache_nano.load() +
+         m.saved_batch_nano.load();
 }
 
 /// JSON null for an amount that is not known (some request had no price): never a silent 0.
@@ -50,10 +51,16 @@ std::string cost_summary(const Metrics& m, const Budget& budget) {
       out += fmt::format("; {} with earlier runs of this state", format_usd(budget.spent()));
     out += "\n";
     if (const NanoUsd saved = saved_total(m); saved != 0)
-      out += fmt::format("  saved {} (response cache {}, packing {}, prompt caching {})\n", format_usd(saved),
-                         format_usd(m.saved_cache_nano.load()), format_usd(m.saved_pack_nano.load()),
-                         format_usd(m.saved_prompt_cache_nano.load()));
+      out += fmt::format("  saved {} (response cache {}, packing {}, prompt caching {}, batch API {})\n",
+                         format_usd(saved), format_usd(m.saved_cache_nano.load()), format_usd(m.saved_pack_nano.load()),
+                         format_usd(m.saved_prompt_cache_nano.load()), format_usd(m.saved_batch_nano.load()));
   }
+  if (m.batch_jobs.load() || m.batch_items.load() || m.batch_online_items.load())
+    out += fmt::format(
+        "  batch API: {} items answered in batch jobs ({} jobs created by this run), {} sent online; "
+        "the batch discount saved {}\n",
+        with_commas(m.batch_items.load()), with_commas(m.batch_jobs.load()), with_commas(m.batch_online_items.load()),
+        format_usd(m.saved_batch_nano.load()));
   if (unpriced)
     out += fmt::format("  cost unknown for {} requests: their model has no known price (set [providers.NAME.prices])\n",
                        with_commas(unpriced));
@@ -119,7 +126,11 @@ boost::json::object run_summary_json(const RunState& run, const std::string& job
       {"cost_saved_usd", to_usd(saved_total(m))},
       {"cost_saved", boost::json::object{{"response_cache_usd", to_usd(m.saved_cache_nano.load())},
                                          {"packing_usd", to_usd(m.saved_pack_nano.load())},
-                                         {"prompt_cache_usd", to_usd(m.saved_prompt_cache_nano.load())}}},
+                                         {"prompt_cache_usd", to_usd(m.saved_prompt_cache_nano.load())},
+                                         {"batch_api_usd", to_usd(m.saved_batch_nano.load())}}},
+      {"batch", boost::json::object{{"jobs", m.batch_jobs.load()},
+                                    {"items", m.batch_items.load()},
+                                    {"online_items", m.batch_online_items.load()}}},
       {"cost_total_usd", usd_or_null(budget.spent(), priced)},
       {"cost_cap_usd", budget.capped() ? boost::json::value(to_usd(budget.limits().cap)) : boost::json::value(nullptr)},
       {"providers", std::move(providers)},

@@ -167,6 +167,12 @@ class Metrics {
   std::atomic<std::int64_t> saved_pack_nano{0};          ///< packing, against one request per item (estimated)
   std::atomic<std::int64_t> saved_prompt_cache_nano{0};  ///< the providers' prompt-cache discounts
   std::atomic<std::int64_t> spent_before_nano{0};        ///< what earlier runs of this state spent (resumed)
+  std::atomic<std::int64_t> saved_batch_nano{0};         ///< the batch APIs' discount
+
+  // Calls in batch or auto mode (engine/runtime/batch_jobs.h).
+  std::atomic<std::uint64_t> batch_jobs{0};          ///< jobs this run created
+  std::atomic<std::uint64_t> batch_items{0};         ///< items answered through a batch job
+  std::atomic<std::uint64_t> batch_online_items{0};  ///< items of batch-mode calls sent online (auto)
 
  private:
   std::deque<NodeStats> nodes_;  // deque: stable addresses while nodes are added

@@ -40,7 +40,29 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
   flow::make_edge(transport_, complete_);
 }
 
+bool ProviderLane::enable_batches(const std::string& pipeline) {
+  const BatchApi* api = spec_.provider->batch_api();
+  if (!api) return false;
+  if (!batches_) {
+    const ProviderSettings& s = spec_.settings;
+    const TransferOptions options{s.timeout, s.connect_timeout, s.ca_file.empty() ? nullptr : s.ca_file.c_str(),
+                                  static_cast<std::size_t>(s.low_speed_limit), s.low_speed_time};
+    batches_ = std::make_unique<BatchJobs>(*this, *api, run_, http_, options, log_, pipeline);
+  }
+  return true;
+}
+
+void ProviderLane::send_online(const ExchangePtr& exchange) {
+  queue_.try_put(exchange);
+  transport_.gateway().release_wait();  // the online path holds the graph from here on
+}
+
 void ProviderLane::submit(ExchangePtr exchange) {
+  // flowbatch estimate samples online: a batch job's answer may take hours (charge() prices it at
+  // the batch discount all the same).
+  if (batches_ && exchange->batch && exchange->batch->mode != CallMode::online && !exchange->from_cache &&
+      exchange->dispatch.kind == Dispatch::Kind::http && !run_.sampling())
+    return batches_->add(std::move(exchange));
   if (exchange->from_cache) {
     run_.metrics.cache_hits.fetch_add(1, std::memory_order_relaxed);
     exchange->result = read_answer(*exchange);
@@ -196,8 +218,11 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   // so no more than max_concurrency requests are ever "sent but not yet remembered".
   struct FreeSlot {
     flow::limiter_node<ExchangePtr, long>& limiter;
-    ~FreeSlot() { limiter.decrementer().try_put(1); }
-  } free_slot{limiter_};
+    bool held;  // a request of a batch job never took a slot
+    ~FreeSlot() {
+      if (held) limiter.decrementer().try_put(1);
+    }
+  } free_slot{limiter_, !exchange->batched};
   if (exchange->abandoned || run_.hard_stopped()) {
     if (exchange->gated) gate_.cancelled();
     release_reservation(*exchange);
@@ -207,6 +232,7 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   exchange->result = read_answer(*exchange);
   count_request(*exchange, std::chrono::steady_clock::now() - exchange->started);
   charge(*exchange);
+  if (exchange->batched) return complete_batched(exchange);
   AttemptFeedback feedback = feedback_of(*exchange);
   if (auto why = why_stop(*exchange)) {
     gate_.finished(std::move(feedback));
@@ -220,6 +246,16 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   }
   exchange->owner->complete(exchange);
   gate_.finished(std::move(feedback));  // after complete: the answer is remembered before another request starts
+}
+
+/// A batch line's answer: as an online one, but the rate gate never saw the request.
+void ProviderLane::complete_batched(const ExchangePtr& exchange) {
+  if (auto why = why_stop(*exchange)) return stop_provider(*exchange, *why);
+  if (stopped_.load() && exchange->result.failure) {
+    run_.ledger.end(exchange->items, Ending::abandoned);
+    return;
+  }
+  exchange->owner->complete(exchange);
 }
 
 /// One request completed: the run's counters and this provider's (what /metrics labels by provider).
@@ -414,13 +450,20 @@ void ProviderLane::charge(Exchange& ex) {
     ex.reserved = 0;
     return;
   }
-  ex.cost = cost_of(u, *price);
+  // flowbatch estimate sends a batch call's sample online, and prices it as the batch will be.
+  const bool batch_price = ex.batched || (run_.sampling() && ex.batch && ex.batch->mode != CallMode::online);
+  ex.cost = cost_of(u, *price, batch_price);
+  if (batch_price) {
+    const NanoUsd saved = cost_of(u, *price) - ex.cost;
+    m.saved_batch_nano.fetch_add(saved, std::memory_order_relaxed);
+    stats_.saved_nano.fetch_add(saved, std::memory_order_relaxed);
+  }
   m.cost_nano.fetch_add(ex.cost, std::memory_order_relaxed);
   stats_.cost_nano.fetch_add(ex.cost, std::memory_order_relaxed);
   // What the provider's prompt cache took off (reads are cheaper; Anthropic's writes cost more).
   Usage uncached = u;
   uncached.cached_input_tokens = uncached.cache_write_tokens = 0;
-  const NanoUsd discount = cost_of(uncached, *price) - ex.cost;
+  const NanoUsd discount = cost_of(uncached, *price, batch_price) - ex.cost;
   m.saved_prompt_cache_nano.fetch_add(discount, std::memory_order_relaxed);
   stats_.saved_nano.fetch_add(discount, std::memory_order_relaxed);
   run_.budget.settle(ex.reserved, ex.cost);

@@ -9,6 +9,7 @@
 #include "engine/graph/plan.h"
 #include "engine/io/http_client.h"
 #include "engine/ratelimit/rate_gate.h"
+#include "engine/runtime/batch_jobs.h"
 #include "engine/runtime/flow.h"
 #include "engine/runtime/run_state.h"
 #include "flowbatch/provider.h"
@@ -43,16 +44,19 @@ struct Exchange {
   HttpResponse response;
   CallResult result;
   std::chrono::steady_clock::time_point started;
-  bool from_cache = false;             ///< `response` came from the request cache: nothing is sent
-  std::string cache_key;               ///< set when the answer may come from (or go to) the cache
-  std::vector<std::string> item_keys;  ///< per item, when each item's answer is cached on its own (packing)
-  std::vector<std::size_t> weights;    ///< per item, its share of the prompt (characters): how usage is shared out
-  bool gated = false;                  ///< the rate gate let it start (and must hear how it ended)
-  std::uint64_t ticket = 0;            ///< the gate's number for its start
-  bool abandoned = false;              ///< never sent, or its answer unusable: a stop came first
-  NanoUsd reserved = 0;                ///< what the cost cap holds for it while it is out (its worst case)
-  NanoUsd cost = 0;                    ///< what it cost (its usage at its model's price), once answered
-  bool priced = true;                  ///< false: its model has no known price, `cost` is unknown
+  bool from_cache = false;               ///< `response` came from the request cache: nothing is sent
+  std::string cache_key;                 ///< set when the answer may come from (or go to) the cache
+  std::vector<std::string> item_keys;    ///< per item, when each item's answer is cached on its own (packing)
+  std::vector<std::size_t> weights;      ///< per item, its share of the prompt (characters): how usage is shared out
+  bool gated = false;                    ///< the rate gate let it start (and must hear how it ended)
+  std::uint64_t ticket = 0;              ///< the gate's number for its start
+  bool abandoned = false;                ///< never sent, or its answer unusable: a stop came first
+  NanoUsd reserved = 0;                  ///< what the cost cap holds for it while it is out (its worst case)
+  NanoUsd cost = 0;                      ///< what it cost (its usage at its model's price), once answered
+  const BatchSettings* batch = nullptr;  ///< its call's batch keys (null: online only)
+  bool batched = false;                  ///< it went (or waits) in a batch job: no concurrency slot, batch price
+  std::string custom_id;                 ///< its line's id in a batch job
+  bool priced = true;                    ///< false: its model has no known price, `cost` is unknown
 
   /// Points request.items at `items`; call after `items` is final.
   void bind_items() {
@@ -104,6 +108,21 @@ class ProviderLane {
   /// The counters the summary and /metrics show for this provider.
   ProviderStats& stats() const { return stats_; }
 
+  // --- batch jobs (engine/runtime/batch_jobs.h) ----------------------------------------------
+  /// A call in batch or auto mode uses this provider; called while the graph is built. False when
+  /// the provider has no batch API.
+  bool enable_batches(const std::string& pipeline);
+  /// `run --cancel-batches`: cancels the jobs earlier runs left.
+  void cancel_batches() {
+    if (batches_) batches_->cancel_all();
+  }
+  /// A request held by a batch job: the graph waits for it until deliver_batched().
+  void hold() { transport_.gateway().reserve_wait(); }
+  /// A batch line's answer (or an abandoned request): completes as an online answer does.
+  void deliver_batched(const ExchangePtr& exchange) { arrived(exchange); }
+  /// A held request sent online after all (auto mode).
+  void send_online(const ExchangePtr& exchange);
+
  private:
   using Transport = flow::async_node<ExchangePtr, ExchangeBatch>;
   void start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway);
@@ -120,6 +139,7 @@ class ProviderLane {
   /// On the first I/O thread: hands everything that arrived since the last call to the graph.
   void deliver();
   void completed(const ExchangePtr& exchange);
+  void complete_batched(const ExchangePtr& exchange);
   CallResult read_answer(Exchange& exchange);
   void count_request(const Exchange& exchange, std::chrono::nanoseconds latency);
   AttemptFeedback feedback_of(const Exchange& exchange) const;
@@ -151,6 +171,7 @@ class ProviderLane {
   std::atomic<bool> told_window_{false};     // the wait for the window was logged
   std::mutex arrived_mutex_;
   std::vector<ExchangePtr> arrived_;  // guarded by arrived_mutex_
+  std::unique_ptr<BatchJobs> batches_;
 };
 
 }  // namespace flowbatch

@@ -165,6 +165,8 @@ class Runner {
     ticker_.gateway().reserve_wait();
     loop_.start();
     for (auto& l : extra_loops_) l->start();
+    if (options_.cancel_batches)
+      for (const auto& lane : assembly_.lanes()) lane->cancel_batches();
     try {
       for (const auto& r : assembly_.runtimes()) r->start();  // opens sources and sinks (a plugin's may throw anything)
     } catch (const FileBusy& e) {                             // an output another run is writing: nothing was touched

@@ -15,6 +15,7 @@ struct RunOptions {
   bool handle_signals = true;   ///< Ctrl-C drains, a second Ctrl-C stops (off in tests)
   bool append_outputs = false;  ///< sinks and dead letters add to their files (a replay without a state)
   bool fresh = false;           ///< start over: archive the previous state instead of resuming
+  bool cancel_batches = false;  ///< run --cancel-batches: cancel the batch jobs earlier runs left
   bool use_state = true;        ///< keep the graph's state
   bool state_locked = false;    ///< the caller holds the state's lock already (flowbatch replay)
   std::int64_t replay_id = 0;   ///< flowbatch replay: the replay the state recorded (0: a normal run)

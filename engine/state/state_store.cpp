@@ -122,6 +122,7 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
         "CREATE TABLE IF NOT EXISTS replays(id INTEGER PRIMARY KEY AUTOINCREMENT, file TEXT NOT NULL, aside TEXT NOT "
         "NULL, "
         "output TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT)");
+    create_batch_tables();
     // States once kept the request cache (table `cache`); the lasting cache (pipeline.cache) took
     // its place. An old state's table is left as it is.
   } catch (const StorageFull&) {
@@ -499,6 +500,7 @@ StateSummary read_state_summary(const std::filesystem::path& file) {
     Statement done(db, "SELECT source, SUM(LENGTH(hashes)) / 8 FROM completed GROUP BY source");
     while (done.step() == SQLITE_ROW)
       s.completed_per_source[done.text(0)] = static_cast<std::uint64_t>(done.integer(1));
+    s.batch_jobs = read_batch_jobs(db);
   } catch (const std::exception& e) {
     sqlite3_close(db);
     throw std::runtime_error(fmt::format("{} is not a flowbatch state, or is damaged ({})", file.string(), e.what()));

@@ -129,6 +129,26 @@ class StateStore {
   /// The hashes of the dead-letter records replays other than `except` completed.
   std::unordered_set<std::uint64_t> replayed_records(std::int64_t except);
 
+  // --- provider batch jobs (engine/runtime/batch_jobs.h; batch_job_store.cpp) -----------------
+  struct BatchJob {
+    std::string key;       ///< flowbatch's name for it (in the provider's metadata, where it keeps any)
+    std::string provider;  ///< [providers.NAME]
+    std::string node;      ///< the call
+    /// "submitting" (its lines recorded), "uploaded", "creating" (the create request went out),
+    /// "running", "ended", "abandoned" (never became a batch)
+    std::string status;
+    std::string upload_id, batch_id;
+    std::string provider_status;  ///< what the provider said last
+    std::int64_t lines = 0, succeeded = 0, errored = 0;
+    std::int64_t created_unix_ms = 0;
+  };
+  /// Records a job about to be created, with its lines' custom ids, durably: before any request.
+  void begin_batch_job(const BatchJob& job, const std::vector<std::string>& custom_ids);
+  /// Records what is known of a job now (its ids, statuses, counts), durably.
+  void update_batch_job(const BatchJob& job);
+  /// The jobs of a provider that were created or may have been (not abandoned), with their custom ids.
+  std::vector<std::pair<BatchJob, std::vector<std::string>>> batch_jobs(const std::string& provider);
+
  private:
   void exec(const char* sql);
   void durable_transaction(const std::function<void()>& body);
@@ -138,6 +158,7 @@ class StateStore {
   void insert_partial(const std::string& sink, const std::vector<ItemKey>& items,
                       const std::vector<std::string>& source_names);
   void upgrade_schema(const std::string& from);
+  void create_batch_tables();
 
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;
@@ -155,8 +176,11 @@ struct StateSummary {
   std::map<std::string, std::uint64_t> sink_items;
   std::map<std::string, std::uint64_t> completed_per_source;
   std::string fingerprints;  ///< of the graph that wrote it, as JSON; empty in states older than them
+  std::vector<StateStore::BatchJob> batch_jobs;  ///< provider batch jobs, oldest first
 };
 StateSummary read_state_summary(const std::filesystem::path& file);
+/// The batch jobs a state records (none in a state older than them).
+std::vector<StateStore::BatchJob> read_batch_jobs(sqlite3* db);
 /// Only the fingerprints a state keeps (JSON; empty when it keeps none): what a run reads at
 /// start-up, without the summary's scan of every completed record.
 std::string read_state_fingerprints(const std::filesystem::path& file);

@@ -148,6 +148,8 @@ struct Dispatch {
   }
 };
 
+class BatchApi;
+
 /// A configured provider ([providers.NAME]), shared by every call node that names it.
 /// Both methods are called concurrently from worker threads and must not block.
 class Provider {
@@ -164,6 +166,9 @@ class Provider {
     r.failure = make_failure(ErrorClass::parse, "provider does not parse HTTP responses");
     return r;
   }
+  /// The provider's batch API (flowbatch/batch.h), or nullptr when it has none: calls with
+  /// mode = "batch" or "auto" need one. Owned by the provider.
+  virtual const BatchApi* batch_api() const { return nullptr; }
 };
 
 }  // namespace flowbatch

@@ -7,6 +7,7 @@
 #include "flowbatch/http.h"
 #include "flowbatch/rate_headers.h"
 #include "nodes/kinds.h"
+#include "nodes/providers/batch_apis.h"
 #include "nodes/providers/prices/prices.h"
 
 namespace flowbatch {
@@ -23,15 +24,16 @@ struct AnthropicSettings {
 
 class AnthropicProvider final : public Provider {
  public:
-  explicit AnthropicProvider(AnthropicSettings s) : s_(std::move(s)) {}
+  explicit AnthropicProvider(AnthropicSettings s)
+      : s_(std::move(s)), batch_(make_anthropic_batch_api(s_.base_url, headers())) {}
+
+  const BatchApi* batch_api() const override { return batch_.get(); }
 
   bool supports(Endpoint e) const override { return e != Endpoint::embeddings; }
 
   Dispatch dispatch(const CallRequest& r) override {
     HttpRequest http;
-    http.headers = {{"Content-Type", "application/json"}, {"anthropic-version", s_.version}};
-    if (!s_.api_key.empty()) http.headers.push_back({"x-api-key", s_.api_key});
-    http.headers.insert(http.headers.end(), s_.extra_headers.begin(), s_.extra_headers.end());
+    http.headers = headers();
     if (r.endpoint == Endpoint::passthrough) {
       http.method = r.method;
       http.url = join_url(s_.base_url, r.url_path.empty() ? "/messages" : r.url_path);
@@ -169,7 +171,15 @@ class AnthropicProvider final : public Provider {
     usage.output_tokens = count("output_tokens");
   }
 
+  std::vector<HttpHeader> headers() const {
+    std::vector<HttpHeader> h = {{"Content-Type", "application/json"}, {"anthropic-version", s_.version}};
+    if (!s_.api_key.empty()) h.push_back({"x-api-key", s_.api_key});
+    h.insert(h.end(), s_.extra_headers.begin(), s_.extra_headers.end());
+    return h;
+  }
+
   AnthropicSettings s_;
+  std::unique_ptr<BatchApi> batch_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "flowbatch/http.h"
 #include "flowbatch/rate_headers.h"
 #include "nodes/kinds.h"
+#include "nodes/providers/batch_apis.h"
 #include "nodes/providers/prices/prices.h"
 
 namespace flowbatch {
@@ -25,7 +26,9 @@ struct OpenAiSettings {
 
 class OpenAiProvider final : public Provider {
  public:
-  explicit OpenAiProvider(OpenAiSettings s) : s_(std::move(s)) {}
+  explicit OpenAiProvider(OpenAiSettings s) : s_(std::move(s)), batch_(make_openai_batch_api(s_.base_url, headers())) {}
+
+  const BatchApi* batch_api() const override { return batch_.get(); }
 
   bool supports(Endpoint) const override { return true; }
 
@@ -178,6 +181,7 @@ class OpenAiProvider final : public Provider {
   }
 
   OpenAiSettings s_;
+  std::unique_ptr<BatchApi> batch_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Every public plugin header, compiled as a plugin author's strict build would compile it: a
 // warning in include/flowbatch/ fails the build (see tests/plugins/CMakeLists.txt).
+#include <flowbatch/batch.h>
 #include <flowbatch/error_class.h>
 #include <flowbatch/http.h>
 #include <flowbatch/item.h>

@@ -140,3 +140,39 @@ TEST_CASE("--fresh sets a killed run's state aside whole: its WAL is folded in, 
   CHECK(*again != *moved);
   CHECK(std::filesystem::exists(*moved));
 }
+
+TEST_CASE("batch jobs: recorded before they are created, updated as they go, read back by a new run and by status") {
+  TempDir dir;
+  const auto file = dir / "run.db";
+  StateStore::BatchJob job;
+  job.key = "fbjob-1";
+  job.provider = "openai";
+  job.node = "classify";
+  job.status = "submitting";
+  job.lines = 2;
+  job.created_unix_ms = 1000;
+  {
+    StateStore s(file, "p");
+    s.begin_batch_job(job, {"fb-a", "fb-b"});
+    StateStore::BatchJob lost = job;  // a job that never became a batch is not re-attached to
+    lost.key = "fbjob-0";
+    lost.status = "abandoned";
+    s.begin_batch_job(lost, {"fb-c"});
+    job.status = "running";
+    job.batch_id = "batch_1";
+    job.provider_status = "in_progress";
+    job.succeeded = 1;
+    s.update_batch_job(job);
+  }
+  StateStore again(file, "p");
+  const auto jobs = again.batch_jobs("openai");
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].first.key == "fbjob-1");
+  CHECK(jobs[0].first.batch_id == "batch_1");
+  CHECK(jobs[0].first.succeeded == 1);
+  CHECK(jobs[0].second == std::vector<std::string>{"fb-a", "fb-b"});
+  CHECK(again.batch_jobs("anthropic").empty());
+  const StateSummary summary = read_state_summary(file);
+  REQUIRE(summary.batch_jobs.size() == 2);
+  CHECK(summary.batch_jobs[1].provider_status == "in_progress");
+}

@@ -1,0 +1,593 @@
+#include "engine/runtime/batch_jobs.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <random>
+#include <tuple>
+#include <unordered_set>
+
+#include "engine/core/hash.h"
+#include "engine/runtime/provider_lane.h"
+#include "engine/runtime/run_state.h"
+
+namespace flowbatch {
+namespace {
+
+constexpr std::chrono::milliseconds kMaxBatchPollInterval{10 * 60 * 1000};
+constexpr std::chrono::milliseconds kBatchCreateRetry{2000};
+constexpr std::chrono::milliseconds kBatchCreateWait{50};  // for the create before it (see create())
+constexpr int kMaxBatchListPages = 20;                     // looking for a lost create: the newest 2,000 batches
+
+bool batch_retryable(const Failure& f) {
+  switch (f.error_class) {
+    case ErrorClass::rate_limit:
+    case ErrorClass::server:
+    case ErrorClass::timeout:
+    case ErrorClass::network:
+    case ErrorClass::malformed: return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+struct BatchJobs::Job {
+  BatchJobRecord record;
+  std::vector<std::string> custom_ids;
+  const BatchSettings* settings = nullptr;  ///< null for a job loaded from the state until a request attaches
+  std::unordered_map<std::string, std::vector<ExchangePtr>> waiting;  // custom id -> requests
+  std::string input;                                                  ///< the lines, until the job is created
+  HttpRequest sample;  ///< one online request of the job: where its lines go
+  std::optional<std::unordered_map<std::string, BatchLineResult>> results;  ///< once fetched
+  std::unordered_map<std::string, BatchLineResult> fetched;
+  std::size_t fetches_left = 0;
+  bool busy = false;  ///< a request about it is under way
+  bool cancel_sent = false;
+  bool recovering = false;  ///< its create got no answer: it is being looked for at the provider
+  std::string refused;      ///< the provider refused the job as a whole: why
+};
+
+struct BatchJobs::Collecting {
+  const BatchSettings* settings = nullptr;
+  std::vector<ExchangePtr> exchanges;  ///< one per line
+  std::vector<ExchangePtr>
+      followers;  ///< the same request as one of `exchanges` (same custom id): answered by its line
+  std::unordered_set<std::string> ids;
+  std::string lines;
+  bool timer = false;
+  std::chrono::steady_clock::time_point first_added, last_added;
+};
+
+BatchJobs::BatchJobs(ProviderLane& lane, const BatchApi& api, RunState& run, HttpClient& http, TransferOptions transfer,
+                     Logger log, std::string pipeline)
+    : lane_(lane),
+      api_(api),
+      run_(run),
+      http_(http),
+      transfer_(transfer),
+      log_(std::move(log)),
+      pipeline_(std::move(pipeline)) {}
+
+BatchJobs::~BatchJobs() = default;
+
+/// The jobs an earlier run of this state left, so that their requests re-attach. Under mutex_.
+void BatchJobs::load() {
+  if (loaded_) return;
+  loaded_ = true;
+  if (!run_.store) return;
+  for (auto& [record, ids] : run_.store->batch_jobs(lane_.spec().name)) {
+    auto job = std::make_unique<Job>();
+    job->record = std::move(record);
+    job->custom_ids = std::move(ids);
+    for (const auto& id : job->custom_ids) job_of_[id] = job->record.key;
+    if (job->record.status != "ended")
+      log_.info("batch job {} ({}) from an earlier run: its requests re-attach to it", job->record.key,
+                job->record.batch_id.empty() ? "its create got no answer" : job->record.batch_id);
+    const std::string key = job->record.key;
+    const bool lost = job->record.batch_id.empty();
+    jobs_.emplace(key, std::move(job));
+    // Found (or given up) before this run creates any batch: a lost create is told apart from
+    // this run's own batches by their being known.
+    if (lost) recover(key, {}, 0);
+  }
+}
+
+/// Stable across runs: the call, its items (id, line and attempt). A resumed run makes the
+/// same request again with the same custom id, and finds it in the job that holds it.
+std::string BatchJobs::custom_id_of(const Exchange& ex) const {
+  std::vector<std::tuple<std::string_view, std::uint64_t, std::uint32_t>> items;
+  for (const Item& item : ex.items) items.emplace_back(item.id, item.line, item.attempts);
+  std::sort(items.begin(), items.end());
+  std::uint64_t h = stable_hash(ex.batch->node);
+  for (const auto& [id, line, attempt] : items)
+    h = hash_combine(hash_combine(hash_combine(h, stable_hash(id)), line), attempt);
+  // Items a transform made of one record share its id and line: their requests tell them apart. A
+  // pack's request is left out: its items are shuffled anew each time, its item set is what stays.
+  if (ex.items.size() == 1) h = hash_combine(h, stable_hash(ex.dispatch.http.body));
+  return "fb-" + hex16(h);
+}
+
+void BatchJobs::add(ExchangePtr ex) {
+  std::lock_guard lock(mutex_);
+  load();
+  lane_.hold();
+  ex->batched = true;
+  ex->started = std::chrono::steady_clock::now();
+  ex->custom_id = custom_id_of(*ex);
+  if (stopping_ || run_.hard_stopped()) return abandon(ex);
+  if (auto found = job_of_.find(ex->custom_id); found != job_of_.end()) {
+    Job& job = *jobs_.at(found->second);
+    if (!job.settings) job.settings = ex->batch;
+    return attach(job, std::move(ex));
+  }
+  collect(std::move(ex));
+}
+
+void BatchJobs::attach(Job& job, ExchangePtr ex) {
+  if (job.results) return deliver(job, ex);
+  job.waiting[ex->custom_id].push_back(std::move(ex));
+  ensure_polling();
+}
+
+void BatchJobs::collect(ExchangePtr ex) {
+  const BatchSettings& settings = *ex->batch;
+  auto& slot = collecting_[settings.node];
+  if (!slot) slot = std::make_unique<Collecting>();
+  Collecting& c = *slot;
+  c.settings = &settings;
+  if (c.ids.contains(ex->custom_id)) {  // a line holds this very request already: one answer serves both
+    c.followers.push_back(std::move(ex));
+    return;
+  }
+  std::string line = api_.line(ex->custom_id, ex->dispatch.http);
+  const std::size_t max_items = settings.max_items ? std::min(settings.max_items, api_.max_lines()) : api_.max_lines();
+  if (!c.exchanges.empty() && c.lines.size() + line.size() + 1 > api_.max_bytes()) submit(settings.node);
+  c.lines += line;
+  c.lines += '\n';
+  c.ids.insert(ex->custom_id);
+  c.exchanges.push_back(std::move(ex));
+  c.last_added = std::chrono::steady_clock::now();
+  if (c.exchanges.size() == 1) c.first_added = c.last_added;
+  if (c.exchanges.size() >= max_items) return submit(settings.node);
+  if (!c.timer) {
+    c.timer = true;
+    collect_timer(settings);
+  }
+}
+
+/// A job leaves once no request came for `collect`: the requests that come together go together.
+void BatchJobs::collect_timer(const BatchSettings& settings) {
+  const std::string node = settings.node;
+  run_.loop.after_skippable(
+      settings.collect,
+      [this, node] {
+        std::lock_guard guard(mutex_);
+        Collecting& c = *collecting_.at(node);
+        const auto now = std::chrono::steady_clock::now();
+        // A steady trickle of requests does not hold a job back for ever: ten quiet periods at most.
+        const bool waited_enough = now - c.first_added >= 10 * c.settings->collect;
+        if (c.exchanges.empty()) {
+          c.timer = false;
+        } else if (now - c.last_added < c.settings->collect && !waited_enough) {
+          collect_timer(*c.settings);
+        } else {
+          c.timer = false;
+          submit(node);
+        }
+      },
+      [this] {
+        std::lock_guard guard(mutex_);
+        abandon_everything();
+      });
+}
+
+/// Makes a job of what a call gathered; in auto mode, too few requests go online instead.
+void BatchJobs::submit(const std::string& node) {
+  Collecting& c = *collecting_.at(node);
+  std::vector<ExchangePtr> exchanges, followers;
+  exchanges.swap(c.exchanges);
+  followers.swap(c.followers);
+  c.ids.clear();
+  std::string lines;
+  lines.swap(c.lines);
+  if (exchanges.empty()) return;
+  if (c.settings->mode == CallMode::automatic && exchanges.size() < c.settings->min_items) {
+    for (auto& ex : exchanges) resend(ex, "fewer requests than batch_min_items");
+    for (auto& ex : followers) resend(ex, "fewer requests than batch_min_items");
+    return;
+  }
+  auto job = std::make_unique<Job>();
+  std::mt19937_64 dice(std::random_device{}());
+  job->record.key =
+      fmt::format("fbjob-{}-{}", RunState::unix_ms(), hex16(hash_combine(dice(), ++next_job_)).substr(0, 8));
+  job->record.provider = lane_.spec().name;
+  job->record.node = node;
+  job->record.status = "submitting";
+  job->record.lines = static_cast<std::int64_t>(exchanges.size());
+  job->record.created_unix_ms = RunState::unix_ms();
+  job->settings = c.settings;
+  job->input = std::move(lines);
+  job->sample = exchanges.front()->dispatch.http;
+  for (auto& ex : exchanges) {
+    job->custom_ids.push_back(ex->custom_id);
+    job_of_[ex->custom_id] = job->record.key;
+    job->waiting[ex->custom_id].push_back(std::move(ex));
+  }
+  for (auto& ex : followers) job->waiting[ex->custom_id].push_back(std::move(ex));
+  const std::string key = job->record.key;
+  try {  // before any request: a crash from here on finds the job in the state
+    if (run_.store) run_.store->begin_batch_job(job->record, job->custom_ids);
+  } catch (const std::exception& e) {
+    run_.stop_resumable_now(fmt::format("cannot record batch job {}: {}", key, e.what()));
+  }
+  run_.metrics.batch_jobs.fetch_add(1, std::memory_order_relaxed);
+  log_.info("batch job {}: {} requests of {}", key, job->custom_ids.size(), node);
+  jobs_.emplace(key, std::move(job));
+  create(key);
+}
+
+/// Uploads the lines (OpenAI), then creates the batch. Under mutex_.
+void BatchJobs::create(const std::string& key) {
+  Job& job = *jobs_.at(key);
+  job.busy = true;
+  if (api_.uploads() && job.record.upload_id.empty()) {
+    send(api_.upload(key, job.input), [this, key](const HttpResponse& response) {
+      std::lock_guard guard(mutex_);
+      Job& current = *jobs_.at(key);
+      auto uploaded = api_.read_upload(response);
+      if (auto* failure = std::get_if<Failure>(&uploaded)) {
+        if (stopping_) return;
+        if (response.transport_error) return recover(key, {}, 0);  // it may have arrived: look for it
+        if (!batch_retryable(*failure)) {  // too large, or refused: sending it again would change nothing
+          current.refused = failure->message;
+          return give_up(key);
+        }
+        return later(kBatchCreateRetry, [this, key] { create(key); });
+      }
+      current.record.upload_id = std::get<std::string>(uploaded);
+      current.record.status = "uploaded";
+      record(current);
+      create(key);
+    });
+    return;
+  }
+  // Without metadata, a batch whose create got no answer is known by its time and size alone: one
+  // create at a time, and none while such a batch is looked for, so that no two can be taken for
+  // each other.
+  if (!api_.keeps_metadata() && (recovering_ > 0 || creating_ > 0))
+    return later(kBatchCreateWait, [this, key] { create(key); });
+  const std::string input = api_.uploads() ? job.record.upload_id : job.input;
+  // Only a job recorded as "creating" can have a batch it did not hear of: the others are given up
+  // at once after a crash, and never taken for the owner of another job's batch.
+  job.record.status = "creating";
+  record(job);
+  ++creating_;
+  send(api_.create(key, pipeline_, input, job.sample), [this, key](const HttpResponse& response) {
+    std::lock_guard lock(mutex_);
+    --creating_;
+    const bool transport = response.transport_error.has_value();
+    created(key, api_.read_job(response), transport);
+  });
+}
+
+void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Failure> answer, bool transport) {
+  Job& job = *jobs_.at(key);
+  if (auto* failure = std::get_if<Failure>(&answer)) {
+    // No answer: the batch may exist all the same. Look for it rather than create a second one.
+    if (transport) return recover(key, {}, 0);
+    if (!batch_retryable(*failure)) {
+      job.refused = failure->message;
+      return give_up(key);
+    }
+    return later(kBatchCreateRetry, [this, key] { create(key); });
+  }
+  const BatchJobStatus& status = std::get<BatchJobStatus>(answer);
+  end_recovery(job);
+  job.busy = false;
+  job.input.clear();
+  job.record.batch_id = status.id;
+  job.record.status = "running";
+  job.record.provider_status = status.status;
+  record(job);
+  log_.info("batch job {} created: {}", key, status.id);
+  ensure_polling();
+}
+
+/// A job whose create got no answer: finds the batch among the provider's (by its key in the
+/// metadata, or for a provider without metadata by its time and size), else cleans up its upload
+/// and sends its requests again. Under mutex_.
+void BatchJobs::recover(const std::string& key, const std::string& cursor, int pages) {
+  Job& lost = *jobs_.at(key);
+  if (lost.record.status != "creating") return give_up(key);  // no create went out: no batch to find
+  lost.busy = true;
+  if (!lost.recovering) {
+    lost.recovering = true;
+    ++recovering_;
+  }
+  // Without metadata a batch is recognised by its time and size: none of ours may be in creation.
+  if (!api_.keeps_metadata() && creating_ > 0) return later(kBatchCreateRetry, [this, key] { recover(key, {}, 0); });
+  send(api_.list(cursor), [this, key, pages](const HttpResponse& response) {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    Job& job = *jobs_.at(key);
+    auto page = api_.read_page(response);
+    if (auto* failure = std::get_if<Failure>(&page)) {
+      if (batch_retryable(*failure)) return later(kBatchCreateRetry, [this, key] { recover(key, {}, 0); });
+      return give_up(key);
+    }
+    const BatchPage& p = std::get<BatchPage>(page);
+    for (const auto& found : p.jobs) {
+      const bool mine = found.job_key == key;
+      bool known = false;
+      for (const auto& [k, other] : jobs_) known = known || other->record.batch_id == found.id;
+      const bool looks_mine = !api_.keeps_metadata() && !known && found.total == job.record.lines &&
+                              found.created_unix * 1000 >= job.record.created_unix_ms - 5000;
+      if (mine || looks_mine) {
+        log_.info("batch job {}: found its batch {} at the provider", key, found.id);
+        return created(key, found, false);
+      }
+    }
+    if (!p.next.empty() && pages + 1 < kMaxBatchListPages) return recover(key, p.next, pages + 1);
+    give_up(key);
+  });
+}
+
+/// A job that never became a batch: its upload is deleted and its requests sent again (a new
+/// job); a job the provider refused fails its requests. Under mutex_.
+void BatchJobs::end_recovery(Job& job) {
+  if (!job.recovering) return;
+  job.recovering = false;
+  --recovering_;
+}
+
+void BatchJobs::give_up(const std::string& key) {
+  Job& job = *jobs_.at(key);
+  end_recovery(job);
+  job.busy = false;
+  if (api_.uploads() && !job.record.upload_id.empty()) {
+    send(api_.remove_upload(job.record.upload_id), [](const HttpResponse&) {});
+  } else if (api_.uploads() && job.refused.empty()) {
+    // The upload's answer may have been lost: it is found by its name, the job's key.
+    send(api_.list_uploads(), [this, name = key + ".jsonl"](const HttpResponse& response) {
+      for (const auto& upload : api_.read_uploads(response))
+        if (upload.name == name) send(api_.remove_upload(upload.id), [](const HttpResponse&) {});
+    });
+  }
+  job.record.status = "abandoned";
+  record(job);
+  std::unordered_map<std::string, std::vector<ExchangePtr>> waiting;
+  waiting.swap(job.waiting);
+  for (const auto& id : job.custom_ids) job_of_.erase(id);
+  for (auto& [id, exchanges] : waiting)
+    for (auto& ex : exchanges) {
+      if (!job.refused.empty())
+        fail(ex, make_failure(ErrorClass::invalid_request, "the provider refused the batch: " + job.refused));
+      else if (stopping_) abandon(ex);
+      else collect(ex);
+    }
+}
+
+void BatchJobs::ensure_polling() {
+  if (poll_scheduled_ || stopping_) return;
+  poll_scheduled_ = true;
+  for (const auto& [key, job] : jobs_)
+    if (job->settings && (base_interval_.count() == 0 || job->settings->poll_interval < base_interval_))
+      base_interval_ = job->settings->poll_interval;
+  if (interval_.count() == 0) interval_ = base_interval_;
+  run_.loop.after_skippable(
+      interval_, [this] { poll(); },
+      [this] {
+        std::lock_guard guard(mutex_);
+        poll_scheduled_ = false;
+        abandon_everything();
+      });
+}
+
+/// One round: each job someone waits for is asked how it goes; a job an earlier run left without
+/// a batch id is looked for first. The next round comes later while nothing changes.
+void BatchJobs::poll() {
+  std::lock_guard lock(mutex_);
+  poll_scheduled_ = false;
+  if (stopping_) return;
+  bool any = false;
+  for (auto& [key, job] : jobs_) {
+    if (job->waiting.empty() || job->results) continue;
+    any = true;
+    if (job->busy) continue;
+    if (job->record.batch_id.empty()) {
+      recover(key, {}, 0);
+      continue;
+    }
+    const bool late = job->settings && job->settings->mode == CallMode::automatic &&
+                      RunState::unix_ms() > job->record.created_unix_ms + job->settings->deadline.count();
+    job->busy = true;
+    const std::string id = job->record.batch_id;
+    const bool cancel = late && !job->cancel_sent;
+    if (cancel) {
+      job->cancel_sent = true;
+      log_.info("batch job {} is past its batch_deadline: cancelled, what is left goes online", key);
+    }
+    send(cancel ? api_.cancel(id) : api_.get(id), [this, key = key](const HttpResponse& response) {
+      std::lock_guard guard(mutex_);
+      polled(key, api_.read_job(response));
+    });
+  }
+  if (any) ensure_polling();
+}
+
+void BatchJobs::polled(const std::string& key, std::variant<BatchJobStatus, Failure> answer) {
+  Job& job = *jobs_.at(key);
+  job.busy = false;
+  if (stopping_) return;
+  if (auto* failure = std::get_if<Failure>(&answer)) {
+    log_.warn("batch job {}: cannot poll it: {}", key, run_.redactor.redact(failure->message));
+    return;
+  }
+  const BatchJobStatus& status = std::get<BatchJobStatus>(answer);
+  const bool changed = status.status != job.record.provider_status || status.succeeded != job.record.succeeded ||
+                       status.errored != job.record.errored;
+  job.record.provider_status = status.status;
+  job.record.succeeded = status.succeeded;
+  job.record.errored = status.errored;
+  // Polling is cheap while things move, and backs off while they do not.
+  interval_ = changed ? base_interval_ : std::min(kMaxBatchPollInterval, interval_ * 3 / 2);
+  if (changed) record(job);
+  if (!status.ended) return;
+  if (status.refused) {
+    job.refused = status.error.empty() ? "its input did not validate" : status.error;
+    return give_up(key);
+  }
+  job.busy = true;
+  job.fetched.clear();
+  job.fetches_left = status.results.size();
+  if (status.results.empty()) {
+    job.results.emplace();
+    return deliver_all(job);
+  }
+  for (const auto& what : status.results) {
+    auto request = api_.fetch(what);
+    if (!request) {
+      log_.warn("batch job {}: its results are at {}, not the provider's own host: not fetched", key, what);
+      --job.fetches_left;
+      continue;
+    }
+    send(std::move(*request), [this, key](const HttpResponse& response) {
+      std::lock_guard guard(mutex_);
+      Job& current = *jobs_.at(key);
+      if (response.transport_error || response.status < 200 || response.status >= 300) {
+        current.busy = false;  // fetched again on the next round
+        current.fetches_left = 0;
+        return;
+      }
+      for (auto& line : api_.read_results(response.body)) current.fetched[line.custom_id] = std::move(line);
+      if (--current.fetches_left == 0) {
+        current.results = std::move(current.fetched);
+        deliver_all(current);
+      }
+    });
+  }
+  if (job.fetches_left == 0 && !job.results) {
+    job.results = std::move(job.fetched);
+    deliver_all(job);
+  }
+}
+
+void BatchJobs::deliver_all(Job& job) {
+  job.busy = false;
+  job.record.status = "ended";
+  record(job);
+  std::unordered_map<std::string, std::vector<ExchangePtr>> waiting;
+  waiting.swap(job.waiting);
+  for (auto& [id, exchanges] : waiting)
+    for (auto& ex : exchanges) deliver(job, ex);
+}
+
+/// One request's line: its answer goes on as an online answer would; a line not answered
+/// (expired, cancelled, missing) is sent again.
+void BatchJobs::deliver(Job& job, const ExchangePtr& ex) {
+  const auto found = job.results->find(ex->custom_id);
+  if (found == job.results->end() || !found->second.answered)
+    return resend(ex, found == job.results->end() ? "not in the batch's results" : found->second.why);
+  ex->response = found->second.response;
+  ex->started = std::chrono::steady_clock::now();  // its latency is the batch's, not a request's
+  run_.metrics.batch_items.fetch_add(ex->items.size(), std::memory_order_relaxed);
+  lane_.deliver_batched(ex);
+}
+
+/// In auto mode online; in batch mode in a new job (its custom id moves there).
+void BatchJobs::resend(const ExchangePtr& ex, const std::string& why) {
+  job_of_.erase(ex->custom_id);
+  if (ex->batch->mode == CallMode::automatic) {
+    log_.debug("{} goes online: {}", ex->custom_id, why);
+    run_.metrics.batch_online_items.fetch_add(ex->items.size(), std::memory_order_relaxed);
+    ex->batched = false;
+    ex->response = HttpResponse{};
+    lane_.send_online(ex);
+    return;
+  }
+  log_.debug("{} goes into a new batch job: {}", ex->custom_id, why);
+  collect(ex);
+}
+
+void BatchJobs::abandon(const ExchangePtr& ex) {
+  ex->abandoned = true;
+  lane_.deliver_batched(ex);
+}
+
+void BatchJobs::fail(const ExchangePtr& ex, Failure failure) {
+  ex->response = HttpResponse{};
+  ex->response.transport_error = std::move(failure);
+  lane_.deliver_batched(ex);
+}
+
+/// A stop: every request waiting for a job ends unanswered (its items are abandoned, for the next
+/// run); the jobs themselves run on at the provider. Under mutex_.
+void BatchJobs::abandon_everything() {
+  if (stopping_) return;
+  stopping_ = true;
+  std::size_t n = 0;
+  for (auto& [node, c] : collecting_) {
+    n += c->exchanges.size() + c->followers.size();
+    for (auto& ex : c->exchanges) abandon(ex);
+    for (auto& ex : c->followers) abandon(ex);
+    c->exchanges.clear();
+    c->followers.clear();
+    c->ids.clear();
+    c->lines.clear();
+  }
+  for (auto& [key, job] : jobs_) {
+    for (auto& [id, exchanges] : job->waiting) {
+      n += exchanges.size();
+      for (auto& ex : exchanges) abandon(ex);
+    }
+    job->waiting.clear();
+  }
+  if (n > 0)
+    log_.info("stopping: {} requests wait in batch jobs, which go on at the provider; run again to collect them", n);
+}
+
+void BatchJobs::cancel_all() {
+  std::lock_guard lock(mutex_);
+  load();
+  for (auto& [key, job] : jobs_) {
+    if (job->record.batch_id.empty() || job->record.status == "ended" || job->record.status == "abandoned") continue;
+    log_.info("cancelling batch job {} ({})", key, job->record.batch_id);
+    job->cancel_sent = true;
+    send(api_.cancel(job->record.batch_id), [](const HttpResponse&) {});
+  }
+}
+
+void BatchJobs::record(const Job& job) {
+  if (!run_.store) return;
+  try {
+    run_.store->update_batch_job(job.record);
+  } catch (const std::exception& e) {
+    run_.stop_resumable_now(fmt::format("cannot record batch job {}: {}", job.record.key, e.what()));
+  }
+}
+
+void BatchJobs::send(HttpRequest request, std::function<void(HttpResponse)> done) {
+  http_.send(std::move(request), transfer_, [this, done = std::move(done)](const HttpResponse& response) {
+    if (run_.hard_stopped()) {
+      std::lock_guard guard(mutex_);
+      return abandon_everything();
+    }
+    done(std::move(response));
+  });
+}
+
+void BatchJobs::later(std::chrono::milliseconds wait, std::function<void()> then) {
+  run_.loop.after_skippable(
+      wait,
+      [this, then = std::move(then)] {
+        std::lock_guard guard(mutex_);
+        if (!stopping_) then();
+      },
+      [this] {
+        std::lock_guard guard(mutex_);
+        abandon_everything();
+      });
+}
+
+}  // namespace flowbatch

@@ -1,0 +1,116 @@
+#pragma once
+// A provider's batch jobs (calls with mode = "batch" or "auto"): requests built exactly as online
+// are gathered into jobs of the provider's batch API (flowbatch/batch.h), which are recorded in
+// the run's state before they are created, polled on the I/O loop's timers (one poller per
+// provider, its interval growing while nothing changes), and whose answers, line by line, go back
+// into the provider lane as if the online API had given them: the same parse, ports, retries,
+// dead letters, sinks, state and cost (at the batch discount).
+//
+// Crash safety: a job's key and its lines' custom ids are in the state ("submitting") before any
+// request creates it, then its upload and batch ids as they come. A resumed run re-attaches every
+// request whose custom id a job holds (custom ids are stable: the call, its items and the
+// attempt), so no item is submitted twice; a job whose create answer was lost is found by listing
+// the provider's batches (OpenAI: by the job key in the metadata), an upload that never became a
+// batch is deleted. A stop (Ctrl-C) leaves the jobs running: the next run collects them.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/core/console.h"
+#include "engine/io/http_client.h"
+#include "engine/state/state_store.h"
+#include "flowbatch/batch.h"
+
+namespace flowbatch {
+
+struct Exchange;
+using ExchangePtr = std::shared_ptr<Exchange>;
+class ProviderLane;
+class RunState;
+
+enum class CallMode : std::uint8_t { online, batch, automatic };
+
+/// A call's batch keys ([calls.NAME] mode, batch_*), parsed once.
+struct BatchSettings {
+  CallMode mode = CallMode::online;
+  std::string node;                                        ///< the call's name: custom ids and jobs are per call
+  std::size_t min_items = 100;                             ///< auto: a job of fewer requests goes online instead
+  std::chrono::milliseconds deadline{24LL * 3600 * 1000};  ///< auto: a job not done by then is cancelled
+  std::chrono::milliseconds poll_interval{30000};
+  std::chrono::milliseconds collect{2000};  ///< a job is sent once no request came for this long
+  std::size_t max_items = 0;                ///< per job; 0: the provider's limit
+};
+
+/// The parts of a running job the summary and `flowbatch status` show.
+using BatchJobRecord = StateStore::BatchJob;
+
+class BatchJobs {
+ public:
+  BatchJobs(ProviderLane& lane, const BatchApi& api, RunState& run, HttpClient& http, TransferOptions transfer,
+            Logger log, std::string pipeline);
+  ~BatchJobs();
+
+  /// Takes a request whose call is in batch or auto mode. Thread-safe.
+  void add(ExchangePtr exchange);
+  /// `run --cancel-batches`: cancels every job the state knows that has not ended.
+  void cancel_all();
+
+ private:
+  struct Job;
+  struct Collecting;
+
+  void load();
+  std::string custom_id_of(const Exchange& exchange) const;
+  void attach(Job& job, ExchangePtr exchange);
+  void collect(ExchangePtr exchange);
+  void collect_timer(const BatchSettings& settings);
+  void submit(const std::string& node);
+  void create(const std::string& key);
+  void created(const std::string& key, std::variant<BatchJobStatus, Failure> answer, bool transport);
+  void recover(const std::string& key, const std::string& cursor, int pages);
+  void give_up(const std::string& key);
+  void end_recovery(Job& job);
+  void ensure_polling();
+  void poll();
+  void polled(const std::string& key, std::variant<BatchJobStatus, Failure> answer);
+  void fetch_results(Job& job);
+  void deliver_all(Job& job);
+  void deliver(Job& job, const ExchangePtr& exchange);
+  void resend(const ExchangePtr& exchange, const std::string& why);
+  void fail(const ExchangePtr& exchange, Failure failure);
+  void abandon(const ExchangePtr& exchange);
+  void abandon_everything();
+  void record(const Job& job);
+  /// Sends `request` on the I/O loop; `done` runs there with the answer, under no lock.
+  void send(HttpRequest request, std::function<void(HttpResponse)> done);
+  void later(std::chrono::milliseconds wait, std::function<void()> then);
+
+  ProviderLane& lane_;
+  const BatchApi& api_;
+  RunState& run_;
+  HttpClient& http_;
+  TransferOptions transfer_;
+  Logger log_;
+  std::string pipeline_;
+
+  // Recursive: the HTTP client answers at once, on the caller's thread, once a stop aborts it.
+  std::recursive_mutex mutex_;
+  bool loaded_ = false;
+  bool stopping_ = false;
+  std::map<std::string, std::unique_ptr<Job>> jobs_;               // by key
+  std::unordered_map<std::string, std::string> job_of_;            // custom id -> job key
+  std::map<std::string, std::unique_ptr<Collecting>> collecting_;  // by call
+  bool poll_scheduled_ = false;
+  std::chrono::milliseconds interval_{0};
+  std::chrono::milliseconds base_interval_{0};
+  std::uint64_t next_job_ = 0;
+  int recovering_ = 0;  ///< jobs whose create got no answer, being looked for
+  int creating_ = 0;    ///< create requests under way
+};
+
+}  // namespace flowbatch

@@ -1,0 +1,166 @@
+// Calls in batch and auto mode against flowbatch-mock's batch APIs (OpenAI Batch, Anthropic
+// Message Batches), over real HTTP: every item ends once, in a sink or the dead letter, with its
+// own answer; a run killed at random moments and resumed submits no item in two batches; a job
+// past its deadline, or expired, finishes online.
+#include <doctest/doctest.h>
+
+#include <fmt/format.h>
+
+#include <random>
+#include <set>
+
+#include "engine/core/hash.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/mock_server.h"
+
+using namespace flowbatch;
+using namespace flowbatch::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int kBatchItems = 1000;
+constexpr int kBatchPromptChars = 2000;
+
+/// kBatchItems records; every 50th is poisoned (a prompt longer than the mock accepts).
+std::set<std::string> write_batch_input(const TempDir& dir) {
+  std::string input;
+  std::set<std::string> poisoned;
+  for (int i = 1; i <= kBatchItems; ++i) {
+    const bool poison = i % 50 == 0;
+    const std::string text =
+        poison ? fmt::format("{} {}", i, std::string(kBatchPromptChars + 100, 'p')) : fmt::format("question {}", i);
+    input += fmt::format("{{\"id\": \"i{}\", \"text\": \"{}\"}}\n", i, text);
+    if (poison) poisoned.insert(fmt::format("i{}", i));
+  }
+  dir.write("in.jsonl", input);
+  return poisoned;
+}
+
+std::string batch_graph(const MockServer& mock, const std::string& type, const std::string& call_keys) {
+  ChatGraph g;
+  g.type = type;
+  g.base_url = mock.base_url();
+  g.system = "";
+  g.call = call_keys;
+  return g.toml();
+}
+
+std::string batch_mock_reply(const std::string& text) { return "mock reply " + hex16(stable_hash(text, 0)); }
+
+/// Every input id exactly once across out.jsonl and dead.jsonl, each answer its own, the poisoned
+/// ones (and only they) dead-lettered as invalid requests.
+void check_batch_outputs(const TempDir& dir, const std::set<std::string>& poisoned) {
+  const auto out = read_jsonl(dir / "out.jsonl");
+  const auto dead = read_jsonl(dir / "dead.jsonl");
+  auto ids = count_ids(out);
+  for (const auto& [id, n] : count_ids(dead)) ids[id] += n;
+  for (int i = 1; i <= kBatchItems; ++i) CHECK_MESSAGE(ids[fmt::format("i{}", i)] == 1, "i", i);
+  CHECK(out.size() + dead.size() == kBatchItems);
+  for (const auto& o : out)
+    CHECK(o.at("output").as_string() == batch_mock_reply(std::string(o.at("text").as_string())));
+  std::set<std::string> dead_ids;
+  for (const auto& d : dead) {
+    dead_ids.insert(std::string(d.at("id").as_string()));
+    CHECK(d.at("error").at("class").as_string() == "invalid_request");
+  }
+  CHECK(dead_ids == poisoned);
+}
+
+/// The mock's count of batches each request (by content) was submitted in.
+boost::json::object batches_per_request(const MockServer& mock) {
+  return mock.stats().at("batch").at("per_request").as_object();
+}
+
+/// Runs the graph over the input to its end (done, with dead letters), checks the outputs, and
+/// returns the run summary; `err` gets what the run printed.
+boost::json::object run_batch_to_end(const MockServer& mock, const std::string& type, const std::string& call_keys,
+                                     std::string* err = nullptr) {
+  TempDir dir;
+  const auto poisoned = write_batch_input(dir);
+  dir.write("g.toml", batch_graph(mock, type, call_keys));
+  const auto run = run_flowbatch({"run", "g.toml", "--summary-json", "s.json"}, dir.path());
+  CHECK_MESSAGE(run.exit_code == 3, run.err);
+  check_batch_outputs(dir, poisoned);
+  if (err) *err = run.err;
+  return boost::json::parse(read_file(dir / "s.json")).as_object();
+}
+
+void run_whole_batch(const std::string& type) {
+  MockServer mock({"--batch-seconds", "1", "--max-prompt-chars", std::to_string(kBatchPromptChars)});
+  std::string err;
+  const auto summary = run_batch_to_end(
+      mock, type, "mode = \"batch\"\npoll_interval_ms = 100\nbatch_collect_ms = 200\nbatch_max_items = 400", &err);
+  const auto counts = batches_per_request(mock);
+  CHECK(counts.at("distinct").to_number<int>() == kBatchItems);
+  CHECK(counts.at("max").to_number<int>() == 1);
+  CHECK(mock.stats().at("by_route").as_object().if_contains("/v1/chat/completions") == nullptr);
+  CHECK(mock.stats().at("by_route").as_object().if_contains("/v1/messages") == nullptr);
+  CHECK(summary.at("batch").at("items").to_number<int>() == kBatchItems);
+  CHECK(summary.at("batch").at("jobs").to_number<int>() >= 3);  // at most 400 a job
+  CHECK(err.find("batch API: 1,000 items answered in batch jobs") != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("batch mode, OpenAI Batch API: 1,000 items, poisoned ones dead-lettered, each item in one batch") {
+  run_whole_batch("openai");
+}
+
+TEST_CASE("batch mode, Anthropic Message Batches: 1,000 items, poisoned ones dead-lettered, each item in one batch") {
+  run_whole_batch("anthropic");
+}
+
+TEST_CASE("batch mode killed with SIGKILL during upload, create and polling, resumed: no item in two batches") {
+  for (const std::string type : {"openai", "anthropic"}) {
+    CAPTURE(type);
+    // Every batch request takes ~150 ms: kills land between a create and its answer.
+    MockServer mock({"--batch-seconds", "6", "--latency-ms", "150", "--latency-sigma", "0", "--max-prompt-chars",
+                     std::to_string(kBatchPromptChars)});
+    TempDir dir;
+    const auto poisoned = write_batch_input(dir);
+    dir.write("g.toml", batch_graph(mock, type,
+                                    "mode = \"batch\"\npoll_interval_ms = 100\nbatch_collect_ms = 100\n"
+                                    "batch_max_items = 150"));
+    const unsigned seed = std::random_device{}();
+    CAPTURE(seed);
+    const int kills = kill_at_random_moments({"run", "g.toml"}, dir.path(), 8, seed, 100ms, 1500ms);
+    CHECK(kills >= 5);
+    auto last = run_flowbatch({"run", "g.toml"}, dir.path());
+    for (int i = 0; i < 5 && last.exit_code == 75; ++i) last = run_flowbatch({"run", "g.toml"}, dir.path());
+    CHECK_MESSAGE(last.exit_code == 3, last.err);
+    check_batch_outputs(dir, poisoned);
+    const auto counts = batches_per_request(mock);
+    MESSAGE("kills: ", kills, ", batches: ", mock.stats().at("batch").at("batches").to_number<int>());
+    CHECK(counts.at("distinct").to_number<int>() == kBatchItems);
+    CHECK(counts.at("max").to_number<int>() == 1);  // each item submitted in exactly one batch
+  }
+}
+
+TEST_CASE("auto mode: a job past batch_deadline is cancelled and its items finish online, each once") {
+  MockServer mock({"--batch-seconds", "60", "--max-prompt-chars", std::to_string(kBatchPromptChars)});
+  const auto summary = run_batch_to_end(mock, "openai",
+                                        "mode = \"auto\"\nbatch_deadline = \"1s\"\nbatch_min_items = 10\n"
+                                        "poll_interval_ms = 100\nbatch_collect_ms = 200");
+  CHECK(mock.stats().at("batch").at("cancelled").to_number<int>() >= 1);
+  CHECK(summary.at("batch").at("online_items").to_number<int>() == kBatchItems);
+  CHECK(summary.at("batch").at("items").to_number<int>() == 0);
+}
+
+TEST_CASE("auto mode: an expired batch's items finish online, and a small job goes online at once") {
+  MockServer mock({"--batch-seconds", "60", "--batch-expire-seconds", "1", "--max-prompt-chars",
+                   std::to_string(kBatchPromptChars)});
+  const auto summary = run_batch_to_end(
+      mock, "anthropic", "mode = \"auto\"\nbatch_min_items = 10\npoll_interval_ms = 100\nbatch_collect_ms = 200");
+  CHECK(summary.at("batch").at("online_items").to_number<int>() == kBatchItems);
+
+  // Fewer requests than batch_min_items: no job at all.
+  TempDir small;
+  small.write("in.jsonl", make_jsonl(5));
+  small.write("g.toml", batch_graph(mock, "openai", "mode = \"auto\"\nbatch_min_items = 10\nbatch_collect_ms = 50"));
+  const int batches_before = mock.stats().at("batch").at("batches").to_number<int>();
+  const auto small_run = run_flowbatch({"run", "g.toml"}, small.path());
+  CHECK_MESSAGE(small_run.exit_code == 0, small_run.err);
+  CHECK(read_jsonl(small / "out.jsonl").size() == 5);
+  CHECK(mock.stats().at("batch").at("batches").to_number<int>() == batches_before);
+}
