@@ -110,8 +110,9 @@ TEST_CASE("after a kill -9, every position a receiver was told is in the file") 
   graph.base_url = mock.base_url();
   graph.provider = "max_concurrency = 16";
   graph.sink = "flush_interval_ms = 20\nflush_every = 10";
-  dir.write("graph.toml", graph.toml() + fmt::format("[notify.hook]\nurl = \"{}\"\nmin_interval_ms = 0\non = [\"commit\"]\n",
-                                                     hook.url()));
+  dir.write(
+      "graph.toml",
+      graph.toml() + fmt::format("[notify.hook]\nurl = \"{}\"\nmin_interval_ms = 0\non = [\"commit\"]\n", hook.url()));
   dir.write("in.jsonl", make_jsonl(3000));
   const pid_t pid = start_flowbatch({"run", "graph.toml"}, dir.path());
   REQUIRE(eventually([&] { return events(hook.received(), "commit").size() >= 3; }, std::chrono::seconds(30)));
