@@ -14,7 +14,8 @@ const std::vector<KeySpec>& delivery_keys() {
       {"url", KeyKind::string, false, "",
        "a webhook: POST the JSON here (http:// or https://; ${ENV} for a secret in it)"},
       {"headers", KeyKind::any, false, "", "the webhook's extra headers, a table of strings (${ENV} allowed)"},
-      {"command", KeyKind::string_list, false, "", "instead of url: a program and its arguments, given the JSON on stdin"},
+      {"command", KeyKind::string_list, false, "",
+       "instead of url: a program and its arguments, given the JSON on stdin"},
       {"timeout_ms", KeyKind::integer, false, "10000", "one delivery attempt's time-out"},
       {"max_attempts", KeyKind::integer, false, "5", "attempts before a notification is given up (logged)"},
   };
@@ -24,7 +25,10 @@ const std::vector<KeySpec>& delivery_keys() {
 const std::vector<KeySpec>& notify_keys() {
   static const std::vector<KeySpec> keys = [] {
     std::vector<KeySpec> k = delivery_keys();
-    k.push_back({"on", KeyKind::string_list, false, "commit,finish",
+    k.push_back({"on",
+                 KeyKind::string_list,
+                 false,
+                 "commit,finish",
                  "when: after outputs commit (\"commit\") and once at the end (\"finish\")",
                  {"commit", "finish"}});
     k.push_back({"min_interval_ms", KeyKind::integer, false, "10000",

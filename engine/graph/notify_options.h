@@ -14,11 +14,11 @@ class OptionReader;
 
 /// Where a notification goes: a webhook (POST of JSON) or a local command (the JSON on stdin).
 struct DeliveryTarget {
-  std::string name;                  ///< "notify.ready": names it in log lines
-  std::string url;                   ///< the webhook; empty: `command` instead. May hold a secret (redacted)
-  std::vector<HttpHeader> headers;   ///< sent with the webhook
-  std::vector<std::string> command;  ///< argv, run in the graph's folder
-  std::filesystem::path workdir;     ///< the graph's folder
+  std::string name;                          ///< "notify.ready": names it in log lines
+  std::string url;                           ///< the webhook; empty: `command` instead. May hold a secret (redacted)
+  std::vector<HttpHeader> headers;           ///< sent with the webhook
+  std::vector<std::string> command;          ///< argv, run in the graph's folder
+  std::filesystem::path workdir;             ///< the graph's folder
   std::chrono::milliseconds timeout{10000};  ///< one attempt
   int max_attempts = 5;                      ///< then the notification is given up (logged, never fatal)
 };

@@ -110,7 +110,8 @@ void Delivery::ended(std::shared_ptr<Job> job, const std::string& why) {
   console_.log(LogLevel::debug, "", fmt::format("{}: attempt {} failed ({}); trying again", t.name, job->attempt, why));
   const auto delay = kBackoff.delay(static_cast<std::uint32_t>(job->attempt), rng_);
   ++job->attempt;
-  loop_.after(delay, [this, job] { start(job); }, [this, job] { cancelled(job->target); });
+  loop_.after(
+      delay, [this, job] { start(job); }, [this, job] { cancelled(job->target); });
 }
 
 void Delivery::cancelled(const DeliveryTarget* target) {

@@ -59,12 +59,12 @@ class Delivery {
   EventLoop& loop_;
   Console& console_;
   std::mt19937_64 rng_{std::random_device{}()};  // loop thread only
-  std::mutex lines_mutex_;  // a hard stop's cancellations may come from another thread
+  std::mutex lines_mutex_;                       // a hard stop's cancellations may come from another thread
   std::map<const DeliveryTarget*, Line> lines_;  // guarded by lines_mutex_
   std::mutex mutex_;
   std::condition_variable idle_;
-  int pending_ = 0;           // guarded by mutex_
-  JobQueue commands_{1};      // last: joined first, while the rest still exists
+  int pending_ = 0;       // guarded by mutex_
+  JobQueue commands_{1};  // last: joined first, while the rest still exists
 };
 
 }  // namespace flowbatch
