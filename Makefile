@@ -31,7 +31,7 @@ DEBIAN_PACKAGES := g++ make cmake ninja-build pkg-config ca-certificates \
   doctest-dev libsqlite3-dev libcli11-dev libhiredis-dev redis-server libpq-dev postgresql libbenchmark-dev nginx-light openssl strace \
   python3 python3-jsonschema zsh groff-base dpkg-dev prometheus chromium
 
-.PHONY: all deps configure build run test bench test-asan test-tsan fuzz package schema ci clean format format-check tidy tidy-changed
+.PHONY: all deps configure build run test bench test-asan test-tsan fuzz package schema ci clean format format-check tidy tidy-changed tidy-configure
 
 all: build
 
@@ -164,16 +164,22 @@ TIDY_BASE ?= main
 TIDY_CHANGED = $(shell base=$$(git merge-base $(TIDY_BASE) HEAD 2>/dev/null) && \
   { git diff --name-only $$base; git ls-files --others --exclude-standard; } | sort -u)
 
-tidy: configure
-	$(call install_missing,$(FORMAT_PACKAGES))
-	run-clang-tidy -quiet -j $(JOBS) -p $(BUILD_DIR) $(TIDY_ALL)
+# clang-tidy reads a compile database of its own, configured without unity builds (in a unity build
+# the database names the generated batch files, and no project source would be checked).
+TIDY_DIR := build-tidy
+tidy-configure: deps
+	cmake -S . -B $(TIDY_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_UNITY_BUILD=OFF > /dev/null
 
-tidy-changed: configure
+tidy: tidy-configure
+	$(call install_missing,$(FORMAT_PACKAGES))
+	run-clang-tidy -quiet -j $(JOBS) -p $(TIDY_DIR) $(TIDY_ALL)
+
+tidy-changed: tidy-configure
 	$(call install_missing,$(FORMAT_PACKAGES))
 	@if ! git rev-parse -q --verify $(TIDY_BASE) >/dev/null; then files="$(TIDY_ALL)"; \
 	else files="$(filter $(TIDY_CHANGED),$(TIDY_ALL))"; fi; \
 	if [ -z "$$files" ]; then echo "tidy: no changed source files"; exit 0; fi; \
-	run-clang-tidy -quiet -j $(JOBS) -p $(BUILD_DIR) $$files
+	run-clang-tidy -quiet -j $(JOBS) -p $(TIDY_DIR) $$files
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz graphs/out
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz build-tidy graphs/out

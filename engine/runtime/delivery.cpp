@@ -11,7 +11,7 @@ namespace {
 /// Short waits between attempts: a receiver that is down for longer is not worth holding the
 /// end of a run for (the notification is logged as given up instead).
 constexpr Backoff kBackoff{std::chrono::milliseconds(500), std::chrono::milliseconds(5000), 2.0, Jitter::equal};
-constexpr std::size_t kMaxCommandOutput = 64 * 1024;
+constexpr std::size_t kMaxCommandOutput = std::size_t{64} * 1024;
 
 /// Why a command's attempt failed, or "" when it succeeded.
 std::string command_problem(const SubprocessResult& r) {
@@ -52,7 +52,7 @@ void Delivery::enqueue(std::shared_ptr<Job> job) {
     }
     line.busy = true;
   }
-  start(std::move(job));
+  start(job);
 }
 
 void Delivery::finished(const DeliveryTarget* target) {
@@ -68,10 +68,10 @@ void Delivery::finished(const DeliveryTarget* target) {
     }
   }
   done();
-  if (next) start(std::move(next));
+  if (next) start(next);
 }
 
-void Delivery::start(std::shared_ptr<Job> job) {
+void Delivery::start(const std::shared_ptr<Job>& job) {
   const DeliveryTarget& t = *job->target;
   if (!t.url.empty()) {
     HttpRequest request{"POST", t.url, t.headers, job->body};
@@ -96,7 +96,7 @@ void Delivery::start(std::shared_ptr<Job> job) {
   });
 }
 
-void Delivery::ended(std::shared_ptr<Job> job, const std::string& why) {
+void Delivery::ended(const std::shared_ptr<Job>& job, const std::string& why) {
   const DeliveryTarget& t = *job->target;
   if (why.empty()) {
     finished(&t);

@@ -46,9 +46,9 @@ class Delivery {
     bool busy = false;
     std::deque<std::shared_ptr<Job>> waiting;
   };
-  void enqueue(std::shared_ptr<Job> job);                        // loop thread
-  void start(std::shared_ptr<Job> job);                          // loop thread
-  void ended(std::shared_ptr<Job> job, const std::string& why);  // loop thread; empty why: delivered
+  void enqueue(std::shared_ptr<Job> job);                               // loop thread
+  void start(const std::shared_ptr<Job>& job);                          // loop thread
+  void ended(const std::shared_ptr<Job>& job, const std::string& why);  // loop thread; empty why: delivered
   /// The job is over (delivered or given up): the target's next message starts.
   void finished(const DeliveryTarget* target);
   /// A hard stop cancelled the target's running job: it and those waiting are over.
