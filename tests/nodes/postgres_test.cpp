@@ -7,6 +7,7 @@
 
 #include "tests/support/fixtures.h"
 #include "tests/support/postgres.h"
+#include "tests/support/queue_graph.h"
 
 using namespace flowbatch;
 using namespace flowbatch::test;
@@ -15,20 +16,12 @@ namespace {
 
 /// postgres_queue source "in" (until_empty) on table "jobs" → sink `sink_toml`; its invalid port → bad.jsonl.
 std::string pg_queue_graph(const std::string& url, const std::string& source_keys, const std::string& sink_toml) {
-  return fmt::format(R"([sources.in]
-type = "postgres_queue"
+  return queue_graph(fmt::format(R"(type = "postgres_queue"
 connection = "{}"
 table = "jobs"
-until_empty = true
-{}
-[dead_letters.bad]
-inputs = ["in.invalid"]
-path = "bad.jsonl"
-[sinks.out]
-inputs = ["in"]
-{}
-)",
-                     url, source_keys, sink_toml);
+{})",
+                                 url, source_keys),
+                     sink_toml);
 }
 
 }  // namespace

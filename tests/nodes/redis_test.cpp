@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/queue_graph.h"
 #include "tests/support/redis.h"
 
 using namespace flowbatch;
@@ -17,20 +18,12 @@ void add_entries(RedisProcess& redis, int n, const std::string& stream = "s") {
 
 /// redis_stream source "in" (until_empty) → sink `sink_toml`; its invalid port → bad.jsonl.
 std::string stream_graph(const std::string& url, const std::string& source_keys, const std::string& sink_toml) {
-  return fmt::format(R"([sources.in]
-type = "redis_stream"
+  return queue_graph(fmt::format(R"(type = "redis_stream"
 url = "{}"
 stream = "s"
-until_empty = true
-{}
-[dead_letters.bad]
-inputs = ["in.invalid"]
-path = "bad.jsonl"
-[sinks.out]
-inputs = ["in"]
-{}
-)",
-                     url, source_keys, sink_toml);
+{})",
+                                 url, source_keys),
+                     sink_toml);
 }
 
 long long pending(RedisProcess& redis, const std::string& group = "flowbatch") {
