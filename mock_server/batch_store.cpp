@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "engine/core/hash.h"
+#include "mock_server/conversation.h"
 #include "mock_server/routes.h"
+#include "nodes/calls/pack_format.h"
 
 namespace flowbatch::mock {
 namespace {
@@ -69,6 +71,22 @@ std::variant<OpenAiBatchLine, std::string> read_openai_batch_line(std::string_vi
   if (!url || !url->is_string()) return fmt::format("line {}: url is required", number);
   if (!body || !body->is_object()) return fmt::format("line {}: body must be an object", number);
   return OpenAiBatchLine{std::string(id->get_string()), std::string(url->get_string()), boost::json::serialize(*body)};
+}
+
+/// The hashes of a packed request's inputs (id and text): whatever pack an item lands in, it is
+/// the same input. None for a request that is not packed (or not readable: the route says why).
+std::vector<std::uint64_t> packed_inputs_of(std::string_view body) {
+  boost::system::error_code ec;
+  const boost::json::value request = boost::json::parse(body, ec);
+  const auto* messages = ec || !request.is_object() ? nullptr : request.as_object().if_contains("messages");
+  if (!messages) return {};
+  auto conversation = read_messages(messages, {});
+  auto* read = std::get_if<Conversation>(&conversation);
+  auto inputs = read ? pack::read_inputs(read->last_user_text) : std::nullopt;
+  std::vector<std::uint64_t> hashes;
+  if (inputs)
+    for (const auto& input : *inputs) hashes.push_back(stable_hash(input.input, stable_hash(input.id, 0)));
+  return hashes;
 }
 
 }  // namespace
@@ -141,6 +159,7 @@ BatchLine BatchStore::answer_line(ApiFlavor flavor, std::string custom_id, std::
   }
   auto& prepared = std::get<PreparedAnswer>(outcome);
   stats_.add_tokens(prepared.usage_tokens);
+  stats_.on_batch_packed_inputs_answered(packed_inputs_of(body));  // billed: an answered line
   line.body = std::move(prepared.body);
   return line;
 }

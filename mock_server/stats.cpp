@@ -80,6 +80,11 @@ void Stats::on_batch_line(std::uint64_t content, const std::string& custom_id) {
   ++batches_per_custom_id_[custom_id];
 }
 
+void Stats::on_batch_packed_inputs_answered(const std::vector<std::uint64_t>& inputs) {
+  const std::lock_guard lock(mutex_);
+  for (const auto input : inputs) ++batches_per_packed_input_[input];
+}
+
 void Stats::on_batch_cancelled() {
   const std::lock_guard lock(mutex_);
   ++batches_cancelled_;
@@ -130,7 +135,8 @@ std::string Stats::to_json() const {
         {"lines", batch_lines_},
         {"cancelled", batches_cancelled_},
         {"per_request", submissions(batches_per_content_)},
-        {"per_custom_id", submissions(batches_per_custom_id_)}}},
+        {"per_custom_id", submissions(batches_per_custom_id_)},
+        {"per_packed_input", submissions(batches_per_packed_input_)}}},
   };
   return boost::json::serialize(stats);
 }
@@ -151,6 +157,7 @@ void Stats::reset() {
   batches_ = batch_lines_ = batches_cancelled_ = 0;
   batches_per_content_.clear();
   batches_per_custom_id_.clear();
+  batches_per_packed_input_.clear();
 }
 
 }  // namespace flowbatch::mock

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 #include "mock_server/faults.h"
 
@@ -31,6 +32,8 @@ class Stats {
   /// A batch was created; one of its lines holds a request with this content (url and body).
   void on_batch_created();
   void on_batch_line(std::uint64_t content, const std::string& custom_id);
+  /// A batch line answered (and so billed): the hashes of its packed request's inputs (id and text).
+  void on_batch_packed_inputs_answered(const std::vector<std::uint64_t>& inputs);
   void on_batch_cancelled();
 
   std::string to_json() const;
@@ -71,6 +74,7 @@ class Stats {
   std::uint64_t batches_ = 0, batch_lines_ = 0, batches_cancelled_ = 0;
   std::map<std::uint64_t, std::uint32_t> batches_per_content_;
   std::map<std::string, std::uint32_t, std::less<>> batches_per_custom_id_;
+  std::map<std::uint64_t, std::uint32_t> batches_per_packed_input_;
 };
 
 }  // namespace flowbatch::mock

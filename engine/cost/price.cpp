@@ -57,11 +57,13 @@ NanoUsd cost_of(const Usage& usage, const Price& price, bool batch) {
   return static_cast<NanoUsd>(std::llround(total));
 }
 
-NanoUsd worst_cost(std::int64_t input_tokens, std::int64_t max_output, const Price& price) {
+NanoUsd worst_cost(std::int64_t input_tokens, std::int64_t max_output, const Price& price, bool batch) {
   const double input =
       std::max({price.input, or_input(price.cached_input, price.input), or_input(price.cache_write, price.input)});
+  double total = nano(input_tokens, input) + nano(max_output, price.output);
+  if (batch) total *= 1 - price.batch_discount;
   // Rounded up: a reservation may never be below what the request can cost.
-  return static_cast<NanoUsd>(std::ceil(nano(input_tokens, input) + nano(max_output, price.output)));
+  return static_cast<NanoUsd>(std::ceil(total));
 }
 
 std::variant<PriceList, std::string> PriceList::parse(const boost::json::value& table) {

@@ -35,8 +35,8 @@ struct Price {
 /// What `usage` cost at `price` (its cached and cache-written tokens at their own prices).
 NanoUsd cost_of(const Usage& usage, const Price& price, bool batch = false);
 /// The most a request may cost: every input token at the highest input price, `max_output`
-/// output tokens.
-NanoUsd worst_cost(std::int64_t input_tokens, std::int64_t max_output, const Price& price);
+/// output tokens (`batch`: at the batch API's discount).
+NanoUsd worst_cost(std::int64_t input_tokens, std::int64_t max_output, const Price& price, bool batch = false);
 
 /// The prices of one provider's models: exact names first, then the longest name that a model's
 /// name starts with followed by '-' (a dated snapshot: "gpt-4o-mini-2024-07-18" is "gpt-4o-mini"),

@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <deque>
 #include <random>
 #include <tuple>
 #include <unordered_set>
 
 #include "engine/core/hash.h"
+#include "engine/core/text.h"
+#include "engine/runtime/item_ledger.h"
 #include "engine/runtime/provider_lane.h"
 #include "engine/runtime/run_state.h"
 
@@ -32,9 +36,45 @@ bool batch_retryable(const Failure& f) {
 
 }  // namespace
 
+/// One line of a job: its custom id, the keys of the items it answers, and those whose share of
+/// its usage has been counted (a line may answer several requests).
+struct BatchJobs::Line {
+  std::string custom_id;
+  std::vector<std::uint64_t> items;  ///< empty: not known (a state older than item keys)
+  std::vector<std::uint64_t> counted;
+  bool counted_once = false;  ///< items not known: the first request it answers counts it all
+};
+
+namespace {
+
+std::string item_keys_text(const std::vector<std::uint64_t>& keys) {
+  std::vector<std::string> text;
+  text.reserve(keys.size());
+  for (const auto key : keys) text.push_back(hex16(key));
+  return join(text, " ");
+}
+
+std::vector<std::uint64_t> item_keys_of(const std::vector<std::string>& text) {
+  std::vector<std::uint64_t> keys;
+  for (const auto& word : text) {
+    std::uint64_t key = 0;
+    if (std::from_chars(word.data(), word.data() + word.size(), key, 16).ec == std::errc()) keys.push_back(key);
+  }
+  return keys;
+}
+
+}  // namespace
+
 struct BatchJobs::Job {
   BatchJobRecord record;
-  std::vector<std::string> custom_ids;
+  std::deque<Line> lines;                                  ///< a deque: line_of_item_ and line_named point into it
+  std::unordered_map<std::string_view, Line*> line_named;  // by custom id
+
+  Line& add_line(Line line) {
+    Line& added = lines.emplace_back(std::move(line));
+    line_named[added.custom_id] = &added;
+    return added;
+  }
   const BatchSettings* settings = nullptr;  ///< null for a job loaded from the state until a request attaches
   std::unordered_map<std::string, std::vector<ExchangePtr>> waiting;  // custom id -> requests
   std::string input;                                                  ///< the lines, until the job is created
@@ -76,11 +116,16 @@ void BatchJobs::load() {
   if (loaded_) return;
   loaded_ = true;
   if (!run_.store) return;
-  for (auto& [record, ids] : run_.store->batch_jobs(lane_.spec().name)) {
+  for (auto& [record, lines] : run_.store->batch_jobs(lane_.spec().name)) {  // oldest first
     auto job = std::make_unique<Job>();
     job->record = std::move(record);
-    job->custom_ids = std::move(ids);
-    for (const auto& id : job->custom_ids) job_of_[id] = job->record.key;
+    for (auto& stored : lines) {
+      Line& line = job->add_line(Line{std::move(stored.custom_id), item_keys_of(stored.items), {}, false});
+      job_of_[line.custom_id] = job->record.key;
+      // An item in several lines was sent again after an earlier line answered it: the newest
+      // line is the one whose answer it has not had.
+      for (const auto item : line.items) line_of_item_[item] = &line;
+    }
     if (job->record.status != "ended")
       log_.info("batch job {} ({}) from an earlier run: its requests re-attach to it", job->record.key,
                 job->record.batch_id.empty() ? "its create got no answer" : job->record.batch_id);
@@ -108,18 +153,49 @@ std::string BatchJobs::custom_id_of(const Exchange& ex) const {
   return "fb-" + hex16(h);
 }
 
+std::uint64_t BatchJobs::item_key(const std::string& node, const Item& item) {
+  const ItemKey k = ItemLedger::key(item);
+  const std::uint64_t h = hash_combine(stable_hash(node), k.source);
+  return hash_combine(hash_combine(hash_combine(h, k.line), k.hash), k.part);
+}
+
+std::optional<std::string> BatchJobs::earlier_line(const std::string& node, const Item& item) {
+  std::lock_guard lock(mutex_);
+  load();
+  if (line_of_item_.empty()) return std::nullopt;
+  const auto found = line_of_item_.find(item_key(node, item));
+  if (found == line_of_item_.end() || !job_of_.contains(found->second->custom_id)) return std::nullopt;
+  return found->second->custom_id;
+}
+
+void BatchJobs::renew_custom_id(Exchange& ex) const {
+  if (ex.earlier_line.empty()) return;
+  ex.earlier_line.clear();
+  ex.custom_id = custom_id_of(ex);
+}
+
 void BatchJobs::add(ExchangePtr ex) {
   std::lock_guard lock(mutex_);
   load();
   lane_.hold();
   ex->batched = true;
   ex->started = std::chrono::steady_clock::now();
-  ex->custom_id = custom_id_of(*ex);
+  if (!ex->earlier_line.empty() && job_of_.contains(ex->earlier_line)) ex->custom_id = ex->earlier_line;
+  else ex->custom_id = custom_id_of(*ex);
   if (stopping_ || run_.hard_stopped()) return abandon(ex);
   if (auto found = job_of_.find(ex->custom_id); found != job_of_.end()) {
+    // Submitted already: its price was committed when it was, the cap and the window hold no more.
     Job& job = *jobs_.at(found->second);
     if (!job.settings) job.settings = ex->batch;
     return attach(job, std::move(ex));
+  }
+  // A new line: the cost cap holds its worst case (at the batch price) until its answer is paid.
+  if (!lane_.reserve_cost(*ex)) {
+    // The run stops here; what was collected before is within the cap and goes now, so that the
+    // money the cap allows is spent on work (the next run collects that job).
+    const std::string& node = ex->batch->node;
+    if (auto c = collecting_.find(node); c != collecting_.end() && !c->second->exchanges.empty()) submit(node);
+    return abandon(ex);
   }
   collect(std::move(ex));
 }
@@ -131,6 +207,7 @@ void BatchJobs::attach(Job& job, ExchangePtr ex) {
 }
 
 void BatchJobs::collect(ExchangePtr ex) {
+  if (outside_window()) return hold_for_window(std::move(ex));
   const BatchSettings& settings = *ex->batch;
   auto& slot = collecting_[settings.node];
   if (!slot) slot = std::make_unique<Collecting>();
@@ -182,6 +259,34 @@ void BatchJobs::collect_timer(const BatchSettings& settings) {
       });
 }
 
+/// Whether [pipeline] window is closed now: no job is created then (jobs created before are
+/// polled and collected all the same: that spends nothing new).
+bool BatchJobs::outside_window() const {
+  return run_.window && run_.window->until_open(std::chrono::system_clock::now()).count() > 0;
+}
+
+/// A request that would make a new job outside the run window waits for it to open (or, with
+/// window_exit, the run stops resumably); then it is collected again. Under mutex_.
+void BatchJobs::hold_for_window(ExchangePtr ex) {
+  if (run_.window_exit) {
+    run_.stop_resumable(
+        fmt::format("outside the run window {}: run again inside it to go on", run_.window->describe()));
+    return abandon(ex);
+  }
+  held_for_window_.push_back(std::move(ex));
+  if (window_timer_) return;
+  window_timer_ = true;
+  const auto wait = run_.window->until_open(std::chrono::system_clock::now());
+  log_.info("outside the run window {}: batch jobs wait {} min for it to open", run_.window->describe(),
+            (wait.count() + 59) / 60);
+  later(wait, [this] {
+    window_timer_ = false;
+    std::vector<ExchangePtr> held;
+    held.swap(held_for_window_);
+    for (auto& again : held) collect(std::move(again));  // the window is checked again: a clock change waits anew
+  });
+}
+
 /// Makes a job of what a call gathered; in auto mode, too few requests go online instead.
 void BatchJobs::submit(const std::string& node) {
   Collecting& c = *collecting_.at(node);
@@ -192,6 +297,11 @@ void BatchJobs::submit(const std::string& node) {
   std::string lines;
   lines.swap(c.lines);
   if (exchanges.empty()) return;
+  if (outside_window()) {  // it closed while they were collected
+    for (auto& ex : exchanges) hold_for_window(std::move(ex));
+    for (auto& ex : followers) hold_for_window(std::move(ex));
+    return;
+  }
   if (c.settings->mode == CallMode::automatic && exchanges.size() < c.settings->min_items) {
     for (auto& ex : exchanges) resend(ex, "fewer requests than batch_min_items");
     for (auto& ex : followers) resend(ex, "fewer requests than batch_min_items");
@@ -209,20 +319,26 @@ void BatchJobs::submit(const std::string& node) {
   job->settings = c.settings;
   job->input = std::move(lines);
   job->sample = exchanges.front()->dispatch.http;
+  std::vector<StateStore::BatchLine> recorded;
   for (auto& ex : exchanges) {
-    job->custom_ids.push_back(ex->custom_id);
+    Line& line = job->add_line(Line{ex->custom_id, {}, {}, false});
+    for (const Item& item : ex->items) {
+      line.items.push_back(item_key(node, item));
+      line_of_item_[line.items.back()] = &line;
+    }
+    recorded.push_back(StateStore::BatchLine{line.custom_id, {item_keys_text(line.items)}});
     job_of_[ex->custom_id] = job->record.key;
     job->waiting[ex->custom_id].push_back(std::move(ex));
   }
   for (auto& ex : followers) job->waiting[ex->custom_id].push_back(std::move(ex));
   const std::string key = job->record.key;
   try {  // before any request: a crash from here on finds the job in the state
-    if (run_.store) run_.store->begin_batch_job(job->record, job->custom_ids);
+    if (run_.store) run_.store->begin_batch_job(job->record, recorded);
   } catch (const std::exception& e) {
     run_.stop_resumable_now(fmt::format("cannot record batch job {}: {}", key, e.what()));
   }
   run_.metrics.batch_jobs.fetch_add(1, std::memory_order_relaxed);
-  log_.info("batch job {}: {} requests of {}", key, job->custom_ids.size(), node);
+  log_.info("batch job {}: {} requests of {}", key, job->lines.size(), node);
   jobs_.emplace(key, std::move(job));
   create(key);
 }
@@ -358,13 +474,17 @@ void BatchJobs::give_up(const std::string& key) {
   record(job);
   std::unordered_map<std::string, std::vector<ExchangePtr>> waiting;
   waiting.swap(job.waiting);
-  for (const auto& id : job.custom_ids) job_of_.erase(id);
+  forget_lines(job);
   for (auto& [id, exchanges] : waiting)
     for (auto& ex : exchanges) {
-      if (!job.refused.empty())
+      if (!job.refused.empty()) {
         fail(ex, make_failure(ErrorClass::invalid_request, "the provider refused the batch: " + job.refused));
-      else if (stopping_) abandon(ex);
-      else collect(ex);
+      } else if (stopping_) {
+        abandon(ex);
+      } else {
+        renew_custom_id(*ex);
+        collect(ex);
+      }
     }
 }
 
@@ -490,19 +610,60 @@ void BatchJobs::deliver(Job& job, const ExchangePtr& ex) {
   if (found == job.results->end() || !found->second.answered)
     return resend(ex, found == job.results->end() ? "not in the batch's results" : found->second.why);
   ex->response = found->second.response;
+  share_line(job, *ex);
   ex->started = std::chrono::steady_clock::now();  // its latency is the batch's, not a request's
   run_.metrics.batch_items.fetch_add(ex->items.size(), std::memory_order_relaxed);
   lane_.deliver_batched(ex);
 }
 
+/// A line's answer counts once however many requests it answers: each its items' share, an item
+/// counted once. Its items are answered now: a request for them from here on is a new one.
+void BatchJobs::share_line(Job& job, Exchange& ex) {
+  const auto named = job.line_named.find(ex.custom_id);
+  if (named == job.line_named.end()) return;  // not one of its lines (cannot be): counted whole
+  Line* line = named->second;
+  std::size_t fresh = 0;
+  for (const Item& item : ex.items) {
+    const std::uint64_t key = item_key(job.record.node, item);
+    if (auto held = line_of_item_.find(key); held != line_of_item_.end() && held->second == line)
+      line_of_item_.erase(held);
+    const bool of_line = std::find(line->items.begin(), line->items.end(), key) != line->items.end();
+    const bool counted = std::find(line->counted.begin(), line->counted.end(), key) != line->counted.end();
+    if (of_line && !counted) {
+      line->counted.push_back(key);
+      ++fresh;
+    }
+  }
+  if (line->items.empty()) {  // a line recorded without its items: the first request counts it all
+    ex.line_share = line->counted_once ? 0 : 1;
+    ex.line_share_of = 1;
+    line->counted_once = true;
+    return;
+  }
+  ex.line_share = fresh;
+  ex.line_share_of = line->items.size();
+}
+
+/// A job that never became a batch: its lines hold nothing.
+void BatchJobs::forget_lines(const Job& job) {
+  for (const Line& line : job.lines) {
+    job_of_.erase(line.custom_id);
+    for (const auto item : line.items)
+      if (auto held = line_of_item_.find(item); held != line_of_item_.end() && held->second == &line)
+        line_of_item_.erase(held);
+  }
+}
+
 /// In auto mode online; in batch mode in a new job (its custom id moves there).
 void BatchJobs::resend(const ExchangePtr& ex, const std::string& why) {
   job_of_.erase(ex->custom_id);
+  renew_custom_id(*ex);
   if (ex->batch->mode == CallMode::automatic) {
     log_.debug("{} goes online: {}", ex->custom_id, why);
     run_.metrics.batch_online_items.fetch_add(ex->items.size(), std::memory_order_relaxed);
     ex->batched = false;
     ex->response = HttpResponse{};
+    lane_.release_unsent(*ex);  // the online path holds the cap for it anew, at the online price
     lane_.send_online(ex);
     return;
   }
@@ -543,6 +704,9 @@ void BatchJobs::abandon_everything() {
     }
     job->waiting.clear();
   }
+  n += held_for_window_.size();
+  for (auto& ex : held_for_window_) abandon(ex);
+  held_for_window_.clear();
   if (n > 0)
     log_.info("stopping: {} requests wait in batch jobs, which go on at the provider; run again to collect them", n);
 }

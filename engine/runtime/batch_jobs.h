@@ -6,12 +6,15 @@
 // into the provider lane as if the online API had given them: the same parse, ports, retries,
 // dead letters, sinks, state and cost (at the batch discount).
 //
-// Crash safety: a job's key and its lines' custom ids are in the state ("submitting") before any
-// request creates it, then its upload and batch ids as they come. A resumed run re-attaches every
-// request whose custom id a job holds (custom ids are stable: the call, its items and the
-// attempt), so no item is submitted twice; a job whose create answer was lost is found by listing
-// the provider's batches (OpenAI: by the job key in the metadata), an upload that never became a
-// batch is deleted. A stop (Ctrl-C) leaves the jobs running: the next run collects them.
+// Crash safety: a job's key and its lines (custom ids and the keys of the items each answers)
+// are in the state ("submitting") before any request creates it, then its upload and batch ids as
+// they come. A resumed run re-attaches every request whose custom id a job holds (custom ids are
+// stable: the call, its items and the attempt), and a call that groups several items a request
+// (packing) first sends items an earlier line holds back to that line (earlier_line()), however
+// they are grouped this time: so no item is submitted twice. A job whose create answer was lost is
+// found by listing the provider's batches (OpenAI: by the job key in the metadata), an upload that
+// never became a batch is deleted. A stop (Ctrl-C) leaves the jobs running: the next run collects
+// them.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -57,18 +60,32 @@ class BatchJobs {
 
   /// Takes a request whose call is in batch or auto mode. Thread-safe.
   void add(ExchangePtr exchange);
+  /// The custom id of a line of a job not ended in this run that holds `item` of call `node`
+  /// (sent as the attempt it is about to make), if any: a request for it, alone or with other
+  /// items of that line, is answered by that line. Thread-safe.
+  std::optional<std::string> earlier_line(const std::string& node, const Item& item);
+  /// An item's key in the state's record of a line: the call, the input record and the item's
+  /// part of it (stable across runs).
+  static std::uint64_t item_key(const std::string& node, const Item& item);
   /// `run --cancel-batches`: cancels every job the state knows that has not ended.
   void cancel_all();
 
  private:
+  struct Line;
   struct Job;
   struct Collecting;
 
   void load();
   std::string custom_id_of(const Exchange& exchange) const;
+  /// A request sent back to an earlier line that must go again after all gets a line of its own.
+  void renew_custom_id(Exchange& exchange) const;
+  void share_line(Job& job, Exchange& exchange);
+  void forget_lines(const Job& job);
   void attach(Job& job, ExchangePtr exchange);
   void collect(ExchangePtr exchange);
   void collect_timer(const BatchSettings& settings);
+  bool outside_window() const;
+  void hold_for_window(ExchangePtr exchange);
   void submit(const std::string& node);
   void create(const std::string& key);
   void created(const std::string& key, std::variant<BatchJobStatus, Failure> answer, bool transport);
@@ -104,7 +121,10 @@ class BatchJobs {
   bool stopping_ = false;
   std::map<std::string, std::unique_ptr<Job>> jobs_;               // by key
   std::unordered_map<std::string, std::string> job_of_;            // custom id -> job key
+  std::unordered_map<std::uint64_t, const Line*> line_of_item_;    // item key -> the newest line holding it
   std::map<std::string, std::unique_ptr<Collecting>> collecting_;  // by call
+  std::vector<ExchangePtr> held_for_window_;  ///< new lines waiting for [pipeline] window to open
+  bool window_timer_ = false;
   bool poll_scheduled_ = false;
   std::chrono::milliseconds interval_{0};
   std::chrono::milliseconds base_interval_{0};

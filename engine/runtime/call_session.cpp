@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <boost/container/small_vector.hpp>
 
+#include <map>
+
 #include "engine/core/exceptions.h"
 
 namespace flowbatch {
@@ -15,12 +17,17 @@ CallSession::CallSession(CallShape& shape, BuildContext& context, std::size_t pr
       ok_(context.output(0)),
       error_(context.output(1)) {}
 
-void CallSession::send(ItemVector items, std::vector<std::string> item_keys) {
+void CallSession::send(ItemVector items, std::vector<std::string> item_keys, std::string earlier_line) {
   auto ex = std::make_shared<Exchange>();
   ex->owner = this;
   ex->batch = batch_;
   ex->items = std::move(items);
   ex->item_keys = std::move(item_keys);
+  ex->earlier_line = std::move(earlier_line);
+  // One item alone: its line of an earlier run answers it, whatever attempt that was.
+  if (ex->earlier_line.empty() && ex->items.size() == 1)
+    if (BatchJobs* jobs = batch_jobs())
+      ex->earlier_line = jobs->earlier_line(batch_->node, ex->items.front()).value_or(std::string());
   const std::int64_t now = RunState::unix_ms();
   for (Item& item : ex->items) {
     ++item.attempts;
@@ -43,6 +50,37 @@ void CallSession::send(ItemVector items, std::vector<std::string> item_keys) {
   }
   shape_.look_up(*ex);
   lane_.submit(std::move(ex));
+}
+
+BatchJobs* CallSession::batch_jobs() const {
+  return batch_ && batch_->mode != CallMode::online ? lane_.batch_jobs() : nullptr;
+}
+
+ItemVector CallSession::send_held_by_earlier_lines(ItemVector items,
+                                                   const std::function<std::string(const Item&)>& key_of) {
+  BatchJobs* jobs = batch_jobs();
+  if (!jobs) return items;
+  struct Held {
+    ItemVector items;
+    std::vector<std::string> keys;
+  };
+  std::map<std::string, Held> held;  // by line
+  ItemVector rest;
+  for (Item& item : items) {
+    std::optional<std::string> line = jobs->earlier_line(batch_->node, item);
+    if (!line) {
+      rest.push_back(std::move(item));
+      continue;
+    }
+    Held& group = held[*line];
+    group.keys.push_back(key_of(item));
+    group.items.push_back(std::move(item));
+  }
+  for (auto& [line, group] : held) {
+    run_.metrics.batch_rejoined_items.fetch_add(group.items.size(), std::memory_order_relaxed);
+    send(std::move(group.items), std::move(group.keys), line);
+  }
+  return rest;
 }
 
 /// flowbatch estimate --no-calls: the request's prompt tokens, estimated from its text, are what it

@@ -5,6 +5,7 @@
 // usage shared out over the items of a request, failures recorded on items (redacted, classed,
 // counted), answered items sent on as soon as they are answered. A call kind supplies the rest
 // through CallShape: how a request is made of some items, and how an answer is read back.
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -63,8 +64,15 @@ class CallSession final : public ExchangeOwner {
   }
 
   /// Sends one request for `items`. `item_keys`: each item's own cache key, when items are cached
-  /// one by one (they travel with their items through any resend).
-  void send(ItemVector items, std::vector<std::string> item_keys = {});
+  /// one by one (they travel with their items through any resend). `earlier_line`: the batch line
+  /// of an earlier run that holds every one of the items, which answers them.
+  void send(ItemVector items, std::vector<std::string> item_keys = {}, std::string earlier_line = {});
+  /// Batch mode, for a call that groups several items a request: items an earlier run already
+  /// sent in a batch job, grouped as they were or not, go back to the line that holds them (a
+  /// request of their own for each line, whose answer is that line's: they are never submitted
+  /// twice); returns the rest, to be grouped as usual. `key_of`: an item's own cache key (or "").
+  /// The call must read an answer for more items than it asked (dropping the others).
+  ItemVector send_held_by_earlier_lines(ItemVector items, const std::function<std::string(const Item&)>& key_of);
   /// An item answered without a request (from the cache): it goes on with the next flush.
   void answered_without_request(Item item);
 
@@ -87,6 +95,8 @@ class CallSession final : public ExchangeOwner {
  private:
   /// A request for several items that the API rejects as invalid may be rejecting one of them.
   static bool should_bisect(const Exchange& exchange);
+  /// The provider's batch jobs when this call uses them (batch or auto mode), else null.
+  BatchJobs* batch_jobs() const;
   /// Sends `items` again in groups of at most `group` (halves, down to one item alone).
   void send_in_groups(ItemVector items, std::vector<std::string> keys, std::size_t group);
   void share_usage(Exchange& exchange) const;

@@ -61,6 +61,9 @@ std::string cost_summary(const Metrics& m, const Budget& budget) {
         "the batch discount saved {}\n",
         with_commas(m.batch_items.load()), with_commas(m.batch_jobs.load()), with_commas(m.batch_online_items.load()),
         format_usd(m.saved_batch_nano.load()));
+  if (const auto rejoined = m.batch_rejoined_items.load())
+    out += fmt::format("  batch API: {} items of earlier runs' jobs, grouped anew, rejoined the lines that hold them\n",
+                       with_commas(rejoined));
   if (unpriced)
     out += fmt::format("  cost unknown for {} requests: their model has no known price (set [providers.NAME.prices])\n",
                        with_commas(unpriced));
@@ -130,7 +133,8 @@ boost::json::object run_summary_json(const RunState& run, const std::string& job
                                          {"batch_api_usd", to_usd(m.saved_batch_nano.load())}}},
       {"batch", boost::json::object{{"jobs", m.batch_jobs.load()},
                                     {"items", m.batch_items.load()},
-                                    {"online_items", m.batch_online_items.load()}}},
+                                    {"online_items", m.batch_online_items.load()},
+                                    {"rejoined_items", m.batch_rejoined_items.load()}}},
       {"cost_total_usd", usd_or_null(budget.spent(), priced)},
       {"cost_cap_usd", budget.capped() ? boost::json::value(to_usd(budget.limits().cap)) : boost::json::value(nullptr)},
       {"providers", std::move(providers)},

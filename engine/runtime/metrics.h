@@ -173,6 +173,9 @@ class Metrics {
   std::atomic<std::uint64_t> batch_jobs{0};          ///< jobs this run created
   std::atomic<std::uint64_t> batch_items{0};         ///< items answered through a batch job
   std::atomic<std::uint64_t> batch_online_items{0};  ///< items of batch-mode calls sent online (auto)
+  /// Items an earlier run sent in a batch job that came back grouped otherwise (packing) and went
+  /// back to the line that holds them instead of into a new one.
+  std::atomic<std::uint64_t> batch_rejoined_items{0};
 
  private:
   std::deque<NodeStats> nodes_;  // deque: stable addresses while nodes are added

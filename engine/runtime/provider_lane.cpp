@@ -230,6 +230,7 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
     return;
   }
   exchange->result = read_answer(*exchange);
+  if (exchange->line_share != exchange->line_share_of) share_batch_line(exchange->result.usage, *exchange);
   count_request(*exchange, std::chrono::steady_clock::now() - exchange->started);
   charge(*exchange);
   if (exchange->batched) return complete_batched(exchange);
@@ -246,6 +247,19 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   }
   exchange->owner->complete(exchange);
   gate_.finished(std::move(feedback));  // after complete: the answer is remembered before another request starts
+}
+
+/// A batch line that answers several requests is paid once: each counts its items' share of it.
+void ProviderLane::share_batch_line(Usage& usage, const Exchange& ex) {
+  const auto share = [&](std::int64_t& tokens) {
+    tokens = ex.line_share_of == 0
+                 ? 0
+                 : tokens * static_cast<std::int64_t>(ex.line_share) / static_cast<std::int64_t>(ex.line_share_of);
+  };
+  share(usage.input_tokens);
+  share(usage.output_tokens);
+  share(usage.cached_input_tokens);
+  share(usage.cache_write_tokens);
 }
 
 /// A batch line's answer: as an online one, but the rate gate never saw the request.
@@ -410,15 +424,15 @@ bool ProviderLane::reserve_cost(Exchange& ex) {
         "[providers.{}.prices]",
         model, spec_.name, spec_.name);
   } else if (auto output = output_token_bound(ex, *price)) {
-    ex.reserved = worst_cost(input_token_bound(ex), *output, *price);
+    ex.reserved = worst_cost(input_token_bound(ex), *output, *price, ex.batched);
     if (budget.reserve(ex.reserved)) return true;
     ex.reserved = 0;
     why = fmt::format(
         "the cost cap: ${:.4f} spent and ${:.4f} held by requests in flight, and the next request may cost up to "
         "${:.4f}, over max_cost_usd = ${:.4f}; raise the cap (max_cost_usd, or --max-cost) and run the same command "
         "to go on",
-        to_usd(budget.spent()), to_usd(budget.reserved()), to_usd(worst_cost(input_token_bound(ex), *output, *price)),
-        to_usd(budget.limits().cap));
+        to_usd(budget.spent()), to_usd(budget.reserved()),
+        to_usd(worst_cost(input_token_bound(ex), *output, *price, ex.batched)), to_usd(budget.limits().cap));
   } else {
     why = fmt::format(
         "a request of model \"{}\" has no max_tokens, so max_cost_usd cannot bound it; set max_tokens "

@@ -56,6 +56,11 @@ struct Exchange {
   const BatchSettings* batch = nullptr;  ///< its call's batch keys (null: online only)
   bool batched = false;                  ///< it went (or waits) in a batch job: no concurrency slot, batch price
   std::string custom_id;                 ///< its line's id in a batch job
+  std::string earlier_line;  ///< a line of an earlier run's job holds its items: it goes back to it (batch mode)
+  /// Its share of its batch line's usage, in items counted of the line's items: a line that
+  /// answers several requests (the same request twice; a pack's items regrouped after a crash)
+  /// is counted once in all.
+  std::size_t line_share = 1, line_share_of = 1;
   bool priced = true;                    ///< false: its model has no known price, `cost` is unknown
 
   /// Points request.items at `items`; call after `items` is final.
@@ -112,6 +117,8 @@ class ProviderLane {
   /// A call in batch or auto mode uses this provider; called while the graph is built. False when
   /// the provider has no batch API.
   bool enable_batches(const std::string& pipeline);
+  /// Its batch jobs, once a call enabled them (else null).
+  BatchJobs* batch_jobs() const { return batches_.get(); }
   /// `run --cancel-batches`: cancels the jobs earlier runs left.
   void cancel_batches() {
     if (batches_) batches_->cancel_all();
@@ -120,6 +127,14 @@ class ProviderLane {
   void hold() { transport_.gateway().reserve_wait(); }
   /// A batch line's answer (or an abandoned request): completes as an online answer does.
   void deliver_batched(const ExchangePtr& exchange) { arrived(exchange); }
+  /// Under a cost cap: reserves the most the request can cost (at the batch price when it goes in
+  /// a batch job); false when the cap stops it (the run is then stopped, resumably).
+  bool reserve_cost(Exchange& exchange);
+  /// A reserved request that was never sent gives its reservation back.
+  void release_unsent(Exchange& exchange) {
+    run_.budget.settle(exchange.reserved, 0);
+    exchange.reserved = 0;
+  }
   /// A held request sent online after all (auto mode).
   void send_online(const ExchangePtr& exchange);
 
@@ -140,13 +155,11 @@ class ProviderLane {
   void deliver();
   void completed(const ExchangePtr& exchange);
   void complete_batched(const ExchangePtr& exchange);
+  static void share_batch_line(Usage& usage, const Exchange& exchange);
   CallResult read_answer(Exchange& exchange);
   void count_request(const Exchange& exchange, std::chrono::nanoseconds latency);
   AttemptFeedback feedback_of(const Exchange& exchange) const;
   std::optional<std::string> why_stop(const Exchange& exchange);
-  /// Under a cost cap: reserves the most the request can cost; false when the cap stops it (the
-  /// run is then stopped, resumably).
-  bool reserve_cost(Exchange& exchange);
   /// What an answered request cost, on the exchange, the run and this provider; settles its
   /// reservation.
   void charge(Exchange& exchange);

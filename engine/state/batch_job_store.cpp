@@ -1,7 +1,9 @@
 // The state's record of provider batch jobs (engine/runtime/batch_jobs.h): one row a job, one a
-// line (its custom id), so a resumed run re-attaches each request to the job that holds it.
+// line (its custom id and its items' keys), so a resumed run re-attaches each request to the job
+// that holds it.
 #include <fmt/format.h>
 
+#include "engine/core/text.h"
 #include "engine/state/sqlite.h"
 #include "engine/state/state_store.h"
 
@@ -13,8 +15,14 @@ void StateStore::create_batch_tables() {
       "status TEXT NOT NULL, upload_id TEXT NOT NULL DEFAULT '', batch_id TEXT NOT NULL DEFAULT '', "
       "provider_status TEXT NOT NULL DEFAULT '', lines INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL "
       "DEFAULT 0, errored INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL DEFAULT 0)");
-  exec("CREATE TABLE IF NOT EXISTS batch_lines(job TEXT NOT NULL, custom_id TEXT NOT NULL)");
+  exec("CREATE TABLE IF NOT EXISTS batch_lines(job TEXT NOT NULL, custom_id TEXT NOT NULL, items TEXT NOT NULL "
+       "DEFAULT '')");
   exec("CREATE INDEX IF NOT EXISTS batch_lines_by_job ON batch_lines(job)");
+  // The first states with batch jobs recorded no item keys.
+  bool has_items = false;
+  sqlite::Statement columns(db_, "PRAGMA table_info(batch_lines)");
+  while (columns.step() == SQLITE_ROW) has_items = has_items || columns.text(1) == "items";
+  if (!has_items) exec("ALTER TABLE batch_lines ADD COLUMN items TEXT NOT NULL DEFAULT ''");
 }
 
 namespace {
@@ -57,16 +65,23 @@ int write_batch_job(sqlite3* db, const StateStore::BatchJob& job) {
   return s.step();
 }
 
+/// A line's item keys, as stored: separated by spaces (none in a state older than them).
+std::vector<std::string> batch_line_items(const std::string& stored) {
+  if (stored.empty()) return {};
+  return split(stored, ' ');
+}
+
 }  // namespace
 
-void StateStore::begin_batch_job(const BatchJob& job, const std::vector<std::string>& custom_ids) {
+void StateStore::begin_batch_job(const BatchJob& job, const std::vector<BatchLine>& lines) {
   std::lock_guard lock(mutex_);
   durable_transaction([&] {
     check(write_batch_job(db_, job), "record a batch job");
-    sqlite::Statement line(db_, "INSERT INTO batch_lines(job, custom_id) VALUES (?, ?)");
-    for (const auto& id : custom_ids) {
+    sqlite::Statement line(db_, "INSERT INTO batch_lines(job, custom_id, items) VALUES (?, ?, ?)");
+    for (const auto& [id, items] : lines) {
       line.bind(1, job.key);
       line.bind(2, id);
+      line.bind(3, join(items, " "));
       check(line.step(), "record a batch job's lines");
       line.reset();
     }
@@ -78,20 +93,20 @@ void StateStore::update_batch_job(const BatchJob& job) {
   durable_transaction([&] { check(write_batch_job(db_, job), "record a batch job"); });
 }
 
-std::vector<std::pair<StateStore::BatchJob, std::vector<std::string>>> StateStore::batch_jobs(
+std::vector<std::pair<StateStore::BatchJob, std::vector<StateStore::BatchLine>>> StateStore::batch_jobs(
     const std::string& provider) {
   std::lock_guard lock(mutex_);
-  std::vector<std::pair<BatchJob, std::vector<std::string>>> out;
+  std::vector<std::pair<BatchJob, std::vector<BatchLine>>> out;
   sqlite::Statement jobs(db_, fmt::format("SELECT {} FROM batch_jobs WHERE provider = ? AND status != 'abandoned' "
                                           "ORDER BY created_unix_ms, rowid",
                                           kBatchJobColumns)
                                   .c_str());
   jobs.bind(1, provider);
-  while (jobs.step() == SQLITE_ROW) out.emplace_back(read_batch_job_row(jobs), std::vector<std::string>());
-  sqlite::Statement lines(db_, "SELECT custom_id FROM batch_lines WHERE job = ?");
-  for (auto& [job, ids] : out) {
+  while (jobs.step() == SQLITE_ROW) out.emplace_back(read_batch_job_row(jobs), std::vector<BatchLine>());
+  sqlite::Statement lines(db_, "SELECT custom_id, items FROM batch_lines WHERE job = ?");
+  for (auto& [job, rows] : out) {
     lines.bind(1, job.key);
-    while (lines.step() == SQLITE_ROW) ids.push_back(lines.text(0));
+    while (lines.step() == SQLITE_ROW) rows.push_back(BatchLine{lines.text(0), batch_line_items(lines.text(1))});
     lines.reset();
   }
   return out;

@@ -142,12 +142,20 @@ class StateStore {
     std::int64_t lines = 0, succeeded = 0, errored = 0;
     std::int64_t created_unix_ms = 0;
   };
-  /// Records a job about to be created, with its lines' custom ids, durably: before any request.
-  void begin_batch_job(const BatchJob& job, const std::vector<std::string>& custom_ids);
+  /// One line of a job: one request, and the items it answers.
+  struct BatchLine {
+    std::string custom_id;
+    /// Keys of the items the request answers (BatchJobs::item_key): a resumed run that groups
+    /// items differently (packing) still finds each item's line. Empty in a state older than them.
+    std::vector<std::string> items;
+  };
+  /// Records a job about to be created, with its lines, durably: before any request.
+  void begin_batch_job(const BatchJob& job, const std::vector<BatchLine>& lines);
   /// Records what is known of a job now (its ids, statuses, counts), durably.
   void update_batch_job(const BatchJob& job);
-  /// The jobs of a provider that were created or may have been (not abandoned), with their custom ids.
-  std::vector<std::pair<BatchJob, std::vector<std::string>>> batch_jobs(const std::string& provider);
+  /// The jobs of a provider that were created or may have been (not abandoned), oldest first, with
+  /// their lines.
+  std::vector<std::pair<BatchJob, std::vector<BatchLine>>> batch_jobs(const std::string& provider);
 
  private:
   void exec(const char* sql);

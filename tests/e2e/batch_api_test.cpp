@@ -137,6 +137,87 @@ TEST_CASE("batch mode killed with SIGKILL during upload, create and polling, res
   }
 }
 
+TEST_CASE("batch mode with packing, retries and SIGKILL: items packed otherwise on resume are never paid twice") {
+  // A tenth of the batch lines meet a server error: their items are retried, packed with other
+  // retried items into new lines. A run killed then reads them again from the input, where they
+  // pack with their neighbours: those items must go back to the lines that hold them.
+  constexpr int kItems = 300;
+  MockServer mock({"--batch-seconds", "2", "--latency-ms", "40", "--latency-sigma", "0", "--error-rate", "0.1"});
+  TempDir dir;
+  std::string input;
+  for (int i = 1; i <= kItems; ++i) input += fmt::format("{{\"id\": \"i{}\", \"text\": \"question {}\"}}\n", i, i);
+  dir.write("in.jsonl", input);
+  dir.write("g.toml", openai_chat_graph(mock.base_url(), "", "max_attempts = 10",
+                                        "pack_max_items = 3\nmode = \"batch\"\npoll_interval_ms = 100\n"
+                                        "batch_collect_ms = 100\nbatch_max_items = 5",
+                                        "max_in_flight = 64"));
+  const unsigned seed = std::random_device{}();
+  CAPTURE(seed);
+  const int kills = kill_at_random_moments({"run", "g.toml"}, dir.path(), 8, seed, 300ms, 2000ms);
+  CHECK(kills >= 1);  // a run may also end on its own first
+  auto last = run_flowbatch({"run", "g.toml", "--summary-json", "s.json"}, dir.path());
+  for (int i = 0; i < 5 && last.exit_code == 75; ++i)
+    last = run_flowbatch({"run", "g.toml", "--summary-json", "s.json"}, dir.path());
+  CHECK_MESSAGE(last.exit_code == 0, last.err);
+  const auto out = read_jsonl(dir / "out.jsonl");
+  auto ids = count_ids(out);
+  for (int i = 1; i <= kItems; ++i) CHECK_MESSAGE(ids[fmt::format("i{}", i)] == 1, "i", i);
+  for (const auto& o : out)
+    CHECK(o.at("output").as_string() == batch_mock_reply(std::string(o.at("text").as_string())));
+  const auto per_input = mock.stats().at("batch").at("per_packed_input").as_object();
+  MESSAGE("kills: ", kills, ", batches: ", mock.stats().at("batch").at("batches").to_number<int>(),
+          ", items answered in more than one line: ", per_input.at("several").to_number<int>());
+  CHECK(per_input.at("distinct").to_number<int>() == kItems);
+  CHECK(per_input.at("max").to_number<int>() == 1);  // each item answered, and paid, once
+}
+
+TEST_CASE("batch mode under a cost cap: new lines hold their worst case at the batch price, none past the cap") {
+  MockServer mock({"--batch-seconds", "1"});
+  TempDir dir;
+  std::string input;
+  for (int i = 1; i <= 100; ++i) input += fmt::format("{{\"id\": \"i{}\", \"text\": \"question {}\"}}\n", i, i);
+  dir.write("in.jsonl", input);
+  ChatGraph g;
+  g.base_url = mock.base_url();
+  // A tenth of a cent a token in, a fifth out: a line's worst case is about $0.31, $0.155 at half price.
+  g.provider += "\nprices = { \"m\" = { input = 1000, output = 2000 } }";
+  g.call = "max_tokens = 150\nmode = \"batch\"\npoll_interval_ms = 100\nbatch_collect_ms = 100";
+  dir.write("g.toml", g.toml());
+  const auto capped = run_flowbatch({"run", "g.toml", "--max-cost", "5"}, dir.path());
+  CHECK(capped.exit_code == 75);
+  CHECK(capped.err.find("the cost cap") != std::string::npos);
+  const auto submitted = mock.stats().at("batch").at("lines").to_number<int>();
+  CHECK(submitted > 0);
+  CHECK(submitted <= 33);  // $5 / $0.155: at full price it would be 16 at most, at none all 100
+  const auto finished = run_flowbatch({"run", "g.toml", "--max-cost", "1000"}, dir.path());
+  CHECK_MESSAGE(finished.exit_code == 0, finished.err);
+  const auto out = read_jsonl(dir / "out.jsonl");
+  CHECK(out.size() == 100);
+  CHECK(count_ids(out).size() == 100);
+  CHECK(batches_per_request(mock).at("max").to_number<int>() == 1);  // nothing submitted twice
+}
+
+TEST_CASE("batch mode outside the run window: no job is created, and with window_exit the run stops resumably") {
+  MockServer mock({"--batch-seconds", "1"});
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(20));
+  const auto in = [](std::chrono::hours h) {
+    const auto t = std::chrono::system_clock::now() + h;
+    const auto sec = std::chrono::duration_cast<std::chrono::seconds>(t - std::chrono::floor<std::chrono::days>(t));
+    return fmt::format("{:02}:{:02}", sec.count() / 3600, sec.count() / 60 % 60);
+  };
+  ChatGraph g;
+  g.base_url = mock.base_url();
+  g.pipeline = fmt::format("window = \"{}-{} UTC\"\nwindow_exit = true", in(2h), in(3h));
+  g.call = "mode = \"batch\"\npoll_interval_ms = 100\nbatch_collect_ms = 100";
+  dir.write("g.toml", g.toml());
+  const auto run = run_flowbatch({"run", "g.toml"}, dir.path());
+  CHECK(run.exit_code == 75);
+  CHECK(run.err.find("outside the run window") != std::string::npos);
+  CHECK(mock.stats().at("batch").at("batches").to_number<int>() == 0);
+  CHECK(mock.stats().at("batch").at("lines").to_number<int>() == 0);
+}
+
 TEST_CASE("auto mode: a job past batch_deadline is cancelled and its items finish online, each once") {
   MockServer mock({"--batch-seconds", "60", "--max-prompt-chars", std::to_string(kBatchPromptChars)});
   const auto summary = run_batch_to_end(mock, "openai",

@@ -259,10 +259,12 @@ std::map<std::string, int> count_ids(const std::vector<boost::json::object>& rec
 }
 
 std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys,
-                              const std::string& retry_keys) {
+                              const std::string& retry_keys, const std::string& call_keys,
+                              const std::string& pipeline_keys) {
   return fmt::format(R"(
 [pipeline]
 progress = "off"
+{}
 [providers.p]
 type = "openai"
 base_url = "{}"
@@ -276,6 +278,7 @@ inputs = ["in", "r"]
 provider = "p"
 model = "m"
 prompt = "{{{{text}}}}"
+{}
 [retries.r]
 inputs = ["c.error"]
 initial_backoff_ms = 50
@@ -288,7 +291,7 @@ path = "dead.jsonl"
 inputs = ["c"]
 path = "out.jsonl"
 )",
-                     base_url, provider_keys, retry_keys);
+                     pipeline_keys, base_url, provider_keys, call_keys, retry_keys);
 }
 
 std::string ChatGraph::toml() const {

@@ -112,9 +112,10 @@ std::map<std::string, int> count_ids(const std::vector<boost::json::object>& rec
 /// A graph calling an OpenAI-compatible server at `base_url` without a key: source "in" (in.jsonl,
 /// id_field "id") → call "c" (model "m", prompt "{{text}}") → sink out.jsonl; failures go through
 /// retry "r" to the dead letter "dead" (dead.jsonl). `provider_keys` and `retry_keys` are TOML
-/// lines added to [providers.p] and [retries.r].
+/// lines added to [providers.p] and [retries.r] (and [calls.c], [pipeline]).
 std::string openai_chat_graph(const std::string& base_url, const std::string& provider_keys,
-                              const std::string& retry_keys);
+                              const std::string& retry_keys, const std::string& call_keys = {},
+                              const std::string& pipeline_keys = {});
 
 /// A graph calling provider "p" (`type` at `base_url`, no key) with every item of in.jsonl
 /// (id_field "id"): call "c" (model "m", `system`, prompt "{{text}}") → sink "out" (out.jsonl); its

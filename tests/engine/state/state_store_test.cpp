@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -153,11 +154,11 @@ TEST_CASE("batch jobs: recorded before they are created, updated as they go, rea
   job.created_unix_ms = 1000;
   {
     StateStore s(file, "p");
-    s.begin_batch_job(job, {"fb-a", "fb-b"});
+    s.begin_batch_job(job, {{"fb-a", {"k1", "k2"}}, {"fb-b", {"k3"}}});
     StateStore::BatchJob lost = job;  // a job that never became a batch is not re-attached to
     lost.key = "fbjob-0";
     lost.status = "abandoned";
-    s.begin_batch_job(lost, {"fb-c"});
+    s.begin_batch_job(lost, {{"fb-c", {"k4"}}});
     job.status = "running";
     job.batch_id = "batch_1";
     job.provider_status = "in_progress";
@@ -170,9 +171,33 @@ TEST_CASE("batch jobs: recorded before they are created, updated as they go, rea
   CHECK(jobs[0].first.key == "fbjob-1");
   CHECK(jobs[0].first.batch_id == "batch_1");
   CHECK(jobs[0].first.succeeded == 1);
-  CHECK(jobs[0].second == std::vector<std::string>{"fb-a", "fb-b"});
+  REQUIRE(jobs[0].second.size() == 2);
+  CHECK(jobs[0].second[0].custom_id == "fb-a");
+  CHECK(jobs[0].second[0].items == std::vector<std::string>{"k1", "k2"});  // packed: two items, one line
+  CHECK(jobs[0].second[1].custom_id == "fb-b");
+  CHECK(jobs[0].second[1].items == std::vector<std::string>{"k3"});
   CHECK(again.batch_jobs("anthropic").empty());
   const StateSummary summary = read_state_summary(file);
   REQUIRE(summary.batch_jobs.size() == 2);
   CHECK(summary.batch_jobs[1].provider_status == "in_progress");
+}
+
+TEST_CASE("batch jobs: a state from before item keys gains the column and reads its lines with none") {
+  TempDir dir;
+  const auto file = dir / "run.db";
+  { StateStore s(file, "p"); }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
+  const char* downgrade =
+      "DROP TABLE batch_lines; CREATE TABLE batch_lines(job TEXT NOT NULL, custom_id TEXT NOT NULL);"
+      "INSERT INTO batch_jobs(key, provider, node, status) VALUES ('fbjob-9', 'openai', 'classify', 'running');"
+      "INSERT INTO batch_lines(job, custom_id) VALUES ('fbjob-9', 'fb-old')";
+  REQUIRE(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  StateStore again(file, "p");
+  const auto jobs = again.batch_jobs("openai");
+  REQUIRE(jobs.size() == 1);
+  REQUIRE(jobs[0].second.size() == 1);
+  CHECK(jobs[0].second[0].custom_id == "fb-old");
+  CHECK(jobs[0].second[0].items.empty());
 }
