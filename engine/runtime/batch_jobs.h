@@ -123,7 +123,7 @@ class BatchJobs {
   std::unordered_map<std::string, std::string> job_of_;            // custom id -> job key
   std::unordered_map<std::uint64_t, const Line*> line_of_item_;    // item key -> the newest line holding it
   std::map<std::string, std::unique_ptr<Collecting>> collecting_;  // by call
-  std::vector<ExchangePtr> held_for_window_;  ///< new lines waiting for [pipeline] window to open
+  std::vector<ExchangePtr> held_for_window_;                       ///< new lines waiting for [pipeline] window to open
   bool window_timer_ = false;
   bool poll_scheduled_ = false;
   std::chrono::milliseconds interval_{0};

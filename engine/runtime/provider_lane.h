@@ -61,7 +61,7 @@ struct Exchange {
   /// answers several requests (the same request twice; a pack's items regrouped after a crash)
   /// is counted once in all.
   std::size_t line_share = 1, line_share_of = 1;
-  bool priced = true;                    ///< false: its model has no known price, `cost` is unknown
+  bool priced = true;  ///< false: its model has no known price, `cost` is unknown
 
   /// Points request.items at `items`; call after `items` is final.
   void bind_items() {

@@ -15,8 +15,9 @@ void StateStore::create_batch_tables() {
       "status TEXT NOT NULL, upload_id TEXT NOT NULL DEFAULT '', batch_id TEXT NOT NULL DEFAULT '', "
       "provider_status TEXT NOT NULL DEFAULT '', lines INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL "
       "DEFAULT 0, errored INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL DEFAULT 0)");
-  exec("CREATE TABLE IF NOT EXISTS batch_lines(job TEXT NOT NULL, custom_id TEXT NOT NULL, items TEXT NOT NULL "
-       "DEFAULT '')");
+  exec(
+      "CREATE TABLE IF NOT EXISTS batch_lines(job TEXT NOT NULL, custom_id TEXT NOT NULL, items TEXT NOT NULL "
+      "DEFAULT '')");
   exec("CREATE INDEX IF NOT EXISTS batch_lines_by_job ON batch_lines(job)");
   // The first states with batch jobs recorded no item keys.
   bool has_items = false;
