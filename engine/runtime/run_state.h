@@ -81,6 +81,11 @@ class RunState {
   /// [pipeline] window: requests start only inside it (set before the graph runs).
   std::optional<RunWindow> window;
   bool window_exit = false;  ///< outside the window: stop resumably instead of waiting
+  /// Sources that follow their input (no total, so progress shows their lag instead of an ETA), and
+  /// the bytes the followed files hold that were not read yet.
+  std::atomic<std::uint32_t> following_sources{0};
+  std::atomic<std::uint64_t> follow_lag_bytes{0};
+  std::atomic<bool> follow_lag_known{false};  ///< a followed source can tell its lag (a file; not a queue)
   /// Known total of input records across sources (0 when unknown), for progress and ETA.
   std::atomic<std::uint64_t> expected_items{0};
   /// The name of each source node, by ItemLedger::source (filled while the graph is built).
