@@ -78,6 +78,15 @@ class RunState {
   /// On the commit thread, once the state recorded `completed`: queue-like sources acknowledge
   /// those of their records.
   void acknowledge(const RecordRuns& completed) const;
+  /// The lines of `completed`, by source index, of the queue-like sources.
+  std::vector<std::vector<std::uint64_t>> acknowledgeable_lines(const RecordRuns& completed) const;
+  /// For an output committing those lines in the same store as `sources`: their acknowledgements.
+  std::vector<Acknowledgement> acknowledgements(const std::vector<std::vector<std::uint64_t>>& lines,
+                                                const std::vector<std::uint16_t>& sources) const;
+  /// Acknowledges those lines, except for the sources whose acknowledgement an output's transaction
+  /// carried (they only forget them).
+  void acknowledge(const std::vector<std::vector<std::uint64_t>>& lines,
+                   const std::vector<std::uint16_t>& acknowledged_by_sink) const;
   /// [pipeline] window: requests start only inside it (set before the graph runs).
   std::optional<RunWindow> window;
   bool window_exit = false;  ///< outside the window: stop resumably instead of waiting

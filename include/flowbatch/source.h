@@ -48,6 +48,13 @@ class SourceReader {
   virtual std::vector<std::string> take_notes() { return {}; }
 };
 
+/// A queue-like source's acknowledgement of some records, as one statement of the store that holds
+/// the queue: a sink writing to that same store runs it in its commit's own transaction.
+struct Acknowledgement {
+  std::string statement;  ///< in the store's language, taking one parameter
+  std::string argument;   ///< that parameter (the records' ids)
+};
+
 /// What a queue-like source (a stream, a table of pending rows) does with records that are done.
 /// The engine calls it on its commit thread, after the outputs holding every item of those records
 /// (results or dead letters) are durable and the state has recorded them: the exactly-once promise
@@ -58,6 +65,19 @@ class Acknowledger {
   virtual ~Acknowledger() = default;
   /// The records (by Record::line, as the reader numbered them) that are done.
   virtual void acknowledge(const std::vector<std::uint64_t>& lines) = 0;
+
+  /// The store the records are acknowledged in, named so that equal names are one store (for a
+  /// database, its connection string: never printed); "" when no sink can join its transactions.
+  virtual std::string store() const { return {}; }
+  /// For a sink writing to store(): the statement that acknowledges `lines`, for the sink to run in
+  /// the transaction that commits their results (nothing when none of them needs it). Called on the
+  /// commit thread; once that transaction committed, acknowledged_by_sink() is called instead of
+  /// acknowledge().
+  virtual std::optional<Acknowledgement> acknowledgement(const std::vector<std::uint64_t>& lines) {
+    (void)lines;
+    return std::nullopt;
+  }
+  virtual void acknowledged_by_sink(const std::vector<std::uint64_t>& lines) { (void)lines; }
 };
 
 /// A configured source type (one per [sources.NAME] table).
