@@ -92,7 +92,8 @@ ProgressReporter::ProgressReporter(const RunState& run, Console& console, bool l
 std::string ProgressReporter::line() const {
   const Metrics& m = run_.metrics;
   const std::uint64_t done = records_done(m);
-  const std::uint64_t total = std::max(run_.expected_items.load(), done);
+  // A followed input has no end: no total to count towards.
+  const std::uint64_t total = run_.following_sources.load() > 0 ? 0 : std::max(run_.expected_items.load(), done);
   const double elapsed = std::max(seconds_since(run_.started), 1e-3);
   // Records a previous run completed are skipped in no time: they would make the rate a lie.
   const double rate = static_cast<double>(done - m.records_skipped.load()) / elapsed;

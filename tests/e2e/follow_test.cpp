@@ -30,7 +30,7 @@ std::size_t results_so_far(const TempDir& dir) {
 }
 
 /// Every id f1..fN exactly once in out.jsonl, and nothing else.
-void check_each_id_once(const TempDir& dir, std::size_t n) {
+void check_each_followed_id_once(const TempDir& dir, std::size_t n) {
   const auto ids = count_ids(read_jsonl(dir / "out.jsonl"));
   CHECK(ids.size() == n);
   for (const auto& [id, count] : ids) CHECK_MESSAGE(count == 1, id);
@@ -61,7 +61,7 @@ TEST_CASE("follow: appended lines are read, a rotation is survived, a drain ends
 
   ::kill(run, SIGINT);
   CHECK(wait_exit(run) == 130);
-  check_each_id_once(dir, 200);
+  check_each_followed_id_once(dir, 200);
   CHECK(read_jsonl(dir / "dead.jsonl").empty());
 }
 
@@ -84,5 +84,5 @@ TEST_CASE("follow: killed with SIGKILL after a rotation and started again, nothi
   REQUIRE(eventually([&] { return results_so_far(dir) >= 450; }, std::chrono::seconds(90)));
   ::kill(run, SIGINT);
   CHECK(wait_exit(run) == 130);
-  check_each_id_once(dir, 450);
+  check_each_followed_id_once(dir, 450);
 }
