@@ -77,7 +77,9 @@ class SourceRuntime final : public NodeRuntime {
       completed_ = run_.store->completed(run_.source_keys[source_index_]);
       resuming_ = completed_.size() > 0;
     }
-    reader_ = config_.source->open();
+    reader_ = open_reader();
+    record_began_files();
+    if (follows_) run_.following_sources.fetch_add(1);
     if (auto total = config_.source->count_records()) run_.expected_items.fetch_add(*total);
     run_.source_opened();
     open_ = true;
@@ -95,6 +97,7 @@ class SourceRuntime final : public NodeRuntime {
       exhausted_ = !reader_->read(records_, chunk);
       if (exhausted_)
         if (auto change = reader_->input_changed()) log_.warn("{}", *change);
+      if (follows_) note_following();
     } catch (...) {
       if (!follows_) {
         run_.fail(fmt::format("source {}: {}", node_name_, current_exception_message()));
@@ -119,6 +122,31 @@ class SourceRuntime final : public NodeRuntime {
       ++chunks_read_;
     }
     return Packet::of(std::move(items));
+  }
+
+  /// Resuming a followed file: on from the files an earlier run began (their lines keep their numbers).
+  std::unique_ptr<SourceReader> open_reader() {
+    if (!follows_ || !run_.store) return config_.source->open();
+    const std::string& key = run_.source_keys[source_index_];
+    return config_.source->resume(run_.store->followed_files(key), completed_.first_free_line());
+  }
+
+  /// Files a followed source began are in the state before any record read from them can commit.
+  void record_began_files() {
+    const std::vector<FollowedFile> began = reader_->began_files();
+    if (run_.store && !began.empty()) run_.store->record_followed_files(run_.source_keys[source_index_], began);
+  }
+
+  /// After each read of a followed source: files it began, what it has to say, and its lag.
+  void note_following() {
+    record_began_files();
+    for (const std::string& note : reader_->take_notes()) log_.warn("{}", note);
+    const std::optional<std::uint64_t> known = reader_->lag_bytes();
+    if (!known) return;
+    const std::uint64_t lag = *known;
+    run_.follow_lag_known.store(true, std::memory_order_relaxed);
+    run_.follow_lag_bytes.fetch_add(lag - reported_lag_, std::memory_order_relaxed);  // wraps to a decrease
+    reported_lag_ = lag;
   }
 
   /// A followed source with nothing new: this node rests, and the I/O loop's timer wakes it to ask
@@ -290,6 +318,7 @@ class SourceRuntime final : public NodeRuntime {
   bool open_ = false;
   const bool follows_ = config_.source->follows();
   bool unreachable_ = false;
+  std::uint64_t reported_lag_ = 0;  // this source's share of run_.follow_lag_bytes
   std::atomic<bool> wake_pending_{false};
   static constexpr std::chrono::milliseconds kFollowPoll{100};
   static constexpr std::chrono::milliseconds kUnreachableRetry{500};

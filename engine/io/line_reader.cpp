@@ -59,6 +59,23 @@ std::optional<std::string> LineReader::changed_while_read() const {
   return std::nullopt;
 }
 
+/// A followed file may start empty: its buffer is sized for what is still to come.
+void LineReader::follow() {
+  following_ = true;
+  if (capacity_ >= kBlock) return;
+  auto bigger = std::make_unique_for_overwrite<char[]>(kBlock);
+  std::memcpy(bigger.get(), buffer_.get(), end_);
+  buffer_ = std::move(bigger);
+  capacity_ = kBlock;
+}
+
+LineReader::FileState LineReader::file_state() const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) throw io_error("cannot stat", path_);
+  return FileState{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                   static_cast<std::uint64_t>(st.st_size)};
+}
+
 LineReader::~LineReader() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -103,6 +120,8 @@ void LineReader::skip_bom() {
 
 bool LineReader::next(std::string& line, std::uint64_t& line_number) {
   cut_short_ = false;
+  if (following_) eof_ = false;  // the file may have grown since
+  if (skipping_overlong_ && !skip_rest_of_overlong()) return false;
   std::size_t searched = 0;  // bytes after begin_ known to hold no newline (fill() keeps them)
   while (true) {
     const void* nl = std::memchr(buffer_.get() + begin_ + searched, '\n', end_ - begin_ - searched);
@@ -121,7 +140,7 @@ bool LineReader::next(std::string& line, std::uint64_t& line_number) {
     if (max_line_bytes_ > 0 && searched > max_line_bytes_) return skip_overlong(line, line_number);
     if (!fill()) break;
   }
-  if (begin_ == end_) return false;
+  if (begin_ == end_ || following_) return false;      // following: a line without its newline is not whole yet
   line.assign(buffer_.get() + begin_, end_ - begin_);  // a last line without a newline
   if (!line.empty() && line.back() == '\r') line.pop_back();
   offset_ += end_ - begin_;
@@ -146,8 +165,29 @@ bool LineReader::skip_overlong(std::string& line, std::uint64_t& line_number) {
       return true;
     }
     offset_ += end_ - begin_;
-    begin_ = end_;             // fill() then reuses the buffer from its start instead of growing it
-    if (!fill()) return true;  // the file ends inside the line
+    begin_ = end_;  // fill() then reuses the buffer from its start instead of growing it
+    if (!fill()) {  // the file ends inside the line; a followed one may go on with it later
+      skipping_overlong_ = following_;
+      return true;
+    }
+  }
+}
+
+/// Following: drops the rest of a line returned cut short, up to its newline; false when the file
+/// ends before it (still inside the line).
+bool LineReader::skip_rest_of_overlong() {
+  while (true) {
+    const void* nl = std::memchr(buffer_.get() + begin_, '\n', end_ - begin_);
+    if (nl) {
+      const std::size_t past = static_cast<std::size_t>(static_cast<const char*>(nl) - buffer_.get()) + 1 - begin_;
+      offset_ += past;
+      begin_ += past;
+      skipping_overlong_ = false;
+      return true;
+    }
+    offset_ += end_ - begin_;
+    begin_ = end_;
+    if (!fill()) return !following_;  // a finished file ends the line with itself
   }
 }
 

@@ -24,11 +24,25 @@ class LineReader {
   bool next(std::string& line, std::uint64_t& line_number);
   /// Bytes consumed so far (the offset just past the last line returned).
   std::uint64_t offset() const { return offset_; }
+  /// Lines returned so far (the number of the last one).
+  std::uint64_t lines() const { return line_; }
   /// Once next() returned false: how the file changed while it was read, worded for a warning
   /// (it shrank, or grew after its end was reached); nothing when it did not.
   std::optional<std::string> changed_while_read() const;
   /// Whether the line next() returned last was longer than the limit (only its start was kept).
   bool cut_short() const { return cut_short_; }
+
+  /// Following a file that grows (tail -F): at its end, next() returns false without taking a
+  /// last line that has no newline yet, and a later next() reads what was appended since.
+  /// Switched off (finish_following) once the file is known to be complete (it was rotated away):
+  /// its last line then counts even without a newline.
+  void follow();
+  void finish_following() { following_ = false; }
+  /// The file's identity (device, inode) and its size now, as fstat sees the open file.
+  struct FileState {
+    std::uint64_t device = 0, inode = 0, size = 0;
+  };
+  FileState file_state() const;
 
   static constexpr std::size_t kOverlongHead = 1024;
 
@@ -36,6 +50,7 @@ class LineReader {
   bool fill();
   void skip_bom();
   bool skip_overlong(std::string& line, std::uint64_t& line_number);
+  bool skip_rest_of_overlong();
   std::size_t head_size() const {
     return static_cast<std::size_t>(std::min<std::uint64_t>(kOverlongHead, max_line_bytes_));
   }
@@ -53,6 +68,8 @@ class LineReader {
   std::uint64_t size_at_open_ = 0;
   std::uint64_t max_line_bytes_ = 0;
   bool cut_short_ = false;
+  bool following_ = false;
+  bool skipping_overlong_ = false;  // following: the end of a line already returned cut short is still to come
 };
 
 /// Whether a line holds nothing but spaces, tabs and carriage returns (JSON's white space): the

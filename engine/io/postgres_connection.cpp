@@ -115,6 +115,29 @@ PgResult PostgresConnection::exec(const std::string& sql, const std::vector<PgPa
   }
 }
 
+void PostgresConnection::transaction(const std::vector<PgStatement>& statements) {
+  const bool was_connected = connection_ != nullptr;
+  try {
+    run_transaction(statements);
+  } catch (const std::runtime_error&) {
+    if (!was_connected || (connection_ && PQstatus(connection_) == CONNECTION_OK)) throw;
+    pacing_.try_now();  // as exec(): a connection gone stale while idle gets one fresh try
+    run_transaction(statements);
+  }
+}
+
+void PostgresConnection::run_transaction(const std::vector<PgStatement>& statements) {
+  exchange("BEGIN", {});
+  try {
+    for (const PgStatement& statement : statements) exchange(statement.sql, statement.params);
+    exchange("COMMIT", {});
+  } catch (const std::runtime_error&) {
+    // The server rolls back a transaction whose connection is lost; a live one is told to.
+    if (connection_ && PQstatus(connection_) == CONNECTION_OK) PgResult(PQexec(connection_, "ROLLBACK"));
+    throw;
+  }
+}
+
 PgResult PostgresConnection::exchange(const std::string& sql, const std::vector<PgParam>& params) {
   ensure_connected();
   std::vector<const char*> values;

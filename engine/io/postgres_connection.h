@@ -49,6 +49,11 @@ struct PgParam {
   std::optional<std::string> text;
   unsigned type = 0;
 };
+/// A statement with its parameters.
+struct PgStatement {
+  std::string sql;
+  std::vector<PgParam> params;
+};
 inline constexpr unsigned kInt8Oid = 20;
 inline constexpr unsigned kTextArrayOid = 1009;
 
@@ -66,10 +71,14 @@ class PostgresConnection {
 
   /// Runs one statement in its own transaction (or a script without parameters).
   PgResult exec(const std::string& sql, const std::vector<PgParam>& params = {});
+  /// Runs statements in one transaction: all of them take effect, or (on a failure, which throws)
+  /// none. Sent again as a whole on a connection found dead at its first use, never in part.
+  void transaction(const std::vector<PgStatement>& statements);
   const PostgresTarget& target() const { return target_; }
 
  private:
   PgResult exchange(const std::string& sql, const std::vector<PgParam>& params);
+  void run_transaction(const std::vector<PgStatement>& statements);
   void ensure_connected();
   [[noreturn]] void lost(const std::string& what);
 

@@ -92,22 +92,30 @@ ProgressReporter::ProgressReporter(const RunState& run, Console& console, bool l
 std::string ProgressReporter::line() const {
   const Metrics& m = run_.metrics;
   const std::uint64_t done = records_done(m);
-  const std::uint64_t total = std::max(run_.expected_items.load(), done);
+  // A followed input has no end: no total to count towards.
+  const std::uint64_t total = run_.following_sources.load() > 0 ? 0 : std::max(run_.expected_items.load(), done);
   const double elapsed = std::max(seconds_since(run_.started), 1e-3);
   // Records a previous run completed are skipped in no time: they would make the rate a lie.
   const double rate = static_cast<double>(done - m.records_skipped.load()) / elapsed;
   std::string progress = total ? fmt::format("{}/{} ({:.1f}%)", with_commas(done), with_commas(total),
                                              100.0 * static_cast<double>(done) / static_cast<double>(total))
                                : with_commas(done);
-  std::string eta = "--";
-  if (total && rate > 0 && done < total)
-    eta = short_duration(std::chrono::seconds(std::lround(static_cast<double>(total - done) / rate)));
-  else if (total && done >= total) eta = "0s";
-  return fmt::format("{}{} items  {:.0f} items/s  ETA {}  ok {}  retrying {}  failed {}{}",
-                     run_.paused() ? "PAUSED  " : "", progress, rate, eta,
+  return fmt::format("{}{} items  {:.0f} items/s  {}  ok {}  retrying {}  failed {}{}", run_.paused() ? "PAUSED  " : "",
+                     progress, rate, time_left(done, total, rate),
                      with_commas(m.records_ok.load() + m.records_skipped.load()),
                      with_commas(static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.retry_waiting.load()))),
                      with_commas(m.records_failed.load()), cost_progress(m, run_.budget));
+}
+
+/// "ETA 2m", or for a run following its input (it has no end): how far behind it the run is.
+std::string ProgressReporter::time_left(std::uint64_t done, std::uint64_t total, double rate) const {
+  if (run_.following_sources.load() > 0) {
+    if (!run_.follow_lag_known.load()) return "following";
+    return fmt::format("following, lag {} bytes", with_commas(run_.follow_lag_bytes.load()));
+  }
+  if (total && rate > 0 && done < total)
+    return "ETA " + short_duration(std::chrono::seconds(std::lround(static_cast<double>(total - done) / rate)));
+  return total && done >= total ? "ETA 0s" : "ETA --";
 }
 
 void ProgressReporter::update() {
@@ -125,6 +133,7 @@ void ProgressReporter::update() {
                   {"failed", m.records_failed.load()},
                   {"retrying", std::max<std::int64_t>(0, m.retry_waiting.load())},
                   {"in_flight", run_.outstanding()},
+                  {"lag_bytes", run_.follow_lag_bytes.load()},
                   {"paused", run_.paused()},
                   {"cost_usd", static_cast<double>(run_.budget.spent()) / 1e9}});
   } else {

@@ -64,6 +64,8 @@ class ProgressReporter {
   std::string line() const;
 
  private:
+  std::string time_left(std::uint64_t done, std::uint64_t total, double rate) const;
+
   const RunState& run_;
   Console& console_;
   bool live_;

@@ -1,5 +1,7 @@
 #include "engine/runtime/run_state.h"
 
+#include <algorithm>
+
 #include "engine/core/exceptions.h"
 #include "engine/core/hash.h"
 
@@ -55,14 +57,35 @@ void RunState::commit_discards() {
   });
 }
 
-void RunState::acknowledge(const RecordRuns& completed) const {
-  if (acknowledgers.empty()) return;
+void RunState::acknowledge(const RecordRuns& completed) const { acknowledge(acknowledgeable_lines(completed), {}); }
+
+std::vector<std::vector<std::uint64_t>> RunState::acknowledgeable_lines(const RecordRuns& completed) const {
   std::vector<std::vector<std::uint64_t>> lines(acknowledgers.size());
   for (const RecordRuns::Run& run : completed.runs())
     if (run.source < acknowledgers.size() && acknowledgers[run.source])
       for (std::size_t i = 0; i < run.count; ++i) lines[run.source].push_back(run.first_line + i);
-  for (std::size_t s = 0; s < lines.size(); ++s)
-    if (!lines[s].empty()) acknowledgers[s]->acknowledge(lines[s]);
+  return lines;
+}
+
+std::vector<Acknowledgement> RunState::acknowledgements(const std::vector<std::vector<std::uint64_t>>& lines,
+                                                        const std::vector<std::uint16_t>& sources) const {
+  std::vector<Acknowledgement> out;
+  for (std::uint16_t s : sources)
+    if (!lines[s].empty())
+      if (auto acknowledgement = acknowledgers[s]->acknowledgement(lines[s]))
+        out.push_back(std::move(*acknowledgement));
+  return out;
+}
+
+void RunState::acknowledge(const std::vector<std::vector<std::uint64_t>>& lines,
+                           const std::vector<std::uint16_t>& acknowledged_by_sink) const {
+  for (std::size_t s = 0; s < lines.size(); ++s) {
+    if (lines[s].empty()) continue;
+    const bool by_sink =
+        std::find(acknowledged_by_sink.begin(), acknowledged_by_sink.end(), s) != acknowledged_by_sink.end();
+    if (by_sink) acknowledgers[s]->acknowledged_by_sink(lines[s]);
+    else acknowledgers[s]->acknowledge(lines[s]);
+  }
 }
 
 void RunState::fail(std::string message) {

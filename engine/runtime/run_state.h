@@ -78,9 +78,23 @@ class RunState {
   /// On the commit thread, once the state recorded `completed`: queue-like sources acknowledge
   /// those of their records.
   void acknowledge(const RecordRuns& completed) const;
+  /// The lines of `completed`, by source index, of the queue-like sources.
+  std::vector<std::vector<std::uint64_t>> acknowledgeable_lines(const RecordRuns& completed) const;
+  /// For an output committing those lines in the same store as `sources`: their acknowledgements.
+  std::vector<Acknowledgement> acknowledgements(const std::vector<std::vector<std::uint64_t>>& lines,
+                                                const std::vector<std::uint16_t>& sources) const;
+  /// Acknowledges those lines, except for the sources whose acknowledgement an output's transaction
+  /// carried (they only forget them).
+  void acknowledge(const std::vector<std::vector<std::uint64_t>>& lines,
+                   const std::vector<std::uint16_t>& acknowledged_by_sink) const;
   /// [pipeline] window: requests start only inside it (set before the graph runs).
   std::optional<RunWindow> window;
   bool window_exit = false;  ///< outside the window: stop resumably instead of waiting
+  /// Sources that follow their input (no total, so progress shows their lag instead of an ETA), and
+  /// the bytes the followed files hold that were not read yet.
+  std::atomic<std::uint32_t> following_sources{0};
+  std::atomic<std::uint64_t> follow_lag_bytes{0};
+  std::atomic<bool> follow_lag_known{false};  ///< a followed source can tell its lag (a file; not a queue)
   /// Known total of input records across sources (0 when unknown), for progress and ETA.
   std::atomic<std::uint64_t> expected_items{0};
   /// The name of each source node, by ItemLedger::source (filled while the graph is built).

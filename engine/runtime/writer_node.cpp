@@ -52,7 +52,22 @@ void WriterNode::start() {
     if (ending_ == Ending::dead_letter) run_.metrics.dead_held.fetch_add(run_.store->sink_items(name_));
   }
   writer_ = open_(position);
+  join_acknowledgements();
   last_flush_ = std::chrono::steady_clock::now();
+}
+
+/// A queue-like source acknowledging in the store this output writes to (the same database): its
+/// acknowledgements ride in this output's commits, one transaction with the results.
+void WriterNode::join_acknowledgements() {
+  const std::string store = writer_->store();
+  if (store.empty() || !run_.store) return;
+  for (std::size_t s = 0; s < run_.acknowledgers.size(); ++s) {
+    const auto& acknowledger = run_.acknowledgers[s];
+    if (acknowledger && acknowledger->store() == store) joined_sources_.push_back(static_cast<std::uint16_t>(s));
+  }
+  if (!joined_sources_.empty() && !writer_->join_acknowledgements()) joined_sources_.clear();
+  if (!joined_sources_.empty())
+    log_.info("commits its results and marks their records done at their source in one transaction");
 }
 
 /// Resuming a record that an earlier run did not finish: this output may already hold some of its
@@ -121,20 +136,25 @@ void WriterNode::commit() {
 void WriterNode::post_commit(std::uint64_t position) {
   // Records are settled on the commit thread, after the sync: commits run in order there, so a
   // record shared with another output completes only once both have synced their items.
-  run_.commits->post(destination_, [&run = run_, writer = writer_.get(), state = run_.store, names = &run_.source_keys,
-                                    name = name_, position, added = items_added_, batch = std::move(uncommitted_),
-                                    stats = &stats_, posted = std::chrono::steady_clock::now()]() mutable {
-    writer->sync();
-    RecordRuns completed;
-    std::vector<ItemKey> partial;
-    batch.settle(completed, partial);
-    state->commit(name, StateStore::Commit{position, added, &completed, &partial}, *names);
-    stats->commits.fetch_add(1, std::memory_order_relaxed);
-    stats->committed_items.fetch_add(added, std::memory_order_relaxed);
-    stats->committed_position.store(position, std::memory_order_release);
-    stats->commit_latency.record(std::chrono::steady_clock::now() - posted);
-    run.acknowledge(completed);  // queue-like sources: only now, with results and state durable
-  });
+  run_.commits->post(destination_,
+                     [&run = run_, writer = writer_.get(), state = run_.store, names = &run_.source_keys, name = name_,
+                      position, added = items_added_, batch = std::move(uncommitted_), stats = &stats_,
+                      joined = &joined_sources_, posted = std::chrono::steady_clock::now()]() mutable {
+                       // Settling only counts in memory which records this commit completes; should the sync fail,
+                       // the run stops and nothing of it is recorded.
+                       RecordRuns completed;
+                       std::vector<ItemKey> partial;
+                       batch.settle(completed, partial);
+                       const auto lines = run.acknowledgeable_lines(completed);
+                       if (joined->empty()) writer->sync();
+                       else writer->sync_with(run.acknowledgements(lines, *joined));
+                       state->commit(name, StateStore::Commit{position, added, &completed, &partial}, *names);
+                       stats->commits.fetch_add(1, std::memory_order_relaxed);
+                       stats->committed_items.fetch_add(added, std::memory_order_relaxed);
+                       stats->committed_position.store(position, std::memory_order_release);
+                       stats->commit_latency.record(std::chrono::steady_clock::now() - posted);
+                       run.acknowledge(lines, *joined);  // queue-like sources: only now, with results and state durable
+                     });
   uncommitted_ = CommitBatch();
   items_added_ = 0;
 }

@@ -57,6 +57,7 @@ class WriterNode final : public NodeRuntime {
   void flush();
   void commit();
   void post_commit(std::uint64_t position);
+  void join_acknowledgements();
 
   RunState& run_;
   NodeStats& stats_;
@@ -73,6 +74,7 @@ class WriterNode final : public NodeRuntime {
   std::size_t unflushed_ = 0;
   std::chrono::steady_clock::time_point last_flush_;
   bool broken_ = false;
+  std::vector<std::uint16_t> joined_sources_;  // queue-like sources acknowledged in this output's commits
   // receive() runs on workers, finish() on the main thread once the graph is done. The graph's
   // wait orders them, but inside libtbb, where ThreadSanitizer cannot see it; this (never
   // contended) lock states the order in a way it can.

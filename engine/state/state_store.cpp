@@ -71,6 +71,12 @@ void CompletedRecords::sort() {
   std::sort(runs_.begin(), runs_.end(), [](const Run& a, const Run& b) { return a.first < b.first; });
 }
 
+std::uint64_t CompletedRecords::first_free_line() const {
+  std::uint64_t free = 1;
+  for (const Run& run : runs_) free = std::max<std::uint64_t>(free, run.first + run.hashes.size());
+  return free;
+}
+
 CompletedRecords::Status CompletedRecords::lookup(std::uint64_t line, std::uint64_t hash) const {
   auto it =
       std::upper_bound(runs_.begin(), runs_.end(), line, [](std::uint64_t l, const Run& r) { return l < r.first; });
@@ -123,6 +129,7 @@ StateStore::StateStore(const std::filesystem::path& file, const std::string& pip
         "NULL, "
         "output TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT)");
     create_batch_tables();
+    create_followed_files_table();
     // States once kept the request cache (table `cache`); the lasting cache (pipeline.cache) took
     // its place. An old state's table is left as it is.
   } catch (const StorageFull&) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/state/record_runs.h"
+#include "flowbatch/source.h"
 
 namespace flowbatch {
 
@@ -41,6 +42,8 @@ class CompletedRecords {
   /// Whether `line` was completed, and if so whether its text still hashes the same.
   Status lookup(std::uint64_t line, std::uint64_t hash) const;
   std::size_t size() const { return count_; }
+  /// A number past every completed line (1 when none is).
+  std::uint64_t first_free_line() const;
   void sort();
 
  private:
@@ -110,6 +113,12 @@ class StateStore {
   /// A counter an earlier run recorded (0 when none did).
   std::int64_t counter(const std::string& name);
 
+  // --- followed files (followed_file_store.cpp) ---------------------------------------------
+  /// Records, durably, files a followed source began: before any of their records can commit.
+  void record_followed_files(const std::string& source, const std::vector<FollowedFile>& files);
+  /// The files a followed source began, oldest first.
+  std::vector<FollowedFile> followed_files(const std::string& source);
+
   // --- flowbatch replay ----------------------------------------------------------------------
   /// A replay of a dead-letter file, as the state remembers it until it is finished.
   struct Replay {
@@ -167,6 +176,7 @@ class StateStore {
                       const std::vector<std::string>& source_names);
   void upgrade_schema(const std::string& from);
   void create_batch_tables();
+  void create_followed_files_table();
 
   std::filesystem::path file_;
   sqlite3* db_ = nullptr;

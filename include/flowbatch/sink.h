@@ -5,6 +5,7 @@
 #include <string>
 
 #include "flowbatch/item.h"
+#include "flowbatch/source.h"
 
 namespace flowbatch {
 
@@ -26,6 +27,21 @@ class SinkWriter {
   virtual void write(const Item& item) = 0;
   virtual std::uint64_t write_out() = 0;
   virtual void sync() = 0;
+  /// Where it writes, named as Acknowledger::store() names a queue's store ("" for nowhere a
+  /// queue-like source can be acknowledged).
+  virtual std::string store() const { return {}; }
+  /// Called once, before any write, when a queue-like source of the run acknowledges its records in
+  /// store(): from then on write_out() only stages what it hands out, and each sync_with() makes the
+  /// oldest write_out()'s writes durable in one transaction with `acknowledgements` (the records
+  /// that commit completes), so a result is stored if and only if its record is acknowledged. Returns
+  /// false when the writer cannot (the acknowledgements then follow the commit, as for other sinks).
+  virtual bool join_acknowledgements() { return false; }
+  /// After join_acknowledgements(): sync(), with the acknowledgements in the same transaction. A
+  /// failure leaves none of it done, and throws.
+  virtual void sync_with(const std::vector<Acknowledgement>& acknowledgements) {
+    (void)acknowledgements;
+    sync();
+  }
   /// Both: what is written so far is out and durable.
   std::uint64_t flush() {
     const std::uint64_t position = write_out();

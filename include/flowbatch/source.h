@@ -14,6 +14,15 @@ struct Record {
   std::string text;
 };
 
+/// One file a followed file source read or reads (the path's file, or one rotated away from it):
+/// which file it is, and where its lines' numbers start. A followed source numbers its lines across
+/// files, so a record's number stays its own after a rotation: a file's line n is line_base + n.
+struct FollowedFile {
+  std::uint64_t device = 0, inode = 0;
+  std::uint64_t line_base = 0;
+  bool operator==(const FollowedFile&) const = default;
+};
+
 /// Reads records lazily, a chunk at a time. Called from one thread at a time; reading must not
 /// wait on anything slower than a local disk.
 class SourceReader {
@@ -28,6 +37,22 @@ class SourceReader {
   /// Once read() returned false: how the input changed while it was read (a file cut short, or
   /// appended to after its end was reached), for a warning; nothing when it did not or cannot tell.
   virtual std::optional<std::string> input_changed() const { return std::nullopt; }
+  /// A followed file's reader: the files it began reading since last asked (the first one, then
+  /// one per rotation or truncation). The engine records them in the run's state before the records
+  /// read with them go on, so a resumed run can find the numbers again.
+  virtual std::vector<FollowedFile> began_files() { return {}; }
+  /// A followed input: the bytes there that were not read yet, for progress; nothing when unknown.
+  virtual std::optional<std::uint64_t> lag_bytes() const { return std::nullopt; }
+  /// What happened to a followed input since last asked that is worth a line in the log (a
+  /// rotation, a truncation, a file gone).
+  virtual std::vector<std::string> take_notes() { return {}; }
+};
+
+/// A queue-like source's acknowledgement of some records, as one statement of the store that holds
+/// the queue: a sink writing to that same store runs it in its commit's own transaction.
+struct Acknowledgement {
+  std::string statement;  ///< in the store's language, taking one parameter
+  std::string argument;   ///< that parameter (the records' ids)
 };
 
 /// What a queue-like source (a stream, a table of pending rows) does with records that are done.
@@ -40,6 +65,19 @@ class Acknowledger {
   virtual ~Acknowledger() = default;
   /// The records (by Record::line, as the reader numbered them) that are done.
   virtual void acknowledge(const std::vector<std::uint64_t>& lines) = 0;
+
+  /// The store the records are acknowledged in, named so that equal names are one store (for a
+  /// database, its connection string: never printed); "" when no sink can join its transactions.
+  virtual std::string store() const { return {}; }
+  /// For a sink writing to store(): the statement that acknowledges `lines`, for the sink to run in
+  /// the transaction that commits their results (nothing when none of them needs it). Called on the
+  /// commit thread; once that transaction committed, acknowledged_by_sink() is called instead of
+  /// acknowledge().
+  virtual std::optional<Acknowledgement> acknowledgement(const std::vector<std::uint64_t>& lines) {
+    (void)lines;
+    return std::nullopt;
+  }
+  virtual void acknowledged_by_sink(const std::vector<std::uint64_t>& lines) { (void)lines; }
 };
 
 /// A configured source type (one per [sources.NAME] table).
@@ -48,6 +86,15 @@ class Source {
   virtual ~Source() = default;
   /// Opens the input for reading. Throws std::runtime_error (naming the file) when it cannot.
   virtual std::unique_ptr<SourceReader> open() = 0;
+  /// A followed file source resuming: `earlier` are the files an earlier run of its state began
+  /// (oldest first), `first_free_line` the first number no record in the state has. The reader reads
+  /// on from those files (records already done are skipped by the engine) before newer ones.
+  virtual std::unique_ptr<SourceReader> resume(const std::vector<FollowedFile>& earlier,
+                                               std::uint64_t first_free_line) {
+    (void)earlier;
+    (void)first_free_line;
+    return open();
+  }
   /// Decodes one record into item fields. Called concurrently from worker threads, after open().
   /// Returns the reason when the record is invalid; it then goes to the source's `invalid` port.
   virtual std::optional<std::string> decode(const Record& record, boost::json::object& fields) const = 0;

@@ -82,8 +82,26 @@ void QueueRows::acknowledge(const std::vector<std::uint64_t>& lines) {
     unacknowledged_.insert(unacknowledged_.end(), done.begin(), done.end());
     return;
   }
+  forget(done);
+}
+
+std::optional<Acknowledgement> QueueRows::acknowledgement(const std::vector<std::uint64_t>& lines) {
+  std::vector<std::string> ids;
+  {
+    const std::lock_guard lock(mutex_);
+    for (std::uint64_t line : lines)
+      if (const auto it = by_line_.find(line); it != by_line_.end()) ids.push_back(it->second);
+  }
+  if (ids.empty()) return std::nullopt;
+  return Acknowledgement{settings_.sql.complete, pg_array_literal(ids)};
+}
+
+/// Marked done by a sink's transaction: no longer held.
+void QueueRows::acknowledged_by_sink(const std::vector<std::uint64_t>& lines) { forget(lines); }
+
+void QueueRows::forget(const std::vector<std::uint64_t>& lines) {
   const std::lock_guard lock(mutex_);
-  for (std::uint64_t line : done) {
+  for (std::uint64_t line : lines) {
     const auto it = by_line_.find(line);
     if (it == by_line_.end()) continue;
     ids_.erase(ids_.find(it->second));

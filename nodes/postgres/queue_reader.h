@@ -54,8 +54,14 @@ class QueueRows final : public Acknowledger {
   std::vector<std::string> held() const;
   bool holds_any() const;
   void acknowledge(const std::vector<std::uint64_t>& lines) override;
+  /// A postgres sink on the same database marks rows done in its own commit's transaction.
+  std::string store() const override { return settings_.server.target.conninfo; }
+  std::optional<Acknowledgement> acknowledgement(const std::vector<std::uint64_t>& lines) override;
+  void acknowledged_by_sink(const std::vector<std::uint64_t>& lines) override;
 
  private:
+  void forget(const std::vector<std::uint64_t>& lines);
+
   const QueueSettings& settings_;
   mutable std::mutex mutex_;
   std::unordered_map<std::uint64_t, std::string> by_line_;

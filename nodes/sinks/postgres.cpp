@@ -4,9 +4,15 @@
 // Positions count items handed to the server. write_out() sends the buffered results in one
 // statement, which is one transaction: committed, they are durable (synchronous_commit), so sync()
 // has nothing left to do. Redelivered or resumed items are simply written again over themselves.
+// When a postgres_queue source of the run uses the same database (the same connection string),
+// write_out() only stages the statement instead, and the commit sends it in one transaction with
+// the completion of the queue rows it finishes (sync_with).
 #include <fmt/format.h>
 
+#include <deque>
 #include <map>
+#include <mutex>
+#include <optional>
 
 #include "nodes/kinds.h"
 #include "nodes/postgres/postgres_options.h"
@@ -48,20 +54,39 @@ class PostgresWriter final : public SinkWriter {
     ++buffered_;
   }
   std::uint64_t write_out() override {
-    if (pending_.empty()) return written_;
-    std::vector<std::string> ids;
-    std::vector<std::string> results;
-    for (auto& [id, json] : pending_) {
-      ids.push_back(id);
-      results.push_back(std::move(json));
+    std::optional<PgStatement> upsert = take_upsert();
+    if (joined_) {  // sent by sync_with(), with the acknowledgements of this commit
+      const std::lock_guard lock(staged_mutex_);
+      staged_.push_back(std::move(upsert));
+    } else if (upsert) {
+      connection_->exec(upsert->sql, upsert->params);
     }
-    connection_->exec(sql_.upsert, {PgParam{pg_array_literal(ids)}, PgParam{pg_array_literal(results)}});
     written_ += buffered_;
     buffered_ = 0;
-    pending_.clear();
     return written_;
   }
-  void sync() override {}
+  void sync() override { sync_with({}); }
+
+  std::string store() const override { return connection_->target().conninfo; }
+  bool join_acknowledgements() override {
+    joined_ = true;
+    return true;
+  }
+  /// The oldest staged write_out() and the acknowledgements of the records it completes, in one
+  /// transaction: a row of the queue is done if and only if its result is stored.
+  void sync_with(const std::vector<Acknowledgement>& acknowledgements) override {
+    if (!joined_) return;  // each write_out() was its own transaction, durable once it returned
+    std::vector<PgStatement> statements;
+    {
+      const std::lock_guard lock(staged_mutex_);
+      if (!staged_.empty()) {
+        if (staged_.front()) statements.push_back(std::move(*staged_.front()));
+        staged_.pop_front();
+      }
+    }
+    for (const Acknowledgement& a : acknowledgements) statements.push_back({a.statement, {PgParam{a.argument}}});
+    if (!statements.empty()) sync_connection().transaction(statements);
+  }
 
  private:
   /// Two workers starting together may both try to create the table: the loser's error is no
@@ -79,7 +104,29 @@ class PostgresWriter final : public SinkWriter {
     }
   }
 
+  /// The upsert of the results written since the last write_out(); nothing when there are none.
+  std::optional<PgStatement> take_upsert() {
+    if (pending_.empty()) return std::nullopt;
+    std::vector<std::string> ids;
+    std::vector<std::string> results;
+    for (auto& [id, json] : pending_) {
+      ids.push_back(id);
+      results.push_back(std::move(json));
+    }
+    pending_.clear();
+    return PgStatement{sql_.upsert, {PgParam{pg_array_literal(ids)}, PgParam{pg_array_literal(results)}}};
+  }
+  /// sync_with() runs on the commit thread while write() goes on: a connection of its own.
+  PostgresConnection& sync_connection() {
+    if (!sync_connection_) sync_connection_ = std::make_unique<PostgresConnection>(connection_->target());
+    return *sync_connection_;
+  }
+
   std::unique_ptr<PostgresConnection> connection_;
+  std::unique_ptr<PostgresConnection> sync_connection_;
+  bool joined_ = false;
+  std::mutex staged_mutex_;
+  std::deque<std::optional<PgStatement>> staged_;  // guarded by staged_mutex_: one entry per write_out()
   const ResultTable& sql_;
   ItemJsonShape shape_;
   std::map<std::string, std::string> pending_;

@@ -29,15 +29,30 @@ std::optional<std::string> OverlongLines::reason(std::uint64_t line) const {
   return fmt::format("longer than max_line_bytes ({} bytes); only its start is kept", max_line_bytes_);
 }
 
-bool LineRecordReader::read(std::vector<Record>& out, std::size_t max) {
+namespace {
+/// Up to `max` records from the non-blank lines of `lines` (a LineReader or a FollowReader); false
+/// once it has no more now.
+template <class Lines>
+bool read_line_records(Lines& lines, OverlongLines& overlong, std::vector<Record>& out, std::size_t max) {
   std::string text;
   std::uint64_t line = 0;
   while (out.size() < max) {
-    if (!lines_.next(text, line)) return false;
-    if (lines_.cut_short()) overlong_->add(line);
+    if (!lines.next(text, line)) return false;
+    if (lines.cut_short()) overlong.add(line);
     else if (is_blank_line(text)) continue;  // as count_nonblank_lines counts them
     out.push_back(Record{line, std::move(text)});
   }
+  return true;
+}
+}  // namespace
+
+bool LineRecordReader::read(std::vector<Record>& out, std::size_t max) {
+  return read_line_records(lines_, *overlong_, out, max);
+}
+
+/// Never exhausted: a file followed goes on, whatever it holds now.
+bool FollowedLineRecordReader::read(std::vector<Record>& out, std::size_t max) {
+  read_line_records(lines_, *overlong_, out, max);
   return true;
 }
 

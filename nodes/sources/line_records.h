@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "engine/io/follow_reader.h"
 #include "engine/io/line_reader.h"
 #include "flowbatch/options.h"
 #include "flowbatch/source.h"
@@ -42,6 +43,22 @@ class LineRecordReader final : public SourceReader {
 
  private:
   LineReader lines_;
+  std::shared_ptr<OverlongLines> overlong_;
+};
+
+/// Reads the non-blank lines of a followed file (FollowReader) as records: never exhausted.
+class FollowedLineRecordReader final : public SourceReader {
+ public:
+  FollowedLineRecordReader(const std::filesystem::path& path, std::shared_ptr<OverlongLines> overlong,
+                           std::vector<FollowedFile> earlier = {}, std::uint64_t first_free_line = 1)
+      : lines_(path, overlong->max_line_bytes(), std::move(earlier), first_free_line), overlong_(std::move(overlong)) {}
+  bool read(std::vector<Record>& out, std::size_t max) override;
+  std::vector<FollowedFile> began_files() override { return lines_.take_began_files(); }
+  std::optional<std::uint64_t> lag_bytes() const override { return lines_.lag_bytes(); }
+  std::vector<std::string> take_notes() override { return lines_.take_notes(); }
+
+ private:
+  FollowReader lines_;
   std::shared_ptr<OverlongLines> overlong_;
 };
 

@@ -7,7 +7,9 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <random>
 #include <set>
+#include <thread>
 
 #include "tests/support/fixtures.h"
 #include "tests/support/postgres.h"
@@ -162,4 +164,34 @@ TEST_CASE("postgres: 3 workers share 2,000 rows, one is killed: its rows come ba
   check_each_id_once({pg_column(pg, "SELECT id FROM results")}, kRows);
   CHECK(std::stoi(pg.value("SELECT count(*) FROM jobs WHERE deliveries = 2")) > 0);  // taken back after the lease
   for (int w = 2; w <= 3; ++w) CHECK(pg_dead_ids(dir / fmt::format("dead{}.jsonl", w)).empty());
+}
+
+TEST_CASE("postgres: queue and results in one database, killed at random moments: a row is done iff its result is") {
+  REQUIRE_POSTGRES_OR_SKIP();
+  constexpr int kRows = 1500;
+  TempDir dir;
+  PostgresProcess pg;
+  pg.make_queue("jobs", kRows);
+  dir.write("graph.toml", pg_worker_graph(pg.url(), "until_empty = true"));
+  // The sink's commit marks the rows it finishes done in its own transaction: never one without the other.
+  const auto mismatched = [&] {
+    return pg.value(
+        "SELECT count(*) FROM jobs j WHERE (j.status = 'done') <> EXISTS (SELECT 1 FROM results r WHERE r.id = j.id)");
+  };
+  std::mt19937 random(15);
+  std::uniform_int_distribution<int> delay_ms(300, 1500);
+  int killed = 0;
+  for (int attempt = 0; attempt < 6; ++attempt) {
+    const pid_t run = start_flowbatch({"run", "graph.toml"}, dir.path());
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
+    ::kill(run, SIGKILL);
+    if (wait_exit(run) == 128 + SIGKILL) ++killed;
+    if (pg.value("SELECT to_regclass('results') IS NOT NULL") == "t") CHECK(mismatched() == "0");
+  }
+  CHECK(killed > 0);
+  const ProcessResult last = run_flowbatch({"run", "graph.toml"}, dir.path());
+  REQUIRE_MESSAGE(last.exit_code == 0, last.err);
+  check_each_id_once({pg_column(pg, "SELECT id FROM results")}, kRows);
+  CHECK(pg.value("SELECT count(*) FROM jobs WHERE status <> 'done'") == "0");
+  CHECK(mismatched() == "0");
 }

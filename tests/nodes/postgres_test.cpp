@@ -166,3 +166,59 @@ status_column = "s"
   CHECK(errors.find("status_column") != std::string::npos);  // not a key of the sink
   CHECK(errors.find("hunter2") == std::string::npos);
 }
+
+namespace {
+
+/// postgres_queue "jobs" → postgres sink "results", both on `url`'s database.
+std::string pg_queue_to_table_graph(const std::string& url) {
+  return pg_queue_graph(
+      url, "", fmt::format("type = \"postgres\"\nconnection = \"{}\"\ntable = \"results\"\nflush_every = 100", url));
+}
+
+/// Rows of "jobs" marked done whose result is missing, or stored while the row is not done.
+std::string rows_done_without_result_or_the_reverse(PostgresProcess& pg) {
+  return pg.value(
+      "SELECT count(*) FROM jobs j WHERE (j.status = 'done') <> EXISTS (SELECT 1 FROM results r WHERE r.id = j.id)");
+}
+
+}  // namespace
+
+TEST_CASE("postgres queue and sink in one database: results and done rows are committed together") {
+  REQUIRE_POSTGRES_OR_SKIP();
+  TempDir dir;
+  PostgresProcess pg;
+  pg.make_queue("jobs", 40);
+  const auto run = run_text(pg_queue_to_table_graph(pg.url()), dir);
+  REQUIRE_MESSAGE(run.report.exit_code == 0, run.console);
+  CHECK(run.console.find("in one transaction") != std::string::npos);
+  CHECK(pg.value("SELECT count(*) FROM results") == "40");
+  CHECK(pg.value("SELECT count(*) FROM jobs WHERE status = 'done'") == "40");
+  CHECK(rows_done_without_result_or_the_reverse(pg) == "0");
+}
+
+TEST_CASE("postgres queue and sink in one database: a failing upsert leaves the rows claimed, not done") {
+  REQUIRE_POSTGRES_OR_SKIP();
+  TempDir dir;
+  PostgresProcess pg;
+  pg.make_queue("jobs", 5);
+  pg.exec(
+      "CREATE TABLE results (id text PRIMARY KEY, result jsonb NOT NULL CHECK (result->>'text' <> 'item 3'), "
+      "updated_at timestamptz NOT NULL DEFAULT now())");
+  const auto run = run_text(pg_queue_to_table_graph(pg.url()), dir);
+  CHECK_MESSAGE(run.report.exit_code != 0, run.console);
+  CHECK_MESSAGE(run.report.fatal_error.find("violates check constraint") != std::string::npos, run.report.fatal_error);
+  CHECK(pg.value("SELECT count(*) FROM results") == "0");
+  CHECK(pg.value("SELECT count(*) FROM jobs WHERE status = 'claimed'") == "5");
+}
+
+TEST_CASE("postgres queue and sink in one database: rows that cannot be marked done leave no result behind") {
+  REQUIRE_POSTGRES_OR_SKIP();
+  TempDir dir;
+  PostgresProcess pg;
+  pg.make_queue("jobs", 5);
+  pg.exec("ALTER TABLE jobs ADD CONSTRAINT never_done_i2 CHECK (NOT (id = 'i2' AND status = 'done'))");
+  const auto run = run_text(pg_queue_to_table_graph(pg.url()), dir);
+  CHECK_MESSAGE(run.report.exit_code != 0, run.console);
+  CHECK(pg.value("SELECT to_regclass('results') IS NULL OR (SELECT count(*) = 0 FROM results)") == "t");
+  CHECK(pg.value("SELECT count(*) FROM jobs WHERE status = 'done'") == "0");
+}
