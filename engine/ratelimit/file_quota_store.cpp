@@ -56,18 +56,18 @@ void forget_other_boots(FileQuotaStore::State& s, double now) {
   }
 }
 
-bool gone(const FileQuotaStore::State::Holder& h, double now) {
+bool holder_gone(const FileQuotaStore::State::Holder& h, double now) {
   return h.expires_us < now || h.expires_us > now + 3600e6 ||
          (::kill(static_cast<pid_t>(h.pid), 0) != 0 && errno == ESRCH);
 }
 
 /// quota_store.h's step; redis_quota_store.cpp's script takes the same.
-QuotaGrant step(FileQuotaStore::State& s, const QuotaAsk& a, double now) {
+QuotaGrant apply_step(FileQuotaStore::State& s, const QuotaAsk& a, double now) {
   forget_other_boots(s, now);
   const std::uint64_t id = std::hash<std::string>{}(a.holder) | 1;  // never 0, the free mark
   FileQuotaStore::State::Holder* mine = nullptr;
   for (auto& h : s.holders) {
-    if (h.id != 0 && gone(h, now)) h = {};
+    if (h.id != 0 && holder_gone(h, now)) h = {};
     if (h.id == id) mine = &h;
   }
   if (a.pause_us > 0) s.pause_until_us = std::max(s.pause_until_us, now + static_cast<double>(a.pause_us));
@@ -157,7 +157,7 @@ FileQuotaStore::~FileQuotaStore() {
 void FileQuotaStore::take(const QuotaAsk& ask, Done done) {
   if (::flock(fd_, LOCK_EX) != 0)
     return done(nullptr, fmt::format("shared limit {}: cannot lock: {}", path_.string(), std::strerror(errno)));
-  const QuotaGrant grant = step(*state_, ask, monotonic_us());
+  const QuotaGrant grant = apply_step(*state_, ask, monotonic_us());
   ::flock(fd_, LOCK_UN);
   done(&grant, {});
 }

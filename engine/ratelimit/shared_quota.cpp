@@ -1,5 +1,7 @@
 #include "engine/ratelimit/shared_quota.h"
 
+#include "engine/ratelimit/minute_limit.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -10,13 +12,14 @@
 namespace flowbatch {
 
 namespace {
-constexpr double kAimedShare = 0.99;        // as MinuteLimit: headroom for the time requests take to arrive
 constexpr double kAllowanceSeconds = 0.25;  // a step asks for this long's worth of requests
 constexpr auto kSlotsPoll = std::chrono::milliseconds(50);
 constexpr auto kMaxFailureWait = std::chrono::milliseconds(5000);
 constexpr auto kDefaultPause = std::chrono::milliseconds(1000);
 
-std::chrono::microseconds micros(double us) { return std::chrono::microseconds(static_cast<std::int64_t>(us)); }
+std::chrono::microseconds microseconds_of(double us) {
+  return std::chrono::microseconds(static_cast<std::int64_t>(us));
+}
 
 std::string holder_name() {
   char host[256] = {};
@@ -25,7 +28,7 @@ std::string holder_name() {
   return fmt::format("{}:{}:{:08x}", host, ::getpid(), random());
 }
 
-double interval_us(double per_minute) { return per_minute > 0 ? 60e6 / (per_minute * kAimedShare) : 0; }
+double interval_us(double per_minute) { return per_minute > 0 ? 60e6 / (per_minute * MinuteLimit::kAimedShare) : 0; }
 }  // namespace
 
 // --- PermitStream ----------------------------------------------------------------------------
@@ -49,7 +52,7 @@ void PermitStream::spend(double amount) {
     Run& r = runs_.front();
     const double taken = std::min(amount, r.left);
     r.left -= taken;
-    r.start += micros(taken * r.interval_us);
+    r.start += microseconds_of(taken * r.interval_us);
     amount -= taken;
     if (r.left <= 1e-9) runs_.pop_front();
   }
@@ -127,7 +130,7 @@ double SharedQuota::request_interval_us() const {
 /// within bounds.
 std::chrono::microseconds SharedQuota::lateness() const {
   const double interval = request_interval_us();
-  return micros(std::clamp(interval > 0 ? interval : 20'000.0, 5'000.0, 100'000.0));
+  return microseconds_of(std::clamp(interval > 0 ? interval : 20'000.0, 5'000.0, 100'000.0));
 }
 
 double SharedQuota::token_interval_us() const {
@@ -333,8 +336,8 @@ void SharedQuota::arm(Clock::time_point when) {
 void SharedQuota::publish() {
   const double rpm = request_interval_us();
   const double tpm = token_interval_us();
-  requests_per_minute_seen_ = rpm > 0 ? 60e6 / rpm / kAimedShare : 0;
-  tokens_per_minute_seen_ = tpm > 0 ? 60e6 / tpm / kAimedShare : 0;
+  requests_per_minute_seen_ = rpm > 0 ? 60e6 / rpm / MinuteLimit::kAimedShare : 0;
+  tokens_per_minute_seen_ = tpm > 0 ? 60e6 / tpm / MinuteLimit::kAimedShare : 0;
   waiting_seen_ = waiting_.size();
 }
 

@@ -27,7 +27,7 @@ AttemptFeedback local_part(AttemptFeedback feedback) {
   return feedback;
 }
 
-SharedQuota::Limits shared_part(const RateSettings& s) {
+SharedQuota::Limits quota_limits_of(const RateSettings& s) {
   return SharedQuota::Limits{s.requests_per_minute, s.tokens_per_minute, s.concurrency_limit};
 }
 
@@ -37,7 +37,7 @@ SharedRateGate::SharedRateGate(const RateSettings& settings, std::unique_ptr<Quo
                                Logger log, SharedQuota::GiveUp give_up)
     : loop_(loop),
       local_(local_part(settings), loop, log),
-      quota_(std::move(store), shared_part(settings), settings.shared.lease, loop, log, std::move(give_up)) {}
+      quota_(std::move(store), quota_limits_of(settings), settings.shared.lease, loop, log, std::move(give_up)) {}
 
 void SharedRateGate::request(double estimated_tokens, Start start) {
   local_.request(estimated_tokens, [this, estimated_tokens, start = std::move(start)](bool go, std::uint64_t ticket) {

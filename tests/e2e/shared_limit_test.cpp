@@ -19,11 +19,11 @@ using namespace flowbatch::test;
 
 namespace {
 
-constexpr int kEntries = 400;
+constexpr int kJobs = 400;
 constexpr int kRequestsPerMinute = 3000;  // 250 in any 5 s at the server
 
 /// The provider of every worker: the server's whole limit, shared through `shared_limit`.
-std::string provider_keys(const MockServer& server, const std::string& shared_limit) {
+std::string shared_provider_keys(const MockServer& server, const std::string& shared_limit) {
   return fmt::format(R"(type = "openai"
 base_url = "{}"
 api_key_env = ""
@@ -43,28 +43,28 @@ std::vector<pid_t> start_workers(const TempDir& dir, int count) {
   return workers;
 }
 
-int refused(const boost::json::object& stats) {
+int count_429(const boost::json::object& stats) {
   const auto& by = stats.at("by_status").as_object();
   return by.contains("429") ? by.at("429").to_number<int>() : 0;
 }
 
-/// Runs `count` workers sharing `shared_limit` over kEntries entries (killing the first once a
+/// Runs `count` workers sharing `shared_limit` over kJobs entries (killing the first once a
 /// quarter is done, when `kill_one`), then checks the hash and the server's 429s.
 void run_workers(RedisProcess& redis, const TempDir& dir, const std::string& shared_limit, int count, bool kill_one) {
   MockServer server(
       {"--rpm", std::to_string(kRequestsPerMinute), "--rolling-window-seconds", "5", "--latency-ms", "20"});
-  for (int i = 1; i <= kEntries; ++i)
+  for (int i = 1; i <= kJobs; ++i)
     redis.command({"XADD", "jobs", "*", "id", fmt::format("i{}", i), "text", fmt::format("question {}", i)});
-  dir.write("graph.toml", stream_worker_graph(redis.url(), provider_keys(server, shared_limit)));
+  dir.write("graph.toml", stream_worker_graph(redis.url(), shared_provider_keys(server, shared_limit)));
   std::vector<pid_t> workers = start_workers(dir, count);
   const auto results = [&] { return redis.command({"HLEN", "results"}).integer(); };
   if (kill_one) {
-    REQUIRE(eventually([&] { return results() >= kEntries / 4; }, std::chrono::seconds(60)));
+    REQUIRE(eventually([&] { return results() >= kJobs / 4; }, std::chrono::seconds(60)));
     ::kill(workers[0], SIGKILL);
     CHECK(wait_exit(workers[0]) == 128 + SIGKILL);
     workers.erase(workers.begin());
   }
-  CHECK(eventually([&] { return results() == kEntries; }, std::chrono::seconds(120)));
+  CHECK(eventually([&] { return results() == kJobs; }, std::chrono::seconds(120)));
   for (pid_t worker : workers) {
     ::kill(worker, SIGINT);  // a followed stream ends by a drain
     CHECK(wait_exit(worker) != 128 + SIGKILL);
@@ -72,14 +72,14 @@ void run_workers(RedisProcess& redis, const TempDir& dir, const std::string& sha
   const RedisReply keys = redis.command({"HKEYS", "results"});
   std::set<std::string> ids;
   for (std::size_t i = 0; i < keys.size(); ++i) ids.insert(keys.at(i).text());
-  CHECK(ids.size() == kEntries);
+  CHECK(ids.size() == kJobs);
   CHECK(ids.count("i1") == 1);
-  CHECK(ids.count(fmt::format("i{}", kEntries)) == 1);
+  CHECK(ids.count(fmt::format("i{}", kJobs)) == 1);
   const auto stats = server.stats();
   const int requests = stats.at("requests").to_number<int>();
-  CHECK(requests >= kEntries);
+  CHECK(requests >= kJobs);
   // Each worker alone would go at the whole limit: without sharing, most of the excess is refused.
-  CHECK_MESSAGE(refused(stats) * 100 <= requests * 2, refused(stats), " refused of ", requests);
+  CHECK_MESSAGE(count_429(stats) * 100 <= requests * 2, count_429(stats), " refused of ", requests);
 }
 
 }  // namespace

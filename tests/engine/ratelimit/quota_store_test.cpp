@@ -55,14 +55,14 @@ QuotaAsk ask_of(const char* holder) {
   return ask;
 }
 
-QuotaAsk requests(const char* holder, std::int64_t n, std::int64_t interval_us) {
+QuotaAsk ask_requests(const char* holder, std::int64_t n, std::int64_t interval_us) {
   QuotaAsk ask = ask_of(holder);
   ask.requests = n;
   ask.request_interval_us = static_cast<double>(interval_us);
   return ask;
 }
 
-QuotaAsk slots(const char* holder, std::int64_t wanted, std::int64_t concurrency, std::int64_t returned = 0) {
+QuotaAsk ask_slots(const char* holder, std::int64_t wanted, std::int64_t concurrency, std::int64_t returned = 0) {
   QuotaAsk ask = ask_of(holder);
   ask.slots = wanted;
   ask.returned_slots = returned;
@@ -72,16 +72,16 @@ QuotaAsk slots(const char* holder, std::int64_t wanted, std::int64_t concurrency
 
 void holders_take_turns_on_one_timeline(SharedStores& s) {
   // One request a second: a takes the next 2 slots, b the 2 after them, a the 2 after those.
-  const QuotaGrant a1 = s.step(*s.first, requests("a", 2, kSecond));
-  const QuotaGrant b = s.step(*s.second, requests("b", 2, kSecond));
-  const QuotaGrant a2 = s.step(*s.first, requests("a", 2, kSecond));
+  const QuotaGrant a1 = s.step(*s.first, ask_requests("a", 2, kSecond));
+  const QuotaGrant b = s.step(*s.second, ask_requests("b", 2, kSecond));
+  const QuotaGrant a2 = s.step(*s.first, ask_requests("a", 2, kSecond));
   CHECK(a1.requests_in_us <= kSecond / 10);
   CHECK(b.requests_in_us > 3 * kSecond / 2);  // 2 s, less the time the steps took
   CHECK(b.requests_in_us <= 2 * kSecond);
   CHECK(a2.requests_in_us > 7 * kSecond / 2);
   CHECK(a2.requests_in_us <= 4 * kSecond);
   // Another limit (no interval) reserves nothing.
-  CHECK(s.step(*s.second, requests("b", 5, 0)).requests_in_us == 0);
+  CHECK(s.step(*s.second, ask_requests("b", 5, 0)).requests_in_us == 0);
 }
 
 void extra_tokens_push_the_timeline(SharedStores& s) {
@@ -98,35 +98,35 @@ void extra_tokens_push_the_timeline(SharedStores& s) {
 }
 
 void slots_are_shared_fairly_and_come_back(SharedStores& s) {
-  const QuotaGrant a = s.step(*s.first, slots("a", 4, 4));
+  const QuotaGrant a = s.step(*s.first, ask_slots("a", 4, 4));
   CHECK(a.slots == 4);
   CHECK(a.fair_slots == 4);
-  const QuotaGrant b = s.step(*s.second, slots("b", 2, 4));
+  const QuotaGrant b = s.step(*s.second, ask_slots("b", 2, 4));
   CHECK(b.slots == 0);  // all four are a's
   CHECK(b.fair_slots == 2);
-  const QuotaGrant returned = s.step(*s.first, slots("a", 0, 4, 2));
+  const QuotaGrant returned = s.step(*s.first, ask_slots("a", 0, 4, 2));
   CHECK(returned.slots == 0);
-  const QuotaGrant b2 = s.step(*s.second, slots("b", 4, 4));
+  const QuotaGrant b2 = s.step(*s.second, ask_slots("b", 4, 4));
   CHECK(b2.slots == 2);  // its fair share, all that is free
-  CHECK(s.step(*s.first, slots("a", 1, 4)).slots == 0);
+  CHECK(s.step(*s.first, ask_slots("a", 1, 4)).slots == 0);
 }
 
 void a_pause_holds_everyone(SharedStores& s) {
   QuotaAsk pause = ask_of("a");
   pause.pause_us = 2 * kSecond;
   CHECK(s.step(*s.first, pause).paused_for_us > kSecond);
-  const QuotaGrant b = s.step(*s.second, requests("b", 1, kSecond / 100));
+  const QuotaGrant b = s.step(*s.second, ask_requests("b", 1, kSecond / 100));
   CHECK(b.paused_for_us > kSecond);
   CHECK(b.requests_in_us > kSecond);  // its slot is after the pause
 }
 
 void a_silent_holder_gives_its_slots_back_after_its_lease(SharedStores& s) {
-  QuotaAsk a = slots("a", 3, 3);
+  QuotaAsk a = ask_slots("a", 3, 3);
   a.lease_us = kSecond / 5;
   CHECK(s.step(*s.first, a).slots == 3);
-  CHECK(s.step(*s.second, slots("b", 3, 3)).slots == 0);
+  CHECK(s.step(*s.second, ask_slots("b", 3, 3)).slots == 0);
   std::this_thread::sleep_for(600ms);
-  CHECK(s.step(*s.second, slots("b", 3, 3)).slots == 3);
+  CHECK(s.step(*s.second, ask_slots("b", 3, 3)).slots == 3);
 }
 
 RedisAddress address_of(const RedisProcess& redis) {
@@ -221,10 +221,10 @@ TEST_CASE("shared limit in redis: a holder not heard from gives its slots back a
 TEST_CASE("shared limit in redis: the script is loaded again after the server forgot it") {
   REQUIRE_REDIS_OR_SKIP();
   RedisStores s;
-  CHECK(s.step(*s.first, requests("a", 1, kSecond)).requests_in_us <= kSecond / 10);
+  CHECK(s.step(*s.first, ask_requests("a", 1, kSecond)).requests_in_us <= kSecond / 10);
   s.redis.command({"SCRIPT", "FLUSH"});
-  CHECK(s.step(*s.first, requests("a", 1, kSecond)).requests_in_us > kSecond / 2);  // EVALSHA, NOSCRIPT, EVAL
-  CHECK(s.step(*s.first, requests("a", 1, kSecond)).requests_in_us > 3 * kSecond / 2);
+  CHECK(s.step(*s.first, ask_requests("a", 1, kSecond)).requests_in_us > kSecond / 2);  // EVALSHA, NOSCRIPT, EVAL
+  CHECK(s.step(*s.first, ask_requests("a", 1, kSecond)).requests_in_us > 3 * kSecond / 2);
 }
 
 TEST_CASE("shared limit in redis: a worker killed with SIGKILL gets its slots back when its lease ends") {
@@ -236,9 +236,9 @@ TEST_CASE("shared limit in redis: a worker killed with SIGKILL gets its slots ba
                         "flowbatch:limit:{test}:slots", "flowbatch:limit:{test}:leases", "child", "0", "0", "4", "0",
                         "0", "0", "0", "0", "4", "500000"});
   });
-  CHECK(s.step(*s.second, slots("b", 4, 4)).slots == 0);
+  CHECK(s.step(*s.second, ask_slots("b", 4, 4)).slots == 0);
   CHECK(child.kill_now() == 128 + SIGKILL);
-  CHECK(eventually([&] { return s.step(*s.second, slots("b", 4, 4)).slots > 0; }, 10s));
+  CHECK(eventually([&] { return s.step(*s.second, ask_slots("b", 4, 4)).slots > 0; }, 10s));
 }
 
 TEST_CASE("local shared limit: two limiters on one file take turns on one timeline") {
@@ -270,11 +270,11 @@ TEST_CASE("local shared limit: a process killed with SIGKILL gives its slots bac
   FileStores s;
   HoldingChild child([&] {  // takes every slot for a minute's lease
     FileQuotaStore store(s.name);
-    store.take(slots("child", 4, 4), [](const QuotaGrant*, const std::string&) {});
+    store.take(ask_slots("child", 4, 4), [](const QuotaGrant*, const std::string&) {});
   });
-  CHECK(s.step(*s.second, slots("b", 4, 4)).slots == 0);
+  CHECK(s.step(*s.second, ask_slots("b", 4, 4)).slots == 0);
   CHECK(child.kill_now() == 128 + SIGKILL);
-  CHECK(s.step(*s.second, slots("b", 4, 4)).slots == 4);  // long before its lease: its process is gone
+  CHECK(s.step(*s.second, ask_slots("b", 4, 4)).slots == 4);  // long before its lease: its process is gone
 }
 
 TEST_CASE("local shared limit: names that could leave the limits folder are refused") {
