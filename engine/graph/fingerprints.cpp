@@ -20,6 +20,8 @@ bool operational(std::string_view key) {
                                                   "initial_concurrency",
                                                   "requests_per_minute",
                                                   "tokens_per_minute",
+                                                  "shared_limit",
+                                                  "shared_limit_key",
                                                   "ca_file",
                                                   "low_speed_limit",
                                                   "api_key",

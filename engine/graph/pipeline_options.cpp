@@ -11,6 +11,7 @@
 #include "engine/config/expanded_secrets.h"
 #include "engine/core/text.h"
 #include "engine/io/line_reader.h"
+#include "engine/ratelimit/file_quota_store.h"
 
 namespace flowbatch {
 
@@ -98,6 +99,15 @@ const std::vector<KeySpec>& provider_keys() {
        "timeout (0: no check)"},
       {"low_speed_time_ms", KeyKind::integer, false, "30000",
        "how long an answer may arrive slower than low_speed_limit"},
+      {"shared_limit", KeyKind::string, false, "",
+       "share requests_per_minute, tokens_per_minute and max_concurrency with every flowbatch process using the "
+       "same: \"redis://[user[:password]@]host[:port][/db]\" (many machines) or \"local:NAME\" (this machine); "
+       "empty: this run's own"},
+      {"shared_limit_key", KeyKind::string, false, "",
+       "the name the limit is shared under in Redis (default: the provider's name); processes with the same key "
+       "share it"},
+      {"shared_limit_lease_ms", KeyKind::integer, false, "10000",
+       "a process not heard from for this long (killed) gives its concurrency slots back"},
       {"prices", KeyKind::any, false, "",
        "what its models cost, USD per million tokens, over the prices its type ships: { \"gpt-4o-mini\" = { input = "
        "0.15, output = 0.6 } } (also cached_input, cache_write, batch_discount, max_output; \"*\": any model)"},
@@ -236,6 +246,43 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   return p;
 }
 
+namespace {
+
+/// shared_limit and its companions; a URL's password is never quoted (the key names the problem).
+SharedLimitSettings read_shared_limit(OptionReader& o) {
+  SharedLimitSettings shared;
+  const std::string where = o.string("shared_limit");
+  const std::int64_t lease = o.integer("shared_limit_lease_ms");
+  if (lease < 100) o.error("shared_limit_lease_ms", "must be at least 100");
+  else shared.lease = std::chrono::milliseconds(lease);
+  if (where.empty()) {
+    if (o.has("shared_limit_key")) o.error("shared_limit_key", "needs shared_limit");
+    return shared;
+  }
+  if (where.starts_with("local:")) {
+    shared.store = SharedLimitSettings::Store::local;
+    shared.key = where.substr(6);
+    if (!FileQuotaStore::valid_name(shared.key))
+      o.error("shared_limit", "local:NAME needs a NAME of letters, digits, '.', '_' and '-'");
+    if (o.has("shared_limit_key"))
+      o.error("shared_limit_key", "only for a redis:// shared_limit (local:NAME names it)");
+    return shared;
+  }
+  std::string why;
+  auto address = parse_redis_url(where, why);
+  if (!address) {
+    o.error("shared_limit", fmt::format("must be \"local:NAME\" or a redis:// URL: {}", why));
+    return shared;
+  }
+  shared.store = SharedLimitSettings::Store::redis;
+  shared.redis = std::move(*address);
+  shared.key = o.has("shared_limit_key") ? o.string("shared_limit_key") : std::string(o.node_name());
+  if (shared.key.empty()) o.error("shared_limit_key", "must not be empty");
+  return shared;
+}
+
+}  // namespace
+
 ProviderSettings read_provider_settings(OptionReader& o) {
   ProviderSettings s;
   RateSettings& r = s.rate;
@@ -259,6 +306,7 @@ ProviderSettings read_provider_settings(OptionReader& o) {
   if (r.requests_per_minute < 0) o.error("requests_per_minute", "must not be negative (0: no limit)");
   r.tokens_per_minute = o.number("tokens_per_minute");
   if (r.tokens_per_minute < 0) o.error("tokens_per_minute", "must not be negative (0: no limit)");
+  r.shared = read_shared_limit(o);
   const std::int64_t timeout = o.integer("timeout_ms");
   if (timeout < 1) o.error("timeout_ms", "must be at least 1");
   else s.timeout = std::chrono::milliseconds(timeout);

@@ -100,11 +100,34 @@ void EventLoop::cancel_timers() {
 }
 
 void EventLoop::watch(int fd, Callback on_readable) {
-  watched_.emplace_back(fd, std::move(on_readable));
+  watch_socket(fd, true, false, [on_readable = std::move(on_readable)](std::uint32_t) { on_readable(); });
+}
+
+namespace {
+epoll_event interest_of(int fd, bool readable, bool writable) {
   epoll_event ev{};
-  ev.events = EPOLLIN;
+  ev.events = (readable ? EPOLLIN : 0u) | (writable ? EPOLLOUT : 0u);
   ev.data.fd = fd;
+  return ev;
+}
+}  // namespace
+
+void EventLoop::watch_socket(int fd, bool readable, bool writable, SocketReady on_ready) {
+  watched_.emplace_back(fd, std::move(on_ready));
+  std::erase(unwatched_this_pass_, fd);
+  epoll_event ev = interest_of(fd, readable, writable);
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void EventLoop::set_interest(int fd, bool readable, bool writable) {
+  epoll_event ev = interest_of(fd, readable, writable);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void EventLoop::unwatch(int fd) {
+  std::erase_if(watched_, [fd](const auto& w) { return w.first == fd; });
+  unwatched_this_pass_.push_back(fd);
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void EventLoop::take_incoming() {
@@ -211,6 +234,7 @@ int EventLoop::wait_ms() const {
 
 void EventLoop::wait_for_events(int timeout_ms) {
   epoll_event events[128];
+  unwatched_this_pass_.clear();
   const int n = ::epoll_wait(epoll_fd_, events, 128, timeout_ms);
   for (int i = 0; i < n; ++i) {
     const int fd = events[i].data.fd;
@@ -221,9 +245,11 @@ void EventLoop::wait_for_events(int timeout_ms) {
     }
     auto watched = std::find_if(watched_.begin(), watched_.end(), [fd](const auto& w) { return w.first == fd; });
     if (watched != watched_.end()) {
-      watched->second();
+      const SocketReady on_ready = watched->second;  // a copy: the call may unwatch it
+      on_ready(events[i].events);
       continue;
     }
+    if (std::find(unwatched_this_pass_.begin(), unwatched_this_pass_.end(), fd) != unwatched_this_pass_.end()) continue;
     int flags = 0;
     if (events[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
     if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;

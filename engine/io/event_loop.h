@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -54,6 +55,13 @@ class EventLoop {
 
   /// Calls `on_readable` on the loop thread whenever `fd` is readable. Call before start().
   void watch(int fd, Callback on_readable);
+
+  /// A socket whose interest changes while it lives (a Redis connection driven by hiredis's async
+  /// API): `on_ready` gets the epoll events that came. Loop thread only (or before start()).
+  using SocketReady = std::function<void(std::uint32_t events)>;
+  void watch_socket(int fd, bool readable, bool writable, SocketReady on_ready);
+  void set_interest(int fd, bool readable, bool writable);
+  void unwatch(int fd);
 
   /// The multi handle, for the HTTP client; use only on the loop thread.
   CURLM* multi() const { return multi_; }
@@ -109,7 +117,8 @@ class EventLoop {
   std::uint64_t next_seq_ = 0;
 
   std::vector<Timer> heap_;  // loop thread only
-  std::vector<std::pair<int, Callback>> watched_;
+  std::vector<std::pair<int, SocketReady>> watched_;
+  std::vector<int> unwatched_this_pass_;  // their events still in this pass's batch are not curl's
   std::function<void(CURLMsg*)> transfer_done_;
   Callback each_pass_;
 };

@@ -6,7 +6,6 @@
 namespace flowbatch {
 
 namespace {
-constexpr double kAimedShare = 0.99;  // headroom for the time requests take to reach the server
 constexpr auto kMinute = std::chrono::seconds(60);
 }  // namespace
 

@@ -29,6 +29,8 @@ namespace flowbatch {
 class MinuteLimit {
  public:
   using Clock = std::chrono::steady_clock;
+  /// The share of a limit aimed at: headroom for the time requests take to reach the server.
+  static constexpr double kAimedShare = 0.99;
 
   /// A known limit (configured, or announced by the server): paced at, and capped at every minute.
   MinuteLimit(double per_minute, Clock::time_point now);

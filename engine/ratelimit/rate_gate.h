@@ -1,16 +1,10 @@
 #pragma once
 #include <atomic>
 #include <chrono>
-#include <deque>
+#include <cstdint>
 #include <functional>
 #include <optional>
-#include <string>
 
-#include "engine/core/console.h"
-#include "engine/io/event_loop.h"
-#include "engine/ratelimit/adaptive_concurrency.h"
-#include "engine/ratelimit/minute_limit.h"
-#include "engine/ratelimit/rate_settings.h"
 #include "flowbatch/provider.h"
 
 namespace flowbatch {
@@ -26,20 +20,16 @@ struct AttemptFeedback {
   std::uint64_t ticket = 0;  ///< the number the gate gave the request when it started
 };
 
-/// Decides when each request to one provider may start: the moment it starts is when the
-/// requests/min and tokens/min limits are charged (each paced, and capped in every rolling minute:
-/// see MinuteLimit), the (fixed or adaptive) concurrency limit is
-/// checked, and a provider-wide cool-down after a 429 is respected. It also listens to the
-/// server: x-ratelimit-* style signals lower the buckets before a 429 can happen, and a limit the
-/// server announces that is lower than the configured one replaces it.
+/// How long the server says to hold off after a 429: its Retry-After, else the reset of a bucket it
+/// reports empty; nothing when it says neither.
+std::optional<std::chrono::milliseconds> server_pause(const RateLimitSignals& signals);
+
+/// Decides when each request to one provider may start. The provider lane holds one and does not
+/// know which: LocalRateGate (this process's limits) or SharedRateGate (limits shared with other
+/// flowbatch processes through Redis or a file on this machine).
 ///
-/// A server that sends 429s but neither limits nor Retry-After (a plain rate limiter in front of an
-/// API) is learnt from: a burst of such 429s sets the request rate to 80% of the rate of the last
-/// few seconds, and every 10 s without a 429 the rate grows by 10% again (up to the configured
-/// one, if any).
-///
-/// All state lives on the event loop's thread; request() and finished() may be called from any
-/// thread (they post there). Requests start in arrival order.
+/// request(), finished(), cancelled(), stop(), pause(), resume() and change_limits() may be called
+/// from any thread; Start callbacks run on the I/O loop's thread.
 class RateGate {
  public:
   using Clock = std::chrono::steady_clock;
@@ -48,91 +38,40 @@ class RateGate {
   /// quota) and it never will.
   using Start = std::function<void(bool go, std::uint64_t ticket)>;
 
-  RateGate(const RateSettings& settings, EventLoop& loop, Logger log);
-
-  void request(double estimated_tokens, Start start);
-  void finished(AttemptFeedback feedback);
-  /// A request the gate let go was not sent after all (the run is stopping): free its slot.
-  void cancelled();
-  /// Stops for good: every waiting request (and every later one) is told not to go.
-  void stop();
-
-  /// Pause: no request starts until resume() (requests under way finish; waiting ones keep
-  /// their place). A stop still releases everything waiting. Thread-safe.
-  void pause();
-  void resume();
-  bool paused() const { return paused_seen_.load(); }
-
   /// Limits changed while running (the run's control API); each unset one is kept. A limit of 0
   /// removes requests_per_minute or tokens_per_minute; `concurrency` (at least 1) makes the limit
-  /// fixed. Thread-safe: applied on the loop thread, which then calls `applied` (also when the
-  /// run stops first).
+  /// fixed. Applied on the loop thread, which then calls `applied` (also when the run stops first).
   struct LimitChange {
     std::optional<double> requests_per_minute;
     std::optional<double> tokens_per_minute;
     std::optional<std::size_t> concurrency;
   };
-  void change_limits(LimitChange change, std::function<void()> applied);
+
+  virtual ~RateGate() = default;
+
+  virtual void request(double estimated_tokens, Start start) = 0;
+  virtual void finished(AttemptFeedback feedback) = 0;
+  /// A request the gate let go was not sent after all (the run is stopping): free its slot.
+  virtual void cancelled() = 0;
+  /// Stops for good: every waiting request (and every later one) is told not to go.
+  virtual void stop() = 0;
+  /// Pause: no request starts until resume() (requests under way finish; waiting ones keep
+  /// their place). A stop still releases everything waiting.
+  virtual void pause() = 0;
+  virtual void resume() = 0;
+  virtual bool paused() const = 0;
+  virtual void change_limits(LimitChange change, std::function<void()> applied) = 0;
 
   /// For tests and the summary: the current concurrency limit and request rate (0: none).
-  std::size_t concurrency_limit() const { return concurrency_limit_seen_.load(); }
-  double requests_per_minute() const { return requests_per_minute_seen_.load(); }
+  virtual std::size_t concurrency_limit() const = 0;
+  virtual double requests_per_minute() const = 0;
+  virtual double tokens_per_minute() const = 0;
   /// Provider-wide pauses after 429s, and their total length.
-  std::uint64_t pauses() const { return pauses_.load(); }
-  std::uint64_t paused_ms() const { return paused_ms_.load(); }
+  virtual std::uint64_t pauses() const = 0;
+  virtual std::uint64_t paused_ms() const = 0;
   /// Requests started and not yet finished, and requests waiting to start (for /metrics).
-  std::size_t in_flight() const { return in_flight_seen_.load(); }
-  std::size_t waiting() const { return waiting_seen_.load(); }
-  double tokens_per_minute() const { return tokens_per_minute_seen_.load(); }
-
- private:
-  struct Waiting {
-    double tokens;
-    Start start;
-  };
-
-  void pump();
-  void stop_now();
-  Clock::time_point budget_available(double tokens, Clock::time_point now);
-  void arm(Clock::time_point when);
-  std::size_t limit() const { return arc_ ? arc_->limit() : settings_.concurrency_limit; }
-  void learn(const AttemptFeedback& f, Clock::time_point now);
-  void cool_down(const AttemptFeedback& f, Clock::time_point now);
-  void slow_down_blind(Clock::time_point now);
-  void recover_rate(Clock::time_point now);
-  double observed_per_minute(Clock::time_point now);
-  void publish();
-  std::string describe_limits() const;
-
-  RateSettings settings_;
-  EventLoop& loop_;
-  Logger log_;
-  std::deque<Waiting> waiting_;
-  std::optional<MinuteLimit> requests_;
-  std::optional<MinuteLimit> tokens_;
-  std::optional<AdaptiveConcurrency> arc_;
-  std::size_t in_flight_ = 0;
-  Clock::time_point cooldown_until_{};
-  std::chrono::milliseconds next_cooldown_{1000};  // doubles on consecutive 429s without a hint
-  std::optional<Clock::time_point> armed_at_;
-  std::deque<Clock::time_point> recent_starts_;  // starts of the last few seconds
-  std::uint64_t started_ = 0;                    // requests started so far (tickets handed out)
-  bool server_announces_limits_ = false;
-  bool rate_learnt_ = false;  // the request rate was lowered by 429s
-  Clock::time_point last_429_{};
-  Clock::time_point last_raise_{};
-  Clock::time_point last_slow_down_{};
-  bool stopped_ = false;
-  bool paused_ = false;
-  Clock::time_point next_pause_log_{};
-  std::atomic<std::uint64_t> pauses_{0};
-  std::atomic<std::uint64_t> paused_ms_{0};
-  std::atomic<std::size_t> concurrency_limit_seen_{0};
-  std::atomic<double> requests_per_minute_seen_{0};
-  std::atomic<double> tokens_per_minute_seen_{0};
-  std::atomic<std::size_t> in_flight_seen_{0};
-  std::atomic<std::size_t> waiting_seen_{0};
-  std::atomic<bool> paused_seen_{false};
+  virtual std::size_t in_flight() const = 0;
+  virtual std::size_t waiting() const = 0;
 };
 
 }  // namespace flowbatch

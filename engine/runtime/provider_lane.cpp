@@ -18,7 +18,10 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
       blocking_(blocking),
       log_(log),
       stats_(run.metrics.add_provider(provider.name, provider.type)),
-      gate_(provider.settings.rate, run.loop, log),
+      gate_(make_rate_gate(provider.settings.rate, run.loop, log,
+                           [&run, name = provider.name](const std::string& why) {
+                             run.stop_resumable(fmt::format("provider \"{}\": {}", name, why));
+                           })),
       queue_(graph),
       limiter_(graph, provider.settings.rate.concurrency_limit),
       transport_(graph, flow::unlimited,
@@ -105,25 +108,25 @@ void ProviderLane::admit(const ExchangePtr& exchange) {
     const std::chrono::seconds wait = run_.window->until_open(std::chrono::system_clock::now());
     if (wait.count() > 0) return wait_for_window(exchange, wait);
   }
-  gate_.request(static_cast<double>(exchange->request.estimated_tokens),
-                [this, exchange](bool go, std::uint64_t ticket) {
-                  if (!go || run_.draining()) {
-                    if (go) gate_.cancelled();  // it took a slot after all: give it back
-                    exchange->abandoned = true;
-                    arrived(exchange);
-                    return;
-                  }
-                  exchange->gated = true;
-                  exchange->ticket = ticket;
-                  if (!reserve_cost(*exchange)) {  // the cost cap: it never starts, the run stops
-                    gate_.cancelled();
-                    exchange->gated = false;
-                    exchange->abandoned = true;
-                    arrived(exchange);
-                    return;
-                  }
-                  dispatch(exchange);
-                });
+  gate_->request(static_cast<double>(exchange->request.estimated_tokens),
+                 [this, exchange](bool go, std::uint64_t ticket) {
+                   if (!go || run_.draining()) {
+                     if (go) gate_->cancelled();  // it took a slot after all: give it back
+                     exchange->abandoned = true;
+                     arrived(exchange);
+                     return;
+                   }
+                   exchange->gated = true;
+                   exchange->ticket = ticket;
+                   if (!reserve_cost(*exchange)) {  // the cost cap: it never starts, the run stops
+                     gate_->cancelled();
+                     exchange->gated = false;
+                     exchange->abandoned = true;
+                     arrived(exchange);
+                     return;
+                   }
+                   dispatch(exchange);
+                 });
 }
 
 void ProviderLane::wait_for_window(const ExchangePtr& exchange, std::chrono::seconds wait) {
@@ -224,7 +227,7 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
     }
   } free_slot{limiter_, !exchange->batched};
   if (exchange->abandoned || run_.hard_stopped()) {
-    if (exchange->gated) gate_.cancelled();
+    if (exchange->gated) gate_->cancelled();
     release_reservation(*exchange);
     run_.ledger.end(exchange->items, Ending::abandoned);
     return;
@@ -236,17 +239,17 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   if (exchange->batched) return complete_batched(exchange);
   AttemptFeedback feedback = feedback_of(*exchange);
   if (auto why = why_stop(*exchange)) {
-    gate_.finished(std::move(feedback));
+    gate_->finished(std::move(feedback));
     stop_provider(*exchange, *why);
     return;
   }
   if (stopped_.load() && exchange->result.failure) {  // failed after the stop: left for the next run too
-    gate_.finished(std::move(feedback));
+    gate_->finished(std::move(feedback));
     run_.ledger.end(exchange->items, Ending::abandoned);
     return;
   }
   exchange->owner->complete(exchange);
-  gate_.finished(std::move(feedback));  // after complete: the answer is remembered before another request starts
+  gate_->finished(std::move(feedback));  // after complete: the answer is remembered before another request starts
 }
 
 /// A batch line that answers several requests is paid once: each counts its items' share of it.
@@ -361,7 +364,7 @@ std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
 /// dead-lettered.
 void ProviderLane::stop_provider(const Exchange& ex, const std::string& why) {
   if (!stopped_.exchange(true)) {
-    gate_.stop();
+    gate_->stop();
     run_.stop_resumable(fmt::format("provider \"{}\": {}", spec_.name, why));
   }
   run_.ledger.end(ex.items, Ending::abandoned);

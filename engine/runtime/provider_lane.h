@@ -8,7 +8,7 @@
 #include "engine/core/job_queue.h"
 #include "engine/graph/plan.h"
 #include "engine/io/http_client.h"
-#include "engine/ratelimit/rate_gate.h"
+#include "engine/ratelimit/shared_rate_gate.h"
 #include "engine/runtime/batch_jobs.h"
 #include "engine/runtime/flow.h"
 #include "engine/runtime/run_state.h"
@@ -100,7 +100,7 @@ class ProviderLane {
   void submit(ExchangePtr exchange);
   Provider& provider() { return *spec_.provider; }
   const PlanProvider& spec() const { return spec_; }
-  const RateGate& gate() const { return gate_; }
+  const RateGate& gate() const { return *gate_; }
   /// The price of `model` on this provider, if known.
   std::optional<Price> price_of(std::string_view model) const { return spec_.prices.find(model); }
   /// flowbatch estimate --no-calls: a request counted and priced (its usage estimated) but never sent.
@@ -109,7 +109,7 @@ class ProviderLane {
     charge(exchange);
   }
   /// The run's control (pause, resume, limits) acts on the gate, where requests start.
-  RateGate& gate() { return gate_; }
+  RateGate& gate() { return *gate_; }
   /// The counters the summary and /metrics show for this provider.
   ProviderStats& stats() const { return stats_; }
 
@@ -174,7 +174,7 @@ class ProviderLane {
   JobQueue& blocking_;
   Logger log_;
   ProviderStats& stats_;
-  RateGate gate_;
+  std::unique_ptr<RateGate> gate_;  // local, or shared with other processes (shared_limit)
   flow::queue_node<ExchangePtr> queue_;
   flow::limiter_node<ExchangePtr, long> limiter_;
   Transport transport_;

@@ -10,6 +10,7 @@
 
 #include "tests/support/fixtures.h"
 #include "tests/support/redis.h"
+#include "tests/support/stream_worker_graph.h"
 
 using namespace flowbatch;
 using namespace flowbatch::test;
@@ -18,38 +19,6 @@ namespace {
 
 constexpr int kEntries = 2000;
 
-/// Runs until drained: each worker reads the stream as its own consumer and writes to one hash.
-std::string worker_graph(const std::string& url) {
-  return fmt::format(R"([pipeline]
-max_in_flight = 16
-progress = "off"
-[sources.in]
-type = "redis_stream"
-url = "{0}"
-stream = "jobs"
-id_field = "id"
-claim_idle_ms = 1000
-[providers.p]
-type = "mock"
-latency_ms = 100
-[calls.c]
-inputs = ["in"]
-provider = "p"
-prompt = "{{{{text}}}}"
-[sinks.out]
-inputs = ["c"]
-type = "redis_hash"
-url = "{0}"
-key = "results"
-flush_every = 20
-flush_interval_ms = 200
-[dead_letters.dead]
-inputs = ["c.error", "in.invalid"]
-path = "dead.jsonl"
-)",
-                     url);
-}
-
 }  // namespace
 
 TEST_CASE("redis: 3 workers share a stream of 2,000 entries, one is killed: every id once, every entry acknowledged") {
@@ -57,7 +26,7 @@ TEST_CASE("redis: 3 workers share a stream of 2,000 entries, one is killed: ever
   TempDir dir;
   RedisProcess redis(dir);
   for (int i = 1; i <= kEntries; ++i) redis.command({"XADD", "jobs", "*", "id", fmt::format("i{}", i), "text", "x"});
-  dir.write("graph.toml", worker_graph(redis.url()));
+  dir.write("graph.toml", stream_worker_graph(redis.url(), "type = \"mock\"\nlatency_ms = 100"));
   std::vector<pid_t> workers;
   for (int w = 1; w <= 3; ++w)
     workers.push_back(start_flowbatch({"run", "graph.toml", "--set", fmt::format("pipeline.state=w{}.db", w), "--set",

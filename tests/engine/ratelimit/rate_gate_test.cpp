@@ -9,7 +9,7 @@
 #include "engine/core/console.h"
 #include "engine/core/redactor.h"
 #include "engine/io/event_loop.h"
-#include "engine/ratelimit/rate_gate.h"
+#include "engine/ratelimit/local_rate_gate.h"
 #include "tests/support/fixtures.h"
 
 using namespace flowbatch;
@@ -34,11 +34,11 @@ struct GateFixture {
   Console console{redactor, log};
   EventLoop loop;
   RateSettings settings;
-  std::unique_ptr<RateGate> gate;
+  std::unique_ptr<LocalRateGate> gate;
 
   explicit GateFixture(std::size_t concurrency) {
     settings.concurrency_limit = concurrency;
-    gate = std::make_unique<RateGate>(settings, loop, Logger(console, "gate"));
+    gate = std::make_unique<LocalRateGate>(settings, loop, Logger(console, "gate"));
     loop.start();
   }
   ~GateFixture() {

@@ -1,4 +1,4 @@
-#include "engine/ratelimit/rate_gate.h"
+#include "engine/ratelimit/local_rate_gate.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,14 @@ constexpr auto kObservation = std::chrono::seconds(3);  // the window the observ
 constexpr auto kRaiseEvery = std::chrono::seconds(10);
 }  // namespace
 
-RateGate::RateGate(const RateSettings& settings, EventLoop& loop, Logger log)
+std::optional<std::chrono::milliseconds> server_pause(const RateLimitSignals& s) {
+  if (s.retry_after) return *s.retry_after;
+  if (s.remaining_requests && *s.remaining_requests <= 0 && s.reset_requests) return *s.reset_requests;
+  if (s.remaining_tokens && *s.remaining_tokens <= 0 && s.reset_tokens) return *s.reset_tokens;
+  return std::nullopt;
+}
+
+LocalRateGate::LocalRateGate(const RateSettings& settings, EventLoop& loop, Logger log)
     : settings_(settings), loop_(loop), log_(std::move(log)) {
   const auto now = Clock::now();
   if (settings_.requests_per_minute > 0) requests_.emplace(settings_.requests_per_minute, now);
@@ -22,7 +29,7 @@ RateGate::RateGate(const RateSettings& settings, EventLoop& loop, Logger log)
   publish();
 }
 
-void RateGate::request(double estimated_tokens, Start start) {
+void LocalRateGate::request(double estimated_tokens, Start start) {
   // The copy for the cancel path is made before `start` moves into the job: the order in which
   // a call's arguments are built is unspecified, and the job's capture could empty it first.
   auto never_goes = [start] { start(false, 0); };  // the loop is cancelling everything
@@ -35,7 +42,7 @@ void RateGate::request(double estimated_tokens, Start start) {
       std::move(never_goes));
 }
 
-void RateGate::finished(AttemptFeedback feedback) {
+void LocalRateGate::finished(AttemptFeedback feedback) {
   loop_.post(
       [this, f = feedback] {
         const auto now = Clock::now();
@@ -53,7 +60,7 @@ void RateGate::finished(AttemptFeedback feedback) {
       [this] { stop_now(); });
 }
 
-void RateGate::cancelled() {
+void LocalRateGate::cancelled() {
   loop_.post(
       [this] {
         if (in_flight_ > 0) --in_flight_;
@@ -62,12 +69,12 @@ void RateGate::cancelled() {
       [this] { stop_now(); });
 }
 
-void RateGate::pause() {
+void LocalRateGate::pause() {
   paused_seen_ = true;  // at once, for whoever asks next (the status), before the loop applies it
   loop_.post([this] { paused_ = true; }, [this] { stop_now(); });
 }
 
-void RateGate::resume() {
+void LocalRateGate::resume() {
   paused_seen_ = false;
   loop_.post(
       [this] {
@@ -78,7 +85,7 @@ void RateGate::resume() {
       [this] { stop_now(); });
 }
 
-void RateGate::change_limits(LimitChange change, std::function<void()> applied) {
+void LocalRateGate::change_limits(LimitChange change, std::function<void()> applied) {
   loop_.post(
       [this, change, applied] {
         const auto now = Clock::now();
@@ -109,7 +116,7 @@ void RateGate::change_limits(LimitChange change, std::function<void()> applied) 
       });
 }
 
-std::string RateGate::describe_limits() const {
+std::string LocalRateGate::describe_limits() const {
   auto per_minute = [](const std::optional<MinuteLimit>& m) {
     return m ? fmt::format("{:.0f}", m->per_minute()) : std::string("none");
   };
@@ -117,20 +124,20 @@ std::string RateGate::describe_limits() const {
                      per_minute(tokens_), limit());
 }
 
-void RateGate::stop() {
+void LocalRateGate::stop() {
   loop_.post([this] { stop_now(); }, [this] { stop_now(); });
 }
 
 /// Every waiting request (and every later one) is told it will never go. Also what a cancelled
 /// timer or message of the gate does: the loop cancels them only when the run stops at once, and
 /// a request left waiting would keep the run from ever ending.
-void RateGate::stop_now() {
+void LocalRateGate::stop_now() {
   armed_at_.reset();
   stopped_ = true;
   pump();
 }
 
-void RateGate::pump() {
+void LocalRateGate::pump() {
   while (!waiting_.empty()) {
     if (stopped_) {
       Waiting w = std::move(waiting_.front());
@@ -157,14 +164,14 @@ void RateGate::pump() {
 }
 
 /// When both per-minute limits allow a request of `tokens` to start.
-RateGate::Clock::time_point RateGate::budget_available(double tokens, Clock::time_point now) {
+RateGate::Clock::time_point LocalRateGate::budget_available(double tokens, Clock::time_point now) {
   Clock::time_point at = now;
   if (requests_) at = std::max(at, requests_->when_available(1, now));
   if (tokens_) at = std::max(at, tokens_->when_available(tokens, now));
   return at;
 }
 
-void RateGate::arm(Clock::time_point when) {
+void LocalRateGate::arm(Clock::time_point when) {
   if (armed_at_ && *armed_at_ <= when) return;  // an earlier wake-up is already set
   armed_at_ = when;
   loop_.at(
@@ -178,7 +185,7 @@ void RateGate::arm(Clock::time_point when) {
 
 /// The server's own view of its limits: adopt a lower limit than configured, and never keep
 /// more budget than it says is left.
-void RateGate::learn(const AttemptFeedback& f, Clock::time_point now) {
+void LocalRateGate::learn(const AttemptFeedback& f, Clock::time_point now) {
   const RateLimitSignals& s = f.signals;
   auto adopt = [&](std::optional<MinuteLimit>& held, const std::optional<double>& announced, double configured,
                    const char* what) {
@@ -205,13 +212,11 @@ void RateGate::learn(const AttemptFeedback& f, Clock::time_point now) {
 
 /// A 429: the whole provider pauses, for the server's Retry-After when it gives one, else until
 /// the exhausted bucket's reset, else a pause that doubles on each 429 in a row.
-void RateGate::cool_down(const AttemptFeedback& f, Clock::time_point now) {
+void LocalRateGate::cool_down(const AttemptFeedback& f, Clock::time_point now) {
   const RateLimitSignals& s = f.signals;
-  std::chrono::milliseconds pause = next_cooldown_;
-  if (s.retry_after) pause = *s.retry_after;
-  else if (s.remaining_requests && *s.remaining_requests <= 0 && s.reset_requests) pause = *s.reset_requests;
-  else if (s.remaining_tokens && *s.remaining_tokens <= 0 && s.reset_tokens) pause = *s.reset_tokens;
-  else next_cooldown_ = std::min(kMaxCooldown, next_cooldown_ * 2);
+  const std::optional<std::chrono::milliseconds> told = server_pause(s);
+  std::chrono::milliseconds pause = told.value_or(next_cooldown_);
+  if (!told) next_cooldown_ = std::min(kMaxCooldown, next_cooldown_ * 2);
   pause = std::clamp(pause, std::chrono::milliseconds(1), kMaxCooldown);
   last_429_ = now;
   // Only a server that says nothing — no limits, no Retry-After — leaves the rate to be guessed.
@@ -228,13 +233,13 @@ void RateGate::cool_down(const AttemptFeedback& f, Clock::time_point now) {
   }
 }
 
-double RateGate::observed_per_minute(Clock::time_point now) {
+double LocalRateGate::observed_per_minute(Clock::time_point now) {
   while (!recent_starts_.empty() && now - recent_starts_.front() > kObservation) recent_starts_.pop_front();
   return static_cast<double>(recent_starts_.size()) * 60.0 / std::chrono::duration<double>(kObservation).count();
 }
 
 /// A 429 from a server that never says its limits: the rate we were going at was too much.
-void RateGate::slow_down_blind(Clock::time_point now) {
+void LocalRateGate::slow_down_blind(Clock::time_point now) {
   if (rate_learnt_ && now - last_slow_down_ < std::chrono::seconds(1)) return;  // one cut per burst of 429s
   last_slow_down_ = now;
   const double observed = observed_per_minute(now);
@@ -248,7 +253,7 @@ void RateGate::slow_down_blind(Clock::time_point now) {
 }
 
 /// After a quiet spell, give a learnt rate back a little at a time.
-void RateGate::recover_rate(Clock::time_point now) {
+void LocalRateGate::recover_rate(Clock::time_point now) {
   if (!rate_learnt_ || !requests_ || now - last_429_ < kRaiseEvery || now - last_raise_ < kRaiseEvery) return;
   double raised = requests_->per_minute() * 1.1;
   if (settings_.requests_per_minute > 0 && raised >= settings_.requests_per_minute) {
@@ -259,7 +264,7 @@ void RateGate::recover_rate(Clock::time_point now) {
   last_raise_ = now;
 }
 
-void RateGate::publish() {
+void LocalRateGate::publish() {
   if (arc_ && limit() != concurrency_limit_seen_.load())
     log_.debug("adaptive concurrency: {} -> {} ({} in flight; round trip {:.1f} ms against a base of {:.1f} ms)",
                concurrency_limit_seen_.load(), limit(), in_flight_, arc_->last_window_ms(), arc_->last_base_ms());
