@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/runtime/failure_samples.h"
 #include "flowbatch/error_class.h"
+#include "flowbatch/item.h"
 
 namespace flowbatch {
 
@@ -118,10 +120,16 @@ class Metrics {
   const std::deque<ProviderStats>& providers() const { return providers_; }
   NodeStats& node(std::size_t index) { return nodes_[index]; }
 
-  void count_attempt_error(ErrorClass c) {
-    attempt_errors[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed);
+  /// A failed attempt of item `id`; its message is kept among the class's samples for the report.
+  void count_attempt_error(const Failure& f, std::string_view id) {
+    attempt_errors[static_cast<std::size_t>(f.error_class)].fetch_add(1, std::memory_order_relaxed);
+    failure_samples.note(f.error_class, f.message, id, /*dead=*/false);
   }
-  void count_dead(ErrorClass c) { dead_by_class[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
+  /// An item dead-lettered with its final failure `f`.
+  void count_dead(const Failure& f, std::string_view id) {
+    dead_by_class[static_cast<std::size_t>(f.error_class)].fetch_add(1, std::memory_order_relaxed);
+    failure_samples.note(f.error_class, f.message, id, /*dead=*/true);
+  }
 
   std::atomic<std::uint64_t> admitted{0};                  ///< items read from sources
   std::atomic<std::uint64_t> records_ok{0};                ///< input records done, every item at a sink (or discarded)
@@ -159,6 +167,8 @@ class Metrics {
   std::atomic<std::uint64_t> cache_write_tokens{0};   ///< of the input, written to providers' prompt caches
   LatencyHistogram request_latency;
   ItemCostLog item_costs;
+  FailureSamples failure_samples;  ///< each class's top messages with example ids (the report)
+  SlowestRequests slowest;         ///< the slowest requests (the report)
 
   // Money, in nano-dollars (1e-9 USD; engine/cost/price.h).
   std::atomic<std::int64_t> cost_nano{0};                ///< what this run's priced requests cost

@@ -283,6 +283,9 @@ void ProviderLane::count_request(const Exchange& ex, std::chrono::nanoseconds la
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   stats_.items.fetch_add(ex.items.size(), std::memory_order_relaxed);
   stats_.latency.record(latency);
+  if (latency.count() > 0 && !ex.items.empty())  // an in-process answer took no time worth showing
+    run_.metrics.slowest.offer(latency, ex.owner->name(), ex.items.front().id, ex.items.size(),
+                               ex.items.front().attempts);
   const CallResult& r = ex.result;
   const int status = ex.dispatch.kind == Dispatch::Kind::http ? ex.response.status : 0;
   stats_.by_status[status > 0 && status < 600 ? static_cast<std::size_t>(status) : 0].fetch_add(

@@ -31,6 +31,8 @@ class ExchangeOwner {
   /// Called after a batch of answers was handed to complete(): sends on what they produced, so
   /// answered items move on together, one message per batch, and none waits for unrelated ones.
   virtual void flush() = 0;
+  /// The call node's name (the report's slowest requests name it).
+  virtual const std::string& name() const = 0;
 };
 
 /// One request on its way: the items it answers, the provider-neutral request, its wire form,
