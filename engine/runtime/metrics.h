@@ -19,12 +19,17 @@ class LatencyHistogram {
  public:
   void record(std::chrono::nanoseconds latency);
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  static constexpr std::size_t kBuckets = 96;
+  using Counts = std::array<std::uint64_t, kBuckets>;
   /// The latency below which a fraction `q` (0..1) of samples fall, in milliseconds (0 when empty).
-  double percentile_ms(double q) const;
+  double percentile_ms(double q) const { return percentile_ms(counts(), q); }
+  /// The same over bucket counts: a snapshot, or the difference of two (a sliding window).
+  static double percentile_ms(const Counts& counts, double q);
+  /// Samples by bucket now.
+  Counts counts() const;
   /// The sum of every sample, in seconds (a Prometheus histogram's _sum).
   double sum_seconds() const { return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9; }
 
-  static constexpr std::size_t kBuckets = 96;
   /// Samples in bucket `i` (those at most upper_ms(i) and above upper_ms(i - 1)).
   std::uint64_t in_bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
   static double upper_ms(std::size_t bucket);
