@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <ctime>
+#include <sstream>
 #include <thread>
 
 #include "tests/mock_server/http_client.h"
@@ -83,8 +84,15 @@ TEST_CASE("a success rate that falls fires once and resolves once the failures a
     input += fmt::format("{{\"id\":\"poison{}\",\"text\":\"{}\"}}\n", i, std::string(300, 'x'));
   input += make_jsonl(2500, "b");
   dir.write("in.jsonl", input);
+  // The same rule told to a command as well, the message on its stdin.
   dir.write("graph.toml", openai_chat_graph(mock.base_url(), "max_concurrency = 4", "") +
-                              alert_table("failing", "success_rate", hook, "below = 0.95\nmin_samples = 20"));
+                              alert_table("failing", "success_rate", hook, "below = 0.95\nmin_samples = 20") + R"(
+[alerts.script]
+rule = "success_rate"
+window_ms = 1000
+resolve_after_ms = 300
+command = ["sh", "-c", "cat >> told.jsonl && echo >> told.jsonl"]
+)");
   const ProcessResult run = run_flowbatch({"run", "graph.toml"}, dir.path());
   REQUIRE_MESSAGE(run.exit_code == 3, run.err);  // finished, a dead letter holds the poisoned records
   const auto messages = alert_messages(hook, "failing");
@@ -95,6 +103,11 @@ TEST_CASE("a success rate that falls fires once and resolves once the failures a
   // The log line is always written, and says the same.
   CHECK(run.err.find("[alert:failing] alerts.failing firing: success rate") != std::string::npos);
   CHECK(run.err.find("[alert:failing] alerts.failing resolved") != std::string::npos);
+  const auto told = read_jsonl(dir / "told.jsonl");
+  REQUIRE(told.size() == 2);
+  CHECK(told[0].at("alert").as_string() == "script");
+  CHECK(told[0].at("status").as_string() == "firing");
+  CHECK(told[1].at("status").as_string() == "resolved");
 }
 
 TEST_CASE("a median latency that rises past its baseline fires once and resolves once it is back") {
@@ -129,12 +142,23 @@ TEST_CASE("a burst of 429s fires once and resolves once the run keeps to the ser
   dir.write("in.jsonl", make_jsonl(200));
   dir.write("graph.toml", openai_chat_graph(mock.base_url(), "max_concurrency = 64", "max_attempts = 20") +
                               alert_table("throttled", "rate_limited", hook, "above = 0.2\nmin_samples = 5"));
-  const ProcessResult run = run_flowbatch({"run", "graph.toml"}, dir.path());
+  const ProcessResult run = run_flowbatch({"run", "graph.toml", "--log-format", "json"}, dir.path());
   REQUIRE_MESSAGE(run.exit_code == 0, run.err);
   CHECK(mock.stats().at("rate_limited").as_int64() > 0);
   const auto messages = alert_messages(hook, "throttled");
   check_fired_and_resolved_once(messages, "rate_limited");
   CHECK(messages[0].at("value").as_double() > 0.2);
+  // For log shippers, the log line is one JSON object naming the alert, its fields the message.
+  std::size_t lines = 0;
+  std::istringstream err(run.err);
+  for (std::string line; std::getline(err, line);) {
+    if (line.find("\"kind\":\"alert\"") == std::string::npos) continue;
+    const auto object = boost::json::parse(line).as_object();
+    CHECK(object.at("node").as_string() == "throttled");
+    CHECK(object.at("fields").at("rule").as_string() == "rate_limited");
+    ++lines;
+  }
+  CHECK(lines == 2);
 }
 
 TEST_CASE("a cost alert pauses the run: no new request reaches the server, and it resolves once spending stops") {
