@@ -89,7 +89,7 @@ class TransformRuntime final : public NodeRuntime {
     if (!error) return;
     item.failure = make_failure(ErrorClass::transform, run_.redactor.redact(*error), name_);
     item.error_history.push_back(ErrorClass::transform);
-    run_.metrics.count_attempt_error(ErrorClass::transform);
+    run_.metrics.count_attempt_error(*item.failure, item.id);
     failed.push_back(std::move(item));
   }
 

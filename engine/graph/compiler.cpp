@@ -40,6 +40,7 @@ class Compiler {
     if (options_.load_plugins) load_plugins(plan_.pipeline.plugins, registry_, diagnostics_);  // before nodes name them
     read_providers(root);
     read_notify(root);
+    read_alerts(root);
     read_nodes(root);
     plan_.fingerprints = fingerprint_graph(root);
     if (plan_.nodes.empty() && !diagnostics_.has_errors())
@@ -68,7 +69,7 @@ class Compiler {
   OptionReader::Context reader_context() { return {diagnostics_, redactor_, options_.check_environment}; }
 
   void check_top_level(const ConfigValue& root) {
-    std::vector<std::string> known = {"pipeline", "providers", "notify"};
+    std::vector<std::string> known = {"pipeline", "providers", "notify", "alerts"};
     for (const auto& kind : registry_.kinds()) known.push_back(kind.table);
     for (const auto& e : root.entries) {
       if (std::find(known.begin(), known.end(), e.key) == known.end()) {
@@ -143,21 +144,47 @@ class Compiler {
   }
 
   void read_notify(const ConfigValue& root) {
-    const ConfigValue* tables = root.find("notify");
+    read_named_tables(root, "notify", notify_keys(), [&](OptionReader& reader, const std::string& subject) {
+      NotifyRule rule = read_notify_rule(reader, subject, graph_folder());
+      if (rule.on_commit && plan_.pipeline.state.empty())
+        reader.error("on", "\"commit\" needs the run's state ([pipeline] state): without one nothing is committed");
+      plan_.notify.push_back(std::move(rule));
+    });
+  }
+
+  void read_alerts(const ConfigValue& root) {
+    read_named_tables(root, "alerts", alert_keys(), [&](OptionReader& reader, const std::string& subject) {
+      AlertRule rule = read_alert_rule(reader, subject, graph_folder());
+      if (rule.pause && plan_.pipeline.listen.empty())
+        reader.warning("pause",
+                       "without pipeline.listen (or --listen) nothing can resume the paused run: it can only be "
+                       "drained (Ctrl-C) and run again");
+      plan_.alerts.push_back(std::move(rule));
+    });
+  }
+
+  /// Each [TABLE.NAME] of a table that holds no nodes (notify, alerts): `read` gets a reader of
+  /// its keys and its dotted name.
+  template <class Read>
+  void read_named_tables(const ConfigValue& root, const std::string& table, const std::vector<KeySpec>& keys,
+                         Read read) {
+    const ConfigValue* tables = root.find(table);
     if (!tables || !tables->is_table()) return;
-    const std::filesystem::path workdir = plan_.graph_file.parent_path();
     for (const auto& e : tables->entries) {
-      const std::string subject = "notify." + e.key;
+      const std::string subject = table + "." + e.key;
       if (!e.value.is_table()) {
         diagnostics_.error(e.value.where, subject, fmt::format("expected a table, found {}", e.value.kind_name()));
         continue;
       }
-      OptionReader reader(e.value, subject, subject, notify_keys(), reader_context());
-      NotifyRule rule = read_notify_rule(reader, subject, workdir.empty() ? "." : workdir);
-      if (rule.on_commit && plan_.pipeline.state.empty())
-        reader.error("on", "\"commit\" needs the run's state ([pipeline] state): without one nothing is committed");
-      plan_.notify.push_back(std::move(rule));
+      OptionReader reader(e.value, subject, subject, keys, reader_context());
+      read(reader, subject);
     }
+  }
+
+  /// Where commands of notifications and alerts run.
+  std::filesystem::path graph_folder() const {
+    const std::filesystem::path folder = plan_.graph_file.parent_path();
+    return folder.empty() ? "." : folder;
   }
 
   /// A key sent over plain http:// can be read by anyone on the way; loopback (a local proxy or

@@ -60,6 +60,13 @@ DeliveryTarget read_delivery_target(OptionReader& o, std::string name, const std
   return t;
 }
 
+std::optional<DeliveryTarget> read_optional_delivery_target(OptionReader& o, std::string name,
+                                                            const std::filesystem::path& workdir) {
+  if (o.has("url") || o.has("command")) return read_delivery_target(o, std::move(name), workdir);
+  if (o.has("headers")) o.error("headers", "headers go with a url");
+  return std::nullopt;
+}
+
 NotifyRule read_notify_rule(OptionReader& o, std::string name, const std::filesystem::path& workdir) {
   NotifyRule r;
   r.target = read_delivery_target(o, std::move(name), workdir);

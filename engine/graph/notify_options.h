@@ -2,6 +2,7 @@
 // [notify.NAME]: tell downstream systems that results are ready (docs/watching.md).
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,10 @@ const std::vector<KeySpec>& notify_keys();
 const std::vector<KeySpec>& delivery_keys();
 /// Reads the target keys of a table (`name` is its dotted name); errors go through `options`.
 DeliveryTarget read_delivery_target(OptionReader& options, std::string name, const std::filesystem::path& workdir);
+/// The same for a table where a target is optional ([alerts.NAME]): nothing when it names neither
+/// a url nor a command.
+std::optional<DeliveryTarget> read_optional_delivery_target(OptionReader& options, std::string name,
+                                                            const std::filesystem::path& workdir);
 NotifyRule read_notify_rule(OptionReader& options, std::string name, const std::filesystem::path& workdir);
 
 }  // namespace flowbatch

@@ -83,7 +83,9 @@ const std::vector<KeySpec>& provider_keys() {
       {"type", KeyKind::string, true, "", "the provider type"},
       {"max_concurrency", KeyKind::any, false, "16",
        "requests in flight at once, across every call node using this provider: a number, or \"adaptive\""},
-      {"max_concurrency_limit", KeyKind::integer, false, "256", "the most an adaptive concurrency may grow to"},
+      {"max_concurrency_limit", KeyKind::integer, false, "256",
+       "the most an adaptive concurrency may grow to, and the most POST /limits may set (a higher fixed "
+       "max_concurrency raises it)"},
       {"initial_concurrency", KeyKind::integer, false, "4", "where an adaptive concurrency starts"},
       {"requests_per_minute", KeyKind::number, false, "0",
        "the most requests started per minute (0: none; a lower limit the server announces wins)"},
@@ -302,6 +304,7 @@ ProviderSettings read_provider_settings(OptionReader& o) {
   } else {
     o.error("max_concurrency", "must be a number of at least 1, or \"adaptive\"");
   }
+  r.concurrency_ceiling = static_cast<std::size_t>(std::max<std::int64_t>(1, ceiling));
   r.requests_per_minute = o.number("requests_per_minute");
   if (r.requests_per_minute < 0) o.error("requests_per_minute", "must not be negative (0: no limit)");
   r.tokens_per_minute = o.number("tokens_per_minute");

@@ -12,6 +12,7 @@
 #include "engine/core/diagnostics.h"
 #include "engine/core/run_window.h"
 #include "engine/cost/price.h"
+#include "engine/graph/alert_options.h"
 #include "engine/graph/node_kind.h"
 #include "engine/graph/notify_options.h"
 #include "engine/ratelimit/rate_settings.h"
@@ -108,6 +109,7 @@ struct Plan {
   PipelineOptions pipeline;
   std::vector<PlanProvider> providers;
   std::vector<NotifyRule> notify;  ///< [notify.NAME]
+  std::vector<AlertRule> alerts;   ///< [alerts.NAME]
   std::vector<PlanNode> nodes;
   std::vector<PlanEdge> edges;
 

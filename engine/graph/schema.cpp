@@ -196,7 +196,7 @@ json::value default_as_json(const KeySpec& k) {
 }
 
 std::vector<std::string> graph_tables(const TypeRegistry& registry) {
-  std::vector<std::string> tables = {"pipeline", "providers", "notify"};
+  std::vector<std::string> tables = {"pipeline", "providers", "notify", "alerts"};
   for (const auto& kind : registry.kinds()) tables.push_back(kind.table);
   return tables;
 }
@@ -211,6 +211,9 @@ json::value graph_schema(const TypeRegistry& registry) {
   properties["notify"] =
       named_tables("notify", "tell downstream systems that results are ready (webhook or command)", false);
   defs["notify"] = table_schema("a notification", notify_keys());
+  properties["alerts"] =
+      named_tables("alerts", "rules over a sliding window of the run, and what to do when one fires", false);
+  defs["alerts"] = table_schema("an alert rule", alert_keys());
   for (const NodeKind& kind : registry.kinds()) {
     properties[kind.table] = named_tables(kind.table, kind.summary, true);
     const std::vector<KeySpec> common = node_common_keys(kind);
@@ -252,6 +255,7 @@ std::vector<std::string> table_keys(const TypeRegistry& registry, const std::str
   };
   if (table == "pipeline") add(pipeline_keys());
   if (table == "notify") add(notify_keys());
+  if (table == "alerts") add(alert_keys());
   if (table == "providers") {
     add(provider_keys());
     add_type_keys(keys, registry.providers());

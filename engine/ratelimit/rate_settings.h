@@ -25,6 +25,13 @@ struct RateSettings {
   std::size_t initial_concurrency = 4;
   std::size_t concurrency_limit = 16;  ///< the fixed limit, or the adaptive one's ceiling
   SharedLimitSettings shared;          ///< with a store, the three limits above are shared by every process using it
+  /// The most the limit may be set to while running (POST /limits): max_concurrency_limit, or a
+  /// fixed limit above it. The provider's lane is built for this many requests at once.
+  std::size_t concurrency_ceiling = 256;
+  /// The ceiling, never below the limit itself (settings made in code may set only the limit).
+  std::size_t highest_concurrency() const {
+    return concurrency_ceiling > concurrency_limit ? concurrency_ceiling : concurrency_limit;
+  }
 };
 
 }  // namespace flowbatch

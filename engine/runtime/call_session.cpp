@@ -275,7 +275,7 @@ void CallSession::record_failure(Item& item, Failure failure, const CallResult& 
   if (failure.request_id.empty()) failure.request_id = result.request_id;
   if (failure.http_status == 0) failure.http_status = result.http_status;
   item.error_history.push_back(failure.error_class);
-  run_.metrics.count_attempt_error(failure.error_class);
+  run_.metrics.count_attempt_error(failure, item.id);
   item.failure = std::move(failure);
 }
 

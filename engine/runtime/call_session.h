@@ -90,7 +90,7 @@ class CallSession final : public ExchangeOwner {
 
   RunState& run() const { return run_; }
   ProviderLane& lane() const { return lane_; }
-  const std::string& name() const { return name_; }
+  const std::string& name() const override { return name_; }
 
  private:
   /// A request for several items that the API rejects as invalid may be rejecting one of them.

@@ -165,7 +165,7 @@ void ItemLedger::end(const ItemVector& items, Ending ending, NodeStats* at) {
 void ItemLedger::end(const Item& item, Ending ending, NodeStats* at) { count(1, item_ended(item, ending), ending, at); }
 
 std::size_t ItemLedger::item_ended(const Item& item, Ending ending) {
-  if (ending == Ending::dead_letter && item.failure) metrics_.count_dead(item.failure->error_class);
+  if (ending == Ending::dead_letter && item.failure) metrics_.count_dead(*item.failure, item.id);
   if (ending != Ending::abandoned && ending != Ending::skipped && metrics_.item_costs.enabled())
     metrics_.item_costs.add({item.cost_nano_usd, item.input_tokens, item.output_tokens});
   if (ending == Ending::discarded && track_discards_) {

@@ -27,14 +27,20 @@ void LatencyHistogram::record(std::chrono::nanoseconds latency) {
   sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, latency.count())), std::memory_order_relaxed);
 }
 
-double LatencyHistogram::percentile_ms(double q) const {
+LatencyHistogram::Counts LatencyHistogram::counts() const {
+  Counts out{};
+  for (std::size_t i = 0; i < kBuckets; ++i) out[i] = buckets_[i].load(std::memory_order_relaxed);
+  return out;
+}
+
+double LatencyHistogram::percentile_ms(const Counts& counts, double q) {
   std::uint64_t total = 0;
-  for (const auto& b : buckets_) total += b.load(std::memory_order_relaxed);
+  for (const auto n : counts) total += n;
   if (total == 0) return 0;
   const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total)));
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < kBuckets; ++i) {
-    seen += buckets_[i].load(std::memory_order_relaxed);
+    seen += counts[i];
     if (seen >= std::max<std::uint64_t>(rank, 1)) return upper_ms(i);
   }
   return upper_ms(kBuckets - 1);

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/runtime/failure_samples.h"
 #include "flowbatch/error_class.h"
+#include "flowbatch/item.h"
 
 namespace flowbatch {
 
@@ -17,12 +19,17 @@ class LatencyHistogram {
  public:
   void record(std::chrono::nanoseconds latency);
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  static constexpr std::size_t kBuckets = 96;
+  using Counts = std::array<std::uint64_t, kBuckets>;
   /// The latency below which a fraction `q` (0..1) of samples fall, in milliseconds (0 when empty).
-  double percentile_ms(double q) const;
+  double percentile_ms(double q) const { return percentile_ms(counts(), q); }
+  /// The same over bucket counts: a snapshot, or the difference of two (a sliding window).
+  static double percentile_ms(const Counts& counts, double q);
+  /// Samples by bucket now.
+  Counts counts() const;
   /// The sum of every sample, in seconds (a Prometheus histogram's _sum).
   double sum_seconds() const { return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9; }
 
-  static constexpr std::size_t kBuckets = 96;
   /// Samples in bucket `i` (those at most upper_ms(i) and above upper_ms(i - 1)).
   std::uint64_t in_bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
   static double upper_ms(std::size_t bucket);
@@ -118,10 +125,16 @@ class Metrics {
   const std::deque<ProviderStats>& providers() const { return providers_; }
   NodeStats& node(std::size_t index) { return nodes_[index]; }
 
-  void count_attempt_error(ErrorClass c) {
-    attempt_errors[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed);
+  /// A failed attempt of item `id`; its message is kept among the class's samples for the report.
+  void count_attempt_error(const Failure& f, std::string_view id) {
+    attempt_errors[static_cast<std::size_t>(f.error_class)].fetch_add(1, std::memory_order_relaxed);
+    failure_samples.note(f.error_class, f.message, id, /*dead=*/false);
   }
-  void count_dead(ErrorClass c) { dead_by_class[static_cast<std::size_t>(c)].fetch_add(1, std::memory_order_relaxed); }
+  /// An item dead-lettered with its final failure `f`.
+  void count_dead(const Failure& f, std::string_view id) {
+    dead_by_class[static_cast<std::size_t>(f.error_class)].fetch_add(1, std::memory_order_relaxed);
+    failure_samples.note(f.error_class, f.message, id, /*dead=*/true);
+  }
 
   std::atomic<std::uint64_t> admitted{0};                  ///< items read from sources
   std::atomic<std::uint64_t> records_ok{0};                ///< input records done, every item at a sink (or discarded)
@@ -159,6 +172,8 @@ class Metrics {
   std::atomic<std::uint64_t> cache_write_tokens{0};   ///< of the input, written to providers' prompt caches
   LatencyHistogram request_latency;
   ItemCostLog item_costs;
+  FailureSamples failure_samples;  ///< each class's top messages with example ids (the report)
+  SlowestRequests slowest;         ///< the slowest requests (the report)
 
   // Money, in nano-dollars (1e-9 USD; engine/cost/price.h).
   std::atomic<std::int64_t> cost_nano{0};                ///< what this run's priced requests cost

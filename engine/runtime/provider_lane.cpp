@@ -23,7 +23,7 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
                              run.stop_resumable(fmt::format("provider \"{}\": {}", name, why));
                            })),
       queue_(graph),
-      limiter_(graph, provider.settings.rate.concurrency_limit),
+      limiter_(graph, provider.settings.rate.highest_concurrency()),
       transport_(graph, flow::unlimited,
                  [this](const ExchangePtr& exchange, Transport::gateway_type& gateway) {
                    start_transport(exchange, gateway);
@@ -41,6 +41,24 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
   flow::make_edge(queue_, limiter_);
   flow::make_edge(limiter_, transport_);
   flow::make_edge(transport_, complete_);
+  // The limiter is built for the ceiling, its slots above the starting limit held back until the
+  // run's control raises the limit (a limiter's threshold is fixed once built).
+  const RateSettings& rate = provider.settings.rate;
+  slots_open_ = rate.concurrency_limit;
+  if (rate.highest_concurrency() > rate.concurrency_limit)
+    limiter_.decrementer().try_put(-static_cast<long>(rate.highest_concurrency() - rate.concurrency_limit));
+}
+
+void ProviderLane::change_limits(const RateGate::LimitChange& change, std::function<void()> applied) {
+  if (change.concurrency) open_slots(std::min(*change.concurrency, spec_.settings.rate.highest_concurrency()));
+  gate_->change_limits(change, std::move(applied));
+}
+
+void ProviderLane::open_slots(std::size_t wanted) {
+  std::lock_guard lock(slots_mutex_);
+  if (wanted <= slots_open_) return;  // a lower limit is the gate's to hold: the slots stay open
+  limiter_.decrementer().try_put(static_cast<long>(wanted - slots_open_));
+  slots_open_ = wanted;
 }
 
 bool ProviderLane::enable_batches(const std::string& pipeline) {
@@ -282,6 +300,9 @@ void ProviderLane::count_request(const Exchange& ex, std::chrono::nanoseconds la
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   stats_.items.fetch_add(ex.items.size(), std::memory_order_relaxed);
   stats_.latency.record(latency);
+  if (latency.count() > 0 && !ex.items.empty())  // an in-process answer took no time worth showing
+    run_.metrics.slowest.offer(latency, ex.owner->name(), ex.items.front().id, ex.items.size(),
+                               ex.items.front().attempts);
   const CallResult& r = ex.result;
   const int status = ex.dispatch.kind == Dispatch::Kind::http ? ex.response.status : 0;
   stats_.by_status[status > 0 && status < 600 ? static_cast<std::size_t>(status) : 0].fetch_add(

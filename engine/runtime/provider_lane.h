@@ -31,6 +31,8 @@ class ExchangeOwner {
   /// Called after a batch of answers was handed to complete(): sends on what they produced, so
   /// answered items move on together, one message per batch, and none waits for unrelated ones.
   virtual void flush() = 0;
+  /// The call node's name (the report's slowest requests name it).
+  virtual const std::string& name() const = 0;
 };
 
 /// One request on its way: the items it answers, the provider-neutral request, its wire form,
@@ -110,6 +112,9 @@ class ProviderLane {
   }
   /// The run's control (pause, resume, limits) acts on the gate, where requests start.
   RateGate& gate() { return *gate_; }
+  /// New limits while running (POST /limits): a concurrency above the starting one, up to the
+  /// provider's ceiling, opens the lane to that many requests at once. Thread-safe.
+  void change_limits(const RateGate::LimitChange& change, std::function<void()> applied);
   /// The counters the summary and /metrics show for this provider.
   ProviderStats& stats() const { return stats_; }
 
@@ -167,6 +172,8 @@ class ProviderLane {
   /// it went out (the provider may have billed it), else the reservation is given back.
   void release_reservation(Exchange& exchange);
   void stop_provider(const Exchange& exchange, const std::string& why);
+  /// Lets the limiter pass `wanted` requests at once (never fewer than it does now).
+  void open_slots(std::size_t wanted);
 
   const PlanProvider& spec_;
   RunState& run_;
@@ -182,6 +189,8 @@ class ProviderLane {
   std::atomic<bool> reached_server_{false};  // some request was not refused a connection
   std::atomic<bool> stopped_{false};         // nothing more is sent: see why_stop()
   std::atomic<bool> told_window_{false};     // the wait for the window was logged
+  std::mutex slots_mutex_;
+  std::size_t slots_open_ = 0;  // guarded by slots_mutex_: the limiter's slots not held back
   std::mutex arrived_mutex_;
   std::vector<ExchangePtr> arrived_;  // guarded by arrived_mutex_
   std::unique_ptr<BatchJobs> batches_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "engine/core/text.h"
 #include "engine/io/durable.h"
 #include "engine/runtime/provider_lane.h"
 #include "engine/runtime/report.h"
@@ -13,7 +14,8 @@
 namespace flowbatch {
 namespace {
 
-constexpr std::size_t kMaxSamples = 720;  // then every other one goes, and sampling slows down by half
+constexpr std::size_t kMaxSamples = 720;   // then every other one goes, and sampling slows down by half
+constexpr std::size_t kMessagesShown = 5;  // per error class
 
 constexpr std::string_view kStyle = R"(
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2330;background:#fff}
@@ -149,6 +151,39 @@ std::string HtmlReport::charts() const {
                         {{"rate-limited attempts", "#c0392b", limited}, {"provider pauses", "#d68910", pauses}});
 }
 
+std::string HtmlReport::error_messages() const {
+  std::string rows;
+  for (ErrorClass c : kAllErrorClasses) {
+    FailureSamples::Message rest;
+    for (const auto& m : run_.metrics.failure_samples.top(c, kMessagesShown, rest))
+      rows += fmt::format("<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                          to_string(c), html_escape(m.text), with_commas(m.attempts), with_commas(m.dead),
+                          html_escape(join(m.example_ids, ", ")));
+    if (rest.attempts + rest.dead > 0)
+      rows += fmt::format(
+          "<tr><td>{}</td><td><i>other messages</i></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+          to_string(c), with_commas(rest.attempts), with_commas(rest.dead), html_escape(join(rest.example_ids, ", ")));
+  }
+  if (rows.empty()) return "";
+  return "<h3>Top messages</h3><table id=\"error-messages\"><tr><th>class</th><th>message</th><th>failed attempts</th>"
+         "<th>dead-lettered</th><th>example ids</th></tr>" +
+         rows + "</table>\n";
+}
+
+std::string HtmlReport::slowest_requests() const {
+  const auto slowest = run_.metrics.slowest.entries();
+  if (slowest.empty()) return "";
+  std::string out =
+      "<h2>Slowest requests</h2><table id=\"slowest\"><tr><th>latency ms</th><th>item</th><th>call</th>"
+      "<th>attempt</th></tr>";
+  for (const auto& e : slowest)
+    out +=
+        fmt::format("<tr><td class=\"n\">{:.0f}</td><td>{}{}</td><td>{}</td><td class=\"n\">{}</td></tr>", e.latency_ms,
+                    html_escape(e.first_id), e.items > 1 ? fmt::format(" (+{} in the request)", e.items - 1) : "",
+                    html_escape(e.node), e.attempt);
+  return out + "</table>\n";
+}
+
 std::string HtmlReport::tables() const {
   const Metrics& m = run_.metrics;
   std::string out = "<h2>Errors</h2><table><tr><th>class</th><th>failed attempts</th><th>dead-lettered</th></tr>";
@@ -158,7 +193,7 @@ std::string HtmlReport::tables() const {
       out += fmt::format("<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>", to_string(c),
                          with_commas(m.attempt_errors[i].load()), with_commas(m.dead_by_class[i].load()));
   }
-  out += "</table>\n<h2>Tokens, cache and packing</h2><table>";
+  out += "</table>\n" + error_messages() + "<h2>Tokens, cache and packing</h2><table>";
   out += row("tokens in", with_commas(m.input_tokens.load())) + row("tokens out", with_commas(m.output_tokens.load()));
   out += row("cache hits", with_commas(m.cache_hits.load())) +
          row("tokens the cache saved",
@@ -179,7 +214,7 @@ std::string HtmlReport::tables() const {
         s.latency.percentile_ms(0.95), s.by_status[429].load(), g.pauses(), g.concurrency_limit(),
         g.requests_per_minute());
   }
-  out += "</table>\n<h2>Settings</h2><table>";
+  out += "</table>\n" + slowest_requests() + "<h2>Settings</h2><table>";
   const PipelineOptions& p = plan_.pipeline;
   out += row("graph", plan_.graph_file.filename().string()) + row("max_in_flight", std::to_string(p.max_in_flight)) +
          row("threads", p.threads ? std::to_string(p.threads) : "one per core");

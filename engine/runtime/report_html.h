@@ -37,6 +37,9 @@ class HtmlReport {
   std::string page(std::string_view status) const;
   std::string charts() const;
   std::string tables() const;
+  /// Each error class's most frequent messages, with example item ids.
+  std::string error_messages() const;
+  std::string slowest_requests() const;
 
   const Plan& plan_;
   const RunState& run_;

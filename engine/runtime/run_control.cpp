@@ -98,17 +98,18 @@ ControlResponse RunControl::change_limits(const std::string& text) {
   change.requests_per_minute = read_limit(body, "requests_per_minute", 0, error);
   change.tokens_per_minute = read_limit(body, "tokens_per_minute", 0, error);
   if (auto c = read_limit(body, "max_concurrency", 1, error)) {
-    // The lane's limiter was built with the configured limit: the gate can hold fewer, never more.
-    const std::size_t ceiling = lane->spec().settings.rate.concurrency_limit;
+    // The lane is built for at most its ceiling at once (max_concurrency_limit).
+    const std::size_t ceiling = lane->spec().settings.rate.highest_concurrency();
     if (*c > static_cast<double>(ceiling))
-      error = fmt::format("max_concurrency can go up to {} (the limit the run started with), not {}", ceiling, *c);
+      error =
+          fmt::format("max_concurrency can go up to {} (the provider's max_concurrency_limit), not {}", ceiling, *c);
     change.concurrency = static_cast<std::size_t>(*c);
   }
   if (!error.empty()) return error_answer(400, error);
   // The answer shows the new limits: wait (briefly, on this thread, never the graph's) for the
   // loop to apply them.
   auto applied = std::make_shared<std::promise<void>>();
-  lane->gate().change_limits(change, [applied] { applied->set_value(); });
+  lane->change_limits(change, [applied] { applied->set_value(); });
   applied->get_future().wait_for(std::chrono::seconds(2));
   return json_answer(200, status());
 }

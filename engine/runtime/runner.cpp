@@ -17,6 +17,7 @@
 #include "engine/io/event_loop.h"
 #include "engine/io/file_lock.h"
 #include "engine/io/http_client.h"
+#include "engine/runtime/alerter.h"
 #include "engine/runtime/assembly.h"
 #include "engine/runtime/delivery.h"
 #include "engine/runtime/flow.h"
@@ -129,12 +130,12 @@ class Runner {
     run_.set_stop_hook([this] { hard_stop(); });
     run_.set_idle_hook([this] { loop_.post([this] { check_finished(); }); });
     run_.set_drain_hook([this] { loop_.post([this] { drain(run_.resumable_reason()); }); });
-    if (server_)
-      control_.emplace(run_, plan_, assembly_.lanes(), [this] { loop_.post([this] { drain("drain requested"); }); });
-    if (!plan.notify.empty()) {
-      delivery_.emplace(http_, loop_, run_.console);
-      notifier_.emplace(plan_, run_, *delivery_);
-    }
+    // Also without an endpoint: an alert's pause takes the same path as POST /pause.
+    control_.emplace(run_, plan_, assembly_.lanes(), [this] { loop_.post([this] { drain("drain requested"); }); });
+    if (!plan.notify.empty() || !plan.alerts.empty()) delivery_.emplace(http_, loop_, run_.console);
+    if (!plan.notify.empty()) notifier_.emplace(plan_, run_, *delivery_);
+    if (!plan.alerts.empty())
+      alerter_.emplace(plan_, run_, assembly_.lanes(), *delivery_, [this] { control_->pause(); });
   }
   Runner(const Runner&) = delete;
   Runner& operator=(const Runner&) = delete;
@@ -187,7 +188,8 @@ class Runner {
     if (html_) html_->finish(to_string(run_status(run_)));
     RunReport report = make_run_report(run_, plan_.pipeline.name, assembly_.lanes());
     report.archived_state = session_.archived();
-    if (notifier_) notifier_->finish(report);  // before the loops stop: webhooks go through them
+    if (alerter_) alerter_->finish();          // before the loops stop: webhooks go through them
+    if (notifier_) notifier_->finish(report);  // the finish notification is the last message
     for (auto& l : extra_loops_) l->stop();
     loop_.stop();
     return report;
@@ -273,6 +275,7 @@ class Runner {
     ticker_.gateway().try_put(Packet::tick());
     if (progress_) progress_->update();
     if (notifier_) notifier_->tick();
+    if (alerter_) alerter_->tick();
     if (html_) html_->tick();  // a page of some 100 KB, rewritten every report_interval_ms at most
     if (session_.store() && EventLoop::Clock::now() >= next_state_flush_) {  // discarded records, now and then
       next_state_flush_ = EventLoop::Clock::now() + std::chrono::seconds(1);
@@ -365,10 +368,11 @@ class Runner {
   GraphAssembly assembly_;
   Ticker ticker_;
   std::optional<ProgressReporter> progress_;
-  std::optional<RunControl> control_;  // set when server_ is
+  std::optional<RunControl> control_;  // the endpoint's routes, and the pause of [alerts.NAME]
   std::optional<HtmlReport> html_;     // pipeline.report_html
-  std::optional<Delivery> delivery_;   // [notify.NAME]: before the notifier, which uses it
+  std::optional<Delivery> delivery_;   // [notify.NAME], [alerts.NAME]: before the notifier and alerter, which use it
   std::optional<Notifier> notifier_;
+  std::optional<Alerter> alerter_;
   bool ticker_released_ = false;                        // loop thread only
   JobQueue blocking_{plan_.pipeline.blocking_threads};  // after assembly_ (its lanes): its jobs use them
   EventLoop::Clock::time_point next_state_flush_{};

@@ -58,6 +58,7 @@ TEST_CASE("docs/config.md documents every key of every table and built-in type, 
   check_documented(section(doc, "##", "`[pipeline]`"), "[pipeline]", pipeline_keys());
   check_documented(section(doc, "##", "`[providers.NAME]`"), "[providers]", provider_keys());
   check_documented(section(doc, "##", "`[notify.NAME]`"), "[notify]", notify_keys());
+  check_documented(section(doc, "##", "`[alerts.NAME]`"), "[alerts]", alert_keys());
   REQUIRE(!r.kinds().empty());
   for (const auto& kind : r.kinds())
     check_documented(section(doc, "##", "`[" + kind.table + ".NAME]`"), kind.table, kind.keys);

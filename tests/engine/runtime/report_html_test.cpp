@@ -62,5 +62,7 @@ TEST_CASE("the HTML report is rewritten whole while the run goes and is final at
   CHECK(html.find("<link") == std::string::npos);
   CHECK(html.find(kKey) == std::string::npos);
   CHECK(html.find(">c<") != std::string::npos);  // the graph's nodes, by name
+  CHECK(html.find("<table id=\"slowest\">") != std::string::npos);
+  CHECK(html.find("<table id=\"error-messages\">") == std::string::npos);  // no failure: no such table
   CHECK_FALSE(std::filesystem::exists(dir / "out/report.html.tmp"));
 }

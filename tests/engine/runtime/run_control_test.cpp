@@ -146,6 +146,32 @@ TEST_CASE("a requests_per_minute lowered while running holds at the server withi
   CHECK(run.join().report.exit_code == 0);
 }
 
+TEST_CASE("max_concurrency raised beyond the value the run started with holds more requests at the server") {
+  MockServer mock({"--latency-ms", "100", "--latency-sigma", "0"});
+  ScopedEnv key("WATCH_TEST_KEY", kProviderKey);
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(400));
+  BackgroundRun run(dir, graph(mock.base_url(), "max_concurrency = 2\nmax_concurrency_limit = 32"));
+  REQUIRE(eventually([&] { return mock_requests(mock) >= 4; }));
+  CHECK(mock.stats().at("peak_concurrency").as_int64() <= 2);
+
+  const auto answer = http_post(run, "/limits", R"({"provider": "p", "max_concurrency": 8})");
+  REQUIRE_MESSAGE(answer.status == 200, answer.body);
+  CHECK(answer.json().at("providers").at(0).at("max_concurrency").as_int64() == 8);
+  REQUIRE(eventually([&] { return mock.stats().at("peak_concurrency").as_int64() >= 8; }, std::chrono::seconds(10)));
+  CHECK(mock.stats().at("peak_concurrency").as_int64() == 8);
+  const auto beyond = http_post(run, "/limits", R"({"provider": "p", "max_concurrency": 33})");
+  CHECK(beyond.status == 400);
+  CHECK(beyond.body.find("max_concurrency_limit") != std::string::npos);
+  // Lowered again, then raised to the ceiling: the slots once opened are the gate's to hold.
+  REQUIRE(http_post(run, "/limits", R"({"provider": "p", "max_concurrency": 1})").status == 200);
+  REQUIRE(http_post(run, "/limits", R"({"provider": "p", "max_concurrency": 32})").status == 200);
+  const InProcessRun& done = run.join();
+  CHECK(done.report.exit_code == 0);
+  CHECK(mock.stats().at("peak_concurrency").as_int64() <= 32);
+  CHECK(count_ids(read_jsonl(dir / "out.jsonl")).size() == 400);
+}
+
 TEST_CASE("control requests need the token when one is set but reads do not, and neither shows it") {
   MockServer mock({"--latency-ms", "20"});
   ScopedEnv key("WATCH_TEST_KEY", kProviderKey);
@@ -160,7 +186,8 @@ TEST_CASE("control requests need the token when one is set but reads do not, and
   CHECK(http_get(run, "/status").json().at("status") == "running");  // none of them took effect
 
   CHECK(http_post(run, "/limits", R"({"provider": "nope", "max_concurrency": 1})", kToken).status == 400);
-  CHECK(http_post(run, "/limits", R"({"provider": "p", "max_concurrency": 100})", kToken).status == 400);  // above 2
+  // Above max_concurrency_limit (256): the lane is built for no more.
+  CHECK(http_post(run, "/limits", R"({"provider": "p", "max_concurrency": 1000})", kToken).status == 400);
   CHECK(http_post(run, "/limits", R"({"provider": "p", "speed": 1})", kToken).status == 400);
   CHECK(http_post(run, "/limits", "not json", kToken).status == 400);
   CHECK(http_get(run, "/nothing").status == 404);
