@@ -263,8 +263,7 @@ std::string openai_chat_graph(const std::string& base_url, const std::string& pr
                               const std::string& pipeline_keys) {
   return fmt::format(R"(
 [pipeline]
-progress = "off"
-{}
+progress = "off"{}
 [providers.p]
 type = "openai"
 base_url = "{}"
@@ -277,8 +276,7 @@ id_field = "id"
 inputs = ["in", "r"]
 provider = "p"
 model = "m"
-prompt = "{{{{text}}}}"
-{}
+prompt = "{{{{text}}}}"{}
 [retries.r]
 inputs = ["c.error"]
 initial_backoff_ms = 50
@@ -291,14 +289,14 @@ path = "dead.jsonl"
 inputs = ["c"]
 path = "out.jsonl"
 )",
-                     pipeline_keys, base_url, provider_keys, call_keys, retry_keys);
+                     pipeline_keys.empty() ? "" : "\n" + pipeline_keys, base_url, provider_keys,
+                     call_keys.empty() ? "" : "\n" + call_keys, retry_keys);
 }
 
 std::string ChatGraph::toml() const {
   return fmt::format(R"(
 [pipeline]
-progress = "off"
-{}
+progress = "off"{}
 [providers.p]
 type = "{}"
 base_url = "{}"
