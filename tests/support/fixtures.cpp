@@ -296,7 +296,8 @@ path = "out.jsonl"
 std::string ChatGraph::toml() const {
   return fmt::format(R"(
 [pipeline]
-progress = "off"{}
+progress = "off"
+{}
 [providers.p]
 type = "{}"
 base_url = "{}"
