@@ -313,7 +313,7 @@ void BatchStore::write_openai_results(MockBatch& batch, const BatchView& view) {
   }
   const auto add = [&](std::string content) {
     MockFile file{next_id("file-"), batch.id + "_output.jsonl", "batch_output", std::move(content), batch_unix_now()};
-    const std::string id = file.id;
+    std::string id = file.id;
     files_.emplace(id, std::move(file));
     return id;
   };
@@ -348,7 +348,7 @@ boost::json::object BatchStore::openai_object(MockBatch& batch) {
        batch.error_file_id.empty() ? boost::json::value(nullptr) : boost::json::value(batch.error_file_id)},
       {"created_at", batch.created_unix},
       {"in_progress_at", when(v.phase != BatchView::Phase::validating && v.phase != BatchView::Phase::failed, 0.1 * s)},
-      {"expires_at", batch.created_unix + 24 * 3600},
+      {"expires_at", batch.created_unix + 24LL * 3600},
       {"completed_at", when(v.phase == BatchView::Phase::completed, s)},
       {"failed_at", when(v.phase == BatchView::Phase::failed, 0)},
       {"expired_at", when(v.phase == BatchView::Phase::expired, options_.batch_expire_seconds)},
@@ -375,7 +375,7 @@ boost::json::object BatchStore::anthropic_object(const MockBatch& batch, std::st
         {"canceled", ended && cancelled ? rest : 0},
         {"expired", ended && !cancelled ? rest : 0}}},
       {"created_at", batch_rfc3339(batch.created_unix)},
-      {"expires_at", batch_rfc3339(batch.created_unix + 24 * 3600)},
+      {"expires_at", batch_rfc3339(batch.created_unix + 24LL * 3600)},
       {"ended_at", ended ? boost::json::value(batch_rfc3339(batch_unix_now())) : boost::json::value(nullptr)},
       {"cancel_initiated_at",
        batch.cancelled ? boost::json::value(batch_rfc3339(batch_unix_now())) : boost::json::value(nullptr)},

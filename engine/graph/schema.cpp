@@ -109,7 +109,8 @@ void typed_defs(json::object& defs, const std::string& table, const std::string&
     std::vector<KeySpec> keys = before;
     keys.insert(keys.end(), entry.type.keys.begin(), entry.type.keys.end());
     keys.insert(keys.end(), after.begin(), after.end());
-    const std::string ref = table + "." + name;
+    std::string ref = table;
+    ref.append(".").append(name);
     defs[ref] = table_schema(entry.type.summary, keys, name, name != default_type);
     variants.push_back(json::object{{"$ref", "#/$defs/" + ref}});
   }

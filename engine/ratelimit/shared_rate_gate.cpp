@@ -34,7 +34,7 @@ SharedQuota::Limits quota_limits_of(const RateSettings& s) {
 }  // namespace
 
 SharedRateGate::SharedRateGate(const RateSettings& settings, std::unique_ptr<QuotaStore> store, EventLoop& loop,
-                               Logger log, SharedQuota::GiveUp give_up)
+                               const Logger& log, SharedQuota::GiveUp give_up)
     : loop_(loop),
       local_(local_part(settings), loop, log),
       quota_(std::move(store), quota_limits_of(settings), settings.shared.lease, loop, log, std::move(give_up)) {}
@@ -51,7 +51,7 @@ void SharedRateGate::request(double estimated_tokens, Start start) {
 
 void SharedRateGate::finished(AttemptFeedback feedback) {
   loop_.post([this, feedback] { quota_.finished(feedback); }, [this] { quota_.stop(); });
-  local_.finished(local_part(std::move(feedback)));
+  local_.finished(local_part(feedback));
 }
 
 void SharedRateGate::cancelled() {

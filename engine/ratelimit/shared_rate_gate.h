@@ -12,7 +12,7 @@ namespace flowbatch {
 /// slot of the shared concurrency). The lane sees a RateGate like any other.
 class SharedRateGate final : public RateGate {
  public:
-  SharedRateGate(const RateSettings& settings, std::unique_ptr<QuotaStore> store, EventLoop& loop, Logger log,
+  SharedRateGate(const RateSettings& settings, std::unique_ptr<QuotaStore> store, EventLoop& loop, const Logger& log,
                  SharedQuota::GiveUp give_up);
 
   void request(double estimated_tokens, Start start) override;

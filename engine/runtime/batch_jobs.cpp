@@ -737,7 +737,7 @@ void BatchJobs::send(HttpRequest request, std::function<void(HttpResponse)> done
       std::lock_guard guard(mutex_);
       return abandon_everything();
     }
-    done(std::move(response));
+    done(response);
   });
 }
 

@@ -34,9 +34,9 @@ namespace {
 /// once it has no more now.
 template <class Lines>
 bool read_line_records(Lines& lines, OverlongLines& overlong, std::vector<Record>& out, std::size_t max) {
-  std::string text;
   std::uint64_t line = 0;
   while (out.size() < max) {
+    std::string text;  // a new one each time: the last one moved into its record
     if (!lines.next(text, line)) return false;
     if (lines.cut_short()) overlong.add(line);
     else if (is_blank_line(text)) continue;  // as count_nonblank_lines counts them
