@@ -14,6 +14,7 @@
 #include "engine/runtime/item_ledger.h"
 #include "engine/runtime/provider_lane.h"
 #include "engine/runtime/run_state.h"
+#include "engine/runtime/run_window_gate.h"
 
 namespace flowbatch {
 namespace {
@@ -261,24 +262,17 @@ void BatchJobs::collect_timer(const BatchSettings& settings) {
 
 /// Whether [pipeline] window is closed now: no job is created then (jobs created before are
 /// polled and collected all the same: that spends nothing new).
-bool BatchJobs::outside_window() const {
-  return run_.window && run_.window->until_open(std::chrono::system_clock::now()).count() > 0;
-}
+bool BatchJobs::outside_window() const { return until_window_opens(run_).count() > 0; }
 
 /// A request that would make a new job outside the run window waits for it to open (or, with
 /// window_exit, the run stops resumably); then it is collected again. Under mutex_.
 void BatchJobs::hold_for_window(ExchangePtr ex) {
-  if (run_.window_exit) {
-    run_.stop_resumable(
-        fmt::format("outside the run window {}: run again inside it to go on", run_.window->describe()));
-    return abandon(ex);
-  }
+  if (stop_outside_window(run_)) return abandon(ex);
   held_for_window_.push_back(std::move(ex));
   if (window_timer_) return;
   window_timer_ = true;
-  const auto wait = run_.window->until_open(std::chrono::system_clock::now());
-  log_.info("outside the run window {}: batch jobs wait {} min for it to open", run_.window->describe(),
-            (wait.count() + 59) / 60);
+  const auto wait = until_window_opens(run_);
+  log_.info("{}", window_wait_note(run_, "batch jobs", wait));
   later(wait, [this] {
     window_timer_ = false;
     std::vector<ExchangePtr> held;

@@ -7,6 +7,7 @@
 
 #include "engine/core/exceptions.h"
 #include "engine/core/tokens.h"
+#include "engine/runtime/run_window_gate.h"
 
 namespace flowbatch {
 
@@ -16,9 +17,9 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
       run_(run),
       http_(http),
       blocking_(blocking),
-      log_(log),
+      log_(std::move(log)),
       stats_(run.metrics.add_provider(provider.name, provider.type)),
-      gate_(make_rate_gate(provider.settings.rate, run.loop, log,
+      gate_(make_rate_gate(provider.settings.rate, run.loop, log_,
                            [&run, name = provider.name](const std::string& why) {
                              run.stop_resumable(fmt::format("provider \"{}\": {}", name, why));
                            })),
@@ -107,7 +108,7 @@ void ProviderLane::submit(ExchangePtr exchange) {
     exchange->owner->complete(exchange);
     return;
   }
-  queue_.try_put(std::move(exchange));
+  queue_.try_put(exchange);
 }
 
 void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway) {
@@ -122,10 +123,8 @@ void ProviderLane::admit(const ExchangePtr& exchange) {
     arrived(exchange);
     return;
   }
-  if (run_.window) {
-    const std::chrono::seconds wait = run_.window->until_open(std::chrono::system_clock::now());
-    if (wait.count() > 0) return wait_for_window(exchange, wait);
-  }
+  if (const std::chrono::seconds wait = until_window_opens(run_); wait.count() > 0)
+    return wait_for_window(exchange, wait);
   gate_->request(static_cast<double>(exchange->request.estimated_tokens),
                  [this, exchange](bool go, std::uint64_t ticket) {
                    if (!go || run_.draining()) {
@@ -148,15 +147,12 @@ void ProviderLane::admit(const ExchangePtr& exchange) {
 }
 
 void ProviderLane::wait_for_window(const ExchangePtr& exchange, std::chrono::seconds wait) {
-  const std::string window = run_.window->describe();
-  if (run_.window_exit) {
-    run_.stop_resumable(fmt::format("outside the run window {}: run again inside it to go on", window));
+  if (stop_outside_window(run_)) {
     exchange->abandoned = true;
     arrived(exchange);
     return;
   }
-  if (!told_window_.exchange(true))
-    log_.info("outside the run window {}: requests wait {} min for it to open", window, (wait.count() + 59) / 60);
+  if (!told_window_.exchange(true)) log_.info("{}", window_wait_note(run_, "requests", wait));
   // A drain cuts the wait short (skippable); the window is checked again when it ends, so a
   // change of the clock (daylight saving time) only means another wait.
   run_.loop.after_skippable(
@@ -230,7 +226,7 @@ void ProviderLane::deliver() {
   if (batch->empty()) return;
   const std::size_t n = batch->size();
   auto& gateway = transport_.gateway();
-  gateway.try_put(std::move(batch));
+  gateway.try_put(batch);
   for (std::size_t i = 0; i < n; ++i) gateway.release_wait();
 }
 
@@ -257,17 +253,17 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   if (exchange->batched) return complete_batched(exchange);
   AttemptFeedback feedback = feedback_of(*exchange);
   if (auto why = why_stop(*exchange)) {
-    gate_->finished(std::move(feedback));
+    gate_->finished(feedback);
     stop_provider(*exchange, *why);
     return;
   }
   if (stopped_.load() && exchange->result.failure) {  // failed after the stop: left for the next run too
-    gate_->finished(std::move(feedback));
+    gate_->finished(feedback);
     run_.ledger.end(exchange->items, Ending::abandoned);
     return;
   }
   exchange->owner->complete(exchange);
-  gate_->finished(std::move(feedback));  // after complete: the answer is remembered before another request starts
+  gate_->finished(feedback);  // after complete: the answer is remembered before another request starts
 }
 
 /// A batch line that answers several requests is paid once: each counts its items' share of it.
