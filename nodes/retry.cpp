@@ -162,6 +162,7 @@ std::unique_ptr<NodeConfig> parse_retry(ParseContext& ctx) {
 namespace {
 std::vector<std::string> error_class_names() {
   std::vector<std::string> names;
+  names.reserve(std::size(kAllErrorClasses));
   for (ErrorClass c : kAllErrorClasses) names.emplace_back(to_string(c));
   return names;
 }

@@ -54,7 +54,7 @@ Spread spread_of(std::vector<double> values) {
   for (double v : values) squares += (v - s.mean) * (v - s.mean);
   s.sd = values.size() > 1 ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : 0;
   auto at = [&](double q) {
-    return values[static_cast<std::size_t>(q * static_cast<double>(values.size() - 1) + 0.5)];
+    return values[static_cast<std::size_t>(std::lround(q * static_cast<double>(values.size() - 1)))];
   };
   s.p10 = at(0.1);
   s.p90 = at(0.9);

@@ -46,7 +46,7 @@ OptionReader::OptionReader(const ConfigValue& table, std::string subject, std::s
       subject_(std::move(subject)),
       node_name_(std::move(node_name)),
       schema_(std::move(schema)),
-      context_(context) {
+      context_(std::move(context)) {
   check_keys(handled_elsewhere);
 }
 

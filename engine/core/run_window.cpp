@@ -8,7 +8,7 @@
 namespace flowbatch {
 namespace {
 
-constexpr std::int64_t kDay = 24 * 60 * 60;
+constexpr std::int64_t kDay = std::int64_t{24} * 60 * 60;
 
 /// "HH:MM" or "HH:MM:SS" → seconds after midnight.
 std::optional<int> parse_clock(std::string_view text) {
@@ -75,7 +75,7 @@ std::optional<RunWindow> parse_run_window(std::string_view text, std::string& wh
 
 std::chrono::seconds RunWindow::until_open(std::chrono::system_clock::time_point now) const {
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const std::int64_t offset = utc_offset_minutes ? *utc_offset_minutes * 60 : local_offset_seconds(t);
+  const std::int64_t offset = utc_offset_minutes ? std::int64_t{*utc_offset_minutes} * 60 : local_offset_seconds(t);
   const std::int64_t second = ((static_cast<std::int64_t>(t) + offset) % kDay + kDay) % kDay;
   const std::int64_t open = start_second, close = end_second;
   const bool inside = open < close ? (second >= open && second < close) : (second >= open || second < close);

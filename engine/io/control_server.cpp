@@ -20,7 +20,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
-constexpr std::uint64_t kBodyLimit = 64 * 1024;  // control requests are small JSON objects
+constexpr std::uint64_t kBodyLimit = std::uint64_t{64} * 1024;  // control requests are small JSON objects
 
 /// Compares in time independent of where the strings differ (a token guessed byte by byte).
 bool same_secret(std::string_view given, std::string_view secret) {

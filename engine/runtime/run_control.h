@@ -34,7 +34,7 @@ class RunControl {
   void resume();
 
  private:
-  ControlResponse change_limits(const std::string& body);
+  ControlResponse change_limits(const std::string& text);
 
   RunState& run_;
   const Plan& plan_;

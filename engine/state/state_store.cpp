@@ -359,10 +359,10 @@ void StateStore::commit(const std::string& sink, const Commit& c, const std::vec
   });
 }
 
-void StateStore::complete(const RecordRuns& runs, const std::vector<std::string>& source_names) {
-  if (runs.empty()) return;
+void StateStore::complete(const RecordRuns& records, const std::vector<std::string>& source_names) {
+  if (records.empty()) return;
   std::lock_guard lock(mutex_);
-  durable_transaction([&] { insert_runs(runs, source_names); });
+  durable_transaction([&] { insert_runs(records, source_names); });
 }
 
 void StateStore::set_status(const std::string& status) {

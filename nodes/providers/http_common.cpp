@@ -55,7 +55,7 @@ std::int64_t retry_after_ms(const HttpResponse& response) {
 }
 
 namespace {
-constexpr std::size_t kMaxErrorBodyShown = 64 * 1024;
+constexpr std::size_t kMaxErrorBodyShown = std::size_t{64} * 1024;
 }  // namespace
 
 std::string error_message(const boost::json::value* body, const std::string& raw_body) {
@@ -101,7 +101,7 @@ CallResult unusable_answer(const HttpResponse& response, std::string what, const
 
 CallResult with_signals(CallResult result, RateLimitSignals signals) {
   if (result.failure && signals.should_retry) result.failure->should_retry = signals.should_retry;
-  result.rate = std::move(signals);
+  result.rate = signals;
   return result;
 }
 

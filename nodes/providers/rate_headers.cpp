@@ -53,7 +53,7 @@ std::optional<std::chrono::milliseconds> parse_rfc3339_from(std::string_view tex
     const int sign = *rest == '-' ? -1 : 1;
     int hours = 0, minutes = 0;
     if (std::sscanf(rest + 1, "%2d:%2d", &hours, &minutes) != 2) return std::nullopt;
-    offset_seconds = sign * (hours * 3600 + minutes * 60);
+    offset_seconds = sign * (static_cast<long>(hours) * 3600 + static_cast<long>(minutes) * 60);
     rest += 6;
   } else {
     return std::nullopt;
