@@ -15,7 +15,7 @@ const std::vector<KeySpec>& delivery_keys() {
        "a webhook: POST the JSON here (http:// or https://; ${ENV} for a secret in it)"},
       {"headers", KeyKind::any, false, "", "the webhook's extra headers, a table of strings (${ENV} allowed)"},
       {"command", KeyKind::string_list, false, "",
-       "instead of url: a program and its arguments, given the JSON on stdin"},
+       "instead of url: a program and its arguments, given the JSON on stdin (one line, ending in a newline)"},
       {"timeout_ms", KeyKind::integer, false, "10000", "one delivery attempt's time-out"},
       {"max_attempts", KeyKind::integer, false, "5", "attempts before a notification is given up (logged)"},
   };

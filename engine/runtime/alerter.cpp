@@ -1,6 +1,8 @@
 #include "engine/runtime/alerter.h"
 
 #include <boost/json/serialize.hpp>
+#include <cmath>
+#include <cstdint>
 
 #include "engine/core/text.h"
 #include "engine/runtime/provider_lane.h"
@@ -15,6 +17,14 @@ constexpr std::chrono::milliseconds kEvaluateEvery{250};
 /// "alerts.slow" -> "slow"
 std::string alert_short_name(const std::string& name) { return name.substr(name.find('.') + 1); }
 
+/// A whole number as an integer (300, not Boost.JSON's 3E2 for a double), anything else as is:
+/// the alert's readers are people and shell scripts as much as JSON parsers.
+boost::json::value alert_number(double v) {
+  constexpr double kExactInteger = 9007199254740992.0;  // 2^53: every integer below is a double exactly
+  if (std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < kExactInteger) return static_cast<std::int64_t>(v);
+  return v;
+}
+
 }  // namespace
 
 boost::json::object alert_json(const AlertEvent& e, const std::string& pipeline, bool paused) {
@@ -25,10 +35,10 @@ boost::json::object alert_json(const AlertEvent& e, const std::string& pipeline,
                              {"rule", to_string(rule.kind)},
                              {"pipeline", pipeline},
                              {"time", utc_now_text(true)},
-                             {"value", e.value},
-                             {"threshold", e.threshold},
+                             {"value", alert_number(e.value)},
+                             {"threshold", alert_number(e.threshold)},
                              {"unit", e.unit},
-                             {"window_seconds", std::chrono::duration<double>(rule.window).count()},
+                             {"window_seconds", alert_number(std::chrono::duration<double>(rule.window).count())},
                              {"summary", e.summary},
                              {"paused", paused}};
 }

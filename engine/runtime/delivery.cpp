@@ -90,7 +90,7 @@ void Delivery::start(const std::shared_ptr<Job>& job) {
   commands_.post([this, job] {
     const DeliveryTarget& c = *job->target;
     const SubprocessResult r =
-        run_process(c.command, c.workdir, minimal_environment({}), job->body, c.timeout, kMaxCommandOutput);
+        run_process(c.command, c.workdir, minimal_environment({}), job->body + '\n', c.timeout, kMaxCommandOutput);
     std::string why = command_problem(r);
     loop_.post([this, job, why] { ended(job, why); }, [this, job] { cancelled(job->target); });
   });

@@ -97,9 +97,9 @@ command = ["sh", "-c", "cat >> told.jsonl && echo >> told.jsonl"]
   REQUIRE_MESSAGE(run.exit_code == 3, run.err);  // finished, a dead letter holds the poisoned records
   const auto messages = alert_messages(hook, "failing");
   check_fired_and_resolved_once(messages, "success_rate");
-  CHECK(messages[0].at("value").as_double() < 0.95);
+  CHECK(messages[0].at("value").to_number<double>() < 0.95);
   CHECK(messages[0].at("unit").as_string() == "share");
-  CHECK(messages[1].at("value").as_double() >= 0.95);
+  CHECK(messages[1].at("value").to_number<double>() >= 0.95);
   // The log line is always written, and says the same.
   CHECK(run.err.find("[alert:failing] alerts.failing firing: success rate") != std::string::npos);
   CHECK(run.err.find("[alert:failing] alerts.failing resolved") != std::string::npos);
@@ -131,7 +131,7 @@ TEST_CASE("a median latency that rises past its baseline fires once and resolves
   const auto messages = alert_messages(hook, "slow");
   check_fired_and_resolved_once(messages, "latency");
   CHECK(messages[0].at("unit").as_string() == "ms");
-  CHECK(messages[0].at("value").as_double() > messages[0].at("threshold").as_double());
+  CHECK(messages[0].at("value").to_number<double>() > messages[0].at("threshold").to_number<double>());
 }
 
 TEST_CASE("a burst of 429s fires once and resolves once the run keeps to the server's limit") {
@@ -147,7 +147,7 @@ TEST_CASE("a burst of 429s fires once and resolves once the run keeps to the ser
   CHECK(mock.stats().at("rate_limited").as_int64() > 0);
   const auto messages = alert_messages(hook, "throttled");
   check_fired_and_resolved_once(messages, "rate_limited");
-  CHECK(messages[0].at("value").as_double() > 0.2);
+  CHECK(messages[0].at("value").to_number<double>() > 0.2);
   // For log shippers, the log line is one JSON object naming the alert, its fields the message.
   std::size_t lines = 0;
   std::istringstream err(run.err);
@@ -203,5 +203,5 @@ TEST_CASE("no progress while requests wait fires once, and resolves once records
   const auto messages = alert_messages(hook, "stuck");
   check_fired_and_resolved_once(messages, "no_progress");
   CHECK(messages[0].at("unit").as_string() == "seconds");
-  CHECK(messages[0].at("value").as_double() >= 1.0);
+  CHECK(messages[0].at("value").to_number<double>() >= 1.0);
 }

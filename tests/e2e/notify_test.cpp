@@ -77,14 +77,17 @@ min_interval_ms = 0
   CHECK(end.at("pipeline").as_string() == "graph");
 }
 
-TEST_CASE("a command is given the finish notification on stdin, and a receiver that is down is given up, not fatal") {
+TEST_CASE(
+    "a command is given the finish notification on stdin as one line, and a receiver that is down is given up, not "
+    "fatal") {
   MockServer mock;
   TempDir dir;
   ChatGraph graph;
   graph.base_url = mock.base_url();
   dir.write("graph.toml", graph.toml() + R"(
 [notify.script]
-command = ["sh", "-c", "cat >> told.jsonl && echo >> told.jsonl"]
+# `read` fails on a message without its newline: the line must be whole
+command = ["sh", "-c", "read -r message && printf '%s\\n' \"$message\" >> told.jsonl"]
 on = ["finish"]
 
 [notify.down]
