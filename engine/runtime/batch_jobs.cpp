@@ -616,6 +616,7 @@ void BatchJobs::share_line(Job& job, Exchange& ex) {
   const auto named = job.line_named.find(ex.custom_id);
   if (named == job.line_named.end()) return;  // not one of its lines (cannot be): counted whole
   Line* line = named->second;
+  const std::size_t before = line->counted.size();
   std::size_t fresh = 0;
   for (const Item& item : ex.items) {
     const std::uint64_t key = item_key(job.record.node, item);
@@ -629,11 +630,13 @@ void BatchJobs::share_line(Job& job, Exchange& ex) {
     }
   }
   if (line->items.empty()) {  // a line recorded without its items: the first request counts it all
+    ex.line_shared_before = 0;
     ex.line_share = line->counted_once ? 0 : 1;
     ex.line_share_of = 1;
     line->counted_once = true;
     return;
   }
+  ex.line_shared_before = before;
   ex.line_share = fresh;
   ex.line_share_of = line->items.size();
 }

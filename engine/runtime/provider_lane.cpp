@@ -269,9 +269,7 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
 /// A batch line that answers several requests is paid once: each counts its items' share of it.
 void ProviderLane::share_batch_line(Usage& usage, const Exchange& ex) {
   const auto share = [&](std::int64_t& tokens) {
-    tokens = ex.line_share_of == 0
-                 ? 0
-                 : tokens * static_cast<std::int64_t>(ex.line_share) / static_cast<std::int64_t>(ex.line_share_of);
+    tokens = line_share_tokens(tokens, ex.line_shared_before, ex.line_share, ex.line_share_of);
   };
   share(usage.input_tokens);
   share(usage.output_tokens);

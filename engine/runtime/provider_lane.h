@@ -61,8 +61,8 @@ struct Exchange {
   std::string earlier_line;  ///< a line of an earlier run's job holds its items: it goes back to it (batch mode)
   /// Its share of its batch line's usage, in items counted of the line's items: a line that
   /// answers several requests (the same request twice; a pack's items regrouped after a crash)
-  /// is counted once in all.
-  std::size_t line_share = 1, line_share_of = 1;
+  /// is counted once in all. line_shared_before: the line's items counted by earlier requests.
+  std::size_t line_share = 1, line_share_of = 1, line_shared_before = 0;
   bool priced = true;  ///< false: its model has no known price, `cost` is unknown
 
   /// Points request.items at `items`; call after `items` is final.
@@ -73,6 +73,17 @@ struct Exchange {
   }
 };
 using ExchangePtr = std::shared_ptr<Exchange>;
+
+/// The part of a batch line's `tokens` that `share` of its `of` items own when `before` of them
+/// were counted already: cumulative rounding, so the parts of one line add up to the line
+/// exactly (a plain tokens × share / of per request loses a token to each rounding).
+constexpr std::int64_t line_share_tokens(std::int64_t tokens, std::size_t before, std::size_t share, std::size_t of) {
+  if (of == 0) return 0;
+  const auto upto = [&](std::size_t n) {
+    return tokens * static_cast<std::int64_t>(n) / static_cast<std::int64_t>(of);
+  };
+  return upto(before + share) - upto(before);
+}
 using ExchangeBatch = std::shared_ptr<std::vector<ExchangePtr>>;
 
 /// The shared path of every request to one provider:
