@@ -116,13 +116,15 @@ struct Sample {
   std::size_t items = 0;      ///< items that ended (a record may make several)
   bool priced = true;         ///< every item's cost is known
   double cost = 0, tokens_in = 0, tokens_out = 0;
-  Spread item_cost;  ///< USD per item
+  Spread item_cost;            ///< USD per item
+  bool reused_by_run = false;  ///< calls kept its answers in the response cache: the run does not pay them again
 };
 
 Sample read_sample(const RunReport& report) {
   Sample sample;
   sample.records = report.records_done;
   sample.items = report.item_costs.size();
+  sample.reused_by_run = report.response_cache_used;
   std::vector<double> costs;
   for (const auto& e : report.item_costs) {
     if (e.cost_nano < 0) sample.priced = false;
@@ -188,6 +190,10 @@ boost::json::object estimate_json(const Plan& plan, const Sample& sample, const 
       {"cost_usd_high", usd(e.cost_high)},
       {"cost_usd_batch", usd(e.cost_batch)},
       {"wall_s", e.wall_s},
+      // What the sample itself cost, and whether the run reuses its answers (calls with cache = true) or
+      // pays for them again.
+      {"sample_cost_usd", usd(no_calls ? 0.0 : sample.cost)},
+      {"sample_reused_by_run", !no_calls && sample.reused_by_run},
   };
 }
 
@@ -214,9 +220,15 @@ std::string estimate_text(const Plan& plan, const Sample& sample, const Estimate
   out += fmt::format("  wall time   about {} at the configured limits{}\n",
                      short_duration(std::chrono::seconds(std::lround(e.wall_s))),
                      no_calls ? " (latency not measured)" : "");
-  if (!no_calls)
+  if (no_calls) return out;
+  if (sample.reused_by_run)
     out +=
         "  calls with cache = true kept the sample's answers (pipeline.cache): the run will not pay for them again\n";
+  else
+    out += fmt::format(
+        "  no call has cache = true: the run pays for the sample's answers again ({}); with cache = "
+        "true it would reuse them\n",
+        usd(sample.cost));
   return out;
 }
 

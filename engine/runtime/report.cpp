@@ -300,6 +300,7 @@ RunReport make_run_report(const RunState& run, const std::string& job_name,
   r.requests = m.requests.load();
   r.retries = m.retries.load();
   r.peak_in_flight = m.peak_outstanding.load();
+  r.response_cache_used = run.response_cache_opened();
   r.summary = run_summary(run, job_name, r.status) + provider_summary(lanes);
   r.exit_code = exit_code(r.status, m.dead_held.load() > 0);
   r.json = run_report_json(run, job_name, r.status);

@@ -40,7 +40,8 @@ struct RunReport {
   std::uint64_t records_done = 0;              ///< input records that ended this run (not skipped)
   std::uint64_t succeeded = 0, dead = 0, discarded = 0, abandoned = 0;
   std::uint64_t requests = 0, retries = 0;
-  std::int64_t peak_in_flight = 0;  ///< the most items alive at once (bounded by max_in_flight)
+  std::int64_t peak_in_flight = 0;   ///< the most items alive at once (bounded by max_in_flight)
+  bool response_cache_used = false;  ///< some call kept its answers in the lasting response cache
 };
 
 class ProviderLane;

@@ -44,6 +44,11 @@ ResponseCache* RunState::response_cache() {
   return cache_.get();
 }
 
+bool RunState::response_cache_opened() const {
+  std::lock_guard lock(cache_mutex_);
+  return cache_ != nullptr;
+}
+
 void RunState::commit_discards() {
   if (!store || !commits) return;
   CommitBatch discarded = ledger.take_discarded();

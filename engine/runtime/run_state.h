@@ -121,6 +121,8 @@ class RunState {
   /// The lasting response cache, opened by the first node that asks (so a graph that caches
   /// nothing creates no file); null when the graph keeps none. Throws when it cannot be opened.
   ResponseCache* response_cache();
+  /// Whether a node asked for the response cache this run (some call has cache = true).
+  bool response_cache_opened() const;
   /// Posts the items discarded since the last call to the commit thread, where their records
   /// complete in order with the outputs' commits. Thread-safe.
   void commit_discards();
@@ -169,7 +171,7 @@ class RunState {
  private:
   double sample_rate_;
   std::uint64_t sample_seed_;
-  std::mutex cache_mutex_;
+  mutable std::mutex cache_mutex_;
   std::unique_ptr<ResponseCache> cache_;  // guarded by cache_mutex_ until opened
 
   void notify_idle() {

@@ -265,6 +265,8 @@ TEST_CASE(
   CHECK(sampled > 15);
   CHECK(sampled < 70);
   CHECK(server.stats().at("requests").to_number<std::int64_t>() == sampled);
+  CHECK(e.at("sample_reused_by_run").as_bool());
+  CHECK(number(e.at("sample_cost_usd")) > 0);
   CHECK_FALSE(std::filesystem::exists(dir / "out.jsonl"));  // the graph's outputs are not touched
   CHECK_FALSE(std::filesystem::exists(dir / ".flowbatch" / "graph.db"));
 
@@ -280,4 +282,21 @@ TEST_CASE(
   CHECK(text.exit_code == 0);
   CHECK(text.out.find("without calling") != std::string::npos);
   CHECK(server.stats().at("requests").to_number<std::int64_t>() == 400);  // --no-calls sends nothing
+}
+
+TEST_CASE("estimate says so when the run will pay for the sample again (no call caches)") {
+  MockServer server;
+  TempDir dir;
+  dir.write("in.jsonl", lines(100, [](int i) { return fmt::format(R"({{"id":"t{}","text":"ticket {}"}})", i, i); }));
+  ChatGraph k;
+  k.base_url = server.base_url();
+  k.provider += "\nprices = { \"m\" = { input = 2, output = 8 } }";
+  dir.write("graph.toml", k.toml());
+  const auto text = run_flowbatch({"estimate", "graph.toml", "--sample", "20"}, dir.path());
+  REQUIRE_MESSAGE(text.exit_code == 0, text.err);
+  CHECK(text.out.find("no call has cache = true: the run pays for the sample's answers again ($") != std::string::npos);
+  CHECK(text.out.find("will not pay for them again") == std::string::npos);
+  const auto json = run_flowbatch({"estimate", "graph.toml", "--sample", "20", "--json"}, dir.path());
+  REQUIRE(json.exit_code == 0);
+  CHECK_FALSE(boost::json::parse(json.out).at("sample_reused_by_run").as_bool());
 }
