@@ -63,7 +63,7 @@ struct Transfer {
   HttpClient::ResponseBudget& budget;
   std::size_t charged = 0;  // body bytes taken from the budget, given back when the transfer ends
   CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
+  curl_slist* headers = nullptr;  // its own header list, when not one the worker keeps
   HttpResponse response;
   SteadyClock::time_point started;  // when curl got the transfer
   bool answering = false;           // the answer's first byte has come
@@ -176,7 +176,8 @@ struct HttpClient::Worker {
   }
 
   ~Worker() {
-    for (CURL* e : spare) curl_easy_cleanup(e);
+    for (const Spare& s : spare) curl_easy_cleanup(s.easy);
+    for (auto& [kept, list] : header_lists) curl_slist_free_all(list);
   }
 
   void enqueue(std::unique_ptr<Transfer> t) {
@@ -214,45 +215,23 @@ struct HttpClient::Worker {
   }
 
   void start(std::unique_ptr<Transfer> t) {
-    CURL* e = take_handle();
+    const HttpRequest& r = t->request;
+    CURL* e = take_handle(r.method, t->options.ca_file);
     t->easy = e;
     t->started = SteadyClock::now();
-    const HttpRequest& r = t->request;
+    // What differs from one transfer to the next; the rest was set when the handle took this shape.
     curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
-    // Only HTTP(S), whatever a URL says: never file://, gopher:// and the like.
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(t->options.timeout.count()));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(t->options.connect_timeout.count()));
-    if (t->options.ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, t->options.ca_file);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "flowbatch/0.1");
-    if (r.method == "POST") {
-      curl_easy_setopt(e, CURLOPT_POST, 1L);
+    if (r.method != "GET" && (r.method == "POST" || !r.body.empty())) {
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-    } else if (r.method == "GET") {
-      curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    } else {
-      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
-      if (!r.body.empty()) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-      }
     }
-    for (const auto& h : r.headers) t->headers = curl_slist_append(t->headers, (h.name + ": " + h.value).c_str());
-    t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, header_list(*t));
 
     const CURLMcode added = curl_multi_add_handle(loop.multi(), e);
     Transfer* raw = t.release();
@@ -283,7 +262,7 @@ struct HttpClient::Worker {
     }
     curl_slist_free_all(t->headers);
     t->headers = nullptr;
-    recycle(e);
+    recycle(e, *t);
     t->done(std::move(response));
   }
 
@@ -298,7 +277,7 @@ struct HttpClient::Worker {
       active.erase(e);
       curl_multi_remove_handle(loop.multi(), e);
       curl_slist_free_all(owned->headers);
-      recycle(e);
+      recycle(e, *owned);
       owned->done(std::move(owned->response));
     }
     std::vector<std::unique_ptr<Transfer>> queued;
@@ -312,22 +291,88 @@ struct HttpClient::Worker {
     }
   }
 
-  CURL* take_handle() {
-    if (spare.empty()) return curl_easy_init();
-    CURL* e = spare.back();
-    spare.pop_back();
-    curl_easy_reset(e);  // keeps the handle's connection and DNS caches
+  /// An easy handle set up for a request of this method (and CA file). A POST (nearly every
+  /// request) takes a handle that last sent a POST with the same CA file as it is: its options
+  /// stay, only the request's own are set again. Any other is reset first (which keeps the
+  /// handle's connection and DNS caches). Resetting and setting every option for every request
+  /// was a good part of libcurl's share of the CPU per request (issue 17).
+  CURL* take_handle(const std::string& method, const char* ca_file) {
+    const bool post = method == "POST";
+    for (std::size_t i = spare.size(); post && i-- > 0;) {
+      if (spare[i].post && spare[i].ca_file == ca_file) {
+        CURL* e = spare[i].easy;
+        spare[i] = spare.back();
+        spare.pop_back();
+        return e;
+      }
+    }
+    CURL* e = nullptr;
+    if (!spare.empty()) {
+      e = spare.back().easy;
+      spare.pop_back();
+      curl_easy_reset(e);
+    } else {
+      e = curl_easy_init();
+    }
+    set_up(e, method, ca_file);
     return e;
   }
-  void recycle(CURL* e) { spare.push_back(e); }
+
+  static void set_up(CURL* e, const std::string& method, const char* ca_file) {
+    // Only HTTP(S), whatever a URL says: never file://, gopher:// and the like.
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    if (ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "flowbatch/0.1");
+    if (method == "POST") curl_easy_setopt(e, CURLOPT_POST, 1L);
+    else if (method == "GET") curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    else curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+
+  /// The request's headers as curl wants them. The few distinct sets a run sends (one per
+  /// provider, mostly) are built once and kept; a transfer owns only a list beyond those.
+  curl_slist* header_list(Transfer& t) {
+    const std::vector<HttpHeader>& wanted = t.request.headers;
+    auto same = [&wanted](const std::vector<HttpHeader>& kept) {
+      return std::equal(
+          kept.begin(), kept.end(), wanted.begin(), wanted.end(),
+          [](const HttpHeader& a, const HttpHeader& b) { return a.name == b.name && a.value == b.value; });
+    };
+    for (const auto& [kept, list] : header_lists)
+      if (same(kept)) return list;
+    curl_slist* list = nullptr;
+    for (const auto& h : wanted) list = curl_slist_append(list, (h.name + ": " + h.value).c_str());
+    list = curl_slist_append(list, "Expect:");  // no 100-continue round trip
+    if (header_lists.size() < kKeptHeaderLists) header_lists.emplace_back(wanted, list);
+    else t.headers = list;
+    return list;
+  }
+
+  void recycle(CURL* e, const Transfer& t) { spare.push_back(Spare{e, t.request.method == "POST", t.options.ca_file}); }
+
+  /// An idle handle and what it was set up for (see take_handle).
+  struct Spare {
+    CURL* easy = nullptr;
+    bool post = false;
+    const char* ca_file = nullptr;
+  };
+  static constexpr std::size_t kKeptHeaderLists = 16;
 
   EventLoop& loop;
   std::mutex mutex;
   std::vector<std::unique_ptr<Transfer>> queue;  // guarded by mutex
   std::atomic<bool> aborting{false};
-  std::unordered_map<CURL*, Transfer*> active;  // loop thread only
-  std::vector<CURL*> spare;                     // loop thread only
-  SteadyClock::time_point last_speed_check;     // loop thread only
+  std::unordered_map<CURL*, Transfer*> active;                                // loop thread only
+  std::vector<Spare> spare;                                                   // loop thread only
+  std::vector<std::pair<std::vector<HttpHeader>, curl_slist*>> header_lists;  // loop thread only
+  SteadyClock::time_point last_speed_check;                                   // loop thread only
 };
 
 bool HttpClient::ResponseBudget::charge(std::size_t n) {
