@@ -76,7 +76,13 @@ bool StreamReader::read(std::vector<Record>& out, std::size_t max) {
     claim_abandoned(out, max);
     next_claim_ = now + settings_.claim_idle / 2;
   }
-  if (out.size() < max) read_new(out, max - out.size());
+  try {
+    if (out.size() < max) read_new(out, max - out.size());
+  } catch (const std::exception&) {
+    // Entries taken over just now are held by this consumer (and kept fresh): they must go on
+    // now, or no one would ever do them. The failure is met again at the next read.
+    if (out.empty()) throw;
+  }
   return !(out.empty() && settings_.until_empty && nothing_pending());
 }
 
