@@ -27,7 +27,8 @@ std::vector<FollowLags::Entry> FollowLags::entries() const {
 std::string describe_lags(const std::vector<FollowLags::Entry>& lags) {
   // Sources of one unit (two streams) add up: the line says how far behind the run is, in all.
   std::vector<SourceLag> totals;
-  for (const auto& [source, lag] : lags) {
+  for (const FollowLags::Entry& entry : lags) {
+    const SourceLag& lag = entry.lag;  // not a structured binding: clang before 16 cannot capture one
     auto same = std::find_if(totals.begin(), totals.end(), [&](const SourceLag& t) {
       return t.unit == lag.unit && t.unacknowledged_name == lag.unacknowledged_name;
     });
