@@ -50,8 +50,13 @@ class SourceRuntime final : public NodeRuntime {
         valid_(context.output(0)),
         invalid_(context.output(1)),
         reader_node_(context.graph, [this](oneapi::tbb::flow_control& fc) { return read_chunk(fc); }),
-        decode_node_(context.graph, flow::unlimited, [this](const Packet& p) {
-          decode(p);
+        decode_node_(context.graph, flow::unlimited,
+                     [this](const Packet& p) {
+                       decode(p);
+                       return flow::continue_msg();
+                     }),
+        lag_node_(context.graph, flow::serial, [this](const Packet&) {
+          on_tick();
           return flow::continue_msg();
         }) {
     source_index_ = context.admit(reader_node_, decode_node_);
@@ -62,7 +67,12 @@ class SourceRuntime final : public NodeRuntime {
     }
   }
 
-  flow::receiver<Packet>* input() override { return nullptr; }
+  /// A followed source takes the graph's ticks, to ask its reader's lag (it has no other input).
+  flow::receiver<Packet>* input() override { return follows_ ? &lag_node_ : nullptr; }
+  std::optional<std::chrono::milliseconds> tick_interval() const override {
+    if (!follows_) return std::nullopt;
+    return kLagEvery;
+  }
 
   void start() override {
     const bool acknowledges = source_index_ < run_.acknowledgers.size() && run_.acknowledgers[source_index_];
@@ -94,6 +104,7 @@ class SourceRuntime final : public NodeRuntime {
     records_.clear();
     const std::size_t chunk = run_.admission.chunk_size();
     try {
+      const std::lock_guard lock(reader_mutex_);
       exhausted_ = !reader_->read(records_, chunk);
       if (exhausted_)
         if (auto change = reader_->input_changed()) log_.warn("{}", *change);
@@ -131,22 +142,36 @@ class SourceRuntime final : public NodeRuntime {
     return config_.source->resume(run_.store->followed_files(key), completed_.first_free_line());
   }
 
-  /// Files a followed source began are in the state before any record read from them can commit.
+  /// Files a followed source began are in the state before any record read from them can commit;
+  /// those no resumed run could read again leave it (after the files that replace them came in).
   void record_began_files() {
     const std::vector<FollowedFile> began = reader_->began_files();
-    if (run_.store && !began.empty()) run_.store->record_followed_files(run_.source_keys[source_index_], began);
+    const std::vector<FollowedFile> forgettable = reader_->forgettable_files();
+    if (!run_.store) return;
+    const std::string& key = run_.source_keys[source_index_];
+    if (!began.empty()) run_.store->record_followed_files(key, began);
+    if (!forgettable.empty()) run_.store->forget_followed_files(key, forgettable);
   }
 
-  /// After each read of a followed source: files it began, what it has to say, and its lag.
+  /// After each read of a followed source: files it began, and what it has to say.
   void note_following() {
     record_began_files();
     for (const std::string& note : reader_->take_notes()) log_.warn("{}", note);
-    const std::optional<std::uint64_t> known = reader_->lag_bytes();
-    if (!known) return;
-    const std::uint64_t lag = *known;
-    run_.follow_lag_known.store(true, std::memory_order_relaxed);
-    run_.follow_lag_bytes.fetch_add(lag - reported_lag_, std::memory_order_relaxed);  // wraps to a decrease
-    reported_lag_ = lag;
+  }
+
+  /// A followed source's lag is asked for every second, on the graph's ticks rather than after each
+  /// read: a reader that the in-flight limit holds back reads nothing, and that is when its lag
+  /// matters. The asking runs on a worker (it may be a round trip), between reads.
+  void on_tick() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_lag_) return;  // ticks come every few ms; only this serial body reads next_lag_
+    next_lag_ = now + kLagEvery;
+    const std::lock_guard lock(reader_mutex_);
+    if (!reader_) return;
+    try {
+      if (const std::optional<SourceLag> lag = reader_->lag()) run_.follow_lags.set(source_index_, node_name_, *lag);
+    } catch (...) {  // unknown for now (a server down: the reads say so); asked again in a second
+    }
   }
 
   /// A followed source with nothing new: this node rests, and the I/O loop's timer wakes it to ask
@@ -174,6 +199,7 @@ class SourceRuntime final : public NodeRuntime {
     if (run_.sampling()) hold_sampled({}, /*reading_done=*/true, /*decoded=*/false);
     if (open_) {
       open_ = false;
+      const std::lock_guard lock(reader_mutex_);
       reader_.reset();  // close the file now, not at the end of the run
       run_.source_finished();
     }
@@ -304,6 +330,7 @@ class SourceRuntime final : public NodeRuntime {
   std::string node_name_;
   OutputPort& valid_;
   OutputPort& invalid_;
+  std::mutex reader_mutex_;  // read_chunk() and ask_lag() use the reader one at a time
   std::unique_ptr<SourceReader> reader_;
   std::vector<Record> records_;
   std::uint16_t source_index_ = 0;
@@ -318,12 +345,14 @@ class SourceRuntime final : public NodeRuntime {
   bool open_ = false;
   const bool follows_ = config_.source->follows();
   bool unreachable_ = false;
-  std::uint64_t reported_lag_ = 0;  // this source's share of run_.follow_lag_bytes
   std::atomic<bool> wake_pending_{false};
+  std::chrono::steady_clock::time_point next_lag_{};  // on_tick() only
   static constexpr std::chrono::milliseconds kFollowPoll{100};
   static constexpr std::chrono::milliseconds kUnreachableRetry{500};
+  static constexpr std::chrono::milliseconds kLagEvery{1000};
   flow::input_node<Packet> reader_node_;
   flow::function_node<Packet, flow::continue_msg> decode_node_;
+  flow::function_node<Packet, flow::continue_msg> lag_node_;
 };
 
 std::unique_ptr<NodeConfig> parse_source(ParseContext& ctx) {

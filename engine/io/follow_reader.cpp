@@ -50,6 +50,7 @@ FollowReader::FollowReader(std::filesystem::path path, std::uint64_t max_line_by
     };
     if (std::none_of(earlier.begin() + static_cast<std::ptrdiff_t>(i) + 1, earlier.end(), same))
       earlier_.push_back(earlier[i]);
+    else forgettable_.push_back(earlier[i]);
   }
   open_earlier();
   if (!current_ && identity_at(path_)) begin_at_path(next_line_base());
@@ -60,6 +61,8 @@ FollowReader::~FollowReader() = default;
 bool FollowReader::cut_short() const { return current_ && current_->reader.cut_short(); }
 
 std::vector<FollowedFile> FollowReader::take_began_files() { return std::exchange(began_, {}); }
+
+std::vector<FollowedFile> FollowReader::take_forgettable_files() { return std::exchange(forgettable_, {}); }
 
 std::vector<std::string> FollowReader::take_notes() { return std::exchange(notes_, {}); }
 
@@ -94,7 +97,9 @@ bool FollowReader::next_in_current(std::string& line, std::uint64_t& number) {
 bool FollowReader::move_on() {
   if (current_ && !current_->at_path) {  // a file rotated away, read to its end
     first_free_line_ = next_line_base() + 1;
+    behind_.push_back(current_->followed());
     current_.reset();
+    forget_gone_files();
     open_earlier();
     if (!current_ && identity_at(path_)) begin_at_path(next_line_base());
     return current_ != nullptr;
@@ -115,6 +120,7 @@ bool FollowReader::move_on() {
   if (now->size < current_->reader.offset()) {
     notes_.push_back(
         fmt::format("{} was truncated (to {} bytes): reading it again from its start", path_.string(), now->size));
+    forgettable_.push_back(current_->followed());  // its lines are gone with the bytes cut off
     begin_at_path(next_line_base());
     return true;
   }
@@ -132,6 +138,7 @@ void FollowReader::open_earlier() {
           "a file an earlier run followed at {} (inode {}) is no longer there: its records not done then, if any, "
           "cannot be read",
           path_.string(), file.inode));
+      forgettable_.push_back(file);
       continue;
     }
     current_ = std::make_unique<Open>(*where, max_line_bytes_, file.line_base, *where == path_);
@@ -150,6 +157,16 @@ std::optional<std::filesystem::path> FollowReader::find(const FollowedFile& file
   for (const auto& entry : std::filesystem::directory_iterator(folder, ec))
     if (matches(entry.path())) return entry.path();
   return std::nullopt;
+}
+
+/// Files read to their end that are gone from disk now: nothing is left to read again in them.
+/// Looked for at each rotation (a rotation scheme removes its oldest file then), so what the state
+/// keeps is bounded by the files on disk.
+void FollowReader::forget_gone_files() {
+  const auto gone = std::stable_partition(behind_.begin(), behind_.end(),
+                                          [&](const FollowedFile& file) { return find(file).has_value(); });
+  forgettable_.insert(forgettable_.end(), gone, behind_.end());
+  behind_.erase(gone, behind_.end());
 }
 
 void FollowReader::begin_at_path(std::uint64_t line_base) {

@@ -37,6 +37,10 @@ class FollowReader {
   bool cut_short() const;
   /// The files begun since the last call.
   std::vector<FollowedFile> take_began_files();
+  /// Files (as take_began_files() gave them, in this run or an earlier one) that no resumed run
+  /// could read again, found since the last call: gone from disk (looked for whenever a rotated
+  /// file has been read to its end), or an earlier beginning of a file truncated since.
+  std::vector<FollowedFile> take_forgettable_files();
   /// Warnings since the last call (an earlier file that is gone, a rotation, a truncation).
   std::vector<std::string> take_notes();
   /// Bytes in the file being read (and the path's, when it is another one) not read yet.
@@ -50,6 +54,7 @@ class FollowReader {
   void open_earlier();
   std::optional<std::filesystem::path> find(const FollowedFile& file) const;
   std::uint64_t next_line_base() const;
+  void forget_gone_files();
 
   std::filesystem::path path_;
   std::uint64_t max_line_bytes_;
@@ -57,6 +62,8 @@ class FollowReader {
   std::uint64_t first_free_line_;
   std::unique_ptr<Open> current_;
   std::vector<FollowedFile> began_;
+  std::vector<FollowedFile> behind_;       // rotated away and read to their end: kept while on disk
+  std::vector<FollowedFile> forgettable_;  // since take_forgettable_files()
   std::vector<std::string> notes_;
 };
 

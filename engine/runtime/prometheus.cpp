@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "engine/runtime/provider_lane.h"
@@ -95,6 +96,27 @@ void run_metrics(Exposition& e, const RunState& run) {
   e.sample("flowbatch_retries_total", "", m.retries.load());
   e.family("flowbatch_request_splits_total", "counter", "Multi-item requests split to isolate a bad item.");
   e.sample("flowbatch_request_splits_total", "", m.splits.load());
+}
+
+/// Followed sources' lag, one sample per source in its own unit (sources of other units do not add up).
+void lag_metrics(Exposition& e, const RunState& run) {
+  const std::vector<FollowLags::Entry> lags = run.follow_lags.entries();
+  if (lags.empty()) return;
+  e.family("flowbatch_source_lag", "gauge",
+           "A followed source's input not read yet, in its unit: bytes of a file, entries of a stream not yet "
+           "delivered to its group, rows of a table not yet claimed.");
+  for (const auto& [source, lag] : lags)
+    e.sample("flowbatch_source_lag", label("source", source) + "," + label("unit", lag.unit), lag.count);
+  if (std::none_of(lags.begin(), lags.end(),
+                   [](const FollowLags::Entry& l) { return l.lag.unacknowledged.has_value(); }))
+    return;
+  e.family("flowbatch_source_unacknowledged", "gauge",
+           "A followed queue's input read by its workers and not acknowledged yet: a stream's pending entries, a "
+           "table's claimed rows.");
+  for (const auto& [source, lag] : lags)
+    if (lag.unacknowledged)
+      e.sample("flowbatch_source_unacknowledged", label("source", source) + "," + label("unit", lag.unit),
+               *lag.unacknowledged);
 }
 
 void class_metrics(Exposition& e, const Metrics& m) {
@@ -223,6 +245,7 @@ std::string prometheus_text(const RunState& run, const std::string& pipeline,
                             const std::vector<std::unique_ptr<ProviderLane>>& lanes) {
   Exposition e(pipeline);
   run_metrics(e, run);
+  lag_metrics(e, run);
   class_metrics(e, run.metrics);
   node_metrics(e, run.metrics);
   provider_metrics(e, lanes);

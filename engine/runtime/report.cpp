@@ -110,8 +110,8 @@ std::string ProgressReporter::line() const {
 /// "ETA 2m", or for a run following its input (it has no end): how far behind it the run is.
 std::string ProgressReporter::time_left(std::uint64_t done, std::uint64_t total, double rate) const {
   if (run_.following_sources.load() > 0) {
-    if (!run_.follow_lag_known.load()) return "following";
-    return fmt::format("following, lag {} bytes", with_commas(run_.follow_lag_bytes.load()));
+    const std::string lag = describe_lags(run_.follow_lags.entries());
+    return lag.empty() ? "following" : "following, lag " + lag;
   }
   if (total && rate > 0 && done < total)
     return "ETA " + short_duration(std::chrono::seconds(std::lround(static_cast<double>(total - done) / rate)));
@@ -126,6 +126,10 @@ void ProgressReporter::update() {
     console_.status(line());
   } else if (console_.format() == LogFormat::json) {  // the numbers as fields, for dashboards built on logs
     const Metrics& m = run_.metrics;
+    const std::vector<FollowLags::Entry> lags = run_.follow_lags.entries();
+    std::uint64_t lag_bytes = 0;  // the field before lags had units, kept for the dashboards built on it
+    for (const auto& [source, lag] : lags)
+      if (lag.unit == "bytes") lag_bytes += lag.count;
     console_.log(LogLevel::info, "", "progress: " + line(),
                  {{"done", records_done(m)},
                   {"expected", run_.expected_items.load()},
@@ -133,7 +137,8 @@ void ProgressReporter::update() {
                   {"failed", m.records_failed.load()},
                   {"retrying", std::max<std::int64_t>(0, m.retry_waiting.load())},
                   {"in_flight", run_.outstanding()},
-                  {"lag_bytes", run_.follow_lag_bytes.load()},
+                  {"lag_bytes", lag_bytes},
+                  {"lag", lags_json(lags)},
                   {"paused", run_.paused()},
                   {"cost_usd", static_cast<double>(run_.budget.spent()) / 1e9}});
   } else {

@@ -113,17 +113,25 @@ void HtmlReport::write(std::string_view status) {
   }
 }
 
+/// "1,210 of 2,002 records", or for a run following its input (no total): "1,210 records (following,
+/// lag 56 rows (4 claimed))".
+std::string HtmlReport::records_line(std::uint64_t done) const {
+  if (run_.following_sources.load() == 0)
+    return fmt::format("{} of {} records", with_commas(done), with_commas(run_.expected_items.load()));
+  const std::string lag = describe_lags(run_.follow_lags.entries());
+  return fmt::format("{} records (following{})", with_commas(done), lag.empty() ? "" : ", lag " + html_escape(lag));
+}
+
 std::string HtmlReport::page(std::string_view status) const {
   const Metrics& m = run_.metrics;
   const std::uint64_t done = m.records_ok.load() + m.records_failed.load() + m.records_skipped.load();
   std::string out = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{name} — flowbatch run report</title>"
       "<style>{style}</style></head><body>\n<h1>{name}</h1><p class=\"meta\"><span class=\"status\">{status}</span> "
-      "after {secs:.1f} s · {done} of {expected} records · written {when}</p>\n",
+      "after {secs:.1f} s · {records} · written {when}</p>\n",
       fmt::arg("name", html_escape(plan_.pipeline.name)), fmt::arg("style", kStyle), fmt::arg("status", status),
       fmt::arg("secs", seconds_between(run_.started, std::chrono::steady_clock::now())),
-      fmt::arg("done", with_commas(done)), fmt::arg("expected", with_commas(run_.expected_items.load())),
-      fmt::arg("when", utc_now()));
+      fmt::arg("records", records_line(done)), fmt::arg("when", utc_now()));
   out += "<h2>Graph</h2>\n" + svg_graph(plan_, m.nodes());
   out += "<h2>Over time</h2>\n" + charts();
   out += tables();

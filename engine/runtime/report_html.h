@@ -35,6 +35,7 @@ class HtmlReport {
   /// reloading it, a mail being attached) never sees half a page.
   void write(std::string_view status);
   std::string page(std::string_view status) const;
+  std::string records_line(std::uint64_t done) const;
   std::string charts() const;
   std::string tables() const;
   /// Each error class's most frequent messages, with example item ids.

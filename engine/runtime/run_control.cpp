@@ -144,6 +144,7 @@ boost::json::object RunControl::status() const {
                                     {"dead_lettered", m.dead.load()}}},
       {"requests", m.requests.load()},
       {"retries", m.retries.load()},
+      {"lag", lags_json(run_.follow_lags.entries())},
       {"providers", std::move(providers)}};
 }
 

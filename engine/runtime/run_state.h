@@ -13,6 +13,7 @@
 #include "engine/cost/budget.h"
 #include "engine/io/event_loop.h"
 #include "engine/runtime/admission.h"
+#include "engine/runtime/follow_lag.h"
 #include "engine/runtime/item_ledger.h"
 #include "engine/runtime/metrics.h"
 #include "engine/runtime/packet.h"
@@ -91,10 +92,9 @@ class RunState {
   std::optional<RunWindow> window;
   bool window_exit = false;  ///< outside the window: stop resumably instead of waiting
   /// Sources that follow their input (no total, so progress shows their lag instead of an ETA), and
-  /// the bytes the followed files hold that were not read yet.
+  /// the lag of those that can tell it (a file in bytes, a stream in entries, a table in rows).
   std::atomic<std::uint32_t> following_sources{0};
-  std::atomic<std::uint64_t> follow_lag_bytes{0};
-  std::atomic<bool> follow_lag_known{false};  ///< a followed source can tell its lag (a file; not a queue)
+  FollowLags follow_lags;
   /// Known total of input records across sources (0 when unknown), for progress and ETA.
   std::atomic<std::uint64_t> expected_items{0};
   /// The name of each source node, by ItemLedger::source (filled while the graph is built).

@@ -4,6 +4,17 @@
 #include "engine/state/state_store.h"
 
 namespace flowbatch {
+namespace {
+
+/// Binds (source, device, inode, line_base) to parameters 1 to 4.
+void bind_followed_file(sqlite::Statement& s, const std::string& source, const FollowedFile& file) {
+  s.bind(1, source);
+  s.bind(2, static_cast<std::int64_t>(file.device));
+  s.bind(3, static_cast<std::int64_t>(file.inode));
+  s.bind(4, static_cast<std::int64_t>(file.line_base));
+}
+
+}  // namespace
 
 void StateStore::create_followed_files_table() {
   exec(
@@ -17,14 +28,23 @@ void StateStore::record_followed_files(const std::string& source, const std::vec
   durable_transaction([&] {
     sqlite::Statement s(db_, "INSERT INTO followed_files(source, device, inode, line_base) VALUES (?, ?, ?, ?)");
     for (const FollowedFile& file : files) {
-      s.bind(1, source);
-      s.bind(2, static_cast<std::int64_t>(file.device));
-      s.bind(3, static_cast<std::int64_t>(file.inode));
-      s.bind(4, static_cast<std::int64_t>(file.line_base));
+      bind_followed_file(s, source, file);
       check(s.step(), "record a followed file");
       s.reset();
     }
   });
+}
+
+void StateStore::forget_followed_files(const std::string& source, const std::vector<FollowedFile>& files) {
+  if (files.empty()) return;
+  std::lock_guard lock(mutex_);
+  sqlite::Statement s(db_,
+                      "DELETE FROM followed_files WHERE source = ? AND device = ? AND inode = ? AND line_base = ?");
+  for (const FollowedFile& file : files) {
+    bind_followed_file(s, source, file);
+    check(s.step(), "forget a followed file");
+    s.reset();
+  }
 }
 
 std::vector<FollowedFile> StateStore::followed_files(const std::string& source) {

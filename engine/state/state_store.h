@@ -116,6 +116,10 @@ class StateStore {
   // --- followed files (followed_file_store.cpp) ---------------------------------------------
   /// Records, durably, files a followed source began: before any of their records can commit.
   void record_followed_files(const std::string& source, const std::vector<FollowedFile>& files);
+  /// Drops files a followed source began that no resumed run could read again (see
+  /// SourceReader::forgettable_files), so a run following a file through years of rotations keeps
+  /// a state of the size of the files still on disk. Not durable: a row back after a crash is harmless.
+  void forget_followed_files(const std::string& source, const std::vector<FollowedFile>& files);
   /// The files a followed source began, oldest first.
   std::vector<FollowedFile> followed_files(const std::string& source);
 

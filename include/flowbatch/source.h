@@ -23,6 +23,19 @@ struct FollowedFile {
   bool operator==(const FollowedFile&) const = default;
 };
 
+/// How far a followed input is ahead of its reader: `count` of `unit` there not read yet ("bytes" of
+/// a file; "entries" of a stream not yet delivered to its group; "rows" of a table not yet claimed),
+/// and, when the input tells, `unacknowledged`: those read (by this worker or another sharing the
+/// input) and not acknowledged yet, which the input calls `unacknowledged_name` ("pending" in a
+/// stream's group, "claimed" rows in a table).
+struct SourceLag {
+  std::uint64_t count = 0;
+  std::string unit;
+  std::optional<std::uint64_t> unacknowledged;
+  std::string unacknowledged_name = "pending";
+  bool operator==(const SourceLag&) const = default;
+};
+
 /// Reads records lazily, a chunk at a time. Called from one thread at a time; reading must not
 /// wait on anything slower than a local disk.
 class SourceReader {
@@ -41,7 +54,21 @@ class SourceReader {
   /// one per rotation or truncation). The engine records them in the run's state before the records
   /// read with them go on, so a resumed run can find the numbers again.
   virtual std::vector<FollowedFile> began_files() { return {}; }
-  /// A followed input: the bytes there that were not read yet, for progress; nothing when unknown.
+  /// A followed file's reader: files it (or an earlier run) began that the state need not keep any
+  /// more, since no resumed run could read them again: gone from disk, or an earlier beginning of a
+  /// file truncated since. The engine drops them from the run's state.
+  virtual std::vector<FollowedFile> forgettable_files() { return {}; }
+  /// A followed input: how far ahead of the reader it is, for progress and metrics; nothing when
+  /// unknown. The engine asks about once a second (never per read, never while read() runs),
+  /// from a thread that may wait as read() may: a reader may ask its server here, in one short
+  /// round trip on the connection it reads with. A failure means "unknown" (nothing, or a throw).
+  /// By default, lag_bytes() in bytes.
+  virtual std::optional<SourceLag> lag() {
+    if (const auto bytes = lag_bytes()) return SourceLag{*bytes, "bytes", std::nullopt};
+    return std::nullopt;
+  }
+  /// Before plugin API version 7, a followed input's lag in bytes; kept so that plugins overriding
+  /// it still build and report. New readers override lag().
   virtual std::optional<std::uint64_t> lag_bytes() const { return std::nullopt; }
   /// What happened to a followed input since last asked that is worth a line in the log (a
   /// rotation, a truncation, a file gone).

@@ -34,12 +34,16 @@ QueueStatements status_column_statements(const std::string& table, const std::st
   s.renew =
       fmt::format("UPDATE {0} SET {3} = now() WHERE {1} = ANY($1) AND {2} = 'claimed'", table, id, status, claimed_at);
   s.waiting = fmt::format("SELECT EXISTS (SELECT 1 FROM {0} WHERE {1} IN ('pending', 'claimed'))", table, status);
+  s.backlog = fmt::format(
+      "SELECT count(*) FILTER (WHERE {1} = 'pending'), count(*) FILTER (WHERE {1} = 'claimed') FROM {0} WHERE {1} IN "
+      "('pending', 'claimed')",
+      table, status);
   return s;
 }
 
 QueueStatements user_statements(const std::string& claim_sql, const std::string& complete_sql,
                                 const std::string& id_column) {
-  return QueueStatements{claim_returning_json(claim_sql, id_column), complete_sql, "", ""};
+  return QueueStatements{claim_returning_json(claim_sql, id_column), complete_sql, "", "", ""};
 }
 
 void QueueRows::hold(std::uint64_t line, const std::string& id) {
@@ -134,6 +138,13 @@ bool QueueReader::read(std::vector<Record>& out, std::size_t max) {
     out.push_back(Record{line, claimed.text(row, 1)});
   }
   return !(out.empty() && settings_.until_empty && nothing_waiting());
+}
+
+/// With the user's own claim SQL, which says nothing of how rows wait, the lag is unknown.
+std::optional<SourceLag> QueueReader::lag() {
+  if (settings_.sql.backlog.empty()) return std::nullopt;
+  const PgResult counts = connection_->exec(settings_.sql.backlog);
+  return SourceLag{std::stoull(counts.text(0, 0)), "rows", std::stoull(counts.text(0, 1)), "claimed"};
 }
 
 /// Rows this worker is still working on get a fresh claimed_at, so a slow call's row is not taken

@@ -22,6 +22,7 @@ struct QueueStatements {
   std::string complete;  ///< marks rows done
   std::string renew;     ///< refreshes the claims of rows still worked on ("" for none)
   std::string waiting;   ///< one boolean: rows are pending or claimed ("" when unknown)
+  std::string backlog;   ///< two counts: rows pending (unclaimed), rows claimed ("" when unknown)
 };
 
 struct QueueSettings {
@@ -74,6 +75,10 @@ class QueueReader final : public SourceReader {
  public:
   QueueReader(const QueueSettings& settings, std::shared_ptr<QueueRows> rows);
   bool read(std::vector<Record>& out, std::size_t max) override;
+  /// The table's rows not claimed yet and those claimed (by any worker) and not done: one short
+  /// statement, like the claim (a count reads the rows it counts: an index on the status column
+  /// keeps it cheap on a table of many done rows).
+  std::optional<SourceLag> lag() override;
 
  private:
   void renew_held_rows();

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 namespace flowbatch {
 
 void StreamEntries::hold(std::uint64_t line, const std::string& id) {
@@ -76,8 +78,40 @@ bool StreamReader::read(std::vector<Record>& out, std::size_t max) {
     claim_abandoned(out, max);
     next_claim_ = now + settings_.claim_idle / 2;
   }
-  if (out.size() < max) read_new(out, max - out.size());
+  try {
+    if (out.size() < max) read_new(out, max - out.size());
+  } catch (const std::exception&) {
+    // Entries taken over just now are held by this consumer (and kept fresh): they must go on
+    // now, or no one would ever do them. The failure is met again at the next read.
+    if (out.empty()) throw;
+  }
   return !(out.empty() && settings_.until_empty && nothing_pending());
+}
+
+/// A server that refuses it (an ACL without XINFO) only leaves the lag unknown.
+std::optional<SourceLag> StreamReader::lag() {
+  const RedisReply groups = connection_->command({"XINFO", "GROUPS", settings_.stream});
+  return groups.is_error() ? std::nullopt : stream_group_lag(groups, settings_.group);
+}
+
+std::optional<SourceLag> stream_group_lag(const RedisReply& groups, const std::string& group) {
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const RedisReply info = groups.at(g);  // [name, <group>, consumers, n, pending, n, ..., lag, n]
+    std::optional<std::string> name;
+    std::optional<long long> pending, lag;
+    for (std::size_t i = 0; i + 1 < info.size(); i += 2) {
+      const std::string key = info.at(i).text();
+      const RedisReply value = info.at(i + 1);
+      if (key == "name") name = value.text();
+      else if (key == "pending") pending = value.integer();
+      else if (key == "lag" && !value.is_nil()) lag = value.integer();
+    }
+    if (name != group) continue;
+    if (!lag || *lag < 0) return std::nullopt;
+    return SourceLag{static_cast<std::uint64_t>(*lag), "entries",
+                     static_cast<std::uint64_t>(std::max<long long>(0, pending.value_or(0))), "pending"};
+  }
+  return std::nullopt;
 }
 
 void StreamReader::create_group() {

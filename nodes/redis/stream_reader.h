@@ -47,6 +47,9 @@ class StreamReader final : public SourceReader {
  public:
   StreamReader(const StreamSettings& settings, std::shared_ptr<StreamEntries> entries);
   bool read(std::vector<Record>& out, std::size_t max) override;
+  /// The group's entries not yet delivered and those pending (delivered, not acknowledged), across
+  /// its workers: XINFO GROUPS, which returns at once like the reads.
+  std::optional<SourceLag> lag() override;
 
  private:
   void create_group();
@@ -66,6 +69,10 @@ class StreamReader final : public SourceReader {
   std::chrono::steady_clock::time_point next_claim_{};
   std::chrono::steady_clock::time_point next_keep_{};
 };
+
+/// A group's lag in the reply of XINFO GROUPS: nothing when the group is not there or the server
+/// does not tell (before Redis 7.0, or after deletions it cannot count past).
+std::optional<SourceLag> stream_group_lag(const RedisReply& groups, const std::string& group);
 
 /// Record text: {"entry_id": "...", "deliveries": n, "fields": {...}}: what a dead letter keeps.
 std::string stream_record(const std::string& id, long long deliveries, const RedisReply& field_values);

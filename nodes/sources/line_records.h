@@ -54,7 +54,8 @@ class FollowedLineRecordReader final : public SourceReader {
       : lines_(path, overlong->max_line_bytes(), std::move(earlier), first_free_line), overlong_(std::move(overlong)) {}
   bool read(std::vector<Record>& out, std::size_t max) override;
   std::vector<FollowedFile> began_files() override { return lines_.take_began_files(); }
-  std::optional<std::uint64_t> lag_bytes() const override { return lines_.lag_bytes(); }
+  std::vector<FollowedFile> forgettable_files() override { return lines_.take_forgettable_files(); }
+  std::optional<SourceLag> lag() override { return SourceLag{lines_.lag_bytes(), "bytes", std::nullopt}; }
   std::vector<std::string> take_notes() override { return lines_.take_notes(); }
 
  private:

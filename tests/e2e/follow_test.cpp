@@ -2,6 +2,7 @@
 // it runs are picked up, a rotation (rename, new file) is survived, a drain ends it, and a kill -9
 // followed by a restart loses nothing and writes nothing twice.
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -36,6 +37,19 @@ void check_each_followed_id_once(const TempDir& dir, std::size_t n) {
   for (const auto& [id, count] : ids) CHECK_MESSAGE(count == 1, id);
   CHECK(ids.count("f1") == 1);
   CHECK(ids.count(fmt::format("f{}", n)) == 1);
+}
+
+/// The rows of the state's table of followed files.
+std::int64_t followed_file_rows(const TempDir& dir) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2((dir / ".flowbatch/graph.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* count = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM followed_files", -1, &count, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(count) == SQLITE_ROW);
+  const std::int64_t rows = sqlite3_column_int64(count, 0);
+  sqlite3_finalize(count);
+  sqlite3_close(db);
+  return rows;
 }
 
 const std::vector<std::string> kFollowArgs = {
@@ -85,4 +99,30 @@ TEST_CASE("follow: killed with SIGKILL after a rotation and started again, nothi
   ::kill(run, SIGINT);
   CHECK(wait_exit(run) == 130);
   check_each_followed_id_once(dir, 450);
+}
+
+TEST_CASE("follow: rotations that remove old files leave in the state only the files still on disk") {
+  MockServer mock;
+  TempDir dir;
+  dir.write("graph.toml", openai_chat_graph(mock.base_url(), "", ""));
+  append_lines(dir / "in.jsonl", 1, 20);
+  pid_t run = start_flowbatch(kFollowArgs, dir.path());
+  REQUIRE(eventually([&] { return results_so_far(dir) == 20; }, std::chrono::seconds(60)));
+  for (std::size_t day = 1; day <= 5; ++day) {  // logrotate with `rotate 1`: in.jsonl.1 is the one kept
+    append_lines(dir / "in.jsonl.new", 1 + 20 * day, 20);
+    std::filesystem::rename(dir / "in.jsonl", dir / "in.jsonl.1");
+    std::filesystem::rename(dir / "in.jsonl.new", dir / "in.jsonl");
+    REQUIRE(eventually([&] { return results_so_far(dir) == 20 * (day + 1); }, std::chrono::seconds(60)));
+  }
+  ::kill(run, SIGINT);
+  CHECK(wait_exit(run) == 130);
+  CHECK(followed_file_rows(dir) == 2);  // in.jsonl.1 and in.jsonl, not the 4 files removed
+
+  // A resumed run with what is left reads on, with every line numbered as before.
+  append_lines(dir / "in.jsonl", 121, 20);
+  run = start_flowbatch(kFollowArgs, dir.path());
+  REQUIRE(eventually([&] { return results_so_far(dir) == 140; }, std::chrono::seconds(60)));
+  ::kill(run, SIGINT);
+  CHECK(wait_exit(run) == 130);
+  check_each_followed_id_once(dir, 140);
 }

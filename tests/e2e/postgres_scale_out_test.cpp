@@ -12,46 +12,13 @@
 #include <thread>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/pg_worker_graph.h"
 #include "tests/support/postgres.h"
 
 using namespace flowbatch;
 using namespace flowbatch::test;
 
 namespace {
-
-/// A worker: rows of "jobs" → call (mock; prompts over 200 characters are refused) → "results".
-/// `source_keys` are more lines for [sources.in].
-std::string pg_worker_graph(const std::string& url, const std::string& source_keys) {
-  return fmt::format(R"([pipeline]
-max_in_flight = 16
-progress = "off"
-[sources.in]
-type = "postgres_queue"
-connection = "{0}"
-table = "jobs"
-lease_ms = 1000
-{1}
-[providers.p]
-type = "mock"
-latency_ms = 20
-max_prompt_chars = 200
-[calls.c]
-inputs = ["in"]
-provider = "p"
-prompt = "{{{{text}}}}"
-[sinks.out]
-inputs = ["c"]
-type = "postgres"
-connection = "{0}"
-table = "results"
-flush_every = 50
-flush_interval_ms = 200
-[dead_letters.dead]
-inputs = ["c.error", "in.invalid"]
-path = "dead.jsonl"
-)",
-                     url, source_keys);
-}
 
 /// `n` workers of graph.toml in `dir`, each with a state of its own and `per_worker` settings
 /// ("{}" is the worker's number).

@@ -106,9 +106,42 @@ TEST_CASE("a followed file cut back is read again from its start, its lines numb
   REQUIRE(began.size() == 2);
   CHECK(began[0].inode == began[1].inode);
   CHECK(began[1].line_base == 2);
+  CHECK(reader.take_forgettable_files() == std::vector<FollowedFile>{began[0]});  // its lines are cut off
   SUBCASE("resumed, only the file's last beginning counts") {
     FollowReader resumed(file, 0, began, 4);
     CHECK(lines_now(resumed) == FollowedLines{{3, "c"}});
+    CHECK(resumed.take_forgettable_files() == std::vector<FollowedFile>{began[0]});
+  }
+}
+
+TEST_CASE("a followed file's rotated files are forgettable once gone from disk, not before") {
+  TempDir dir;
+  const auto file = dir.write("in.jsonl", "1\n");
+  FollowReader reader(file, 0);
+  CHECK(lines_now(reader).size() == 1);
+  // Each rotation: the new file is made first (so no inode is free to be reused), the oldest goes.
+  const auto rotate = [&](const std::string& next) {
+    dir.write("in.jsonl.new", next);
+    std::filesystem::rename(file, dir / "in.jsonl.1");  // replaces (removes) the one rotated before
+    std::filesystem::rename(dir / "in.jsonl.new", file);
+  };
+  rotate("2\n");
+  CHECK(lines_now(reader) == FollowedLines{{2, "2"}});
+  const auto first = reader.take_began_files();
+  CHECK(reader.take_forgettable_files().empty());  // in.jsonl.1 now: a resumed run could read it
+  rotate("3\n");
+  CHECK(lines_now(reader) == FollowedLines{{3, "3"}});
+  const auto second = reader.take_began_files();
+  REQUIRE(first.size() == 2);
+  CHECK(reader.take_forgettable_files() == std::vector<FollowedFile>{first[0]});
+  rotate("4\n");
+  CHECK(lines_now(reader) == FollowedLines{{4, "4"}});
+  CHECK(reader.take_forgettable_files() == std::vector<FollowedFile>{first[1]});
+
+  SUBCASE("a resumed reader forgets the earlier files it cannot find") {
+    // (Not the first file: removed before the last one was made, its inode may be the last one's.)
+    FollowReader resumed(file, 0, {first[1], second[0]}, 4);
+    CHECK(resumed.take_forgettable_files() == std::vector<FollowedFile>{first[1]});
   }
 }
 

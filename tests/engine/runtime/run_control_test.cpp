@@ -205,6 +205,37 @@ TEST_CASE("control requests need the token when one is set but reads do not, and
   CHECK(done.console.find(kToken) == std::string::npos);
 }
 
+TEST_CASE("a followed file's lag is in /metrics (unit bytes), /status and the HTML report while it is held back") {
+  MockServer mock({"--latency-ms", "200"});
+  ScopedEnv key("WATCH_TEST_KEY", kProviderKey);
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(300));
+  BackgroundRun run(dir, graph(mock.base_url(), "max_concurrency = 2"),
+                    {kListen, "sources.in.follow=true", "pipeline.max_in_flight=8",
+                     "pipeline.report_html=" + (dir / "report.html").string(), "pipeline.report_interval_ms=100"});
+  // The in-flight limit holds the reader back: most of the file is not read, and it says so.
+  std::string metrics;
+  REQUIRE(eventually(
+      [&] {
+        metrics = http_get(run, "/metrics").body;
+        return metric_sum(metrics, "flowbatch_source_lag") > 0;
+      },
+      std::chrono::seconds(10)));
+  CHECK(metrics.find(R"(flowbatch_source_lag{pipeline="graph",source="in",unit="bytes"} )") != std::string::npos);
+  CHECK(metrics.find("flowbatch_source_unacknowledged") == std::string::npos);  // a file has none
+  check_with_promtool(dir, metrics);
+  const auto lag = http_get(run, "/status").json().at("lag").as_array();
+  REQUIRE(lag.size() == 1);
+  CHECK(lag[0].at("unit") == "bytes");
+  CHECK(lag[0].at("lag").to_number<double>() > 0);
+  CHECK(eventually([&] {
+    return std::filesystem::exists(dir / "report.html") &&
+           std::regex_search(read_file(dir / "report.html"), std::regex(R"(records \(following, lag [0-9,]+ bytes\))"));
+  }));
+  CHECK(http_post(run, "/drain").status == 200);
+  CHECK(run.join().report.exit_code == 130);
+}
+
 TEST_CASE("a graph listening beyond loopback without a token is refused, naming the key") {
   TempDir dir;
   dir.write("in.jsonl", make_jsonl(1));

@@ -201,3 +201,19 @@ TEST_CASE("batch jobs: a state from before item keys gains the column and reads 
   CHECK(jobs[0].second[0].custom_id == "fb-old");
   CHECK(jobs[0].second[0].items.empty());
 }
+
+TEST_CASE("a followed source's files are kept in order, and forgotten ones leave, for that source only") {
+  TempDir dir;
+  const auto file = dir / "run.db";
+  const FollowedFile a{1, 10, 0}, b{1, 11, 5}, b_again{1, 11, 9}, c{1, 12, 20};
+  {
+    StateStore s(file, "job");
+    s.record_followed_files("in", {a, b});
+    s.record_followed_files("in", {b_again, c});
+    s.record_followed_files("other", {a});
+    s.forget_followed_files("in", {a, b});
+  }
+  StateStore s(file, "job");
+  CHECK(s.followed_files("in") == std::vector<FollowedFile>{b_again, c});
+  CHECK(s.followed_files("other") == std::vector<FollowedFile>{a});
+}
