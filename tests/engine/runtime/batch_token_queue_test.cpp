@@ -15,7 +15,7 @@ BatchTokenQueue queue_of(std::int64_t limit) { return BatchTokenQueue({{"m", lim
 
 }  // namespace
 
-TEST_CASE("batch queue: a model's limit by its name, a dated snapshot of it, or \"*\"; none is no limit") {
+TEST_CASE("batch queue: a model's limit by its name, a dated snapshot of it, or \"*\", and none is no limit") {
   BatchTokenQueue q({{"gpt-4o-mini", 1000}, {"*", 50}});
   CHECK(q.limit("gpt-4o-mini") == 1000);
   CHECK(q.limit("gpt-4o-mini-2024-07-18") == 1000);
