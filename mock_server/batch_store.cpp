@@ -73,6 +73,32 @@ std::variant<OpenAiBatchLine, std::string> read_openai_batch_line(std::string_vi
   return OpenAiBatchLine{std::string(id->get_string()), std::string(url->get_string()), boost::json::serialize(*body)};
 }
 
+/// What a line holds of its model's batch queue: its prompt tokens, as the online route counts them.
+std::int64_t batch_line_prompt_tokens(const OpenAiBatchLine& line) {
+  boost::system::error_code ec;
+  const boost::json::value body = boost::json::parse(line.body, ec);
+  const auto* o = ec ? nullptr : body.if_object();
+  if (!o) return 0;
+  if (const auto* input = o->if_contains("input")) {  // embeddings
+    std::size_t chars = 0;
+    if (input->is_string()) chars = input->get_string().size();
+    if (input->is_array())
+      for (const auto& s : input->get_array()) chars += s.is_string() ? s.get_string().size() : 0;
+    return estimate_tokens(chars);
+  }
+  auto conversation = read_messages(o->if_contains("messages"), {});
+  const auto* read = std::get_if<Conversation>(&conversation);
+  return read ? estimate_tokens(read->content_chars) : 0;
+}
+
+std::string batch_line_model(const OpenAiBatchLine& line) {
+  boost::system::error_code ec;
+  const boost::json::value body = boost::json::parse(line.body, ec);
+  const auto* o = ec ? nullptr : body.if_object();
+  const auto* model = o ? o->if_contains("model") : nullptr;
+  return model && model->is_string() ? std::string(model->get_string()) : std::string();
+}
+
 /// The hashes of a packed request's inputs (id and text): whatever pack an item lands in, it is
 /// the same input. None for a request that is not packed (or not readable: the route says why).
 std::vector<std::uint64_t> packed_inputs_of(std::string_view body) {
@@ -200,12 +226,16 @@ std::variant<boost::json::object, ApiReply> BatchStore::create_openai(const boos
   if (batch.failure.empty() && valid.size() > static_cast<std::size_t>(options_.batch_max_lines))
     batch.failure =
         fmt::format("the file has {} requests; a batch may hold {}", valid.size(), options_.batch_max_lines);
+  if (!valid.empty()) batch.model = batch_line_model(valid.front());
+  for (const auto& line : valid) batch.tokens += batch_line_prompt_tokens(line);
+  // From here under the lock: the queue is checked and the batch added to it at once.
+  const std::lock_guard lock(mutex_);
+  enqueue_openai(batch);
   if (batch.failure.empty()) {
     stats_.on_batch_created();
     for (auto& line : valid)
       batch.lines.push_back(answer_line(ApiFlavor::openai, line.custom_id, line.url, line.body, {}));
   }
-  const std::lock_guard lock(mutex_);
   batch.id = next_id("batch_");
   batch.created = now();
   batch.created_unix = batch_unix_now();
@@ -247,6 +277,24 @@ std::variant<boost::json::object, ApiReply> BatchStore::create_anthropic(const b
   batch.created_unix = batch_unix_now();
   batches_.push_back(std::move(batch));
   return anthropic_object(batches_.back(), {});
+}
+
+void BatchStore::enqueue_openai(MockBatch& batch) {
+  const std::int64_t limit = options_.batch_enqueued_tokens;
+  if (!batch.failure.empty() || limit <= 0) return;
+  std::int64_t enqueued = 0;  // by the model's batches in progress (validating to finalizing, or cancelling)
+  for (const auto& other : batches_)
+    if (other.flavor == ApiFlavor::openai && other.failure.empty() && other.model == batch.model &&
+        !view(other).ended())
+      enqueued += other.tokens;
+  if (enqueued + batch.tokens <= limit) return stats_.on_batch_enqueued(enqueued + batch.tokens);
+  // As OpenAI words it; the batch is created, and fails without running a line.
+  batch.failure = fmt::format(
+      "Enqueued token limit reached for {} in organization org-mock. Limit: {} enqueued tokens. Please try again once "
+      "some in_progress batches have been completed.",
+      batch.model, limit);
+  batch.failure_code = "token_limit_exceeded";
+  stats_.on_batch_queue_full();
 }
 
 double BatchStore::done_at(const MockBatch& batch, std::size_t i) const {
@@ -332,8 +380,8 @@ boost::json::object BatchStore::openai_object(MockBatch& batch) {
   const double s = options_.batch_seconds;
   boost::json::value errors = nullptr;
   if (!batch.failure.empty())
-    errors = boost::json::object{{"object", "list"},
-                                 {"data", boost::json::array{{{"code", "invalid_file"}, {"message", batch.failure}}}}};
+    errors = boost::json::object{
+        {"object", "list"}, {"data", boost::json::array{{{"code", batch.failure_code}, {"message", batch.failure}}}}};
   return boost::json::object{
       {"id", batch.id},
       {"object", "batch"},

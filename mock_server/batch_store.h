@@ -39,7 +39,10 @@ struct MockBatch {
   std::string completion_window = "24h";
   std::vector<BatchLine> lines;
   std::string failure;  ///< the input did not validate: the batch is "failed" with this reason
-  double created = 0;   ///< seconds since the store began
+  std::string failure_code = "invalid_file";
+  std::string model;        ///< OpenAI: its first line's, whose queue it is in
+  std::int64_t tokens = 0;  ///< OpenAI: its lines' prompt tokens, what it holds of that queue
+  double created = 0;       ///< seconds since the store began
   std::optional<double> cancelled;
   std::int64_t created_unix = 0;
   std::string output_file_id, error_file_id;  ///< OpenAI, once ended
@@ -99,6 +102,9 @@ class BatchStore {
   boost::json::object openai_object(MockBatch& batch);
   boost::json::object anthropic_object(const MockBatch& batch, std::string_view results_base) const;
   void write_openai_results(MockBatch& batch, const BatchView& view);
+  /// OpenAI's batch queue: fails `batch` when the model's batches in progress and it would hold
+  /// more than --batch-enqueued-tokens. Under mutex_.
+  void enqueue_openai(MockBatch& batch);
   std::string next_id(std::string_view prefix);
 
   const MockOptions& options_;

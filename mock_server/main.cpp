@@ -86,6 +86,11 @@ void add_flags(CLI::App& app, MockOptions& o) {
   app.add_option("--batch-max-bytes", o.batch_max_bytes, "the largest batch input file")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--batch-enqueued-tokens", o.batch_enqueued_tokens,
+                 "OpenAI batches: the most prompt tokens one model's batches in progress may hold; one that would "
+                 "pass it fails with token_limit_exceeded (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 }
 
 /// Thousands of keep-alive connections need thousands of descriptors; the soft limit is often 1024.

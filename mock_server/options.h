@@ -49,6 +49,9 @@ struct MockOptions {
   double batch_expire_seconds = 0;  ///< 0: batches never expire (before batch_seconds)
   std::int64_t batch_max_lines = 50000;
   std::int64_t batch_max_bytes = 200LL << 20;
+  /// OpenAI's batch queue limit: the most prompt tokens one model's batches in progress may hold;
+  /// a batch that would pass it fails (token_limit_exceeded). 0: no limit.
+  std::int64_t batch_enqueued_tokens = 0;
 };
 
 }  // namespace flowbatch::mock

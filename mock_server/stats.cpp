@@ -90,6 +90,16 @@ void Stats::on_batch_cancelled() {
   ++batches_cancelled_;
 }
 
+void Stats::on_batch_enqueued(std::int64_t enqueued) {
+  const std::lock_guard lock(mutex_);
+  batch_enqueued_peak_ = std::max(batch_enqueued_peak_, enqueued);
+}
+
+void Stats::on_batch_queue_full() {
+  const std::lock_guard lock(mutex_);
+  ++batches_queue_full_;
+}
+
 namespace {
 
 /// {"distinct": N, "max": M, "several": K}: how many keys, the most batches one was in, how many were in more than one.
@@ -134,6 +144,8 @@ std::string Stats::to_json() const {
        {{"batches", batches_},
         {"lines", batch_lines_},
         {"cancelled", batches_cancelled_},
+        {"enqueued_tokens_peak", batch_enqueued_peak_},
+        {"queue_full", batches_queue_full_},
         {"per_request", submissions(batches_per_content_)},
         {"per_custom_id", submissions(batches_per_custom_id_)},
         {"per_packed_input", submissions(batches_per_packed_input_)}}},
@@ -154,7 +166,8 @@ void Stats::reset() {
   connections_ = 0;
   answered_ok_.clear();
   repeated_ok_ = 0;
-  batches_ = batch_lines_ = batches_cancelled_ = 0;
+  batches_ = batch_lines_ = batches_cancelled_ = batches_queue_full_ = 0;
+  batch_enqueued_peak_ = 0;
   batches_per_content_.clear();
   batches_per_custom_id_.clear();
   batches_per_packed_input_.clear();

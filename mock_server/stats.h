@@ -35,6 +35,10 @@ class Stats {
   /// A batch line answered (and so billed): the hashes of its packed request's inputs (id and text).
   void on_batch_packed_inputs_answered(const std::vector<std::uint64_t>& inputs);
   void on_batch_cancelled();
+  /// An OpenAI batch was accepted into its model's queue, which now holds `enqueued` prompt tokens.
+  void on_batch_enqueued(std::int64_t enqueued);
+  /// An OpenAI batch failed for its model's queue (token_limit_exceeded).
+  void on_batch_queue_full();
 
   std::string to_json() const;
   std::int64_t in_flight() const;
@@ -72,6 +76,8 @@ class Stats {
   // The batch APIs: how many batches each request (by content) and each custom_id was put in, so a
   // test can check that no item was ever submitted twice.
   std::uint64_t batches_ = 0, batch_lines_ = 0, batches_cancelled_ = 0;
+  std::int64_t batch_enqueued_peak_ = 0;  ///< the most prompt tokens one model's queue held
+  std::uint64_t batches_queue_full_ = 0;
   std::map<std::uint64_t, std::uint32_t> batches_per_content_;
   std::map<std::string, std::uint32_t, std::less<>> batches_per_custom_id_;
   std::map<std::uint64_t, std::uint32_t> batches_per_packed_input_;

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+
 #include <cmath>
+
+#include "engine/core/model_table.h"
 
 namespace flowbatch {
 
@@ -90,12 +93,7 @@ void PriceList::override_with(const PriceList& mine) {
 
 std::optional<Price> PriceList::find_in(const std::map<std::string, Price, std::less<>>& table,
                                         std::string_view model) {
-  if (auto it = table.find(model); it != table.end()) return it->second;
-  // The longest name that the model's name starts with, followed by '-' (a snapshot of it).
-  for (std::size_t cut = model.rfind('-'); cut != std::string_view::npos && cut > 0; cut = model.rfind('-', cut - 1)) {
-    if (auto it = table.find(model.substr(0, cut)); it != table.end()) return it->second;
-  }
-  if (auto it = table.find(std::string_view("*")); it != table.end()) return it->second;
+  if (const Price* found = model_entry(table, model)) return *found;
   return std::nullopt;
 }
 

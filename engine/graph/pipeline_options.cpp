@@ -113,6 +113,9 @@ const std::vector<KeySpec>& provider_keys() {
       {"prices", KeyKind::any, false, "",
        "what its models cost, USD per million tokens, over the prices its type ships: { \"gpt-4o-mini\" = { input = "
        "0.15, output = 0.6 } } (also cached_input, cache_write, batch_discount, max_output; \"*\": any model)"},
+      {"batch_enqueued_tokens", KeyKind::any, false, "",
+       "the provider's batch queue limit per model, in prompt tokens: { \"gpt-4o-mini\" = 2000000 } (\"*\": any "
+       "model; 0 or none: no limit); batch jobs are cut to fit and wait for room rather than be refused"},
   };
   return keys;
 }
@@ -283,6 +286,24 @@ SharedLimitSettings read_shared_limit(OptionReader& o) {
   return shared;
 }
 
+/// batch_enqueued_tokens: { "model" = tokens, ... }.
+std::map<std::string, std::int64_t, std::less<>> read_batch_enqueued_tokens(OptionReader& o) {
+  std::map<std::string, std::int64_t, std::less<>> limits;
+  if (!o.has("batch_enqueued_tokens")) return limits;
+  const boost::json::value table = o.json("batch_enqueued_tokens");
+  if (!table.is_object()) {
+    o.error("batch_enqueued_tokens", "expected a table of models, e.g. { \"gpt-4o-mini\" = 2000000 }");
+    return limits;
+  }
+  for (const auto& [model, tokens] : table.get_object()) {
+    if (tokens.is_int64() && tokens.get_int64() >= 0) limits.emplace(std::string(model), tokens.get_int64());
+    else
+      o.error("batch_enqueued_tokens",
+              fmt::format("\"{}\": must be a whole number of tokens, 0 or more", std::string(model)));
+  }
+  return limits;
+}
+
 }  // namespace
 
 ProviderSettings read_provider_settings(OptionReader& o) {
@@ -321,6 +342,7 @@ ProviderSettings read_provider_settings(OptionReader& o) {
   const std::int64_t slow = o.integer("low_speed_time_ms");
   if (slow < 1) o.error("low_speed_time_ms", "must be at least 1");
   else s.low_speed_time = std::chrono::milliseconds(slow);
+  s.batch_enqueued_tokens = read_batch_enqueued_tokens(o);
   if (o.has("ca_file")) {
     const std::filesystem::path ca = o.path("ca_file");
     if (o.check_environment())

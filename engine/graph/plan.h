@@ -65,6 +65,9 @@ struct ProviderSettings {
   std::string ca_file;  ///< PEM certificates to trust for TLS instead of the system's; empty: the system's
   std::int64_t low_speed_limit = 16;  ///< bytes/s below which an arriving answer is too slow (0: no check)
   std::chrono::milliseconds low_speed_time{30000};  ///< ... for this long
+  /// batch_enqueued_tokens: per model (engine/core/model_table.h), the most estimated prompt
+  /// tokens this run keeps in the provider's batch queue at once (0 or none: no limit)
+  std::map<std::string, std::int64_t, std::less<>> batch_enqueued_tokens;
 };
 
 struct PlanProvider {

@@ -4,22 +4,20 @@
 
 #include <algorithm>
 #include <charconv>
-#include <deque>
 #include <random>
 #include <tuple>
-#include <unordered_set>
+#include <utility>
 
 #include "engine/core/hash.h"
 #include "engine/core/text.h"
+#include "engine/runtime/batch_job_parts.h"
 #include "engine/runtime/item_ledger.h"
-#include "engine/runtime/provider_lane.h"
 #include "engine/runtime/run_state.h"
 #include "engine/runtime/run_window_gate.h"
 
 namespace flowbatch {
 namespace {
 
-constexpr std::chrono::milliseconds kMaxBatchPollInterval{10 * 60 * 1000};
 constexpr std::chrono::milliseconds kBatchCreateRetry{2000};
 constexpr std::chrono::milliseconds kBatchCreateWait{50};  // for the create before it (see create())
 constexpr int kMaxBatchListPages = 20;                     // looking for a lost create: the newest 2,000 batches
@@ -36,15 +34,6 @@ bool batch_retryable(const Failure& f) {
 }
 
 }  // namespace
-
-/// One line of a job: its custom id, the keys of the items it answers, and those whose share of
-/// its usage has been counted (a line may answer several requests).
-struct BatchJobs::Line {
-  std::string custom_id;
-  std::vector<std::uint64_t> items;  ///< empty: not known (a state older than item keys)
-  std::vector<std::uint64_t> counted;
-  bool counted_once = false;  ///< items not known: the first request it answers counts it all
-};
 
 namespace {
 
@@ -66,40 +55,6 @@ std::vector<std::uint64_t> item_keys_of(const std::vector<std::string>& text) {
 
 }  // namespace
 
-struct BatchJobs::Job {
-  BatchJobRecord record;
-  std::deque<Line> lines;                                  ///< a deque: line_of_item_ and line_named point into it
-  std::unordered_map<std::string_view, Line*> line_named;  // by custom id
-
-  Line& add_line(Line line) {
-    Line& added = lines.emplace_back(std::move(line));
-    line_named[added.custom_id] = &added;
-    return added;
-  }
-  const BatchSettings* settings = nullptr;  ///< null for a job loaded from the state until a request attaches
-  std::unordered_map<std::string, std::vector<ExchangePtr>> waiting;  // custom id -> requests
-  std::string input;                                                  ///< the lines, until the job is created
-  HttpRequest sample;  ///< one online request of the job: where its lines go
-  std::optional<std::unordered_map<std::string, BatchLineResult>> results;  ///< once fetched
-  std::unordered_map<std::string, BatchLineResult> fetched;
-  std::size_t fetches_left = 0;
-  bool busy = false;  ///< a request about it is under way
-  bool cancel_sent = false;
-  bool recovering = false;  ///< its create got no answer: it is being looked for at the provider
-  std::string refused;      ///< the provider refused the job as a whole: why
-};
-
-struct BatchJobs::Collecting {
-  const BatchSettings* settings = nullptr;
-  std::vector<ExchangePtr> exchanges;  ///< one per line
-  std::vector<ExchangePtr>
-      followers;  ///< the same request as one of `exchanges` (same custom id): answered by its line
-  std::unordered_set<std::string> ids;
-  std::string lines;
-  bool timer = false;
-  std::chrono::steady_clock::time_point first_added, last_added;
-};
-
 BatchJobs::BatchJobs(ProviderLane& lane, const BatchApi& api, RunState& run, HttpClient& http, TransferOptions transfer,
                      Logger log, std::string pipeline)
     : lane_(lane),
@@ -108,7 +63,8 @@ BatchJobs::BatchJobs(ProviderLane& lane, const BatchApi& api, RunState& run, Htt
       http_(http),
       transfer_(transfer),
       log_(std::move(log)),
-      pipeline_(std::move(pipeline)) {}
+      pipeline_(std::move(pipeline)),
+      queue_(lane.spec().settings.batch_enqueued_tokens) {}
 
 BatchJobs::~BatchJobs() = default;
 
@@ -203,6 +159,7 @@ void BatchJobs::add(ExchangePtr ex) {
 
 void BatchJobs::attach(Job& job, ExchangePtr ex) {
   if (job.results) return deliver(job, ex);
+  count_attached(job, *ex);
   job.waiting[ex->custom_id].push_back(std::move(ex));
   ensure_polling();
 }
@@ -218,9 +175,17 @@ void BatchJobs::collect(ExchangePtr ex) {
     c.followers.push_back(std::move(ex));
     return;
   }
+  const std::string model(model_of(ex->request));
+  const std::int64_t tokens = prompt_tokens(*ex);
+  if (queue_.too_large(model, tokens)) return too_large(ex, model, tokens);
   std::string line = api_.line(ex->custom_id, ex->dispatch.http);
   const std::size_t max_items = settings.max_items ? std::min(settings.max_items, api_.max_lines()) : api_.max_lines();
-  if (!c.exchanges.empty() && c.lines.size() + line.size() + 1 > api_.max_bytes()) submit(settings.node);
+  // A job holds one model's requests (OpenAI's rule; the queue is per model), within the limits.
+  const bool full =
+      c.lines.size() + line.size() + 1 > api_.max_bytes() || model != c.model || !queue_.fits(model, c.tokens, tokens);
+  if (!c.exchanges.empty() && full) submit(settings.node);
+  c.model = model;
+  c.tokens += tokens;
   c.lines += line;
   c.lines += '\n';
   c.ids.insert(ex->custom_id);
@@ -290,6 +255,7 @@ void BatchJobs::submit(const std::string& node) {
   c.ids.clear();
   std::string lines;
   lines.swap(c.lines);
+  const std::int64_t tokens = std::exchange(c.tokens, 0);
   if (exchanges.empty()) return;
   if (outside_window()) {  // it closed while they were collected
     for (auto& ex : exchanges) hold_for_window(std::move(ex));
@@ -307,33 +273,42 @@ void BatchJobs::submit(const std::string& node) {
       fmt::format("fbjob-{}-{}", RunState::unix_ms(), hex16(hash_combine(dice(), ++next_job_)).substr(0, 8));
   job->record.provider = lane_.spec().name;
   job->record.node = node;
-  job->record.status = "submitting";
+  job->record.status = "parked";  // until start() records it
   job->record.lines = static_cast<std::int64_t>(exchanges.size());
-  job->record.created_unix_ms = RunState::unix_ms();
+  job->record.tokens = tokens;
+  job->model = c.model;
   job->settings = c.settings;
   job->input = std::move(lines);
   job->sample = exchanges.front()->dispatch.http;
-  std::vector<StateStore::BatchLine> recorded;
   for (auto& ex : exchanges) {
     Line& line = job->add_line(Line{ex->custom_id, {}, {}, false});
     for (const Item& item : ex->items) {
       line.items.push_back(item_key(node, item));
       line_of_item_[line.items.back()] = &line;
     }
-    recorded.push_back(StateStore::BatchLine{line.custom_id, {item_keys_text(line.items)}});
     job_of_[ex->custom_id] = job->record.key;
     job->waiting[ex->custom_id].push_back(std::move(ex));
   }
   for (auto& ex : followers) job->waiting[ex->custom_id].push_back(std::move(ex));
   const std::string key = job->record.key;
+  jobs_.emplace(key, std::move(job));
+  offer(key);
+}
+
+void BatchJobs::start(const std::string& key) {
+  Job& job = *jobs_.at(key);
+  job.record.status = "submitting";
+  job.record.created_unix_ms = RunState::unix_ms();
+  std::vector<StateStore::BatchLine> recorded;
+  for (const Line& line : job.lines)
+    recorded.push_back(StateStore::BatchLine{line.custom_id, {item_keys_text(line.items)}});
   try {  // before any request: a crash from here on finds the job in the state
-    if (run_.store) run_.store->begin_batch_job(job->record, recorded);
+    if (run_.store) run_.store->begin_batch_job(job.record, recorded);
   } catch (const std::exception& e) {
     run_.stop_resumable_now(fmt::format("cannot record batch job {}: {}", key, e.what()));
   }
   run_.metrics.batch_jobs.fetch_add(1, std::memory_order_relaxed);
-  log_.info("batch job {}: {} requests of {}", key, job->lines.size(), node);
-  jobs_.emplace(key, std::move(job));
+  log_.info("batch job {}: {} requests of {}", key, job.lines.size(), job.record.node);
   create(key);
 }
 
@@ -393,7 +368,9 @@ void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Fai
     return later(kBatchCreateRetry, [this, key] { create(key); });
   }
   const BatchJobStatus& status = std::get<BatchJobStatus>(answer);
+  if (status.queue_full) return queue_refused(key, status);
   end_recovery(job);
+  queue_.accepted(key);
   job.busy = false;
   job.input.clear();
   job.record.batch_id = status.id;
@@ -469,6 +446,7 @@ void BatchJobs::give_up(const std::string& key) {
   std::unordered_map<std::string, std::vector<ExchangePtr>> waiting;
   waiting.swap(job.waiting);
   forget_lines(job);
+  release_room(key);
   for (auto& [id, exchanges] : waiting)
     for (auto& ex : exchanges) {
       if (!job.refused.empty()) {
@@ -508,7 +486,7 @@ void BatchJobs::poll() {
   for (auto& [key, job] : jobs_) {
     if (job->waiting.empty() || job->results) continue;
     any = true;
-    if (job->busy) continue;
+    if (job->busy || job->parked) continue;
     if (job->record.batch_id.empty()) {
       recover(key, {}, 0);
       continue;
@@ -548,6 +526,8 @@ void BatchJobs::polled(const std::string& key, std::variant<BatchJobStatus, Fail
   interval_ = changed ? base_interval_ : std::min(kMaxBatchPollInterval, interval_ * 3 / 2);
   if (changed) record(job);
   if (!status.ended) return;
+  if (status.queue_full) return queue_refused(key, status);
+  release_room(key);  // out of the provider's queue, whatever its end
   if (status.refused) {
     job.refused = status.error.empty() ? "its input did not validate" : status.error;
     return give_up(key);

@@ -15,6 +15,12 @@
 // found by listing the provider's batches (OpenAI: by the job key in the metadata), an upload that
 // never became a batch is deleted. A stop (Ctrl-C) leaves the jobs running: the next run collects
 // them.
+//
+// The provider's queue (OpenAI's enqueued tokens per model, [providers.X] batch_enqueued_tokens):
+// jobs are cut to fit it, a job without room waits, parked, before it is recorded or created (as
+// crash-safe as requests being collected), and goes when a job of its model ends; a refusal for
+// the queue (other programs fill it too) sends the job back to wait, never fails its requests
+// (batch_token_queue.h; batch_job_queue.cpp).
 #include <chrono>
 #include <map>
 #include <memory>
@@ -22,10 +28,12 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/core/console.h"
 #include "engine/io/http_client.h"
+#include "engine/runtime/batch_token_queue.h"
 #include "engine/state/state_store.h"
 #include "flowbatch/batch.h"
 
@@ -87,7 +95,23 @@ class BatchJobs {
   bool outside_window() const;
   void hold_for_window(ExchangePtr exchange);
   void submit(const std::string& node);
+  /// Records a job that was parked (or made ready at once) and creates it.
+  void start(const std::string& key);
   void create(const std::string& key);
+  // The provider's queue (batch_job_queue.cpp).
+  static std::int64_t prompt_tokens(const Exchange& exchange);
+  /// A line whose prompt alone is more than the queue holds: failed (auto mode: sent online).
+  void too_large(const ExchangePtr& exchange, const std::string& model, std::int64_t tokens);
+  /// A new job: created now, or parked until the queue has room for it.
+  void offer(const std::string& key);
+  /// Creates (or, outside the run window, dissolves) jobs the queue lets go.
+  void go(const std::vector<std::string>& keys);
+  void dissolve(const std::string& key);
+  /// A job ended or never became a batch: its room in the queue goes to parked jobs.
+  void release_room(const std::string& key);
+  /// An earlier run's job a request attached to holds room in the queue until it ends.
+  void count_attached(Job& job, const Exchange& exchange);
+  void queue_refused(const std::string& key, const BatchJobStatus& status);
   void created(const std::string& key, std::variant<BatchJobStatus, Failure> answer, bool transport);
   void recover(const std::string& key, const std::string& cursor, int pages);
   void give_up(const std::string& key);
@@ -128,6 +152,8 @@ class BatchJobs {
   bool poll_scheduled_ = false;
   std::chrono::milliseconds interval_{0};
   std::chrono::milliseconds base_interval_{0};
+  BatchTokenQueue queue_;
+  std::unordered_set<std::string> queue_warned_;  ///< models whose queue refusal was logged
   std::uint64_t next_job_ = 0;
   int recovering_ = 0;  ///< jobs whose create got no answer, being looked for
   int creating_ = 0;    ///< create requests under way

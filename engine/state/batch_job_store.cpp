@@ -8,28 +8,40 @@
 #include "engine/state/state_store.h"
 
 namespace flowbatch {
+namespace {
+
+bool batch_table_has_column(sqlite3* db, const char* table, std::string_view column) {
+  sqlite::Statement columns(db, fmt::format("PRAGMA table_info({})", table).c_str());
+  while (columns.step() == SQLITE_ROW)
+    if (columns.text(1) == column) return true;
+  return false;
+}
+
+}  // namespace
 
 void StateStore::create_batch_tables() {
   exec(
       "CREATE TABLE IF NOT EXISTS batch_jobs(key TEXT PRIMARY KEY, provider TEXT NOT NULL, node TEXT NOT NULL, "
       "status TEXT NOT NULL, upload_id TEXT NOT NULL DEFAULT '', batch_id TEXT NOT NULL DEFAULT '', "
       "provider_status TEXT NOT NULL DEFAULT '', lines INTEGER NOT NULL DEFAULT 0, succeeded INTEGER NOT NULL "
-      "DEFAULT 0, errored INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL DEFAULT 0)");
+      "DEFAULT 0, errored INTEGER NOT NULL DEFAULT 0, created_unix_ms INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT "
+      "NULL DEFAULT 0)");
   exec(
       "CREATE TABLE IF NOT EXISTS batch_lines(job TEXT NOT NULL, custom_id TEXT NOT NULL, items TEXT NOT NULL "
       "DEFAULT '')");
   exec("CREATE INDEX IF NOT EXISTS batch_lines_by_job ON batch_lines(job)");
-  // The first states with batch jobs recorded no item keys.
-  bool has_items = false;
-  sqlite::Statement columns(db_, "PRAGMA table_info(batch_lines)");
-  while (columns.step() == SQLITE_ROW) has_items = has_items || columns.text(1) == "items";
-  if (!has_items) exec("ALTER TABLE batch_lines ADD COLUMN items TEXT NOT NULL DEFAULT ''");
+  // The first states with batch jobs recorded no item keys, nor a job's tokens.
+  if (!batch_table_has_column(db_, "batch_lines", "items"))
+    exec("ALTER TABLE batch_lines ADD COLUMN items TEXT NOT NULL DEFAULT ''");
+  if (!batch_table_has_column(db_, "batch_jobs", "tokens"))
+    exec("ALTER TABLE batch_jobs ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0");
 }
 
 namespace {
 
 constexpr const char* kBatchJobColumns =
-    "key, provider, node, status, upload_id, batch_id, provider_status, lines, succeeded, errored, created_unix_ms";
+    "key, provider, node, status, upload_id, batch_id, provider_status, lines, succeeded, errored, created_unix_ms, "
+    "tokens";
 
 StateStore::BatchJob read_batch_job_row(sqlite::Statement& s) {
   StateStore::BatchJob job;
@@ -44,6 +56,7 @@ StateStore::BatchJob read_batch_job_row(sqlite::Statement& s) {
   job.succeeded = s.integer(8);
   job.errored = s.integer(9);
   job.created_unix_ms = s.integer(10);
+  job.tokens = s.integer(11);
   return job;
 }
 
@@ -51,7 +64,7 @@ StateStore::BatchJob read_batch_job_row(sqlite::Statement& s) {
 int write_batch_job(sqlite3* db, const StateStore::BatchJob& job) {
   sqlite::Statement s(
       db,
-      fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", kBatchJobColumns).c_str());
+      fmt::format("INSERT OR REPLACE INTO batch_jobs({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", kBatchJobColumns).c_str());
   s.bind(1, job.key);
   s.bind(2, job.provider);
   s.bind(3, job.node);
@@ -63,6 +76,7 @@ int write_batch_job(sqlite3* db, const StateStore::BatchJob& job) {
   s.bind(9, job.succeeded);
   s.bind(10, job.errored);
   s.bind(11, job.created_unix_ms);
+  s.bind(12, job.tokens);
   return s.step();
 }
 

@@ -154,6 +154,7 @@ class StateStore {
     std::string provider_status;  ///< what the provider said last
     std::int64_t lines = 0, succeeded = 0, errored = 0;
     std::int64_t created_unix_ms = 0;
+    std::int64_t tokens = 0;  ///< its lines' estimated prompt tokens: what it holds of the provider's queue
   };
   /// One line of a job: one request, and the items it answers.
   struct BatchLine {

@@ -20,6 +20,11 @@ struct BatchJobStatus {
   std::string status;    ///< the provider's own word ("in_progress", "ended", ...)
   bool ended = false;    ///< no line changes any more: its results can be fetched
   bool refused = false;  ///< the job as a whole was refused (its input did not validate): `error` says why
+  /// Refused for the provider's queue, not for its input: the tokens already enqueued for its model
+  /// (by every job of the account, other programs' too) leave no room for it (OpenAI's
+  /// token_limit_exceeded). No line ran; the same job is created again once a job ends. With an
+  /// empty `id`, the create itself was refused and no batch exists.
+  bool queue_full = false;
   std::string error;
   std::int64_t total = 0;
   std::int64_t succeeded = 0;

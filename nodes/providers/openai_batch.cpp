@@ -13,6 +13,9 @@ namespace {
 
 constexpr std::size_t kOpenAiBatchLines = 50000;         // per batch (OpenAI's limit)
 constexpr std::size_t kOpenAiBatchBytes = 190ULL << 20;  // of a 200 MB input file, with room to spare
+// A batch failed (or a create answered 4xx) with this code: the organisation's enqueued tokens for
+// the model leave no room for it ("Enqueued token limit reached for gpt-4o-mini ...").
+constexpr std::string_view kQueueFullCode = "token_limit_exceeded";
 
 BatchJobStatus read_openai_batch(const boost::json::object& o) {
   BatchJobStatus job;
@@ -23,8 +26,12 @@ BatchJobStatus read_openai_batch(const boost::json::object& o) {
   job.refused = job.status == "failed";
   if (const auto* errors = o.if_contains("errors"); errors && errors->is_object())
     if (const auto* data = errors->get_object().if_contains("data"); data && data->is_array())
-      for (const auto& e : data->get_array())
-        if (e.is_object()) job.error += (job.error.empty() ? "" : "; ") + string_at(e.get_object(), "message");
+      for (const auto& e : data->get_array()) {
+        if (!e.is_object()) continue;
+        job.error += (job.error.empty() ? "" : "; ") + string_at(e.get_object(), "message");
+        job.queue_full = job.queue_full || string_at(e.get_object(), "code") == kQueueFullCode;
+      }
+  job.queue_full = job.queue_full && job.refused;
   if (const auto* counts = o.if_contains("request_counts"); counts && counts->is_object()) {
     job.total = count_at(counts->get_object(), "total");
     job.succeeded = count_at(counts->get_object(), "completed");
@@ -111,6 +118,23 @@ class OpenAiBatchApi final : public JsonBatchApi {
   HttpRequest cancel(const std::string& id) const override { return request("POST", "/batches/" + id + "/cancel"); }
   HttpRequest list(const std::string& cursor) const override {
     return request("GET", "/batches?limit=100" + (cursor.empty() ? std::string() : "&after=" + cursor));
+  }
+
+  /// A create refused outright for the queue is not the job's failure: it is a job to create later.
+  std::variant<BatchJobStatus, Failure> read_job(const HttpResponse& response) const override {
+    if (response.status >= 400 && response.status < 500 && !response.transport_error) {
+      const boost::json::value body = parse_body(response.body);
+      const auto* o = body.if_object();
+      const auto* error = o ? o->if_contains("error") : nullptr;
+      if (error && error->is_object() && string_at(error->get_object(), "code") == kQueueFullCode) {
+        BatchJobStatus refused;
+        refused.status = std::string(kQueueFullCode);
+        refused.ended = refused.refused = refused.queue_full = true;
+        refused.error = string_at(error->get_object(), "message");
+        return refused;
+      }
+    }
+    return JsonBatchApi::read_job(response);
   }
 
   std::optional<HttpRequest> fetch(const std::string& file_id) const override {

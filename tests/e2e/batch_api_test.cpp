@@ -48,6 +48,22 @@ std::string batch_graph(const MockServer& mock, const std::string& type, const s
 
 std::string batch_mock_reply(const std::string& text) { return "mock reply " + hex16(stable_hash(text, 0)); }
 
+struct Resumed {
+  int kills = 0;
+  ProcessResult last;  ///< the run that ended it
+};
+
+/// `run g.toml` in `dir` killed with SIGKILL at `attempts` random moments (each between `from` and
+/// `to` after a start), then run with `resume` until it no longer stops resumably (75, at most 6 times).
+Resumed kill_then_resume(const TempDir& dir, int attempts, unsigned seed, std::chrono::milliseconds from,
+                         std::chrono::milliseconds to, const std::vector<std::string>& resume = {"run", "g.toml"}) {
+  Resumed r;
+  r.kills = kill_at_random_moments({"run", "g.toml"}, dir.path(), attempts, seed, from, to);
+  r.last = run_flowbatch(resume, dir.path());
+  for (int i = 0; i < 5 && r.last.exit_code == 75; ++i) r.last = run_flowbatch(resume, dir.path());
+  return r;
+}
+
 /// Every input id exactly once across out.jsonl and dead.jsonl, each answer its own, the poisoned
 /// ones (and only they) dead-lettered as invalid requests.
 void check_batch_outputs(const TempDir& dir, const std::set<std::string>& poisoned) {
@@ -124,10 +140,8 @@ TEST_CASE("batch mode killed with SIGKILL during upload, create and polling, res
                                     "batch_max_items = 150"));
     const unsigned seed = std::random_device{}();
     CAPTURE(seed);
-    const int kills = kill_at_random_moments({"run", "g.toml"}, dir.path(), 8, seed, 100ms, 1500ms);
+    const auto [kills, last] = kill_then_resume(dir, 8, seed, 100ms, 1500ms);
     CHECK(kills >= 5);
-    auto last = run_flowbatch({"run", "g.toml"}, dir.path());
-    for (int i = 0; i < 5 && last.exit_code == 75; ++i) last = run_flowbatch({"run", "g.toml"}, dir.path());
     CHECK_MESSAGE(last.exit_code == 3, last.err);
     check_batch_outputs(dir, poisoned);
     const auto counts = batches_per_request(mock);
@@ -153,11 +167,9 @@ TEST_CASE("batch mode with packing, retries and SIGKILL: items packed otherwise 
                                         "max_in_flight = 64"));
   const unsigned seed = std::random_device{}();
   CAPTURE(seed);
-  const int kills = kill_at_random_moments({"run", "g.toml"}, dir.path(), 8, seed, 300ms, 2000ms);
+  const auto [kills, last] =
+      kill_then_resume(dir, 8, seed, 300ms, 2000ms, {"run", "g.toml", "--summary-json", "s.json"});
   CHECK(kills >= 1);  // a run may also end on its own first
-  auto last = run_flowbatch({"run", "g.toml", "--summary-json", "s.json"}, dir.path());
-  for (int i = 0; i < 5 && last.exit_code == 75; ++i)
-    last = run_flowbatch({"run", "g.toml", "--summary-json", "s.json"}, dir.path());
   CHECK_MESSAGE(last.exit_code == 0, last.err);
   const auto out = read_jsonl(dir / "out.jsonl");
   auto ids = count_ids(out);
@@ -244,4 +256,126 @@ TEST_CASE("auto mode: an expired batch's items finish online, and a small job go
   CHECK_MESSAGE(small_run.exit_code == 0, small_run.err);
   CHECK(read_jsonl(small / "out.jsonl").size() == 5);
   CHECK(mock.stats().at("batch").at("batches").to_number<int>() == batches_before);
+}
+
+namespace {
+
+constexpr int kQueueItems = 300;
+constexpr int kQueueLineTokens = 50;  // a 200-character prompt, no system prompt
+constexpr int kQueueJobTokens = 50 * kQueueLineTokens;
+
+/// kQueueItems records whose prompts are kQueueLineTokens tokens each (at four characters a token).
+void write_queue_input(const TempDir& dir) {
+  std::string input;
+  for (int i = 1; i <= kQueueItems; ++i) {
+    std::string text = fmt::format("question {} ", i);
+    text.resize(static_cast<std::size_t>(4 * kQueueLineTokens), 'x');
+    input += fmt::format("{{\"id\": \"i{}\", \"text\": \"{}\"}}\n", i, text);
+  }
+  dir.write("in.jsonl", input);
+}
+
+/// Runs an OpenAI batch call over write_queue_input() to its end; `provider` adds lines to the
+/// provider. Checks every id once, each answer its own, each request in exactly one batch.
+std::string run_queue_to_end(const MockServer& mock, const std::string& provider, const std::string& call_keys) {
+  TempDir dir;
+  write_queue_input(dir);
+  ChatGraph g;
+  g.base_url = mock.base_url();
+  g.system = "";
+  g.provider += provider;
+  g.call = "mode = \"batch\"\npoll_interval_ms = 100\nbatch_collect_ms = 200\n" + call_keys;
+  dir.write("g.toml", g.toml());
+  const auto run = run_flowbatch({"run", "g.toml"}, dir.path());
+  CHECK_MESSAGE(run.exit_code == 0, run.err);
+  const auto out = read_jsonl(dir / "out.jsonl");
+  const auto ids = count_ids(out);
+  CHECK(out.size() == kQueueItems);
+  for (int i = 1; i <= kQueueItems; ++i) CHECK_MESSAGE(ids.count(fmt::format("i{}", i)) == 1, "i", i);
+  for (const auto& o : out)
+    CHECK(o.at("output").as_string() == batch_mock_reply(std::string(o.at("text").as_string())));
+  const auto counts = batches_per_request(mock);
+  CHECK(counts.at("distinct").to_number<int>() == kQueueItems);
+  CHECK(counts.at("max").to_number<int>() == 1);  // each request submitted in exactly one batch
+  return run.err;
+}
+
+std::int64_t mock_batch_stat(const MockServer& mock, const char* name) {
+  return mock.stats().at("batch").at(name).to_number<std::int64_t>();
+}
+
+}  // namespace
+
+TEST_CASE("batch mode under an enqueued-token limit: jobs wait for room, never past it, never refused") {
+  // Six jobs of 2,500 tokens; the queue holds three at once.
+  constexpr int kLimit = 3 * kQueueJobTokens;
+  MockServer mock({"--batch-seconds", "2", "--batch-enqueued-tokens", std::to_string(kLimit)});
+  const std::string err =
+      run_queue_to_end(mock, fmt::format("\nbatch_enqueued_tokens = {{ \"m\" = {} }}", kLimit), "batch_max_items = 50");
+  CHECK(mock_batch_stat(mock, "queue_full") == 0);
+  CHECK(mock_batch_stat(mock, "batches") == kQueueItems / 50);
+  const auto peak = mock_batch_stat(mock, "enqueued_tokens_peak");
+  MESSAGE("peak enqueued tokens: ", peak, " of ", kLimit);
+  CHECK(peak <= kLimit);
+  CHECK(peak > 2 * kQueueJobTokens);  // the room was used: three jobs at once
+  CHECK(err.find("wait for room in the batch queue of m") != std::string::npos);
+}
+
+TEST_CASE("batch mode under an enqueued-token limit: a job is cut to fit it") {
+  // No batch_max_items: the limit alone (fifty lines' worth) cuts the jobs, one at a time.
+  MockServer mock({"--batch-seconds", "1", "--batch-enqueued-tokens", std::to_string(kQueueJobTokens)});
+  run_queue_to_end(mock, fmt::format("\nbatch_enqueued_tokens = {{ \"*\" = {} }}", kQueueJobTokens), "");
+  CHECK(mock_batch_stat(mock, "queue_full") == 0);
+  CHECK(mock_batch_stat(mock, "batches") == kQueueItems / 50);
+  CHECK(mock_batch_stat(mock, "enqueued_tokens_peak") == kQueueJobTokens);
+}
+
+TEST_CASE("batch mode: the provider refuses jobs for its token queue, they wait and every id finishes once") {
+  // The organisation's queue holds two jobs; the graph plans for three (others use the queue), or
+  // does not know of the limit at all.
+  constexpr int kMockLimit = 2 * kQueueJobTokens;
+  for (const std::string& provider :
+       {std::string(), fmt::format("\nbatch_enqueued_tokens = {{ \"m\" = {} }}", 3 * kQueueJobTokens)}) {
+    CAPTURE(provider);
+    MockServer mock({"--batch-seconds", "2", "--batch-enqueued-tokens", std::to_string(kMockLimit)});
+    const std::string err = run_queue_to_end(mock, provider, "batch_max_items = 50");
+    CHECK(mock_batch_stat(mock, "queue_full") >= 1);
+    CHECK(mock_batch_stat(mock, "enqueued_tokens_peak") <= kMockLimit);
+    CHECK(mock.stats().at("batch").at("lines").to_number<int>() == kQueueItems);  // refused batches ran nothing
+    // Said once, clearly, whatever the number of refusals.
+    const std::string said = "the provider's batch queue for m is full";
+    CHECK(err.find(said) != std::string::npos);
+    CHECK(err.find(said, err.find(said) + 1) == std::string::npos);
+  }
+}
+
+TEST_CASE(
+    "batch mode under an enqueued-token limit, killed with SIGKILL while jobs are parked: no item in two batches") {
+  // The graph plans for three jobs at once, the organisation's queue holds two: at any moment
+  // some jobs are parked and some refused. Each kill lands among creates, refusals and polls.
+  MockServer mock({"--batch-seconds", "2", "--latency-ms", "100", "--latency-sigma", "0", "--batch-enqueued-tokens",
+                   std::to_string(2 * kQueueJobTokens)});
+  TempDir dir;
+  write_queue_input(dir);
+  ChatGraph g;
+  g.base_url = mock.base_url();
+  g.system = "";
+  g.provider += fmt::format("\nbatch_enqueued_tokens = {{ \"m\" = {} }}", 3 * kQueueJobTokens);
+  g.call = "mode = \"batch\"\npoll_interval_ms = 100\nbatch_collect_ms = 100\nbatch_max_items = 50";
+  dir.write("g.toml", g.toml());
+  const unsigned seed = std::random_device{}();
+  CAPTURE(seed);
+  const auto [kills, last] = kill_then_resume(dir, 6, seed, 200ms, 1500ms);
+  CHECK(kills >= 3);
+  CHECK_MESSAGE(last.exit_code == 0, last.err);
+  if (std::filesystem::exists(dir / "dead.jsonl"))
+    CHECK_MESSAGE(read_file(dir / "dead.jsonl").empty(), read_file(dir / "dead.jsonl").substr(0, 3000));
+  const auto ids = count_ids(read_jsonl(dir / "out.jsonl"));
+  for (int i = 1; i <= kQueueItems; ++i) CHECK_MESSAGE(ids.count(fmt::format("i{}", i)) == 1, "i", i);
+  const auto counts = batches_per_request(mock);
+  MESSAGE("kills: ", kills, ", batches: ", mock_batch_stat(mock, "batches"),
+          ", refused for the queue: ", mock_batch_stat(mock, "queue_full"));
+  CHECK(counts.at("distinct").to_number<int>() == kQueueItems);
+  CHECK(counts.at("max").to_number<int>() == 1);
+  CHECK(mock_batch_stat(mock, "enqueued_tokens_peak") <= 2 * kQueueJobTokens);
 }

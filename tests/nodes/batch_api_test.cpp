@@ -64,6 +64,32 @@ TEST_CASE("OpenAI batch: a line is the online request's body as is, under its pa
   CHECK(std::get<Failure>(api->read_job(batch_answer(500, "oops"))).error_class == ErrorClass::server);
 }
 
+TEST_CASE("OpenAI batch: a refusal for the enqueued-token queue is told apart from a refused input, in both forms") {
+  const auto api = make_openai_batch_api("https://api.example.com/v1", {});
+  // As OpenAI does it: the batch is created, and fails with no line run.
+  const auto failed = std::get<BatchJobStatus>(api->read_job(batch_answer(
+      200, R"({"id":"batch_2","status":"failed","errors":{"object":"list","data":[{"code":"token_limit_exceeded",)"
+           R"("message":"Enqueued token limit reached for gpt-4o-mini in organization org-x."}]}})")));
+  CHECK(failed.refused);
+  CHECK(failed.queue_full);
+  CHECK(failed.id == "batch_2");
+  CHECK(failed.error.find("Enqueued token limit reached") != std::string::npos);
+  // A create refused outright with that code: no batch.
+  const auto refused = std::get<BatchJobStatus>(api->read_job(
+      batch_answer(429, R"({"error":{"message":"Enqueued token limit reached","type":"invalid_request_error",)"
+                        R"("code":"token_limit_exceeded"}})")));
+  CHECK(refused.queue_full);
+  CHECK(refused.id.empty());
+  // Any other failure is the job's own.
+  const auto invalid = std::get<BatchJobStatus>(api->read_job(batch_answer(
+      200, R"({"id":"batch_3","status":"failed","errors":{"data":[{"code":"invalid_file","message":"bad line"}]}})")));
+  CHECK(invalid.refused);
+  CHECK_FALSE(invalid.queue_full);
+  CHECK(
+      std::get<Failure>(api->read_job(batch_answer(400, R"({"error":{"message":"no","code":"other"}})"))).error_class ==
+      ErrorClass::invalid_request);
+}
+
 TEST_CASE(
     "Anthropic batch: results map onto the online answers' statuses, and results are fetched only from its host") {
   const auto api = make_anthropic_batch_api("https://api.anthropic.test/v1", {{"x-api-key", "k"}});

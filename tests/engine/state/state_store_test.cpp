@@ -152,6 +152,7 @@ TEST_CASE("batch jobs: recorded before they are created, updated as they go, rea
   job.status = "submitting";
   job.lines = 2;
   job.created_unix_ms = 1000;
+  job.tokens = 2500;  // what it holds of the provider's queue, for a resumed run to count
   {
     StateStore s(file, "p");
     s.begin_batch_job(job, {{"fb-a", {"k1", "k2"}}, {"fb-b", {"k3"}}});
@@ -171,6 +172,7 @@ TEST_CASE("batch jobs: recorded before they are created, updated as they go, rea
   CHECK(jobs[0].first.key == "fbjob-1");
   CHECK(jobs[0].first.batch_id == "batch_1");
   CHECK(jobs[0].first.succeeded == 1);
+  CHECK(jobs[0].first.tokens == 2500);
   REQUIRE(jobs[0].second.size() == 2);
   CHECK(jobs[0].second[0].custom_id == "fb-a");
   CHECK(jobs[0].second[0].items == std::vector<std::string>{"k1", "k2"});  // packed: two items, one line
@@ -182,7 +184,7 @@ TEST_CASE("batch jobs: recorded before they are created, updated as they go, rea
   CHECK(summary.batch_jobs[1].provider_status == "in_progress");
 }
 
-TEST_CASE("batch jobs: a state from before item keys gains the column and reads its lines with none") {
+TEST_CASE("batch jobs: a state from before item keys and tokens gains the columns and reads its lines with none") {
   TempDir dir;
   const auto file = dir / "run.db";
   { StateStore s(file, "p"); }
@@ -190,6 +192,7 @@ TEST_CASE("batch jobs: a state from before item keys gains the column and reads 
   REQUIRE(sqlite3_open(file.string().c_str(), &db) == SQLITE_OK);
   const char* downgrade =
       "DROP TABLE batch_lines; CREATE TABLE batch_lines(job TEXT NOT NULL, custom_id TEXT NOT NULL);"
+      "ALTER TABLE batch_jobs DROP COLUMN tokens;"
       "INSERT INTO batch_jobs(key, provider, node, status) VALUES ('fbjob-9', 'openai', 'classify', 'running');"
       "INSERT INTO batch_lines(job, custom_id) VALUES ('fbjob-9', 'fb-old')";
   REQUIRE(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr) == SQLITE_OK);
@@ -200,6 +203,7 @@ TEST_CASE("batch jobs: a state from before item keys gains the column and reads 
   REQUIRE(jobs[0].second.size() == 1);
   CHECK(jobs[0].second[0].custom_id == "fb-old");
   CHECK(jobs[0].second[0].items.empty());
+  CHECK(jobs[0].first.tokens == 0);
 }
 
 TEST_CASE("a followed source's files are kept in order, and forgotten ones leave, for that source only") {
