@@ -137,6 +137,9 @@ class Compiler {
         }
         if (!p.provider && diagnostics_.error_count() == errors_before)
           diagnostics_.error(e.key_where, subject, "the provider type could not be configured");
+        if (p.provider && !p.provider->batch_api() && !p.settings.batch_enqueued_tokens.empty())
+          reader.error("batch_enqueued_tokens",
+                       fmt::format("provider type \"{}\" has no batch API: the limit would hold nothing", p.type));
       }
       warn_plain_http(e.value, subject, reader.holds_secret());
       plan_.providers.push_back(std::move(p));

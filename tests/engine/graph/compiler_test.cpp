@@ -253,3 +253,13 @@ TEST_CASE("a registration without a name or configure function is incomplete, a 
   CHECK_THROWS_AS(registry.add(type), DuplicateTypeError);
   CHECK(registry.source("lines") != nullptr);
 }
+
+TEST_CASE("batch_enqueued_tokens on a provider without a batch API is refused, naming the key") {
+  TempDir dir;
+  CompileResult r =
+      compile(replace(kValid, "type = \"mock\"", "type = \"mock\"\nbatch_enqueued_tokens = { \"*\" = 1000 }"), dir);
+  CHECK(!r.plan);
+  const std::string wanted =
+      "graph.toml:7:25: error: providers.sim.batch_enqueued_tokens: provider type \"mock\" has no batch API";
+  CHECK_MESSAGE(has(r.diagnostics, wanted), r.diagnostics.str());
+}
