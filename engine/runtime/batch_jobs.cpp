@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "engine/core/backoff.h"
 #include "engine/core/hash.h"
 #include "engine/core/text.h"
 #include "engine/runtime/batch_job_parts.h"
@@ -19,8 +20,9 @@ namespace flowbatch {
 namespace {
 
 constexpr std::chrono::milliseconds kBatchCreateRetry{2000};
-constexpr std::chrono::milliseconds kBatchCreateWait{50};  // for the create before it (see create())
-constexpr int kMaxBatchListPages = 20;                     // looking for a lost create: the newest 2,000 batches
+constexpr std::chrono::milliseconds kBatchFailureMaxWait{5 * 60 * 1000};  // jobs failing to be created, in a row
+constexpr std::chrono::milliseconds kBatchCreateWait{50};                 // for the create before it (see create())
+constexpr int kMaxBatchListPages = 20;  // looking for a lost create: the newest 2,000 batches
 
 bool batch_retryable(const Failure& f) {
   switch (f.error_class) {
@@ -370,6 +372,7 @@ void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Fai
   const BatchJobStatus& status = std::get<BatchJobStatus>(answer);
   if (status.queue_full) return queue_refused(key, status);
   end_recovery(job);
+  failed_in_a_row_ = 0;
   queue_.accepted(key);
   job.busy = false;
   job.input.clear();
@@ -455,9 +458,30 @@ void BatchJobs::give_up(const std::string& key) {
         abandon(ex);
       } else {
         renew_custom_id(*ex);
-        collect(ex);
+        held_after_failure_.push_back(ex);
       }
     }
+  if (job.refused.empty()) collect_again_later();
+}
+
+/// The requests of jobs that failed to come into being go into a new job after a pause that
+/// doubles with each such failure in a row (2 s up to 5 min), so a provider that is down or
+/// failing is not sent a new job every collect period, nor every parked job at once. Under mutex_.
+void BatchJobs::collect_again_later() {
+  ++failed_in_a_row_;
+  if (failure_timer_ || held_after_failure_.empty()) return;
+  failure_timer_ = true;
+  const Backoff pacing{kBatchCreateRetry, kBatchFailureMaxWait, 2.0, Jitter::none};
+  const auto wait = pacing.ceiling(failed_in_a_row_);
+  if (failed_in_a_row_ > 1)
+    log_.warn("batch jobs keep failing to be created ({} in a row): their requests wait {} s before a new job",
+              failed_in_a_row_, wait.count() / 1000);
+  later(wait, [this] {
+    failure_timer_ = false;
+    std::vector<ExchangePtr> again;
+    again.swap(held_after_failure_);
+    for (auto& ex : again) collect(std::move(ex));
+  });
 }
 
 void BatchJobs::ensure_polling() {
@@ -681,9 +705,11 @@ void BatchJobs::abandon_everything() {
     }
     job->waiting.clear();
   }
-  n += held_for_window_.size();
+  n += held_for_window_.size() + held_after_failure_.size();
   for (auto& ex : held_for_window_) abandon(ex);
   held_for_window_.clear();
+  for (auto& ex : held_after_failure_) abandon(ex);
+  held_after_failure_.clear();
   if (n > 0)
     log_.info("stopping: {} requests wait in batch jobs, which go on at the provider; run again to collect them", n);
 }

@@ -115,6 +115,7 @@ class BatchJobs {
   void created(const std::string& key, std::variant<BatchJobStatus, Failure> answer, bool transport);
   void recover(const std::string& key, const std::string& cursor, int pages);
   void give_up(const std::string& key);
+  void collect_again_later();
   void end_recovery(Job& job);
   void ensure_polling();
   void poll();
@@ -149,6 +150,11 @@ class BatchJobs {
   std::map<std::string, std::unique_ptr<Collecting>> collecting_;  // by call
   std::vector<ExchangePtr> held_for_window_;                       ///< new lines waiting for [pipeline] window to open
   bool window_timer_ = false;
+  /// Requests of jobs that never came into being (the provider unreachable, the upload or create
+  /// failing), waiting to be collected into a new job; each failure in a row waits longer.
+  std::vector<ExchangePtr> held_after_failure_;
+  bool failure_timer_ = false;
+  std::uint32_t failed_in_a_row_ = 0;
   bool poll_scheduled_ = false;
   std::chrono::milliseconds interval_{0};
   std::chrono::milliseconds base_interval_{0};
