@@ -19,12 +19,6 @@ std::string tokens_text(std::int64_t n) {
 
 }  // namespace
 
-/// What OpenAI counts in its queue: the prompt (the one estimate of engine/core/tokens.h, as the
-/// call made it), not the output the request may get.
-std::int64_t BatchJobs::prompt_tokens(const Exchange& ex) {
-  return std::max<std::int64_t>(0, ex.request.estimated_tokens - ex.request.max_tokens.value_or(0));
-}
-
 void BatchJobs::too_large(const ExchangePtr& ex, const std::string& model, std::int64_t tokens) {
   const std::string why = fmt::format(
       "its prompt, about {} tokens, is more than the provider's batch queue holds for {} ({}: "

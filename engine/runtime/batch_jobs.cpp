@@ -178,7 +178,8 @@ void BatchJobs::collect(ExchangePtr ex) {
     return;
   }
   const std::string model(model_of(ex->request));
-  const std::int64_t tokens = prompt_tokens(*ex);
+  // What OpenAI counts in its queue: the prompt, not the output the request may get.
+  const std::int64_t tokens = ex->request.estimated_prompt_tokens();
   if (queue_.too_large(model, tokens)) return too_large(ex, model, tokens);
   std::string line = api_.line(ex->custom_id, ex->dispatch.http);
   const std::size_t max_items = settings.max_items ? std::min(settings.max_items, api_.max_lines()) : api_.max_lines();

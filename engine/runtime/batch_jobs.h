@@ -99,7 +99,6 @@ class BatchJobs {
   void start(const std::string& key);
   void create(const std::string& key);
   // The provider's queue (batch_job_queue.cpp).
-  static std::int64_t prompt_tokens(const Exchange& exchange);
   /// A line whose prompt alone is more than the queue holds: failed (auto mode: sent online).
   void too_large(const ExchangePtr& exchange, const std::string& model, std::int64_t tokens);
   /// A new job: created now, or parked until the queue has room for it.

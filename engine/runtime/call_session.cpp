@@ -86,7 +86,7 @@ ItemVector CallSession::send_held_by_earlier_lines(ItemVector items,
 /// flowbatch estimate --no-calls: the request's prompt tokens, estimated from its text, are what it
 /// would have cost in; what it would answer is not known. Its items end here.
 void CallSession::settle_without_sending(Exchange& ex) {
-  ex.result.usage.input_tokens = ex.request.estimated_tokens - ex.request.max_tokens.value_or(0);
+  ex.result.usage.input_tokens = ex.request.estimated_prompt_tokens();
   lane_.charge_unsent(ex);
   share_usage(ex);
   run_.ledger.end(ex.items, Ending::discarded);

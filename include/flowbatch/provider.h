@@ -53,6 +53,13 @@ struct CallRequest {
   std::uint32_t attempt = 1;           ///< 1 for the first try
   std::int64_t estimated_tokens = 0;   ///< prompt + max output tokens, estimated before sending
   std::string prompt_cache_key;        ///< sent as OpenAI's prompt_cache_key when set (the call's key)
+
+  /// The prompt's part of estimated_tokens (what a provider's batch queue counts; what a request
+  /// not sent would have cost in).
+  std::int64_t estimated_prompt_tokens() const {
+    const std::int64_t prompt = estimated_tokens - max_tokens.value_or(0);
+    return prompt > 0 ? prompt : 0;
+  }
 };
 
 /// What a request used, as the provider reports it. `input_tokens` counts every prompt token,
