@@ -99,12 +99,22 @@ std::string batch_line_model(const OpenAiBatchLine& line) {
   return model && model->is_string() ? std::string(model->get_string()) : std::string();
 }
 
-/// The hashes of a packed request's inputs (id and text): whatever pack an item lands in, it is
-/// the same input. None for a request that is not packed (or not readable: the route says why).
+/// The hashes of a packed request's inputs (id and text), or of an embeddings request's inputs
+/// (their text): whatever request an item lands in, it is the same input. None for a request that
+/// is neither (or not readable: the route says why).
 std::vector<std::uint64_t> packed_inputs_of(std::string_view body) {
   boost::system::error_code ec;
   const boost::json::value request = boost::json::parse(body, ec);
-  const auto* messages = ec || !request.is_object() ? nullptr : request.as_object().if_contains("messages");
+  const auto* o = ec ? nullptr : request.if_object();
+  if (const auto* embedding_inputs = o ? o->if_contains("input") : nullptr) {
+    std::vector<std::uint64_t> hashes;
+    if (embedding_inputs->is_string()) hashes.push_back(stable_hash(embedding_inputs->get_string(), 0));
+    if (embedding_inputs->is_array())
+      for (const auto& input : embedding_inputs->get_array())
+        if (input.is_string()) hashes.push_back(stable_hash(input.get_string(), 0));
+    return hashes;
+  }
+  const auto* messages = o ? o->if_contains("messages") : nullptr;
   if (!messages) return {};
   auto conversation = read_messages(messages, {});
   auto* read = std::get_if<Conversation>(&conversation);

@@ -144,7 +144,9 @@ class CallRuntime final : public NodeRuntime, public CallShape {
     ItemVector& items = *packet.items;
     stats_.received.fetch_add(items.size(), std::memory_order_relaxed);
     if (config_.endpoint == Endpoint::embeddings) {
-      session_.send(std::move(items));
+      // Batch mode: items an earlier run's line holds go back to it, however they are grouped now.
+      items = session_.send_held_by_earlier_lines(std::move(items), [](const Item&) { return std::string(); });
+      if (!items.empty()) session_.send(std::move(items));
     } else if (config_.packs()) {
       pack(std::move(items));
     } else {

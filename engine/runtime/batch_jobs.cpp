@@ -644,6 +644,23 @@ void BatchJobs::share_line(Job& job, Exchange& ex) {
   ex.line_shared_before = before;
   ex.line_share = fresh;
   ex.line_share_of = line->items.size();
+  if (answers_by_position(ex.request)) ex.line_positions = positions_in_line(*line, job.record.node, ex.items);
+}
+
+/// Where each of `items` is in `line`'s answer; empty when they are the line's items in its order
+/// (the answer is theirs as it is). An item the line does not hold gets its size: no answer.
+std::vector<std::size_t> BatchJobs::positions_in_line(const Line& line, const std::string& node,
+                                                      const ItemVector& items) {
+  std::vector<std::size_t> positions;
+  positions.reserve(items.size());
+  bool as_sent = items.size() == line.items.size();
+  for (const Item& item : items) {
+    const auto at = std::find(line.items.begin(), line.items.end(), item_key(node, item));
+    positions.push_back(static_cast<std::size_t>(at - line.items.begin()));
+    as_sent = as_sent && positions.back() == positions.size() - 1;
+  }
+  if (as_sent) positions.clear();
+  return positions;
 }
 
 /// A job that never became a batch: its lines hold nothing.

@@ -71,7 +71,8 @@ class CallSession final : public ExchangeOwner {
   /// sent in a batch job, grouped as they were or not, go back to the line that holds them (a
   /// request of their own for each line, whose answer is that line's: they are never submitted
   /// twice); returns the rest, to be grouped as usual. `key_of`: an item's own cache key (or "").
-  /// The call must read an answer for more items than it asked (dropping the others).
+  /// The call must read an answer for more items than it asked (dropping the others) when items
+  /// are named in it (a pack); an answer by position (embeddings) is picked for them by the lane.
   ItemVector send_held_by_earlier_lines(ItemVector items, const std::function<std::string(const Item&)>& key_of);
   /// An item answered without a request (from the cache): it goes on with the next flush.
   void answered_without_request(Item item);

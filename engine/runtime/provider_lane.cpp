@@ -317,6 +317,7 @@ CallResult ProviderLane::read_answer(Exchange& ex) {
     return r;
   }
   try {
+    if (!ex.line_positions.empty()) return read_line_answer(ex);
     return provider().parse(ex.request, ex.response);
   } catch (...) {  // a plugin provider that throws: this request fails, the run goes on
     CallResult r;
@@ -325,6 +326,38 @@ CallResult ProviderLane::read_answer(Exchange& ex) {
     r.failure->http_status = ex.response.status;
     return r;
   }
+}
+
+/// A batch line answered by position, for other items than its request's or in another order:
+/// read as the line's request (its length, the request's inputs at their places in it), then each
+/// item takes its own entry.
+CallResult ProviderLane::read_line_answer(Exchange& ex) {
+  const std::size_t line_size = ex.line_share_of;
+  CallRequest as_sent = ex.request;
+  as_sent.inputs.assign(line_size, std::string());
+  for (std::size_t i = 0; i < ex.line_positions.size(); ++i) {
+    if (ex.line_positions[i] >= line_size || i >= ex.request.inputs.size()) {
+      CallResult r;
+      r.failure =
+          make_failure(ErrorClass::malformed, "the batch line that answers this request does not hold its items");
+      return r;
+    }
+    as_sent.inputs[ex.line_positions[i]] = ex.request.inputs[i];
+  }
+  CallResult r = provider().parse(as_sent, ex.response);
+  if (r.failure) return r;
+  if (r.outputs.size() != line_size) {
+    r.failure = make_failure(
+        ErrorClass::malformed,
+        fmt::format("the batch line has {} answers where it was sent {} inputs", r.outputs.size(), line_size));
+    r.outputs.clear();
+    return r;
+  }
+  std::vector<boost::json::value> own;
+  own.reserve(ex.line_positions.size());
+  for (const std::size_t at : ex.line_positions) own.push_back(r.outputs[at]);
+  r.outputs = std::move(own);
+  return r;
 }
 
 AttemptFeedback ProviderLane::feedback_of(const Exchange& ex) const {

@@ -21,6 +21,10 @@ struct Exchange;
 /// The model a request names (a passthrough body's "model").
 std::string_view model_of(const CallRequest& request);
 
+/// Its answer holds one entry per item, in the order of the request's items (embeddings), not
+/// items named by id (a pack) or a single item.
+inline bool answers_by_position(const CallRequest& request) { return request.endpoint == Endpoint::embeddings; }
+
 /// Whoever sent an exchange and gets it back when it completes (a call node).
 class ExchangeOwner {
  public:
@@ -64,6 +68,10 @@ struct Exchange {
   /// is counted once in all. line_shared_before: the line's items counted by earlier requests.
   std::size_t line_share = 1, line_share_of = 1, line_shared_before = 0;
   bool priced = true;  ///< false: its model has no known price, `cost` is unknown
+  /// A request answered by position (embeddings) whose batch line holds other items, or the same
+  /// in another order (a resumed run grouped them otherwise): each item's position in the line,
+  /// whose answer has `line_share_of` entries. Empty: its items are the line's, in its order.
+  std::vector<std::size_t> line_positions;
 
   /// Points request.items at `items`; call after `items` is final.
   void bind_items() {
@@ -173,6 +181,7 @@ class ProviderLane {
   void complete_batched(const ExchangePtr& exchange);
   static void share_batch_line(Usage& usage, const Exchange& exchange);
   CallResult read_answer(Exchange& exchange);
+  CallResult read_line_answer(Exchange& exchange);
   void count_request(const Exchange& exchange, std::chrono::nanoseconds latency);
   AttemptFeedback feedback_of(const Exchange& exchange) const;
   std::optional<std::string> why_stop(const Exchange& exchange);

@@ -6,7 +6,10 @@
 
 #include <fmt/format.h>
 
+#include <boost/json/serialize.hpp>
+
 #include <csignal>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -183,6 +186,93 @@ TEST_CASE("batch mode with packing, retries and SIGKILL: items packed otherwise 
           ", items answered in more than one line: ", per_input.at("several").to_number<int>());
   CHECK(per_input.at("distinct").to_number<int>() == kItems);
   CHECK(per_input.at("max").to_number<int>() == 1);  // each item answered, and paid, once
+}
+
+namespace {
+
+/// Embeddings of in.jsonl's texts in groups of 6 (a batch node), in `call_keys`' mode, retried.
+std::string embeddings_graph(const MockServer& mock, const std::string& call_keys) {
+  return fmt::format(R"(
+[pipeline]
+progress = "off"
+max_in_flight = 64
+[providers.p]
+type = "openai"
+base_url = "{}"
+api_key_env = ""
+[sources.in]
+path = "in.jsonl"
+id_field = "id"
+[batches.b]
+inputs = ["in"]
+max_items = 6
+[calls.c]
+inputs = ["b", "r"]
+provider = "p"
+endpoint = "embeddings"
+model = "emb"
+prompt = "{{{{text}}}}"
+{}
+[retries.r]
+inputs = ["c.error"]
+initial_backoff_ms = 50
+max_backoff_ms = 2000
+max_attempts = 10
+[dead_letters.dead]
+inputs = ["r.exhausted", "in.invalid"]
+path = "dead.jsonl"
+[sinks.out]
+inputs = ["c"]
+path = "out.jsonl"
+)",
+                     mock.base_url(), call_keys);
+}
+
+/// id -> its embedding, as out.jsonl has it.
+std::map<std::string, std::string> embeddings_by_id(const TempDir& dir) {
+  std::map<std::string, std::string> by_id;
+  for (const auto& o : read_jsonl(dir / "out.jsonl"))
+    by_id[std::string(o.at("id").as_string())] = boost::json::serialize(o.at("output"));
+  return by_id;
+}
+
+}  // namespace
+
+TEST_CASE("batch mode, embeddings with retries and SIGKILL: items grouped otherwise on resume are never paid twice") {
+  // A line answers its inputs by position. A tenth of the lines meet a server error: their items
+  // are retried in new groups. A run killed then reads them again in the input's groups of six:
+  // each must go back to the line that holds it and take its own vector from that line's answer.
+  constexpr int kItems = 300;
+  std::string input;
+  for (int i = 1; i <= kItems; ++i) input += fmt::format("{{\"id\": \"i{}\", \"text\": \"text {}\"}}\n", i, i);
+  MockServer online_mock;
+  TempDir online;
+  online.write("in.jsonl", input);
+  online.write("g.toml", embeddings_graph(online_mock, ""));
+  const auto reference = run_flowbatch({"run", "g.toml"}, online.path());
+  REQUIRE_MESSAGE(reference.exit_code == 0, reference.err);
+  const auto expected = embeddings_by_id(online);
+  REQUIRE(expected.size() == kItems);
+
+  MockServer mock({"--batch-seconds", "2", "--latency-ms", "40", "--latency-sigma", "0", "--error-rate", "0.1"});
+  TempDir dir;
+  dir.write("in.jsonl", input);
+  dir.write("g.toml", embeddings_graph(mock,
+                                       "mode = \"batch\"\npoll_interval_ms = 100\nbatch_collect_ms = 100\n"
+                                       "batch_max_items = 5"));
+  const unsigned seed = std::random_device{}();
+  CAPTURE(seed);
+  const auto [kills, last] = kill_then_resume(dir, 8, seed, 300ms, 2000ms);
+  CHECK(kills >= 1);  // a run may also end on its own first
+  CHECK_MESSAGE(last.exit_code == 0, last.err);
+  const auto ids = count_ids(read_jsonl(dir / "out.jsonl"));
+  for (int i = 1; i <= kItems; ++i) CHECK_MESSAGE(ids.count(fmt::format("i{}", i)) == 1, "i", i);
+  for (const auto& [id, vector] : embeddings_by_id(dir)) CHECK_MESSAGE(vector == expected.at(id), id);
+  const auto per_input = mock.stats().at("batch").at("per_packed_input").as_object();
+  MESSAGE("kills: ", kills, ", batches: ", mock.stats().at("batch").at("batches").to_number<int>(),
+          ", inputs answered in more than one line: ", per_input.at("several").to_number<int>());
+  CHECK(per_input.at("distinct").to_number<int>() == kItems);
+  CHECK(per_input.at("max").to_number<int>() == 1);  // each input answered, and paid, once
 }
 
 TEST_CASE("batch mode under a cost cap: new lines hold their worst case at the batch price, none past the cap") {
