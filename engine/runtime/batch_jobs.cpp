@@ -326,6 +326,7 @@ void BatchJobs::create(const std::string& key) {
       auto uploaded = api_.read_upload(response);
       if (auto* failure = std::get_if<Failure>(&uploaded)) {
         if (stopping_) return;
+        if (stops_run(*failure, response)) return give_up(key);    // no batch can come of it
         if (response.transport_error) return recover(key, {}, 0);  // it may have arrived: look for it
         if (!batch_retryable(*failure)) {  // too large, or refused: sending it again would change nothing
           current.refused = failure->message;
@@ -354,8 +355,13 @@ void BatchJobs::create(const std::string& key) {
   send(api_.create(key, pipeline_, input, job.sample), [this, key](const HttpResponse& response) {
     std::lock_guard lock(mutex_);
     --creating_;
-    const bool transport = response.transport_error.has_value();
-    created(key, api_.read_job(response), transport);
+    auto answer = api_.read_job(response);
+    if (auto* failure = std::get_if<Failure>(&answer); failure && stops_run(*failure, response)) {
+      // Refused, or never sent (no connection): the batch does not exist.
+      if (!response.transport_error || response.could_not_connect) give_up(key);
+      return;  // else it is looked for by the next run (the record says "creating")
+    }
+    created(key, std::move(answer), response.transport_error.has_value());
   });
 }
 
@@ -404,6 +410,7 @@ void BatchJobs::recover(const std::string& key, const std::string& cursor, int p
     Job& job = *jobs_.at(key);
     auto page = api_.read_page(response);
     if (auto* failure = std::get_if<Failure>(&page)) {
+      if (stops_run(*failure, response)) return;  // the next run looks for it again
       if (batch_retryable(*failure)) return later(kBatchCreateRetry, [this, key] { recover(key, {}, 0); });
       return give_up(key);
     }
@@ -527,17 +534,19 @@ void BatchJobs::poll() {
     }
     send(cancel ? api_.cancel(id) : api_.get(id), [this, key = key](const HttpResponse& response) {
       std::lock_guard guard(mutex_);
-      polled(key, api_.read_job(response));
+      polled(key, api_.read_job(response), response);
     });
   }
   if (any) ensure_polling();
 }
 
-void BatchJobs::polled(const std::string& key, std::variant<BatchJobStatus, Failure> answer) {
+void BatchJobs::polled(const std::string& key, std::variant<BatchJobStatus, Failure> answer,
+                       const HttpResponse& poll_response) {
   Job& job = *jobs_.at(key);
   job.busy = false;
   if (stopping_) return;
   if (auto* failure = std::get_if<Failure>(&answer)) {
+    if (stops_run(*failure, poll_response)) return;  // the job runs on: the next run collects it
     log_.warn("batch job {}: cannot poll it: {}", key, run_.redactor.redact(failure->message));
     return;
   }
@@ -758,8 +767,20 @@ void BatchJobs::send(HttpRequest request, std::function<void(HttpResponse)> done
       std::lock_guard guard(mutex_);
       return abandon_everything();
     }
+    if (!response.could_not_connect) lane_.reached_server();
     done(response);
   });
+}
+
+/// A failure of the batch API that stops the run as it stops online calls (the credentials or
+/// the quota refused, a server this run never reached): nothing more is sent, and every request
+/// held is left for the next run, none failed: they were never really tried. Under mutex_.
+bool BatchJobs::stops_run(const Failure& failure, const HttpResponse& response) {
+  auto why = lane_.stop_reason(failure, !response.could_not_connect);
+  if (!why) return false;
+  lane_.stop(*why);
+  abandon_everything();
+  return true;
 }
 
 void BatchJobs::later(std::chrono::milliseconds wait, std::function<void()> then) {

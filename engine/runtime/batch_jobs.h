@@ -120,7 +120,8 @@ class BatchJobs {
   void end_recovery(Job& job);
   void ensure_polling();
   void poll();
-  void polled(const std::string& key, std::variant<BatchJobStatus, Failure> answer);
+  void polled(const std::string& key, std::variant<BatchJobStatus, Failure> answer, const HttpResponse& poll_response);
+  bool stops_run(const Failure& failure, const HttpResponse& response);
   void fetch_results(Job& job);
   void deliver_all(Job& job);
   void deliver(Job& job, const ExchangePtr& exchange);

@@ -387,12 +387,16 @@ AttemptFeedback ProviderLane::feedback_of(const Exchange& ex) const {
 /// reached (a wrong base_url, no network, a certificate not trusted). Nothing, or what to tell
 /// the user.
 std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
-  const std::optional<Failure>& failure = ex.result.failure;
   const bool reached = ex.dispatch.kind != Dispatch::Kind::http || !ex.response.could_not_connect;
-  if (reached) reached_server_.store(true, std::memory_order_relaxed);
-  if (!failure) return std::nullopt;
-  const std::string message = run_.redactor.redact_and_cut(failure->message, Redactor::kMaxMessageBytes);
-  switch (failure->error_class) {
+  if (reached) reached_server();
+  if (!ex.result.failure) return std::nullopt;
+  return stop_reason(*ex.result.failure, reached);
+}
+
+std::optional<std::string> ProviderLane::stop_reason(const Failure& failure, bool reached) {
+  if (reached) reached_server();
+  const std::string message = run_.redactor.redact_and_cut(failure.message, Redactor::kMaxMessageBytes);
+  switch (failure.error_class) {
     case ErrorClass::quota:
       return fmt::format("quota or credit exhausted ({}); add credit, then run the same command to go on", message);
     case ErrorClass::auth:
@@ -402,7 +406,7 @@ std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
           message);
     default: break;
   }
-  if (reached || reached_server_.load(std::memory_order_relaxed)) return std::nullopt;
+  if (reached_server_.load(std::memory_order_relaxed)) return std::nullopt;
   return fmt::format("cannot reach the server ({}); check base_url and the network, then run the same command to go on",
                      message);
 }
@@ -411,11 +415,15 @@ std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
 /// problem, and every one after it, is left for the next run: none was really tried, so none is
 /// dead-lettered.
 void ProviderLane::stop_provider(const Exchange& ex, const std::string& why) {
+  stop(why);
+  run_.ledger.end(ex.items, Ending::abandoned);
+}
+
+void ProviderLane::stop(const std::string& why) {
   if (!stopped_.exchange(true)) {
     gate_->stop();
     run_.stop_resumable(fmt::format("provider \"{}\": {}", spec_.name, why));
   }
-  run_.ledger.end(ex.items, Ending::abandoned);
 }
 
 std::string_view model_of(const CallRequest& r) {

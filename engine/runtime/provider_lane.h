@@ -162,6 +162,15 @@ class ProviderLane {
   /// A held request sent online after all (auto mode).
   void send_online(const ExchangePtr& exchange);
 
+  /// Why a request's `failure` must stop the run rather than fail its items: the credentials or
+  /// the quota refused, or a server no request of this run has reached (`reached`: this one did).
+  /// None otherwise. Online and batch requests alike. Thread-safe.
+  std::optional<std::string> stop_reason(const Failure& failure, bool reached);
+  /// Sends nothing more to this provider and ends the run resumably, saying `why`. Thread-safe.
+  void stop(const std::string& why);
+  /// A request reached the server: it is no longer "unreachable". Thread-safe.
+  void reached_server() { reached_server_.store(true, std::memory_order_relaxed); }
+
  private:
   using Transport = flow::async_node<ExchangePtr, ExchangeBatch>;
   void start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway);

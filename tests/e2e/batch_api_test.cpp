@@ -301,22 +301,6 @@ TEST_CASE("batch mode under a cost cap: new lines hold their worst case at the b
   CHECK(batches_per_request(mock).at("max").to_number<int>() == 1);  // nothing submitted twice
 }
 
-TEST_CASE("batch mode with the provider unreachable: new jobs come ever more slowly, and Ctrl-C stops resumably") {
-  TempDir dir;
-  dir.write("in.jsonl", make_jsonl(50));
-  ChatGraph g;
-  g.base_url = "http://127.0.0.1:9";  // nobody listens: every upload fails at once
-  g.call = "mode = \"batch\"\npoll_interval_ms = 100\nbatch_collect_ms = 50";
-  dir.write("g.toml", g.toml());
-  const pid_t pid = start_flowbatch({"run", "g.toml", "--summary-json", "s.json"}, dir.path());
-  std::this_thread::sleep_for(std::chrono::seconds(5));
-  ::kill(pid, SIGINT);
-  CHECK(wait_exit(pid) == 130);
-  const auto jobs = boost::json::parse(read_file(dir / "s.json")).at("batch").at("jobs").to_number<int>();
-  CHECK(jobs >= 2);  // it tried again
-  CHECK(jobs <= 4);  // after 2 s, then 4 s more: not a new job every collect period (about 60 in 5 s before)
-}
-
 TEST_CASE("batch mode outside the run window: no job is created, and with window_exit the run stops resumably") {
   MockServer mock({"--batch-seconds", "1"});
   TempDir dir;
