@@ -32,7 +32,8 @@ void BatchJobs::offer(const std::string& key) {
   Job& job = *jobs_.at(key);
   job.counted = true;
   if (queue_.offer(key, job.model, job.record.tokens)) return start(key);
-  job.parked = true;
+  set_parked(job, true);
+  run_.metrics.batch_jobs_parked.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t limit = queue_.limit(job.model);
   log_.info("batch job {}: {} requests of {} wait for room in the batch queue of {} ({} tokens; {} of {} enqueued)",
             key, job.lines.size(), job.record.node, job.model, tokens_text(job.record.tokens),
@@ -43,7 +44,7 @@ void BatchJobs::offer(const std::string& key) {
 void BatchJobs::go(const std::vector<std::string>& keys) {
   for (const auto& key : keys) {
     Job& job = *jobs_.at(key);
-    job.parked = false;
+    set_parked(job, false);
     if (stopping_) continue;  // its requests were abandoned: nothing left to create
     if (outside_window()) {
       dissolve(key);
@@ -72,6 +73,12 @@ void BatchJobs::dissolve(const std::string& key) {
 }
 
 void BatchJobs::release_room(const std::string& key) { go(queue_.release(key)); }
+
+void BatchJobs::set_parked(Job& job, bool parked) {
+  if (job.parked == parked) return;
+  job.parked = parked;
+  run_.metrics.batch_jobs_waiting.fetch_add(parked ? 1 : -1, std::memory_order_relaxed);
+}
 
 void BatchJobs::count_attached(Job& job, const Exchange& ex) {
   if (job.counted || job.record.status == "ended") return;
@@ -102,7 +109,8 @@ void BatchJobs::queue_refused(const std::string& key, const BatchJobStatus& stat
     queue_.enqueued(key, job.model, job.record.tokens);
   }
   const int refusals = queue_.refused(key);
-  job.parked = true;
+  set_parked(job, true);
+  run_.metrics.batch_queue_refusals.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t limit = queue_.limit(job.model);
   if (queue_warned_.insert(job.model).second) {
     log_.warn(

@@ -110,6 +110,8 @@ class BatchJobs {
   void dissolve(const std::string& key);
   /// A job ended or never became a batch: its room in the queue goes to parked jobs.
   void release_room(const std::string& key);
+  /// A job starts or stops waiting for room in the queue (the metrics count the jobs waiting).
+  void set_parked(Job& job, bool parked);
   /// An earlier run's job a request attached to holds room in the queue until it ends.
   void count_attached(Job& job, const Exchange& exchange);
   void queue_refused(const std::string& key, const BatchJobStatus& status);

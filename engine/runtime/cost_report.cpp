@@ -61,6 +61,11 @@ std::string cost_summary(const Metrics& m, const Budget& budget) {
         "the batch discount saved {}\n",
         with_commas(m.batch_items.load()), with_commas(m.batch_jobs.load()), with_commas(m.batch_online_items.load()),
         format_usd(m.saved_batch_nano.load()));
+  if (const auto parked = m.batch_jobs_parked.load(), refused = m.batch_queue_refusals.load(); parked || refused)
+    out += fmt::format(
+        "  batch API: jobs waited for room in the provider's batch queue {} times; the provider refused {} for it "
+        "(created again later, nothing paid twice)\n",
+        with_commas(parked), with_commas(refused));
   if (const auto rejoined = m.batch_rejoined_items.load())
     out += fmt::format("  batch API: {} items of earlier runs' jobs, grouped anew, rejoined the lines that hold them\n",
                        with_commas(rejoined));
@@ -134,7 +139,9 @@ boost::json::object run_summary_json(const RunState& run, const std::string& job
       {"batch", boost::json::object{{"jobs", m.batch_jobs.load()},
                                     {"items", m.batch_items.load()},
                                     {"online_items", m.batch_online_items.load()},
-                                    {"rejoined_items", m.batch_rejoined_items.load()}}},
+                                    {"rejoined_items", m.batch_rejoined_items.load()},
+                                    {"jobs_parked", m.batch_jobs_parked.load()},
+                                    {"queue_refusals", m.batch_queue_refusals.load()}}},
       {"cost_total_usd", usd_or_null(budget.spent(), priced)},
       {"cost_cap_usd", budget.capped() ? boost::json::value(to_usd(budget.limits().cap)) : boost::json::value(nullptr)},
       {"providers", std::move(providers)},

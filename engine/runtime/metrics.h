@@ -191,6 +191,11 @@ class Metrics {
   /// Items an earlier run sent in a batch job that came back grouped otherwise (packing) and went
   /// back to the line that holds them instead of into a new one.
   std::atomic<std::uint64_t> batch_rejoined_items{0};
+  /// The provider's batch queue (batch_enqueued_tokens): jobs that had to wait for room in it
+  /// (each time), refusals of a job for it, and jobs waiting now.
+  std::atomic<std::uint64_t> batch_jobs_parked{0};
+  std::atomic<std::uint64_t> batch_queue_refusals{0};
+  std::atomic<std::int64_t> batch_jobs_waiting{0};
 
  private:
   std::deque<NodeStats> nodes_;  // deque: stable addresses while nodes are added

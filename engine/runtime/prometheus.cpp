@@ -239,6 +239,22 @@ void saving_metrics(Exposition& e, const Metrics& m) {
   e.sample("flowbatch_pack_saved_input_tokens", "", m.pack_saved_input_tokens.load());
 }
 
+void batch_metrics(Exposition& e, const Metrics& m) {
+  e.family("flowbatch_batch_jobs_created_total", "counter", "Jobs of the providers' batch APIs this run created.");
+  e.sample("flowbatch_batch_jobs_created_total", "", m.batch_jobs.load());
+  e.family("flowbatch_batch_items_total", "counter", "Items of batch-mode calls answered, by how they went.");
+  e.sample("flowbatch_batch_items_total", label("via", "batch"), m.batch_items.load());
+  e.sample("flowbatch_batch_items_total", label("via", "online"), m.batch_online_items.load());
+  e.family("flowbatch_batch_jobs_waiting", "gauge",
+           "Batch jobs waiting for room in the provider's batch queue (parked, or refused for it), now.");
+  e.sample("flowbatch_batch_jobs_waiting", "", m.batch_jobs_waiting.load());
+  e.family("flowbatch_batch_jobs_parked_total", "counter",
+           "Times a batch job waited for room in the provider's queue.");
+  e.sample("flowbatch_batch_jobs_parked_total", "", m.batch_jobs_parked.load());
+  e.family("flowbatch_batch_queue_refusals_total", "counter", "Batch jobs the provider refused for its full queue.");
+  e.sample("flowbatch_batch_queue_refusals_total", "", m.batch_queue_refusals.load());
+}
+
 }  // namespace
 
 std::string prometheus_text(const RunState& run, const std::string& pipeline,
@@ -251,6 +267,7 @@ std::string prometheus_text(const RunState& run, const std::string& pipeline,
   provider_metrics(e, lanes);
   gate_metrics(e, lanes);
   saving_metrics(e, run.metrics);
+  batch_metrics(e, run.metrics);
   return e.take();
 }
 

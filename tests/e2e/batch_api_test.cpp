@@ -411,6 +411,8 @@ TEST_CASE("batch mode under an enqueued-token limit: jobs wait for room, never p
   CHECK(peak <= kLimit);
   CHECK(peak > 2 * kQueueJobTokens);  // the room was used: three jobs at once
   CHECK(err.find("wait for room in the batch queue of m") != std::string::npos);
+  CHECK(err.find("batch API: jobs waited for room in the provider's batch queue") != std::string::npos);
+  CHECK(err.find("the provider refused 0 for it") != std::string::npos);
 }
 
 TEST_CASE("batch mode under an enqueued-token limit: a job is cut to fit it") {
@@ -438,6 +440,9 @@ TEST_CASE("batch mode: the provider refuses jobs for its token queue, they wait 
     const std::string said = "the provider's batch queue for m is full";
     CHECK(err.find(said) != std::string::npos);
     CHECK(err.find(said, err.find(said) + 1) == std::string::npos);
+    // The summary counts every refusal the provider made.
+    CHECK(err.find(fmt::format("the provider refused {} for it", mock_batch_stat(mock, "queue_full"))) !=
+          std::string::npos);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "engine/core/exceptions.h"
@@ -85,6 +86,21 @@ void check_with_promtool(const TempDir& dir, const std::string& text) {
   CHECK_MESSAGE(r.exit_code == 0, std::string(r.out + r.err));
 }
 
+/// Every metric family of an exposition has its row in docs/watching.md.
+void check_documented(const std::string& text) {
+  const std::string docs = read_file(source_path("docs/watching.md"));
+  std::istringstream lines(text);
+  std::string line;
+  int families = 0;
+  while (std::getline(lines, line)) {
+    if (!line.starts_with("# TYPE ")) continue;
+    const std::string name = line.substr(7, line.find(' ', 7) - 7);
+    ++families;
+    CHECK_MESSAGE(docs.find("`" + name + "`") != std::string::npos, name, " is not in docs/watching.md");
+  }
+  CHECK(families > 30);
+}
+
 }  // namespace
 
 TEST_CASE("pause stops new requests at the server, /metrics agrees with it, resume finishes every item once") {
@@ -111,6 +127,7 @@ TEST_CASE("pause stops new requests at the server, /metrics agrees with it, resu
   CHECK(metric_sum(metrics, "flowbatch_run_paused") == 1);
   CHECK(metrics.find(kProviderKey) == std::string::npos);
   check_with_promtool(dir, metrics);
+  check_documented(metrics);
 
   REQUIRE(http_post(run, "/resume").status == 200);
   InProcessRun& done = run.join();
