@@ -1,7 +1,8 @@
 #pragma once
 // What a BatchJobs keeps of each job, line and call collecting requests (batch_jobs.h): shared by
-// batch_jobs.cpp (collecting, creating, polling) and batch_job_queue.cpp (the provider's queue of
-// enqueued tokens: cutting, parking). Private to those two files.
+// batch_jobs.cpp (collecting, creating, recovering), batch_job_results.cpp (polling, results,
+// answers) and batch_job_queue.cpp (the provider's queue of enqueued tokens: cutting, parking).
+// Private to those files.
 #include <chrono>
 #include <deque>
 #include <optional>
