@@ -136,18 +136,20 @@ TEST_CASE("a median latency that rises past its baseline fires once and resolves
 
 TEST_CASE("a burst of 429s fires once and resolves once the run keeps to the server's limit") {
   // 1,200 a minute, a bucket of one second: of the first 64 requests at once, most are refused.
+  // The rule's threshold is well above the few 429s the gate's later probes of the limit meet
+  // (a loaded machine bunches them): it fires for the burst alone.
   MockServer mock({"--latency-ms", "5", "--rpm", "1200", "--burst-seconds", "1"});
   TempDir dir;
   WebhookReceiver hook(dir);
   dir.write("in.jsonl", make_jsonl(200));
   dir.write("graph.toml", openai_chat_graph(mock.base_url(), "max_concurrency = 64", "max_attempts = 20") +
-                              alert_table("throttled", "rate_limited", hook, "above = 0.2\nmin_samples = 5"));
+                              alert_table("throttled", "rate_limited", hook, "above = 0.5\nmin_samples = 10"));
   const ProcessResult run = run_flowbatch({"run", "graph.toml", "--log-format", "json"}, dir.path());
   REQUIRE_MESSAGE(run.exit_code == 0, run.err);
   CHECK(mock.stats().at("rate_limited").as_int64() > 0);
   const auto messages = alert_messages(hook, "throttled");
   check_fired_and_resolved_once(messages, "rate_limited");
-  CHECK(messages[0].at("value").to_number<double>() > 0.2);
+  CHECK(messages[0].at("value").to_number<double>() > 0.5);
   // For log shippers, the log line is one JSON object naming the alert, its fields the message.
   std::size_t lines = 0;
   std::istringstream err(run.err);
