@@ -10,6 +10,7 @@
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -409,14 +410,21 @@ std::unique_ptr<RunLock> lock_state(const Plan& plan) {
                                    fmt::format("the state of pipeline \"{}\"", plan.pipeline.name));
 }
 
+std::size_t graph_threads(const Plan& plan) {
+  if (plan.pipeline.threads > 0) return plan.pipeline.threads;
+  const auto over_http = [](const PlanProvider& p) {
+    return p.type == "openai" || p.type == "anthropic" || p.type == "http";
+  };
+  if (!plan.providers.empty() && std::all_of(plan.providers.begin(), plan.providers.end(), over_http)) return 1;
+  return static_cast<std::size_t>(std::max(1, oneapi::tbb::info::default_concurrency()));
+}
+
 RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options) {
   // The graph runs in an arena of its own whose every slot is a worker's: this thread only waits
   // (Runner::wait_for_ticker), so TBB may start one worker more than the threads wanted.
-  const int threads =
-      plan.pipeline.threads > 0 ? static_cast<int>(plan.pipeline.threads) : oneapi::tbb::info::default_concurrency();
-  oneapi::tbb::global_control workers(oneapi::tbb::global_control::max_allowed_parallelism,
-                                      static_cast<std::size_t>(threads) + 1);
-  oneapi::tbb::task_arena arena(threads, /*reserved_for_masters=*/0);
+  const std::size_t threads = graph_threads(plan);
+  oneapi::tbb::global_control workers(oneapi::tbb::global_control::max_allowed_parallelism, threads + 1);
+  oneapi::tbb::task_arena arena(static_cast<int>(threads), /*reserved_for_masters=*/0);
   std::optional<Runner> runner;
   arena.execute([&] { runner.emplace(plan, console, redactor, options); });  // its graph joins the arena
   return runner->run();
