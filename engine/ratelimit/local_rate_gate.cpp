@@ -67,8 +67,8 @@ void LocalRateGate::finished(AttemptFeedback feedback) {
       [this] { stop_now(); });
 }
 
-void LocalRateGate::finished_all(std::vector<AttemptFeedback> feedback) {
-  auto all = std::make_shared<std::vector<AttemptFeedback>>(std::move(feedback));
+void LocalRateGate::finished_all(const std::vector<AttemptFeedback>& feedback) {
+  auto all = std::make_shared<const std::vector<AttemptFeedback>>(feedback);
   loop_.post(
       [this, all] {
         const auto now = Clock::now();

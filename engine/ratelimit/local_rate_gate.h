@@ -36,7 +36,7 @@ class LocalRateGate final : public RateGate {
   void request(double estimated_tokens, Start start) override;
   void finished(AttemptFeedback feedback) override;
   void request_all(std::vector<Wanted> wanted) override;
-  void finished_all(std::vector<AttemptFeedback> feedback) override;
+  void finished_all(const std::vector<AttemptFeedback>& feedback) override;
   void cancelled() override;
   void stop() override;
   void pause() override;

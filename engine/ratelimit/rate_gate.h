@@ -63,8 +63,8 @@ class RateGate {
   virtual void request_all(std::vector<Wanted> wanted) {
     for (Wanted& w : wanted) request(w.estimated_tokens, std::move(w.start));
   }
-  virtual void finished_all(std::vector<AttemptFeedback> feedback) {
-    for (AttemptFeedback& f : feedback) finished(std::move(f));
+  virtual void finished_all(const std::vector<AttemptFeedback>& feedback) {
+    for (const AttemptFeedback& f : feedback) finished(f);
   }
   /// A request the gate let go was not sent after all (the run is stopping): free its slot.
   virtual void cancelled() = 0;

@@ -36,7 +36,7 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
         }
         for (ExchangeOwner* owner : owners) owner->flush();
         // After complete: the answers are remembered before another request starts.
-        if (!feedback.empty()) gate_->finished_all(std::move(feedback));
+        if (!feedback.empty()) gate_->finished_all(feedback);
         // Given back once the answers are fully handled (cached, when the call caches): so no
         // more than max_concurrency requests are ever "sent but not yet remembered".
         free_slots(slots);
