@@ -42,8 +42,8 @@ const std::vector<KeySpec>& pipeline_keys() {
        "the lasting response cache of calls with cache = true: it outlives runs and --fresh, and graphs naming the "
        "same file share it; \"none\": keep no cache"},
       {"threads", KeyKind::integer, false, "0",
-       "worker threads for the graph's compute (parsing, templating, writing), the main thread included; 0: one per "
-       "core"},
+       "threads for the graph's compute (parsing, templating, writing); 0: one when every provider is an HTTP API "
+       "(openai, anthropic, http), whose answers set the pace, else one per core"},
       {"io_threads", KeyKind::integer, false, "1",
        "threads running HTTP transfers (one libcurl multi loop each); one is plenty below ~5,000 requests/s"},
       {"plugins", KeyKind::string_list, false, "",

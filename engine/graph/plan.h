@@ -39,7 +39,7 @@ struct PipelineOptions {
   ProgressMode progress = ProgressMode::automatic;
   std::chrono::milliseconds progress_interval{10000};  ///< period of plain progress lines
   std::size_t io_threads = 1;   ///< threads running the libcurl multi loop (timers run on the first)
-  std::size_t threads = 0;      ///< worker threads of the flow graph, the main thread included (0: one per core)
+  std::size_t threads = 0;      ///< threads running the flow graph's tasks (0: one per core)
   std::filesystem::path state;  ///< the run's state (resume, cache); empty: none
   Location state_where;         ///< where `state` is set (the [pipeline] table when it is not)
   std::filesystem::path cache;  ///< the lasting response cache (calls with cache = true); empty: none

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -42,22 +43,51 @@ void LocalRateGate::request(double estimated_tokens, Start start) {
       std::move(never_goes));
 }
 
+void LocalRateGate::request_all(std::vector<Wanted> wanted) {
+  // Shared by the job and its cancel path: whichever runs (never both) takes the starts.
+  auto all = std::make_shared<std::vector<Wanted>>(std::move(wanted));
+  loop_.post(
+      [this, all] {
+        for (Wanted& w : *all) waiting_.push_back(std::move(w));
+        pump();
+        publish();
+      },
+      [all] {
+        for (Wanted& w : *all) w.start(false, 0);
+      });
+}
+
 void LocalRateGate::finished(AttemptFeedback feedback) {
   loop_.post(
       [this, f = feedback] {
-        const auto now = Clock::now();
-        if (in_flight_ > 0) --in_flight_;
-        // The estimate was charged at start; an answer that used more is charged the rest.
-        if (tokens_ && f.used_tokens >= 0) tokens_->charge_excess(f.estimated_tokens, f.used_tokens, now);
-        if (f.ticket < started_) learn(f, now);  // a real attempt (not a cancelled start)
-        if (f.rate_limited) cool_down(f, now);
-        else if (!f.back_pressure) next_cooldown_ = std::chrono::milliseconds(1000);
-        recover_rate(now);
-        if (arc_) arc_->on_end(f.rtt, f.back_pressure, now);
+        note_finished(f, Clock::now());
         pump();
         publish();
       },
       [this] { stop_now(); });
+}
+
+void LocalRateGate::finished_all(const std::vector<AttemptFeedback>& feedback) {
+  auto all = std::make_shared<const std::vector<AttemptFeedback>>(feedback);
+  loop_.post(
+      [this, all] {
+        const auto now = Clock::now();
+        for (const AttemptFeedback& f : *all) note_finished(f, now);
+        pump();
+        publish();
+      },
+      [this] { stop_now(); });
+}
+
+void LocalRateGate::note_finished(const AttemptFeedback& f, Clock::time_point now) {
+  if (in_flight_ > 0) --in_flight_;
+  // The estimate was charged at start; an answer that used more is charged the rest.
+  if (tokens_ && f.used_tokens >= 0) tokens_->charge_excess(f.estimated_tokens, f.used_tokens, now);
+  if (f.ticket < started_) learn(f, now);  // a real attempt (not a cancelled start)
+  if (f.rate_limited) cool_down(f, now);
+  else if (!f.back_pressure) next_cooldown_ = std::chrono::milliseconds(1000);
+  recover_rate(now);
+  if (arc_) arc_->on_end(f.rtt, f.back_pressure, now);
 }
 
 void LocalRateGate::cancelled() {
@@ -150,10 +180,10 @@ void LocalRateGate::pump() {
     if (now < cooldown_until_) return arm(cooldown_until_);
     if (in_flight_ >= limit()) return;  // a finishing request pumps again
     Waiting& next = waiting_.front();
-    const Clock::time_point budget_at = budget_available(next.tokens, now);
+    const Clock::time_point budget_at = budget_available(next.estimated_tokens, now);
     if (budget_at > now) return arm(budget_at);
     if (requests_) requests_->take(1, now);
-    if (tokens_) tokens_->take(next.tokens, now);
+    if (tokens_) tokens_->take(next.estimated_tokens, now);
     Waiting w = std::move(next);
     waiting_.pop_front();
     ++in_flight_;

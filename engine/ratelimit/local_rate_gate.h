@@ -35,6 +35,8 @@ class LocalRateGate final : public RateGate {
 
   void request(double estimated_tokens, Start start) override;
   void finished(AttemptFeedback feedback) override;
+  void request_all(std::vector<Wanted> wanted) override;
+  void finished_all(const std::vector<AttemptFeedback>& feedback) override;
   void cancelled() override;
   void stop() override;
   void pause() override;
@@ -51,11 +53,10 @@ class LocalRateGate final : public RateGate {
   std::size_t waiting() const override { return waiting_seen_.load(); }
 
  private:
-  struct Waiting {
-    double tokens;
-    Start start;
-  };
+  using Waiting = Wanted;
 
+  /// On the loop thread: an attempt ended (pump() and publish() are the caller's).
+  void note_finished(const AttemptFeedback& f, Clock::time_point now);
   void pump();
   void stop_now();
   Clock::time_point budget_available(double tokens, Clock::time_point now);

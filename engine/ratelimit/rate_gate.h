@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <vector>
 
 #include "flowbatch/provider.h"
 
@@ -51,6 +52,20 @@ class RateGate {
 
   virtual void request(double estimated_tokens, Start start) = 0;
   virtual void finished(AttemptFeedback feedback) = 0;
+
+  /// A request waiting for the gate: its estimate and what starts it.
+  struct Wanted {
+    double estimated_tokens = 0;
+    Start start;
+  };
+  /// Several requests (or finished attempts) at once, in order: as request() (finished()) for
+  /// each, in one message to the loop instead of one each.
+  virtual void request_all(std::vector<Wanted> wanted) {
+    for (Wanted& w : wanted) request(w.estimated_tokens, std::move(w.start));
+  }
+  virtual void finished_all(const std::vector<AttemptFeedback>& feedback) {
+    for (const AttemptFeedback& f : feedback) finished(f);
+  }
   /// A request the gate let go was not sent after all (the run is stopping): free its slot.
   virtual void cancelled() = 0;
   /// Stops for good: every waiting request (and every later one) is told not to go.

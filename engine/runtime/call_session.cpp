@@ -18,6 +18,20 @@ CallSession::CallSession(CallShape& shape, BuildContext& context, std::size_t pr
       error_(context.output(1)) {}
 
 void CallSession::send(ItemVector items, std::vector<std::string> item_keys, std::string earlier_line) {
+  // While requests wait for a slot, a new one waits unbuilt: its request and wire body are made
+  // when its turn comes, so thousands of waiting items do not each hold them (issue 17).
+  if (lane_.busy() && !batch_jobs()) {
+    lane_.defer(
+        *this, [this, items = std::move(items), keys = std::move(item_keys), line = std::move(earlier_line)]() mutable {
+          return prepare(std::move(items), std::move(keys), std::move(line));
+        });
+    return;
+  }
+  if (ExchangePtr ex = prepare(std::move(items), std::move(item_keys), std::move(earlier_line)))
+    lane_.submit(std::move(ex));
+}
+
+ExchangePtr CallSession::prepare(ItemVector items, std::vector<std::string> item_keys, std::string earlier_line) {
   auto ex = std::make_shared<Exchange>();
   ex->owner = this;
   ex->batch = batch_;
@@ -38,9 +52,12 @@ void CallSession::send(ItemVector items, std::vector<std::string> item_keys, std
   if (auto problem = shape_.build(*ex)) {  // nothing to send: it fails here, never counted as a request
     ex->result.failure = std::move(*problem);
     complete(ex);
-    return;
+    return nullptr;
   }
-  if (run_.dry_calls) return settle_without_sending(*ex);
+  if (run_.dry_calls) {
+    settle_without_sending(*ex);
+    return nullptr;
+  }
   try {
     ex->dispatch = lane_.provider().dispatch(ex->request);
   } catch (...) {  // a plugin provider that throws: the items fail, the run goes on
@@ -49,7 +66,7 @@ void CallSession::send(ItemVector items, std::vector<std::string> item_keys, std
     ex->dispatch = Dispatch::respond(std::move(refused));
   }
   shape_.look_up(*ex);
-  lane_.submit(std::move(ex));
+  return ex;
 }
 
 BatchJobs* CallSession::batch_jobs() const {

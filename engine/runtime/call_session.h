@@ -94,6 +94,9 @@ class CallSession final : public ExchangeOwner {
   const std::string& name() const override { return name_; }
 
  private:
+  /// The exchange for `items`, ready to submit; null when it ended here (no request could be
+  /// made; flowbatch estimate --no-calls).
+  ExchangePtr prepare(ItemVector items, std::vector<std::string> item_keys, std::string earlier_line);
   /// A request for several items that the API rejects as invalid may be rejecting one of them.
   static bool should_bisect(const Exchange& exchange);
   /// The provider's batch jobs when this call uses them (batch or auto mode), else null.

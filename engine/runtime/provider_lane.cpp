@@ -23,31 +23,28 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
                            [&run, name = provider.name](const std::string& why) {
                              run.stop_resumable(fmt::format("provider \"{}\": {}", name, why));
                            })),
-      queue_(graph),
-      limiter_(graph, provider.settings.rate.highest_concurrency()),
-      transport_(graph, flow::unlimited,
-                 [this](const ExchangePtr& exchange, Transport::gateway_type& gateway) {
-                   start_transport(exchange, gateway);
-                 }),
+      transport_(graph, flow::unlimited, [](const ExchangePtr&, Transport::gateway_type&) {}),
       complete_(graph, flow::unlimited, [this](const ExchangeBatch& batch) {
         std::vector<ExchangeOwner*> owners;
+        std::vector<AttemptFeedback> feedback;
+        std::size_t slots = 0;  // a request of a batch job never took one
         for (const ExchangePtr& exchange : *batch) {
-          completed(exchange);
+          completed(exchange, feedback);
+          if (!exchange->batched) ++slots;
           if (std::find(owners.begin(), owners.end(), exchange->owner) == owners.end())
             owners.push_back(exchange->owner);
         }
         for (ExchangeOwner* owner : owners) owner->flush();
+        // After complete: the answers are remembered before another request starts.
+        if (!feedback.empty()) gate_->finished_all(feedback);
+        // Given back once the answers are fully handled (cached, when the call caches): so no
+        // more than max_concurrency requests are ever "sent but not yet remembered".
+        free_slots(slots);
         return flow::continue_msg();
       }) {
-  flow::make_edge(queue_, limiter_);
-  flow::make_edge(limiter_, transport_);
   flow::make_edge(transport_, complete_);
-  // The limiter is built for the ceiling, its slots above the starting limit held back until the
-  // run's control raises the limit (a limiter's threshold is fixed once built).
-  const RateSettings& rate = provider.settings.rate;
-  slots_open_ = rate.concurrency_limit;
-  if (rate.highest_concurrency() > rate.concurrency_limit)
-    limiter_.decrementer().try_put(-static_cast<long>(rate.highest_concurrency() - rate.concurrency_limit));
+  slots_open_ = provider.settings.rate.concurrency_limit;
+  update_busy();
 }
 
 void ProviderLane::change_limits(const RateGate::LimitChange& change, std::function<void()> applied) {
@@ -56,10 +53,13 @@ void ProviderLane::change_limits(const RateGate::LimitChange& change, std::funct
 }
 
 void ProviderLane::open_slots(std::size_t wanted) {
-  std::lock_guard lock(slots_mutex_);
-  if (wanted <= slots_open_) return;  // a lower limit is the gate's to hold: the slots stay open
-  limiter_.decrementer().try_put(static_cast<long>(wanted - slots_open_));
-  slots_open_ = wanted;
+  {
+    std::lock_guard lock(slots_mutex_);
+    if (wanted <= slots_open_) return;  // a lower limit is the gate's to hold: the slots stay open
+    slots_open_ = wanted;
+    update_busy();
+  }
+  pump();
 }
 
 bool ProviderLane::enable_batches(const std::string& pipeline) {
@@ -75,75 +75,161 @@ bool ProviderLane::enable_batches(const std::string& pipeline) {
 }
 
 void ProviderLane::send_online(const ExchangePtr& exchange) {
-  queue_.try_put(exchange);
+  send_to_transport(exchange);
   transport_.gateway().release_wait();  // the online path holds the graph from here on
 }
 
 void ProviderLane::submit(ExchangePtr exchange) {
+  if (!answer_at_once(exchange)) send_to_transport(exchange);
+}
+
+bool ProviderLane::answer_at_once(ExchangePtr& exchange) {
   // flowbatch estimate samples online: a batch job's answer may take hours (charge() prices it at
   // the batch discount all the same).
   if (batches_ && exchange->batch && exchange->batch->mode != CallMode::online && !exchange->from_cache &&
-      exchange->dispatch.kind == Dispatch::Kind::http && !run_.sampling())
-    return batches_->add(std::move(exchange));
+      exchange->dispatch.kind == Dispatch::Kind::http && !run_.sampling()) {
+    batches_->add(std::move(exchange));
+    return true;
+  }
   if (exchange->from_cache) {
     run_.metrics.cache_hits.fetch_add(1, std::memory_order_relaxed);
     exchange->result = read_answer(*exchange);
     exchange->owner->complete(exchange);
-    return;
+    return true;
   }
   const Dispatch& d = exchange->dispatch;
-  if (d.kind == Dispatch::Kind::immediate && d.delay.count() <= 0 && !run_.window) {  // a window holds even these
-    // An item its provider refused to send (invalid_input: a hole in a template, data that would
-    // steer the request) made no request; an in-process answer (the mock provider's) did.
-    const bool refused = d.result.failure && d.result.failure->error_class == ErrorClass::invalid_input;
-    if (!refused && !reserve_cost(*exchange)) {
-      run_.ledger.end(exchange->items, Ending::abandoned);
-      return;
-    }
-    exchange->result = std::move(exchange->dispatch.result);
-    if (!refused) {
-      count_request(*exchange, std::chrono::nanoseconds(0));
-      charge(*exchange);
-    }
-    exchange->owner->complete(exchange);
-    return;
+  if (d.kind != Dispatch::Kind::immediate || d.delay.count() > 0 || run_.window)  // a window holds even these
+    return false;
+  // An item its provider refused to send (invalid_input: a hole in a template, data that would
+  // steer the request) made no request; an in-process answer (the mock provider's) did.
+  const bool refused = d.result.failure && d.result.failure->error_class == ErrorClass::invalid_input;
+  if (!refused && !reserve_cost(*exchange)) {
+    run_.ledger.end(exchange->items, Ending::abandoned);
+    return true;
   }
-  queue_.try_put(exchange);
+  exchange->result = std::move(exchange->dispatch.result);
+  if (!refused) {
+    count_request(*exchange, std::chrono::nanoseconds(0));
+    charge(*exchange);
+  }
+  exchange->owner->complete(exchange);
+  return true;
 }
 
-void ProviderLane::start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway) {
+void ProviderLane::defer(ExchangeOwner& owner, Deferred build) { enqueue(Waiting{nullptr, &owner, std::move(build)}); }
+
+void ProviderLane::send_to_transport(const ExchangePtr& exchange) {
+  bool now = false;
+  {
+    std::lock_guard lock(slots_mutex_);
+    now = waiting_.empty() && slots_used_ < slots_open_;
+    if (now) ++slots_used_;
+    update_busy();
+  }
+  if (now) start({exchange});
+  else enqueue(Waiting{exchange, exchange->owner, {}});
+}
+
+void ProviderLane::enqueue(Waiting waiting) {
+  // It does not hold the graph (a hard stop cancels the graph and leaves it for the next run):
+  // something always runs that frees a slot or takes it — the requests out, each held until
+  // its answer is handled, or a pump() under way in a task.
+  bool room = false;
+  {
+    std::lock_guard lock(slots_mutex_);
+    waiting_.push_back(std::move(waiting));
+    room = slots_used_ < slots_open_;
+    update_busy();
+  }
+  // Queued while a slot was free (the queue was not empty, being pumped): nobody may free one.
+  if (room) pump();
+}
+
+void ProviderLane::free_slots(std::size_t n) {
+  if (n == 0) return;
+  {
+    std::lock_guard lock(slots_mutex_);
+    slots_used_ -= std::min(n, slots_used_);
+    update_busy();
+  }
+  pump();
+}
+
+void ProviderLane::pump() {
+  std::vector<ExchangePtr> group;
+  std::vector<ExchangeOwner*> owners;  // of requests built here: what they answered at once goes on
+  bool slot_unused = false;            // the last one taken needed no slot after all
+  while (true) {
+    Waiting next;
+    {
+      std::lock_guard lock(slots_mutex_);
+      if (slot_unused) --slots_used_;
+      slot_unused = false;
+      if (waiting_.empty() || slots_used_ >= slots_open_) {
+        update_busy();
+        break;
+      }
+      next = std::move(waiting_.front());
+      waiting_.pop_front();
+      ++slots_used_;
+      update_busy();
+    }
+    ExchangePtr exchange = std::move(next.exchange);
+    if (next.build) {
+      if (std::find(owners.begin(), owners.end(), next.owner) == owners.end()) owners.push_back(next.owner);
+      exchange = next.build();
+      if (!exchange || answer_at_once(exchange)) {
+        slot_unused = true;
+        continue;
+      }
+    }
+    group.push_back(std::move(exchange));
+  }
+  if (!group.empty()) start(std::move(group));
+  for (ExchangeOwner* owner : owners) owner->flush();
+}
+
+void ProviderLane::start(std::vector<ExchangePtr> group) {
   // Every exchange leaving here comes back through arrived(); the graph waits for it meanwhile.
-  gateway.reserve_wait();
-  admit(exchange);
+  auto& gateway = transport_.gateway();
+  for (std::size_t i = 0; i < group.size(); ++i) gateway.reserve_wait();
+  admit(std::move(group));
 }
 
-void ProviderLane::admit(const ExchangePtr& exchange) {
-  if (run_.draining()) {  // after Ctrl-C no new request starts; the resumed run sends it
-    exchange->abandoned = true;
-    arrived(exchange);
-    return;
+void ProviderLane::admit(std::vector<ExchangePtr> group) {
+  std::vector<RateGate::Wanted> wanted;
+  wanted.reserve(group.size());
+  for (ExchangePtr& exchange : group) {
+    if (run_.draining()) {  // after Ctrl-C no new request starts; the resumed run sends it
+      exchange->abandoned = true;
+      arrived(std::move(exchange));
+      continue;
+    }
+    if (const std::chrono::seconds wait = until_window_opens(run_); wait.count() > 0) {
+      wait_for_window(exchange, wait);
+      continue;
+    }
+    const auto tokens = static_cast<double>(exchange->request.estimated_tokens);
+    wanted.push_back({tokens, [this, exchange = std::move(exchange)](bool go, std::uint64_t ticket) {
+                        if (!go || run_.draining()) {
+                          if (go) gate_->cancelled();  // it took a slot after all: give it back
+                          exchange->abandoned = true;
+                          arrived(exchange);
+                          return;
+                        }
+                        exchange->gated = true;
+                        exchange->ticket = ticket;
+                        if (!reserve_cost(*exchange)) {  // the cost cap: it never starts, the run stops
+                          gate_->cancelled();
+                          exchange->gated = false;
+                          exchange->abandoned = true;
+                          arrived(exchange);
+                          return;
+                        }
+                        dispatch(exchange);
+                      }});
   }
-  if (const std::chrono::seconds wait = until_window_opens(run_); wait.count() > 0)
-    return wait_for_window(exchange, wait);
-  gate_->request(static_cast<double>(exchange->request.estimated_tokens),
-                 [this, exchange](bool go, std::uint64_t ticket) {
-                   if (!go || run_.draining()) {
-                     if (go) gate_->cancelled();  // it took a slot after all: give it back
-                     exchange->abandoned = true;
-                     arrived(exchange);
-                     return;
-                   }
-                   exchange->gated = true;
-                   exchange->ticket = ticket;
-                   if (!reserve_cost(*exchange)) {  // the cost cap: it never starts, the run stops
-                     gate_->cancelled();
-                     exchange->gated = false;
-                     exchange->abandoned = true;
-                     arrived(exchange);
-                     return;
-                   }
-                   dispatch(exchange);
-                 });
+  if (!wanted.empty()) gate_->request_all(std::move(wanted));
 }
 
 void ProviderLane::wait_for_window(const ExchangePtr& exchange, std::chrono::seconds wait) {
@@ -156,7 +242,7 @@ void ProviderLane::wait_for_window(const ExchangePtr& exchange, std::chrono::sec
   // A drain cuts the wait short (skippable); the window is checked again when it ends, so a
   // change of the clock (daylight saving time) only means another wait.
   run_.loop.after_skippable(
-      wait, [this, exchange] { admit(exchange); },
+      wait, [this, exchange] { admit({exchange}); },
       [this, exchange] {
         exchange->abandoned = true;
         arrived(exchange);
@@ -230,16 +316,7 @@ void ProviderLane::deliver() {
   for (std::size_t i = 0; i < n; ++i) gateway.release_wait();
 }
 
-void ProviderLane::completed(const ExchangePtr& exchange) {
-  // The slot is given back once the answer is fully handled (cached, when the call caches):
-  // so no more than max_concurrency requests are ever "sent but not yet remembered".
-  struct FreeSlot {
-    flow::limiter_node<ExchangePtr, long>& limiter;
-    bool held;  // a request of a batch job never took a slot
-    ~FreeSlot() {
-      if (held) limiter.decrementer().try_put(1);
-    }
-  } free_slot{limiter_, !exchange->batched};
+void ProviderLane::completed(const ExchangePtr& exchange, std::vector<AttemptFeedback>& feedback) {
   if (exchange->abandoned || run_.hard_stopped()) {
     if (exchange->gated) gate_->cancelled();
     release_reservation(*exchange);
@@ -251,19 +328,19 @@ void ProviderLane::completed(const ExchangePtr& exchange) {
   count_request(*exchange, std::chrono::steady_clock::now() - exchange->started);
   charge(*exchange);
   if (exchange->batched) return complete_batched(exchange);
-  AttemptFeedback feedback = feedback_of(*exchange);
+  AttemptFeedback f = feedback_of(*exchange);
   if (auto why = why_stop(*exchange)) {
-    gate_->finished(feedback);
+    gate_->finished(f);
     stop_provider(*exchange, *why);
     return;
   }
   if (stopped_.load() && exchange->result.failure) {  // failed after the stop: left for the next run too
-    gate_->finished(feedback);
+    gate_->finished(f);
     run_.ledger.end(exchange->items, Ending::abandoned);
     return;
   }
   exchange->owner->complete(exchange);
-  gate_->finished(feedback);  // after complete: the answer is remembered before another request starts
+  feedback.push_back(f);
 }
 
 /// A batch line that answers several requests is paid once: each counts its items' share of it.

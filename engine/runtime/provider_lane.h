@@ -1,5 +1,8 @@
 #pragma once
+#include <atomic>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -96,14 +99,20 @@ using ExchangeBatch = std::shared_ptr<std::vector<ExchangePtr>>;
 
 /// The shared path of every request to one provider:
 ///
-///   queue_node → limiter_node(concurrency ceiling) → async_node(transport) → function_node(complete)
+///   submit → a free concurrency slot (else the lane's queue) → rate gate → I/O thread
+///          → async_node's gateway → function_node(complete) → the slot is free again
 ///
-/// The queue in front of the limiter keeps waiting requests (nothing is dropped); the limiter is
-/// opened again as each request completes. The transport body asks the provider's rate gate when
-/// the request may start — where requests/min and tokens/min are charged, the (adaptive)
-/// concurrency is held and a 429's cool-down is respected — and then hands it to the engine's I/O
-/// thread; it never blocks a worker, and `reserve_wait` keeps wait_for_all() from returning while
-/// a request is out.
+/// The lane counts its concurrency slots itself: a request takes one when it starts and gives it
+/// back once its answer is handled; requests that find none wait in the lane's queue (nothing is
+/// dropped). Answers and starts move in groups: the complete stage hands the gate every finished
+/// attempt of a batch in one message, and the requests its freed slots let start in another; no
+/// TBB task per request sits between the call node and the I/O thread (each woke idle workers).
+/// While requests wait for slots, a new one waits unbuilt (defer()): its exchange and wire body
+/// are made when a slot is free, so a queue of thousands holds items, not their requests.
+/// The gate decides when each request may start — where requests/min and tokens/min are
+/// charged, the (adaptive) concurrency is held and a 429's cool-down is respected — and the
+/// request then goes to the engine's I/O thread; nothing blocks a worker, and `reserve_wait`
+/// keeps wait_for_all() from returning while a request is out.
 ///
 /// Answers come back in batches: whatever the I/O thread finished in one pass of its loop enters
 /// the graph as one message. The complete stage reads them (JSON is parsed on workers, never on
@@ -119,6 +128,14 @@ class ProviderLane {
   /// completes right here, on the caller's thread, without taking a concurrency slot or budget;
   /// the caller then flushes its owner itself.
   void submit(ExchangePtr exchange);
+  /// A request not built yet: makes its exchange once a slot is free, or ends without one
+  /// (returns null; its owner is flushed after).
+  using Deferred = std::function<ExchangePtr()>;
+  /// Whether requests are waiting for a slot: a new one is then better deferred. Thread-safe.
+  bool busy() const { return busy_.load(std::memory_order_relaxed); }
+  /// Queues `build` behind the requests waiting for a slot; it runs (on the thread that frees
+  /// one) when its turn comes, and what it makes is submitted. Thread-safe.
+  void defer(ExchangeOwner& owner, Deferred build);
   Provider& provider() { return *spec_.provider; }
   const PlanProvider& spec() const { return spec_; }
   const RateGate& gate() const { return *gate_; }
@@ -173,9 +190,28 @@ class ProviderLane {
 
  private:
   using Transport = flow::async_node<ExchangePtr, ExchangeBatch>;
-  void start_transport(const ExchangePtr& exchange, Transport::gateway_type& gateway);
-  /// Passes the request to the gate, or holds it until the run window opens.
-  void admit(const ExchangePtr& exchange);
+  /// A request waiting for a slot: built, or still to be built.
+  struct Waiting {
+    ExchangePtr exchange;
+    ExchangeOwner* owner = nullptr;
+    Deferred build;
+  };
+  /// Answers without I/O (cache, simulation) or hands to a batch job; false: it needs a slot.
+  bool answer_at_once(ExchangePtr& exchange);
+  /// Starts a request that needs a slot, or queues it behind those waiting.
+  void send_to_transport(const ExchangePtr& exchange);
+  /// Queues a request (it holds the graph while it waits); pumps if a slot is free.
+  void enqueue(Waiting waiting);
+  /// Gives `n` slots back, then starts what waits (pump()).
+  void free_slots(std::size_t n);
+  /// Starts waiting requests while slots are free, as one group.
+  void pump();
+  /// Under slots_mutex_: whether a new request would wait.
+  void update_busy() { busy_.store(!waiting_.empty() || slots_used_ >= slots_open_, std::memory_order_relaxed); }
+  /// Requests that took a slot: each holds the graph until it comes back through arrived().
+  void start(std::vector<ExchangePtr> group);
+  /// Passes the requests to the gate (one message), or holds one until the run window opens.
+  void admit(std::vector<ExchangePtr> group);
   /// Outside the run window: waits for it (the I/O loop's timer), or stops the run resumably.
   void wait_for_window(const ExchangePtr& exchange, std::chrono::seconds wait);
   /// On the loop thread, once the gate lets the request go.
@@ -186,7 +222,8 @@ class ProviderLane {
   void arrived(ExchangePtr exchange);
   /// On the first I/O thread: hands everything that arrived since the last call to the graph.
   void deliver();
-  void completed(const ExchangePtr& exchange);
+  /// One answered request; what the gate should hear of it joins `feedback` (told after the batch).
+  void completed(const ExchangePtr& exchange, std::vector<AttemptFeedback>& feedback);
   void complete_batched(const ExchangePtr& exchange);
   static void share_batch_line(Usage& usage, const Exchange& exchange);
   CallResult read_answer(Exchange& exchange);
@@ -201,7 +238,7 @@ class ProviderLane {
   /// it went out (the provider may have billed it), else the reservation is given back.
   void release_reservation(Exchange& exchange);
   void stop_provider(const Exchange& exchange, const std::string& why);
-  /// Lets the limiter pass `wanted` requests at once (never fewer than it does now).
+  /// Lets `wanted` requests be out at once (never fewer than now).
   void open_slots(std::size_t wanted);
 
   const PlanProvider& spec_;
@@ -211,15 +248,16 @@ class ProviderLane {
   Logger log_;
   ProviderStats& stats_;
   std::unique_ptr<RateGate> gate_;  // local, or shared with other processes (shared_limit)
-  flow::queue_node<ExchangePtr> queue_;
-  flow::limiter_node<ExchangePtr, long> limiter_;
-  Transport transport_;
+  Transport transport_;             // its gateway: answers into the graph, and the graph's wait for requests out
   flow::function_node<ExchangeBatch, flow::continue_msg> complete_;
   std::atomic<bool> reached_server_{false};  // some request was not refused a connection
   std::atomic<bool> stopped_{false};         // nothing more is sent: see why_stop()
   std::atomic<bool> told_window_{false};     // the wait for the window was logged
   std::mutex slots_mutex_;
-  std::size_t slots_open_ = 0;  // guarded by slots_mutex_: the limiter's slots not held back
+  std::size_t slots_open_ = 0;   // guarded by slots_mutex_: how many requests may be out at once
+  std::size_t slots_used_ = 0;   // guarded by slots_mutex_
+  std::deque<Waiting> waiting_;  // guarded by slots_mutex_
+  std::atomic<bool> busy_{false};
   std::mutex arrived_mutex_;
   std::vector<ExchangePtr> arrived_;  // guarded by arrived_mutex_
   std::unique_ptr<BatchJobs> batches_;

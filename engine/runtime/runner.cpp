@@ -7,6 +7,12 @@
 
 #include <fmt/format.h>
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
 
 #include <memory>
 #include <optional>
@@ -178,6 +184,7 @@ class Runner {
     }
     loop_.at(
         EventLoop::Clock::time_point::min(), [this] { tick(); }, [this] { release_ticker(); });
+    wait_for_ticker();
     graph_.wait_for_all();
     blocking_.stop();  // after a hard stop, blocking requests may still be finishing: wait for them
 
@@ -308,6 +315,20 @@ class Runner {
     if (ticker_released_) return;
     ticker_released_ = true;
     ticker_.gateway().release_wait();
+    {
+      std::lock_guard lock(ticker_mutex_);
+      ticker_gone_ = true;
+    }
+    ticker_gone_changed_.notify_all();
+  }
+
+  /// This thread sleeps while the graph runs: wait_for_all() cannot return before the ticker is
+  /// released (it holds the graph), and a thread waiting in it spins (sched_yield) between the
+  /// graph's tasks, which on an I/O-bound run came to a quarter of the CPU (issue 17). The
+  /// graph's tasks run on the workers of its arena (run_plan), which has a slot for each.
+  void wait_for_ticker() {
+    std::unique_lock lock(ticker_mutex_);
+    ticker_gone_changed_.wait(lock, [this] { return ticker_gone_; });
   }
 
   void on_signal(int count) {
@@ -373,7 +394,10 @@ class Runner {
   std::optional<Delivery> delivery_;   // [notify.NAME], [alerts.NAME]: before the notifier and alerter, which use it
   std::optional<Notifier> notifier_;
   std::optional<Alerter> alerter_;
-  bool ticker_released_ = false;                        // loop thread only
+  bool ticker_released_ = false;  // loop thread only
+  std::mutex ticker_mutex_;
+  std::condition_variable ticker_gone_changed_;
+  bool ticker_gone_ = false;                            // guarded by ticker_mutex_: released, the run is ending
   JobQueue blocking_{plan_.pipeline.blocking_threads};  // after assembly_ (its lanes): its jobs use them
   EventLoop::Clock::time_point next_state_flush_{};
   NanoUsd recorded_spending_ = -1;  // what record_spending() last wrote (loop thread only)
@@ -386,12 +410,24 @@ std::unique_ptr<RunLock> lock_state(const Plan& plan) {
                                    fmt::format("the state of pipeline \"{}\"", plan.pipeline.name));
 }
 
+std::size_t graph_threads(const Plan& plan) {
+  if (plan.pipeline.threads > 0) return plan.pipeline.threads;
+  const auto over_http = [](const PlanProvider& p) {
+    return p.type == "openai" || p.type == "anthropic" || p.type == "http";
+  };
+  if (!plan.providers.empty() && std::all_of(plan.providers.begin(), plan.providers.end(), over_http)) return 1;
+  return static_cast<std::size_t>(std::max(1, oneapi::tbb::info::default_concurrency()));
+}
+
 RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options) {
-  std::optional<oneapi::tbb::global_control> threads;
-  if (plan.pipeline.threads > 0)
-    threads.emplace(oneapi::tbb::global_control::max_allowed_parallelism, plan.pipeline.threads);
-  Runner runner(plan, console, redactor, options);
-  return runner.run();
+  // The graph runs in an arena of its own whose every slot is a worker's: this thread only waits
+  // (Runner::wait_for_ticker), so TBB may start one worker more than the threads wanted.
+  const std::size_t threads = graph_threads(plan);
+  oneapi::tbb::global_control workers(oneapi::tbb::global_control::max_allowed_parallelism, threads + 1);
+  oneapi::tbb::task_arena arena(static_cast<int>(threads), /*reserved_for_masters=*/0);
+  std::optional<Runner> runner;
+  arena.execute([&] { runner.emplace(plan, console, redactor, options); });  // its graph joins the arena
+  return runner->run();
 }
 
 }  // namespace flowbatch

@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <oneapi/tbb/info.h>
+
+#include <algorithm>
+
 #include "engine/runtime/exit_codes.h"
+#include "engine/runtime/runner.h"
 #include "tests/support/fixtures.h"
 
 using namespace flowbatch;
@@ -238,4 +243,21 @@ TEST_CASE("an empty input finishes at once with nothing written") {
   CHECK(run.report.exit_code == kExitOk);
   CHECK(run.report.succeeded == 0);
   CHECK(read_jsonl(dir / "out.jsonl").empty());
+}
+
+TEST_CASE("a graph whose providers are all HTTP APIs runs its tasks on one thread unless pipeline.threads says") {
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(1));
+  std::string graph = pipeline("base_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"\"", "");
+  graph.replace(graph.find("type = \"mock\""), 13, "type = \"openai\"");
+  const CompileResult http = compile_text(graph, dir);
+  REQUIRE_MESSAGE(http.plan, http.diagnostics.str());
+  CHECK(graph_threads(*http.plan) == 1);
+  const CompileResult three = compile_text(graph, dir, {"pipeline.threads=3"});
+  REQUIRE_MESSAGE(three.plan, three.diagnostics.str());
+  CHECK(graph_threads(*three.plan) == 3);
+  // A provider computing in process (the mock) makes the graph compute-bound: every core.
+  const CompileResult mock = compile_text(pipeline("", ""), dir);
+  REQUIRE_MESSAGE(mock.plan, mock.diagnostics.str());
+  CHECK(graph_threads(*mock.plan) == static_cast<std::size_t>(std::max(1, oneapi::tbb::info::default_concurrency())));
 }
