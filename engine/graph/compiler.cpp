@@ -128,6 +128,7 @@ class Compiler {
       p.settings = read_provider_settings(reader);
       p.prices = read_provider_prices(reader, type ? std::string_view(type->prices) : std::string_view());
       if (type) {
+        p.remote = type->remote;
         const std::size_t errors_before = diagnostics_.error_count();
         try {
           p.provider = type->configure(reader);

@@ -76,7 +76,8 @@ struct PlanProvider {
   Location where;
   std::shared_ptr<Provider> provider;
   ProviderSettings settings;
-  PriceList prices;  ///< [providers.X.prices] over the prices its type ships
+  PriceList prices;     ///< [providers.X.prices] over the prices its type ships
+  bool remote = false;  ///< its type's: requests go over the network (ProviderType::remote)
 };
 
 /// A file a node reads or writes, named by one of its path keys. The compiler refuses a graph in

@@ -412,10 +412,8 @@ std::unique_ptr<RunLock> lock_state(const Plan& plan) {
 
 std::size_t graph_threads(const Plan& plan) {
   if (plan.pipeline.threads > 0) return plan.pipeline.threads;
-  const auto over_http = [](const PlanProvider& p) {
-    return p.type == "openai" || p.type == "anthropic" || p.type == "http";
-  };
-  if (!plan.providers.empty() && std::all_of(plan.providers.begin(), plan.providers.end(), over_http)) return 1;
+  const auto remote = [](const PlanProvider& p) { return p.remote; };
+  if (!plan.providers.empty() && std::all_of(plan.providers.begin(), plan.providers.end(), remote)) return 1;
   return static_cast<std::size_t>(std::max(1, oneapi::tbb::info::default_concurrency()));
 }
 

@@ -40,7 +40,7 @@ std::vector<std::string> result_settings_changed(const Plan& plan);
 RunReport run_plan(const Plan& plan, Console& console, const Redactor& redactor, const RunOptions& options = {});
 
 /// The threads that run the graph's tasks: pipeline.threads if set; else one when every provider
-/// sends its requests over HTTP (openai, anthropic, http), whose answers set the graph's speed —
+/// is remote (ProviderType::remote: openai, anthropic, http), whose answers set the graph's speed —
 /// one thread parses and writes far more items a second than they answer, and more threads
 /// mostly spin waiting for the next answer (issue 17); else one per core.
 std::size_t graph_threads(const Plan& plan);

@@ -47,6 +47,10 @@ struct ProviderType {
   /// What its models cost, as JSON: {"model": {"input": 0.15, "output": 0.6, ...}} in USD per
   /// million tokens (engine/cost/price.h reads it). A graph's [providers.X.prices] come first.
   std::string prices = {};
+  /// Its requests go to a remote API over the network (Dispatch::send), whose answers set a run's
+  /// pace: a graph whose providers all are remote runs its tasks on one thread unless
+  /// pipeline.threads says otherwise (more threads would mostly wait). Since plugin API version 8.
+  bool remote = false;
 };
 
 /// Where node types are registered: built-in types (nodes/) and plugins use this same interface.

@@ -7,7 +7,7 @@
 #include <cstddef>  // defines the standard library's configuration macros
 
 // Bump on any change to a header in include/flowbatch/ that alters a type's layout or a virtual table.
-#define FLOWBATCH_PLUGIN_API_VERSION 7
+#define FLOWBATCH_PLUGIN_API_VERSION 8
 
 #define FLOWBATCH_DETAIL_STR2(x) #x
 #define FLOWBATCH_DETAIL_STR(x) FLOWBATCH_DETAIL_STR2(x)

@@ -209,6 +209,7 @@ void register_anthropic_provider(Registry& registry) {
         return std::make_shared<AnthropicProvider>(std::move(s));
       },
       kAnthropicPrices,
+      /*remote=*/true,
   });
 }
 

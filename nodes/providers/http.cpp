@@ -267,6 +267,8 @@ void register_http_provider(Registry& registry) {
        {"result_pointer", KeyKind::string, false, "", "JSON pointer to the answer in the response (\"\": all of it)"},
        {"api_key_env", KeyKind::string, false, "", "the environment variable holding a key for {{api_key}}"}},
       [](Options& o) -> std::shared_ptr<Provider> { return std::make_shared<HttpProvider>(read_settings(o)); },
+      /*prices=*/{},
+      /*remote=*/true,
   });
 }
 

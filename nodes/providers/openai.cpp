@@ -210,6 +210,7 @@ void register_openai_provider(Registry& registry) {
         return std::make_shared<OpenAiProvider>(std::move(s));
       },
       kOpenAiPrices,
+      /*remote=*/true,
   });
 }
 
