@@ -281,7 +281,10 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
     std::fprintf(stderr, "flowbatch status: %s\n", e.what());
     return kExitFatal;
   }
-  std::printf("%s: %s (started %s, updated %s)\n  state %s\n", s.pipeline.c_str(), s.status.c_str(),
+  // A state that says "running" while no process holds its lock is a run killed (or crashed).
+  const bool interrupted = s.status == "running" && !file_lock::held(state.string() + ".lock");
+  std::printf("%s: %s (started %s, updated %s)\n  state %s\n", s.pipeline.c_str(),
+              interrupted ? "interrupted (killed or crashed: run the same command to go on)" : s.status.c_str(),
               s.started_at.c_str(), s.updated_at.c_str(), state.c_str());
   for (const auto& [source, n] : s.completed_per_source)
     std::printf("  source %-20s %s records completed\n", source.c_str(), with_commas(n).c_str());
@@ -293,7 +296,7 @@ int cmd_status(TypeRegistry& registry, const GraphArgs& args) {
       if (name == "cost_nano_usd") continue;  // the job's, not the last run's: its own line
       line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, with_commas(static_cast<std::uint64_t>(value)));
     }
-    std::printf("  last run: %s\n", line.c_str());
+    if (!line.empty()) std::printf("  last run: %s\n", line.c_str());
     if (auto cost = s.counters.find("cost_nano_usd"); cost != s.counters.end() && cost->second > 0)
       std::printf("  cost so far %s (every run of this state; max_cost_usd counts it)\n",
                   format_usd(cost->second).c_str());

@@ -30,6 +30,17 @@ void file_lock::lock_or_throw(int fd, const std::filesystem::path& path, const s
                   what, known ? fmt::format(" (pid {})", holder.l_pid) : "", path.string()));
 }
 
+bool file_lock::held(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  const bool locked = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+  ::close(fd);
+  return locked;
+}
+
 RunLock::RunLock(const std::filesystem::path& lock_file, const std::string& what) {
   if (lock_file.has_parent_path()) {
     try {

@@ -20,6 +20,9 @@ namespace file_lock {
 /// Locks the open file `fd` (the file `path`) or throws FileBusy naming `what` and the pid of the
 /// process holding it; other failures throw std::runtime_error.
 void lock_or_throw(int fd, const std::filesystem::path& path, const std::string& what);
+/// Whether a process holds the lock of the file `path` now (asked, never taken: a run starting at
+/// that moment is not turned away); false when the file does not exist.
+bool held(const std::filesystem::path& path);
 }  // namespace file_lock
 
 /// A lock file held for a run's lifetime (the state's: `<state>.lock`); it holds the holder's pid

@@ -35,9 +35,10 @@ void BatchJobs::offer(const std::string& key) {
   set_parked(job, true);
   run_.metrics.batch_jobs_parked.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t limit = queue_.limit(job.model);
-  log_.info("batch job {}: {} requests of {} wait for room in the batch queue of {} ({} tokens; {} of {} enqueued)",
-            key, job.lines.size(), job.record.node, job.model, tokens_text(job.record.tokens),
-            tokens_text(queue_.in_progress(job.model)), limit > 0 ? tokens_text(limit) : std::string("no limit"));
+  log_.info("batch job {}: {} request{} of {} wait for room in the batch queue of {} ({} tokens; {} of {} enqueued)",
+            key, job.lines.size(), job.lines.size() == 1 ? "" : "s", job.record.node, job.model,
+            tokens_text(job.record.tokens), tokens_text(queue_.in_progress(job.model)),
+            limit > 0 ? tokens_text(limit) : std::string("no limit"));
   ensure_polling();
 }
 

@@ -311,7 +311,8 @@ void BatchJobs::start(const std::string& key) {
     run_.stop_resumable_now(fmt::format("cannot record batch job {}: {}", key, e.what()));
   }
   run_.metrics.batch_jobs.fetch_add(1, std::memory_order_relaxed);
-  log_.info("batch job {}: {} requests of {}", key, job.lines.size(), job.record.node);
+  log_.info("batch job {}: {} request{} of {}", key, job.lines.size(), job.lines.size() == 1 ? "" : "s",
+            job.record.node);
   create(key);
 }
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
 #include <random>
 
 #include "engine/core/hash.h"
@@ -135,6 +136,26 @@ TEST_CASE("a run that finished does nothing when started again — --fresh start
   // The response cache outlives the state: a fresh start is answered from it, nothing paid twice.
   CHECK(server.stats().at("requests").to_number<int>() == first);
   CHECK(fresh.err.find("from the cache") != std::string::npos);
+}
+
+TEST_CASE("flowbatch status tells a run that is running from one killed with SIGKILL") {
+  MockServer server({"--latency-ms", "200", "--latency-sigma", "0"});
+  TempDir dir;
+  dir.write("in.jsonl", make_jsonl(400));
+  dir.write("g.toml", graph(server.base_url()));
+  const pid_t pid = start_flowbatch({"g.toml"}, dir.path());
+  REQUIRE(eventually([&] { return server.stats().at("requests").to_number<int>() >= 4; }, 10s));
+  const auto running = run_flowbatch({"status", "g.toml"}, dir.path());
+  CHECK(running.out.find(": running (") != std::string::npos);
+  ::kill(pid, SIGKILL);
+  CHECK(wait_exit(pid) == 128 + SIGKILL);
+  const auto killed = run_flowbatch({"status", "g.toml"}, dir.path());
+  CHECK_MESSAGE(
+      killed.out.find(": interrupted (killed or crashed: run the same command to go on)") != std::string::npos,
+      killed.out);
+  CHECK(killed.out.find("last run: \n") == std::string::npos);  // no empty line of counters
+  CHECK(run_flowbatch({"g.toml"}, dir.path()).exit_code == 0);  // and it does go on
+  CHECK(run_flowbatch({"status", "g.toml"}, dir.path()).out.find(": finished (") != std::string::npos);
 }
 
 TEST_CASE("an input line changed under a resumed run is reported, its earlier result kept") {
