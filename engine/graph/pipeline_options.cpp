@@ -42,8 +42,8 @@ const std::vector<KeySpec>& pipeline_keys() {
        "the lasting response cache of calls with cache = true: it outlives runs and --fresh, and graphs naming the "
        "same file share it; \"none\": keep no cache"},
       {"threads", KeyKind::integer, false, "0",
-       "threads for the graph's compute (parsing, templating, writing); 0: one when every provider is an HTTP API "
-       "(openai, anthropic, http), whose answers set the pace, else one per core"},
+       "threads for the graph's compute (parsing, templating, writing); 0: one when every provider is a remote API "
+       "(openai, anthropic, http, or a plugin type registered remote), whose answers set the pace, else one per core"},
       {"io_threads", KeyKind::integer, false, "1",
        "threads running HTTP transfers (one libcurl multi loop each); one is plenty below ~5,000 requests/s"},
       {"plugins", KeyKind::string_list, false, "",
@@ -209,7 +209,7 @@ PipelineOptions read_pipeline_options(OptionReader& o, const std::filesystem::pa
   }
 
   const std::int64_t threads = o.integer("threads");
-  if (threads < 0 || threads > 1024) o.error("threads", "must be between 0 (one per core) and 1024");
+  if (threads < 0 || threads > 1024) o.error("threads", "must be between 0 (chosen by the graph's providers) and 1024");
   else p.threads = static_cast<std::size_t>(threads);
 
   const std::int64_t io_threads = o.integer("io_threads");
