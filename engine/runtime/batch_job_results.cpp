@@ -144,18 +144,26 @@ void BatchJobs::deliver(Job& job, const ExchangePtr& ex) {
 }
 
 /// A line's answer counts once however many requests it answers: each its items' share, an item
-/// counted once. Its items are answered now: a request for them from here on is a new one.
+/// counted once. Its items are answered now: a request for them from here on is a new one. An
+/// answer by position is read at each item's place in the line (line_positions), unless the
+/// items are the line's, in its order; an item the line does not hold gets the line's size: no
+/// answer.
 void BatchJobs::share_line(Job& job, Exchange& ex) {
   const auto named = job.line_named.find(ex.custom_id);
   if (named == job.line_named.end()) return;  // not one of its lines (cannot be): counted whole
   Line* line = named->second;
   const std::size_t before = line->counted.size();
   std::size_t fresh = 0;
+  std::vector<std::size_t> positions;
+  bool as_sent = ex.items.size() == line->items.size();
   for (const Item& item : ex.items) {
     const std::uint64_t key = item_key(job.record.node, item);
     if (auto held = line_of_item_.find(key); held != line_of_item_.end() && held->second == line)
       line_of_item_.erase(held);
-    const bool of_line = std::find(line->items.begin(), line->items.end(), key) != line->items.end();
+    const auto at = std::find(line->items.begin(), line->items.end(), key);
+    positions.push_back(static_cast<std::size_t>(at - line->items.begin()));
+    as_sent = as_sent && positions.back() == positions.size() - 1;
+    const bool of_line = at != line->items.end();
     const bool counted = std::find(line->counted.begin(), line->counted.end(), key) != line->counted.end();
     if (of_line && !counted) {
       line->counted.push_back(key);
@@ -172,23 +180,7 @@ void BatchJobs::share_line(Job& job, Exchange& ex) {
   ex.line_shared_before = before;
   ex.line_share = fresh;
   ex.line_share_of = line->items.size();
-  if (answers_by_position(ex.request)) ex.line_positions = positions_in_line(*line, job.record.node, ex.items);
-}
-
-/// Where each of `items` is in `line`'s answer; empty when they are the line's items in its order
-/// (the answer is theirs as it is). An item the line does not hold gets its size: no answer.
-std::vector<std::size_t> BatchJobs::positions_in_line(const Line& line, const std::string& node,
-                                                      const ItemVector& items) {
-  std::vector<std::size_t> positions;
-  positions.reserve(items.size());
-  bool as_sent = items.size() == line.items.size();
-  for (const Item& item : items) {
-    const auto at = std::find(line.items.begin(), line.items.end(), item_key(node, item));
-    positions.push_back(static_cast<std::size_t>(at - line.items.begin()));
-    as_sent = as_sent && positions.back() == positions.size() - 1;
-  }
-  if (as_sent) positions.clear();
-  return positions;
+  if (answers_by_position(ex.request) && !as_sent) ex.line_positions = std::move(positions);
 }
 
 /// A job that never became a batch: its lines hold nothing.

@@ -34,7 +34,6 @@
 #include "engine/core/console.h"
 #include "engine/io/http_client.h"
 #include "engine/runtime/batch_token_queue.h"
-#include "engine/runtime/packet.h"
 #include "engine/state/state_store.h"
 #include "flowbatch/batch.h"
 
@@ -89,7 +88,6 @@ class BatchJobs {
   /// A request sent back to an earlier line that must go again after all gets a line of its own.
   void renew_custom_id(Exchange& exchange) const;
   void share_line(Job& job, Exchange& exchange);
-  static std::vector<std::size_t> positions_in_line(const Line& line, const std::string& node, const ItemVector& items);
   void forget_lines(const Job& job);
   void attach(Job& job, ExchangePtr exchange);
   void collect(ExchangePtr exchange);

@@ -465,9 +465,11 @@ AttemptFeedback ProviderLane::feedback_of(const Exchange& ex) const {
 /// the user.
 std::optional<std::string> ProviderLane::why_stop(const Exchange& ex) {
   const bool reached = ex.dispatch.kind != Dispatch::Kind::http || !ex.response.could_not_connect;
-  if (reached) reached_server();
-  if (!ex.result.failure) return std::nullopt;
-  return stop_reason(*ex.result.failure, reached);
+  if (!ex.result.failure) {
+    if (reached) reached_server();
+    return std::nullopt;
+  }
+  return stop_reason(*ex.result.failure, reached);  // which marks the server reached first
 }
 
 std::optional<std::string> ProviderLane::stop_reason(const Failure& failure, bool reached) {
