@@ -104,7 +104,10 @@ std::size_t on_header(char* data, std::size_t size, std::size_t count, void* use
     t->response.headers.clear();
     return n;
   }
-  if (auto header = parse_header_line(line)) t->response.headers.push_back(std::move(*header));
+  if (auto header = parse_header_line(line)) {
+    if (t->response.headers.empty()) t->response.headers.reserve(16);  // one allocation for a typical answer's
+    t->response.headers.push_back(std::move(*header));
+  }
   return n;
 }
 

@@ -25,7 +25,7 @@ struct AnthropicSettings {
 class AnthropicProvider final : public Provider {
  public:
   explicit AnthropicProvider(AnthropicSettings s)
-      : s_(std::move(s)), batch_(make_anthropic_batch_api(s_.base_url, headers())) {}
+      : s_(std::move(s)), headers_(headers()), batch_(make_anthropic_batch_api(s_.base_url, headers_)) {}
 
   const BatchApi* batch_api() const override { return batch_.get(); }
 
@@ -33,7 +33,7 @@ class AnthropicProvider final : public Provider {
 
   Dispatch dispatch(const CallRequest& r) override {
     HttpRequest http;
-    http.headers = headers();
+    http.headers = headers_;  // made once: the settings never change during a run
     if (r.endpoint == Endpoint::passthrough) {
       http.method = r.method;
       http.url = join_url(s_.base_url, r.url_path.empty() ? "/messages" : r.url_path);
@@ -179,6 +179,7 @@ class AnthropicProvider final : public Provider {
   }
 
   AnthropicSettings s_;
+  std::vector<HttpHeader> headers_;  // every request's, from the settings
   std::unique_ptr<BatchApi> batch_;
 };
 

@@ -108,16 +108,20 @@ CallResult with_signals(CallResult result, RateLimitSignals signals) {
 std::string join_url(std::string_view base, std::string_view path) {
   while (!base.empty() && base.back() == '/') base.remove_suffix(1);
   if (path.empty()) return std::string(base);
-  std::string p(path);
-  if (p.front() != '/') p.insert(p.begin(), '/');
+  const bool slash = path.front() == '/';
   // ".../v1" + "/v1/chat/completions": the path already carries the version.
-  const auto last_slash = base.rfind('/');
-  if (last_slash != std::string_view::npos) {
-    const std::string_view version = base.substr(last_slash);  // "/v1"
-    if (version.size() > 1 && p.rfind(std::string(version) + "/", 0) == 0)
-      return std::string(base.substr(0, last_slash)) + p;
+  if (const auto last_slash = base.rfind('/'); last_slash != std::string_view::npos) {
+    const std::string_view version = base.substr(slash ? last_slash : last_slash + 1);  // "/v1" (or "v1")
+    if (version.size() > (slash ? 1u : 0u) && path.starts_with(version) && path.substr(version.size()).starts_with('/'))
+      base = base.substr(0, last_slash);
   }
-  return std::string(base) + p;
+  // Built once, at its size: every request makes its URL here.
+  std::string url;
+  url.reserve(base.size() + path.size() + 1);
+  url += base;
+  if (!slash) url += '/';
+  url += path;
+  return url;
 }
 
 std::string read_base_url(Options& options) {

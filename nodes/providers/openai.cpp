@@ -26,7 +26,8 @@ struct OpenAiSettings {
 
 class OpenAiProvider final : public Provider {
  public:
-  explicit OpenAiProvider(OpenAiSettings s) : s_(std::move(s)), batch_(make_openai_batch_api(s_.base_url, headers())) {}
+  explicit OpenAiProvider(OpenAiSettings s)
+      : s_(std::move(s)), headers_(headers()), batch_(make_openai_batch_api(s_.base_url, headers_)) {}
 
   const BatchApi* batch_api() const override { return batch_.get(); }
 
@@ -35,7 +36,7 @@ class OpenAiProvider final : public Provider {
   Dispatch dispatch(const CallRequest& r) override {
     HttpRequest http;
     http.method = "POST";
-    http.headers = headers();
+    http.headers = headers_;  // made once: the settings never change during a run
     switch (r.endpoint) {
       case Endpoint::chat: {
         boost::json::array messages;
@@ -181,6 +182,7 @@ class OpenAiProvider final : public Provider {
   }
 
   OpenAiSettings s_;
+  std::vector<HttpHeader> headers_;  // every request's, from the settings
   std::unique_ptr<BatchApi> batch_;
 };
 

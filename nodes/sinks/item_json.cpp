@@ -10,10 +10,8 @@
 namespace flowbatch {
 
 namespace {
-/// Serializes straight into `out` (no temporary string per record).
-void append_json(const boost::json::object& o, std::string& out) {
-  boost::json::serializer sr;
-  sr.reset(&o);
+/// Runs a serializer set up by the caller straight into `out` (no temporary string per record).
+void drain_into(boost::json::serializer& sr, std::string& out) {
   while (!sr.done()) {
     const std::size_t used = out.size();
     out.resize(used + 4096);
@@ -21,6 +19,24 @@ void append_json(const boost::json::object& o, std::string& out) {
   }
 }
 }  // namespace
+
+void append_json(const boost::json::object& o, std::string& out) {
+  boost::json::serializer sr;
+  sr.reset(&o);
+  drain_into(sr, out);
+}
+
+void append_json(const boost::json::value& v, std::string& out) {
+  boost::json::serializer sr;
+  sr.reset(&v);
+  drain_into(sr, out);
+}
+
+void append_json_string(std::string_view text, std::string& out) {
+  boost::json::serializer sr;
+  sr.reset(boost::json::string_view(text.data(), text.size()));
+  drain_into(sr, out);
+}
 
 namespace {
 
@@ -67,9 +83,9 @@ void append_item_json(const Item& item, const ItemJsonShape& shape, std::string&
     }
     // Splice the id in front of the serialized fields rather than copying the object per item.
     out += '{';
-    out += boost::json::serialize(boost::json::string_view(shape.id_key));
+    append_json_string(shape.id_key, out);
     out += ':';
-    out += boost::json::serialize(boost::json::string_view(item.id));
+    append_json_string(item.id, out);
     const std::size_t brace = out.size();
     append_json(item.fields, out);
     if (out.size() - brace > 2) out[brace] = ',';  // "{...}" -> ",...}"

@@ -1,5 +1,8 @@
 #pragma once
+#include <boost/json/value.hpp>
+
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "flowbatch/options.h"
@@ -14,6 +17,12 @@ struct ItemJsonShape {
   std::vector<std::string> fields;  ///< only these, in this order (empty: all)
   bool include_usage = false;       ///< add "usage" (tokens) and "cost_usd", where the item has no such field
 };
+
+/// Appends the JSON text of `o`, `v`, or of `text` as a JSON string, to `out`, without building a
+/// temporary string (a sink writes one record per item: copies there cost per item).
+void append_json(const boost::json::object& o, std::string& out);
+void append_json(const boost::json::value& v, std::string& out);
+void append_json_string(std::string_view text, std::string& out);
 
 /// Appends the item as one JSON object (no newline).
 void append_item_json(const Item& item, const ItemJsonShape& shape, std::string& out);

@@ -7,18 +7,24 @@
 #include "engine/core/hash.h"
 #include "engine/core/paths.h"
 #include "nodes/kinds.h"
+#include "nodes/sinks/item_json.h"
 
 namespace flowbatch {
 namespace {
 
-std::string custom_id_of(const Item& item) {
-  if (const auto* v = item.find("custom_id"); v && v->is_string()) return std::string(v->get_string());
+std::string_view custom_id_of(const Item& item) {
+  if (const auto* v = item.find("custom_id"); v && v->is_string()) return v->get_string();
   return item.id;
 }
 
-/// A stable per-request id in the Batch API's shape ("batch_req_...").
-std::string batch_request_id(const std::string& custom_id) {
-  return "batch_req_" + hex16(stable_hash(custom_id, 0xba7c4));
+/// `{"id":"batch_req_…","custom_id":…,` — a stable per-request id in the Batch API's shape, from
+/// the custom_id, then the custom_id.
+void open_line(std::string_view custom_id, std::string& out) {
+  out += R"({"id":"batch_req_)";
+  out += hex16(stable_hash(custom_id, 0xba7c4));
+  out += R"(","custom_id":)";
+  append_json_string(custom_id, out);
+  out += ',';
 }
 
 class OpenAiBatchEncoder final : public RecordEncoder {
@@ -49,39 +55,40 @@ class OpenAiBatchSink final : public Sink {
 
 }  // namespace
 
+// Both write the line member by member: copying the response into a line object first cost a
+// deep copy of every answer (bench_http: a third of the allocations per request).
 void append_openai_batch_line(const Item& item, std::string_view response_field, std::string& out) {
-  const std::string custom_id = custom_id_of(item);
-  boost::json::object line{{"id", batch_request_id(custom_id)}, {"custom_id", custom_id}};
+  open_line(custom_id_of(item), out);
   const auto* response = item.find(response_field);
   if (response && response->is_object()) {
-    line["response"] = *response;
-    line["error"] = nullptr;
-  } else {
-    line["response"] = nullptr;
-    line["error"] = boost::json::object{
-        {"code", "no_response"},
-        {"message", "the item reached the sink without a response (is it after a passthrough call?)"}};
+    out += R"("response":)";
+    append_json(*response, out);
+    out += R"(,"error":null})";
+    return;
   }
-  out += boost::json::serialize(line);
+  out += R"x("response":null,"error":{"code":"no_response","message":"the item reached the sink without a )x"
+         R"x(response (is it after a passthrough call?)"}})x";
 }
 
 void append_openai_batch_error_line(const Item& item, std::string& out) {
-  const std::string custom_id = custom_id_of(item);
-  boost::json::object line{{"id", batch_request_id(custom_id)}, {"custom_id", custom_id}};
+  open_line(custom_id_of(item), out);
   const std::string cls(item.failure ? to_string(item.failure->error_class) : "unknown");
   const std::string message = item.failure ? item.failure->message : "unknown failure";
+  boost::json::value response = nullptr, error = nullptr;
   if (item.failure && item.failure->http_status > 0) {
-    line["response"] = boost::json::object{
+    response = boost::json::object{
         {"status_code", item.failure->http_status},
         {"request_id", item.failure->request_id},
         {"body",
          boost::json::object{{"error", boost::json::object{{"message", message}, {"type", cls}, {"code", nullptr}}}}}};
-    line["error"] = nullptr;
   } else {
-    line["response"] = nullptr;
-    line["error"] = boost::json::object{{"code", cls}, {"message", message}};
+    error = boost::json::object{{"code", cls}, {"message", message}};
   }
-  out += boost::json::serialize(line);
+  out += R"("response":)";
+  append_json(response, out);
+  out += R"(,"error":)";
+  append_json(error, out);
+  out += '}';
 }
 
 void register_openai_batch_sink(Registry& registry) {

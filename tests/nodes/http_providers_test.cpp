@@ -74,6 +74,10 @@ TEST_CASE("URLs join without doubling the API version") {
   CHECK(join_url("https://api.openai.com/v1/", "/v1/chat/completions") == "https://api.openai.com/v1/chat/completions");
   CHECK(join_url("http://127.0.0.1:8000/v1", "/v1/embeddings") == "http://127.0.0.1:8000/v1/embeddings");
   CHECK(join_url("http://host/api", "/v1/x") == "http://host/api/v1/x");
+  CHECK(join_url("http://127.0.0.1:8000/v1", "v1/embeddings") == "http://127.0.0.1:8000/v1/embeddings");
+  CHECK(join_url("http://127.0.0.1:8000/v1//", "chat/completions") == "http://127.0.0.1:8000/v1/chat/completions");
+  CHECK(join_url("http://127.0.0.1:8000/v1", "/v10/x") == "http://127.0.0.1:8000/v1/v10/x");
+  CHECK(join_url("http://127.0.0.1:8000/v1/", "") == "http://127.0.0.1:8000/v1");
 }
 
 TEST_CASE("openai: chat requests carry the model, messages, options and the key") {
