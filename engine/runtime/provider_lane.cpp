@@ -25,26 +25,31 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
                            })),
       transport_(graph, flow::unlimited, [](const ExchangePtr&, Transport::gateway_type&) {}),
       complete_(graph, flow::unlimited, [this](const ExchangeBatch& batch) {
-        std::vector<ExchangeOwner*> owners;
-        std::vector<AttemptFeedback> feedback;
-        std::size_t slots = 0;  // a request of a batch job never took one
-        for (const ExchangePtr& exchange : *batch) {
-          completed(exchange, feedback);
-          if (!exchange->batched) ++slots;
-          if (std::find(owners.begin(), owners.end(), exchange->owner) == owners.end())
-            owners.push_back(exchange->owner);
-        }
-        for (ExchangeOwner* owner : owners) owner->flush();
-        // After complete: the answers are remembered before another request starts.
-        if (!feedback.empty()) gate_->finished_all(feedback);
-        // Given back once the answers are fully handled (cached, when the call caches): so no
-        // more than max_concurrency requests are ever "sent but not yet remembered".
-        free_slots(slots);
+        const std::vector<ExchangePtr>& all = *batch;
+        for (std::size_t begin = 0; begin < all.size(); begin += kAnswersPerStep)
+          complete_step(std::span(all).subspan(begin, std::min(kAnswersPerStep, all.size() - begin)));
         return flow::continue_msg();
       }) {
   flow::make_edge(transport_, complete_);
   slots_open_ = provider.settings.rate.concurrency_limit;
   update_busy();
+}
+
+void ProviderLane::complete_step(std::span<const ExchangePtr> answers) {
+  std::vector<ExchangeOwner*> owners;
+  std::vector<AttemptFeedback> feedback;
+  std::size_t slots = 0;  // a request of a batch job never took one
+  for (const ExchangePtr& exchange : answers) {
+    completed(exchange, feedback);
+    if (!exchange->batched) ++slots;
+    if (std::find(owners.begin(), owners.end(), exchange->owner) == owners.end()) owners.push_back(exchange->owner);
+  }
+  for (ExchangeOwner* owner : owners) owner->flush();
+  // After complete: the answers are remembered before another request starts.
+  if (!feedback.empty()) gate_->finished_all(feedback);
+  // Given back once the answers are fully handled (cached, when the call caches): so no
+  // more than max_concurrency requests are ever "sent but not yet remembered".
+  free_slots(slots);
 }
 
 void ProviderLane::change_limits(const RateGate::LimitChange& change, std::function<void()> applied) {

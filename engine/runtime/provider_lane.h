@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <vector>
 
 #include "engine/core/console.h"
@@ -196,6 +197,10 @@ class ProviderLane {
     ExchangeOwner* owner = nullptr;
     Deferred build;
   };
+  /// How many answers of a batch the complete stage handles before it gives their slots back.
+  static constexpr std::size_t kAnswersPerStep = 8;
+  /// Handles `answers` (part of a batch from the I/O thread), then frees their slots.
+  void complete_step(std::span<const ExchangePtr> answers);
   /// Answers without I/O (cache, simulation) or hands to a batch job; false: it needs a slot.
   bool answer_at_once(ExchangePtr& exchange);
   /// Starts a request that needs a slot, or queues it behind those waiting.
