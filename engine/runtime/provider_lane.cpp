@@ -25,9 +25,15 @@ ProviderLane::ProviderLane(flow::graph& graph, const PlanProvider& provider, Run
                            })),
       transport_(graph, flow::unlimited, [](const ExchangePtr&, Transport::gateway_type&) {}),
       complete_(graph, flow::unlimited, [this](const ExchangeBatch& batch) {
-        const std::vector<ExchangePtr>& all = *batch;
-        for (std::size_t begin = 0; begin < all.size(); begin += kAnswersPerStep)
-          complete_step(std::span(all).subspan(begin, std::min(kAnswersPerStep, all.size() - begin)));
+        const std::span<const ExchangePtr> all(*batch);
+        std::size_t begin = 0, slots = 0;
+        for (std::size_t i = 0; i < all.size(); ++i) {
+          if (all[i]->batched || ++slots < kAnswersPerStep) continue;
+          complete_step(all.subspan(begin, i + 1 - begin));
+          begin = i + 1;
+          slots = 0;
+        }
+        if (begin < all.size()) complete_step(all.subspan(begin));
         return flow::continue_msg();
       }) {
   flow::make_edge(transport_, complete_);

@@ -36,8 +36,9 @@ class ExchangeOwner {
   /// Called on a worker thread once the exchange is answered: `exchange->result` holds the
   /// provider's reading of the answer (or the transport failure).
   virtual void complete(const std::shared_ptr<Exchange>& exchange) = 0;
-  /// Called after a batch of answers was handed to complete(): sends on what they produced, so
-  /// answered items move on together, one message per batch, and none waits for unrelated ones.
+  /// Called after a step of answers (up to kAnswersPerStep of a batch) was handed to complete():
+  /// sends on what they produced, so answered items move on together, one message per step, and
+  /// none waits for unrelated ones.
   virtual void flush() = 0;
   /// The call node's name (the report's slowest requests name it).
   virtual const std::string& name() const = 0;
@@ -105,9 +106,11 @@ using ExchangeBatch = std::shared_ptr<std::vector<ExchangePtr>>;
 ///
 /// The lane counts its concurrency slots itself: a request takes one when it starts and gives it
 /// back once its answer is handled; requests that find none wait in the lane's queue (nothing is
-/// dropped). Answers and starts move in groups: the complete stage hands the gate every finished
-/// attempt of a batch in one message, and the requests its freed slots let start in another; no
-/// TBB task per request sits between the call node and the I/O thread (each woke idle workers).
+/// dropped). Answers and starts move in groups: the complete stage takes a batch's answers in steps
+/// of kAnswersPerStep and hands the gate every finished attempt of a step in one message, and the
+/// requests its freed slots let start in another, before the next step (so the server gets new
+/// requests while the rest are read, rather than the whole batch moving as one convoy); no TBB
+/// task per request sits between the call node and the I/O thread (each woke idle workers).
 /// While requests wait for slots, a new one waits unbuilt (defer()): its exchange and wire body
 /// are made when a slot is free, so a queue of thousands holds items, not their requests.
 /// The gate decides when each request may start — where requests/min and tokens/min are
@@ -197,7 +200,9 @@ class ProviderLane {
     ExchangeOwner* owner = nullptr;
     Deferred build;
   };
-  /// How many answers of a batch the complete stage handles before it gives their slots back.
+  /// How many slot-holding answers of a batch the complete stage handles before it gives their
+  /// slots back (bench_http: 8 against 2, 4 and 16, bench/README.md). A batch job's answers hold
+  /// none and do not count: its thousands of lines go on in one step.
   static constexpr std::size_t kAnswersPerStep = 8;
   /// Handles `answers` (part of a batch from the I/O thread), then frees their slots.
   void complete_step(std::span<const ExchangePtr> answers);

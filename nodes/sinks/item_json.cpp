@@ -10,12 +10,13 @@
 namespace flowbatch {
 
 namespace {
-/// Runs a serializer set up by the caller straight into `out` (no temporary string per record).
+/// Runs a serializer set up by the caller into `out` through a buffer on the stack (no
+/// temporary string per record, and `out` grows only by what was written).
 void drain_into(boost::json::serializer& sr, std::string& out) {
+  char buffer[1024];
   while (!sr.done()) {
-    const std::size_t used = out.size();
-    out.resize(used + 4096);
-    out.resize(used + sr.read(out.data() + used, 4096).size());
+    const auto written = sr.read(buffer, sizeof buffer);
+    out.append(written.data(), written.size());
   }
 }
 }  // namespace

@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <boost/json/parse.hpp>
+
+#include "engine/core/hash.h"
+#include "nodes/sinks/openai_batch.h"
 #include "tests/support/fixtures.h"
 
 using namespace flowbatch;
@@ -56,4 +60,44 @@ TEST_CASE("csv sink: csv_safe makes cells a spreadsheet would run as formulas pl
         "id,a,b,c,d,e,f\n1,\"'=HYPERLINK(\"\"http://x\"\")\",'+1,'-2,'@SUM(A1),a=b,'\tx\n");
   run_text(graph("type = \"csv\"\npath = \"plain.csv\""), dir);  // off by default
   CHECK(read_file(dir / "plain.csv") == "id,a,b,c,d,e,f\n1,\"=HYPERLINK(\"\"http://x\"\")\",+1,-2,@SUM(A1),a=b,\tx\n");
+}
+
+TEST_CASE("openai_batch lines: answered, without a response, failed with and without an HTTP status") {
+  Item item;
+  item.id = "7";
+  item.fields["custom_id"] = "req \"7\"";  // escaped as JSON
+  item.fields["response"] = boost::json::parse(R"({"status_code":200,"request_id":"r-1","body":{"x":[1,"\u00e9"]}})");
+  const std::string id = "batch_req_" + hex16(stable_hash("req \"7\"", 0xba7c4));
+  std::string out;
+  append_openai_batch_line(item, "response", out);
+  CHECK(
+      out ==
+      R"({"id":")" + id +
+          R"(","custom_id":"req \"7\"","response":{"status_code":200,"request_id":"r-1","body":{"x":[1,"é"]}},"error":null})");
+
+  out.clear();
+  append_openai_batch_line(item, "missing", out);
+  CHECK(
+      out ==
+      R"({"id":")" + id +
+          R"x(","custom_id":"req \"7\"","response":null,"error":{"code":"no_response","message":"the item reached the sink without a response (is it after a passthrough call?)"}})x");
+
+  Item failed;
+  failed.id = "8";  // no custom_id: the id is used
+  failed.failure = make_failure(ErrorClass::rate_limit, "slow down");
+  failed.failure->http_status = 429;
+  failed.failure->request_id = "req-9";
+  const std::string failed_id = "batch_req_" + hex16(stable_hash("8", 0xba7c4));
+  out.clear();
+  append_openai_batch_error_line(failed, out);
+  CHECK(
+      out ==
+      R"({"id":")" + failed_id +
+          R"(","custom_id":"8","response":{"status_code":429,"request_id":"req-9","body":{"error":{"message":"slow down","type":"rate_limit","code":null}}},"error":null})");
+
+  failed.failure->http_status = 0;
+  out.clear();
+  append_openai_batch_error_line(failed, out);
+  CHECK(out == R"({"id":")" + failed_id +
+                   R"(","custom_id":"8","response":null,"error":{"code":"rate_limit","message":"slow down"}})");
 }
