@@ -276,12 +276,15 @@ std::variant<boost::json::object, ApiReply> BatchStore::create_anthropic(const b
   }
   MockBatch batch;
   batch.flavor = ApiFlavor::anthropic;
-  stats_.on_batch_created();
+  // Under the lock from here: the queue is checked and the batch added to it at once. A refused
+  // create submitted nothing (its requests are not counted as submitted).
+  const std::lock_guard lock(mutex_);
+  if (auto refused = refuse_anthropic(requests->get_array().size())) return std::move(*refused);
   // Params are validated asynchronously, as Anthropic does: a bad one is an errored result.
   for (const auto& r : requests->get_array())
     batch.lines.push_back(answer_line(ApiFlavor::anthropic, std::string(r.at("custom_id").get_string()), "/v1/messages",
                                       boost::json::serialize(r.at("params")), version));
-  const std::lock_guard lock(mutex_);
+  stats_.on_batch_created();
   batch.id = next_id("msgbatch_");
   batch.created = now();
   batch.created_unix = batch_unix_now();
@@ -305,6 +308,22 @@ void BatchStore::enqueue_openai(MockBatch& batch) {
       batch.model, limit);
   batch.failure_code = "token_limit_exceeded";
   stats_.on_batch_queue_full();
+}
+
+std::optional<ApiReply> BatchStore::refuse_anthropic(std::size_t requests) {
+  const std::int64_t limit = options_.batch_processing_requests;
+  if (limit <= 0) return std::nullopt;
+  std::int64_t processing = 0;  // requests of the batches not ended yet
+  for (const auto& other : batches_)
+    if (other.flavor == ApiFlavor::anthropic && !view(other).ended())
+      processing += static_cast<std::int64_t>(other.lines.size());
+  if (processing + static_cast<std::int64_t>(requests) <= limit) return std::nullopt;
+  stats_.on_batch_queue_full();
+  return anthropic_error(429, "rate_limit_error",
+                         fmt::format("Number of batch requests in the processing queue would exceed your limit of {} "
+                                     "({} in progress, {} in this batch). Please try again once some batches have "
+                                     "ended.",
+                                     limit, processing, requests));
 }
 
 double BatchStore::done_at(const MockBatch& batch, std::size_t i) const {

@@ -105,6 +105,9 @@ class BatchStore {
   /// OpenAI's batch queue: fails `batch` when the model's batches in progress and it would hold
   /// more than --batch-enqueued-tokens. Under mutex_.
   void enqueue_openai(MockBatch& batch);
+  /// Anthropic's processing queue: why a batch of `requests` may not be created now (the batches
+  /// in progress and it would hold more than --batch-processing-requests), or nothing. Under mutex_.
+  std::optional<ApiReply> refuse_anthropic(std::size_t requests);
   std::string next_id(std::string_view prefix);
 
   const MockOptions& options_;

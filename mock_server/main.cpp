@@ -91,6 +91,11 @@ void add_flags(CLI::App& app, MockOptions& o) {
                  "pass it fails with token_limit_exceeded (0: no limit)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--batch-processing-requests", o.batch_processing_requests,
+                 "Anthropic batches: the most requests the batches in progress may hold; a create that would pass "
+                 "it is refused with 429 rate_limit_error (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 }
 
 /// Thousands of keep-alive connections need thousands of descriptors; the soft limit is often 1024.

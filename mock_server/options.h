@@ -52,6 +52,9 @@ struct MockOptions {
   /// OpenAI's batch queue limit: the most prompt tokens one model's batches in progress may hold;
   /// a batch that would pass it fails (token_limit_exceeded). 0: no limit.
   std::int64_t batch_enqueued_tokens = 0;
+  /// Anthropic's processing queue: the most requests its batches still in progress may hold; a
+  /// create that would pass it is refused with 429 rate_limit_error. 0: no limit.
+  std::int64_t batch_processing_requests = 0;
 };
 
 }  // namespace flowbatch::mock

@@ -89,9 +89,11 @@ void BatchJobs::count_attached(Job& job, const Exchange& ex) {
 }
 
 /// The provider refused the job for its queue (its batch failed with no line run, or the create
-/// was refused outright): it goes back to its upload and waits for a job of its model to end, or
-/// for a back-off that grows while the refusals go on (other programs may hold the queue).
-void BatchJobs::queue_refused(const std::string& key, const BatchJobStatus& status) {
+/// was refused outright: OpenAI's enqueued-token limit, or a 429 such as Anthropic's limit on
+/// requests in its processing queue): it goes back to its upload and waits for a job of its model
+/// to end, or for a back-off that grows while the refusals go on (other programs may hold the queue).
+void BatchJobs::queue_refused(const std::string& key, const BatchJobStatus& status,
+                              std::chrono::milliseconds at_least) {
   Job& job = *jobs_.at(key);
   end_recovery(job);
   job.busy = false;
@@ -113,11 +115,18 @@ void BatchJobs::queue_refused(const std::string& key, const BatchJobStatus& stat
   set_parked(job, true);
   run_.metrics.batch_queue_refusals.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t limit = queue_.limit(job.model);
-  if (queue_warned_.insert(job.model).second) {
+  const std::string said = run_.redactor.redact(status.error.empty() ? status.status : status.error);
+  if (status.status == "rate_limited" && queue_warned_.insert(job.model).second) {
+    // A 429: the provider's limits, whatever they count (Anthropic's requests in its queue).
+    log_.warn(
+        "batch job {}: the provider refused to create it for now ({}); jobs of {} wait for one to end, "
+        "or for a back-off that grows, and are created then",
+        key, said, job.model);
+  } else if (queue_warned_.insert(job.model).second) {
     log_.warn(
         "batch job {}: the provider's batch queue for {} is full ({}); jobs of {} wait for one to end and are created "
         "then{}",
-        key, job.model, run_.redactor.redact(status.error.empty() ? status.status : status.error), job.model,
+        key, job.model, said, job.model,
         limit > 0 ? fmt::format(" (this run had {} of its {} tokens enqueued: other jobs use the queue too)",
                                 tokens_text(queue_.in_progress(job.model)), tokens_text(limit))
                   : fmt::format(" (set [providers.{}] batch_enqueued_tokens = {{ \"{}\" = N }} to plan for it)",
@@ -126,8 +135,9 @@ void BatchJobs::queue_refused(const std::string& key, const BatchJobStatus& stat
     log_.debug("batch job {}: refused for the batch queue of {} again ({} in a row)", key, job.model, refusals);
   }
   const auto base = job.settings ? job.settings->poll_interval : kQueueRetryFloor;
-  const std::chrono::milliseconds wait =
-      std::min<std::chrono::milliseconds>(kMaxBatchPollInterval, base * (1 << std::clamp(refusals - 1, 0, 12)));
+  const std::chrono::milliseconds wait = std::max(
+      at_least,
+      std::min<std::chrono::milliseconds>(kMaxBatchPollInterval, base * (1 << std::clamp(refusals - 1, 0, 12))));
   later(wait, [this, model = job.model] { go(queue_.retry(model)); });
   ensure_polling();
 }

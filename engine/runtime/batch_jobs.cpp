@@ -35,6 +35,15 @@ bool batch_retryable(const Failure& f) {
   }
 }
 
+/// A create answered 429: no batch exists, as when the queue refuses one outright.
+BatchJobStatus refused_for_limits(const Failure& f) {
+  BatchJobStatus status;
+  status.status = "rate_limited";
+  status.error = f.message;
+  status.ended = status.refused = status.queue_full = true;
+  return status;
+}
+
 }  // namespace
 
 namespace {
@@ -371,6 +380,11 @@ void BatchJobs::created(const std::string& key, std::variant<BatchJobStatus, Fai
   if (auto* failure = std::get_if<Failure>(&answer)) {
     // No answer: the batch may exist all the same. Look for it rather than create a second one.
     if (transport) return recover(key, {}, 0);
+    // Too many requests, or too many in the provider's batch queue (Anthropic says both with a
+    // 429): the job waits as one the queue refused, with a back-off that grows, not every 2 s.
+    if (failure->error_class == ErrorClass::rate_limit)
+      return queue_refused(key, refused_for_limits(*failure),
+                           std::chrono::milliseconds(std::max<std::int64_t>(0, failure->retry_after_ms)));
     if (!batch_retryable(*failure)) {
       job.refused = failure->message;
       return give_up(key);

@@ -112,7 +112,9 @@ class BatchJobs {
   void set_parked(Job& job, bool parked);
   /// An earlier run's job a request attached to holds room in the queue until it ends.
   void count_attached(Job& job, const Exchange& exchange);
-  void queue_refused(const std::string& key, const BatchJobStatus& status);
+  /// `at_least`: the provider's Retry-After, which the back-off never undercuts.
+  void queue_refused(const std::string& key, const BatchJobStatus& status,
+                     std::chrono::milliseconds at_least = std::chrono::milliseconds(0));
   void created(const std::string& key, std::variant<BatchJobStatus, Failure> answer, bool transport);
   void recover(const std::string& key, const std::string& cursor, int pages);
   void give_up(const std::string& key);

@@ -367,12 +367,15 @@ void write_queue_input(const TempDir& dir) {
   dir.write("in.jsonl", input);
 }
 
-/// Runs an OpenAI batch call over write_queue_input() to its end; `provider` adds lines to the
-/// provider. Checks every id once, each answer its own, each request in exactly one batch.
-std::string run_queue_to_end(const MockServer& mock, const std::string& provider, const std::string& call_keys) {
+/// Runs a batch call (OpenAI's unless `type` says otherwise) over write_queue_input() to its end;
+/// `provider` adds lines to the provider. Checks every id once, each answer its own, each request
+/// in exactly one batch.
+std::string run_queue_to_end(const MockServer& mock, const std::string& provider, const std::string& call_keys,
+                             const std::string& type = "openai") {
   TempDir dir;
   write_queue_input(dir);
   ChatGraph g;
+  g.type = type;
   g.base_url = mock.base_url();
   g.system = "";
   g.provider += provider;
@@ -444,6 +447,22 @@ TEST_CASE("batch mode: the provider refuses jobs for its token queue, they wait 
     CHECK(err.find(fmt::format("the provider refused {} for it", mock_batch_stat(mock, "queue_full"))) !=
           std::string::npos);
   }
+}
+
+TEST_CASE("batch mode, Anthropic's processing-queue limit: refused creates wait for room, every id once") {
+  // Jobs of 50 requests; the mock's processing queue holds two at once and refuses a third's
+  // create with 429 rate_limit_error, as Anthropic does. The refused jobs wait (for a job to end,
+  // or a back-off that grows), are counted, and the run says why once.
+  MockServer mock({"--batch-seconds", "2", "--batch-processing-requests", "100"});
+  const std::string err = run_queue_to_end(mock, "", "batch_max_items = 50", "anthropic");
+  const auto refused = mock_batch_stat(mock, "queue_full");
+  MESSAGE("creates refused: ", refused);
+  CHECK(refused >= 1);
+  CHECK(mock_batch_stat(mock, "batches") == kQueueItems / 50);  // a refused create made no batch
+  const std::string said = "the provider refused to create it for now (HTTP 429: Number of batch requests";
+  CHECK(err.find(said) != std::string::npos);
+  CHECK(err.find(said, err.find(said) + 1) == std::string::npos);
+  CHECK(err.find(fmt::format("the provider refused {} for it", refused)) != std::string::npos);
 }
 
 TEST_CASE(

@@ -204,4 +204,30 @@ TEST_CASE("mock: an Anthropic message batch ends with succeeded and errored resu
   CHECK(batch_call_json(mock, "GET", "/v1/messages/batches").at("data").at(0).at("id").as_string() == id);
 }
 
+TEST_CASE("mock: Anthropic's processing queue refuses a create past its limit with 429, until a batch ends") {
+  MockServer mock({"--batch-seconds", "1", "--batch-processing-requests", "3"});
+  const auto requests = [](int n, const std::string& prefix) {
+    json::array list;
+    for (int i = 0; i < n; ++i)
+      list.push_back(json::object{
+          {"custom_id", fmt::format("{}-{}", prefix, i)},
+          {"params",
+           {{"model", "m"}, {"max_tokens", 16}, {"messages", json::array{{{"role", "user"}, {"content", "hi"}}}}}}});
+    return json::object{{"requests", std::move(list)}};
+  };
+  const auto first = batch_call_json(mock, "POST", "/v1/messages/batches", requests(2, "a"));
+  // Two in progress, a limit of three: two more would pass it; one more fits.
+  const auto refused = batch_call_json(mock, "POST", "/v1/messages/batches", requests(2, "b"), 429);
+  CHECK(refused.at("type").as_string() == "error");
+  CHECK(refused.at("error").at("type").as_string() == "rate_limit_error");
+  CHECK(std::string(refused.at("error").at("message").as_string()).find("processing queue") != std::string::npos);
+  batch_call_json(mock, "POST", "/v1/messages/batches", requests(1, "c"));
+  CHECK(mock.stats().at("batch").at("queue_full").to_number<int>() == 1);
+  CHECK(mock.stats().at("batch").at("batches").to_number<int>() == 2);  // the refused create made none
+  // Once the first has ended, its room is free again.
+  wait_for_batch(mock, "/v1/messages/batches/" + std::string(first.at("id").as_string()),
+                 [](const json::object& b) { return b.at("processing_status") == "ended"; });
+  batch_call_json(mock, "POST", "/v1/messages/batches", requests(2, "d"));
+}
+
 }  // namespace flowbatch::test
