@@ -7,11 +7,24 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
 
 namespace flowbatch {
+
+namespace {
+/// The pid of a process holding a lock on the open file `fd` (asked with F_GETLK, never taken),
+/// or nothing when none does (or the question fails).
+std::optional<pid_t> lock_holder(int fd) {
+  struct flock probe {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;  // the whole file
+  if (::fcntl(fd, F_GETLK, &probe) != 0 || probe.l_type == F_UNLCK) return std::nullopt;
+  return probe.l_pid;
+}
+}  // namespace
 
 void file_lock::lock_or_throw(int fd, const std::filesystem::path& path, const std::string& what) {
   struct flock lock {};
@@ -20,23 +33,17 @@ void file_lock::lock_or_throw(int fd, const std::filesystem::path& path, const s
   if (::fcntl(fd, F_SETLK, &lock) == 0) return;
   if (errno != EACCES && errno != EAGAIN)
     throw std::runtime_error(fmt::format("cannot lock {}: {}", path.string(), std::strerror(errno)));
-  struct flock holder {};
-  holder.l_type = F_WRLCK;
-  holder.l_whence = SEEK_SET;
-  const bool known = ::fcntl(fd, F_GETLK, &holder) == 0 && holder.l_type != F_UNLCK;
+  const std::optional<pid_t> holder = lock_holder(fd);
   throw FileBusy(
       fmt::format("{} is in use by another flowbatch run{} ({}); wait for it to end, or stop it, then run "
                   "this command again",
-                  what, known ? fmt::format(" (pid {})", holder.l_pid) : "", path.string()));
+                  what, holder ? fmt::format(" (pid {})", *holder) : "", path.string()));
 }
 
 bool file_lock::held(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return false;
-  struct flock probe {};
-  probe.l_type = F_WRLCK;
-  probe.l_whence = SEEK_SET;
-  const bool locked = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+  const bool locked = lock_holder(fd).has_value();
   ::close(fd);
   return locked;
 }

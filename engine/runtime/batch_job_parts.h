@@ -19,6 +19,9 @@ namespace flowbatch {
 
 /// The longest wait between two polls, and after the provider's queue refused a job.
 inline constexpr std::chrono::milliseconds kMaxBatchPollInterval{10 * 60 * 1000};
+/// The status of a job whose create the provider answered 429: refused for its limits, as for a
+/// full queue (queue_refused words the log for it).
+inline constexpr std::string_view kCreateRateLimited = "rate_limited";
 
 /// One line of a job: its custom id, the keys of the items it answers, and those whose share of
 /// its usage has been counted (a line may answer several requests).

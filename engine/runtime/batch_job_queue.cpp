@@ -116,13 +116,15 @@ void BatchJobs::queue_refused(const std::string& key, const BatchJobStatus& stat
   run_.metrics.batch_queue_refusals.fetch_add(1, std::memory_order_relaxed);
   const std::int64_t limit = queue_.limit(job.model);
   const std::string said = run_.redactor.redact(status.error.empty() ? status.status : status.error);
-  if (status.status == "rate_limited" && queue_warned_.insert(job.model).second) {
+  if (!queue_warned_.insert(job.model).second) {
+    log_.debug("batch job {}: refused for the batch queue of {} again ({} in a row)", key, job.model, refusals);
+  } else if (status.status == kCreateRateLimited) {
     // A 429: the provider's limits, whatever they count (Anthropic's requests in its queue).
     log_.warn(
         "batch job {}: the provider refused to create it for now ({}); jobs of {} wait for one to end, "
         "or for a back-off that grows, and are created then",
         key, said, job.model);
-  } else if (queue_warned_.insert(job.model).second) {
+  } else {
     log_.warn(
         "batch job {}: the provider's batch queue for {} is full ({}); jobs of {} wait for one to end and are created "
         "then{}",
@@ -131,8 +133,6 @@ void BatchJobs::queue_refused(const std::string& key, const BatchJobStatus& stat
                                 tokens_text(queue_.in_progress(job.model)), tokens_text(limit))
                   : fmt::format(" (set [providers.{}] batch_enqueued_tokens = {{ \"{}\" = N }} to plan for it)",
                                 lane_.spec().name, job.model));
-  } else {
-    log_.debug("batch job {}: refused for the batch queue of {} again ({} in a row)", key, job.model, refusals);
   }
   const auto base = job.settings ? job.settings->poll_interval : kQueueRetryFloor;
   const std::chrono::milliseconds wait = std::max(

@@ -38,7 +38,7 @@ bool batch_retryable(const Failure& f) {
 /// A create answered 429: no batch exists, as when the queue refuses one outright.
 BatchJobStatus refused_for_limits(const Failure& f) {
   BatchJobStatus status;
-  status.status = "rate_limited";
+  status.status = std::string(kCreateRateLimited);
   status.error = f.message;
   status.ended = status.refused = status.queue_full = true;
   return status;
